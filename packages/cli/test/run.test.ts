@@ -1,0 +1,42 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { run } from '../src/index.ts';
+
+function capture() {
+  const out = { stdout: '', stderr: '' };
+  return {
+    out,
+    io: {
+      stdout: (text: string) => {
+        out.stdout += text;
+      },
+      stderr: (text: string) => {
+        out.stderr += text;
+      },
+    },
+  };
+}
+
+describe('planesync command', () => {
+  it('prints its usage for --help and exits 0', async () => {
+    const { out, io } = capture();
+    expect(await run(['--help'], io)).toBe(0);
+    expect(out.stdout).toContain('Usage: planesync <command>');
+  });
+
+  it('prints the package version', async () => {
+    const { out, io } = capture();
+    const { version } = JSON.parse(
+      readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+    );
+    expect(await run(['version'], io)).toBe(0);
+    expect(out.stdout).toBe(`${version}\n`);
+  });
+
+  it('rejects an unknown command with exit code 2 and the usage on stderr', async () => {
+    const { out, io } = capture();
+    expect(await run(['frobnicate'], io)).toBe(2);
+    expect(out.stderr).toContain('unknown command: frobnicate');
+    expect(out.stdout).toBe('');
+  });
+});

@@ -1,0 +1,121 @@
+/**
+ * Every error planesync throws or reports is a {@link PlanesyncError} with a stable `code`.
+ * Match on `code`, never on the message: messages are for people and may change.
+ * docs/errors.md lists every code, what it means and what to do about it.
+ *
+ * @module
+ */
+
+/** The stable codes of every planesync error. */
+export const ErrorCode = {
+  /** An argument or option is out of range or of the wrong shape. */
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  /** An operation was cancelled through its `AbortSignal`. */
+  ABORTED: 'ABORTED',
+  /** `send` or `connect` on a connection or transport that is closed. */
+  CONNECTION_CLOSED: 'CONNECTION_CLOSED',
+  /** A transport could not reach or accept its peer. */
+  TRANSPORT_FAILED: 'TRANSPORT_FAILED',
+  /** A frame or payload is larger than `maxPayloadBytes`. */
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** A stored config cache cannot be read back as a complete snapshot. */
+  STORE_CORRUPT: 'STORE_CORRUPT',
+  /** A config store could not write a snapshot or the node id. */
+  STORE_WRITE_FAILED: 'STORE_WRITE_FAILED',
+} as const;
+
+/** One of the values of {@link ErrorCode}. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Options every planesync error takes: the original error, when there is one. */
+export interface PlanesyncErrorOptions {
+  cause?: unknown;
+}
+
+/**
+ * The base class of all planesync errors.
+ *
+ * @example
+ * ```ts
+ * import { PlanesyncError } from '@planesync/core';
+ * try {
+ *   await store.load();
+ * } catch (error) {
+ *   if (error instanceof PlanesyncError && error.code === 'STORE_CORRUPT') {
+ *     // fall back to the declarative file
+ *   }
+ * }
+ * ```
+ */
+export class PlanesyncError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options: PlanesyncErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** An argument or option is out of range or of the wrong shape. */
+export class InvalidArgumentError extends PlanesyncError {
+  constructor(message: string, options?: PlanesyncErrorOptions) {
+    super(ErrorCode.INVALID_ARGUMENT, message, options);
+  }
+}
+
+/** An operation was cancelled; `cause` is the signal's `reason`. */
+export class AbortedError extends PlanesyncError {
+  constructor(message = 'the operation was aborted', options?: PlanesyncErrorOptions) {
+    super(ErrorCode.ABORTED, message, options);
+  }
+}
+
+/** The connection or transport is closed, so nothing can be sent or connected. */
+export class ConnectionClosedError extends PlanesyncError {
+  constructor(message = 'the connection is closed', options?: PlanesyncErrorOptions) {
+    super(ErrorCode.CONNECTION_CLOSED, message, options);
+  }
+}
+
+/** A transport could not reach or accept its peer; `cause` is the socket error. */
+export class TransportFailedError extends PlanesyncError {
+  constructor(message: string, options?: PlanesyncErrorOptions) {
+    super(ErrorCode.TRANSPORT_FAILED, message, options);
+  }
+}
+
+/** A frame or payload exceeds the limit; `size` and `limit` are in bytes. */
+export class PayloadTooLargeError extends PlanesyncError {
+  readonly size: number;
+  readonly limit: number;
+
+  constructor(size: number, limit: number, options?: PlanesyncErrorOptions) {
+    super(
+      ErrorCode.PAYLOAD_TOO_LARGE,
+      `payload of ${size} bytes exceeds the limit of ${limit} bytes`,
+      options,
+    );
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/** A stored config cache cannot be read back as a complete snapshot. */
+export class StoreCorruptError extends PlanesyncError {
+  constructor(message: string, options?: PlanesyncErrorOptions) {
+    super(ErrorCode.STORE_CORRUPT, message, options);
+  }
+}
+
+/** A config store could not write; the previous snapshot is still what `load` returns. */
+export class StoreWriteFailedError extends PlanesyncError {
+  constructor(message: string, options?: PlanesyncErrorOptions) {
+    super(ErrorCode.STORE_WRITE_FAILED, message, options);
+  }
+}
+
+/** Throws an {@link AbortedError} carrying the signal's reason when `signal` is aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortedError(undefined, { cause: signal.reason });
+}

@@ -1,0 +1,55 @@
+/**
+ * `@planesync/core`: the Control Plane / Data Plane link of a hybrid-mode gateway — contracts
+ * for transports and stores, the in-memory adapters, time and errors.
+ *
+ * @module
+ */
+
+export { type Clock, delay, systemClock, type TimerId } from './clock.ts';
+export {
+  CONFIG_SOURCES,
+  type ConfigHashes,
+  type ConfigSnapshot,
+  type ConfigSource,
+} from './config/snapshot.ts';
+export {
+  AbortedError,
+  ConnectionClosedError,
+  ErrorCode,
+  InvalidArgumentError,
+  PayloadTooLargeError,
+  PlanesyncError,
+  type PlanesyncErrorOptions,
+  StoreCorruptError,
+  StoreWriteFailedError,
+  TransportFailedError,
+  throwIfAborted,
+} from './errors.ts';
+export type { ConfigStore, StoredSnapshot } from './storage/contract.ts';
+export { FileConfigStore, type FileConfigStoreOptions } from './storage/file-store.ts';
+export { MemoryConfigStore } from './storage/memory-store.ts';
+export { fromStoredRecord, toStoredRecord } from './storage/stored-snapshot.ts';
+export {
+  ConnectionBase,
+  type ConnectionInit,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+} from './transport/connection-base.ts';
+export {
+  type AbortOptions,
+  CloseCode,
+  type CloseInfo,
+  type Connection,
+  type ConnectionHandler,
+  type ConnectOptions,
+  type ListenInfo,
+  type TransportClient,
+  type TransportServer,
+} from './transport/contract.ts';
+export {
+  type MemoryClientOptions,
+  type MemoryTransport,
+  type MemoryTransportOptions,
+  type MemoryTransportServer,
+  memoryTransport,
+} from './transport/memory-transport.ts';
+export { type CertificateData, decodePemCertificates, toDerChain } from './trust/pem.ts';

@@ -1,0 +1,43 @@
+import type { ConfigSnapshot } from '../config/snapshot.ts';
+import type { AbortOptions } from '../transport/contract.ts';
+
+/** A snapshot as a store gives it back, with the time it was saved. */
+export interface StoredSnapshot<TConfig = unknown> extends ConfigSnapshot<TConfig> {
+  /** When the store wrote it (ms since the epoch, from the store's clock). */
+  readonly savedAt: number;
+}
+
+/**
+ * Where a DP keeps its last good config and its node id across restarts: Kong's
+ * `<prefix>/dbless.lmdb`, a `config.json.gz`, memory. `configStoreConformance` from
+ * `@planesync/core/testing` checks every rule below.
+ *
+ * @example
+ * ```ts
+ * import { MemoryConfigStore, type ConfigStore } from '@planesync/core';
+ * const store: ConfigStore = new MemoryConfigStore();
+ * const cached = await store.load(); // undefined: nothing saved yet
+ * ```
+ */
+export interface ConfigStore {
+  /**
+   * The last saved snapshot, or `undefined` when nothing was ever saved (or after `clear`).
+   * Rejects with `STORE_CORRUPT` (cause attached) when something is stored but cannot be read
+   * back whole; a DP then falls through to its declarative file or an empty config.
+   */
+  load(options?: AbortOptions): Promise<StoredSnapshot | undefined>;
+  /**
+   * Replaces the stored snapshot atomically: a concurrent or later `load` sees the old one or
+   * the new one, never a mix, and a crash mid-save leaves the old one. Rejects with
+   * `STORE_WRITE_FAILED` when it cannot write; the previous snapshot is then still stored.
+   */
+  save(snapshot: ConfigSnapshot, options?: AbortOptions): Promise<void>;
+  /** Forgets the stored snapshot (the node id stays). */
+  clear(options?: AbortOptions): Promise<void>;
+  /** The DP's node id saved earlier, or `undefined`. */
+  loadNodeId(options?: AbortOptions): Promise<string | undefined>;
+  /** Keeps the DP's node id, so a restart does not create a new DP record on the CP. */
+  saveNodeId(nodeId: string, options?: AbortOptions): Promise<void>;
+  /** Releases files or handles; optional. */
+  close?(): Promise<void>;
+}

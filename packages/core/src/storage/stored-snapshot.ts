@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import { CONFIG_SOURCES } from '../config/snapshot.ts';
+import { InvalidArgumentError, StoreCorruptError } from '../errors.ts';
+import type { StoredSnapshot } from './contract.ts';
+
+const hex32 = z.string().regex(/^[0-9a-f]{32}$/);
+
+/** The shape every persistent store writes: a versioned envelope around one snapshot. */
+const storedSnapshotSchema = z.object({
+  format: z.literal('planesync-config/1'),
+  version: z.number().int().nonnegative(),
+  hash: hex32,
+  hashes: z.object({
+    config: hex32,
+    routes: hex32,
+    services: hex32,
+    plugins: hex32,
+    upstreams: hex32,
+    targets: hex32,
+  }),
+  source: z.enum(CONFIG_SOURCES as [string, ...string[]]),
+  config: z.unknown(),
+  appliedAt: z.number(),
+  savedAt: z.number(),
+});
+
+/**
+ * The envelope a store persists: the snapshot plus `format` and `savedAt`. Throws
+ * `INVALID_ARGUMENT` for a snapshot that could not be read back, so nothing unreadable is
+ * ever written.
+ */
+export function toStoredRecord(snapshot: StoredSnapshot): Record<string, unknown> {
+  const record = {
+    format: 'planesync-config/1',
+    version: snapshot.version,
+    hash: snapshot.hash,
+    hashes: snapshot.hashes,
+    source: snapshot.source,
+    config: snapshot.config,
+    appliedAt: snapshot.appliedAt,
+    savedAt: snapshot.savedAt,
+  };
+  const parsed = storedSnapshotSchema.safeParse(record);
+  if (!parsed.success) {
+    throw new InvalidArgumentError(`not a config snapshot: ${describeIssue(parsed.error)}`, {
+      cause: parsed.error,
+    });
+  }
+  return record;
+}
+
+/**
+ * Checks a record read back from storage; anything but a whole snapshot is `STORE_CORRUPT`
+ * with `where` in the message and the validation problem as `cause`.
+ */
+export function fromStoredRecord(record: unknown, where: string): StoredSnapshot {
+  const parsed = storedSnapshotSchema.safeParse(record);
+  if (!parsed.success) {
+    throw new StoreCorruptError(
+      `${where} is not a planesync config snapshot (${describeIssue(parsed.error)})`,
+      { cause: parsed.error },
+    );
+  }
+  const { format: _format, ...snapshot } = parsed.data;
+  return snapshot as StoredSnapshot;
+}
+
+function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  return `${issue?.path.join('.') || '(root)'}: ${issue?.message}`;
+}

@@ -1,0 +1,21 @@
+/**
+ * `@planesync/core/testing`: the conformance suites every transport and store runs, and the
+ * fake clock that lets tests step through heartbeats and reconnects without sleeping.
+ * vitest is a peer dependency of this entry point only.
+ *
+ * @module
+ */
+
+export { FakeClock } from './fake-clock.ts';
+export type { ConformanceSkip } from './skip.ts';
+export {
+  type ConfigStoreConformanceOptions,
+  type ConfigStoreFixture,
+  configStoreConformance,
+  sampleSnapshot,
+} from './store-conformance.ts';
+export {
+  type TransportConformanceOptions,
+  type TransportFixture,
+  transportConformance,
+} from './transport-conformance.ts';

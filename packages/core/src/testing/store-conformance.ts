@@ -1,0 +1,228 @@
+import { createHash } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect } from 'vitest';
+import type { ConfigSnapshot } from '../config/snapshot.ts';
+import type { ConfigStore } from '../storage/contract.ts';
+import { type ConformanceSkip, registerCases } from './skip.ts';
+
+/** What a store's `setup` hands the suite. */
+export interface ConfigStoreFixture {
+  /** A store over fresh, empty storage. */
+  store: ConfigStore;
+  /**
+   * A second instance over the same storage, as a restarted DP would open it. Leave it out
+   * for a store that does not persist (the persistence case is then skipped, and says so).
+   */
+  reopen?(): Promise<ConfigStore>;
+}
+
+/** Options of {@link configStoreConformance}. */
+export interface ConfigStoreConformanceOptions {
+  /** The `describe` title; default `'config store conformance'`. */
+  name?: string;
+  setup(): Promise<ConfigStoreFixture>;
+  teardown?(fixture: ConfigStoreFixture): Promise<void>;
+  skip?: ConformanceSkip;
+}
+
+/**
+ * Registers the storage contract's cases with vitest: load of a missing store, round trip,
+ * replacement, atomicity under concurrent saves and loads, copy semantics, clear, node id
+ * round trip, persistence across instances, abort, invalid input. Every store runs it.
+ *
+ * @example
+ * ```ts
+ * import { MemoryConfigStore } from '@planesync/core';
+ * import { configStoreConformance } from '@planesync/core/testing';
+ *
+ * configStoreConformance({
+ *   name: 'memory store',
+ *   setup: async () => ({ store: new MemoryConfigStore() }),
+ * });
+ * ```
+ */
+export function configStoreConformance(options: ConfigStoreConformanceOptions): void {
+  describe(options.name ?? 'config store conformance', () => {
+    let fixture: ConfigStoreFixture;
+    const reopened: ConfigStore[] = [];
+
+    beforeEach(async () => {
+      fixture = await options.setup();
+    });
+
+    afterEach(async () => {
+      await Promise.all(reopened.splice(0).map((store) => store.close?.()));
+      await fixture.store.close?.();
+      await options.teardown?.(fixture);
+    });
+
+    registerCases(
+      {
+        'loads undefined from a store that never saved': async () => {
+          expect(await fixture.store.load()).toBeUndefined();
+          expect(await fixture.store.loadNodeId()).toBeUndefined();
+        },
+
+        'loads back exactly the snapshot it saved, with savedAt': async () => {
+          const snapshot = sampleSnapshot(1);
+          await fixture.store.save(snapshot);
+          const loaded = await fixture.store.load();
+          expect(loaded).toMatchObject(snapshot);
+          expect(loaded?.config).toEqual(snapshot.config);
+          expect(typeof loaded?.savedAt).toBe('number');
+        },
+
+        'replaces the previous snapshot on save': async () => {
+          await fixture.store.save(sampleSnapshot(1));
+          await fixture.store.save(sampleSnapshot(2, 'manual'));
+          const loaded = await fixture.store.load();
+          expect(loaded).toMatchObject(sampleSnapshot(2, 'manual'));
+        },
+
+        'never shows a mix of two snapshots to concurrent loads': async () => {
+          const first = sampleSnapshot(1, 'control-plane', 2_000);
+          await fixture.store.save(first);
+          const saves: Promise<void>[] = [];
+          const loads: Promise<unknown>[] = [];
+          for (let n = 2; n <= 6; n++) {
+            saves.push(fixture.store.save(sampleSnapshot(n, 'control-plane', 2_000)));
+            loads.push(fixture.store.load(), fixture.store.load());
+          }
+          await Promise.all(saves);
+          for (const loaded of await Promise.all(loads)) expect(isWhole(loaded)).toBe(true);
+          const last = await fixture.store.load();
+          expect(isWhole(last)).toBe(true);
+          expect([2, 3, 4, 5, 6]).toContain(last?.version);
+        },
+
+        'keeps a copy: mutating the saved or loaded object changes nothing stored': async () => {
+          const snapshot = sampleSnapshot(3);
+          const config = snapshot.config as { services: Array<{ name: string }> };
+          await fixture.store.save(snapshot);
+          config.services[0]!.name = 'mutated-after-save';
+          const loaded = (await fixture.store.load())!;
+          (loaded.config as typeof config).services[0]!.name = 'mutated-after-load';
+          const again = (await fixture.store.load())!;
+          expect((again.config as typeof config).services[0]?.name).toBe('service-3-0');
+        },
+
+        'forgets the snapshot on clear but keeps the node id': async () => {
+          await fixture.store.save(sampleSnapshot(4));
+          await fixture.store.saveNodeId('0b4ce0f5-7dc6-4e57-8b4a-5a1f4c3d2e10');
+          await fixture.store.clear();
+          expect(await fixture.store.load()).toBeUndefined();
+          expect(await fixture.store.loadNodeId()).toBe('0b4ce0f5-7dc6-4e57-8b4a-5a1f4c3d2e10');
+        },
+
+        'round-trips the node id and replaces it': async () => {
+          await fixture.store.saveNodeId('node-a');
+          expect(await fixture.store.loadNodeId()).toBe('node-a');
+          await fixture.store.saveNodeId('node-b');
+          expect(await fixture.store.loadNodeId()).toBe('node-b');
+        },
+
+        'keeps the snapshot and node id for a new instance on the same storage': async () => {
+          if (!fixture.reopen)
+            throw new Error('this store has no reopen(); skip this case with a reason');
+          await fixture.store.save(sampleSnapshot(5));
+          await fixture.store.saveNodeId('node-persistent');
+          await fixture.store.close?.();
+          const again = await fixture.reopen();
+          reopened.push(again);
+          expect(await again.load()).toMatchObject(sampleSnapshot(5));
+          expect(await again.loadNodeId()).toBe('node-persistent');
+        },
+
+        'round-trips a large config with unicode and deep nesting': async () => {
+          const snapshot = sampleSnapshot(6, 'control-plane', 20_000);
+          const config = snapshot.config as Record<string, unknown>;
+          config.unicode = 'ünïcødé ✓ 🚀 \u0000 "quoted" \\ back';
+          config.deep = JSON.parse(`${'['.repeat(64)}1${']'.repeat(64)}`);
+          await fixture.store.save(snapshot);
+          expect((await fixture.store.load())?.config).toEqual(config);
+        },
+
+        'rejects every operation with ABORTED on an aborted signal and changes nothing':
+          async () => {
+            await fixture.store.save(sampleSnapshot(7));
+            const controller = new AbortController();
+            controller.abort();
+            const signal = controller.signal;
+            const aborted = { code: 'ABORTED' };
+            await expect(fixture.store.save(sampleSnapshot(8), { signal })).rejects.toMatchObject(
+              aborted,
+            );
+            await expect(fixture.store.load({ signal })).rejects.toMatchObject(aborted);
+            await expect(fixture.store.clear({ signal })).rejects.toMatchObject(aborted);
+            await expect(fixture.store.saveNodeId('x', { signal })).rejects.toMatchObject(aborted);
+            await expect(fixture.store.loadNodeId({ signal })).rejects.toMatchObject(aborted);
+            expect((await fixture.store.load())?.version).toBe(7);
+          },
+
+        'rejects an invalid snapshot with INVALID_ARGUMENT and keeps the previous one':
+          async () => {
+            await fixture.store.save(sampleSnapshot(9));
+            const broken = { ...sampleSnapshot(10), hash: 'not-a-hash' };
+            await expect(fixture.store.save(broken)).rejects.toMatchObject({
+              code: 'INVALID_ARGUMENT',
+            });
+            expect((await fixture.store.load())?.version).toBe(9);
+          },
+
+        'rejects an invalid node id with INVALID_ARGUMENT': async () => {
+          await expect(fixture.store.saveNodeId('')).rejects.toMatchObject({
+            code: 'INVALID_ARGUMENT',
+          });
+          await expect(fixture.store.saveNodeId('has space')).rejects.toMatchObject({
+            code: 'INVALID_ARGUMENT',
+          });
+        },
+      },
+      options.skip,
+    );
+  });
+}
+
+/**
+ * A deterministic snapshot whose hash is derived from its content, so a mix of two snapshots
+ * is detectable: `isWhole` recomputes it.
+ */
+export function sampleSnapshot(
+  version: number,
+  source: ConfigSnapshot['source'] = 'control-plane',
+  services = 3,
+): ConfigSnapshot {
+  const config = {
+    _format_version: '3.0',
+    services: Array.from({ length: services }, (_, i) => ({
+      name: `service-${version}-${i}`,
+      host: `upstream-${i}.internal`,
+      port: 8000 + (i % 1000),
+      protocol: 'http',
+    })),
+  };
+  const hash = digest(config);
+  return {
+    version,
+    hash,
+    hashes: {
+      config: hash,
+      routes: hash,
+      services: hash,
+      plugins: hash,
+      upstreams: hash,
+      targets: hash,
+    },
+    source,
+    config,
+    appliedAt: Date.UTC(2026, 0, 1) + version,
+  };
+}
+
+function isWhole(loaded: unknown): boolean {
+  const snapshot = loaded as ConfigSnapshot | undefined;
+  return snapshot !== undefined && snapshot.hash === digest(snapshot.config);
+}
+
+function digest(value: unknown): string {
+  return createHash('md5').update(JSON.stringify(value)).digest('hex');
+}

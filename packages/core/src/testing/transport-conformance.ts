@@ -1,0 +1,347 @@
+import { createHash } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect } from 'vitest';
+import { PlanesyncError } from '../errors.ts';
+import {
+  CloseCode,
+  type Connection,
+  type TransportClient,
+  type TransportServer,
+} from '../transport/contract.ts';
+import { type ConformanceSkip, registerCases } from './skip.ts';
+
+/** What a transport's `setup` hands the suite: a server (not yet listening) and clients. */
+export interface TransportFixture {
+  server: TransportServer;
+  /** A new client each call; each connects to `server`. */
+  client(): TransportClient;
+  /** The largest frame the server accepts. */
+  maxPayloadBytes: number;
+  /** The DER chain (leaf first) each client presents; the server must report exactly this. */
+  clientCertificates: readonly Uint8Array[];
+  /** The DER chain (leaf first) the server presents; clients must report exactly this. */
+  serverCertificates: readonly Uint8Array[];
+}
+
+/** Options of {@link transportConformance}. */
+export interface TransportConformanceOptions {
+  /** The `describe` title; default `'transport conformance'`. */
+  name?: string;
+  /** Builds a fresh fixture for every case. */
+  setup(): Promise<TransportFixture>;
+  /** Releases what `setup` built (the suite already closed the server). */
+  teardown?(fixture: TransportFixture): Promise<void>;
+  /** Cases this transport cannot run, each with its reason; printed in the case name. */
+  skip?: ConformanceSkip;
+}
+
+/**
+ * Registers the transport contract's cases with vitest: frames whole and in order, frames up
+ * to the payload limit, large frames, the oversized-frame close, close both ways with code and
+ * reason, abort, the peer chain, metadata, concurrent sends. Every transport runs it — the
+ * memory transport in core, WebSocket and TCP over real loopback TLS.
+ *
+ * @example
+ * ```ts
+ * import { memoryTransport } from '@planesync/core';
+ * import { transportConformance } from '@planesync/core/testing';
+ *
+ * transportConformance({
+ *   name: 'memory transport',
+ *   async setup() {
+ *     const { server, client } = memoryTransport({ maxPayloadBytes: 1 << 20 });
+ *     return { server, client: () => client(), maxPayloadBytes: 1 << 20,
+ *              clientCertificates: [], serverCertificates: [] };
+ *   },
+ * });
+ * ```
+ */
+export function transportConformance(options: TransportConformanceOptions): void {
+  describe(options.name ?? 'transport conformance', () => {
+    let fixture: TransportFixture;
+    let accepted: ConnectionQueue;
+    const opened: Connection[] = [];
+
+    beforeEach(async () => {
+      fixture = await options.setup();
+      accepted = new ConnectionQueue();
+      await fixture.server.listen((connection) => {
+        opened.push(connection);
+        accepted.push(connection);
+      });
+    });
+
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((connection) => connection.close()));
+      await fixture.server.close();
+      await options.teardown?.(fixture);
+    });
+
+    /** Connects one client and returns both ends. */
+    async function pair(metadata?: Record<string, string>) {
+      const client = await fixture.client().connect(metadata ? { metadata } : {});
+      opened.push(client);
+      const server = await accepted.next();
+      return { client, server };
+    }
+
+    registerCases(
+      {
+        'delivers frames whole and in order in both directions': async () => {
+          const { client, server } = await pair();
+          const frames = Array.from({ length: 200 }, (_, i) => pattern(i, 1 + ((i * 7919) % 5000)));
+          const echoed = echo(server);
+          const received = collect(client, frames.length);
+          for (const frame of frames) await client.send(frame);
+          expect((await received).map(fingerprint)).toEqual(frames.map(fingerprint));
+          await client.close();
+          await echoed;
+        },
+
+        'delivers a frame of exactly maxPayloadBytes whole': async () => {
+          const { client, server } = await pair();
+          const frame = pattern(1, fixture.maxPayloadBytes);
+          const received = collect(server, 1);
+          await client.send(frame);
+          expect((await received).map(fingerprint)).toEqual([fingerprint(frame)]);
+        },
+
+        'delivers large frames whole, each in one piece': async () => {
+          const { client, server } = await pair();
+          const size = Math.min(fixture.maxPayloadBytes, 3 * 1024 * 1024 + 17);
+          const frames = [pattern(2, size), pattern(3, size - 1), pattern(4, 1)];
+          const received = collect(server, frames.length);
+          await Promise.all(frames.map((frame) => client.send(frame)));
+          expect((await received).map(fingerprint)).toEqual(frames.map(fingerprint));
+        },
+
+        'closes with PAYLOAD_TOO_LARGE when a frame exceeds the receiver limit': async () => {
+          const { client, server } = await pair();
+          const frames: Uint8Array[] = [];
+          const reading = (async () => {
+            for await (const frame of server) frames.push(frame);
+          })();
+          await client.send(pattern(5, fixture.maxPayloadBytes + 1)).catch(() => undefined);
+          const info = await server.closed;
+          expect(info.code).toBe(CloseCode.PAYLOAD_TOO_LARGE);
+          expect(info.initiator).toBe('local');
+          await reading;
+          expect(frames).toEqual([]);
+          await client.closed;
+          expect(client.isClosed).toBe(true);
+        },
+
+        'propagates a close by the client with its code and reason': async () => {
+          const { client, server } = await pair();
+          await client.close(4001, 'client is done');
+          expect(await client.closed).toMatchObject({
+            code: 4001,
+            reason: 'client is done',
+            initiator: 'local',
+          });
+          expect(await server.closed).toMatchObject({
+            code: 4001,
+            reason: 'client is done',
+            initiator: 'remote',
+          });
+        },
+
+        'propagates a close by the server with its code and reason': async () => {
+          const { client, server } = await pair();
+          await server.close(CloseCode.POLICY_VIOLATION, 'untrusted');
+          expect(await server.closed).toMatchObject({
+            code: CloseCode.POLICY_VIOLATION,
+            initiator: 'local',
+          });
+          expect(await client.closed).toMatchObject({
+            code: CloseCode.POLICY_VIOLATION,
+            reason: 'untrusted',
+            initiator: 'remote',
+          });
+        },
+
+        'keeps frames received before the close readable, then ends the iteration': async () => {
+          const { client, server } = await pair();
+          const frames = [pattern(6, 10), pattern(7, 20), pattern(8, 30)];
+          for (const frame of frames) await client.send(frame);
+          await client.close();
+          await server.closed;
+          const received: Uint8Array[] = [];
+          for await (const frame of server) received.push(frame);
+          expect(received).toEqual(frames);
+        },
+
+        'ends the frame iteration of both sides on close': async () => {
+          const { client, server } = await pair();
+          const serverDone = drain(server);
+          const clientDone = drain(client);
+          await client.close();
+          await expect(serverDone).resolves.toBe(0);
+          await expect(clientDone).resolves.toBe(0);
+        },
+
+        'closes every open connection with GOING_AWAY when the server closes': async () => {
+          const first = await pair();
+          const second = await pair();
+          await fixture.server.close();
+          for (const end of [first.client, second.client]) {
+            expect((await end.closed).code).toBe(CloseCode.GOING_AWAY);
+          }
+          expect((await first.server.closed).initiator).toBe('local');
+        },
+
+        'refuses to connect when no server listens, with TRANSPORT_FAILED': async () => {
+          await fixture.server.close();
+          await expect(fixture.client().connect()).rejects.toMatchObject({
+            code: 'TRANSPORT_FAILED',
+          });
+        },
+
+        'rejects send on a closed connection with CONNECTION_CLOSED': async () => {
+          const { client } = await pair();
+          await client.close();
+          expect(client.isClosed).toBe(true);
+          await expect(client.send(pattern(9, 4))).rejects.toMatchObject({
+            code: 'CONNECTION_CLOSED',
+          });
+        },
+
+        'close is idempotent and keeps the first code': async () => {
+          const { client } = await pair();
+          await Promise.all([client.close(4002, 'first'), client.close(4003, 'second')]);
+          await client.close();
+          expect(await client.closed).toMatchObject({ code: 4002, reason: 'first' });
+        },
+
+        'aborts connect with ABORTED when the signal is already aborted': async () => {
+          const controller = new AbortController();
+          controller.abort(new Error('stop'));
+          const attempt = fixture.client().connect({ signal: controller.signal });
+          await expect(attempt).rejects.toBeInstanceOf(PlanesyncError);
+          await expect(attempt).rejects.toMatchObject({ code: 'ABORTED' });
+        },
+
+        'aborts send with ABORTED and delivers nothing for it': async () => {
+          const { client, server } = await pair();
+          const controller = new AbortController();
+          controller.abort();
+          await expect(
+            client.send(pattern(10, 8), { signal: controller.signal }),
+          ).rejects.toMatchObject({
+            code: 'ABORTED',
+          });
+          const marker = pattern(11, 8);
+          const received = collect(server, 1);
+          await client.send(marker);
+          expect(await received).toEqual([marker]);
+        },
+
+        'presents each side the peer certificate chain as DER, leaf first': async () => {
+          const { client, server } = await pair();
+          expect(server.peerCertificates.map(hex)).toEqual(fixture.clientCertificates.map(hex));
+          expect(client.peerCertificates.map(hex)).toEqual(fixture.serverCertificates.map(hex));
+        },
+
+        'reports the remote address': async () => {
+          const { client, server } = await pair();
+          expect(server.remoteAddress).toMatch(/\S/);
+          expect(client.remoteAddress).toMatch(/\S/);
+        },
+
+        'carries connect metadata to the server': async () => {
+          const metadata = {
+            node_id: '7e1d5c42-6d3e-4b61-9a8f-2f7a0b1c9d10',
+            node_hostname: 'dp-1',
+            node_version: '3.10.0',
+          };
+          const { server } = await pair(metadata);
+          expect(server.metadata).toEqual(metadata);
+        },
+
+        'keeps each caller’s frames in order under concurrent sends': async () => {
+          const { client, server } = await pair();
+          const callers = 8;
+          const perCaller = 40;
+          const received = collect(server, callers * perCaller);
+          await Promise.all(
+            Array.from({ length: callers }, async (_, caller) => {
+              for (let n = 0; n < perCaller; n++) {
+                await client.send(
+                  Uint8Array.of(caller, n, ...pattern(caller * 1000 + n, 100 + n * 50)),
+                );
+              }
+            }),
+          );
+          const frames = await received;
+          for (let caller = 0; caller < callers; caller++) {
+            const mine = frames.filter((frame) => frame[0] === caller);
+            expect(mine.map((frame) => frame[1])).toEqual(
+              Array.from({ length: perCaller }, (_, n) => n),
+            );
+            for (const frame of mine) expect(frame.byteLength).toBe(2 + 100 + frame[1]! * 50);
+          }
+        },
+      },
+      options.skip,
+    );
+  });
+}
+
+/** Deterministic bytes: frame `seed` of `size` bytes. */
+function pattern(seed: number, size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    bytes[i] = x & 0xff;
+  }
+  return bytes;
+}
+
+/** Size and SHA-256: compares megabyte frames quickly and prints readably when they differ. */
+function fingerprint(bytes: Uint8Array): string {
+  return `${bytes.byteLength}:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex');
+}
+
+async function collect(connection: Connection, count: number): Promise<Uint8Array[]> {
+  const frames: Uint8Array[] = [];
+  if (count === 0) return frames;
+  for await (const frame of connection) {
+    frames.push(frame);
+    if (frames.length === count) break;
+  }
+  return frames;
+}
+
+async function echo(connection: Connection): Promise<void> {
+  for await (const frame of connection) await connection.send(frame).catch(() => undefined);
+}
+
+async function drain(connection: Connection): Promise<number> {
+  let count = 0;
+  for await (const _ of connection) count++;
+  return count;
+}
+
+/** Accepted connections, handed out in arrival order. */
+class ConnectionQueue {
+  #ready: Connection[] = [];
+  #waiting: Array<(connection: Connection) => void> = [];
+
+  push(connection: Connection): void {
+    const waiter = this.#waiting.shift();
+    if (waiter) waiter(connection);
+    else this.#ready.push(connection);
+  }
+
+  next(): Promise<Connection> {
+    const connection = this.#ready.shift();
+    if (connection) return Promise.resolve(connection);
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+}

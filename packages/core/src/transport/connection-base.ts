@@ -1,0 +1,228 @@
+import {
+  AbortedError,
+  ConnectionClosedError,
+  InvalidArgumentError,
+  PayloadTooLargeError,
+} from '../errors.ts';
+import { CloseCode, type CloseInfo, type Connection } from './contract.ts';
+
+/** What every connection knows from its handshake. */
+export interface ConnectionInit {
+  remoteAddress: string;
+  peerCertificates?: readonly Uint8Array[];
+  metadata?: Readonly<Record<string, string>>;
+  /** Largest frame this side accepts; a bigger one closes with `PAYLOAD_TOO_LARGE`. */
+  maxPayloadBytes: number;
+  /**
+   * Bytes of received-but-unread frames above which the transport is asked to stop
+   * reading (`pauseReading`). Default 4 MiB.
+   */
+  highWaterMark?: number;
+}
+
+/** 16 MiB: the default largest frame, as DESIGN.md's `maxPayloadBytes`. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
+const DEFAULT_HIGH_WATER_MARK = 4 * 1024 * 1024;
+
+/**
+ * The part of a {@link Connection} every transport shares: the in-order inbox read by async
+ * iteration with read-side flow control, the `closed` promise, one-at-a-time sends with
+ * abort, and the payload limit. A transport extends it and supplies three primitives:
+ * `writeFrame` (hand one frame to the socket), `closeTransport` (start closing the socket)
+ * and optionally `pauseReading`/`resumeReading`; it calls `receive` for each incoming frame
+ * and `finish` once the socket is gone.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionBase, DEFAULT_MAX_PAYLOAD_BYTES } from '@planesync/core';
+ * class LoopbackConnection extends ConnectionBase {
+ *   constructor() {
+ *     super({ remoteAddress: 'loopback', maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES });
+ *   }
+ *   protected async writeFrame(frame: Uint8Array) {
+ *     this.receive(frame); // whatever we send comes back
+ *   }
+ *   protected closeTransport(code: number, reason: string) {
+ *     this.finish({ code, reason, initiator: 'local' });
+ *   }
+ * }
+ * ```
+ */
+export abstract class ConnectionBase implements Connection {
+  readonly remoteAddress: string;
+  readonly peerCertificates: readonly Uint8Array[];
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly closed: Promise<CloseInfo>;
+  protected readonly maxPayloadBytes: number;
+  protected readonly highWaterMark: number;
+
+  #inbox: Uint8Array[] = [];
+  #inboxHead = 0;
+  #bufferedBytes = 0;
+  #paused = false;
+  #waitingReader: ((result: IteratorResult<Uint8Array>) => void) | undefined;
+  #closing = false;
+  #finished = false;
+  #resolveClosed!: (info: CloseInfo) => void;
+  #sendTail: Promise<void> = Promise.resolve();
+
+  constructor(init: ConnectionInit) {
+    if (!(init.maxPayloadBytes > 0)) {
+      throw new InvalidArgumentError(
+        `maxPayloadBytes must be positive, got ${init.maxPayloadBytes}`,
+      );
+    }
+    this.remoteAddress = init.remoteAddress;
+    this.peerCertificates = Object.freeze([...(init.peerCertificates ?? [])]);
+    this.metadata = Object.freeze({ ...(init.metadata ?? {}) });
+    this.maxPayloadBytes = init.maxPayloadBytes;
+    this.highWaterMark = init.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    this.closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.#closing || this.#finished;
+  }
+
+  /** Bytes received and not yet read. */
+  get bufferedBytes(): number {
+    return this.#bufferedBytes;
+  }
+
+  send(frame: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const { signal } = options;
+    if (this.isClosed) return Promise.reject(new ConnectionClosedError());
+    if (signal?.aborted)
+      return Promise.reject(new AbortedError(undefined, { cause: signal.reason }));
+    const turn = this.#sendTail.then(() => {
+      if (this.isClosed) throw new ConnectionClosedError();
+      if (signal?.aborted) throw new AbortedError(undefined, { cause: signal.reason });
+      return this.writeFrame(frame, signal);
+    });
+    this.#sendTail = turn.catch(() => undefined);
+    return signal ? raceAbort(turn, signal) : turn;
+  }
+
+  close(code: number = CloseCode.NORMAL, reason = ''): Promise<void> {
+    if (!this.#closing && !this.#finished) {
+      this.#closing = true;
+      this.closeTransport(code, reason);
+    }
+    return this.closed.then(() => undefined);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return {
+      next: () => {
+        const frame = this.#shift();
+        if (frame) return Promise.resolve({ value: frame, done: false });
+        if (this.#finished) return Promise.resolve({ value: undefined, done: true });
+        if (this.#waitingReader) {
+          return Promise.reject(new InvalidArgumentError('a connection has one reader at a time'));
+        }
+        return new Promise((resolve) => {
+          this.#waitingReader = resolve;
+        });
+      },
+      return: () => Promise.resolve({ value: undefined, done: true }),
+    };
+  }
+
+  /** Hands one frame to the socket; resolves once the socket has accepted it. */
+  protected abstract writeFrame(frame: Uint8Array, signal: AbortSignal | undefined): Promise<void>;
+
+  /**
+   * Starts closing the socket with `code`/`reason` (and the local `error` behind it, if any);
+   * must end in a call to `finish`.
+   */
+  protected abstract closeTransport(code: number, reason: string, error?: Error): void;
+
+  /** Called when unread frames exceed the high-water mark: stop reading the socket. */
+  protected pauseReading(): void {}
+
+  /** Called when the reader has caught up: read the socket again. */
+  protected resumeReading(): void {}
+
+  /**
+   * Delivers one whole frame from the socket. A frame over `maxPayloadBytes` is dropped and
+   * the connection closes with `PAYLOAD_TOO_LARGE`.
+   */
+  protected receive(frame: Uint8Array): void {
+    if (this.#finished) return;
+    if (frame.byteLength > this.maxPayloadBytes) {
+      this.rejectOversized(frame.byteLength);
+      return;
+    }
+    if (this.#waitingReader) {
+      const reader = this.#waitingReader;
+      this.#waitingReader = undefined;
+      reader({ value: frame, done: false });
+      return;
+    }
+    this.#inbox.push(frame);
+    this.#bufferedBytes += frame.byteLength;
+    if (!this.#paused && this.#bufferedBytes > this.highWaterMark) {
+      this.#paused = true;
+      this.pauseReading();
+    }
+  }
+
+  /** Closes with `PAYLOAD_TOO_LARGE` for a frame of `size` bytes (before or after reading it). */
+  protected rejectOversized(size: number): void {
+    const error = new PayloadTooLargeError(size, this.maxPayloadBytes);
+    if (!this.#closing && !this.#finished) {
+      this.#closing = true;
+      this.closeTransport(CloseCode.PAYLOAD_TOO_LARGE, error.message, error);
+    }
+  }
+
+  /**
+   * Records that the connection is closed. Frames already received stay readable; then the
+   * iteration ends. Only the first call counts.
+   */
+  protected finish(info: CloseInfo): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#closing = true;
+    if (this.#waitingReader) {
+      const reader = this.#waitingReader;
+      this.#waitingReader = undefined;
+      reader({ value: undefined, done: true });
+    }
+    this.#resolveClosed(info);
+  }
+
+  #shift(): Uint8Array | undefined {
+    if (this.#inboxHead >= this.#inbox.length) return undefined;
+    const frame = this.#inbox[this.#inboxHead++]!;
+    this.#bufferedBytes -= frame.byteLength;
+    if (this.#inboxHead > 1024 && this.#inboxHead * 2 > this.#inbox.length) {
+      this.#inbox = this.#inbox.slice(this.#inboxHead);
+      this.#inboxHead = 0;
+    }
+    if (this.#paused && this.#bufferedBytes <= this.highWaterMark) {
+      this.#paused = false;
+      this.resumeReading();
+    }
+    return frame;
+  }
+}
+
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError(undefined, { cause: signal.reason }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

@@ -1,0 +1,141 @@
+/**
+ * The transport contract. A transport moves whole binary frames between one DP and one CP
+ * and reports the peer's certificate chain; it makes no trust decision and knows nothing of
+ * the protocol. Core owns everything else (trust, heartbeats, retries, versions).
+ *
+ * docs/writing-a-transport.md explains each rule, and `transportConformance` from
+ * `@planesync/core/testing` checks them.
+ *
+ * @module
+ */
+
+/**
+ * Close codes, shared with WebSocket (RFC 6455 §7.4.1) so a WebSocket transport can pass them
+ * through unchanged. Applications may use 4000–4999 for their own reasons.
+ */
+export const CloseCode = {
+  /** A planned close: `stop()`, a finished exchange. */
+  NORMAL: 1000,
+  /** The endpoint is going away: process shutdown, server stopping. */
+  GOING_AWAY: 1001,
+  /** The peer broke the protocol: a malformed, unknown or out-of-order frame. */
+  PROTOCOL_VIOLATION: 1002,
+  /** The connection ended without a close handshake (socket reset, process killed). */
+  ABNORMAL: 1006,
+  /** The peer is not allowed: untrusted certificate, incompatible version. */
+  POLICY_VIOLATION: 1008,
+  /** A frame exceeded `maxPayloadBytes`. */
+  PAYLOAD_TOO_LARGE: 1009,
+  /** The endpoint hit an unexpected condition. */
+  INTERNAL_ERROR: 1011,
+} as const;
+
+/** How and why a connection closed. */
+export interface CloseInfo {
+  /** A {@link CloseCode} or an application code (4000–4999). */
+  readonly code: number;
+  /** A short human-readable reason (at most 123 bytes of UTF-8 cross a WebSocket). */
+  readonly reason: string;
+  /** `'local'` when this side called `close` or hit a limit; `'remote'` when the peer did. */
+  readonly initiator: 'local' | 'remote';
+  /** The error that caused the close, when there was one. */
+  readonly error?: Error;
+}
+
+/** Anything that can wait takes an optional abort signal. */
+export interface AbortOptions {
+  signal?: AbortSignal;
+}
+
+/**
+ * One established link between a DP and a CP, seen from either end.
+ *
+ * Frames are read by async iteration (one reader at a time); the iteration ends when the
+ * connection closes. Frames received before the reader starts are kept in order.
+ *
+ * @example
+ * ```ts
+ * import type { Connection } from '@planesync/core';
+ * async function echo(connection: Connection) {
+ *   for await (const frame of connection) await connection.send(frame);
+ *   console.log('closed with', (await connection.closed).code);
+ * }
+ * ```
+ */
+export interface Connection extends AsyncIterable<Uint8Array> {
+  /** The peer's address as the transport sees it, e.g. `127.0.0.1:52344` or `memory:dp-1`. */
+  readonly remoteAddress: string;
+  /**
+   * The certificate chain the peer presented, DER-encoded, leaf first; empty when the peer
+   * presented none. Core's `TrustVerifier` judges it — the transport does not.
+   */
+  readonly peerCertificates: readonly Uint8Array[];
+  /**
+   * What the client sent along with its connect request (`ConnectOptions.metadata`), as
+   * the server received it; on the client side, what it sent. A WebSocket transport carries it
+   * as query parameters of the upgrade request.
+   */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** `true` from the moment either side starts closing. */
+  readonly isClosed: boolean;
+  /**
+   * Sends one whole frame. Resolves when the transport has handed the frame to its socket
+   * (backpressure: a slow peer makes this wait, it does not grow memory without bound).
+   * Rejects with `CONNECTION_CLOSED` when the connection is closed, `PAYLOAD_TOO_LARGE` when
+   * the frame exceeds this side's limit, `ABORTED` when `signal` aborts first.
+   */
+  send(frame: Uint8Array, options?: AbortOptions): Promise<void>;
+  /**
+   * Closes the connection with a code and reason the peer will see (when the transport
+   * can still deliver them). Idempotent; resolves once the connection is closed.
+   */
+  close(code?: number, reason?: string): Promise<void>;
+  /** Resolves (never rejects) once the connection is closed, with how it closed. */
+  readonly closed: Promise<CloseInfo>;
+}
+
+/** What a client passes to {@link TransportClient.connect}. */
+export interface ConnectOptions extends AbortOptions {
+  /**
+   * Small key/value facts the server learns before the first frame (node id, hostname,
+   * version), as Kong's `/v1/outlet?node_id=…` query does. Keys and values are short strings.
+   */
+  metadata?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The DP side: dials the CP. One call, one connection; the DataPlane calls it again to
+ * reconnect.
+ */
+export interface TransportClient {
+  /**
+   * Opens a connection. Rejects with `TRANSPORT_FAILED` when the peer cannot be reached or
+   * the handshake fails, `ABORTED` when `signal` aborts first.
+   */
+  connect(options?: ConnectOptions): Promise<Connection>;
+}
+
+/** Where a server listens, once it is listening. */
+export interface ListenInfo {
+  /** e.g. `127.0.0.1:8005`, `[::1]:8005` or `memory`. */
+  readonly address: string;
+  /** The bound port, when the transport has one (useful with `port: 0`). */
+  readonly port?: number;
+}
+
+/** Called once for each accepted connection. */
+export type ConnectionHandler = (connection: Connection) => void;
+
+/** The CP side: accepts connections from DPs. */
+export interface TransportServer {
+  /**
+   * Starts accepting; `onConnection` receives each connection once its handshake is done.
+   * Rejects with `TRANSPORT_FAILED` when it cannot listen.
+   */
+  listen(onConnection: ConnectionHandler, options?: AbortOptions): Promise<ListenInfo>;
+  /**
+   * Stops accepting and closes every open connection with `GOING_AWAY`. Idempotent;
+   * resolves once all of them are closed.
+   */
+  close(): Promise<void>;
+}

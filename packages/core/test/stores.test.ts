@@ -1,0 +1,123 @@
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FileConfigStore, MemoryConfigStore } from '../src/index.ts';
+import { configStoreConformance, FakeClock, sampleSnapshot } from '../src/testing/index.ts';
+
+configStoreConformance({
+  name: 'MemoryConfigStore conformance',
+  setup: async () => ({ store: new MemoryConfigStore() }),
+  skip: [
+    {
+      reason: 'a memory store lives and dies with its process',
+      tests: ['keeps the snapshot and node id for a new instance on the same storage'],
+    },
+  ],
+});
+
+const prefixes: string[] = [];
+async function freshPrefix(): Promise<string> {
+  const prefix = await mkdtemp(join(tmpdir(), 'planesync-file-store-'));
+  prefixes.push(prefix);
+  return prefix;
+}
+
+configStoreConformance({
+  name: 'FileConfigStore conformance',
+  async setup() {
+    const prefix = await freshPrefix();
+    return {
+      store: new FileConfigStore({ prefix }),
+      reopen: async () => new FileConfigStore({ prefix }),
+    };
+  },
+  async teardown() {
+    await Promise.all(prefixes.splice(0).map((p) => rm(p, { recursive: true, force: true })));
+  },
+});
+
+describe('FileConfigStore', () => {
+  let prefix: string;
+  beforeEach(async () => {
+    prefix = await freshPrefix();
+  });
+  afterEach(async () => {
+    await Promise.all(prefixes.splice(0).map((p) => rm(p, { recursive: true, force: true })));
+  });
+
+  it('keeps the cache at <prefix>/config.json.gz and the node id at <prefix>/node_id', async () => {
+    const store = new FileConfigStore({ prefix });
+    await store.save(sampleSnapshot(1));
+    await store.saveNodeId('node-1');
+    expect((await readdir(prefix)).sort()).toEqual(['config.json.gz', 'node_id']);
+    expect(store.path).toBe(join(prefix, 'config.json.gz'));
+  });
+
+  it('stamps savedAt from the injected clock', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 5, 1));
+    const store = new FileConfigStore({ prefix, clock });
+    await store.save(sampleSnapshot(1));
+    expect((await store.load())?.savedAt).toBe(Date.UTC(2026, 5, 1));
+  });
+
+  it('reports a truncated cache as STORE_CORRUPT', async () => {
+    const store = new FileConfigStore({ prefix });
+    await store.save(sampleSnapshot(1, 'control-plane', 500));
+    const whole = gzipSync(JSON.stringify({ anything: true }));
+    await writeFile(store.path, whole.subarray(0, whole.length - 9));
+    await expect(store.load()).rejects.toMatchObject({ code: 'STORE_CORRUPT' });
+  });
+
+  it('reports a cache that is not JSON as STORE_CORRUPT', async () => {
+    const store = new FileConfigStore({ prefix });
+    await writeFile(store.path, gzipSync('{"format": "planesync-config/1", '));
+    await expect(store.load()).rejects.toMatchObject({ code: 'STORE_CORRUPT' });
+  });
+
+  it('reports JSON that is not a snapshot as STORE_CORRUPT, naming the problem', async () => {
+    const store = new FileConfigStore({ prefix });
+    await writeFile(
+      store.path,
+      gzipSync(JSON.stringify({ format: 'planesync-config/1', version: -1 })),
+    );
+    const failure = await store.load().catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: 'STORE_CORRUPT' });
+    expect(String((failure as Error).message)).toContain('version');
+  });
+
+  it('reports a damaged node id file as STORE_CORRUPT', async () => {
+    await writeFile(join(prefix, 'node_id'), 'two words\n');
+    await expect(new FileConfigStore({ prefix }).loadNodeId()).rejects.toMatchObject({
+      code: 'STORE_CORRUPT',
+    });
+  });
+
+  it('ignores the temporary file a crashed save left behind', async () => {
+    const store = new FileConfigStore({ prefix });
+    await store.save(sampleSnapshot(1));
+    await writeFile(join(prefix, '.config.json.gz.999.abc.tmp'), 'half a write');
+    expect((await store.load())?.version).toBe(1);
+  });
+
+  it('reports a save it cannot write as STORE_WRITE_FAILED and keeps the previous snapshot', async () => {
+    const store = new FileConfigStore({ prefix });
+    await store.save(sampleSnapshot(1));
+    // A directory where the prefix expects to create its temporary file's parent: the node id
+    // path is made a directory, so writing it fails.
+    await rm(join(prefix, 'node_id'), { force: true });
+    await writeFile(join(prefix, 'blocker'), '');
+    const blocked = new FileConfigStore({ prefix: join(prefix, 'blocker') });
+    await expect(blocked.save(sampleSnapshot(2))).rejects.toMatchObject({
+      code: 'STORE_WRITE_FAILED',
+    });
+    expect((await store.load())?.version).toBe(1);
+  });
+
+  it('needs a prefix', () => {
+    expect(() => new FileConfigStore({ prefix: '' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+  });
+});

@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+// Sibling packages resolve from their TypeScript source (the "@planesync/source" export
+// condition), so tests never run against a stale build.
+const conditions = ['@planesync/source', 'node', 'import', 'module', 'default'];
+
+export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions, externalConditions: ['@planesync/source'] } },
+  test: {
+    include: ['packages/*/test/**/*.test.ts'],
+    testTimeout: 20_000,
+    hookTimeout: 20_000,
+  },
+});

@@ -7,6 +7,12 @@
 
 export { type Clock, delay, systemClock, type TimerId } from './clock.ts';
 export {
+  type ConfigHash,
+  EMPTY_CONFIG_HASH,
+  hashConfig,
+  type ValueHash,
+} from './config/hash.ts';
+export {
   CONFIG_SOURCES,
   type ConfigHashes,
   type ConfigSnapshot,

@@ -1,0 +1,209 @@
+import { createHash } from 'node:crypto';
+import { InvalidArgumentError } from '../errors.ts';
+import { formatNumberG14 } from './format-number.ts';
+import type { ConfigHashes } from './snapshot.ts';
+
+/** Kong's hash of "no value at all": 32 zeros (`DECLARATIVE_EMPTY_CONFIG_HASH`). */
+export const EMPTY_CONFIG_HASH = '00000000000000000000000000000000';
+
+/** The hash of a config object: Kong's `config_hash` and the per-entity hashes it is made of. */
+export interface ConfigHash {
+  config_hash: string;
+  hashes: ConfigHashes;
+}
+
+/** The hash of a value that is not an object (Kong hashes it whole, with no entity split). */
+export interface ValueHash {
+  config_hash: string;
+  hashes: { config: string };
+}
+
+/** Kong rolls its buffer into an md5 once it holds more than this many bytes. */
+const ROLLOVER_BYTES = 1_000_000;
+const ENTITY_KEYS = ['routes', 'services', 'plugins', 'upstreams', 'targets'] as const;
+
+/**
+ * Kong's `calculate_config_hash`: the same config has the same hash here and in a Kong node,
+ * so a hash in a ping means the same thing to both.
+ *
+ * `routes`, `services`, `plugins`, `upstreams` and `targets` are hashed separately (32 zeros
+ * when absent), the other keys together; `config_hash` is the md5 of the six hex hashes.
+ * Each part is md5 of a sorted serialisation: `/null/` for null, `%.14g` numbers, keys in
+ * UTF-8 byte order, arrays of 2–5 joined by `;`, longer ones with `;` after every element,
+ * and the buffer replaced by its raw md5 whenever it passes 1 000 000 bytes.
+ *
+ * @example
+ * ```ts
+ * import { hashConfig } from '@planesync/core';
+ * const { config_hash, hashes } = hashConfig({ _format_version: '3.0', services: [] });
+ * hashes.services; // md5('{}'): '99914b932bd37a50b983c5e7c90ae93b'
+ * ```
+ */
+export function hashConfig(config: Readonly<Record<string, unknown>>): ConfigHash;
+export function hashConfig(value: unknown): ConfigHash | ValueHash;
+export function hashConfig(value: unknown): ConfigHash | ValueHash {
+  const sink = new HashSink();
+  // An array is hashed whole, like a scalar: planesync's vectors fix this, where Kong's Lua,
+  // which cannot tell an array from a table, would split it like an object. Configs are objects.
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    const config = hashPart(value, sink);
+    return { config_hash: config, hashes: { config } };
+  }
+  const record = value as Record<string, unknown>;
+  const [routes, services, plugins, upstreams, targets] = ENTITY_KEYS.map((key) =>
+    hashPart(record[key], sink),
+  ) as [string, string, string, string, string];
+  const rest = hashPart(withoutEntities(value), sink);
+  const config = md5Hex(routes + services + plugins + upstreams + targets + rest);
+  return { config_hash: config, hashes: { config, routes, services, plugins, upstreams, targets } };
+}
+
+function withoutEntities(value: object): unknown {
+  const rest: Record<string, unknown> = {};
+  for (const [key, entry] of Object.entries(value)) {
+    if (!(ENTITY_KEYS as readonly string[]).includes(key)) rest[key] = entry;
+  }
+  return rest;
+}
+
+function hashPart(value: unknown, sink: HashSink): string {
+  if (value === undefined) return EMPTY_CONFIG_HASH;
+  sink.reset();
+  writeSorted(value, sink);
+  return sink.digestHex();
+}
+
+function writeSorted(value: unknown, sink: HashSink): void {
+  sink.rollIfFull();
+  if (value === null) {
+    sink.put('/null/');
+    return;
+  }
+  switch (typeof value) {
+    case 'string':
+      sink.put(value);
+      return;
+    case 'number':
+      sink.putAscii(formatNumberG14(value));
+      return;
+    case 'boolean':
+      sink.putAscii(value ? 'true' : 'false');
+      return;
+    case 'object':
+      if (Array.isArray(value)) writeArray(value, sink);
+      else writeObject(value as Record<string, unknown>, sink);
+      return;
+    default:
+      throw new InvalidArgumentError(
+        `cannot hash a ${typeof value}: only JSON values have a config hash`,
+      );
+  }
+}
+
+function writeArray(array: readonly unknown[], sink: HashSink): void {
+  const count = array.length;
+  if (count === 0) {
+    sink.putAscii('{}');
+  } else if (count <= 5) {
+    for (let i = 0; i < count; i++) {
+      if (i > 0) sink.putAscii(';');
+      writeSorted(array[i] ?? null, sink);
+    }
+  } else {
+    for (let i = 0; i < count; i++) {
+      writeSorted(array[i] ?? null, sink);
+      sink.putAscii(';');
+    }
+  }
+}
+
+function writeObject(object: Record<string, unknown>, sink: HashSink): void {
+  // A Lua table cannot hold nil: keys whose value is undefined do not exist for Kong.
+  const keys = Object.keys(object).filter((key) => object[key] !== undefined);
+  if (keys.length === 0) {
+    sink.putAscii('{}');
+    return;
+  }
+  keys.sort(compareUtf8);
+  for (const key of keys) {
+    sink.put(key);
+    sink.putAscii(':');
+    writeSorted(object[key], sink);
+    sink.putAscii(';');
+  }
+}
+
+/** Orders strings as their UTF-8 bytes compare (code point order), as C's strcmp does. */
+export function compareUtf8(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) {
+      // UTF-16 puts surrogates (U+D800–DFFF) below U+E000–FFFF; code point order puts them above.
+      if (x >= 0xd800 && y >= 0xd800) return surrogateRank(x) - surrogateRank(y);
+      return x - y;
+    }
+  }
+  return a.length - b.length;
+}
+
+function surrogateRank(unit: number): number {
+  return unit >= 0xe000 ? unit - 0x800 : unit <= 0xdfff ? unit + 0x2000 : unit;
+}
+
+/**
+ * Kong's string buffer, kept as text plus a byte count: the md5 of what was written so far,
+ * as raw bytes, stands in for the buffer each time it passes `ROLLOVER_BYTES`.
+ */
+class HashSink {
+  #head: Buffer | undefined;
+  #text = '';
+  #bytes = 0;
+
+  reset(): void {
+    this.#head = undefined;
+    this.#text = '';
+    this.#bytes = 0;
+  }
+
+  /** Appends text known to be ASCII (its byte count is its length). */
+  putAscii(text: string): void {
+    this.#text += text;
+    this.#bytes += text.length;
+  }
+
+  put(text: string): void {
+    this.#text += text;
+    this.#bytes += utf8Length(text);
+  }
+
+  rollIfFull(): void {
+    if (this.#bytes <= ROLLOVER_BYTES) return;
+    this.#head = this.#digest();
+    this.#text = '';
+    this.#bytes = this.#head.length;
+  }
+
+  digestHex(): string {
+    return this.#digest().toString('hex');
+  }
+
+  #digest(): Buffer {
+    const md5 = createHash('md5');
+    if (this.#head) md5.update(this.#head);
+    return md5.update(this.#text, 'utf8').digest();
+  }
+}
+
+function utf8Length(text: string): number {
+  const length = text.length;
+  for (let i = 0; i < length; i++) {
+    if (text.charCodeAt(i) > 0x7f) return Buffer.byteLength(text, 'utf8');
+  }
+  return length;
+}
+
+function md5Hex(text: string): string {
+  return createHash('md5').update(text).digest('hex');
+}

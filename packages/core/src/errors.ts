@@ -22,6 +22,10 @@ export const ErrorCode = {
   STORE_CORRUPT: 'STORE_CORRUPT',
   /** A config store could not write a snapshot or the node id. */
   STORE_WRITE_FAILED: 'STORE_WRITE_FAILED',
+  /** A config failed to parse or validate; `problems` lists each one with its path. */
+  CONFIG_INVALID: 'CONFIG_INVALID',
+  /** A state machine was asked for a transition its table does not allow. */
+  INVALID_STATE_TRANSITION: 'INVALID_STATE_TRANSITION',
 } as const;
 
 /** One of the values of {@link ErrorCode}. */
@@ -112,6 +116,39 @@ export class StoreCorruptError extends PlanesyncError {
 export class StoreWriteFailedError extends PlanesyncError {
   constructor(message: string, options?: PlanesyncErrorOptions) {
     super(ErrorCode.STORE_WRITE_FAILED, message, options);
+  }
+}
+
+/** One thing wrong with a config: where (`services[2].port`) and what. */
+export interface ConfigProblem {
+  /** A JSON path such as `services[2].port`, or `(root)`, or `(line 3, column 5)` for syntax. */
+  readonly path: string;
+  readonly message: string;
+}
+
+/**
+ * A config could not be parsed or is not valid. `problems` lists every problem found, each
+ * with its path; the message shows them one a line.
+ */
+export class ConfigInvalidError extends PlanesyncError {
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(problems: readonly ConfigProblem[], options?: PlanesyncErrorOptions) {
+    const lines = problems.map((problem) => `  ${problem.path}: ${problem.message}`);
+    super(ErrorCode.CONFIG_INVALID, `invalid config:\n${lines.join('\n')}`, options);
+    this.problems = problems;
+  }
+}
+
+/** A state machine was asked for a transition its table does not allow. */
+export class StateError extends PlanesyncError {
+  readonly from: string;
+  readonly to: string;
+
+  constructor(machine: string, from: string, to: string) {
+    super(ErrorCode.INVALID_STATE_TRANSITION, `${machine}: no transition from ${from} to ${to}`);
+    this.from = from;
+    this.to = to;
   }
 }
 

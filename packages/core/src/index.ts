@@ -6,12 +6,24 @@
  */
 
 export { type Clock, delay, systemClock, type TimerId } from './clock.ts';
+export { type DeclarativeConfig, declarativeConfigSchema } from './config/declarative-schema.ts';
 export {
   type ConfigHash,
   EMPTY_CONFIG_HASH,
   hashConfig,
   type ValueHash,
 } from './config/hash.ts';
+export { LatestSlot } from './config/latest-slot.ts';
+export {
+  loadDeclarativeConfig,
+  type ParseConfigOptions,
+  parseDeclarativeConfig,
+} from './config/parse.ts';
+export {
+  ConfigPublisher,
+  type PublishedConfig,
+  type PublishResult,
+} from './config/publisher.ts';
 export {
   CONFIG_SOURCES,
   type ConfigHashes,
@@ -19,13 +31,26 @@ export {
   type ConfigSource,
 } from './config/snapshot.ts';
 export {
+  CONFIG_VERSION_TRANSITIONS,
+  ConfigCandidate,
+  type ConfigVersionState,
+  DATA_PLANE_CONFIG_TRANSITIONS,
+  DataPlaneConfigMachine,
+  type DataPlaneConfigState,
+  type IgnoredBecause,
+} from './config/state-machine.ts';
+export { type ConfigSchema, formatPath, validateConfig } from './config/validate.ts';
+export {
   AbortedError,
+  ConfigInvalidError,
+  type ConfigProblem,
   ConnectionClosedError,
   ErrorCode,
   InvalidArgumentError,
   PayloadTooLargeError,
   PlanesyncError,
   type PlanesyncErrorOptions,
+  StateError,
   StoreCorruptError,
   StoreWriteFailedError,
   TransportFailedError,

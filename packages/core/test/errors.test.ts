@@ -2,11 +2,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   AbortedError,
+  ConfigInvalidError,
   ConnectionClosedError,
   ErrorCode,
   InvalidArgumentError,
   PayloadTooLargeError,
   PlanesyncError,
+  StateError,
   StoreCorruptError,
   StoreWriteFailedError,
   TransportFailedError,
@@ -29,9 +31,14 @@ describe('errors', () => {
       [new PayloadTooLargeError(10, 5, { cause }), 'PAYLOAD_TOO_LARGE'],
       [new StoreCorruptError('x', { cause }), 'STORE_CORRUPT'],
       [new StoreWriteFailedError('x', { cause }), 'STORE_WRITE_FAILED'],
+      [new ConfigInvalidError([{ path: 'a', message: 'b' }], { cause }), 'CONFIG_INVALID'],
     ];
-    expect(cases.map(([, code]) => code).sort()).toEqual(Object.values(ErrorCode).sort());
+    expect([...cases.map(([, code]) => code), 'INVALID_STATE_TRANSITION'].sort()).toEqual(
+      Object.values(ErrorCode).sort(),
+    );
+    cases.push([new StateError('machine', 'a', 'b'), 'INVALID_STATE_TRANSITION']);
     for (const [error, code] of cases) {
+      if (error instanceof StateError) continue; // StateError has no cause: it is a caller bug
       expect(error).toBeInstanceOf(PlanesyncError);
       expect(error.code).toBe(code);
       expect(error.cause).toBe(cause);
@@ -42,5 +49,29 @@ describe('errors', () => {
   it('reports the size and the limit of an oversized payload', () => {
     const error = new PayloadTooLargeError(17, 16);
     expect([error.size, error.limit]).toEqual([17, 16]);
+  });
+});
+
+describe('ConfigInvalidError', () => {
+  it('lists each problem with its path, one a line', () => {
+    const error = new ConfigInvalidError([
+      { path: 'services[2].port', message: 'expected integer 0..65535' },
+      { path: 'routes[0].service', message: 'references service "x", which does not exist' },
+    ]);
+    expect(error.message).toBe(
+      'invalid config:\n  services[2].port: expected integer 0..65535\n  routes[0].service: references service "x", which does not exist',
+    );
+  });
+});
+
+describe('StateError', () => {
+  it('names the machine and the refused transition', () => {
+    const error = new StateError('config version', 'active', 'applying');
+    expect([error.code, error.from, error.to]).toEqual([
+      'INVALID_STATE_TRANSITION',
+      'active',
+      'applying',
+    ]);
+    expect(error.message).toBe('config version: no transition from active to applying');
   });
 });

@@ -119,18 +119,32 @@ function writeArray(array: readonly unknown[], sink: HashSink): void {
 
 function writeObject(object: Record<string, unknown>, sink: HashSink): void {
   // A Lua table cannot hold nil: keys whose value is undefined do not exist for Kong.
-  const keys = Object.keys(object).filter((key) => object[key] !== undefined);
+  const own = Object.keys(object);
+  const keys: string[] = [];
+  let plainSort = true;
+  for (const key of own) {
+    if (object[key] === undefined) continue;
+    keys.push(key);
+    if (plainSort && !belowSurrogates(key)) plainSort = false;
+  }
   if (keys.length === 0) {
     sink.putAscii('{}');
     return;
   }
-  keys.sort(compareUtf8);
+  // Below U+D800, UTF-16 order is code point order, which is UTF-8 byte order.
+  if (plainSort) keys.sort();
+  else keys.sort(compareUtf8);
   for (const key of keys) {
     sink.put(key);
     sink.putAscii(':');
     writeSorted(object[key], sink);
     sink.putAscii(';');
   }
+}
+
+function belowSurrogates(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0xd800) return false;
+  return true;
 }
 
 /** Orders strings as their UTF-8 bytes compare (code point order), as C's strcmp does. */
@@ -153,16 +167,17 @@ function surrogateRank(unit: number): number {
 }
 
 /**
- * Kong's string buffer, kept as text plus a byte count: the md5 of what was written so far,
- * as raw bytes, stands in for the buffer each time it passes `ROLLOVER_BYTES`.
+ * Kong's string buffer, streamed: text goes to an md5 in chunks, with a byte count. Each time
+ * the buffer would pass `ROLLOVER_BYTES`, its md5 (raw bytes) stands in for it, which is the
+ * digest so far fed into a fresh md5.
  */
 class HashSink {
-  #head: Buffer | undefined;
+  #md5 = createHash('md5');
   #text = '';
   #bytes = 0;
 
   reset(): void {
-    this.#head = undefined;
+    this.#md5 = createHash('md5');
     this.#text = '';
     this.#bytes = 0;
   }
@@ -171,30 +186,37 @@ class HashSink {
   putAscii(text: string): void {
     this.#text += text;
     this.#bytes += text.length;
+    if (this.#text.length > FLUSH_CHARS) this.#flush();
   }
 
   put(text: string): void {
     this.#text += text;
     this.#bytes += utf8Length(text);
+    if (this.#text.length > FLUSH_CHARS) this.#flush();
   }
 
   rollIfFull(): void {
     if (this.#bytes <= ROLLOVER_BYTES) return;
-    this.#head = this.#digest();
-    this.#text = '';
-    this.#bytes = this.#head.length;
+    this.#flush();
+    const head = this.#md5.digest();
+    this.#md5 = createHash('md5').update(head);
+    this.#bytes = head.length;
   }
 
   digestHex(): string {
-    return this.#digest().toString('hex');
+    this.#flush();
+    return this.#md5.digest('hex');
   }
 
-  #digest(): Buffer {
-    const md5 = createHash('md5');
-    if (this.#head) md5.update(this.#head);
-    return md5.update(this.#text, 'utf8').digest();
+  #flush(): void {
+    if (this.#text === '') return;
+    this.#md5.update(this.#text, 'utf8');
+    this.#text = '';
   }
 }
+
+/** Text is handed to md5 in pieces of about this many characters. */
+const FLUSH_CHARS = 64 * 1024;
 
 function utf8Length(text: string): number {
   const length = text.length;

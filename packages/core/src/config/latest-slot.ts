@@ -1,0 +1,68 @@
+/**
+ * Delivers values one at a time, keeping at most one waiting: offering a value while a
+ * delivery is in progress replaces whatever was waiting. This is how a CP pushes to a DP
+ * that is still receiving: when the send finishes, only the newest version goes next —
+ * never a queue of old ones.
+ *
+ * @example
+ * ```ts
+ * import { LatestSlot } from '@planesync/core';
+ * const sent: number[] = [];
+ * const slot = new LatestSlot<number>(async (v) => { sent.push(v); });
+ * slot.offer(1); slot.offer(2); slot.offer(3);
+ * await slot.idle();  // sent: [1, 3] — 2 was replaced before its turn
+ * ```
+ */
+export class LatestSlot<T> {
+  #waiting: { value: T } | undefined;
+  #running: Promise<void> | undefined;
+  #closed = false;
+
+  /**
+   * @param deliver sends one value; a rejection is passed to `onError` and delivery goes on.
+   * @param onError told of each failed delivery (default: ignored).
+   */
+  constructor(
+    private readonly deliver: (value: T) => Promise<void>,
+    private readonly onError: (error: unknown, value: T) => void = () => undefined,
+  ) {}
+
+  /** Whether a value is waiting behind the one being delivered. */
+  get pending(): boolean {
+    return this.#waiting !== undefined;
+  }
+
+  /** Delivers `value` now, or after the current delivery, replacing any value waiting. */
+  offer(value: T): void {
+    if (this.#closed) return;
+    this.#waiting = { value };
+    this.#running ??= this.#drain();
+  }
+
+  /** Resolves when nothing is being delivered or waiting. */
+  async idle(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  /** Drops the waiting value and accepts no more. */
+  close(): void {
+    this.#closed = true;
+    this.#waiting = undefined;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#waiting) {
+        const { value } = this.#waiting;
+        this.#waiting = undefined;
+        try {
+          await this.deliver(value);
+        } catch (error) {
+          this.onError(error, value);
+        }
+      }
+    } finally {
+      this.#running = undefined;
+    }
+  }
+}

@@ -1,0 +1,73 @@
+import { type Clock, systemClock } from '../clock.ts';
+import { type ConfigHash, hashConfig } from './hash.ts';
+import type { ConfigHashes } from './snapshot.ts';
+import { type ConfigSchema, validateConfig } from './validate.ts';
+
+/** One version as the CP publishes it. */
+export interface PublishedConfig<TConfig = unknown> {
+  readonly version: number;
+  readonly hash: string;
+  readonly hashes: ConfigHashes;
+  readonly config: TConfig;
+  /** When `setConfig` made it the latest (ms since the epoch). */
+  readonly publishedAt: number;
+}
+
+/** What `publish` did: the latest version, and whether this call created it. */
+export interface PublishResult {
+  readonly version: number;
+  readonly hash: string;
+  /** `false` when the config hashed the same as the latest: no new version. */
+  readonly changed: boolean;
+}
+
+/**
+ * The CP's config versions: validates each config, hashes it the Kong way, and bumps the
+ * version only when the hash changes. Only the latest version is kept — there is no history
+ * to replay, as the spec asks.
+ *
+ * @example
+ * ```ts
+ * import { ConfigPublisher } from '@planesync/core';
+ * const publisher = new ConfigPublisher();
+ * publisher.publish({ _format_version: '3.0' });  // { version: 1, changed: true, ... }
+ * publisher.publish({ _format_version: '3.0' });  // { version: 1, changed: false, ... }
+ * ```
+ */
+export class ConfigPublisher<TConfig = unknown> {
+  #latest: PublishedConfig<TConfig> | undefined;
+  readonly #schema: ConfigSchema<TConfig> | undefined;
+  readonly #clock: Clock;
+
+  /**
+   * @param options.schema validates (and may transform) each config; without it, configs are
+   *   taken as given (the ControlPlane passes the declarative schema by default).
+   */
+  constructor(options: { schema?: ConfigSchema<TConfig>; clock?: Clock } = {}) {
+    this.#schema = options.schema;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  get latest(): PublishedConfig<TConfig> | undefined {
+    return this.#latest;
+  }
+
+  /** Validates and hashes `config`; throws `CONFIG_INVALID` and keeps the latest version. */
+  publish(config: unknown): PublishResult {
+    const valid = this.#schema ? validateConfig(config, this.#schema) : (config as TConfig);
+    const { config_hash, hashes } = hashConfig(valid as Record<string, unknown>) as ConfigHash;
+    const latest = this.#latest;
+    if (latest && latest.hash === config_hash) {
+      return { version: latest.version, hash: latest.hash, changed: false };
+    }
+    const version = (latest?.version ?? 0) + 1;
+    this.#latest = {
+      version,
+      hash: config_hash,
+      hashes,
+      config: valid,
+      publishedAt: this.#clock.now(),
+    };
+    return { version, hash: config_hash, changed: true };
+  }
+}

@@ -26,7 +26,34 @@ export const ErrorCode = {
   CONFIG_INVALID: 'CONFIG_INVALID',
   /** A state machine was asked for a transition its table does not allow. */
   INVALID_STATE_TRANSITION: 'INVALID_STATE_TRANSITION',
+  /** The peer presented no certificate. */
+  TRUST_NO_CERTIFICATE: 'TRUST_NO_CERTIFICATE',
+  /** Pinned mode: the peer's certificate is none of the pinned ones. */
+  TRUST_PIN_MISMATCH: 'TRUST_PIN_MISMATCH',
+  /** PKI mode: no path leads from the peer's certificate to a trust anchor. */
+  TRUST_UNTRUSTED_ISSUER: 'TRUST_UNTRUSTED_ISSUER',
+  /** A certificate's signature does not verify with its issuer's key. */
+  TRUST_BAD_SIGNATURE: 'TRUST_BAD_SIGNATURE',
+  /** A certificate on the path has expired. */
+  TRUST_EXPIRED: 'TRUST_EXPIRED',
+  /** A certificate on the path is not valid yet. */
+  TRUST_NOT_YET_VALID: 'TRUST_NOT_YET_VALID',
+  /** An issuer on the path is not a CA (no basicConstraints CA). */
+  TRUST_NOT_A_CA: 'TRUST_NOT_A_CA',
+  /** The path is longer than a pathLenConstraint or the verifier's depth allows. */
+  TRUST_PATH_LENGTH: 'TRUST_PATH_LENGTH',
+  /** A key usage forbids what the certificate is used for. */
+  TRUST_KEY_USAGE: 'TRUST_KEY_USAGE',
+  /** The leaf's Extended Key Usage lacks clientAuth (a DP) or serverAuth (a CP). */
+  TRUST_MISSING_EKU: 'TRUST_MISSING_EKU',
+  /** The leaf's names do not match the server name, the allowed CNs, or an issuer's name constraints. */
+  TRUST_NAME_MISMATCH: 'TRUST_NAME_MISMATCH',
+  /** A certificate cannot be decoded or breaks RFC 5280's structural rules. */
+  TRUST_MALFORMED: 'TRUST_MALFORMED',
 } as const;
+
+/** The codes a trust verification can fail with. */
+export type TrustCode = Extract<ErrorCode, `TRUST_${string}`>;
 
 /** One of the values of {@link ErrorCode}. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -149,6 +176,15 @@ export class StateError extends PlanesyncError {
     super(ErrorCode.INVALID_STATE_TRANSITION, `${machine}: no transition from ${from} to ${to}`);
     this.from = from;
     this.to = to;
+  }
+}
+
+/** A peer's certificate chain was not trusted; `code` says why. */
+export class TrustError extends PlanesyncError {
+  declare readonly code: TrustCode;
+
+  constructor(code: TrustCode, message: string, options?: PlanesyncErrorOptions) {
+    super(code, message, options);
   }
 }
 

@@ -54,6 +54,8 @@ export {
   StoreCorruptError,
   StoreWriteFailedError,
   TransportFailedError,
+  type TrustCode,
+  TrustError,
   throwIfAborted,
 } from './errors.ts';
 export type { ConfigStore, StoredSnapshot } from './storage/contract.ts';
@@ -83,4 +85,23 @@ export {
   type MemoryTransportServer,
   memoryTransport,
 } from './transport/memory-transport.ts';
+export {
+  type CertificateInput,
+  readCertificates,
+  SYSTEM_BUNDLE_PATHS,
+} from './trust/certificate-input.ts';
+export {
+  type CertificateKeyPair,
+  createCertificateAuthority,
+  generateClusterCertificate,
+  issueCertificate,
+} from './trust/certificate-tools.ts';
 export { type CertificateData, decodePemCertificates, toDerChain } from './trust/pem.ts';
+export {
+  type TrustFailure,
+  type TrustOptions,
+  type TrustResult,
+  type TrustSuccess,
+  TrustVerifier,
+  type VerifyOptions,
+} from './trust/verifier.ts';

@@ -12,12 +12,15 @@ import {
   StoreCorruptError,
   StoreWriteFailedError,
   TransportFailedError,
+  type TrustCode,
+  TrustError,
 } from '../src/index.ts';
 
 describe('errors', () => {
   it('documents every code in docs/errors.md', () => {
     const doc = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8');
     const documented = new Set([...doc.matchAll(/^## `([A-Z_]+)`/gm)].map((m) => m[1]));
+    expect(documented.size).toBe(Object.values(ErrorCode).length);
     expect([...documented].sort()).toEqual(Object.values(ErrorCode).sort());
   });
 
@@ -33,6 +36,9 @@ describe('errors', () => {
       [new StoreWriteFailedError('x', { cause }), 'STORE_WRITE_FAILED'],
       [new ConfigInvalidError([{ path: 'a', message: 'b' }], { cause }), 'CONFIG_INVALID'],
     ];
+    const trustCodes = Object.values(ErrorCode).filter((code) => code.startsWith('TRUST_'));
+    for (const code of trustCodes)
+      cases.push([new TrustError(code as TrustCode, 'x', { cause }), code]);
     expect([...cases.map(([, code]) => code), 'INVALID_STATE_TRANSITION'].sort()).toEqual(
       Object.values(ErrorCode).sort(),
     );

@@ -1,4 +1,4 @@
-import type { X509Certificate } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import { type Clock, systemClock } from '../clock.ts';
 import { InvalidArgumentError, type TrustCode } from '../errors.ts';
 import { type CertificateInput, readCertificates } from './certificate-input.ts';
@@ -92,6 +92,8 @@ export class TrustVerifier {
   readonly #anchorsBySubject = new Map<string, ParsedCertificate[]>();
   readonly #allowedCommonNames: ReadonlySet<string> | undefined;
   readonly #maxDepth: number;
+  /** Certificates seen recently, by SHA-256 of their DER: a reconnecting DP is not re-parsed. */
+  readonly #parsed = new Map<string, ParsedCertificate>();
 
   constructor(options: TrustOptions) {
     this.mode = options.mode;
@@ -131,7 +133,7 @@ export class TrustVerifier {
       const ders = toDerChain(Array.isArray(chain) ? chain : [chain as CertificateData]);
       if (ders.length === 0)
         return fail('TRUST_NO_CERTIFICATE', 'the peer presented no certificate');
-      certificates = ders.map(parseCertificate);
+      certificates = ders.map((der) => this.#parse(der));
     } catch (error) {
       if (Array.isArray(chain) && chain.length === 0) {
         return fail('TRUST_NO_CERTIFICATE', 'the peer presented no certificate');
@@ -160,6 +162,16 @@ export class TrustVerifier {
       allowedCommonNames: this.#allowedCommonNames,
       maxDepth: this.#maxDepth,
     }).run(leaf);
+  }
+
+  /** Parses a certificate, or takes it from the cache of recently seen ones. */
+  #parse(der: Uint8Array): ParsedCertificate {
+    const key = createHash('sha256').update(der).digest('hex');
+    const cached = this.#parsed.get(key);
+    if (cached) return cached;
+    const parsed = parseCertificate(der);
+    remember(this.#parsed, key, parsed);
+    return parsed;
   }
 
   #verifyPinned(leaf: ParsedCertificate, at: number): TrustResult {
@@ -271,7 +283,7 @@ function validatePath(path: ParsedCertificate[], context: SearchContext): TrustR
   for (let i = 1; i <= anchorIndex; i++) {
     const issuer = path[i]!;
     const subject = path[i - 1]!;
-    if (!subject.x509.verify(issuer.x509.publicKey)) {
+    if (!signedBy(subject, issuer)) {
       return fail(
         'TRUST_BAD_SIGNATURE',
         `the signature of ${describe(subject)} does not verify with its issuer's key`,
@@ -311,6 +323,27 @@ function validatePath(path: ParsedCertificate[], context: SearchContext): TrustR
     chain: path.map((certificate) => certificate.x509),
     expiresAt: new Date(Math.min(...path.map((certificate) => certificate.notAfter))),
   };
+}
+
+/** How many parsed certificates and signature checks a verifier keeps. */
+const CACHE_LIMIT = 4096;
+const signatures = new Map<string, boolean>();
+
+/** Whether `issuer`'s key verifies `subject`'s signature; a pair is checked once. */
+function signedBy(subject: ParsedCertificate, issuer: ParsedCertificate): boolean {
+  const key = `${subject.fingerprint256}:${issuer.fingerprint256}`;
+  let valid = signatures.get(key);
+  if (valid === undefined) {
+    valid = subject.x509.verify(issuer.x509.publicKey);
+    remember(signatures, key, valid);
+  }
+  return valid;
+}
+
+/** Adds to a bounded cache, forgetting the oldest entry when full. */
+function remember<K, V>(cache: Map<K, V>, key: K, value: V): void {
+  if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as K);
+  cache.set(key, value);
 }
 
 function checkIssuer(

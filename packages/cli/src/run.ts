@@ -1,56 +1,58 @@
 import { readFileSync } from 'node:fs';
+import { PlanesyncError } from '@planesync/core';
+import { CERT_USAGE, certCommand } from './commands/cert.ts';
+import { type CliIo, processIo, UsageError } from './io.ts';
 
-/** Where the command writes; tests pass buffers. */
-export interface CliIo {
-  stdout(text: string): void;
-  stderr(text: string): void;
-}
-
-const processIo: CliIo = {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
-};
+export type { CliIo } from './io.ts';
 
 const USAGE = `Usage: planesync <command> [options]
 
 Commands:
-  help               show this help
-  version            print the planesync version
+  cert gen|ca|issue|inspect   certificates for pinned (shared) and PKI modes
+  help                        show this help
+  version                     print the planesync version
 
 Options:
-  -h, --help         show this help
+  -h, --help         show this help (also after any command)
   -v, --version      print the version
 
-The cert and cache commands arrive with the trust and storage-lmdb work.
+The cache commands arrive with the storage-lmdb work.
 `;
 
 /**
  * Runs the `planesync` command with `argv` (without `node` and the script) and resolves with
- * the exit code.
+ * the exit code: 0 done, 1 failed (or a certificate about to expire), 2 called wrongly.
  *
  * @example
  * ```ts
  * import { run } from '@planesync/cli';
- * const code = await run(['--version']); // prints 0.1.0, resolves 0
+ * const code = await run(['cert', 'gen', '--days', '365']); // writes cluster.crt, cluster.key
  * ```
  */
 export async function run(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === 'help' || command === '-h' || command === '--help') {
-    io.stdout(USAGE);
-    return 0;
+  try {
+    if (command === undefined || command === 'help' || command === '-h' || command === '--help') {
+      io.stdout(USAGE);
+      return 0;
+    }
+    if (command === 'version' || command === '-v' || command === '--version') {
+      if (rest.length > 0)
+        throw new UsageError(`version takes no arguments, got ${rest.join(' ')}`);
+      io.stdout(`${packageVersion()}\n`);
+      return 0;
+    }
+    if (command === 'cert') return await certCommand(rest, io);
+    throw new UsageError(`unknown command: ${command}\n\n${USAGE}`);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr(`planesync: ${error.message}\n`);
+      return 2;
+    }
+    const code = error instanceof PlanesyncError ? ` [${error.code}]` : '';
+    io.stderr(`planesync: ${(error as Error).message}${code}\n`);
+    return 1;
   }
-  if (command === 'version' || command === '-v' || command === '--version') {
-    if (rest.length > 0) return usageError(io, `version takes no arguments, got ${rest.join(' ')}`);
-    io.stdout(`${packageVersion()}\n`);
-    return 0;
-  }
-  return usageError(io, `unknown command: ${command}`);
-}
-
-function usageError(io: CliIo, message: string): number {
-  io.stderr(`planesync: ${message}\n\n${USAGE}`);
-  return 2;
 }
 
 function packageVersion(): string {

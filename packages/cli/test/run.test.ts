@@ -1,21 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { run } from '../src/index.ts';
-
-function capture() {
-  const out = { stdout: '', stderr: '' };
-  return {
-    out,
-    io: {
-      stdout: (text: string) => {
-        out.stdout += text;
-      },
-      stderr: (text: string) => {
-        out.stderr += text;
-      },
-    },
-  };
-}
+import { capture } from './capture.ts';
 
 describe('planesync command', () => {
   it('prints its usage for --help and exits 0', async () => {

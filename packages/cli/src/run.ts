@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { PlanesyncError } from '@planesync/core';
-import { CERT_USAGE, certCommand } from './commands/cert.ts';
+import { certCommand } from './commands/cert.ts';
 import { type CliIo, processIo, UsageError } from './io.ts';
 
 export type { CliIo } from './io.ts';

@@ -26,6 +26,12 @@ export const ErrorCode = {
   CONFIG_INVALID: 'CONFIG_INVALID',
   /** A state machine was asked for a transition its table does not allow. */
   INVALID_STATE_TRANSITION: 'INVALID_STATE_TRANSITION',
+  /** A peer sent a frame that is malformed, unknown, or out of order. */
+  PROTOCOL_VIOLATION: 'PROTOCOL_VIOLATION',
+  /** A DP's version cannot be served by this CP (major differs, or DP minor above CP minor). */
+  VERSION_INCOMPATIBLE: 'VERSION_INCOMPATIBLE',
+  /** The peer sent nothing for longer than the heartbeat timeout. */
+  HEARTBEAT_TIMEOUT: 'HEARTBEAT_TIMEOUT',
   /** The peer presented no certificate. */
   TRUST_NO_CERTIFICATE: 'TRUST_NO_CERTIFICATE',
   /** Pinned mode: the peer's certificate is none of the pinned ones. */
@@ -176,6 +182,27 @@ export class StateError extends PlanesyncError {
     super(ErrorCode.INVALID_STATE_TRANSITION, `${machine}: no transition from ${from} to ${to}`);
     this.from = from;
     this.to = to;
+  }
+}
+
+/** A peer broke the protocol; the connection is closed with close code 1002. */
+export class ProtocolViolationError extends PlanesyncError {
+  constructor(message: string, options?: PlanesyncErrorOptions) {
+    super(ErrorCode.PROTOCOL_VIOLATION, message, options);
+  }
+}
+
+/** The DP's version cannot be served by this CP. */
+export class VersionIncompatibleError extends PlanesyncError {
+  constructor(message: string, options?: PlanesyncErrorOptions) {
+    super(ErrorCode.VERSION_INCOMPATIBLE, message, options);
+  }
+}
+
+/** The peer sent nothing for longer than the heartbeat timeout. */
+export class HeartbeatTimeoutError extends PlanesyncError {
+  constructor(message: string, options?: PlanesyncErrorOptions) {
+    super(ErrorCode.HEARTBEAT_TIMEOUT, message, options);
   }
 }
 

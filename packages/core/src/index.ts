@@ -41,15 +41,30 @@ export {
 } from './config/state-machine.ts';
 export { type ConfigSchema, formatPath, validateConfig } from './config/validate.ts';
 export {
+  ControlPlane,
+  type ControlPlaneEvents,
+  type ControlPlaneOptions,
+  type DataPlaneStatus,
+} from './control-plane/control-plane.ts';
+export {
+  type ConnectionState,
+  DataPlane,
+  type DataPlaneEvents,
+  type DataPlaneOptions,
+  type DataPlaneState,
+} from './data-plane/data-plane.ts';
+export {
   AbortedError,
   ConfigInvalidError,
   type ConfigProblem,
   ConnectionClosedError,
   ErrorCode,
+  HeartbeatTimeoutError,
   InvalidArgumentError,
   PayloadTooLargeError,
   PlanesyncError,
   type PlanesyncErrorOptions,
+  ProtocolViolationError,
   StateError,
   StoreCorruptError,
   StoreWriteFailedError,
@@ -57,7 +72,34 @@ export {
   type TrustCode,
   TrustError,
   throwIfAborted,
+  VersionIncompatibleError,
 } from './errors.ts';
+export {
+  assembleConfigFrame,
+  decodeFrame,
+  encodeCompressed,
+  encodeConfigFrame,
+  encodeMessage,
+  inflateJson,
+} from './protocol/codec.ts';
+export {
+  configuredPlugins,
+  type PluginVersion,
+  pluginCompatibility,
+  versionsCompatible,
+} from './protocol/compatibility.ts';
+export {
+  type ConfigFrame,
+  type ConfigHeader,
+  type License,
+  type Message,
+  type MessageName,
+  MessageType,
+  PROTOCOL_VERSION,
+  SYNC_STATUSES,
+  type SyncStatus,
+  type TelemetryBatch,
+} from './protocol/messages.ts';
 export type { ConfigStore, StoredSnapshot } from './storage/contract.ts';
 export { FileConfigStore, type FileConfigStoreOptions } from './storage/file-store.ts';
 export { MemoryConfigStore } from './storage/memory-store.ts';

@@ -5,15 +5,18 @@ import {
   ConfigInvalidError,
   ConnectionClosedError,
   ErrorCode,
+  HeartbeatTimeoutError,
   InvalidArgumentError,
   PayloadTooLargeError,
   PlanesyncError,
+  ProtocolViolationError,
   StateError,
   StoreCorruptError,
   StoreWriteFailedError,
   TransportFailedError,
   type TrustCode,
   TrustError,
+  VersionIncompatibleError,
 } from '../src/index.ts';
 
 describe('errors', () => {
@@ -35,6 +38,9 @@ describe('errors', () => {
       [new StoreCorruptError('x', { cause }), 'STORE_CORRUPT'],
       [new StoreWriteFailedError('x', { cause }), 'STORE_WRITE_FAILED'],
       [new ConfigInvalidError([{ path: 'a', message: 'b' }], { cause }), 'CONFIG_INVALID'],
+      [new ProtocolViolationError('x', { cause }), 'PROTOCOL_VIOLATION'],
+      [new VersionIncompatibleError('x', { cause }), 'VERSION_INCOMPATIBLE'],
+      [new HeartbeatTimeoutError('x', { cause }), 'HEARTBEAT_TIMEOUT'],
     ];
     const trustCodes = Object.values(ErrorCode).filter((code) => code.startsWith('TRUST_'));
     for (const code of trustCodes)

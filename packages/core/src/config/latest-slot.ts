@@ -2,7 +2,8 @@
  * Delivers values one at a time, keeping at most one waiting: offering a value while a
  * delivery is in progress replaces whatever was waiting. This is how a CP pushes to a DP
  * that is still receiving: when the send finishes, only the newest version goes next —
- * never a queue of old ones.
+ * never a queue of old ones. With `supersede`, a newer offer also aborts the delivery in
+ * progress (through its signal), so a send still waiting on a full socket is dropped too.
  *
  * @example
  * ```ts
@@ -16,15 +17,18 @@
 export class LatestSlot<T> {
   #waiting: { value: T } | undefined;
   #running: Promise<void> | undefined;
+  #current: AbortController | undefined;
   #closed = false;
 
   /**
-   * @param deliver sends one value; a rejection is passed to `onError` and delivery goes on.
+   * @param deliver sends one value; a rejection is passed to `onError` (unless the delivery
+   *   was superseded) and delivery goes on.
    * @param onError told of each failed delivery (default: ignored).
    */
   constructor(
-    private readonly deliver: (value: T) => Promise<void>,
+    private readonly deliver: (value: T, signal: AbortSignal) => Promise<void>,
     private readonly onError: (error: unknown, value: T) => void = () => undefined,
+    private readonly options: { supersede?: boolean } = {},
   ) {}
 
   /** Whether a value is waiting behind the one being delivered. */
@@ -36,6 +40,7 @@ export class LatestSlot<T> {
   offer(value: T): void {
     if (this.#closed) return;
     this.#waiting = { value };
+    if (this.options.supersede) this.#current?.abort();
     this.#running ??= this.#drain();
   }
 
@@ -44,10 +49,11 @@ export class LatestSlot<T> {
     while (this.#running) await this.#running;
   }
 
-  /** Drops the waiting value and accepts no more. */
+  /** Drops the waiting value, aborts the delivery in progress, and accepts no more. */
   close(): void {
     this.#closed = true;
     this.#waiting = undefined;
+    this.#current?.abort();
   }
 
   async #drain(): Promise<void> {
@@ -55,13 +61,16 @@ export class LatestSlot<T> {
       while (this.#waiting) {
         const { value } = this.#waiting;
         this.#waiting = undefined;
+        const controller = new AbortController();
+        this.#current = controller;
         try {
-          await this.deliver(value);
+          await this.deliver(value, controller.signal);
         } catch (error) {
-          this.onError(error, value);
+          if (!controller.signal.aborted) this.onError(error, value);
         }
       }
     } finally {
+      this.#current = undefined;
       this.#running = undefined;
     }
   }

@@ -1,4 +1,5 @@
 import { type Clock, systemClock } from '../clock.ts';
+import { StateError } from '../errors.ts';
 import { type ConfigHash, hashConfig } from './hash.ts';
 import type { ConfigHashes } from './snapshot.ts';
 import { type ConfigSchema, validateConfig } from './validate.ts';
@@ -54,20 +55,36 @@ export class ConfigPublisher<TConfig = unknown> {
 
   /** Validates and hashes `config`; throws `CONFIG_INVALID` and keeps the latest version. */
   publish(config: unknown): PublishResult {
+    const candidate = this.prepare(config);
+    if (candidate.changed) this.commit(candidate);
+    return { version: candidate.version, hash: candidate.hash, changed: candidate.changed };
+  }
+
+  /**
+   * Validates and hashes `config` without publishing it: the version it would get, or the
+   * latest version when the hash is unchanged. `commit` publishes it.
+   */
+  prepare(config: unknown): PublishedConfig<TConfig> & { changed: boolean } {
     const valid = this.#schema ? validateConfig(config, this.#schema) : (config as TConfig);
     const { config_hash, hashes } = hashConfig(valid as Record<string, unknown>) as ConfigHash;
     const latest = this.#latest;
-    if (latest && latest.hash === config_hash) {
-      return { version: latest.version, hash: latest.hash, changed: false };
-    }
+    if (latest && latest.hash === config_hash) return { ...latest, changed: false };
     const version = (latest?.version ?? 0) + 1;
-    this.#latest = {
-      version,
-      hash: config_hash,
-      hashes,
-      config: valid,
-      publishedAt: this.#clock.now(),
-    };
-    return { version, hash: config_hash, changed: true };
+    const publishedAt = this.#clock.now();
+    return { version, hash: config_hash, hashes, config: valid, publishedAt, changed: true };
+  }
+
+  /** Publishes a prepared version; refuses one that is not the next version. */
+  commit(prepared: PublishedConfig<TConfig>): void {
+    const expected = (this.#latest?.version ?? 0) + 1;
+    if (prepared.version !== expected) {
+      throw new StateError(
+        'config publisher',
+        `version ${expected - 1}`,
+        `version ${prepared.version}`,
+      );
+    }
+    const { version, hash, hashes, config, publishedAt } = prepared;
+    this.#latest = { version, hash, hashes, config, publishedAt };
   }
 }

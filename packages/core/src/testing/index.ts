@@ -6,6 +6,7 @@
  * @module
  */
 
+export { createTestCluster, type TestCluster } from './cluster.ts';
 export { FakeClock } from './fake-clock.ts';
 export type { ConformanceSkip } from './skip.ts';
 export {

@@ -1,0 +1,298 @@
+import { EventEmitter } from 'eventemitter3';
+import { type Clock, systemClock, type TimerId } from '../clock.ts';
+import { declarativeConfigSchema } from '../config/declarative-schema.ts';
+import { ConfigPublisher } from '../config/publisher.ts';
+import type { ConfigSchema } from '../config/validate.ts';
+import { InvalidArgumentError, PayloadTooLargeError, type PlanesyncError } from '../errors.ts';
+import { assembleConfigFrame, encodeConfigFrame } from '../protocol/codec.ts';
+import {
+  configuredPlugins,
+  type PluginVersion,
+  pluginCompatibility,
+} from '../protocol/compatibility.ts';
+import type { License, SyncStatus } from '../protocol/messages.ts';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from '../transport/connection-base.ts';
+import type { CloseInfo, Connection, TransportServer } from '../transport/contract.ts';
+import type { TrustVerifier } from '../trust/verifier.ts';
+import { DataPlaneSession, type EncodedVersion } from './session.ts';
+
+/** What the CP knows of one DP, like a row of Kong's `clustering_data_planes`. */
+export interface DataPlaneStatus {
+  id: string;
+  hostname: string;
+  /** The address the DP connected from. */
+  ip: string;
+  version: string;
+  labels: Readonly<Record<string, string>>;
+  syncStatus: SyncStatus;
+  /** The config hash the DP last reported (hello, ping or ack). */
+  configHash: string;
+  configVersion: number;
+  /** Last frame received (ms since the epoch). */
+  lastSeen: number;
+  connected: boolean;
+  /** When the DP's certificate chain stops being trusted (ms since the epoch). */
+  certExpiresAt: number | undefined;
+}
+
+/** The events a ControlPlane emits. */
+export interface ControlPlaneEvents {
+  dataPlaneConnected: (status: DataPlaneStatus) => void;
+  dataPlaneDisconnected: (status: DataPlaneStatus, close: CloseInfo) => void;
+  dataPlaneRejected: (rejection: {
+    code: string;
+    message: string;
+    remoteAddress: string;
+    nodeId?: string;
+  }) => void;
+  configApplied: (event: { nodeId: string; version: number; hash: string }) => void;
+  configRejected: (event: {
+    nodeId: string;
+    version: number;
+    hash: string;
+    errors: ReadonlyArray<{ path: string; message: string }>;
+  }) => void;
+  telemetry: (event: {
+    nodeId: string;
+    batch: number;
+    dropped: number;
+    records: Record<string, unknown>[];
+  }) => void;
+  error: (error: PlanesyncError, context: { nodeId?: string; remoteAddress: string }) => void;
+}
+
+/** Options of a {@link ControlPlane}. */
+export interface ControlPlaneOptions<TConfig = unknown> {
+  transport: TransportServer;
+  /** Judges each DP's certificate chain (role `data-plane`) before anything else happens. */
+  trust: TrustVerifier;
+  /** This CP's version; DPs of the same major and a lower or equal minor are served. */
+  version: string;
+  clock?: Clock;
+  /** Validates configs given to `setConfig`; default Kong's declarative schema. */
+  schema?: ConfigSchema<TConfig>;
+  /** The plugin versions this CP knows; a DP's copy must have the same major. */
+  plugins?: readonly PluginVersion[];
+  /** A DP silent for this long is disconnected. Default 45 000 (1.5 × the 30 s heartbeat). */
+  heartbeatTimeoutMs?: number;
+  /** Largest compressed config frame; default 16 MiB. */
+  maxPayloadBytes?: number;
+  /** Largest inflated telemetry batch; default 64 MiB. */
+  maxInflatedBytes?: number;
+  /** A disconnected DP's record is purged this long after it was last seen. Default 14 days. */
+  dataPlanePurgeDelayMs?: number;
+}
+
+const DEFAULTS = {
+  heartbeatTimeoutMs: 45_000,
+  dataPlanePurgeDelayMs: 14 * 86_400_000,
+  maxInflatedBytes: 64 * 1024 * 1024,
+};
+
+/**
+ * The Control Plane: accepts DP connections, trusts each only after its certificate chain
+ * verifies, checks versions and plugins, and pushes the latest config — on change and on
+ * (re)connect, only when the DP's hash differs, encoded and compressed once per version, never
+ * a queue of old versions. It answers heartbeats, tracks every DP's status and purges the
+ * ones gone for 14 days.
+ *
+ * @example
+ * ```ts
+ * import { ControlPlane, memoryTransport, TrustVerifier } from '@planesync/core';
+ * declare const clusterCertificatePem: string;
+ * const { server } = memoryTransport();
+ * const cp = new ControlPlane({
+ *   transport: server,
+ *   trust: new TrustVerifier({ mode: 'pinned', certificates: [clusterCertificatePem] }),
+ *   version: '3.10.0',
+ * });
+ * await cp.start();
+ * await cp.setConfig({ _format_version: '3.0', services: [] }); // { version: 1, hash: '…' }
+ * ```
+ */
+export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEvents> {
+  readonly version: string;
+  readonly #transport: TransportServer;
+  readonly #trust: TrustVerifier;
+  readonly #clock: Clock;
+  readonly #publisher: ConfigPublisher<TConfig>;
+  readonly #plugins: ReadonlyMap<string, string>;
+  readonly #settings: {
+    heartbeatTimeoutMs: number;
+    dataPlanePurgeDelayMs: number;
+    maxPayloadBytes: number;
+    maxInflatedBytes: number;
+  };
+  readonly #records = new Map<string, DataPlaneStatus>();
+  readonly #sessions = new Map<string, DataPlaneSession>();
+  #current: EncodedVersion | undefined;
+  #compressed: Uint8Array | undefined;
+  #configuredPlugins = new Set<string>();
+  #license: License | undefined;
+  #setConfigTail: Promise<unknown> = Promise.resolve();
+  #purgeTimer: TimerId | undefined;
+  #started = false;
+  #encodes = 0;
+
+  constructor(options: ControlPlaneOptions<TConfig>) {
+    super();
+    if (!options?.transport || !options.trust || typeof options.version !== 'string') {
+      throw new InvalidArgumentError(
+        'ControlPlane needs a transport, a trust verifier and a version',
+      );
+    }
+    this.version = options.version;
+    this.#transport = options.transport;
+    this.#trust = options.trust;
+    this.#clock = options.clock ?? systemClock;
+    this.#publisher = new ConfigPublisher<TConfig>({
+      schema: options.schema ?? (declarativeConfigSchema as unknown as ConfigSchema<TConfig>),
+      clock: this.#clock,
+    });
+    this.#plugins = new Map((options.plugins ?? []).map((plugin) => [plugin.name, plugin.version]));
+    this.#settings = {
+      heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? DEFAULTS.heartbeatTimeoutMs,
+      dataPlanePurgeDelayMs: options.dataPlanePurgeDelayMs ?? DEFAULTS.dataPlanePurgeDelayMs,
+      maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+      maxInflatedBytes: options.maxInflatedBytes ?? DEFAULTS.maxInflatedBytes,
+    };
+  }
+
+  /** The latest published config, or `undefined` before the first `setConfig`. */
+  get currentConfig() {
+    return this.#publisher.latest;
+  }
+
+  /** How many times a config version was encoded and compressed (once per version). */
+  get configEncodes(): number {
+    return this.#encodes;
+  }
+
+  /** Starts accepting DPs on the transport. */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    await this.#transport.listen((connection) => this.#accept(connection));
+    this.#started = true;
+    this.#schedulePurge();
+  }
+
+  /** Stops accepting, closes every DP connection and cancels every timer. */
+  async stop(): Promise<void> {
+    this.#started = false;
+    if (this.#purgeTimer) this.#clock.clearTimeout(this.#purgeTimer);
+    this.#purgeTimer = undefined;
+    await this.#transport.close();
+    await Promise.all([...this.#sessions.values()].map((session) => session.closed));
+  }
+
+  /**
+   * Validates and hashes `config`; when the hash changed, makes it the next version, encodes
+   * and compresses it once, and pushes it to every connected compatible DP whose hash differs.
+   * Rejects with `CONFIG_INVALID` (the previous version stays) or `PAYLOAD_TOO_LARGE`.
+   * Successive calls are applied in order; a DP still receiving gets only the newest.
+   */
+  setConfig(config: unknown): Promise<{ version: number; hash: string }> {
+    const run = this.#setConfigTail.then(() => this.#setConfig(config));
+    this.#setConfigTail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Sends a licence to every DP with the config; a DP past `expiresAt` reports itself unlicensed. */
+  setLicense(license: License): void {
+    if (typeof license?.expiresAt !== 'number')
+      throw new InvalidArgumentError('a licence needs expiresAt (ms)');
+    this.#license = license;
+    const current = this.#current;
+    if (!current || !this.#compressed) return;
+    const header = { version: current.version, hash: current.hash, license };
+    this.#current = { ...current, frame: assembleConfigFrame(header, this.#compressed) };
+    for (const session of this.#sessions.values()) session.offerLicense(this.#current);
+  }
+
+  /** Every DP the CP knows, connected or not, as status records. */
+  dataPlanes(): DataPlaneStatus[] {
+    this.#purge();
+    return [...this.#records.values()].map((record) => ({
+      ...record,
+      labels: { ...record.labels },
+    }));
+  }
+
+  async #setConfig(config: unknown): Promise<{ version: number; hash: string }> {
+    const prepared = this.#publisher.prepare(config);
+    if (!prepared.changed) return { version: prepared.version, hash: prepared.hash };
+    const header = {
+      version: prepared.version,
+      hash: prepared.hash,
+      ...(this.#license ? { license: this.#license } : {}),
+    };
+    const frame = await encodeConfigFrame(header, {
+      config: prepared.config,
+      hashes: prepared.hashes,
+    });
+    this.#encodes++;
+    if (frame.byteLength > this.#settings.maxPayloadBytes) {
+      throw new PayloadTooLargeError(frame.byteLength, this.#settings.maxPayloadBytes);
+    }
+    this.#publisher.commit(prepared);
+    this.#compressed = frame.subarray(5 + new DataView(frame.buffer).getUint32(1));
+    this.#current = { version: prepared.version, hash: prepared.hash, frame };
+    this.#configuredPlugins = configuredPlugins(prepared.config);
+    for (const session of this.#sessions.values()) session.configChanged(this.#current);
+    return { version: prepared.version, hash: prepared.hash };
+  }
+
+  #accept(connection: Connection): void {
+    const trust = this.#trust.verify([...connection.peerCertificates], {
+      role: 'data-plane',
+      at: this.#clock.now(),
+    });
+    if (!trust.ok) {
+      this.emit('dataPlaneRejected', {
+        code: trust.code,
+        message: trust.message,
+        remoteAddress: connection.remoteAddress,
+      });
+      void connection.close(1008, trust.code);
+      return;
+    }
+    const session = new DataPlaneSession(connection, trust.expiresAt.getTime(), {
+      clock: this.#clock,
+      controlPlaneVersion: this.version,
+      settings: this.#settings,
+      current: () => this.#current,
+      syncStatusFor: (plugins) => this.#syncStatusFor(plugins),
+      record: (record) => this.#records.set(record.id, record),
+      register: (nodeId, next) => {
+        const previous = this.#sessions.get(nodeId);
+        this.#sessions.set(nodeId, next);
+        if (previous && previous !== next) void previous.replace();
+      },
+      unregister: (nodeId, ended) => {
+        if (this.#sessions.get(nodeId) === ended) this.#sessions.delete(nodeId);
+      },
+      emit: (event, ...args) =>
+        (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args),
+    });
+    void session.run();
+  }
+
+  #syncStatusFor(plugins: readonly PluginVersion[]): SyncStatus {
+    return pluginCompatibility(this.#configuredPlugins, this.#plugins, plugins);
+  }
+
+  #schedulePurge(): void {
+    const every = Math.min(this.#settings.dataPlanePurgeDelayMs, 3_600_000);
+    this.#purgeTimer = this.#clock.setTimeout(() => {
+      this.#purge();
+      if (this.#started) this.#schedulePurge();
+    }, every);
+  }
+
+  #purge(): void {
+    const cutoff = this.#clock.now() - this.#settings.dataPlanePurgeDelayMs;
+    for (const [id, record] of this.#records) {
+      if (!record.connected && record.lastSeen < cutoff) this.#records.delete(id);
+    }
+  }
+}

@@ -1,0 +1,244 @@
+import type { Clock, TimerId } from '../clock.ts';
+import { LatestSlot } from '../config/latest-slot.ts';
+import {
+  HeartbeatTimeoutError,
+  PlanesyncError,
+  ProtocolViolationError,
+  VersionIncompatibleError,
+} from '../errors.ts';
+import { decodeFrame, encodeMessage, inflateJson } from '../protocol/codec.ts';
+import { type PluginVersion, versionsCompatible } from '../protocol/compatibility.ts';
+import {
+  type Hello,
+  type Message,
+  PROTOCOL_VERSION,
+  type SyncStatus,
+  telemetrySchema,
+} from '../protocol/messages.ts';
+import { CloseCode, type CloseInfo, type Connection } from '../transport/contract.ts';
+import type { DataPlaneStatus } from './control-plane.ts';
+
+/** One config version, encoded once for every DP. */
+export interface EncodedVersion {
+  version: number;
+  hash: string;
+  frame: Uint8Array;
+}
+
+/** What a session needs from its ControlPlane. */
+export interface SessionHost {
+  clock: Clock;
+  controlPlaneVersion: string;
+  settings: { heartbeatTimeoutMs: number; maxInflatedBytes: number };
+  current(): EncodedVersion | undefined;
+  syncStatusFor(plugins: readonly PluginVersion[]): SyncStatus;
+  record(record: DataPlaneStatus): void;
+  register(nodeId: string, session: DataPlaneSession): void;
+  unregister(nodeId: string, session: DataPlaneSession): void;
+  emit(event: string, ...args: unknown[]): void;
+}
+
+/**
+ * The CP's side of one DP connection: waits for the hello, checks compatibility, pushes the
+ * latest config through a one-slot mailbox (never a queue), answers pings, and drops the DP
+ * when it falls silent for the heartbeat timeout.
+ */
+export class DataPlaneSession {
+  readonly closed: Promise<CloseInfo>;
+  #record: DataPlaneStatus | undefined;
+  #plugins: readonly PluginVersion[] = [];
+  #liveness: TimerId | undefined;
+  readonly #slot: LatestSlot<{ encoded: EncodedVersion; force: boolean }>;
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly certExpiresAt: number,
+    private readonly host: SessionHost,
+  ) {
+    this.closed = connection.closed;
+    this.#slot = new LatestSlot(
+      async ({ encoded, force }, signal) => {
+        // The DP may have caught up while this version waited its turn.
+        if (!force && this.#record?.configHash === encoded.hash) return;
+        await connection.send(encoded.frame, { signal });
+      },
+      (error) => this.#fail(error),
+      // A newer version drops a send still waiting on a full socket: never a queue.
+      { supersede: true },
+    );
+  }
+
+  /** Reads frames until the connection closes. */
+  async run(): Promise<void> {
+    this.#armLiveness();
+    try {
+      for await (const frame of this.connection) {
+        this.#armLiveness();
+        if (this.#record) this.#record.lastSeen = this.host.clock.now();
+        await this.#handle(decodeFrame(frame));
+      }
+    } catch (error) {
+      this.#fail(error);
+    } finally {
+      if (this.#liveness) this.host.clock.clearTimeout(this.#liveness);
+      this.#slot.close();
+      const close = await this.connection.closed;
+      if (this.#record) {
+        this.#record.connected = false;
+        this.host.unregister(this.#record.id, this);
+        this.host.emit('dataPlaneDisconnected', { ...this.#record }, close);
+      }
+    }
+  }
+
+  /** A new config version exists: push it if this DP can take it and does not have it. */
+  configChanged(encoded: EncodedVersion): void {
+    if (!this.#record) return;
+    this.#record.syncStatus = this.host.syncStatusFor(this.#plugins);
+    if (this.#record.syncStatus === 'normal' && this.#record.configHash !== encoded.hash) {
+      this.#slot.offer({ encoded, force: false });
+    }
+  }
+
+  /** The licence changed: the DP needs the frame even if its config hash is current. */
+  offerLicense(encoded: EncodedVersion): void {
+    if (this.#record?.syncStatus !== 'normal') return;
+    this.#slot.offer({ encoded, force: true });
+  }
+
+  /** Another connection from the same node id replaces this one. */
+  async replace(): Promise<void> {
+    await this.connection.close(4000, 'replaced by a newer connection from the same node');
+  }
+
+  async #handle(message: Message): Promise<void> {
+    if (!this.#record) {
+      if (message.type !== 'hello')
+        throw new ProtocolViolationError(`expected hello, got ${message.type}`);
+      await this.#hello(message.body);
+      return;
+    }
+    const record = this.#record;
+    switch (message.type) {
+      case 'ping':
+        record.configHash = message.body.hash;
+        record.configVersion = message.body.version;
+        await this.connection.send(encodeMessage('pong', {}));
+        return;
+      case 'ack':
+        record.configHash = message.body.hash;
+        record.configVersion = message.body.version;
+        this.host.emit('configApplied', { nodeId: record.id, ...message.body });
+        return;
+      case 'nack':
+        this.host.emit('configRejected', { nodeId: record.id, ...message.body });
+        return;
+      case 'telemetry': {
+        const parsed = telemetrySchema.safeParse(
+          await inflateJson(message.body, this.host.settings.maxInflatedBytes),
+        );
+        if (!parsed.success)
+          throw new ProtocolViolationError('invalid telemetry batch', { cause: parsed.error });
+        this.host.emit('telemetry', { nodeId: record.id, ...parsed.data });
+        await this.connection.send(encodeMessage('telemetryAck', { batch: parsed.data.batch }));
+        return;
+      }
+      default:
+        throw new ProtocolViolationError(`a data plane may not send ${message.type} here`);
+    }
+  }
+
+  async #hello(hello: Hello): Promise<void> {
+    const now = this.host.clock.now();
+    const record: DataPlaneStatus = {
+      id: hello.nodeId,
+      hostname: hello.hostname,
+      ip: this.connection.remoteAddress,
+      version: hello.version,
+      labels: hello.labels,
+      syncStatus: 'unknown',
+      configHash: hello.configHash,
+      configVersion: hello.configVersion,
+      lastSeen: now,
+      connected: false,
+      certExpiresAt: this.certExpiresAt,
+    };
+    if (hello.protocol !== PROTOCOL_VERSION) {
+      await this.#refuse(
+        record,
+        'protocol_incompatible',
+        `this CP speaks ${PROTOCOL_VERSION}, not ${hello.protocol}`,
+      );
+      return;
+    }
+    if (!versionsCompatible(this.host.controlPlaneVersion, hello.version)) {
+      record.syncStatus = 'kong_version_incompatible';
+      this.host.record(record);
+      await this.#refuse(
+        record,
+        'kong_version_incompatible',
+        `data plane ${hello.version} cannot be served by control plane ${this.host.controlPlaneVersion}`,
+      );
+      return;
+    }
+    this.#plugins = hello.plugins;
+    record.syncStatus = this.host.syncStatusFor(this.#plugins);
+    record.connected = true;
+    this.#record = record;
+    this.host.record(record);
+    this.host.register(record.id, this);
+    await this.connection.send(
+      encodeMessage('welcome', {
+        protocol: PROTOCOL_VERSION,
+        controlPlaneVersion: this.host.controlPlaneVersion,
+        syncStatus: record.syncStatus,
+      }),
+    );
+    this.host.emit('dataPlaneConnected', { ...record });
+    const current = this.host.current();
+    if (current) this.configChanged(current);
+  }
+
+  async #refuse(record: DataPlaneStatus, code: string, message: string): Promise<void> {
+    await this.connection.send(encodeMessage('reject', { code, message })).catch(() => undefined);
+    this.host.emit('dataPlaneRejected', {
+      code: new VersionIncompatibleError(message).code,
+      message,
+      remoteAddress: this.connection.remoteAddress,
+      nodeId: record.id,
+    });
+    await this.connection.close(CloseCode.POLICY_VIOLATION, code);
+  }
+
+  #armLiveness(): void {
+    if (this.#liveness) this.host.clock.clearTimeout(this.#liveness);
+    this.#liveness = this.host.clock.setTimeout(() => {
+      const error = new HeartbeatTimeoutError(
+        `no frame for ${this.host.settings.heartbeatTimeoutMs} ms`,
+      );
+      this.#report(error);
+      void this.connection.close(CloseCode.GOING_AWAY, 'heartbeat timeout');
+    }, this.host.settings.heartbeatTimeoutMs);
+  }
+
+  #fail(error: unknown): void {
+    if (this.connection.isClosed) return;
+    const planesync =
+      error instanceof PlanesyncError
+        ? error
+        : new ProtocolViolationError('unexpected failure', { cause: error });
+    this.#report(planesync);
+    const code =
+      planesync.code === 'PAYLOAD_TOO_LARGE'
+        ? CloseCode.PAYLOAD_TOO_LARGE
+        : CloseCode.PROTOCOL_VIOLATION;
+    void this.connection.close(code, planesync.code);
+  }
+
+  #report(error: PlanesyncError): void {
+    this.host.emit('error', error, {
+      remoteAddress: this.connection.remoteAddress,
+      ...(this.#record ? { nodeId: this.#record.id } : {}),
+    });
+  }
+}

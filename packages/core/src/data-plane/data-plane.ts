@@ -1,0 +1,593 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'eventemitter3';
+import { type Clock, delay, systemClock, type TimerId } from '../clock.ts';
+import { declarativeConfigSchema } from '../config/declarative-schema.ts';
+import { hashConfig } from '../config/hash.ts';
+import { LatestSlot } from '../config/latest-slot.ts';
+import { loadDeclarativeConfig, parseDeclarativeConfig } from '../config/parse.ts';
+import type { ConfigHashes, ConfigSnapshot, ConfigSource } from '../config/snapshot.ts';
+import { DataPlaneConfigMachine } from '../config/state-machine.ts';
+import { type ConfigSchema, validateConfig } from '../config/validate.ts';
+import {
+  AbortedError,
+  ConfigInvalidError,
+  HeartbeatTimeoutError,
+  InvalidArgumentError,
+  PlanesyncError,
+  ProtocolViolationError,
+  StoreCorruptError,
+  TrustError,
+} from '../errors.ts';
+import { decodeFrame, encodeMessage, inflateJson } from '../protocol/codec.ts';
+import type { PluginVersion } from '../protocol/compatibility.ts';
+import {
+  type ConfigFrame,
+  type License,
+  PROTOCOL_VERSION,
+  type SyncStatus,
+} from '../protocol/messages.ts';
+import type { ConfigStore } from '../storage/contract.ts';
+import { MemoryConfigStore } from '../storage/memory-store.ts';
+import {
+  CloseCode,
+  type CloseInfo,
+  type Connection,
+  type TransportClient,
+} from '../transport/contract.ts';
+import type { TrustVerifier } from '../trust/verifier.ts';
+
+/** Where the DP's link to the CP stands. */
+export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
+
+/** A DP's state at a glance. */
+export interface DataPlaneState {
+  connection: ConnectionState;
+  /** Where the active config came from. */
+  source: ConfigSource | undefined;
+  hash: string | undefined;
+  version: number | undefined;
+  nodeId: string | undefined;
+  /** What the CP said of this DP in its welcome. */
+  syncStatus: SyncStatus;
+  /** `false` once a licence from the CP has expired (the host decides to stop proxying). */
+  licensed: boolean;
+  /** Connection attempts since the last successful one. */
+  failedAttempts: number;
+}
+
+/** The events a DataPlane emits. */
+export interface DataPlaneEvents {
+  config: (snapshot: ConfigSnapshot) => void;
+  connected: (state: DataPlaneState) => void;
+  disconnected: (close: CloseInfo) => void;
+  rejected: (rejection: { code: string; message: string }) => void;
+  licenseExpired: (license: License) => void;
+  error: (error: PlanesyncError) => void;
+}
+
+/** Options of a {@link DataPlane}. */
+export interface DataPlaneOptions<TConfig = unknown> {
+  transport: TransportClient;
+  /** Judges the CP's certificate chain (role `control-plane`) before the DP says anything. */
+  trust: TrustVerifier;
+  /** The name the CP's certificate must carry (Kong's `cluster_server_name`); PKI mode. */
+  serverName?: string;
+  /** The config cache; default in memory (nothing survives a restart). */
+  storage?: ConfigStore;
+  /** Loaded when the cache is empty: a config object, or the path of a YAML/JSON file. */
+  declarativeConfig?: object | string;
+  /** This DP's version, e.g. `3.10.0`. */
+  version: string;
+  /** Default: the one in storage, else a new UUID saved there. */
+  nodeId?: string;
+  hostname?: string;
+  labels?: Readonly<Record<string, string>>;
+  /** The plugins this DP can run, with versions. */
+  plugins?: readonly PluginVersion[];
+  /** Validates every config; default Kong's declarative schema. */
+  schema?: ConfigSchema<TConfig>;
+  clock?: Clock;
+  /** A uniform random number in [0, 1) for the reconnect jitter; default Math.random. */
+  random?: () => number;
+  /** Default 30 000. */
+  heartbeatIntervalMs?: number;
+  /** No frame from the CP for this long and the link is dead. Default 45 000. */
+  heartbeatTimeoutMs?: number;
+  /** Each reconnect waits a uniformly random delay in this range. Default [5000, 10000]. */
+  reconnectDelayMs?: readonly [number, number];
+  /** Largest inflated config; default 256 MiB. */
+  maxInflatedBytes?: number;
+}
+
+const EMPTY_CONFIG = { _format_version: '3.0' };
+
+/**
+ * The Data Plane: runs the spec's start sequence (cache → declarative file → empty), then
+ * connects to the CP and keeps the link up forever — a heartbeat every 30 s, a dead link after
+ * 45 s of silence, a reconnect after a random 5–10 s — applying each config it is pushed
+ * (validate → apply in memory → save to storage → ack) and keeping its last good config
+ * whatever happens to the CP.
+ *
+ * @example
+ * ```ts
+ * import { DataPlane, memoryTransport, TrustVerifier } from '@planesync/core';
+ * declare const clusterCertificatePem: string;
+ * const { client } = memoryTransport();
+ * const dp = new DataPlane({
+ *   transport: client({ certificates: [clusterCertificatePem] }),
+ *   trust: new TrustVerifier({ mode: 'pinned', certificates: [clusterCertificatePem] }),
+ *   version: '3.10.0',
+ * });
+ * await dp.start();                 // serving: cache, declarative file, or empty
+ * dp.on('config', (snapshot) => console.log('now serving', snapshot.hash));
+ * ```
+ */
+export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> {
+  readonly #options: DataPlaneOptions<TConfig>;
+  readonly #clock: Clock;
+  readonly #storage: ConfigStore;
+  readonly #schema: ConfigSchema<TConfig>;
+  readonly #machine = new DataPlaneConfigMachine();
+  readonly #settings: {
+    heartbeatIntervalMs: number;
+    heartbeatTimeoutMs: number;
+    delay: readonly [number, number];
+    maxInflatedBytes: number;
+  };
+  #state: DataPlaneState = {
+    connection: 'disconnected',
+    source: undefined,
+    hash: undefined,
+    version: undefined,
+    nodeId: undefined,
+    syncStatus: 'unknown',
+    licensed: true,
+    failedAttempts: 0,
+  };
+  #stop = new AbortController();
+  #loop: Promise<void> | undefined;
+  #connection: Connection | undefined;
+  #licenseTimer: TimerId | undefined;
+  #started = false;
+
+  constructor(options: DataPlaneOptions<TConfig>) {
+    super();
+    if (!options?.transport || !options.trust || typeof options.version !== 'string') {
+      throw new InvalidArgumentError('DataPlane needs a transport, a trust verifier and a version');
+    }
+    const [low, high] = options.reconnectDelayMs ?? [5_000, 10_000];
+    if (!(low >= 0 && high >= low))
+      throw new InvalidArgumentError('reconnectDelayMs is [min, max] with 0 ≤ min ≤ max');
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#storage = options.storage ?? new MemoryConfigStore({ clock: this.#clock });
+    this.#schema = options.schema ?? (declarativeConfigSchema as unknown as ConfigSchema<TConfig>);
+    this.#settings = {
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 30_000,
+      heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 45_000,
+      delay: [low, high],
+      maxInflatedBytes: options.maxInflatedBytes ?? 256 * 1024 * 1024,
+    };
+  }
+
+  /** The config being served; set once `start()` resolves, never unset after. */
+  get currentConfig(): ConfigSnapshot<TConfig> | undefined {
+    return this.#machine.active as ConfigSnapshot<TConfig> | undefined;
+  }
+
+  get status(): Readonly<DataPlaneState> {
+    return { ...this.#state };
+  }
+
+  /**
+   * Runs the start sequence and resolves once a config is active (from the cache, the
+   * declarative file, or empty); then connects to the CP in the background, retrying until
+   * `stop()`. A corrupt cache or an invalid declarative file is reported as an `error` event
+   * and the sequence falls through to the next step.
+   */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    this.#machine.beginLoading();
+    this.#state.nodeId = await this.#resolveNodeId();
+    const snapshot =
+      (await this.#fromCache()) ??
+      (await this.#fromDeclarative()) ??
+      this.#snapshot(EMPTY_CONFIG, 'empty', 0);
+    this.#machine.activateLocal(snapshot);
+    this.#activated(snapshot);
+    this.#loop = this.#connectForever();
+  }
+
+  /** Closes the link, stops retrying and cancels every timer; the active config stays. */
+  async stop(): Promise<void> {
+    this.#stop.abort(new AbortedError('the data plane is stopping'));
+    if (this.#licenseTimer) this.#clock.clearTimeout(this.#licenseTimer);
+    await this.#connection?.close(CloseCode.NORMAL, 'data plane stopping');
+    await this.#loop;
+    this.#state.connection = 'disconnected';
+  }
+
+  /**
+   * Applies a config by hand (source `manual`), as the spec's FAQ allows; the next config
+   * the CP pushes replaces it. Throws `CONFIG_INVALID` and keeps the active config.
+   */
+  async loadConfig(config: unknown): Promise<ConfigSnapshot<TConfig>> {
+    const valid = validateConfig(config, this.#schema);
+    const snapshot = this.#snapshot(valid, 'manual', this.#machine.active?.version ?? 0);
+    this.#machine.activateLocal(snapshot);
+    this.#activated(snapshot);
+    await this.#save(snapshot);
+    if (this.#connection && !this.#connection.isClosed)
+      await this.#ping(this.#connection).catch(() => undefined);
+    return snapshot as ConfigSnapshot<TConfig>;
+  }
+
+  /** Resolves with the active config once it matches `hash` and/or `source`. */
+  waitForConfig(
+    options: { hash?: string; source?: ConfigSource; signal?: AbortSignal } = {},
+  ): Promise<ConfigSnapshot<TConfig>> {
+    const matches = (snapshot: ConfigSnapshot | undefined): snapshot is ConfigSnapshot =>
+      snapshot !== undefined &&
+      (options.hash === undefined || snapshot.hash === options.hash) &&
+      (options.source === undefined || snapshot.source === options.source);
+    return new Promise((resolve, reject) => {
+      if (matches(this.#machine.active)) {
+        resolve(this.#machine.active as ConfigSnapshot<TConfig>);
+        return;
+      }
+      const signal = options.signal;
+      const onConfig = (snapshot: ConfigSnapshot) => {
+        if (!matches(snapshot)) return;
+        this.off('config', onConfig);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(snapshot as ConfigSnapshot<TConfig>);
+      };
+      const onAbort = () => {
+        this.off('config', onConfig);
+        reject(new AbortedError(undefined, { cause: signal?.reason }));
+      };
+      if (signal?.aborted) {
+        onAbort();
+        return;
+      }
+      this.on('config', onConfig);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  async #resolveNodeId(): Promise<string> {
+    if (this.#options.nodeId) {
+      await this.#storage.saveNodeId(this.#options.nodeId).catch((error) => this.#report(error));
+      return this.#options.nodeId;
+    }
+    const stored = await this.#storage.loadNodeId().catch((error) => {
+      this.#report(error);
+      return undefined;
+    });
+    if (stored) return stored;
+    const fresh = randomUUID();
+    await this.#storage.saveNodeId(fresh).catch((error) => this.#report(error));
+    return fresh;
+  }
+
+  async #fromCache(): Promise<ConfigSnapshot | undefined> {
+    let stored: Awaited<ReturnType<ConfigStore['load']>>;
+    try {
+      stored = await this.#storage.load();
+    } catch (error) {
+      this.#report(error);
+      return undefined;
+    }
+    if (!stored) return undefined;
+    try {
+      const config = validateConfig(stored.config, this.#schema);
+      return {
+        version: stored.version,
+        hash: stored.hash,
+        hashes: stored.hashes,
+        source: 'cache',
+        config,
+        appliedAt: this.#clock.now(),
+      };
+    } catch (error) {
+      this.#report(new StoreCorruptError('the cached config does not validate', { cause: error }));
+      return undefined;
+    }
+  }
+
+  async #fromDeclarative(): Promise<ConfigSnapshot | undefined> {
+    const declarative = this.#options.declarativeConfig;
+    if (declarative === undefined) return undefined;
+    try {
+      const config =
+        typeof declarative === 'string'
+          ? await loadDeclarativeConfig(declarative, { schema: this.#schema })
+          : parseDeclarativeConfig(declarative, { schema: this.#schema });
+      return this.#snapshot(config, 'declarative', 0);
+    } catch (error) {
+      this.#report(error);
+      return undefined;
+    }
+  }
+
+  #snapshot(
+    config: unknown,
+    source: ConfigSource,
+    version: number,
+    hashes?: ConfigHashes,
+    hash?: string,
+  ): ConfigSnapshot {
+    const computed =
+      hash && hashes
+        ? { config_hash: hash, hashes }
+        : hashConfig(config as Record<string, unknown>);
+    return {
+      version,
+      hash: computed.config_hash,
+      hashes: computed.hashes as ConfigHashes,
+      source,
+      config,
+      appliedAt: this.#clock.now(),
+    };
+  }
+
+  #activated(snapshot: ConfigSnapshot): void {
+    this.#state.source = snapshot.source;
+    this.#state.hash = snapshot.hash;
+    this.#state.version = snapshot.version;
+    this.emit('config', snapshot);
+  }
+
+  async #save(snapshot: ConfigSnapshot): Promise<void> {
+    try {
+      await this.#storage.save(snapshot);
+    } catch (error) {
+      // The config stays applied in memory; only the cache is behind.
+      this.#report(error);
+    }
+  }
+
+  async #connectForever(): Promise<void> {
+    const signal = this.#stop.signal;
+    while (!signal.aborted) {
+      this.#state.connection = 'connecting';
+      const close = await this.#session(signal).catch((error: unknown) => {
+        if (!signal.aborted) this.#report(error);
+        return undefined;
+      });
+      const wasConnected = (this.#state.connection as ConnectionState) === 'connected';
+      this.#state.connection = 'disconnected';
+      if (wasConnected && close) this.emit('disconnected', close);
+      if (signal.aborted) break;
+      const [low, high] = this.#settings.delay;
+      const wait = low + (this.#options.random ?? Math.random)() * (high - low);
+      try {
+        await delay(this.#clock, wait, { signal });
+      } catch {
+        break;
+      }
+    }
+  }
+
+  /** One connection, from dial to close; resolves with how it closed. */
+  async #session(signal: AbortSignal): Promise<CloseInfo | undefined> {
+    const nodeId = this.#state.nodeId!;
+    const hostname = this.#options.hostname ?? 'localhost';
+    let connection: Connection;
+    try {
+      connection = await this.#options.transport.connect({
+        signal,
+        metadata: { node_id: nodeId, node_hostname: hostname, node_version: this.#options.version },
+      });
+    } catch (error) {
+      this.#state.failedAttempts++;
+      throw error;
+    }
+    this.#connection = connection;
+    const trust = this.#options.trust.verify([...connection.peerCertificates], {
+      role: 'control-plane',
+      at: this.#clock.now(),
+      ...(this.#options.serverName ? { serverName: this.#options.serverName } : {}),
+    });
+    if (!trust.ok) {
+      this.#state.failedAttempts++;
+      this.emit('rejected', { code: trust.code, message: trust.message });
+      this.#report(new TrustError(trust.code, `control plane not trusted: ${trust.message}`));
+      await connection.close(CloseCode.POLICY_VIOLATION, trust.code);
+      return connection.closed;
+    }
+    this.#machine.startSession();
+    const timers = new LinkTimers(this.#clock, this.#settings, {
+      heartbeat: () => void this.#ping(connection).catch(() => undefined),
+      dead: () => {
+        this.#report(
+          new HeartbeatTimeoutError(
+            `no frame from the control plane for ${this.#settings.heartbeatTimeoutMs} ms`,
+          ),
+        );
+        void connection.close(CloseCode.GOING_AWAY, 'heartbeat timeout');
+      },
+    });
+    const configs = new LatestSlot<ConfigFrame>(
+      (frame) => this.#applyFromControlPlane(frame, connection),
+      (error) => this.#violation(connection, error),
+    );
+    try {
+      const active = this.#machine.active!;
+      await connection.send(
+        encodeMessage('hello', {
+          protocol: PROTOCOL_VERSION,
+          nodeId,
+          hostname,
+          version: this.#options.version,
+          labels: { ...(this.#options.labels ?? {}) },
+          plugins: [...(this.#options.plugins ?? [])],
+          configHash: active.hash,
+          configVersion: active.version,
+        }),
+      );
+      timers.start();
+      for await (const frame of connection) {
+        timers.frameReceived();
+        const message = decodeFrame(frame);
+        switch (message.type) {
+          case 'welcome':
+            this.#state.syncStatus = message.body.syncStatus;
+            this.#state.connection = 'connected';
+            this.#state.failedAttempts = 0;
+            this.emit('connected', this.status);
+            break;
+          case 'reject':
+            this.emit('rejected', { code: message.body.code, message: message.body.message });
+            break;
+          case 'config':
+            configs.offer(message.body);
+            break;
+          case 'pong':
+          case 'telemetryAck':
+            break;
+          default:
+            throw new ProtocolViolationError(`a control plane may not send ${message.type}`);
+        }
+      }
+    } catch (error) {
+      this.#violation(connection, error);
+    } finally {
+      timers.stop();
+      configs.close();
+      if ((this.#state.connection as ConnectionState) !== 'connected') this.#state.failedAttempts++;
+    }
+    return connection.closed;
+  }
+
+  /** validate → apply in memory → save to storage → ack (or nack, keeping the last good config). */
+  async #applyFromControlPlane(frame: ConfigFrame, connection: Connection): Promise<void> {
+    const { header, payload } = frame;
+    if (header.license) this.#applyLicense(header.license);
+    const candidate = this.#machine.receive(header.version, header.hash);
+    if (candidate.state === 'ignored') {
+      if (candidate.ignoredBecause === 'unchanged') {
+        await connection.send(encodeMessage('ack', { version: header.version, hash: header.hash }));
+      }
+      return;
+    }
+    candidate.validating();
+    let snapshot: ConfigSnapshot;
+    try {
+      const body = await inflateJson(payload, this.#settings.maxInflatedBytes);
+      const { config, hashes } = (body ?? {}) as { config?: unknown; hashes?: ConfigHashes };
+      const valid = validateConfig(config, this.#schema);
+      snapshot = this.#snapshot(
+        valid,
+        'control-plane',
+        header.version,
+        hashes,
+        hashes ? header.hash : undefined,
+      );
+    } catch (error) {
+      const problems =
+        error instanceof ConfigInvalidError
+          ? error.problems
+          : [{ path: '(root)', message: error instanceof Error ? error.message : String(error) }];
+      candidate.reject(problems);
+      await connection.send(
+        encodeMessage('nack', {
+          version: header.version,
+          hash: header.hash,
+          errors: problems.slice(0, 100),
+        }),
+      );
+      if (!(error instanceof ConfigInvalidError)) throw error;
+      this.#report(error);
+      return;
+    }
+    candidate.applying();
+    candidate.activate(snapshot);
+    this.#activated(snapshot);
+    await this.#save(snapshot);
+    await connection.send(encodeMessage('ack', { version: snapshot.version, hash: snapshot.hash }));
+    await this.#ping(connection);
+  }
+
+  #ping(connection: Connection): Promise<void> {
+    const active = this.#machine.active!;
+    return connection.send(encodeMessage('ping', { version: active.version, hash: active.hash }));
+  }
+
+  #applyLicense(license: License): void {
+    if (this.#licenseTimer) this.#clock.clearTimeout(this.#licenseTimer);
+    const expire = () => {
+      this.#state.licensed = false;
+      this.emit('licenseExpired', license);
+    };
+    const remaining = license.expiresAt - this.#clock.now();
+    if (remaining <= 0) {
+      if (this.#state.licensed) expire();
+      return;
+    }
+    this.#state.licensed = true;
+    this.#licenseTimer = this.#clock.setTimeout(expire, remaining);
+  }
+
+  #violation(connection: Connection, error: unknown): void {
+    if (connection.isClosed) return;
+    const planesync =
+      error instanceof PlanesyncError
+        ? error
+        : new ProtocolViolationError('unexpected failure', { cause: error });
+    this.#report(planesync);
+    const code =
+      planesync.code === 'PAYLOAD_TOO_LARGE'
+        ? CloseCode.PAYLOAD_TOO_LARGE
+        : CloseCode.PROTOCOL_VIOLATION;
+    void connection.close(code, planesync.code);
+  }
+
+  #report(error: unknown): void {
+    const planesync =
+      error instanceof PlanesyncError
+        ? error
+        : new ProtocolViolationError(String((error as Error)?.message ?? error), { cause: error });
+    this.emit('error', planesync);
+  }
+}
+
+/** The DP's two timers on a link: send a heartbeat every interval; call it dead after the timeout. */
+class LinkTimers {
+  #heartbeat: TimerId | undefined;
+  #dead: TimerId | undefined;
+  #running = false;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly settings: { heartbeatIntervalMs: number; heartbeatTimeoutMs: number },
+    private readonly on: { heartbeat(): void; dead(): void },
+  ) {}
+
+  start(): void {
+    this.#running = true;
+    this.#scheduleHeartbeat();
+    this.frameReceived();
+  }
+
+  frameReceived(): void {
+    if (!this.#running) return;
+    if (this.#dead) this.clock.clearTimeout(this.#dead);
+    this.#dead = this.clock.setTimeout(() => this.on.dead(), this.settings.heartbeatTimeoutMs);
+  }
+
+  stop(): void {
+    this.#running = false;
+    if (this.#heartbeat) this.clock.clearTimeout(this.#heartbeat);
+    if (this.#dead) this.clock.clearTimeout(this.#dead);
+  }
+
+  #scheduleHeartbeat(): void {
+    this.#heartbeat = this.clock.setTimeout(() => {
+      if (!this.#running) return;
+      this.on.heartbeat();
+      this.#scheduleHeartbeat();
+    }, this.settings.heartbeatIntervalMs);
+  }
+}

@@ -1,0 +1,131 @@
+import { promisify } from 'node:util';
+import { gunzip, gzip } from 'node:zlib';
+import { formatPath } from '../config/validate.ts';
+import { PayloadTooLargeError, ProtocolViolationError } from '../errors.ts';
+import {
+  type ConfigFrame,
+  type ConfigHeader,
+  configHeaderSchema,
+  type Message,
+  type MessageName,
+  MessageType,
+  messageSchemas,
+} from './messages.ts';
+
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+const NAMES = new Map<number, MessageName>(
+  Object.entries(MessageType).map(([name, type]) => [type, name as MessageName]),
+);
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** A frame of a JSON message: its type byte, then UTF-8 JSON. */
+export function encodeMessage<T extends keyof typeof messageSchemas>(
+  type: T,
+  body: (typeof messageSchemas)[T]['_zod']['input'],
+): Uint8Array {
+  const json = encoder.encode(JSON.stringify(body));
+  const frame = new Uint8Array(1 + json.byteLength);
+  frame[0] = MessageType[type];
+  frame.set(json, 1);
+  return frame;
+}
+
+/**
+ * A config frame: type byte, 4-byte big-endian header length, the header JSON
+ * (`{ version, hash, license? }`), then the gzip payload. The CP builds it once per version.
+ */
+export async function encodeConfigFrame(
+  header: ConfigHeader,
+  payload: unknown,
+): Promise<Uint8Array> {
+  const compressed = await gzipAsync(encoder.encode(JSON.stringify(payload)));
+  return assembleConfigFrame(header, compressed);
+}
+
+/** The same payload under a new header (a licence change does not recompress the config). */
+export function assembleConfigFrame(header: ConfigHeader, compressed: Uint8Array): Uint8Array {
+  const head = encoder.encode(JSON.stringify(header));
+  const frame = new Uint8Array(1 + 4 + head.byteLength + compressed.byteLength);
+  frame[0] = MessageType.config;
+  new DataView(frame.buffer).setUint32(1, head.byteLength);
+  frame.set(head, 5);
+  frame.set(compressed, 5 + head.byteLength);
+  return frame;
+}
+
+/** A compressed frame (telemetry): type byte, then gzip JSON. */
+export async function encodeCompressed(type: 'telemetry', body: unknown): Promise<Uint8Array> {
+  const compressed = await gzipAsync(encoder.encode(JSON.stringify(body)));
+  const frame = new Uint8Array(1 + compressed.byteLength);
+  frame[0] = MessageType[type];
+  frame.set(compressed, 1);
+  return frame;
+}
+
+/**
+ * Decodes and validates one frame. Anything malformed or unknown is a `PROTOCOL_VIOLATION`;
+ * compressed bodies are left compressed (see {@link inflateJson}).
+ */
+export function decodeFrame(frame: Uint8Array): Message {
+  const name = NAMES.get(frame[0] ?? -1);
+  if (!name)
+    throw new ProtocolViolationError(`unknown message type ${frame[0] ?? '(empty frame)'}`);
+  const body = frame.subarray(1);
+  if (name === 'telemetry') return { type: 'telemetry', body };
+  if (name === 'config') return { type: 'config', body: decodeConfigFrame(body) };
+  const schema = messageSchemas[name];
+  const parsed = schema.safeParse(parseJson(body, name));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ProtocolViolationError(
+      `invalid ${name}: ${formatPath(issue?.path ?? [])}: ${issue?.message}`,
+      {
+        cause: parsed.error,
+      },
+    );
+  }
+  return { type: name, body: parsed.data } as Message;
+}
+
+function decodeConfigFrame(body: Uint8Array): ConfigFrame {
+  if (body.byteLength < 4)
+    throw new ProtocolViolationError('config frame too short for its header length');
+  const headerLength = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(0);
+  if (headerLength > 64 * 1024 || 4 + headerLength > body.byteLength) {
+    throw new ProtocolViolationError(`config header length ${headerLength} does not fit the frame`);
+  }
+  const parsed = configHeaderSchema.safeParse(
+    parseJson(body.subarray(4, 4 + headerLength), 'config header'),
+  );
+  if (!parsed.success)
+    throw new ProtocolViolationError('invalid config header', { cause: parsed.error });
+  return { header: parsed.data, payload: body.subarray(4 + headerLength) };
+}
+
+/**
+ * Inflates a gzip body and parses its JSON, never holding more than `maxBytes` inflated:
+ * a gzip bomb stops at the limit with `PAYLOAD_TOO_LARGE`; broken gzip or JSON is a
+ * `PROTOCOL_VIOLATION`.
+ */
+export async function inflateJson(payload: Uint8Array, maxBytes: number): Promise<unknown> {
+  let inflated: Buffer;
+  try {
+    inflated = await gunzipAsync(payload, { maxOutputLength: maxBytes });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new PayloadTooLargeError(maxBytes + 1, maxBytes, { cause: error });
+    }
+    throw new ProtocolViolationError('a compressed body is not valid gzip', { cause: error });
+  }
+  return parseJson(inflated, 'compressed body');
+}
+
+function parseJson(bytes: Uint8Array, what: string): unknown {
+  try {
+    return JSON.parse(decoder.decode(bytes));
+  } catch (error) {
+    throw new ProtocolViolationError(`${what} is not valid UTF-8 JSON`, { cause: error });
+  }
+}

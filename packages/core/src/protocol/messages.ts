@@ -1,0 +1,110 @@
+import { z } from 'zod';
+
+/** The protocol this version of planesync speaks; a hello naming another is refused. */
+export const PROTOCOL_VERSION = 'planesync/1';
+
+/** The one-byte type that starts every frame. */
+export const MessageType = {
+  hello: 0x01,
+  welcome: 0x02,
+  reject: 0x03,
+  config: 0x04,
+  ack: 0x05,
+  nack: 0x06,
+  ping: 0x07,
+  pong: 0x08,
+  telemetry: 0x09,
+  telemetryAck: 0x0a,
+} as const;
+
+export type MessageName = keyof typeof MessageType;
+
+const hash = z.string().regex(/^[0-9a-f]{32}$/);
+const version = z.number().int().nonnegative();
+const shortText = z.string().max(256);
+
+/** Why a DP can or cannot be sent config, as Kong's clustering_data_planes.sync_status says. */
+export const SYNC_STATUSES = [
+  'unknown',
+  'normal',
+  'kong_version_incompatible',
+  'plugin_set_incompatible',
+  'plugin_version_incompatible',
+] as const;
+export type SyncStatus = (typeof SYNC_STATUSES)[number];
+
+const problem = z.object({ path: z.string().max(1024), message: z.string().max(4096) });
+
+/** The JSON body of each message type but `config` and `telemetry`, which are compressed. */
+export const messageSchemas = {
+  hello: z.object({
+    protocol: z.string().max(64),
+    nodeId: z.string().regex(/^[\x21-\x7e]{1,256}$/),
+    hostname: shortText,
+    version: z.string().max(64),
+    labels: z.record(z.string().max(64), z.string().max(256)).default({}),
+    plugins: z
+      .array(z.object({ name: shortText, version: z.string().max(64) }))
+      .max(1024)
+      .default([]),
+    configHash: hash,
+    configVersion: version,
+  }),
+  welcome: z.object({
+    protocol: z.string().max(64),
+    controlPlaneVersion: z.string().max(64),
+    syncStatus: z.enum(SYNC_STATUSES),
+  }),
+  reject: z.object({ code: z.string().max(64), message: z.string().max(4096) }),
+  ack: z.object({ version, hash }),
+  nack: z.object({ version, hash, errors: z.array(problem).max(100) }),
+  ping: z.object({ version, hash }),
+  pong: z.object({}),
+  telemetryAck: z.object({ batch: z.number().int().nonnegative() }),
+} as const;
+
+export type Hello = z.output<typeof messageSchemas.hello>;
+export type Welcome = z.output<typeof messageSchemas.welcome>;
+export type Reject = z.output<typeof messageSchemas.reject>;
+export type Ack = z.output<typeof messageSchemas.ack>;
+export type Nack = z.output<typeof messageSchemas.nack>;
+export type Ping = z.output<typeof messageSchemas.ping>;
+
+/** A licence the CP hands its DPs with the config; past `expiresAt` a DP reports itself unlicensed. */
+export const licenseSchema = z.looseObject({ expiresAt: z.number() });
+export type License = z.output<typeof licenseSchema>;
+
+/** The small, uncompressed header in front of a config frame's gzip payload. */
+export const configHeaderSchema = z.object({
+  version,
+  hash,
+  license: licenseSchema.optional(),
+});
+export type ConfigHeader = z.output<typeof configHeaderSchema>;
+
+/** A config as it travels: its header, and the gzip bytes of `{ config, hashes }` JSON. */
+export interface ConfigFrame {
+  header: ConfigHeader;
+  payload: Uint8Array;
+}
+
+/** A telemetry batch as it travels (gzip JSON). */
+export const telemetrySchema = z.object({
+  batch: z.number().int().nonnegative(),
+  dropped: z.number().int().nonnegative(),
+  records: z.array(z.record(z.string(), z.unknown())).max(100_000),
+});
+export type TelemetryBatch = z.output<typeof telemetrySchema>;
+
+/** Every decoded message, by name. */
+export type Message =
+  | { type: 'hello'; body: Hello }
+  | { type: 'welcome'; body: Welcome }
+  | { type: 'reject'; body: Reject }
+  | { type: 'config'; body: ConfigFrame }
+  | { type: 'ack'; body: Ack }
+  | { type: 'nack'; body: Nack }
+  | { type: 'ping'; body: Ping }
+  | { type: 'pong'; body: Record<string, never> }
+  | { type: 'telemetry'; body: Uint8Array }
+  | { type: 'telemetryAck'; body: { batch: number } };

@@ -17,6 +17,7 @@ import {
   MemoryConfigStore,
   memoryTransport,
   type PlanesyncError,
+  StoreWriteFailedError,
   type TransportClient,
   TrustVerifier,
 } from '../src/index.ts';
@@ -562,6 +563,39 @@ describe('bad input loses nothing', () => {
       errors: [{ path: 'services[0].name', message: 'b is banned here' }],
     });
     expect(dp.currentConfig?.hash).toBe(good.hash);
+  });
+
+  it('a DP whose cache cannot be written keeps the config applied in memory and reports it', async () => {
+    cluster = await createTestCluster();
+    const storage = new MemoryConfigStore();
+    storage.save = async () => {
+      throw new StoreWriteFailedError('disk full');
+    };
+    const dp = cluster.dataPlane({ storage });
+    const errors: string[] = [];
+    dp.on('error', (error) => errors.push(error.code));
+    await dp.start();
+    const applied = once(cluster.cp, 'configApplied');
+    const { hash } = await cluster.cp.setConfig(configA);
+    await dp.waitForConfig({ hash });
+    expect((await applied)[0]).toMatchObject({ hash });
+    expect(errors).toContain('STORE_WRITE_FAILED');
+    expect(dp.currentConfig?.hash).toBe(hash);
+  });
+
+  it('the CP refuses a config whose compressed frame exceeds maxPayloadBytes, keeping its version', async () => {
+    cluster = await createTestCluster({ controlPlane: { maxPayloadBytes: 4096 } });
+    await cluster.cp.setConfig(configA);
+    const random = Array.from({ length: 400 }, (_, i) => ({
+      name: `s${i}`,
+      host: `${Math.random().toString(36)}.internal`,
+    }));
+    await expect(
+      cluster.cp.setConfig({ _format_version: '3.0', services: random }),
+    ).rejects.toMatchObject({
+      code: 'PAYLOAD_TOO_LARGE',
+    });
+    expect(cluster.cp.currentConfig?.version).toBe(1);
   });
 
   it('the CP keeps its version when setConfig gets an invalid config', async () => {

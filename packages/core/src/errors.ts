@@ -22,6 +22,8 @@ export const ErrorCode = {
   STORE_CORRUPT: 'STORE_CORRUPT',
   /** A config store could not write a snapshot or the node id. */
   STORE_WRITE_FAILED: 'STORE_WRITE_FAILED',
+  /** An encrypted cache cannot be decrypted with the key given (or no key was given). */
+  STORE_DECRYPT_FAILED: 'STORE_DECRYPT_FAILED',
   /** A config failed to parse or validate; `problems` lists each one with its path. */
   CONFIG_INVALID: 'CONFIG_INVALID',
   /** A state machine was asked for a transition its table does not allow. */
@@ -149,6 +151,13 @@ export class StoreCorruptError extends PlanesyncError {
 export class StoreWriteFailedError extends PlanesyncError {
   constructor(message: string, options?: PlanesyncErrorOptions) {
     super(ErrorCode.STORE_WRITE_FAILED, message, options);
+  }
+}
+
+/** An encrypted cache cannot be decrypted: wrong key, no key, or tampered bytes. */
+export class StoreDecryptFailedError extends PlanesyncError {
+  constructor(message: string, options?: PlanesyncErrorOptions) {
+    super(ErrorCode.STORE_DECRYPT_FAILED, message, options);
   }
 }
 

@@ -67,6 +67,7 @@ export {
   ProtocolViolationError,
   StateError,
   StoreCorruptError,
+  StoreDecryptFailedError,
   StoreWriteFailedError,
   TransportFailedError,
   type TrustCode,
@@ -103,6 +104,7 @@ export {
 export type { ConfigStore, StoredSnapshot } from './storage/contract.ts';
 export { FileConfigStore, type FileConfigStoreOptions } from './storage/file-store.ts';
 export { MemoryConfigStore } from './storage/memory-store.ts';
+export { assertNodeId } from './storage/node-id.ts';
 export { fromStoredRecord, toStoredRecord } from './storage/stored-snapshot.ts';
 export {
   ConnectionBase,

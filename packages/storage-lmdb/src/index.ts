@@ -1,8 +1,8 @@
 /**
  * `@planesync/storage-lmdb`: `lmdbStore({ prefix })`, the DP config cache in
- * `<prefix>/dbless.lmdb`.
+ * `<prefix>/dbless.lmdb`, crash-safe, optionally encrypted.
  *
  * @module
  */
 
-export {};
+export { LmdbConfigStore, type LmdbStoreOptions, lmdbStore } from './lmdb-store.ts';

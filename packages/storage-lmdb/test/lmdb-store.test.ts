@@ -74,7 +74,7 @@ describe('lmdbStore', () => {
     await s.save({ ...big, config, hash: config_hash, hashes });
     const loaded = await s.load();
     expect(loaded?.hash).toBe(config_hash);
-    expect((loaded?.config as { blob: string }).blob.length).toBe(50 * 1024 * 1024);
+    expect((loaded!.config as { blob: string }).blob.length).toBe(50 * 1024 * 1024);
   });
 
   it('stores nothing readable without the key, and fails with STORE_DECRYPT_FAILED on a wrong or missing key', async () => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { PlanesyncError } from '@planesync/core';
+import { cacheCommand } from './commands/cache.ts';
 import { certCommand } from './commands/cert.ts';
 import { type CliIo, processIo, UsageError } from './io.ts';
 
@@ -9,14 +10,13 @@ const USAGE = `Usage: planesync <command> [options]
 
 Commands:
   cert gen|ca|issue|inspect   certificates for pinned (shared) and PKI modes
+  cache inspect|export|import the DP config cache (dbless.lmdb or config.json.gz)
   help                        show this help
   version                     print the planesync version
 
 Options:
   -h, --help         show this help (also after any command)
   -v, --version      print the version
-
-The cache commands arrive with the storage-lmdb work.
 `;
 
 /**
@@ -43,6 +43,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
       return 0;
     }
     if (command === 'cert') return await certCommand(rest, io);
+    if (command === 'cache') return await cacheCommand(rest, io);
     throw new UsageError(`unknown command: ${command}\n\n${USAGE}`);
   } catch (error) {
     if (error instanceof UsageError) {

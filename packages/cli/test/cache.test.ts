@@ -68,7 +68,7 @@ describe('planesync cache', () => {
       await writeFile(join(dir, 'config.json'), exported.stdout);
       const imported = await cli('cache', 'import', 'dp2', 'config.json', '--format', kind);
       expect(imported.code).toBe(0);
-      const store =
+      const store: ConfigStore =
         kind === 'lmdb'
           ? lmdbStore({ prefix: join(dir, 'dp2') })
           : new FileConfigStore({ prefix: join(dir, 'dp2') });

@@ -7,6 +7,7 @@ import { type BenchResult, printTable, writeResults } from './harness.ts';
 const benchmarks: Record<string, () => Promise<{ run(): Promise<BenchResult[]> }>> = {
   hash: () => import('./hash.bench.ts'),
   trust: () => import('./trust.bench.ts'),
+  'cold-start': () => import('./cold-start.bench.ts'),
 };
 
 const wanted = process.argv.slice(2);

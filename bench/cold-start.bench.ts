@@ -1,0 +1,89 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type ConfigStore,
+  DataPlane,
+  declarativeConfigSchema,
+  FileConfigStore,
+  generateClusterCertificate,
+  hashConfig,
+  memoryTransport,
+  TrustVerifier,
+} from '@planesync/core';
+import { lmdbStore } from '@planesync/storage-lmdb';
+import { open } from 'lmdb';
+import { largeConfig } from './fixtures.ts';
+import { type BenchResult, compare } from './harness.ts';
+
+/**
+ * A DP's cold start from a cache of 25 000 entities (~7 MB of JSON): from `start()` to the
+ * config active, against reading the same bytes raw (lmdb get + JSON.parse), and the same DP
+ * start from FileConfigStore (config.json.gz).
+ */
+export async function run(): Promise<BenchResult[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'planesync-bench-cold-'));
+  try {
+    const config = declarativeConfigSchema.parse(largeConfig(25_000));
+    const { config_hash, hashes } = hashConfig(config);
+    const snapshot = {
+      version: 1,
+      hash: config_hash,
+      hashes,
+      source: 'control-plane' as const,
+      config,
+      appliedAt: 0,
+    };
+    const seedLmdb = lmdbStore({ prefix: join(dir, 'lmdb') });
+    await seedLmdb.save(snapshot);
+    await seedLmdb.saveNodeId('bench-node');
+    await seedLmdb.close();
+    const seedFile = new FileConfigStore({ prefix: join(dir, 'file') });
+    await seedFile.save(snapshot);
+    await seedFile.saveNodeId('bench-node');
+
+    const { certificate } = await generateClusterCertificate();
+    const trust = new TrustVerifier({ mode: 'pinned', certificates: [certificate] });
+    const nowhere = memoryTransport().client(); // no CP: the DP serves its cache alone
+    const coldStart = async (storage: ConfigStore) => {
+      const dp = new DataPlane({ transport: nowhere, trust, version: '3.10.0', storage });
+      await dp.start();
+      if (dp.currentConfig?.hash !== config_hash) throw new Error('did not start from the cache');
+      await dp.stop();
+      await storage.close?.();
+    };
+    const rawLmdb = () => {
+      const db = open({
+        path: join(dir, 'lmdb', 'dbless.lmdb', 'data.mdb'),
+        encoding: 'binary',
+        compression: false,
+      });
+      const parsed = JSON.parse(Buffer.from(db.getBinary('snapshot')!).toString('utf8'));
+      if (parsed.hash !== config_hash) throw new Error('raw read failed');
+      return db.close();
+    };
+    const bytes = (Buffer.byteLength(JSON.stringify(config)) / 1e6).toFixed(1);
+    return [
+      await compare({
+        name: `DP cold start from dbless.lmdb (${bytes} MB)`,
+        subject: [
+          'DataPlane.start + lmdbStore',
+          () => coldStart(lmdbStore({ prefix: join(dir, 'lmdb') })),
+        ],
+        baseline: ['raw lmdb get + JSON.parse', rawLmdb],
+        samples: 7,
+      }),
+      await compare({
+        name: `DP cold start from config.json.gz (${bytes} MB)`,
+        subject: [
+          'DataPlane.start + FileConfigStore',
+          () => coldStart(new FileConfigStore({ prefix: join(dir, 'file') })),
+        ],
+        baseline: ['raw lmdb get + JSON.parse', rawLmdb],
+        samples: 7,
+      }),
+    ];
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -16,6 +16,8 @@ export const ErrorCode = {
   CONNECTION_CLOSED: 'CONNECTION_CLOSED',
   /** A transport could not reach or accept its peer. */
   TRANSPORT_FAILED: 'TRANSPORT_FAILED',
+  /** The forward proxy refused the CONNECT tunnel (a 407, a 403, …); `status` says which. */
+  PROXY_REFUSED: 'PROXY_REFUSED',
   /** A frame or payload is larger than `maxPayloadBytes`. */
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   /** A stored config cache cannot be read back as a complete snapshot. */
@@ -121,6 +123,16 @@ export class ConnectionClosedError extends PlanesyncError {
 export class TransportFailedError extends PlanesyncError {
   constructor(message: string, options?: PlanesyncErrorOptions) {
     super(ErrorCode.TRANSPORT_FAILED, message, options);
+  }
+}
+
+/** The forward proxy answered the CONNECT with a non-2xx status. */
+export class ProxyRefusedError extends PlanesyncError {
+  readonly status: number;
+
+  constructor(status: number, message: string, options?: PlanesyncErrorOptions) {
+    super(ErrorCode.PROXY_REFUSED, message, options);
+    this.status = status;
   }
 }
 

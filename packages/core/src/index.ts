@@ -65,6 +65,7 @@ export {
   PlanesyncError,
   type PlanesyncErrorOptions,
   ProtocolViolationError,
+  ProxyRefusedError,
   StateError,
   StoreCorruptError,
   StoreDecryptFailedError,

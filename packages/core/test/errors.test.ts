@@ -10,6 +10,7 @@ import {
   PayloadTooLargeError,
   PlanesyncError,
   ProtocolViolationError,
+  ProxyRefusedError,
   StateError,
   StoreCorruptError,
   StoreDecryptFailedError,
@@ -43,6 +44,7 @@ describe('errors', () => {
       [new ProtocolViolationError('x', { cause }), 'PROTOCOL_VIOLATION'],
       [new VersionIncompatibleError('x', { cause }), 'VERSION_INCOMPATIBLE'],
       [new HeartbeatTimeoutError('x', { cause }), 'HEARTBEAT_TIMEOUT'],
+      [new ProxyRefusedError(407, 'x', { cause }), 'PROXY_REFUSED'],
     ];
     const trustCodes = Object.values(ErrorCode).filter((code) => code.startsWith('TRUST_'));
     for (const code of trustCodes)

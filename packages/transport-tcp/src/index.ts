@@ -1,10 +1,16 @@
 /**
  * `@planesync/transport-tcp`: TLS over TCP with length-prefixed frames (`tcpServer`,
- * `tcpClient`), with the HTTP CONNECT forward proxy. Not built yet — it arrives with the
- * transport-tcp issue; this package exists so the workspace, its build and its exports map
- * are in place.
+ * `tcpClient`), with HTTP CONNECT forward proxies. `dialTls`, `openTunnel` and
+ * `peerCertificateChain` are shared with the WebSocket transport.
  *
  * @module
  */
 
-export {};
+export { type DialOptions, dialTls } from './dial.ts';
+export { CLOSE_MARK, closeFrame, FrameDecoder, type FrameEvent, frameHeader } from './framing.ts';
+export { peerCertificateChain } from './peer-chain.ts';
+export { type TcpClientOptions, tcpClient } from './tcp-client.ts';
+export { TcpConnection } from './tcp-connection.ts';
+export { type TcpServerOptions, type TcpTransportServer, tcpServer } from './tcp-server.ts';
+export { type TlsIdentity, tlsIdentityOptions, toPemChain, toPemKey } from './tls-options.ts';
+export { openTunnel, type ProxyOptions } from './tunnel.ts';

@@ -399,6 +399,7 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
         void connection.close(CloseCode.GOING_AWAY, 'heartbeat timeout');
       },
     });
+    let rejected = false;
     const configs = new LatestSlot<ConfigFrame>(
       (frame) => this.#applyFromControlPlane(frame, connection),
       (error) => this.#violation(connection, error),
@@ -429,6 +430,7 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
             this.emit('connected', this.status);
             break;
           case 'reject':
+            rejected = true;
             this.emit('rejected', { code: message.body.code, message: message.body.message });
             break;
           case 'config':
@@ -448,7 +450,15 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
       configs.close();
       if ((this.#state.connection as ConnectionState) !== 'connected') this.#state.failedAttempts++;
     }
-    return connection.closed;
+    const close = await connection.closed;
+    // A CP that refuses this DP (untrusted certificate) closes with 1008 and the reason.
+    if (!rejected && close.initiator === 'remote' && close.code === CloseCode.POLICY_VIOLATION) {
+      this.emit('rejected', {
+        code: close.reason || 'POLICY_VIOLATION',
+        message: 'the control plane refused this data plane',
+      });
+    }
+    return close;
   }
 
   /** validate → apply in memory → save to storage → ack (or nack, keeping the last good config). */

@@ -1,0 +1,114 @@
+import type { TLSSocket } from 'node:tls';
+import {
+  AbortedError,
+  ConnectionBase,
+  ConnectionClosedError,
+  type ConnectionInit,
+} from '@planesync/core';
+import { closeFrame, type FrameDecoder, type FrameEvent, frameHeader } from './framing.ts';
+import { peerCertificateChain } from './peer-chain.ts';
+
+/** How long a closing side waits for the peer to close its end before destroying the socket. */
+const CLOSE_GRACE_MS = 5_000;
+
+/** One planesync connection over a TLS socket with length-prefixed frames. */
+export class TcpConnection extends ConnectionBase {
+  #remoteClose: { code: number; reason: string } | undefined;
+  #localClose: { code: number; reason: string; error?: Error } | undefined;
+
+  constructor(
+    private readonly socket: TLSSocket,
+    private readonly decoder: FrameDecoder,
+    init: Omit<ConnectionInit, 'remoteAddress' | 'peerCertificates'>,
+    pending: readonly FrameEvent[] = [],
+  ) {
+    super({
+      ...init,
+      remoteAddress: `${socket.remoteAddress}:${socket.remotePort}`,
+      peerCertificates: peerCertificateChain(socket),
+    });
+    for (const event of pending) this.#onEvent(event);
+    socket.on('data', (chunk: Buffer) => {
+      for (const event of this.decoder.push(chunk)) this.#onEvent(event);
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => {
+      const local = this.#localClose;
+      const remote = this.#remoteClose;
+      if (local) {
+        this.finish({
+          code: local.code,
+          reason: local.reason,
+          initiator: 'local',
+          ...(local.error ? { error: local.error } : {}),
+        });
+      } else if (remote) {
+        this.finish({ code: remote.code, reason: remote.reason, initiator: 'remote' });
+      } else {
+        this.finish({ code: 1006, reason: 'the connection was lost', initiator: 'remote' });
+      }
+    });
+  }
+
+  protected async writeFrame(frame: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
+    if (this.socket.writableNeedDrain) await this.#drained(signal);
+    if (this.isClosed || this.socket.destroyed) throw new ConnectionClosedError();
+    this.socket.cork();
+    this.socket.write(frameHeader(frame.byteLength));
+    const accepted = this.socket.write(frame);
+    this.socket.uncork();
+    // Bounded memory: the next send waits until the kernel has taken this one.
+    if (!accepted) await this.#drained(undefined);
+  }
+
+  protected closeTransport(code: number, reason: string, error?: Error): void {
+    this.#localClose = error ? { code, reason, error } : { code, reason };
+    if (this.socket.destroyed) return;
+    this.socket.end(closeFrame(code, reason));
+    const timer = setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS);
+    timer.unref();
+    this.socket.once('close', () => clearTimeout(timer));
+  }
+
+  protected override pauseReading(): void {
+    this.socket.pause();
+  }
+
+  protected override resumeReading(): void {
+    this.socket.resume();
+  }
+
+  #onEvent(event: FrameEvent): void {
+    if (event.kind === 'frame') this.receive(event.frame);
+    else if (event.kind === 'oversized') this.rejectOversized(event.size);
+    else {
+      this.#remoteClose = { code: event.code, reason: event.reason };
+      this.socket.end();
+    }
+  }
+
+  #drained(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const cleanup = () => {
+        this.socket.off('drain', onDrain);
+        this.socket.off('close', onClose);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onDrain = () => {
+        cleanup();
+        resolve();
+      };
+      const onClose = () => {
+        cleanup();
+        reject(new ConnectionClosedError());
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(new AbortedError(undefined, { cause: signal?.reason }));
+      };
+      this.socket.once('drain', onDrain);
+      this.socket.once('close', onClose);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}

@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import { type CertificateInput, InvalidArgumentError, readCertificates } from '@planesync/core';
+
+/** A node's own certificate (chain, leaf first) and key, in any form the verifier accepts. */
+export interface TlsIdentity {
+  /** The certificate, or the chain leaf first (PEM text, DER, a file path, base64 PEM). */
+  cert: CertificateInput | readonly CertificateInput[];
+  /** The private key: PEM text or a file path. */
+  key: string | Uint8Array;
+  /** CAs to name in the client-certificate request (server) — acceptance is core's decision. */
+  ca?: readonly CertificateInput[];
+}
+
+/** PEM certificates joined with newlines, as node's TLS wants a chain. */
+export function toPemChain(inputs: CertificateInput | readonly CertificateInput[]): string {
+  const list = (Array.isArray(inputs) ? inputs : [inputs]) as readonly CertificateInput[];
+  const ders = readCertificates(list);
+  if (ders.length === 0) throw new InvalidArgumentError('a TLS identity needs a certificate');
+  return ders
+    .map(
+      (der) =>
+        `-----BEGIN CERTIFICATE-----\n${Buffer.from(der)
+          .toString('base64')
+          .replace(/(.{64})/g, '$1\n')
+          .trimEnd()}\n-----END CERTIFICATE-----`,
+    )
+    .join('\n');
+}
+
+/** The private key as PEM text (node's TLS takes PEM, not a KeyObject). */
+export function toPemKey(key: string | Uint8Array): string {
+  const text = typeof key === 'string' ? key : Buffer.from(key).toString('utf8');
+  if (text.includes('-----BEGIN')) return text;
+  try {
+    const fromFile = readFileSync(text.trim(), 'utf8');
+    if (fromFile.includes('-----BEGIN')) return fromFile;
+  } catch (error) {
+    throw new InvalidArgumentError(`cannot read the private key file ${text.trim()}`, {
+      cause: error,
+    });
+  }
+  throw new InvalidArgumentError('the private key must be PEM text or a PEM file path');
+}
+
+/** The `cert`/`key`/`ca` options of node's `tls` for an identity. */
+export function tlsIdentityOptions(identity: TlsIdentity): {
+  cert: string;
+  key: string;
+  ca?: string[];
+} {
+  return {
+    cert: toPemChain(identity.cert),
+    key: toPemKey(identity.key),
+    ...(identity.ca ? { ca: [toPemChain(identity.ca)] } : {}),
+  };
+}

@@ -1,0 +1,343 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
+import {
+  type CertificateKeyPair,
+  ControlPlane,
+  createCertificateAuthority,
+  DataPlane,
+  decodePemCertificates,
+  generateClusterCertificate,
+  issueCertificate,
+  type PlanesyncError,
+  TrustVerifier,
+} from '@planesync/core';
+import { transportConformance } from '@planesync/core/testing';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { closeFrame, FrameDecoder, frameHeader, tcpClient, tcpServer } from '../src/index.ts';
+
+let cluster: CertificateKeyPair;
+beforeAll(async () => {
+  cluster = await generateClusterCertificate();
+});
+
+const LIMIT = 4 * 1024 * 1024;
+
+transportConformance({
+  name: 'TCP transport conformance over loopback mutual TLS',
+  async setup() {
+    const server = tcpServer({
+      host: '127.0.0.1',
+      port: 0,
+      tls: { cert: cluster.certificate, key: cluster.privateKey },
+      maxPayloadBytes: LIMIT,
+    });
+    const der = decodePemCertificates(cluster.certificate);
+    return {
+      server,
+      client: () =>
+        tcpClient({
+          host: '127.0.0.1',
+          port: server.port!,
+          tls: { cert: cluster.certificate, key: cluster.privateKey },
+          serverName: 'kong_clustering',
+        }),
+      maxPayloadBytes: LIMIT,
+      clientCertificates: der,
+      serverCertificates: der,
+    };
+  },
+});
+
+describe('length-prefixed framing', () => {
+  it('reassembles frames split across reads and several in one read', () => {
+    const decoder = new FrameDecoder(1024);
+    const wire = Buffer.concat([
+      frameHeader(3),
+      Buffer.from('abc'),
+      frameHeader(0),
+      frameHeader(2),
+      Buffer.from('de'),
+    ]);
+    const events = [];
+    for (let i = 0; i < wire.length; i += 2) events.push(...decoder.push(wire.subarray(i, i + 2)));
+    expect(
+      events.map((e) => (e.kind === 'frame' ? Buffer.from(e.frame).toString() : e.kind)),
+    ).toEqual(['abc', '', 'de']);
+    expect(new FrameDecoder(1024).push(wire).length).toBe(3);
+  });
+
+  it('reports an oversized length from the header alone, before buffering the body', () => {
+    const decoder = new FrameDecoder(10);
+    expect(decoder.push(frameHeader(11))).toEqual([{ kind: 'oversized', size: 11 }]);
+    expect(decoder.push(Buffer.alloc(11))).toEqual([]);
+  });
+
+  it('carries a close code and reason', () => {
+    expect(new FrameDecoder(10).push(closeFrame(4001, 'bye'))).toEqual([
+      { kind: 'close', code: 4001, reason: 'bye' },
+    ]);
+  });
+});
+
+interface Pki {
+  root: CertificateKeyPair;
+  intermediate: CertificateKeyPair;
+  cp: CertificateKeyPair;
+  dp: CertificateKeyPair;
+}
+
+async function makePki(): Promise<Pki> {
+  const root = await createCertificateAuthority({ commonName: 'Root' });
+  const intermediate = await createCertificateAuthority({
+    commonName: 'Intermediate',
+    issuer: root,
+  });
+  const cp = await issueCertificate({
+    issuer: intermediate,
+    commonName: 'cp',
+    usage: 'server',
+    altNames: ['127.0.0.1', 'localhost'],
+  });
+  const dp = await issueCertificate({ issuer: intermediate, commonName: 'dp-1', usage: 'client' });
+  return { root, intermediate, cp, dp };
+}
+
+const stops: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const stop of stops.splice(0).reverse()) await stop();
+});
+
+async function startCp(tls: { cert: string | string[]; key: string }, trust: TrustVerifier) {
+  const transport = tcpServer({ host: '127.0.0.1', port: 0, tls });
+  const cp = new ControlPlane({ transport, trust, version: '3.10.0' });
+  await cp.start();
+  stops.push(() => cp.stop());
+  return { cp, port: transport.port! };
+}
+
+function startDp(options: ConstructorParameters<typeof DataPlane>[0]) {
+  const dp = new DataPlane({ reconnectDelayMs: [50, 100], ...options });
+  stops.push(() => dp.stop());
+  return dp;
+}
+
+const config = {
+  _format_version: '3.0',
+  services: [{ name: 'echo', host: '127.0.0.1', port: 8080 }],
+};
+
+describe('ControlPlane ↔ DataPlane over TCP with mutual TLS', () => {
+  it('pushes config end to end in pinned (shared) mode', async () => {
+    const tls = { cert: cluster.certificate, key: cluster.privateKey };
+    const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
+    const { cp, port } = await startCp(tls, trust);
+    const { hash } = await cp.setConfig(config);
+    const dp = startDp({
+      transport: tcpClient({ host: '127.0.0.1', port, tls, serverName: 'kong_clustering' }),
+      trust,
+      version: '3.10.0',
+    });
+    await dp.start();
+    expect((await dp.waitForConfig({ hash })).source).toBe('control-plane');
+    expect(cp.dataPlanes()[0]?.ip).toMatch(/^127\.0\.0\.1:\d+$/);
+  });
+
+  it('pushes config end to end in PKI mode, the DP sending its intermediate (cert3 on the CP)', async () => {
+    const pki = await makePki();
+    const { cp, port } = await startCp(
+      { cert: [pki.cp.certificate, pki.intermediate.certificate], key: pki.cp.privateKey },
+      new TrustVerifier({ mode: 'pki', trustAnchors: [pki.root.certificate] }),
+    );
+    const { hash } = await cp.setConfig(config);
+    const dp = startDp({
+      transport: tcpClient({
+        host: '127.0.0.1',
+        port,
+        tls: { cert: [pki.dp.certificate, pki.intermediate.certificate], key: pki.dp.privateKey },
+      }),
+      trust: new TrustVerifier({ mode: 'pki', trustAnchors: [pki.root.certificate] }),
+      serverName: '127.0.0.1',
+      version: '3.10.0',
+    });
+    await dp.start();
+    await dp.waitForConfig({ hash });
+  });
+
+  it('rejects a DP with an untrusted certificate: no config byte reaches it', async () => {
+    const tls = { cert: cluster.certificate, key: cluster.privateKey };
+    const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
+    const { cp, port } = await startCp(tls, trust);
+    await cp.setConfig(config);
+    const stranger = await generateClusterCertificate();
+    const rejected = new Promise<{ code: string }>((resolve) =>
+      cp.once('dataPlaneRejected', resolve),
+    );
+    const dp = startDp({
+      transport: tcpClient({
+        host: '127.0.0.1',
+        port,
+        tls: { cert: stranger.certificate, key: stranger.privateKey },
+      }),
+      trust,
+      version: '3.10.0',
+    });
+    const refused = new Promise<{ code: string }>((resolve) => dp.once('rejected', resolve));
+    await dp.start();
+    expect((await rejected).code).toBe('TRUST_PIN_MISMATCH');
+    expect((await refused).code).toBe('TRUST_PIN_MISMATCH');
+    expect(dp.currentConfig?.source).toBe('empty');
+    expect(cp.dataPlanes()).toEqual([]);
+  });
+
+  it('a DP presenting no certificate is rejected with TRUST_NO_CERTIFICATE', async () => {
+    const tls = { cert: cluster.certificate, key: cluster.privateKey };
+    const { cp, port } = await startCp(
+      tls,
+      new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] }),
+    );
+    const rejected = new Promise<{ code: string }>((resolve) =>
+      cp.once('dataPlaneRejected', resolve),
+    );
+    const { connect } = await import('node:tls');
+    const socket = connect({
+      host: '127.0.0.1',
+      port,
+      rejectUnauthorized: false,
+      servername: 'kong_clustering',
+    });
+    socket.on('error', () => undefined);
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    socket.write(Buffer.concat([frameHeader(2), Buffer.from('{}')]));
+    expect((await rejected).code).toBe('TRUST_NO_CERTIFICATE');
+    socket.destroy();
+  });
+});
+
+/** A forward proxy fixture: node's http server answering CONNECT, optionally with Basic auth. */
+async function startProxy(credentials?: string, tls?: { cert: string; key: string }) {
+  const tunnels: string[] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = tls ? createHttpsServer(tls) : createHttpServer();
+  server.on('connect', (request, client: Socket, head) => {
+    sockets.add(client);
+    const auth = request.headers['proxy-authorization'];
+    if (credentials && auth !== `Basic ${Buffer.from(credentials).toString('base64')}`) {
+      client.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n');
+      return;
+    }
+    tunnels.push(`${request.url} host=${request.headers.host}`);
+    const [host, port] = (request.url ?? '').split(':');
+    const upstream = netConnect(Number(port), host, () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    sockets.add(upstream);
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  stops.push(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return { port: (server.address() as AddressInfo).port, tunnels };
+}
+
+describe('forward proxy (cluster_use_proxy)', () => {
+  const tls = () => ({ cert: cluster.certificate, key: cluster.privateKey });
+  const trust = () => new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
+
+  it('tunnels with HTTP CONNECT and runs mutual TLS end to end inside it', async () => {
+    const { cp, port } = await startCp(tls(), trust());
+    const proxy = await startProxy();
+    const { hash } = await cp.setConfig(config);
+    const dp = startDp({
+      transport: tcpClient({
+        host: '127.0.0.1',
+        port,
+        tls: tls(),
+        proxy: { url: `http://127.0.0.1:${proxy.port}` },
+      }),
+      trust: trust(),
+      version: '3.10.0',
+    });
+    await dp.start();
+    await dp.waitForConfig({ hash });
+    expect(proxy.tunnels).toEqual([`127.0.0.1:${port} host=127.0.0.1:${port}`]);
+  });
+
+  it('sends Proxy-Authorization: Basic when the proxy URL has credentials', async () => {
+    const { cp, port } = await startCp(tls(), trust());
+    const proxy = await startProxy('kong:s3cret');
+    const { hash } = await cp.setConfig(config);
+    const dp = startDp({
+      transport: tcpClient({
+        host: '127.0.0.1',
+        port,
+        tls: tls(),
+        proxy: { url: `http://kong:s3cret@127.0.0.1:${proxy.port}` },
+      }),
+      trust: trust(),
+      version: '3.10.0',
+    });
+    await dp.start();
+    await dp.waitForConfig({ hash });
+  });
+
+  it('reaches an https:// proxy over TLS, verifying it against the given CA unless verify is false', async () => {
+    const { cp, port } = await startCp(tls(), trust());
+    const pki = await makePki();
+    const proxyIdentity = await issueCertificate({
+      issuer: pki.root,
+      commonName: 'proxy',
+      usage: 'server',
+      altNames: ['127.0.0.1'],
+    });
+    const proxy = await startProxy(undefined, {
+      cert: proxyIdentity.certificate,
+      key: proxyIdentity.privateKey,
+    });
+    const { hash } = await cp.setConfig(config);
+    const url = `https://127.0.0.1:${proxy.port}`;
+    const verified = tcpClient({
+      host: '127.0.0.1',
+      port,
+      tls: tls(),
+      proxy: { url, ca: [pki.root.certificate] },
+    });
+    await (await verified.connect()).close();
+    const unverifiable = tcpClient({
+      host: '127.0.0.1',
+      port,
+      tls: tls(),
+      proxy: { url, ca: ['system'] },
+    });
+    await expect(unverifiable.connect()).rejects.toMatchObject({ code: 'TRANSPORT_FAILED' });
+    const dp = startDp({
+      transport: tcpClient({ host: '127.0.0.1', port, tls: tls(), proxy: { url, verify: false } }),
+      trust: trust(),
+      version: '3.10.0',
+    });
+    await dp.start();
+    await dp.waitForConfig({ hash });
+    expect(proxy.tunnels).toHaveLength(2);
+  });
+
+  it('fails with PROXY_REFUSED (status 407) on a wrong password', async () => {
+    const { port } = await startCp(tls(), trust());
+    const proxy = await startProxy('kong:s3cret');
+    const client = tcpClient({
+      host: '127.0.0.1',
+      port,
+      tls: tls(),
+      proxy: { url: `http://kong:wrong@127.0.0.1:${proxy.port}` },
+    });
+    const failure = (await client.connect().catch((error: unknown) => error)) as PlanesyncError & {
+      status: number;
+    };
+    expect([failure.code, failure.status]).toEqual(['PROXY_REFUSED', 407]);
+  });
+});

@@ -1,8 +1,3 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { type AddressInfo, createServer, connect as netConnect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   ControlPlane,
   DataPlane,
@@ -12,8 +7,8 @@ import {
 } from '@planesync/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tcpClient, tcpServer } from '../src/index.ts';
+import { hasTinyproxy, startTinyproxy } from './tinyproxy-fixture.ts';
 
-const hasTinyproxy = spawnSync('tinyproxy', ['-v']).status === 0;
 if (!hasTinyproxy)
   console.log(
     'tinyproxy tests skipped: tinyproxy is not installed (.ci/run installs it where apt is available)',
@@ -23,48 +18,6 @@ const stops: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const stop of stops.splice(0).reverse()) await stop();
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Starts a real tinyproxy on loopback and waits (bounded) until it accepts connections. */
-async function startTinyproxy(auth?: { user: string; password: string }) {
-  const dir = await mkdtemp(join(tmpdir(), 'planesync-tinyproxy-'));
-  const port = await freePort();
-  const conf = [
-    `Port ${port}`,
-    'Listen 127.0.0.1',
-    'Timeout 30',
-    'Allow 127.0.0.1',
-    'User nobody',
-    'Group nogroup',
-    'LogLevel Error',
-    ...(auth ? [`BasicAuth ${auth.user} ${auth.password}`] : []),
-  ].join('\n');
-  await writeFile(join(dir, 'tinyproxy.conf'), `${conf}\n`);
-  const proc = spawn('tinyproxy', ['-d', '-c', join(dir, 'tinyproxy.conf')], { stdio: 'ignore' });
-  stops.push(async () => {
-    proc.kill('SIGKILL');
-    await rm(dir, { recursive: true, force: true });
-  });
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = netConnect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (up) return port;
-    await new Promise((resolve) => setTimeout(resolve, 30));
-  }
-  throw new Error('tinyproxy did not start');
-}
 
 describe('through a real tinyproxy on loopback (skipped when tinyproxy is not installed)', () => {
   it.skipIf(!hasTinyproxy)(
@@ -79,7 +32,7 @@ describe('through a real tinyproxy on loopback (skipped when tinyproxy is not in
       stops.push(() => cp.stop());
       const { hash } = await cp.setConfig({ _format_version: '3.0' });
       for (const auth of [undefined, { user: 'kong', password: 's3cret' }]) {
-        const proxyPort = await startTinyproxy(auth);
+        const proxyPort = await startTinyproxy(stops, auth);
         const credentials = auth ? `${auth.user}:${auth.password}@` : '';
         const dp = new DataPlane({
           transport: tcpClient({
@@ -101,7 +54,7 @@ describe('through a real tinyproxy on loopback (skipped when tinyproxy is not in
 
   it.skipIf(!hasTinyproxy)('fails with PROXY_REFUSED on a wrong password', async () => {
     const cluster = await generateClusterCertificate();
-    const proxyPort = await startTinyproxy({ user: 'kong', password: 's3cret' });
+    const proxyPort = await startTinyproxy(stops, { user: 'kong', password: 's3cret' });
     const client = tcpClient({
       host: '127.0.0.1',
       port: 9,

@@ -1,9 +1,15 @@
 /**
- * `@planesync/transport-ws`: WebSocket over mutual TLS (`wsServer`, `wsClient`), with the
- * HTTP CONNECT forward proxy. Not built yet — it arrives with the transport-ws issue; this
- * package exists so the workspace, its build and its exports map are in place.
+ * `@planesync/transport-ws`: WebSocket over mutual TLS (`wsServer`, `wsClient`) with the
+ * same trust, proxy and limits as the TCP transport, whose TLS dialer it reuses.
  *
  * @module
  */
 
-export {};
+export { type WsClientOptions, wsClient } from './ws-client.ts';
+export { WsConnection } from './ws-connection.ts';
+export {
+  REQUIRED_QUERY,
+  type WsServerOptions,
+  type WsTransportServer,
+  wsServer,
+} from './ws-server.ts';

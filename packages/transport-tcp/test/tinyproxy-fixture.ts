@@ -1,0 +1,53 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer, connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Whether a real tinyproxy can be run here (.ci/run installs it where apt is available). */
+export const hasTinyproxy = spawnSync('tinyproxy', ['-v']).status === 0;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Starts a real tinyproxy on loopback and waits (bounded) until it accepts connections. */
+export async function startTinyproxy(
+  stops: Array<() => Promise<void>>,
+  auth?: { user: string; password: string },
+): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), 'planesync-tinyproxy-'));
+  const port = await freePort();
+  const conf = [
+    `Port ${port}`,
+    'Listen 127.0.0.1',
+    'Timeout 30',
+    'Allow 127.0.0.1',
+    'User nobody',
+    'Group nogroup',
+    'LogLevel Error',
+    ...(auth ? [`BasicAuth ${auth.user} ${auth.password}`] : []),
+  ].join('\n');
+  await writeFile(join(dir, 'tinyproxy.conf'), `${conf}\n`);
+  const proc = spawn('tinyproxy', ['-d', '-c', join(dir, 'tinyproxy.conf')], { stdio: 'ignore' });
+  stops.push(async () => {
+    proc.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = netConnect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (up) return port;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+  }
+  throw new Error('tinyproxy did not start');
+}

@@ -1,0 +1,362 @@
+import { createServer as createHttpServer } from 'node:http';
+import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
+import {
+  type CertificateKeyPair,
+  ControlPlane,
+  createCertificateAuthority,
+  DataPlane,
+  decodePemCertificates,
+  generateClusterCertificate,
+  issueCertificate,
+  type PlanesyncError,
+  type TransportClient,
+  TrustVerifier,
+} from '@planesync/core';
+import { transportConformance } from '@planesync/core/testing';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { hasTinyproxy, startTinyproxy } from '../../transport-tcp/test/tinyproxy-fixture.ts';
+import { wsClient, wsServer } from '../src/index.ts';
+
+let cluster: CertificateKeyPair;
+beforeAll(async () => {
+  cluster = await generateClusterCertificate();
+});
+
+const LIMIT = 4 * 1024 * 1024;
+const node = {
+  node_id: 'b1f6c0de-0000-4000-8000-000000000001',
+  node_hostname: 'dp-1',
+  node_version: '3.10.0',
+};
+
+/** Every planesync WebSocket connect carries the node's query parameters. */
+function withNode(client: TransportClient): TransportClient {
+  return {
+    connect: (options = {}) =>
+      client.connect({ ...options, metadata: { ...node, ...(options.metadata ?? {}) } }),
+  };
+}
+
+transportConformance({
+  name: 'WebSocket transport conformance over loopback wss',
+  async setup() {
+    const server = wsServer({
+      host: '127.0.0.1',
+      port: 0,
+      tls: { cert: cluster.certificate, key: cluster.privateKey },
+      maxPayloadBytes: LIMIT,
+    });
+    const der = decodePemCertificates(cluster.certificate);
+    return {
+      server,
+      client: () =>
+        withNode(
+          wsClient({
+            url: `wss://127.0.0.1:${server.port}/planesync/v1`,
+            tls: { cert: cluster.certificate, key: cluster.privateKey },
+          }),
+        ),
+      maxPayloadBytes: LIMIT,
+      clientCertificates: der,
+      serverCertificates: der,
+    };
+  },
+});
+
+const stops: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const stop of stops.splice(0).reverse()) await stop();
+});
+
+async function startCp(tls: { cert: string | string[]; key: string }, trust: TrustVerifier) {
+  const transport = wsServer({ host: '127.0.0.1', port: 0, tls });
+  const cp = new ControlPlane({ transport, trust, version: '3.10.0' });
+  await cp.start();
+  stops.push(() => cp.stop());
+  return { cp, url: `wss://127.0.0.1:${transport.port}/planesync/v1`, port: transport.port! };
+}
+
+function startDp(options: ConstructorParameters<typeof DataPlane>[0]) {
+  const dp = new DataPlane({ reconnectDelayMs: [50, 100], ...options });
+  stops.push(() => dp.stop());
+  return dp;
+}
+
+const config = {
+  _format_version: '3.0',
+  services: [{ name: 'echo', host: '127.0.0.1', port: 8080 }],
+};
+
+describe('ControlPlane ↔ DataPlane over wss', () => {
+  it('pushes config end to end in pinned (shared) mode', async () => {
+    const tls = { cert: cluster.certificate, key: cluster.privateKey };
+    const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
+    const { cp, url } = await startCp(tls, trust);
+    const { hash } = await cp.setConfig(config);
+    const dp = startDp({
+      transport: wsClient({ url, tls }),
+      trust,
+      version: '3.10.0',
+      hostname: 'dp-1.internal',
+    });
+    await dp.start();
+    await dp.waitForConfig({ hash });
+    expect(cp.dataPlanes()[0]).toMatchObject({ hostname: 'dp-1.internal', connected: true });
+  });
+
+  describe('PKI with the spec chain cert3 (root) → cert2 (intermediate) → cert1 (DP leaf)', () => {
+    let root: CertificateKeyPair;
+    let intermediate: CertificateKeyPair;
+    let cpLeaf: CertificateKeyPair;
+    let dpLeaf: CertificateKeyPair;
+    beforeAll(async () => {
+      root = await createCertificateAuthority({ commonName: 'cert3 root' });
+      intermediate = await createCertificateAuthority({
+        commonName: 'cert2 intermediate',
+        issuer: root,
+      });
+      cpLeaf = await issueCertificate({
+        issuer: intermediate,
+        commonName: 'cp',
+        usage: 'server',
+        altNames: ['127.0.0.1'],
+      });
+      dpLeaf = await issueCertificate({
+        issuer: intermediate,
+        commonName: 'cert1 dp',
+        usage: 'client',
+      });
+    });
+
+    const cases: Array<[string, () => string[], () => string[], boolean]> = [
+      [
+        'cert1 on the CP, the DP sends cert1',
+        () => [dpLeaf.certificate],
+        () => [dpLeaf.certificate],
+        true,
+      ],
+      [
+        'cert2 on the CP, the DP sends cert1',
+        () => [intermediate.certificate],
+        () => [dpLeaf.certificate],
+        true,
+      ],
+      [
+        'cert3 on the CP, the DP sends cert1 + cert2',
+        () => [root.certificate],
+        () => [dpLeaf.certificate, intermediate.certificate],
+        true,
+      ],
+      [
+        'cert3 on the CP, the DP sends only cert1: rejected',
+        () => [root.certificate],
+        () => [dpLeaf.certificate],
+        false,
+      ],
+    ];
+    for (const [name, anchors, presented, trusted] of cases) {
+      it(name, async () => {
+        const { cp, url } = await startCp(
+          { cert: [cpLeaf.certificate, intermediate.certificate], key: cpLeaf.privateKey },
+          new TrustVerifier({ mode: 'pki', trustAnchors: anchors() }),
+        );
+        const { hash } = await cp.setConfig(config);
+        const rejected = new Promise<{ code: string }>((resolve) =>
+          cp.once('dataPlaneRejected', resolve),
+        );
+        const dp = startDp({
+          transport: wsClient({ url, tls: { cert: presented(), key: dpLeaf.privateKey } }),
+          trust: new TrustVerifier({ mode: 'pki', trustAnchors: [root.certificate] }),
+          serverName: '127.0.0.1',
+          version: '3.10.0',
+        });
+        await dp.start();
+        if (trusted) {
+          await dp.waitForConfig({ hash });
+        } else {
+          expect((await rejected).code).toBe('TRUST_UNTRUSTED_ISSUER');
+          expect(dp.currentConfig?.source).toBe('empty');
+        }
+      });
+    }
+
+    it('a DP refuses a CP whose certificate does not carry the server name', async () => {
+      const { url } = await startCp(
+        { cert: [cpLeaf.certificate, intermediate.certificate], key: cpLeaf.privateKey },
+        new TrustVerifier({ mode: 'pki', trustAnchors: [root.certificate] }),
+      );
+      const dp = startDp({
+        transport: wsClient({
+          url,
+          tls: { cert: [dpLeaf.certificate, intermediate.certificate], key: dpLeaf.privateKey },
+        }),
+        trust: new TrustVerifier({ mode: 'pki', trustAnchors: [root.certificate] }),
+        serverName: 'cp.elsewhere.internal',
+        version: '3.10.0',
+      });
+      const refused = new Promise<{ code: string }>((resolve) => dp.once('rejected', resolve));
+      await dp.start();
+      expect((await refused).code).toBe('TRUST_NAME_MISMATCH');
+    });
+  });
+
+  it('rejects an untrusted DP before any config is sent', async () => {
+    const tls = { cert: cluster.certificate, key: cluster.privateKey };
+    const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
+    const { cp, url } = await startCp(tls, trust);
+    await cp.setConfig(config);
+    const stranger = await generateClusterCertificate();
+    const client = withNode(
+      wsClient({ url, tls: { cert: stranger.certificate, key: stranger.privateKey } }),
+    );
+    const connection = await client.connect();
+    const frames: Uint8Array[] = [];
+    for await (const frame of connection) frames.push(frame);
+    expect(frames).toEqual([]);
+    expect(await connection.closed).toMatchObject({ code: 1008, reason: 'TRUST_PIN_MISMATCH' });
+  });
+});
+
+describe('the WebSocket endpoint', () => {
+  async function endpoint(maxPayloadBytes = LIMIT) {
+    const server = wsServer({
+      host: '127.0.0.1',
+      port: 0,
+      tls: { cert: cluster.certificate, key: cluster.privateKey },
+      maxPayloadBytes,
+    });
+    const accepted: import('@planesync/core').Connection[] = [];
+    await server.listen((connection) => accepted.push(connection));
+    stops.push(() => server.close());
+    return { server, accepted, base: `wss://127.0.0.1:${server.port}` };
+  }
+  const tls = () => ({ cert: cluster.certificate, key: cluster.privateKey });
+
+  it('refuses an upgrade without node_id, node_hostname and node_version with HTTP 400', async () => {
+    const { base } = await endpoint();
+    await expect(
+      wsClient({ url: `${base}/planesync/v1`, tls: tls() }).connect({ metadata: { node_id: 'x' } }),
+    ).rejects.toMatchObject({
+      code: 'TRANSPORT_FAILED',
+      message: expect.stringContaining('HTTP 400'),
+    });
+  });
+
+  it('answers a wrong path with HTTP 404', async () => {
+    const { base } = await endpoint();
+    await expect(
+      withNode(wsClient({ url: `${base}/v1/outlet`, tls: tls() })).connect(),
+    ).rejects.toMatchObject({
+      message: expect.stringContaining('HTTP 404'),
+    });
+  });
+
+  it('closes a connection that sends a text message with PROTOCOL_VIOLATION (1002)', async () => {
+    const { base, accepted } = await endpoint();
+    const raw = new WebSocket(
+      `${base}/planesync/v1?node_id=a&node_hostname=b&node_version=3.10.0`,
+      {
+        cert: cluster.certificate,
+        key: cluster.privateKey,
+        rejectUnauthorized: false,
+      },
+    );
+    await new Promise((resolve) => raw.once('open', resolve));
+    const closed = new Promise<number>((resolve) => raw.once('close', (code) => resolve(code)));
+    raw.send('{"hello": "as text"}');
+    expect(await closed).toBe(1002);
+    expect((await accepted[0]!.closed).code).toBe(1002);
+  });
+
+  it('enforces maxPayloadBytes with ws’s own limit: an oversized message closes with 1009', async () => {
+    const { base, accepted } = await endpoint(1024);
+    const connection = await withNode(
+      wsClient({ url: `${base}/planesync/v1`, tls: tls() }),
+    ).connect();
+    await connection.send(new Uint8Array(1025)).catch(() => undefined);
+    expect((await accepted[0]!.closed).code).toBe(1009);
+    expect((await connection.closed).code).toBe(1009);
+  });
+
+  it('carries node id, hostname and version as query parameters of the upgrade', async () => {
+    const { base, accepted } = await endpoint();
+    await withNode(wsClient({ url: `${base}/planesync/v1`, tls: tls() })).connect();
+    expect(accepted[0]!.metadata).toEqual(node);
+  });
+
+  it('refuses a plain ws:// URL unless insecure is set', () => {
+    expect(() => wsClient({ url: 'ws://127.0.0.1:1/planesync/v1', tls: tls() })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+  });
+
+  it('goes through an HTTP CONNECT proxy, with Basic auth, and reports a wrong password as PROXY_REFUSED', async () => {
+    const { base, accepted } = await endpoint();
+    const tunnels: string[] = [];
+    const sockets = new Set<Socket>();
+    const proxy = createHttpServer();
+    proxy.on('connect', (request, client: Socket) => {
+      sockets.add(client);
+      if (
+        request.headers['proxy-authorization'] !==
+        `Basic ${Buffer.from('kong:s3cret').toString('base64')}`
+      ) {
+        client.end('HTTP/1.1 407 Proxy Authentication Required\r\n\r\n');
+        return;
+      }
+      tunnels.push(request.url ?? '');
+      const [host, port] = (request.url ?? '').split(':');
+      const upstream = netConnect(Number(port), host, () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.pipe(client);
+        client.pipe(upstream);
+      });
+      sockets.add(upstream);
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    stops.push(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
+    });
+    const proxyPort = (proxy.address() as AddressInfo).port;
+    const url = `${base}/planesync/v1`;
+    await withNode(
+      wsClient({ url, tls: tls(), proxy: { url: `http://kong:s3cret@127.0.0.1:${proxyPort}` } }),
+    ).connect();
+    expect(accepted).toHaveLength(1);
+    expect(tunnels).toEqual([new URL(base).host]);
+    const failure = (await withNode(
+      wsClient({ url, tls: tls(), proxy: { url: `http://kong:nope@127.0.0.1:${proxyPort}` } }),
+    )
+      .connect()
+      .catch((error: unknown) => error)) as PlanesyncError & { status: number };
+    expect([failure.code, failure.status]).toEqual(['PROXY_REFUSED', 407]);
+  });
+});
+
+describe('through a real tinyproxy on loopback (skipped when tinyproxy is not installed)', () => {
+  it.skipIf(!hasTinyproxy)(
+    'delivers config over wss through the CONNECT tunnel with Basic auth',
+    async () => {
+      const tls = { cert: cluster.certificate, key: cluster.privateKey };
+      const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
+      const { cp, url } = await startCp(tls, trust);
+      const { hash } = await cp.setConfig(config);
+      const proxyPort = await startTinyproxy(stops, { user: 'kong', password: 's3cret' });
+      const dp = startDp({
+        transport: wsClient({
+          url,
+          tls,
+          proxy: { url: `http://kong:s3cret@127.0.0.1:${proxyPort}` },
+        }),
+        trust,
+        version: '3.10.0',
+      });
+      await dp.start();
+      await dp.waitForConfig({ hash });
+    },
+  );
+});

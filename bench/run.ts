@@ -8,6 +8,7 @@ const benchmarks: Record<string, () => Promise<{ run(): Promise<BenchResult[]> }
   hash: () => import('./hash.bench.ts'),
   trust: () => import('./trust.bench.ts'),
   'cold-start': () => import('./cold-start.bench.ts'),
+  analytics: () => import('./analytics.bench.ts'),
 };
 
 const wanted = process.argv.slice(2);

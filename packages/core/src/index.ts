@@ -5,6 +5,15 @@
  * @module
  */
 
+export {
+  AnalyticsAggregator,
+  type AnalyticsSummary,
+  type TrafficStats,
+} from './analytics/aggregator.ts';
+export { LatencyHistogram } from './analytics/latency-histogram.ts';
+export type { RequestRecord } from './analytics/request-record.ts';
+export { RingBuffer } from './analytics/ring-buffer.ts';
+export type { AnalyticsOptions, AnalyticsState } from './analytics/telemetry-queue.ts';
 export { type Clock, delay, systemClock, type TimerId } from './clock.ts';
 export { type DeclarativeConfig, declarativeConfigSchema } from './config/declarative-schema.ts';
 export {

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
+import { AnalyticsAggregator } from '../analytics/aggregator.ts';
 import { type Clock, systemClock, type TimerId } from '../clock.ts';
 import { declarativeConfigSchema } from '../config/declarative-schema.ts';
 import { ConfigPublisher } from '../config/publisher.ts';
@@ -10,7 +11,7 @@ import {
   type PluginVersion,
   pluginCompatibility,
 } from '../protocol/compatibility.ts';
-import type { License, SyncStatus } from '../protocol/messages.ts';
+import type { License, SyncStatus, TelemetryBatch } from '../protocol/messages.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../transport/connection-base.ts';
 import type { CloseInfo, Connection, TransportServer } from '../transport/contract.ts';
 import type { TrustVerifier } from '../trust/verifier.ts';
@@ -52,11 +53,12 @@ export interface ControlPlaneEvents {
     hash: string;
     errors: ReadonlyArray<{ path: string; message: string }>;
   }) => void;
+  /** A telemetry batch arrived; `records` holds only those not counted before. */
   telemetry: (event: {
     nodeId: string;
     batch: number;
     dropped: number;
-    records: Record<string, unknown>[];
+    records: TelemetryBatch['records'];
   }) => void;
   error: (error: PlanesyncError, context: { nodeId?: string; remoteAddress: string }) => void;
 }
@@ -133,6 +135,7 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
   #purgeTimer: TimerId | undefined;
   #started = false;
   #encodes = 0;
+  readonly #analytics: AnalyticsAggregator;
 
   constructor(options: ControlPlaneOptions<TConfig>) {
     super();
@@ -156,6 +159,12 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
       maxInflatedBytes: options.maxInflatedBytes ?? DEFAULTS.maxInflatedBytes,
     };
+    this.#analytics = new AnalyticsAggregator(this.#clock);
+  }
+
+  /** Traffic by service, route and consumer, and billing counters, from the DPs' telemetry. */
+  get analytics(): AnalyticsAggregator {
+    return this.#analytics;
   }
 
   /** The latest published config, or `undefined` before the first `setConfig`. */
@@ -238,6 +247,8 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
     this.#compressed = frame.subarray(5 + new DataView(frame.buffer).getUint32(1));
     this.#current = { version: prepared.version, hash: prepared.hash, frame };
     this.#configuredPlugins = configuredPlugins(prepared.config);
+    const services = (prepared.config as { services?: unknown } | undefined)?.services;
+    this.#analytics.setServiceCount(Array.isArray(services) ? services.length : 0);
     for (const session of this.#sessions.values()) session.configChanged(this.#current);
     return { version: prepared.version, hash: prepared.hash };
   }
@@ -262,6 +273,7 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
       settings: this.#settings,
       current: () => this.#current,
       syncStatusFor: (plugins) => this.#syncStatusFor(plugins),
+      telemetry: (nodeId, batch) => this.#analytics.ingest(nodeId, batch),
       record: (record) => this.#records.set(record.id, record),
       register: (nodeId, next) => {
         const previous = this.#sessions.get(nodeId);

@@ -13,6 +13,7 @@ import {
   type Message,
   PROTOCOL_VERSION,
   type SyncStatus,
+  type TelemetryBatch,
   telemetrySchema,
 } from '../protocol/messages.ts';
 import { CloseCode, type CloseInfo, type Connection } from '../transport/contract.ts';
@@ -32,6 +33,8 @@ export interface SessionHost {
   settings: { heartbeatTimeoutMs: number; maxInflatedBytes: number };
   current(): EncodedVersion | undefined;
   syncStatusFor(plugins: readonly PluginVersion[]): SyncStatus;
+  /** Counts a telemetry batch; returns the records not seen before. */
+  telemetry(nodeId: string, batch: TelemetryBatch): TelemetryBatch['records'];
   record(record: DataPlaneStatus): void;
   register(nodeId: string, session: DataPlaneSession): void;
   unregister(nodeId: string, session: DataPlaneSession): void;
@@ -139,7 +142,13 @@ export class DataPlaneSession {
         );
         if (!parsed.success)
           throw new ProtocolViolationError('invalid telemetry batch', { cause: parsed.error });
-        this.host.emit('telemetry', { nodeId: record.id, ...parsed.data });
+        const records = this.host.telemetry(record.id, parsed.data);
+        this.host.emit('telemetry', {
+          nodeId: record.id,
+          batch: parsed.data.batch,
+          dropped: parsed.data.dropped,
+          records,
+        });
         await this.connection.send(encodeMessage('telemetryAck', { batch: parsed.data.batch }));
         return;
       }

@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
+import type { RequestRecord } from '../analytics/request-record.ts';
+import {
+  type AnalyticsOptions,
+  type AnalyticsState,
+  TelemetryQueue,
+} from '../analytics/telemetry-queue.ts';
 import { type Clock, delay, systemClock, type TimerId } from '../clock.ts';
 import { declarativeConfigSchema } from '../config/declarative-schema.ts';
 import { hashConfig } from '../config/hash.ts';
@@ -52,6 +58,8 @@ export interface DataPlaneState {
   licensed: boolean;
   /** Connection attempts since the last successful one. */
   failedAttempts: number;
+  /** The analytics buffer: records waiting, dropped, in flight. */
+  analytics: AnalyticsState;
 }
 
 /** The events a DataPlane emits. */
@@ -96,6 +104,8 @@ export interface DataPlaneOptions<TConfig = unknown> {
   reconnectDelayMs?: readonly [number, number];
   /** Largest inflated config; default 256 MiB. */
   maxInflatedBytes?: number;
+  /** The request-analytics buffer and its flush to the CP. */
+  analytics?: AnalyticsOptions;
 }
 
 const EMPTY_CONFIG = { _format_version: '3.0' };
@@ -133,7 +143,7 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
     delay: readonly [number, number];
     maxInflatedBytes: number;
   };
-  #state: DataPlaneState = {
+  #state: Omit<DataPlaneState, 'analytics'> = {
     connection: 'disconnected',
     source: undefined,
     hash: undefined,
@@ -148,6 +158,7 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
   #connection: Connection | undefined;
   #licenseTimer: TimerId | undefined;
   #started = false;
+  readonly #telemetry: TelemetryQueue;
 
   constructor(options: DataPlaneOptions<TConfig>) {
     super();
@@ -167,6 +178,7 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
       delay: [low, high],
       maxInflatedBytes: options.maxInflatedBytes ?? 256 * 1024 * 1024,
     };
+    this.#telemetry = new TelemetryQueue(this.#clock, options.analytics);
   }
 
   /** The config being served; set once `start()` resolves, never unset after. */
@@ -175,7 +187,21 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
   }
 
   get status(): Readonly<DataPlaneState> {
-    return { ...this.#state };
+    return { ...this.#state, analytics: this.#telemetry.state };
+  }
+
+  /**
+   * Records one proxied request for analytics: counters only (service, route, consumer,
+   * status, latency, bytes). Buffered whatever the connection state, flushed to the CP every
+   * second; when the buffer is full the oldest records are dropped and counted. Never throws
+   * and never waits; returns false for a record it cannot use.
+   */
+  recordRequest(record: RequestRecord): boolean {
+    try {
+      return this.#telemetry.record(record);
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -427,6 +453,7 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
             this.#state.syncStatus = message.body.syncStatus;
             this.#state.connection = 'connected';
             this.#state.failedAttempts = 0;
+            this.#telemetry.attach((frame) => connection.send(frame));
             this.emit('connected', this.status);
             break;
           case 'reject':
@@ -436,8 +463,10 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
           case 'config':
             configs.offer(message.body);
             break;
-          case 'pong':
           case 'telemetryAck':
+            this.#telemetry.acknowledged(message.body.batch);
+            break;
+          case 'pong':
             break;
           default:
             throw new ProtocolViolationError(`a control plane may not send ${message.type}`);
@@ -448,6 +477,7 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
     } finally {
       timers.stop();
       configs.close();
+      this.#telemetry.detach();
       if ((this.#state.connection as ConnectionState) !== 'connected') this.#state.failedAttempts++;
     }
     const close = await connection.closed;

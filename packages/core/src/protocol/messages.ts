@@ -90,9 +90,28 @@ export interface ConfigFrame {
 
 /** A telemetry batch as it travels (gzip JSON). */
 export const telemetrySchema = z.object({
+  /** A random id of the DP process's record stream. */
+  stream: z.string().min(1).max(64),
+  /** Numbers this batch for its acknowledgement. */
   batch: z.number().int().nonnegative(),
+  /** The sequence number of the first record; records are consecutive. */
+  firstSeq: z.number().int().nonnegative(),
+  /** Records dropped from the full buffer since the last batch. */
   dropped: z.number().int().nonnegative(),
-  records: z.array(z.record(z.string(), z.unknown())).max(100_000),
+  records: z
+    .array(
+      z.object({
+        service: z.string().max(256).optional(),
+        route: z.string().max(256).optional(),
+        consumer: z.string().max(256).optional(),
+        status: z.number().int().min(100).max(999),
+        latencyMs: z.number().nonnegative(),
+        requestBytes: z.number().int().nonnegative().optional(),
+        responseBytes: z.number().int().nonnegative().optional(),
+        at: z.number(),
+      }),
+    )
+    .max(100_000),
 });
 export type TelemetryBatch = z.output<typeof telemetrySchema>;
 

@@ -1,0 +1,41 @@
+/** Relative width of a bucket: quantiles are exact to within 2 %. */
+const GROWTH = Math.log(1.02);
+
+/**
+ * A mergeable latency histogram with logarithmic buckets (2 % wide): constant memory per
+ * distinct magnitude, and two histograms merge by adding counts — so per-DP figures add up to
+ * cluster figures.
+ */
+export class LatencyHistogram {
+  readonly #buckets = new Map<number, number>();
+  #count = 0;
+
+  get count(): number {
+    return this.#count;
+  }
+
+  add(latencyMs: number, times = 1): void {
+    const index = latencyMs <= 0 ? 0 : Math.ceil(Math.log1p(latencyMs) / GROWTH);
+    this.#buckets.set(index, (this.#buckets.get(index) ?? 0) + times);
+    this.#count += times;
+  }
+
+  merge(other: LatencyHistogram): void {
+    for (const [index, count] of other.#buckets) {
+      this.#buckets.set(index, (this.#buckets.get(index) ?? 0) + count);
+      this.#count += count;
+    }
+  }
+
+  /** The latency at quantile `q` (0–1): the upper edge of the bucket holding it. */
+  quantile(q: number): number {
+    if (this.#count === 0) return 0;
+    const rank = Math.max(1, Math.ceil(q * this.#count));
+    let seen = 0;
+    for (const index of [...this.#buckets.keys()].sort((a, b) => a - b)) {
+      seen += this.#buckets.get(index)!;
+      if (seen >= rank) return index === 0 ? 0 : Math.expm1(index * GROWTH);
+    }
+    return 0;
+  }
+}

@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock, TimerId } from '../clock.ts';
+import { encodeCompressed } from '../protocol/codec.ts';
+import type { TelemetryBatch } from '../protocol/messages.ts';
+import { type RequestRecord, sanitizeRecord } from './request-record.ts';
+import { RingBuffer } from './ring-buffer.ts';
+
+/** Analytics options of a DataPlane. */
+export interface AnalyticsOptions {
+  /** Default 1000: the spec's `analytics_flush_interval` (1 s). */
+  flushIntervalMs?: number;
+  /** Default 100 000 requests: the spec's `analytics_buffer_size_limit`. */
+  bufferSizeLimit?: number;
+  /** Most records in one telemetry frame; default 10 000. */
+  maxBatchRecords?: number;
+}
+
+/** The analytics buffer's state, in `dp.status.analytics`. */
+export interface AnalyticsState {
+  buffered: number;
+  /** Records dropped because the buffer was full, since start. */
+  dropped: number;
+  /** Records sent and not yet acknowledged. */
+  inFlight: number;
+}
+
+type Entry = { seq: number; record: TelemetryBatch['records'][number] };
+
+/**
+ * The DP's analytics: records go into a ring of `bufferSizeLimit`; every `flushIntervalMs`
+ * while connected one batch goes to the CP, and leaves the buffer only once acknowledged.
+ * Disconnected, the unacknowledged batch returns to the front of the buffer in order; a full
+ * buffer drops the oldest records and reports how many in the next batch.
+ */
+export class TelemetryQueue {
+  readonly #ring: RingBuffer<Entry>;
+  readonly #stream = randomUUID();
+  readonly #flushIntervalMs: number;
+  readonly #maxBatch: number;
+  #nextSeq = 0;
+  #nextBatch = 1;
+  #unreportedDropped = 0;
+  #totalDropped = 0;
+  #inFlight: { batch: number; entries: Entry[]; dropped: number } | undefined;
+  #send: ((frame: Uint8Array) => Promise<void>) | undefined;
+  #timer: TimerId | undefined;
+
+  constructor(
+    private readonly clock: Clock,
+    options: AnalyticsOptions = {},
+  ) {
+    this.#ring = new RingBuffer(options.bufferSizeLimit ?? 100_000);
+    this.#flushIntervalMs = options.flushIntervalMs ?? 1_000;
+    this.#maxBatch = options.maxBatchRecords ?? 10_000;
+  }
+
+  get state(): AnalyticsState {
+    this.#collectDropped();
+    return {
+      buffered: this.#ring.length,
+      dropped: this.#totalDropped,
+      inFlight: this.#inFlight?.entries.length ?? 0,
+    };
+  }
+
+  /** Records one request; returns false (and records nothing) for a malformed one. Never throws. */
+  record(input: RequestRecord): boolean {
+    const record = sanitizeRecord(input, this.clock.now());
+    if (!record) return false;
+    this.#ring.push({ seq: this.#nextSeq++, record });
+    return true;
+  }
+
+  /** A connection is up: flush to it every interval. */
+  attach(send: (frame: Uint8Array) => Promise<void>): void {
+    this.#send = send;
+    this.#schedule();
+  }
+
+  /** The CP acknowledged `batch`: its records leave for good. */
+  acknowledged(batch: number): void {
+    if (this.#inFlight?.batch === batch) this.#inFlight = undefined;
+  }
+
+  /** The connection is gone: the unacknowledged batch goes back to the front, in order. */
+  detach(): void {
+    this.#send = undefined;
+    if (this.#timer) this.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const lost = this.#inFlight;
+    this.#inFlight = undefined;
+    if (lost) {
+      this.#ring.requeue(lost.entries);
+      this.#unreportedDropped += lost.dropped;
+    }
+  }
+
+  /** Sends one batch now if connected, nothing is in flight and records wait. */
+  async flush(): Promise<void> {
+    const send = this.#send;
+    if (!send || this.#inFlight || this.#ring.length === 0) return;
+    this.#collectDropped();
+    const entries = this.#ring.drain(this.#maxBatch);
+    const dropped = this.#unreportedDropped;
+    this.#unreportedDropped = 0;
+    const batch = this.#nextBatch++;
+    this.#inFlight = { batch, entries, dropped };
+    const body: TelemetryBatch = {
+      stream: this.#stream,
+      batch,
+      firstSeq: entries[0]!.seq,
+      dropped,
+      records: entries.map((entry) => entry.record),
+    };
+    // A failed send leaves the batch in flight; `detach` returns it to the buffer.
+    await send(await encodeCompressed('telemetry', body)).catch(() => undefined);
+  }
+
+  #collectDropped(): void {
+    const dropped = this.#ring.resetDropped();
+    this.#unreportedDropped += dropped;
+    this.#totalDropped += dropped;
+  }
+
+  #schedule(): void {
+    this.#timer = this.clock.setTimeout(() => {
+      void this.flush().finally(() => {
+        if (this.#send) this.#schedule();
+      });
+    }, this.#flushIntervalMs);
+  }
+}

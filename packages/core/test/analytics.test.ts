@@ -1,0 +1,334 @@
+import { describe, expect, it } from 'vitest';
+import {
+  AnalyticsAggregator,
+  type Connection,
+  LatencyHistogram,
+  RingBuffer,
+  type TelemetryBatch,
+  type TransportClient,
+} from '../src/index.ts';
+import { createTestCluster, FakeClock, type TestCluster } from '../src/testing/index.ts';
+
+describe('RingBuffer', () => {
+  it('pushes in O(1) and drops exactly the oldest when full, counting them', () => {
+    const ring = new RingBuffer<number>(3);
+    for (let n = 1; n <= 5; n++) ring.push(n);
+    expect([...ring]).toEqual([3, 4, 5]);
+    expect([ring.length, ring.capacity, ring.dropped, ring.peek()]).toEqual([3, 3, 2, 3]);
+  });
+
+  it('drains from the oldest end', () => {
+    const ring = new RingBuffer<number>(4);
+    for (let n = 1; n <= 4; n++) ring.push(n);
+    expect(ring.drain(3)).toEqual([1, 2, 3]);
+    ring.push(5);
+    expect(ring.drain()).toEqual([4, 5]);
+    expect(ring.length).toBe(0);
+    expect(ring.peek()).toBeUndefined();
+  });
+
+  it('requeues an unacknowledged batch at the front in order, dropping what no longer fits from the oldest end', () => {
+    const ring = new RingBuffer<number>(5);
+    for (let n = 1; n <= 5; n++) ring.push(n);
+    const batch = ring.drain(3);
+    ring.push(6);
+    ring.push(7);
+    ring.requeue(batch);
+    expect([...ring]).toEqual([1, 2, 3, 4, 5, 6, 7].slice(2));
+    expect(ring.dropped).toBe(2);
+  });
+
+  it('clears, resets its dropped count, and refuses a bad capacity', () => {
+    const ring = new RingBuffer<number>(1);
+    ring.push(1);
+    ring.push(2);
+    expect(ring.resetDropped()).toBe(1);
+    expect(ring.dropped).toBe(0);
+    ring.clear();
+    expect(ring.length).toBe(0);
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      expect(() => new RingBuffer(bad)).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+      );
+    }
+  });
+});
+
+describe('LatencyHistogram', () => {
+  it('gives quantiles within 2 % and merges by adding counts', () => {
+    const a = new LatencyHistogram();
+    const b = new LatencyHistogram();
+    for (let ms = 1; ms <= 50; ms++) a.add(ms);
+    for (let ms = 51; ms <= 100; ms++) b.add(ms);
+    a.merge(b);
+    expect(a.count).toBe(100);
+    for (const [q, exact] of [
+      [0.5, 50],
+      [0.95, 95],
+      [0.99, 99],
+    ] as const) {
+      expect(Math.abs(a.quantile(q) - exact) / exact).toBeLessThanOrEqual(0.02);
+    }
+  });
+});
+
+describe('CP analytics aggregation', () => {
+  it('aggregates by service, route and consumer, with billing counters, as computed by hand', () => {
+    const aggregator = new AnalyticsAggregator(new FakeClock(0));
+    aggregator.setServiceCount(2);
+    const batch = (
+      stream: string,
+      firstSeq: number,
+      records: TelemetryBatch['records'],
+    ): TelemetryBatch => ({
+      stream,
+      batch: 1,
+      firstSeq,
+      dropped: 0,
+      records,
+    });
+    aggregator.ingest(
+      'dp-1',
+      batch('s1', 0, [
+        {
+          service: 'orders',
+          route: 'orders-get',
+          consumer: 'alice',
+          status: 200,
+          latencyMs: 10,
+          requestBytes: 100,
+          responseBytes: 1000,
+          at: 1,
+        },
+        {
+          service: 'orders',
+          route: 'orders-get',
+          consumer: 'bob',
+          status: 404,
+          latencyMs: 20,
+          requestBytes: 50,
+          responseBytes: 10,
+          at: 2,
+        },
+        { service: 'billing', route: 'bill', status: 503, latencyMs: 300, at: 3 },
+      ]),
+    );
+    aggregator.ingest(
+      'dp-2',
+      batch('s2', 0, [
+        {
+          service: 'orders',
+          route: 'orders-post',
+          consumer: 'alice',
+          status: 201,
+          latencyMs: 30,
+          at: 4,
+        },
+      ]),
+    );
+    const summary = aggregator.summary();
+    expect(summary.total.requests).toBe(4);
+    expect(summary.total.statusClasses).toEqual({ '2xx': 2, '4xx': 1, '5xx': 1 });
+    expect(summary.services.orders).toMatchObject({
+      requests: 3,
+      requestBytes: 150,
+      responseBytes: 1010,
+      statusClasses: { '2xx': 2, '4xx': 1 },
+    });
+    expect(summary.services.billing).toMatchObject({ requests: 1, statusClasses: { '5xx': 1 } });
+    expect(Object.keys(summary.routes).sort()).toEqual(['bill', 'orders-get', 'orders-post']);
+    expect(summary.consumers.alice?.requests).toBe(2);
+    expect(summary.consumers.bob?.requests).toBe(1);
+    expect(summary.billing).toEqual({
+      services: 2,
+      apiCalls: 4,
+      apiCallsByDataPlane: { 'dp-1': 3, 'dp-2': 1 },
+    });
+    expect(Math.abs(summary.services.orders!.latencyMs.p50 - 20) / 20).toBeLessThanOrEqual(0.02);
+  });
+
+  it('counts a resent batch once', () => {
+    const aggregator = new AnalyticsAggregator(new FakeClock(0));
+    const records = [1, 2, 3].map((n) => ({ status: 200, latencyMs: n, at: n }));
+    const first = aggregator.ingest('dp', {
+      stream: 'x',
+      batch: 1,
+      firstSeq: 0,
+      dropped: 4,
+      records,
+    });
+    const again = aggregator.ingest('dp', {
+      stream: 'x',
+      batch: 2,
+      firstSeq: 1,
+      dropped: 4,
+      records: [...records.slice(1), { status: 200, latencyMs: 4, at: 4 }],
+    });
+    expect([first.length, again.length]).toEqual([3, 1]);
+    expect(aggregator.summary().total.requests).toBe(4);
+    expect(aggregator.summary().dropped).toBe(4);
+  });
+});
+
+/** The DP's view of the CP with telemetry acknowledgements swallowed while `dropping()`. */
+function dropAcks(client: TransportClient, dropping: () => boolean): TransportClient {
+  return {
+    async connect(options) {
+      const connection: Connection = await client.connect(options);
+      const iterate = connection[Symbol.asyncIterator].bind(connection);
+      (connection as { [Symbol.asyncIterator]: () => AsyncIterator<Uint8Array> })[
+        Symbol.asyncIterator
+      ] = () => {
+        const inner = iterate();
+        return {
+          async next() {
+            for (;;) {
+              const result = await inner.next();
+              if (result.done || result.value[0] !== 0x0a || !dropping()) return result;
+            }
+          },
+        };
+      };
+      return connection;
+    },
+  };
+}
+
+async function telemetryCluster(analytics = {}) {
+  const cluster = await createTestCluster();
+  const received: TelemetryBatch['records'] = [];
+  const dropped: number[] = [];
+  cluster.cp.on('telemetry', (event) => {
+    received.push(...event.records);
+    dropped.push(event.dropped);
+  });
+  return { cluster, received, dropped, analytics };
+}
+
+async function connectedDp(cluster: TestCluster, options = {}) {
+  const dp = cluster.dataPlane({ random: () => 0, ...options });
+  const connected = new Promise((resolve) => dp.once('connected', resolve));
+  await dp.start();
+  await connected;
+  return dp;
+}
+
+/**
+ * Runs the fake clock `ms` forward in one-second steps. Telemetry is gzipped on libuv's thread
+ * pool, which no fake clock drives, so each step also yields one real instant (2 ms) for it.
+ */
+async function run(cluster: TestCluster, ms: number) {
+  for (let t = 0; t < ms; t += 1_000) {
+    await cluster.clock.advance(1_000);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+describe('DP analytics and telemetry', () => {
+  it('flushes buffered requests to the CP every second', async () => {
+    const { cluster, received } = await telemetryCluster();
+    try {
+      const dp = await connectedDp(cluster);
+      for (let i = 0; i < 3; i++) dp.recordRequest({ service: 'a', status: 200, latencyMs: i });
+      await cluster.clock.advance(999);
+      expect(received).toHaveLength(0);
+      await run(cluster, 1_000);
+      expect(received.map((r) => r.latencyMs)).toEqual([0, 1, 2]);
+      expect(dp.status.analytics).toEqual({ buffered: 0, dropped: 0, inFlight: 0 });
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it('buffers while disconnected and drains on reconnect, losing nothing below the limit', async () => {
+    const { cluster, received } = await telemetryCluster();
+    try {
+      const dp = await connectedDp(cluster, { analytics: { maxBatchRecords: 1_000 } });
+      await cluster.cp.stop();
+      for (let i = 0; i < 5_000; i++) dp.recordRequest({ status: 200, latencyMs: i });
+      expect(dp.status.analytics.buffered).toBe(5_000);
+      await cluster.cp.start();
+      await run(cluster, 15_000);
+      expect(received.map((r) => r.latencyMs)).toEqual(Array.from({ length: 5_000 }, (_, i) => i));
+      expect(dp.status.analytics.buffered).toBe(0);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it('drops exactly the oldest records above the buffer limit and reports the count', async () => {
+    const { cluster, received, dropped } = await telemetryCluster();
+    try {
+      const dp = await connectedDp(cluster, { analytics: { bufferSizeLimit: 1_000 } });
+      await cluster.cp.stop();
+      for (let i = 0; i < 1_500; i++) dp.recordRequest({ status: 200, latencyMs: i });
+      expect(dp.status.analytics).toMatchObject({ buffered: 1_000, dropped: 500 });
+      await cluster.cp.start();
+      await run(cluster, 12_000);
+      expect(received.map((r) => r.latencyMs)).toEqual(
+        Array.from({ length: 1_000 }, (_, i) => 500 + i),
+      );
+      expect(dropped.reduce((a, b) => a + b, 0)).toBe(500);
+      expect(cluster.cp.analytics.summary().dropped).toBe(500);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it('loses nothing and duplicates nothing when acks are lost and the link drops mid-batch', async () => {
+    const { cluster, received } = await telemetryCluster();
+    try {
+      let swallow = true;
+      const dp = await connectedDp(cluster, {
+        transport: dropAcks(
+          cluster.transport.client({ certificates: [cluster.certificate] }),
+          () => swallow,
+        ),
+        analytics: { maxBatchRecords: 100 },
+      });
+      for (let i = 0; i < 250; i++) dp.recordRequest({ status: 200, latencyMs: i });
+      await run(cluster, 3_000); // the first batch arrives, its ack is lost: nothing more is sent
+      expect(dp.status.analytics.inFlight).toBe(100);
+      swallow = false;
+      await cluster.cp.stop(); // the link drops with the batch unacknowledged
+      expect(dp.status.analytics).toMatchObject({ inFlight: 0, buffered: 250 });
+      await cluster.cp.start();
+      await run(cluster, 15_000);
+      expect(received.map((r) => r.latencyMs)).toEqual(Array.from({ length: 250 }, (_, i) => i));
+      expect(cluster.cp.analytics.summary().billing.apiCalls).toBe(250);
+      expect(dp.status.analytics).toEqual({ buffered: 0, dropped: 0, inFlight: 0 });
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it('never throws on the request path and sends only the counter fields', async () => {
+    const { cluster, received } = await telemetryCluster();
+    try {
+      const dp = await connectedDp(cluster);
+      for (const bad of [
+        null,
+        undefined,
+        {},
+        { status: 'ok', latencyMs: 1 },
+        { status: 200, latencyMs: -1 },
+        42,
+      ]) {
+        expect(dp.recordRequest(bad as never)).toBe(false);
+      }
+      const withSecrets = {
+        service: 's',
+        status: 200,
+        latencyMs: 5,
+        path: '/users/42',
+        headers: { authorization: 'x' },
+      };
+      expect(dp.recordRequest(withSecrets as never)).toBe(true);
+      await run(cluster, 2_000);
+      expect(received).toHaveLength(1);
+      expect(Object.keys(received[0]!).sort()).toEqual(['at', 'latencyMs', 'service', 'status']);
+    } finally {
+      await cluster.stop();
+    }
+  });
+});

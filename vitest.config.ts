@@ -8,7 +8,11 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ['@planesync/source'] } },
   test: {
-    include: ['packages/*/test/**/*.test.ts'],
+    include: [
+      'packages/*/test/**/*.test.ts',
+      'examples/**/test/**/*.test.ts',
+      'examples/demo/*.test.ts',
+    ],
     testTimeout: 20_000,
     hookTimeout: 20_000,
   },

@@ -1,7 +1,15 @@
-// The demo command (`npm run demo`). The narrated demo — a PKI, a Control Plane, two gateway
-// Data Planes over wss and tcp, an outage and a restart from the LMDB cache — arrives with
-// the gateway example; until then this says so after making the clone ready.
+// The demo command (`npm run demo`): makes a fresh clone ready, then runs the narrated demo —
+// a PKI, a Control Plane, two gateway Data Planes over wss and tcp, a config change, a CP
+// outage, a gateway restarted from its dbless.lmdb cache, the CP's return and its analytics.
+import { spawnSync } from 'node:child_process';
 import { bootstrap } from './bootstrap.mjs';
 
-bootstrap();
-console.log('demo arrives with the gateway example (examples/gateway); run `npm test` meanwhile');
+if (process.env.PLANESYNC_SKIP_BOOTSTRAP !== '1') bootstrap();
+const demo = spawnSync(
+  process.execPath,
+  ['--conditions=@planesync/source', '--import', 'tsx', 'examples/demo/demo.ts'],
+  {
+    stdio: 'inherit',
+  },
+);
+process.exit(demo.status ?? 1);

@@ -1,0 +1,157 @@
+// A Control Plane process: `node --import tsx examples/control-plane/src/main.ts --help`.
+import { watchFile } from 'node:fs';
+import { createServer } from 'node:http';
+import { parseArgs } from 'node:util';
+import {
+  type ConnectionHandler,
+  ControlPlane,
+  loadDeclarativeConfig,
+  type TransportServer,
+  TrustVerifier,
+} from '@planesync/core';
+import { tcpServer } from '@planesync/transport-tcp';
+import { wsServer } from '@planesync/transport-ws';
+
+const USAGE = `Usage: control-plane --config kong.yml --cert FILE[,FILE] --key FILE --ca FILE [options]
+
+  --config FILE        the declarative config to serve; re-pushed whenever the file changes
+  --cert FILE[,FILE]   the CP's certificate, then its intermediates
+  --key FILE           its private key
+  --ca FILE            trust anchor for DP certificates (PKI); with --pinned, the pinned certificate
+  --pinned             shared mode: trust exactly --ca
+  --wss-port N         WebSocket listener (default 8005)
+  --tcp-port N         TCP listener (default 8006)
+  --admin-port N       GET /clustering/data-planes and /analytics (default 8001)
+  --summary-every S    print an analytics summary every S seconds (default 5)
+`;
+
+const { values } = parseArgs({
+  options: {
+    config: { type: 'string' },
+    cert: { type: 'string' },
+    key: { type: 'string' },
+    ca: { type: 'string' },
+    pinned: { type: 'boolean', default: false },
+    'wss-port': { type: 'string', default: '8005' },
+    'tcp-port': { type: 'string', default: '8006' },
+    'admin-port': { type: 'string', default: '8001' },
+    'summary-every': { type: 'string', default: '5' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help || !values.config || !values.cert || !values.key || !values.ca) {
+  process.stdout.write(USAGE);
+  process.exit(values.help ? 0 : 2);
+}
+
+/** One CP listening on several transports at once. */
+function both(...servers: TransportServer[]): TransportServer {
+  return {
+    async listen(onConnection: ConnectionHandler) {
+      const infos = await Promise.all(servers.map((server) => server.listen(onConnection)));
+      return { address: infos.map((info) => info.address).join(', ') };
+    },
+    async close() {
+      await Promise.all(servers.map((server) => server.close()));
+    },
+  };
+}
+
+const tls = { cert: values.cert.split(','), key: values.key };
+const trust = values.pinned
+  ? new TrustVerifier({ mode: 'pinned', certificates: [values.ca] })
+  : new TrustVerifier({ mode: 'pki', trustAnchors: [values.ca] });
+const cp = new ControlPlane({
+  transport: both(
+    wsServer({ port: Number(values['wss-port']), tls }),
+    tcpServer({ port: Number(values['tcp-port']), tls }),
+  ),
+  trust,
+  version: '3.10.0',
+});
+const log = (line: string) => process.stdout.write(`[control-plane] ${line}\n`);
+cp.on('dataPlaneConnected', (dp) =>
+  log(`data plane ${dp.hostname} connected from ${dp.ip} (sync status ${dp.syncStatus})`),
+);
+cp.on('dataPlaneDisconnected', (dp) => log(`data plane ${dp.hostname} disconnected`));
+cp.on('dataPlaneRejected', (rejection) =>
+  log(`refused a data plane from ${rejection.remoteAddress}: ${rejection.code}`),
+);
+cp.on('configApplied', (event) => {
+  const dp = cp.dataPlanes().find((d) => d.id === event.nodeId);
+  log(`data plane ${dp?.hostname ?? event.nodeId} applied version ${event.version}`);
+});
+cp.on('configRejected', (event) =>
+  log(`data plane ${event.nodeId} rejected version ${event.version}: ${event.errors[0]?.message}`),
+);
+
+async function publish(): Promise<void> {
+  try {
+    const config = await loadDeclarativeConfig(values.config!);
+    const { version, hash } = await cp.setConfig(config);
+    log(`serving ${values.config} as version ${version} (${hash.slice(0, 8)})`);
+  } catch (error) {
+    log(`keeping the previous version: ${(error as Error).message}`);
+  }
+}
+
+await cp.start();
+await publish();
+watchFile(values.config, { interval: 200 }, () => void publish());
+
+const admin = createServer((request, response) => {
+  const send = (status: number, body: unknown) => {
+    response.writeHead(status, { 'content-type': 'application/json' });
+    response.end(JSON.stringify(body, null, 2));
+  };
+  if (request.url === '/clustering/data-planes') {
+    // The shape of Kong's Admin API endpoint.
+    send(200, {
+      data: cp.dataPlanes().map((dp) => ({
+        id: dp.id,
+        ip: dp.ip,
+        hostname: dp.hostname,
+        version: dp.version,
+        sync_status: dp.syncStatus,
+        config_hash: dp.configHash,
+        last_seen: Math.floor(dp.lastSeen / 1000),
+        labels: dp.labels,
+        cert_details: {
+          expiry_timestamp:
+            dp.certExpiresAt === undefined ? null : Math.floor(dp.certExpiresAt / 1000),
+        },
+        connected: dp.connected,
+      })),
+      next: null,
+    });
+  } else if (request.url === '/analytics') {
+    send(200, cp.analytics.summary());
+  } else {
+    send(404, { message: 'Not found' });
+  }
+});
+await new Promise<void>((resolve) =>
+  admin.listen(Number(values['admin-port']), '127.0.0.1', resolve),
+);
+log(
+  `listening: wss :${values['wss-port']}, tcp :${values['tcp-port']}, admin http://127.0.0.1:${values['admin-port']}`,
+);
+
+const summaryEvery = Number(values['summary-every']) * 1000;
+const timer = setInterval(() => {
+  const { total, services, billing } = cp.analytics.summary();
+  if (total.requests === 0) return;
+  const perService = Object.entries(services)
+    .map(([name, stats]) => `${name} ${stats.requests} (p95 ${stats.latencyMs.p95.toFixed(1)} ms)`)
+    .join(', ');
+  log(`analytics: ${billing.apiCalls} API calls, ${billing.services} services; ${perService}`);
+}, summaryEvery);
+
+const stop = async () => {
+  clearInterval(timer);
+  admin.close();
+  await cp.stop();
+  process.exit(0);
+};
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());

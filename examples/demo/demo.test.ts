@@ -1,0 +1,37 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+describe('npm run demo', () => {
+  it('walks through every step of the spec on loopback and exits 0, within 60 s', {
+    timeout: 90_000,
+  }, async () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const child = spawn(process.execPath, ['scripts/demo.mjs'], {
+      cwd: root,
+      env: { ...process.env, PLANESYNC_SKIP_BOOTSTRAP: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      output += chunk;
+    });
+    const started = Date.now();
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code, output).toBe(0);
+    expect(Date.now() - started).toBeLessThan(60_000);
+    for (const line of [
+      '/nowhere → 404 {"message":"no Route matched"}',
+      'both gateways picked up config',
+      '(CP down)',
+      'from cache',
+      'both gateways reconnected and in sync',
+      'GET /clustering/data-planes: gw-1 normal, gw-2 normal',
+    ]) {
+      expect(output).toContain(line);
+    }
+  });
+});

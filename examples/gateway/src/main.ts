@@ -1,0 +1,101 @@
+// A gateway Data Plane process: `node --import tsx examples/gateway/src/main.ts --help`.
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { DataPlane, TrustVerifier } from '@planesync/core';
+import { lmdbStore } from '@planesync/storage-lmdb';
+import { tcpClient } from '@planesync/transport-tcp';
+import { wsClient } from '@planesync/transport-ws';
+import { Gateway } from './gateway.ts';
+
+const USAGE = `Usage: gateway --cp HOST:PORT --cert FILE[,FILE] --key FILE --ca FILE --prefix DIR [options]
+
+  --cp HOST:PORT              the control plane (its wss or tcp listener)
+  --transport wss|tcp         default wss
+  --cert FILE[,FILE]          this DP's certificate, then its intermediates
+  --key FILE                  its private key
+  --ca FILE                   trust anchor for the CP's certificate (PKI); with --pinned, the pinned certificate
+  --pinned                    shared mode: trust exactly --ca
+  --server-name NAME          the name the CP's certificate must carry (default the CP host)
+  --prefix DIR                the cache lives in DIR/dbless.lmdb
+  --port N                    proxy port (default 8000)
+  --declarative-config FILE   loaded when the cache is empty
+  --name NAME                 this node's hostname (default the machine's)
+`;
+
+const { values } = parseArgs({
+  options: {
+    cp: { type: 'string' },
+    transport: { type: 'string', default: 'wss' },
+    cert: { type: 'string' },
+    key: { type: 'string' },
+    ca: { type: 'string' },
+    pinned: { type: 'boolean', default: false },
+    'server-name': { type: 'string' },
+    prefix: { type: 'string' },
+    port: { type: 'string', default: '8000' },
+    'declarative-config': { type: 'string' },
+    name: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help || !values.cp || !values.cert || !values.key || !values.ca || !values.prefix) {
+  process.stdout.write(USAGE);
+  process.exit(values.help ? 0 : 2);
+}
+
+const [cpHost = '127.0.0.1', cpPort = '8005'] = values.cp.split(':');
+const tls = { cert: values.cert.split(','), key: values.key };
+const name = values.name ?? hostname();
+const transport =
+  values.transport === 'tcp'
+    ? tcpClient({
+        host: cpHost,
+        port: Number(cpPort),
+        tls,
+        ...(values.pinned ? { serverName: 'kong_clustering' } : {}),
+      })
+    : wsClient({
+        url: `wss://${cpHost}:${cpPort}/planesync/v1`,
+        tls,
+        ...(values.pinned ? { serverName: 'kong_clustering' } : {}),
+      });
+const trust = values.pinned
+  ? new TrustVerifier({ mode: 'pinned', certificates: [values.ca] })
+  : new TrustVerifier({ mode: 'pki', trustAnchors: [values.ca] });
+const dp = new DataPlane({
+  transport,
+  trust,
+  ...(values.pinned ? {} : { serverName: values['server-name'] ?? cpHost }),
+  storage: lmdbStore({ prefix: values.prefix }),
+  ...(values['declarative-config'] ? { declarativeConfig: values['declarative-config'] } : {}),
+  version: '3.10.0',
+  hostname: name,
+  labels: { transport: values.transport ?? 'wss' },
+});
+const log = (line: string) => process.stdout.write(`[${name}] ${line}\n`);
+dp.on('config', (snapshot) =>
+  log(
+    `serving config ${snapshot.hash.slice(0, 8)} (version ${snapshot.version}, from ${snapshot.source})`,
+  ),
+);
+dp.on('connected', () => log('connected to the control plane'));
+dp.on('disconnected', (close) =>
+  log(`disconnected from the control plane (${close.code}); serving on`),
+);
+dp.on('rejected', (rejection) => log(`refused by the control plane: ${rejection.code}`));
+dp.on('error', (error) => {
+  if (error.code !== 'TRANSPORT_FAILED') log(`${error.code}: ${error.message}`);
+});
+
+const gateway = new Gateway(dp);
+await dp.start();
+const port = await gateway.listen(Number(values.port));
+log(`proxying on http://127.0.0.1:${port} over ${values.transport}`);
+
+const stop = async () => {
+  await gateway.close();
+  await dp.stop();
+  process.exit(0);
+};
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());

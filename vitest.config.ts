@@ -12,6 +12,7 @@ export default defineConfig({
       'packages/*/test/**/*.test.ts',
       'examples/**/test/**/*.test.ts',
       'examples/demo/*.test.ts',
+      'docs/examples/*.test.ts',
     ],
     testTimeout: 20_000,
     hookTimeout: 20_000,

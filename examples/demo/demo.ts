@@ -213,7 +213,10 @@ async function main(): Promise<void> {
     data: Array<{ hostname: string; sync_status: string }>;
   };
   detail(
-    `GET /clustering/data-planes: ${planes.data.map((d) => `${d.hostname} ${d.sync_status}`).sort().join(', ')}`,
+    `GET /clustering/data-planes: ${planes.data
+      .map((d) => `${d.hostname} ${d.sync_status}`)
+      .sort()
+      .join(', ')}`,
   );
 
   say('Cleaning up');

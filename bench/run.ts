@@ -9,6 +9,7 @@ const benchmarks: Record<string, () => Promise<{ run(): Promise<BenchResult[]> }
   trust: () => import('./trust.bench.ts'),
   'cold-start': () => import('./cold-start.bench.ts'),
   analytics: () => import('./analytics.bench.ts'),
+  cluster: () => import('./cluster.bench.ts'),
 };
 
 const wanted = process.argv.slice(2);

@@ -304,9 +304,10 @@ async function coalescing(
   n: number,
   pair: { cert: string; key: string },
   trust: TrustVerifier,
+  pushIntervalMs: number,
 ): Promise<BenchResult> {
   const transport = wsServer({ host: '127.0.0.1', port: 0, tls: pair });
-  const cp = new ControlPlane({ transport, trust, version: '3.10.0' });
+  const cp = new ControlPlane({ transport, trust, version: '3.10.0', pushIntervalMs });
   await cp.start();
   const url = `wss://127.0.0.1:${transport.port}/planesync/v1`;
   const frames = new Array<number>(n).fill(0);
@@ -328,10 +329,13 @@ async function coalescing(
     await new Promise((resolve) => setImmediate(resolve));
   const config = await configOfCompressedSize(64 * 1024);
   const start = performance.now();
+  // 20 calls spread over 100 ms, none waiting for the previous one to be delivered.
+  const calls: Promise<unknown>[] = [];
   for (let i = 0; i < 20; i++) {
-    await cp.setConfig({ ...config, round: i });
+    calls.push(cp.setConfig({ ...config, round: i }));
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+  await Promise.all(calls);
   const newest = cp.currentConfig!.version;
   while (last.some((v) => v !== newest)) await new Promise((resolve) => setTimeout(resolve, 5));
   const ms = performance.now() - start;
@@ -339,7 +343,7 @@ async function coalescing(
   await Promise.all(connections.map((c) => c.close()));
   await cp.stop();
   return {
-    name: `coalescing: 20 setConfig in ~100 ms, ${n} DPs`,
+    name: `coalescing: 20 setConfig in ~100 ms, ${n} DPs, pushIntervalMs ${pushIntervalMs}`,
     subject: 'config frames received per DP (max)',
     subjectMs: Math.max(...frames),
     baseline: 'versions published',
@@ -355,10 +359,19 @@ export async function run(): Promise<BenchResult[]> {
   const pair = { cert: cluster.certificate, key: cluster.privateKey };
   const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
   const results: BenchResult[] = [];
-  for (const n of FANOUT_SIZES) {
-    for (const bytes of [64 * 1024, 1024 * 1024]) results.push(await fanOut(n, bytes, pair, trust));
+  const only = process.env.PLANESYNC_BENCH_ONLY;
+  if (!only || only === 'fan-out') {
+    for (const n of FANOUT_SIZES) {
+      for (const bytes of [64 * 1024, 1024 * 1024])
+        results.push(await fanOut(n, bytes, pair, trust));
+    }
   }
-  for (const bytes of [64 * 1024, 1024 * 1024]) results.push(await dpApply(bytes, pair, trust));
-  results.push(await coalescing(FANOUT_SIZES.at(-1)!, pair, trust));
+  if (!only || only === 'apply') {
+    for (const bytes of [64 * 1024, 1024 * 1024]) results.push(await dpApply(bytes, pair, trust));
+  }
+  if (!only || only === 'coalescing') {
+    for (const interval of [0, 100])
+      results.push(await coalescing(FANOUT_SIZES.at(-1)!, pair, trust, interval));
+  }
   return results;
 }

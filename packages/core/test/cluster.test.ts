@@ -285,6 +285,27 @@ describe('CP pushes config', () => {
     expect(cp.configEncodes).toBe(20);
   });
 
+  it('with pushIntervalMs, 20 changes in 100 ms reach a DP as at most 2 frames: the first at once, the newest after', async () => {
+    cluster = await createTestCluster({ controlPlane: { pushIntervalMs: 100 } });
+    const tapped = tap(
+      cluster.transport.client({ certificates: [cluster.certificate] }),
+      cluster.clock,
+    );
+    const dp = cluster.dataPlane({ transport: tapped.client });
+    await dp.start();
+    await connected(dp);
+    const first = await cluster.cp.setConfig({ _format_version: '3.0', marker: 0 });
+    await dp.waitForConfig({ hash: first.hash }); // pushed immediately
+    let newest = first;
+    for (let i = 1; i < 20; i++) {
+      await cluster.clock.advance(5);
+      newest = await cluster.cp.setConfig({ _format_version: '3.0', marker: i });
+    }
+    await cluster.clock.advance(100);
+    await dp.waitForConfig({ hash: newest.hash });
+    expect(tapped.received.filter((type) => type === 'config')).toHaveLength(2);
+  });
+
   it('a DP busy applying a version applies only the newest that arrived meanwhile', async () => {
     cluster = await createTestCluster();
     const dp = cluster.dataPlane();

@@ -83,6 +83,12 @@ export interface ControlPlaneOptions<TConfig = unknown> {
   maxInflatedBytes?: number;
   /** A disconnected DP's record is purged this long after it was last seen. Default 14 days. */
   dataPlanePurgeDelayMs?: number;
+  /**
+   * At most one push per this many ms: a change is pushed at once, and changes that follow
+   * within the window go out together, the newest only, when it ends. Default 0 (every change
+   * at once; a DP still receiving already gets only the newest).
+   */
+  pushIntervalMs?: number;
 }
 
 const DEFAULTS = {
@@ -120,6 +126,7 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
   readonly #publisher: ConfigPublisher<TConfig>;
   readonly #plugins: ReadonlyMap<string, string>;
   readonly #settings: {
+    pushIntervalMs: number;
     heartbeatTimeoutMs: number;
     dataPlanePurgeDelayMs: number;
     maxPayloadBytes: number;
@@ -133,6 +140,8 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
   #license: License | undefined;
   #setConfigTail: Promise<unknown> = Promise.resolve();
   #purgeTimer: TimerId | undefined;
+  #pushTimer: TimerId | undefined;
+  #lastPush = Number.NEGATIVE_INFINITY;
   #started = false;
   #encodes = 0;
   readonly #analytics: AnalyticsAggregator;
@@ -154,6 +163,7 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
     });
     this.#plugins = new Map((options.plugins ?? []).map((plugin) => [plugin.name, plugin.version]));
     this.#settings = {
+      pushIntervalMs: options.pushIntervalMs ?? 0,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? DEFAULTS.heartbeatTimeoutMs,
       dataPlanePurgeDelayMs: options.dataPlanePurgeDelayMs ?? DEFAULTS.dataPlanePurgeDelayMs,
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
@@ -189,7 +199,9 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
   async stop(): Promise<void> {
     this.#started = false;
     if (this.#purgeTimer) this.#clock.clearTimeout(this.#purgeTimer);
+    if (this.#pushTimer) this.#clock.clearTimeout(this.#pushTimer);
     this.#purgeTimer = undefined;
+    this.#pushTimer = undefined;
     await this.#transport.close();
     await Promise.all([...this.#sessions.values()].map((session) => session.closed));
   }
@@ -249,7 +261,7 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
     this.#configuredPlugins = configuredPlugins(prepared.config);
     const services = (prepared.config as { services?: unknown } | undefined)?.services;
     this.#analytics.setServiceCount(Array.isArray(services) ? services.length : 0);
-    for (const session of this.#sessions.values()) session.configChanged(this.#current);
+    this.#push();
     return { version: prepared.version, hash: prepared.hash };
   }
 
@@ -291,6 +303,22 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
 
   #syncStatusFor(plugins: readonly PluginVersion[]): SyncStatus {
     return pluginCompatibility(this.#configuredPlugins, this.#plugins, plugins);
+  }
+
+  /** Pushes the current version now, or at the end of the push window (the newest then). */
+  #push(): void {
+    const now = this.#clock.now();
+    const wait = this.#lastPush + this.#settings.pushIntervalMs - now;
+    if (wait > 0) {
+      this.#pushTimer ??= this.#clock.setTimeout(() => {
+        this.#pushTimer = undefined;
+        this.#push();
+      }, wait);
+      return;
+    }
+    this.#lastPush = now;
+    const current = this.#current;
+    if (current) for (const session of this.#sessions.values()) session.configChanged(current);
   }
 
   #schedulePurge(): void {

@@ -292,20 +292,8 @@ const NESTING: Array<{ parent: string; child: string; field: string }> = [
 ];
 
 function flatten(input: DeclarativeConfig): DeclarativeConfig {
-  const config: DeclarativeConfig = { ...input };
-  for (const key of [
-    'services',
-    'routes',
-    'consumers',
-    'upstreams',
-    'certificates',
-    'plugins',
-    'targets',
-    'snis',
-  ]) {
-    if (Array.isArray(config[key]))
-      config[key] = (config[key] as Entity[]).map((entity) => ({ ...entity }));
-  }
+  // zod's output is already a fresh copy of the input: it is safe to rearrange in place.
+  const config = input;
   if (config.services) config.services = config.services.map(expandUrl);
   // Order matters: routes nested in services may carry plugins of their own.
   for (const { parent, child, field } of NESTING) {
@@ -394,11 +382,13 @@ const UNIQUE: Array<{ collection: string; key: string }> = [
 
 function checkReferences(config: DeclarativeConfig): ReferenceProblem[] {
   const problems: ReferenceProblem[] = [];
+  const collection = (name: string) => (config[name] as Entity[] | undefined) ?? [];
   for (const { collection: name, key } of UNIQUE) {
     const seen = new Map<unknown, number>();
-    ((config[name] as Entity[] | undefined) ?? []).forEach((entity, index) => {
-      const value = entity[key];
-      if (value === undefined) return;
+    const entities = collection(name);
+    for (let index = 0; index < entities.length; index++) {
+      const value = entities[index]![key];
+      if (value === undefined) continue;
       const first = seen.get(value);
       if (first === undefined) seen.set(value, index);
       else
@@ -406,16 +396,23 @@ function checkReferences(config: DeclarativeConfig): ReferenceProblem[] {
           path: [name, index, key],
           message: `${key} ${JSON.stringify(value)} is already used by ${name}[${first}]`,
         });
-    });
+    }
   }
+  const indexes = new Map<string, Set<unknown>>();
   for (const { from, field, to, keys } of REFERENCES) {
-    const targets = (config[to] as Entity[] | undefined) ?? [];
-    const known = new Set<unknown>(
-      targets.flatMap((entity) => keys.map((key) => entity[key]).filter((v) => v !== undefined)),
-    );
-    ((config[from] as Entity[] | undefined) ?? []).forEach((entity, index) => {
-      const ref = entity[field];
-      if (ref === undefined || ref === null) return;
+    const entities = collection(from);
+    if (entities.length === 0) continue;
+    let known = indexes.get(`${to}:${keys.join()}`);
+    if (!known) {
+      known = new Set<unknown>();
+      for (const entity of collection(to)) {
+        for (const key of keys) if (entity[key] !== undefined) known.add(entity[key]);
+      }
+      indexes.set(`${to}:${keys.join()}`, known);
+    }
+    for (let index = 0; index < entities.length; index++) {
+      const ref = entities[index]![field];
+      if (ref === undefined || ref === null) continue;
       const named = typeof ref === 'string' ? ref : ((ref as Entity).id ?? (ref as Entity).name);
       if (!known.has(named)) {
         problems.push({
@@ -423,7 +420,7 @@ function checkReferences(config: DeclarativeConfig): ReferenceProblem[] {
           message: `references ${to.replace(/s$/, '')} ${JSON.stringify(named)}, which does not exist`,
         });
       }
-    });
+    }
   }
   return problems;
 }

@@ -121,7 +121,7 @@ const DEFAULTS = {
 export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEvents> {
   readonly version: string;
   readonly #transport: TransportServer;
-  readonly #trust: TrustVerifier;
+  #trust: TrustVerifier;
   readonly #clock: Clock;
   readonly #publisher: ConfigPublisher<TConfig>;
   readonly #plugins: ReadonlyMap<string, string>;
@@ -216,6 +216,20 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
     const run = this.#setConfigTail.then(() => this.#setConfig(config));
     this.#setConfigTail = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Replaces the trust verifier: new connections are judged by it — a DP whose pin was
+   * removed, or whose CA was rotated out, can no longer connect. With `recheck`, connected
+   * DPs are judged again too, and those no longer trusted are closed (1008).
+   */
+  setTrust(trust: TrustVerifier, options: { recheck?: boolean } = {}): void {
+    this.#trust = trust;
+    if (!options.recheck) return;
+    for (const session of this.#sessions.values()) {
+      const verdict = session.recheck(trust, this.#clock.now());
+      if (verdict) this.emit('dataPlaneRejected', verdict);
+    }
   }
 
   /** Sends a licence to every DP with the config; a DP past `expiresAt` reports itself unlicensed. */

@@ -17,6 +17,7 @@ import {
   telemetrySchema,
 } from '../protocol/messages.ts';
 import { CloseCode, type CloseInfo, type Connection } from '../transport/contract.ts';
+import type { TrustVerifier } from '../trust/verifier.ts';
 import type { DataPlaneStatus } from './control-plane.ts';
 
 /** One config version, encoded once for every DP. */
@@ -107,6 +108,19 @@ export class DataPlaneSession {
   offerLicense(encoded: EncodedVersion): void {
     if (this.#record?.syncStatus !== 'normal') return;
     this.#slot.offer({ encoded, force: true });
+  }
+
+  /** Judges the DP's chain again; closes the connection (1008) and describes why when untrusted. */
+  recheck(trust: TrustVerifier, at: number) {
+    const result = trust.verify([...this.connection.peerCertificates], { role: 'data-plane', at });
+    if (result.ok) return undefined;
+    void this.connection.close(CloseCode.POLICY_VIOLATION, result.code);
+    return {
+      code: result.code,
+      message: result.message,
+      remoteAddress: this.connection.remoteAddress,
+      ...(this.#record ? { nodeId: this.#record.id } : {}),
+    };
   }
 
   /** Another connection from the same node id replaces this one. */

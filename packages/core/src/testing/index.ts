@@ -8,6 +8,7 @@
 
 export { createTestCluster, type TestCluster } from './cluster.ts';
 export { FakeClock } from './fake-clock.ts';
+export { type Fault, type FrameInfo, faultyClient } from './faulty-transport.ts';
 export type { ConformanceSkip } from './skip.ts';
 export {
   type ConfigStoreConformanceOptions,

@@ -1,0 +1,145 @@
+import type {
+  AbortOptions,
+  Connection,
+  ConnectOptions,
+  TransportClient,
+} from '../transport/contract.ts';
+
+/** What may go wrong with a frame on its way, decided per frame. */
+export type Fault =
+  | { kind: 'pass' }
+  /** The frame never arrives (the connection stays up). */
+  | { kind: 'drop' }
+  /** The frame arrives twice. */
+  | { kind: 'duplicate' }
+  /** Only the first `bytes` of the frame arrive. */
+  | { kind: 'truncate'; bytes: number }
+  /** The connection is cut instead of delivering the frame (a close mid-frame). */
+  | { kind: 'cut' };
+
+/** Which frame a fault rule sees: its direction, its type byte, and its number in that direction. */
+export interface FrameInfo {
+  direction: 'in' | 'out';
+  type: number;
+  /** 0 for the first frame in this direction on this connection. */
+  index: number;
+  /** 0 for the first connection this client made. */
+  connection: number;
+}
+
+/**
+ * Wraps a client transport so a test decides, frame by frame, what goes wrong: drop,
+ * duplicate, truncate, or cut the connection mid-frame, in either direction. The DP under
+ * test sees a real transport misbehaving; the CP sees what a broken network would deliver.
+ *
+ * @example
+ * ```ts
+ * import { memoryTransport } from '@planesync/core';
+ * import { faultyClient } from '@planesync/core/testing';
+ * const { client } = memoryTransport();
+ * // cut the first connection when its first config frame (type 0x04) arrives
+ * const flaky = faultyClient(client(), (frame) =>
+ *   frame.direction === 'in' && frame.type === 0x04 && frame.connection === 0 ? { kind: 'cut' } : { kind: 'pass' });
+ * ```
+ */
+export function faultyClient(
+  inner: TransportClient,
+  decide: (frame: FrameInfo) => Fault,
+): TransportClient {
+  let connections = 0;
+  return {
+    async connect(options?: ConnectOptions): Promise<Connection> {
+      const connection = await inner.connect(options);
+      return new FaultyConnection(connection, connections++, decide);
+    },
+  };
+}
+
+class FaultyConnection implements Connection {
+  #in = 0;
+  #out = 0;
+
+  constructor(
+    private readonly inner: Connection,
+    private readonly number: number,
+    private readonly decide: (frame: FrameInfo) => Fault,
+  ) {}
+
+  get remoteAddress() {
+    return this.inner.remoteAddress;
+  }
+  get peerCertificates() {
+    return this.inner.peerCertificates;
+  }
+  get metadata() {
+    return this.inner.metadata;
+  }
+  get isClosed() {
+    return this.inner.isClosed;
+  }
+  get closed() {
+    return this.inner.closed;
+  }
+
+  close(code?: number, reason?: string): Promise<void> {
+    return this.inner.close(code, reason);
+  }
+
+  async send(frame: Uint8Array, options?: AbortOptions): Promise<void> {
+    const fault = this.decide({
+      direction: 'out',
+      type: frame[0] ?? -1,
+      index: this.#out++,
+      connection: this.number,
+    });
+    switch (fault.kind) {
+      case 'drop':
+        return;
+      case 'cut':
+        await this.inner.close(1001, 'fault injection: cut mid-frame');
+        return;
+      case 'truncate':
+        return this.inner.send(frame.subarray(0, fault.bytes), options);
+      case 'duplicate':
+        await this.inner.send(frame, options);
+        return this.inner.send(frame, options);
+      default:
+        return this.inner.send(frame, options);
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    const frames = this.inner[Symbol.asyncIterator]();
+    const pending: Uint8Array[] = [];
+    return {
+      next: async () => {
+        for (;;) {
+          const queued = pending.shift();
+          if (queued) return { value: queued, done: false };
+          const result = await frames.next();
+          if (result.done) return result;
+          const fault = this.decide({
+            direction: 'in',
+            type: result.value[0] ?? -1,
+            index: this.#in++,
+            connection: this.number,
+          });
+          switch (fault.kind) {
+            case 'drop':
+              continue;
+            case 'cut':
+              await this.inner.close(1001, 'fault injection: cut mid-frame');
+              return { value: undefined, done: true };
+            case 'truncate':
+              return { value: result.value.subarray(0, fault.bytes), done: false };
+            case 'duplicate':
+              pending.push(result.value);
+              return result;
+            default:
+              return result;
+          }
+        }
+      },
+    };
+  }
+}

@@ -4,7 +4,7 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import {
@@ -353,7 +353,157 @@ async function coalescing(
   };
 }
 
-/** The cluster benchmarks of issue "Benchmarks": fan-out, DP apply, coalescing, memory. */
+/** 3. End to end: real DataPlanes over wss, one config; time to all in sync and per-DP spread. */
+async function endToEnd(
+  n: number,
+  pair: { cert: string; key: string },
+  trust: TrustVerifier,
+): Promise<BenchResult> {
+  const transport = wsServer({ host: '127.0.0.1', port: 0, tls: pair });
+  const cp = new ControlPlane({ transport, trust, version: '3.10.0' });
+  await cp.start();
+  const url = `wss://127.0.0.1:${transport.port}/planesync/v1`;
+  const dps = Array.from(
+    { length: n },
+    (_, i) =>
+      new DataPlane({
+        transport: wsClient({ url, tls: pair }),
+        trust,
+        version: '3.10.0',
+        hostname: `dp-${i}`,
+      }),
+  );
+  for (let i = 0; i < n; i += 50) {
+    await Promise.all(
+      dps.slice(i, i + 50).map(async (dp) => {
+        const connected = new Promise((resolve) => dp.once('connected', resolve));
+        await dp.start();
+        await connected;
+      }),
+    );
+  }
+  const config = await configOfCompressedSize(64 * 1024);
+  const start = performance.now();
+  const arrivals = dps.map(
+    (dp) =>
+      new Promise<number>((resolve) =>
+        dp.on(
+          'config',
+          (snapshot) => snapshot.source === 'control-plane' && resolve(performance.now() - start),
+        ),
+      ),
+  );
+  const setConfig = cp.setConfig(config);
+  const times = (await Promise.all(arrivals)).sort((a, b) => a - b);
+  await setConfig;
+  const all = times.at(-1)!;
+  await Promise.all(dps.map((dp) => dp.stop()));
+  await cp.stop();
+  const pct = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))]!;
+  return {
+    name: `end to end, ${n} real DataPlanes over wss, 64 KiB frame`,
+    subject: 'setConfig → every DP applied',
+    subjectMs: all,
+    baseline: 'first DP applied',
+    baselineMs: times[0]!,
+    ratio: all / times[0]!,
+    notes: `per-DP time to applied: p50 ${pct(0.5).toFixed(0)} ms, p99 ${pct(0.99).toFixed(0)} ms (all ${n} DPs share this process's two cores)`,
+  };
+}
+
+/** 5. Reconnect storm: kill and restart the CP under thin DPs that use the real 5–10 s policy. */
+async function reconnectStorm(
+  n: number,
+  pair: { cert: string; key: string },
+  trust: TrustVerifier,
+): Promise<BenchResult> {
+  const config = await configOfCompressedSize(64 * 1024);
+  let transport = wsServer({ host: '127.0.0.1', port: 0, tls: pair });
+  let cp = new ControlPlane({ transport, trust, version: '3.10.0' });
+  await cp.start();
+  const port = transport.port!;
+  const { hash } = await cp.setConfig(config);
+  const url = `wss://127.0.0.1:${port}/planesync/v1`;
+  let framesAfterRestart = 0;
+  let restartedAt = 0;
+  const reconnectedAt: number[] = [];
+  let stopping = false;
+  const dial = async (id: number, configHash: string): Promise<void> => {
+    while (!stopping) {
+      try {
+        const connection = await wsClient({ url, tls: pair }).connect({
+          metadata: {
+            node_id: `storm-${id}`,
+            node_hostname: `storm-${id}`,
+            node_version: '3.10.0',
+          },
+        });
+        if (restartedAt) reconnectedAt.push(performance.now() - restartedAt);
+        await connection.send(
+          encodeMessage('hello', {
+            protocol: 'planesync/1',
+            nodeId: `storm-${id}`,
+            hostname: `storm-${id}`,
+            version: '3.10.0',
+            labels: {},
+            plugins: [],
+            configHash,
+            configVersion: 1,
+          }),
+        );
+        for await (const frame of connection) {
+          if (frame[0] !== MessageType.config) continue;
+          if (restartedAt) framesAfterRestart++;
+          const message = decodeFrame(frame);
+          if (message.type === 'config') {
+            configHash = message.body.header.hash;
+            await connection
+              .send(
+                encodeMessage('ack', { version: message.body.header.version, hash: configHash }),
+              )
+              .catch(() => undefined);
+          }
+        }
+      } catch {
+        // refused while the CP is down: wait and retry, as a DataPlane does
+      }
+      if (stopping) return;
+      await new Promise((resolve) => setTimeout(resolve, 5_000 + Math.random() * 5_000));
+    }
+  };
+  const clients = Array.from({ length: n }, (_, id) => dial(id, '0'.repeat(32)));
+  while (cp.dataPlanes().filter((d) => d.connected && d.configHash === hash).length < n)
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  await cp.stop();
+  transport = wsServer({ host: '127.0.0.1', port, tls: pair });
+  cp = new ControlPlane({ transport, trust, version: '3.10.0' });
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  await cp.start();
+  await cp.setConfig(config); // the same config: every DP already has its hash
+  restartedAt = performance.now();
+  delay.enable();
+  while (cp.dataPlanes().filter((d) => d.connected && d.configHash === hash).length < n)
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  const allInSync = performance.now() - restartedAt;
+  delay.disable();
+  stopping = true;
+  await cp.stop();
+  await Promise.allSettled(clients);
+  reconnectedAt.sort((a, b) => a - b);
+  return {
+    name: `reconnect storm, ${n} DPs, CP killed and restarted`,
+    subject: 'restart → all reconnected and in sync',
+    subjectMs: allInSync,
+    baseline: 'the 10 s upper bound of the jitter',
+    baselineMs: 10_000,
+    ratio: allInSync / 10_000,
+    notes:
+      `reconnects spread from ${(reconnectedAt[0]! / 1000).toFixed(1)} s to ${(reconnectedAt.at(-1)! / 1000).toFixed(1)} s; ` +
+      `peak CP event-loop delay ${(delay.max / 1e6).toFixed(0)} ms; config frames sent to DPs already on the latest hash: ${framesAfterRestart}`,
+  };
+}
+
+/** The cluster benchmarks of issue "Benchmarks": fan-out, DP apply, end to end, coalescing, storm. */
 export async function run(): Promise<BenchResult[]> {
   const cluster = await generateClusterCertificate();
   const pair = { cert: cluster.certificate, key: cluster.privateKey };
@@ -369,6 +519,9 @@ export async function run(): Promise<BenchResult[]> {
   if (!only || only === 'apply') {
     for (const bytes of [64 * 1024, 1024 * 1024]) results.push(await dpApply(bytes, pair, trust));
   }
+  if (!only || only === 'end-to-end') results.push(await endToEnd(200, pair, trust));
+  if (!only || only === 'storm')
+    results.push(await reconnectStorm(FANOUT_SIZES.at(-1)!, pair, trust));
   if (!only || only === 'coalescing') {
     for (const interval of [0, 100])
       results.push(await coalescing(FANOUT_SIZES.at(-1)!, pair, trust, interval));

@@ -9,6 +9,7 @@
 export { type DialOptions, dialTls } from './dial.ts';
 export { CLOSE_MARK, closeFrame, FrameDecoder, type FrameEvent, frameHeader } from './framing.ts';
 export { peerCertificateChain } from './peer-chain.ts';
+export { closeServer, listenOn } from './server-lifecycle.ts';
 export { type TcpClientOptions, tcpClient } from './tcp-client.ts';
 export { TcpConnection } from './tcp-connection.ts';
 export { type TcpServerOptions, type TcpTransportServer, tcpServer } from './tcp-server.ts';

@@ -1,8 +1,6 @@
-import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import {
   type AbortOptions,
-  CloseCode,
   type ConnectionHandler,
   DEFAULT_MAX_PAYLOAD_BYTES,
   type ListenInfo,
@@ -11,6 +9,7 @@ import {
   throwIfAborted,
 } from '@planesync/core';
 import { FrameDecoder, type FrameEvent } from './framing.ts';
+import { closeServer, listenOn } from './server-lifecycle.ts';
 import { TcpConnection } from './tcp-connection.ts';
 import { type TlsIdentity, tlsIdentityOptions } from './tls-options.ts';
 
@@ -50,7 +49,7 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
   let server: Server | undefined;
   let boundPort: number | undefined;
   const connections = new Set<TcpConnection>();
-  const sockets = new Set<TLSSocket>();
+  const awaitingPreface = new Set<TLSSocket>();
 
   return {
     get port() {
@@ -70,9 +69,10 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
         minVersion: 'TLSv1.2',
       });
       created.on('secureConnection', (socket) => {
-        sockets.add(socket);
-        socket.once('close', () => sockets.delete(socket));
+        awaitingPreface.add(socket);
+        socket.once('close', () => awaitingPreface.delete(socket));
         acceptPreface(socket, maxPayloadBytes, handshakeTimeoutMs, (metadata, pending, decoder) => {
+          awaitingPreface.delete(socket);
           const connection = new TcpConnection(
             socket,
             decoder,
@@ -85,32 +85,18 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
         });
       });
       created.on('tlsClientError', (_error, socket) => socket.destroy());
-      await new Promise<void>((resolve, reject) => {
-        created.once('error', (error) =>
-          reject(new TransportFailedError(`cannot listen: ${error.message}`, { cause: error })),
-        );
-        created.listen(options.port ?? 8005, options.host ?? '127.0.0.1', () => resolve());
-      });
+      const info = await listenOn(created, options.port ?? 8005, options.host ?? '127.0.0.1');
       server = created;
-      const address = created.address() as AddressInfo;
-      boundPort = address.port;
-      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      return { address: `${host}:${address.port}`, port: address.port };
+      boundPort = info.port;
+      return info;
     },
 
     async close(): Promise<void> {
       const closing = server;
       server = undefined;
-      const stopped = closing
-        ? new Promise<void>((resolve) => closing.close(() => resolve()))
-        : Promise.resolve();
-      await Promise.all(
-        [...connections].map((connection) =>
-          connection.close(CloseCode.GOING_AWAY, 'server closing'),
-        ),
-      );
-      for (const socket of sockets) socket.destroy();
-      await stopped;
+      // Clients still owing their preface hold no connection: drop them, or close never ends.
+      for (const socket of awaitingPreface) socket.destroy();
+      await closeServer(closing, connections);
     },
   };
 }

@@ -1,9 +1,7 @@
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import {
   type AbortOptions,
-  CloseCode,
   type ConnectionHandler,
   DEFAULT_MAX_PAYLOAD_BYTES,
   type ListenInfo,
@@ -12,6 +10,8 @@ import {
   throwIfAborted,
 } from '@planesync/core';
 import {
+  closeServer,
+  listenOn,
   peerCertificateChain,
   type TlsIdentity,
   tlsIdentityOptions,
@@ -115,34 +115,21 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
         });
       });
       https.on('tlsClientError', (_error, socket) => socket.destroy());
-      await new Promise<void>((resolve, reject) => {
-        https.once('error', (error) =>
-          reject(new TransportFailedError(`cannot listen: ${error.message}`, { cause: error })),
-        );
-        https.listen(options.port ?? 8005, options.host ?? '127.0.0.1', () => resolve());
-      });
+      const info = await listenOn(https, options.port ?? 8005, options.host ?? '127.0.0.1');
       server = https;
       sockets = wss;
-      const address = https.address() as AddressInfo;
-      boundPort = address.port;
-      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      return { address: `${host}:${address.port}`, port: address.port };
+      boundPort = info.port;
+      return info;
     },
 
     async close(): Promise<void> {
       const closing = server;
       server = undefined;
-      const stopped = closing
-        ? new Promise<void>((resolve) => closing.close(() => resolve()))
-        : Promise.resolve();
-      await Promise.all(
-        [...connections].map((connection) =>
-          connection.close(CloseCode.GOING_AWAY, 'server closing'),
-        ),
-      );
+      const done = closeServer(closing, connections);
       sockets?.close();
+      // HTTPS sockets that never upgraded would hold the server open.
       closing?.closeAllConnections();
-      await stopped;
+      await done;
     },
   };
 }

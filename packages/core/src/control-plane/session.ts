@@ -2,12 +2,13 @@ import type { Clock, TimerId } from '../clock.ts';
 import { LatestSlot } from '../config/latest-slot.ts';
 import {
   HeartbeatTimeoutError,
-  PlanesyncError,
+  type PlanesyncError,
   ProtocolViolationError,
   VersionIncompatibleError,
 } from '../errors.ts';
 import { decodeFrame, encodeMessage, inflateJson } from '../protocol/codec.ts';
 import { type PluginVersion, versionsCompatible } from '../protocol/compatibility.ts';
+import { closeForFailure } from '../protocol/failure.ts';
 import {
   type Hello,
   type Message,
@@ -245,17 +246,8 @@ export class DataPlaneSession {
   }
 
   #fail(error: unknown): void {
-    if (this.connection.isClosed) return;
-    const planesync =
-      error instanceof PlanesyncError
-        ? error
-        : new ProtocolViolationError('unexpected failure', { cause: error });
-    this.#report(planesync);
-    const code =
-      planesync.code === 'PAYLOAD_TOO_LARGE'
-        ? CloseCode.PAYLOAD_TOO_LARGE
-        : CloseCode.PROTOCOL_VIOLATION;
-    void this.connection.close(code, planesync.code);
+    const failure = closeForFailure(this.connection, error);
+    if (failure) this.#report(failure);
   }
 
   #report(error: PlanesyncError): void {

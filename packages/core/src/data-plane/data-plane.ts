@@ -19,12 +19,13 @@ import {
   ConfigInvalidError,
   HeartbeatTimeoutError,
   InvalidArgumentError,
-  PlanesyncError,
+  type PlanesyncError,
   ProtocolViolationError,
   TrustError,
 } from '../errors.ts';
 import { decodeFrame, encodeMessage, inflateJson } from '../protocol/codec.ts';
 import type { PluginVersion } from '../protocol/compatibility.ts';
+import { asPlanesyncError, closeForFailure } from '../protocol/failure.ts';
 import {
   type ConfigFrame,
   type License,
@@ -561,25 +562,12 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
   }
 
   #violation(connection: Connection, error: unknown): void {
-    if (connection.isClosed) return;
-    const planesync =
-      error instanceof PlanesyncError
-        ? error
-        : new ProtocolViolationError('unexpected failure', { cause: error });
-    this.#report(planesync);
-    const code =
-      planesync.code === 'PAYLOAD_TOO_LARGE'
-        ? CloseCode.PAYLOAD_TOO_LARGE
-        : CloseCode.PROTOCOL_VIOLATION;
-    void connection.close(code, planesync.code);
+    const failure = closeForFailure(connection, error);
+    if (failure) this.#report(failure);
   }
 
   #report(error: unknown): void {
-    const planesync =
-      error instanceof PlanesyncError
-        ? error
-        : new ProtocolViolationError(String((error as Error)?.message ?? error), { cause: error });
-    this.emit('error', planesync);
+    this.emit('error', asPlanesyncError(error));
   }
 }
 

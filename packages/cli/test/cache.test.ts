@@ -1,25 +1,12 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ConfigStore, FileConfigStore, hashConfig } from '@planesync/core';
 import { lmdbStore } from '@planesync/storage-lmdb';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { run } from '../src/index.ts';
-import { capture } from './capture.ts';
+import { describe, expect, it } from 'vitest';
+import { cliInTempDir } from './capture.ts';
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'planesync-cache-cli-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function cli(...argv: string[]) {
-  const { out, io } = capture(dir);
-  const code = await run(argv, io);
-  return { code, ...out };
-}
+const temp = cliInTempDir('planesync-cache-cli-');
+const cli = temp.cli;
 
 const config = {
   _format_version: '3.0',
@@ -50,7 +37,7 @@ async function seed(prefix: string, kind: 'lmdb' | 'file') {
 describe('planesync cache', () => {
   for (const kind of ['lmdb', 'file'] as const) {
     it(`inspects a ${kind === 'lmdb' ? 'dbless.lmdb' : 'config.json.gz'} cache: version, hash, source, entity counts`, async () => {
-      const hash = await seed(join(dir, 'dp1'), kind);
+      const hash = await seed(join(temp.dir, 'dp1'), kind);
       const result = await cli('cache', 'inspect', 'dp1');
       expect(result.code).toBe(0);
       expect(result.stdout).toContain(kind === 'lmdb' ? 'dbless.lmdb' : 'config.json.gz');
@@ -62,16 +49,16 @@ describe('planesync cache', () => {
     });
 
     it(`exports a ${kind} cache and imports it into another DP's prefix (the FAQ's manual copy)`, async () => {
-      const hash = await seed(join(dir, 'dp1'), kind);
+      const hash = await seed(join(temp.dir, 'dp1'), kind);
       const exported = await cli('cache', 'export', 'dp1');
       expect(exported.code).toBe(0);
-      await writeFile(join(dir, 'config.json'), exported.stdout);
+      await writeFile(join(temp.dir, 'config.json'), exported.stdout);
       const imported = await cli('cache', 'import', 'dp2', 'config.json', '--format', kind);
       expect(imported.code).toBe(0);
       const store: ConfigStore =
         kind === 'lmdb'
-          ? lmdbStore({ prefix: join(dir, 'dp2') })
-          : new FileConfigStore({ prefix: join(dir, 'dp2') });
+          ? lmdbStore({ prefix: join(temp.dir, 'dp2') })
+          : new FileConfigStore({ prefix: join(temp.dir, 'dp2') });
       expect(await store.load()).toMatchObject({ version: 7, hash, config });
       await store.close?.();
     });
@@ -79,11 +66,11 @@ describe('planesync cache', () => {
 
   it('imports a declarative YAML file into a new lmdb cache', async () => {
     await writeFile(
-      join(dir, 'kong.yml'),
+      join(temp.dir, 'kong.yml'),
       '_format_version: "3.0"\nservices:\n  - name: a\n    host: a.internal\n',
     );
     expect((await cli('cache', 'import', 'dp3', 'kong.yml')).code).toBe(0);
-    const store = lmdbStore({ prefix: join(dir, 'dp3') });
+    const store = lmdbStore({ prefix: join(temp.dir, 'dp3') });
     expect((await store.load())?.config).toEqual({
       _format_version: '3.0',
       services: [{ name: 'a', host: 'a.internal' }],
@@ -92,10 +79,10 @@ describe('planesync cache', () => {
   });
 
   it('refuses an export whose config does not match its hash, and writes nothing', async () => {
-    await seed(join(dir, 'dp1'), 'file');
+    await seed(join(temp.dir, 'dp1'), 'file');
     const exported = JSON.parse((await cli('cache', 'export', 'dp1')).stdout);
     exported.config.services[0].host = 'tampered.internal';
-    await writeFile(join(dir, 'tampered.json'), JSON.stringify(exported));
+    await writeFile(join(temp.dir, 'tampered.json'), JSON.stringify(exported));
     const result = await cli('cache', 'import', 'dp4', 'tampered.json');
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('STORE_CORRUPT');
@@ -109,8 +96,8 @@ describe('planesync cache', () => {
   });
 
   it('reports a corrupt cache with its code', async () => {
-    await seed(join(dir, 'dp1'), 'file');
-    await writeFile(join(dir, 'dp1', 'config.json.gz'), 'garbage');
+    await seed(join(temp.dir, 'dp1'), 'file');
+    await writeFile(join(temp.dir, 'dp1', 'config.json.gz'), 'garbage');
     const result = await cli('cache', 'inspect', 'dp1');
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('[STORE_CORRUPT]');
@@ -120,6 +107,6 @@ describe('planesync cache', () => {
     expect((await cli('cache', '--help')).stdout).toMatch(/^Usage: planesync cache/);
     expect((await cli('cache', 'import', 'only-prefix')).code).toBe(2);
     expect((await cli('cache', 'inspect', 'p', '--format', 'sqlite')).code).toBe(2);
-    expect(await readFile(join(dir, 'nothing'), 'utf8').catch(() => 'absent')).toBe('absent');
+    expect(await readFile(join(temp.dir, 'nothing'), 'utf8').catch(() => 'absent')).toBe('absent');
   });
 });

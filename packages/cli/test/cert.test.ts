@@ -1,35 +1,23 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TrustVerifier } from '@planesync/core';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { run } from '../src/index.ts';
-import { capture } from './capture.ts';
+import { capture, cliInTempDir } from './capture.ts';
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'planesync-cli-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function cli(...argv: string[]) {
-  const { out, io } = capture(dir);
-  const code = await run(argv, io);
-  return { code, ...out };
-}
+const temp = cliInTempDir('planesync-cli-');
+const cli = temp.cli;
 
 describe('planesync cert gen (kong hybrid gen_cert)', () => {
   it('writes cluster.crt (0644) and cluster.key (0600) in the current directory', async () => {
     const result = await cli('cert', 'gen');
     expect(result.code).toBe(0);
-    const crt = await stat(join(dir, 'cluster.crt'));
-    const key = await stat(join(dir, 'cluster.key'));
+    const crt = await stat(join(temp.dir, 'cluster.crt'));
+    const key = await stat(join(temp.dir, 'cluster.key'));
     expect(crt.mode & 0o777).toBe(0o644);
     expect(key.mode & 0o777).toBe(0o600);
-    const certificate = new X509Certificate(await readFile(join(dir, 'cluster.crt')));
+    const certificate = new X509Certificate(await readFile(join(temp.dir, 'cluster.crt')));
     expect(certificate.subject).toBe('CN=kong_clustering');
     expect(Date.parse(certificate.validTo) - Date.parse(certificate.validFrom)).toBe(
       1095 * 86_400_000,
@@ -38,19 +26,19 @@ describe('planesync cert gen (kong hybrid gen_cert)', () => {
 
   it('takes both paths and --days', async () => {
     expect((await cli('cert', 'gen', 'a.crt', 'a.key', '--days', '30')).code).toBe(0);
-    const certificate = new X509Certificate(await readFile(join(dir, 'a.crt')));
+    const certificate = new X509Certificate(await readFile(join(temp.dir, 'a.crt')));
     expect(Date.parse(certificate.validTo) - Date.parse(certificate.validFrom)).toBe(
       30 * 86_400_000,
     );
   });
 
   it('refuses to overwrite an existing file, and writes nothing', async () => {
-    await writeFile(join(dir, 'cluster.key'), 'precious');
+    await writeFile(join(temp.dir, 'cluster.key'), 'precious');
     const result = await cli('cert', 'gen');
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('refusing to overwrite');
-    expect(await readFile(join(dir, 'cluster.key'), 'utf8')).toBe('precious');
-    await expect(stat(join(dir, 'cluster.crt'))).rejects.toThrow();
+    expect(await readFile(join(temp.dir, 'cluster.key'), 'utf8')).toBe('precious');
+    await expect(stat(join(temp.dir, 'cluster.crt'))).rejects.toThrow();
   });
 
   it('errors when only one path is given', async () => {
@@ -120,7 +108,7 @@ describe('planesync cert ca and issue (PKI mode)', () => {
         )
       ).code,
     ).toBe(0);
-    const read = (name: string) => readFile(join(dir, name), 'utf8');
+    const read = (name: string) => readFile(join(temp.dir, name), 'utf8');
     const verifier = new TrustVerifier({ mode: 'pki', trustAnchors: [await read('root.crt')] });
     expect(
       verifier.verify([await read('dp-1.crt'), await read('int.crt')], { role: 'data-plane' }).ok,
@@ -157,7 +145,7 @@ describe('planesync cert inspect', () => {
   it('prints subject, issuer, EKU, fingerprint and days to expiry', async () => {
     await cli('cert', 'gen');
     const now = Date.now();
-    const { out, io } = capture(dir, now + 10 * 86_400_000);
+    const { out, io } = capture(temp.dir, now + 10 * 86_400_000);
     expect(await run(['cert', 'inspect', 'cluster.crt'], io)).toBe(0);
     expect(out.stdout).toContain('subject:      CN=kong_clustering');
     expect(out.stdout).toContain('TLS Web Server Authentication, TLS Web Client Authentication');
@@ -168,7 +156,7 @@ describe('planesync cert inspect', () => {
 
   it('warns when a certificate expires within 30 days, and exits 1', async () => {
     await cli('cert', 'gen', '--days', '20');
-    const { out, io } = capture(dir);
+    const { out, io } = capture(temp.dir);
     expect(await run(['cert', 'inspect', 'cluster.crt'], io)).toBe(1);
     expect(out.stderr).toMatch(/warning: CN=kong_clustering expires in 1\d days/);
   });

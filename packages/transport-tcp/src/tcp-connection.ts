@@ -14,7 +14,6 @@ const CLOSE_GRACE_MS = 5_000;
 /** One planesync connection over a TLS socket with length-prefixed frames. */
 export class TcpConnection extends ConnectionBase {
   #remoteClose: { code: number; reason: string } | undefined;
-  #localClose: { code: number; reason: string; error?: Error } | undefined;
 
   constructor(
     private readonly socket: TLSSocket,
@@ -32,22 +31,7 @@ export class TcpConnection extends ConnectionBase {
       for (const event of this.decoder.push(chunk)) this.#onEvent(event);
     });
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => {
-      const local = this.#localClose;
-      const remote = this.#remoteClose;
-      if (local) {
-        this.finish({
-          code: local.code,
-          reason: local.reason,
-          initiator: 'local',
-          ...(local.error ? { error: local.error } : {}),
-        });
-      } else if (remote) {
-        this.finish({ code: remote.code, reason: remote.reason, initiator: 'remote' });
-      } else {
-        this.finish({ code: 1006, reason: 'the connection was lost', initiator: 'remote' });
-      }
-    });
+    socket.on('close', () => this.socketClosed(this.#remoteClose));
   }
 
   protected async writeFrame(frame: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
@@ -61,8 +45,7 @@ export class TcpConnection extends ConnectionBase {
     if (!accepted) await this.#drained(undefined);
   }
 
-  protected closeTransport(code: number, reason: string, error?: Error): void {
-    this.#localClose = error ? { code, reason, error } : { code, reason };
+  protected closeTransport(code: number, reason: string): void {
     if (this.socket.destroyed) return;
     this.socket.end(closeFrame(code, reason));
     const timer = setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS);

@@ -9,8 +9,6 @@ import type { WebSocket } from 'ws';
 
 /** One planesync connection over a WebSocket: each frame is one binary message. */
 export class WsConnection extends ConnectionBase {
-  #localClose: { code: number; reason: string; error?: Error } | undefined;
-
   constructor(
     private readonly socket: WebSocket,
     init: ConnectionInit,
@@ -26,28 +24,17 @@ export class WsConnection extends ConnectionBase {
       this.receive(new Uint8Array(data as Buffer));
     });
     socket.on('error', (error: Error & { code?: string }) => {
-      // ws enforces maxPayload itself and closes with 1009; record it as this side's close.
-      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' && !this.#localClose) {
-        this.#localClose = { code: CloseCode.PAYLOAD_TOO_LARGE, reason: error.message, error };
-      }
+      // ws enforces maxPayload itself and closes with 1009; it is this side's close.
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
+        this.rejectOversized(this.maxPayloadBytes + 1);
     });
-    socket.on('close', (code: number, reason: Buffer) => {
-      const local = this.#localClose;
-      if (local) {
-        this.finish({
-          code: local.code,
-          reason: local.reason,
-          initiator: 'local',
-          ...(local.error ? { error: local.error } : {}),
-        });
-      } else {
-        this.finish({
-          code: code === 1005 ? CloseCode.NORMAL : code,
-          reason: reason.toString('utf8'),
-          initiator: 'remote',
-        });
-      }
-    });
+    socket.on('close', (code: number, reason: Buffer) =>
+      // 1005: the peer closed without a code — a plain, normal close.
+      this.socketClosed({
+        code: code === 1005 ? CloseCode.NORMAL : code,
+        reason: reason.toString('utf8'),
+      }),
+    );
   }
 
   protected writeFrame(frame: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
@@ -67,8 +54,7 @@ export class WsConnection extends ConnectionBase {
     });
   }
 
-  protected closeTransport(code: number, reason: string, error?: Error): void {
-    this.#localClose = error ? { code, reason, error } : { code, reason };
+  protected closeTransport(code: number, reason: string): void {
     if (this.socket.readyState === this.socket.CLOSED) return;
     if (this.socket.readyState === this.socket.CONNECTING) this.socket.terminate();
     else this.socket.close(code, Buffer.from(reason, 'utf8').subarray(0, 123).toString('utf8'));

@@ -62,6 +62,7 @@ export abstract class ConnectionBase implements Connection {
   #paused = false;
   #waitingReader: ((result: IteratorResult<Uint8Array>) => void) | undefined;
   #closing = false;
+  #localClose: CloseInfo | undefined;
   #finished = false;
   #resolveClosed!: (info: CloseInfo) => void;
   #sendTail: Promise<void> = Promise.resolve();
@@ -108,6 +109,7 @@ export abstract class ConnectionBase implements Connection {
   close(code: number = CloseCode.NORMAL, reason = ''): Promise<void> {
     if (!this.#closing && !this.#finished) {
       this.#closing = true;
+      this.#localClose = { code, reason, initiator: 'local' };
       this.closeTransport(code, reason);
     }
     return this.closed.then(() => undefined);
@@ -174,8 +176,29 @@ export abstract class ConnectionBase implements Connection {
     const error = new PayloadTooLargeError(size, this.maxPayloadBytes);
     if (!this.#closing && !this.#finished) {
       this.#closing = true;
+      this.#localClose = {
+        code: CloseCode.PAYLOAD_TOO_LARGE,
+        reason: error.message,
+        initiator: 'local',
+        error,
+      };
       this.closeTransport(CloseCode.PAYLOAD_TOO_LARGE, error.message, error);
     }
+  }
+
+  /**
+   * For socket transports: the socket is gone. The connection finishes with this side's close
+   * when it started one, else with the close the peer announced (`remote`), else as lost (1006).
+   */
+  protected socketClosed(remote: { code: number; reason: string } | undefined): void {
+    if (this.#localClose) this.finish(this.#localClose);
+    else if (remote) this.finish({ ...remote, initiator: 'remote' });
+    else
+      this.finish({
+        code: CloseCode.ABNORMAL,
+        reason: 'the connection was lost',
+        initiator: 'remote',
+      });
   }
 
   /**

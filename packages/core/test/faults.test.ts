@@ -113,6 +113,45 @@ describe('fault injection: the DP keeps its last good config and ends on the lat
     await dp.waitForConfig({ hash });
   });
 
+  it('reordered configs: a version overtaken by a newer one arrives late and is ignored', async () => {
+    cluster = await createTestCluster();
+    let configs = 0;
+    const dp = flakyDp((frame) =>
+      frame.direction === 'in' && frame.type === MessageType.config && configs++ === 0
+        ? { kind: 'reorder' }
+        : pass,
+    );
+    const applied: number[] = [];
+    dp.on('config', (snapshot) => applied.push(snapshot.version));
+    await dp.start();
+    await once(dp, 'connected');
+    await cluster.cp.setConfig(configB);
+    const latest = await cluster.cp.setConfig({
+      ...configB,
+      services: [{ name: 'e', host: 'e.internal' }],
+    });
+    await dp.waitForConfig({ hash: latest.hash });
+    await cluster.clock.advance(1);
+    expect(applied).toEqual([0, 2]);
+    expect(dp.currentConfig?.hash).toBe(latest.hash);
+  });
+
+  it('a delayed config: the DP serves its old config until it arrives, then applies it', async () => {
+    cluster = await createTestCluster();
+    const dp = flakyDp((frame) =>
+      frame.direction === 'in' && frame.type === MessageType.config
+        ? { kind: 'delay', ms: 20_000, clock: cluster.clock }
+        : pass,
+    );
+    await dp.start();
+    await once(dp, 'connected');
+    const { hash } = await cluster.cp.setConfig(configB);
+    await cluster.clock.advance(19_999);
+    expect(dp.currentConfig?.source).toBe('declarative');
+    await cluster.clock.advance(1);
+    await dp.waitForConfig({ hash });
+  });
+
   it('a CP restarted while pushing: the DP ends on the latest version', async () => {
     cluster = await createTestCluster();
     const dp = flakyDp(() => pass);

@@ -1,3 +1,4 @@
+import { type Clock, delay } from '../clock.ts';
 import type {
   AbortOptions,
   Connection,
@@ -15,7 +16,11 @@ export type Fault =
   /** Only the first `bytes` of the frame arrive. */
   | { kind: 'truncate'; bytes: number }
   /** The connection is cut instead of delivering the frame (a close mid-frame). */
-  | { kind: 'cut' };
+  | { kind: 'cut' }
+  /** The frame is held back until the next frame has passed (incoming frames only). */
+  | { kind: 'reorder' }
+  /** The frame arrives `ms` later on `clock` (incoming frames only); later frames wait behind it. */
+  | { kind: 'delay'; ms: number; clock: Clock };
 
 /** Which frame a fault rule sees: its direction, its type byte, and its number in that direction. */
 export interface FrameInfo {
@@ -29,7 +34,8 @@ export interface FrameInfo {
 
 /**
  * Wraps a client transport so a test decides, frame by frame, what goes wrong: drop,
- * duplicate, truncate, or cut the connection mid-frame, in either direction. The DP under
+ * duplicate, truncate, or cut the connection mid-frame, in either direction; delay or reorder
+ * what the DP receives. The DP under
  * test sees a real transport misbehaving; the CP sees what a broken network would deliver.
  *
  * @example
@@ -104,6 +110,7 @@ class FaultyConnection implements Connection {
         await this.inner.send(frame, options);
         return this.inner.send(frame, options);
       default:
+        // delay and reorder apply to incoming frames; outgoing ones pass
         return this.inner.send(frame, options);
     }
   }
@@ -111,13 +118,26 @@ class FaultyConnection implements Connection {
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     const frames = this.inner[Symbol.asyncIterator]();
     const pending: Uint8Array[] = [];
+    let heldBack: Uint8Array | undefined;
     return {
       next: async () => {
         for (;;) {
           const queued = pending.shift();
           if (queued) return { value: queued, done: false };
           const result = await frames.next();
-          if (result.done) return result;
+          if (result.done) {
+            if (heldBack) {
+              const value = heldBack;
+              heldBack = undefined;
+              return { value, done: false };
+            }
+            return result;
+          }
+          if (heldBack) {
+            // the frame held back follows the one that overtook it
+            pending.push(heldBack);
+            heldBack = undefined;
+          }
           const fault = this.decide({
             direction: 'in',
             type: result.value[0] ?? -1,
@@ -133,7 +153,13 @@ class FaultyConnection implements Connection {
             case 'truncate':
               return { value: result.value.subarray(0, fault.bytes), done: false };
             case 'duplicate':
-              pending.push(result.value);
+              pending.unshift(result.value);
+              return result;
+            case 'reorder':
+              heldBack = result.value;
+              continue;
+            case 'delay':
+              await delay(fault.clock, fault.ms);
               return result;
             default:
               return result;

@@ -200,6 +200,36 @@ describe('CP pushes config', () => {
     expect(cluster.cp.configEncodes).toBe(2);
   });
 
+  it('encodes only the newest of setConfig calls queued behind one another; each still gets its version', async () => {
+    cluster = await createTestCluster();
+    const dp = cluster.dataPlane();
+    await dp.start();
+    await connected(dp);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        cluster.cp.setConfig({ _format_version: '3.0', marker: i }),
+      ),
+    );
+    expect(results.map((r) => r.version)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    await dp.waitForConfig({ hash: results[19]!.hash });
+    expect(cluster.cp.configEncodes).toBeLessThanOrEqual(2);
+  });
+
+  it('a version superseded in the queue is still pushed when the call that superseded it fails', async () => {
+    cluster = await createTestCluster();
+    const dp = cluster.dataPlane();
+    await dp.start();
+    await connected(dp);
+    const [good, bad] = await Promise.allSettled([
+      cluster.cp.setConfig(configA),
+      cluster.cp.setConfig({ _format_version: '3.0', services: [{ name: 'x', port: -1 }] }),
+    ]);
+    expect(bad).toMatchObject({ status: 'rejected', reason: { code: 'CONFIG_INVALID' } });
+    const { hash } = (good as PromiseFulfilledResult<{ hash: string }>).value;
+    await dp.waitForConfig({ hash });
+    expect(cluster.cp.configEncodes).toBe(1);
+  });
+
   it('creates no new version when the hash is unchanged', async () => {
     cluster = await createTestCluster();
     const first = await cluster.cp.setConfig(configA);

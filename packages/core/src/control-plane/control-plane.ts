@@ -2,7 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import { AnalyticsAggregator } from '../analytics/aggregator.ts';
 import { type Clock, systemClock, type TimerId } from '../clock.ts';
 import { declarativeConfigSchema } from '../config/declarative-schema.ts';
-import { ConfigPublisher } from '../config/publisher.ts';
+import { ConfigPublisher, type PublishedConfig } from '../config/publisher.ts';
 import type { ConfigSchema } from '../config/validate.ts';
 import { InvalidArgumentError, PayloadTooLargeError, type PlanesyncError } from '../errors.ts';
 import { assembleConfigFrame, encodeConfigFrame } from '../protocol/codec.ts';
@@ -11,6 +11,7 @@ import {
   type PluginVersion,
   pluginCompatibility,
 } from '../protocol/compatibility.ts';
+import { asPlanesyncError } from '../protocol/failure.ts';
 import type { License, SyncStatus, TelemetryBatch } from '../protocol/messages.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../transport/connection-base.ts';
 import type { CloseInfo, Connection, TransportServer } from '../transport/contract.ts';
@@ -144,6 +145,10 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
   #lastPush = Number.NEGATIVE_INFINITY;
   #started = false;
   #encodes = 0;
+  /** setConfig calls waiting for their turn. */
+  #queued = 0;
+  /** The latest version was published without a frame (see `#setConfig`). */
+  #unencoded = false;
   readonly #analytics: AnalyticsAggregator;
 
   constructor(options: ControlPlaneOptions<TConfig>) {
@@ -213,8 +218,16 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
    * Successive calls are applied in order; a DP still receiving gets only the newest.
    */
   setConfig(config: unknown): Promise<{ version: number; hash: string }> {
-    const run = this.#setConfigTail.then(() => this.#setConfig(config));
-    this.#setConfigTail = run.catch(() => undefined);
+    this.#queued++;
+    const run = this.#setConfigTail.then(() => {
+      this.#queued--;
+      return this.#setConfig(config);
+    });
+    // Once the queue drains, a version published without a frame (superseded while queued,
+    // then the newer call failed) is encoded and pushed after all.
+    this.#setConfigTail = run
+      .catch(() => undefined)
+      .then(() => (this.#queued === 0 && this.#unencoded ? this.#encodeLatest() : undefined));
     return run;
   }
 
@@ -256,27 +269,60 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
   async #setConfig(config: unknown): Promise<{ version: number; hash: string }> {
     const prepared = this.#publisher.prepare(config);
     if (!prepared.changed) return { version: prepared.version, hash: prepared.hash };
-    const header = {
-      version: prepared.version,
-      hash: prepared.hash,
-      ...(this.#license ? { license: this.#license } : {}),
-    };
-    const frame = await encodeConfigFrame(header, {
-      config: prepared.config,
-      hashes: prepared.hashes,
-    });
-    this.#encodes++;
+    if (this.#queued > 0) {
+      // A newer setConfig is already waiting: this version is published but never encoded or
+      // pushed — DPs get only the newest, and the CP compresses only what it sends.
+      this.#publisher.commit(prepared);
+      this.#unencoded = true;
+      return { version: prepared.version, hash: prepared.hash };
+    }
+    const frame = await this.#encode(prepared);
     if (frame.byteLength > this.#settings.maxPayloadBytes) {
       throw new PayloadTooLargeError(frame.byteLength, this.#settings.maxPayloadBytes);
     }
     this.#publisher.commit(prepared);
+    this.#install(prepared, frame);
+    return { version: prepared.version, hash: prepared.hash };
+  }
+
+  /** Encodes and pushes the latest version, published earlier without a frame. */
+  async #encodeLatest(): Promise<void> {
+    const latest = this.#publisher.latest;
+    if (!latest) return;
+    try {
+      const frame = await this.#encode(latest);
+      if (frame.byteLength > this.#settings.maxPayloadBytes) {
+        throw new PayloadTooLargeError(frame.byteLength, this.#settings.maxPayloadBytes);
+      }
+      this.#install(latest, frame);
+    } catch (error) {
+      this.emit('error', asPlanesyncError(error), { remoteAddress: 'control-plane' });
+    }
+  }
+
+  async #encode(version: PublishedConfig<TConfig>): Promise<Uint8Array> {
+    const header = {
+      version: version.version,
+      hash: version.hash,
+      ...(this.#license ? { license: this.#license } : {}),
+    };
+    const frame = await encodeConfigFrame(header, {
+      config: version.config,
+      hashes: version.hashes,
+    });
+    this.#encodes++;
+    return frame;
+  }
+
+  /** Makes an encoded version the one every DP is brought to, and pushes it. */
+  #install(version: PublishedConfig<TConfig>, frame: Uint8Array): void {
+    this.#unencoded = false;
     this.#compressed = frame.subarray(5 + new DataView(frame.buffer).getUint32(1));
-    this.#current = { version: prepared.version, hash: prepared.hash, frame };
-    this.#configuredPlugins = configuredPlugins(prepared.config);
-    const services = (prepared.config as { services?: unknown } | undefined)?.services;
+    this.#current = { version: version.version, hash: version.hash, frame };
+    this.#configuredPlugins = configuredPlugins(version.config);
+    const services = (version.config as { services?: unknown } | undefined)?.services;
     this.#analytics.setServiceCount(Array.isArray(services) ? services.length : 0);
     this.#push();
-    return { version: prepared.version, hash: prepared.hash };
   }
 
   #accept(connection: Connection): void {

@@ -1,6 +1,4 @@
-import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
+
 import {
   type CertificateKeyPair,
   ControlPlane,
@@ -15,6 +13,7 @@ import {
 import { transportConformance } from '@planesync/core/testing';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeFrame, FrameDecoder, frameHeader, tcpClient, tcpServer } from '../src/index.ts';
+import { startProxy } from './proxy-fixture.ts';
 
 let cluster: CertificateKeyPair;
 beforeAll(async () => {
@@ -214,45 +213,13 @@ describe('ControlPlane ↔ DataPlane over TCP with mutual TLS', () => {
   });
 });
 
-/** A forward proxy fixture: node's http server answering CONNECT, optionally with Basic auth. */
-async function startProxy(credentials?: string, tls?: { cert: string; key: string }) {
-  const tunnels: string[] = [];
-  const sockets = new Set<Socket>();
-  const server: Server = tls ? createHttpsServer(tls) : createHttpServer();
-  server.on('connect', (request, client: Socket, head) => {
-    sockets.add(client);
-    const auth = request.headers['proxy-authorization'];
-    if (credentials && auth !== `Basic ${Buffer.from(credentials).toString('base64')}`) {
-      client.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n');
-      return;
-    }
-    tunnels.push(`${request.url} host=${request.headers.host}`);
-    const [host, port] = (request.url ?? '').split(':');
-    const upstream = netConnect(Number(port), host, () => {
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
-    });
-    sockets.add(upstream);
-    upstream.on('error', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  stops.push(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  return { port: (server.address() as AddressInfo).port, tunnels };
-}
-
 describe('forward proxy (cluster_use_proxy)', () => {
   const tls = () => ({ cert: cluster.certificate, key: cluster.privateKey });
   const trust = () => new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
 
   it('tunnels with HTTP CONNECT and runs mutual TLS end to end inside it', async () => {
     const { cp, port } = await startCp(tls(), trust());
-    const proxy = await startProxy();
+    const proxy = await startProxy(stops);
     const { hash } = await cp.setConfig(config);
     const dp = startDp({
       transport: tcpClient({
@@ -271,7 +238,7 @@ describe('forward proxy (cluster_use_proxy)', () => {
 
   it('sends Proxy-Authorization: Basic when the proxy URL has credentials', async () => {
     const { cp, port } = await startCp(tls(), trust());
-    const proxy = await startProxy('kong:s3cret');
+    const proxy = await startProxy(stops, 'kong:s3cret');
     const { hash } = await cp.setConfig(config);
     const dp = startDp({
       transport: tcpClient({
@@ -296,7 +263,7 @@ describe('forward proxy (cluster_use_proxy)', () => {
       usage: 'server',
       altNames: ['127.0.0.1'],
     });
-    const proxy = await startProxy(undefined, {
+    const proxy = await startProxy(stops, undefined, {
       cert: proxyIdentity.certificate,
       key: proxyIdentity.privateKey,
     });
@@ -328,7 +295,7 @@ describe('forward proxy (cluster_use_proxy)', () => {
 
   it('fails with PROXY_REFUSED (status 407) on a wrong password', async () => {
     const { port } = await startCp(tls(), trust());
-    const proxy = await startProxy('kong:s3cret');
+    const proxy = await startProxy(stops, 'kong:s3cret');
     const client = tcpClient({
       host: '127.0.0.1',
       port,

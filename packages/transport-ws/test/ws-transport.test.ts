@@ -1,5 +1,4 @@
-import { createServer as createHttpServer } from 'node:http';
-import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
+
 import {
   type CertificateKeyPair,
   ControlPlane,
@@ -15,6 +14,7 @@ import {
 import { transportConformance } from '@planesync/core/testing';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { startProxy } from '../../transport-tcp/test/proxy-fixture.ts';
 import { hasTinyproxy, startTinyproxy } from '../../transport-tcp/test/tinyproxy-fixture.ts';
 import { wsClient, wsServer } from '../src/index.ts';
 
@@ -293,41 +293,13 @@ describe('the WebSocket endpoint', () => {
 
   it('goes through an HTTP CONNECT proxy, with Basic auth, and reports a wrong password as PROXY_REFUSED', async () => {
     const { base, accepted } = await endpoint();
-    const tunnels: string[] = [];
-    const sockets = new Set<Socket>();
-    const proxy = createHttpServer();
-    proxy.on('connect', (request, client: Socket) => {
-      sockets.add(client);
-      if (
-        request.headers['proxy-authorization'] !==
-        `Basic ${Buffer.from('kong:s3cret').toString('base64')}`
-      ) {
-        client.end('HTTP/1.1 407 Proxy Authentication Required\r\n\r\n');
-        return;
-      }
-      tunnels.push(request.url ?? '');
-      const [host, port] = (request.url ?? '').split(':');
-      const upstream = netConnect(Number(port), host, () => {
-        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-        upstream.pipe(client);
-        client.pipe(upstream);
-      });
-      sockets.add(upstream);
-      upstream.on('error', () => client.destroy());
-      client.on('error', () => upstream.destroy());
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    stops.push(async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => proxy.close(resolve));
-    });
-    const proxyPort = (proxy.address() as AddressInfo).port;
+    const { port: proxyPort, tunnels } = await startProxy(stops, 'kong:s3cret');
     const url = `${base}/planesync/v1`;
     await withNode(
       wsClient({ url, tls: tls(), proxy: { url: `http://kong:s3cret@127.0.0.1:${proxyPort}` } }),
     ).connect();
     expect(accepted).toHaveLength(1);
-    expect(tunnels).toEqual([new URL(base).host]);
+    expect(tunnels).toEqual([`${new URL(base).host} host=${new URL(base).host}`]);
     const failure = (await withNode(
       wsClient({ url, tls: tls(), proxy: { url: `http://kong:nope@127.0.0.1:${proxyPort}` } }),
     )

@@ -308,11 +308,61 @@ describe('CP pushes config', () => {
     const received: number[] = [];
     while (received.at(-1) !== 20) {
       const message = decodeFrame((await frames.next()).value);
-      if (message.type === 'config') received.push(message.body.header.version);
+      if (message.type !== 'config') continue;
+      received.push(message.body.header.version);
+      const { version, hash } = message.body.header;
+      await raw.send(encodeMessage('ack', { version, hash }));
     }
     expect(received.length).toBeLessThanOrEqual(2);
     expect(received.at(-1)).toBe(results.at(-1)?.version);
     expect(cp.configEncodes).toBe(20);
+  });
+
+  it('one config frame in flight per DP: versions published before its ack reach it as one frame, the newest', async () => {
+    cluster = await createTestCluster();
+    const raw = await cluster.transport.client({ certificates: [cluster.certificate] }).connect();
+    await raw.send(helloFrame('acking-dp'));
+    const frames = raw[Symbol.asyncIterator]();
+    expect(decodeFrame((await frames.next()).value).type).toBe('welcome');
+    const first = await cluster.cp.setConfig({ _format_version: '3.0', marker: 0 });
+    const firstFrame = decodeFrame((await frames.next()).value);
+    expect(firstFrame).toMatchObject({ type: 'config', body: { header: first } });
+    let newest = first;
+    for (let i = 1; i < 10; i++)
+      newest = await cluster.cp.setConfig({ _format_version: '3.0', marker: i });
+    // Nothing more is sent while the first frame is unanswered…
+    const next = frames.next();
+    const early = await Promise.race([next.then(() => 'frame'), cluster.clock.advance(29_999)]);
+    expect(early).not.toBe('frame');
+    // …and its ack releases exactly one frame: the newest.
+    await raw.send(encodeMessage('ack', first));
+    const second = decodeFrame((await next).value);
+    expect(second).toMatchObject({ type: 'config', body: { header: newest } });
+    await raw.close();
+  });
+
+  it('a DP that never answers a config frame still gets the newest after configAckTimeoutMs', async () => {
+    cluster = await createTestCluster({ controlPlane: { configAckTimeoutMs: 5_000 } });
+    const raw = await cluster.transport.client({ certificates: [cluster.certificate] }).connect();
+    await raw.send(helloFrame('silent-dp'));
+    const frames = raw[Symbol.asyncIterator]();
+    expect(decodeFrame((await frames.next()).value).type).toBe('welcome');
+    await cluster.cp.setConfig({ _format_version: '3.0', marker: 0 });
+    expect(decodeFrame((await frames.next()).value).type).toBe('config');
+    const newest = await cluster.cp.setConfig({ _format_version: '3.0', marker: 1 });
+    const next = frames.next();
+    await cluster.clock.advance(4_999);
+    const early = await Promise.race([
+      next.then(() => 'frame'),
+      new Promise((resolve) => setImmediate(() => resolve('none'))),
+    ]);
+    expect(early).toBe('none');
+    await cluster.clock.advance(1);
+    expect(decodeFrame((await next).value)).toMatchObject({
+      type: 'config',
+      body: { header: newest },
+    });
+    await raw.close();
   });
 
   it('with pushIntervalMs, 20 changes in 100 ms reach a DP as at most 2 frames: the first at once, the newest after', async () => {

@@ -114,7 +114,8 @@ describe('fault injection: the DP keeps its last good config and ends on the lat
   });
 
   it('reordered configs: a version overtaken by a newer one arrives late and is ignored', async () => {
-    cluster = await createTestCluster();
+    // The CP sends the second version only once the first is answered or its ack times out.
+    cluster = await createTestCluster({ controlPlane: { configAckTimeoutMs: 1_000 } });
     let configs = 0;
     const dp = flakyDp((frame) =>
       frame.direction === 'in' && frame.type === MessageType.config && configs++ === 0
@@ -130,6 +131,7 @@ describe('fault injection: the DP keeps its last good config and ends on the lat
       ...configB,
       services: [{ name: 'e', host: 'e.internal' }],
     });
+    await cluster.clock.advance(1_000);
     await dp.waitForConfig({ hash: latest.hash });
     await cluster.clock.advance(1);
     expect(applied).toEqual([0, 2]);

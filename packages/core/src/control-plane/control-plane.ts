@@ -90,10 +90,17 @@ export interface ControlPlaneOptions<TConfig = unknown> {
    * at once; a DP still receiving already gets only the newest).
    */
   pushIntervalMs?: number;
+  /**
+   * How long a DP has to answer a config frame (ack or nack) before the CP sends it a newer
+   * version anyway. Until then versions published meanwhile wait, and only the newest is
+   * sent. Default 30 000.
+   */
+  configAckTimeoutMs?: number;
 }
 
 const DEFAULTS = {
   heartbeatTimeoutMs: 45_000,
+  configAckTimeoutMs: 30_000,
   dataPlanePurgeDelayMs: 14 * 86_400_000,
   maxInflatedBytes: 64 * 1024 * 1024,
 };
@@ -129,6 +136,7 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
   readonly #settings: {
     pushIntervalMs: number;
     heartbeatTimeoutMs: number;
+    configAckTimeoutMs: number;
     dataPlanePurgeDelayMs: number;
     maxPayloadBytes: number;
     maxInflatedBytes: number;
@@ -170,6 +178,7 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
     this.#settings = {
       pushIntervalMs: options.pushIntervalMs ?? 0,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? DEFAULTS.heartbeatTimeoutMs,
+      configAckTimeoutMs: options.configAckTimeoutMs ?? DEFAULTS.configAckTimeoutMs,
       dataPlanePurgeDelayMs: options.dataPlanePurgeDelayMs ?? DEFAULTS.dataPlanePurgeDelayMs,
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
       maxInflatedBytes: options.maxInflatedBytes ?? DEFAULTS.maxInflatedBytes,

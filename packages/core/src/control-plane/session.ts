@@ -32,7 +32,7 @@ export interface EncodedVersion {
 export interface SessionHost {
   clock: Clock;
   controlPlaneVersion: string;
-  settings: { heartbeatTimeoutMs: number; maxInflatedBytes: number };
+  settings: { heartbeatTimeoutMs: number; maxInflatedBytes: number; configAckTimeoutMs: number };
   current(): EncodedVersion | undefined;
   syncStatusFor(plugins: readonly PluginVersion[]): SyncStatus;
   /** Counts a telemetry batch; returns the records not seen before. */
@@ -47,12 +47,18 @@ export interface SessionHost {
  * The CP's side of one DP connection: waits for the hello, checks compatibility, pushes the
  * latest config through a one-slot mailbox (never a queue), answers pings, and drops the DP
  * when it falls silent for the heartbeat timeout.
+ *
+ * At most one config frame is in flight: after sending a version the session waits for the
+ * DP's answer (ack, nack, or a ping with that hash) before it sends the next, so changes made
+ * while a DP is still receiving or applying reach it as one frame — the newest.
  */
 export class DataPlaneSession {
   readonly closed: Promise<CloseInfo>;
   #record: DataPlaneStatus | undefined;
   #plugins: readonly PluginVersion[] = [];
   #liveness: TimerId | undefined;
+  /** The config frame sent and not yet answered. */
+  #inFlight: { hash: string; answered: () => void } | undefined;
   readonly #slot: LatestSlot<{ encoded: EncodedVersion; force: boolean }>;
 
   constructor(
@@ -65,7 +71,15 @@ export class DataPlaneSession {
       async ({ encoded, force }, signal) => {
         // The DP may have caught up while this version waited its turn.
         if (!force && this.#record?.configHash === encoded.hash) return;
-        await connection.send(encoded.frame, { signal });
+        const answer = this.#expectAnswer(encoded.hash);
+        try {
+          await connection.send(encoded.frame, { signal });
+        } catch (error) {
+          this.#inFlight?.answered();
+          throw error;
+        }
+        // Sent: a newer offer no longer aborts it; it waits for this answer, then goes alone.
+        await answer;
       },
       (error) => this.#fail(error),
       // A newer version drops a send still waiting on a full socket: never a queue.
@@ -86,6 +100,7 @@ export class DataPlaneSession {
       this.#fail(error);
     } finally {
       if (this.#liveness) this.host.clock.clearTimeout(this.#liveness);
+      this.#inFlight?.answered();
       this.#slot.close();
       const close = await this.connection.closed;
       if (this.#record) {
@@ -141,14 +156,17 @@ export class DataPlaneSession {
       case 'ping':
         record.configHash = message.body.hash;
         record.configVersion = message.body.version;
+        this.#answered(message.body.hash);
         await this.connection.send(encodeMessage('pong', {}));
         return;
       case 'ack':
         record.configHash = message.body.hash;
         record.configVersion = message.body.version;
+        this.#answered(message.body.hash);
         this.host.emit('configApplied', { nodeId: record.id, ...message.body });
         return;
       case 'nack':
+        this.#answered(message.body.hash);
         this.host.emit('configRejected', { nodeId: record.id, ...message.body });
         return;
       case 'telemetry': {
@@ -232,6 +250,31 @@ export class DataPlaneSession {
       nodeId: record.id,
     });
     await this.connection.close(CloseCode.POLICY_VIOLATION, code);
+  }
+
+  /**
+   * Resolves when the DP answers the frame carrying `hash`, when the connection ends, or after
+   * `configAckTimeoutMs` (a DP that never answers still gets newer versions, one at a time).
+   */
+  #expectAnswer(hash: string): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = this.host.clock.setTimeout(
+        () => this.#inFlight?.answered(),
+        this.host.settings.configAckTimeoutMs,
+      );
+      this.#inFlight = {
+        hash,
+        answered: () => {
+          this.host.clock.clearTimeout(timer);
+          this.#inFlight = undefined;
+          resolve();
+        },
+      };
+    });
+  }
+
+  #answered(hash: string): void {
+    if (this.#inFlight?.hash === hash) this.#inFlight.answered();
   }
 
   #armLiveness(): void {

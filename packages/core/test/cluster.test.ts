@@ -196,6 +196,7 @@ describe('CP pushes config', () => {
     await Promise.all(dps.map(connected));
     await cluster.cp.setConfig(configA);
     const { hash } = await cluster.cp.setConfig(configB);
+    await cluster.clock.advance(1_000); // the end of the push window
     await Promise.all(dps.map((dp) => dp.waitForConfig({ hash })));
     expect(cluster.cp.configEncodes).toBe(2);
   });
@@ -295,6 +296,7 @@ describe('CP pushes config', () => {
       trust: cluster.trust,
       version: '3.10.0',
       clock: cluster.clock,
+      pushIntervalMs: 0,
     });
     await cp.start();
     cleanups.push(() => cp.stop());
@@ -363,6 +365,29 @@ describe('CP pushes config', () => {
       body: { header: newest },
     });
     await raw.close();
+  });
+
+  it('by default, a burst of changes reaches a DP as 2 frames: the first at once, the newest a second after it', async () => {
+    cluster = await createTestCluster();
+    const tapped = tap(
+      cluster.transport.client({ certificates: [cluster.certificate] }),
+      cluster.clock,
+    );
+    const dp = cluster.dataPlane({ transport: tapped.client });
+    await dp.start();
+    await connected(dp);
+    const first = await cluster.cp.setConfig({ _format_version: '3.0', marker: 0 });
+    await dp.waitForConfig({ hash: first.hash }); // pushed immediately
+    let newest = first;
+    for (let i = 1; i < 20; i++) {
+      await cluster.clock.advance(40);
+      newest = await cluster.cp.setConfig({ _format_version: '3.0', marker: i });
+    }
+    await cluster.clock.advance(1_000 - 19 * 40 - 1);
+    expect(dp.currentConfig?.hash).toBe(first.hash);
+    await cluster.clock.advance(1);
+    await dp.waitForConfig({ hash: newest.hash });
+    expect(tapped.received.filter((type) => type === 'config')).toHaveLength(2);
   });
 
   it('with pushIntervalMs, 20 changes in 100 ms reach a DP as at most 2 frames: the first at once, the newest after', async () => {
@@ -589,6 +614,7 @@ describe('compatibility', () => {
     await dp.start();
     await connected(dp);
     const { hash } = await cluster.cp.setConfig(configA);
+    await cluster.clock.advance(1_000); // the end of the push window
     await dp.waitForConfig({ hash });
     expect(cluster.cp.dataPlanes()[0]?.syncStatus).toBe('normal');
   });
@@ -658,6 +684,7 @@ describe('bad input loses nothing', () => {
     await dp.waitForConfig({ hash: good.hash });
     const rejected = once(cluster.cp, 'configRejected');
     await cluster.cp.setConfig(configB);
+    await cluster.clock.advance(1_000); // the end of the push window
     const [event] = await rejected;
     expect(event).toMatchObject({
       version: 2,

@@ -86,8 +86,10 @@ export interface ControlPlaneOptions<TConfig = unknown> {
   dataPlanePurgeDelayMs?: number;
   /**
    * At most one push per this many ms: a change is pushed at once, and changes that follow
-   * within the window go out together, the newest only, when it ends. Default 0 (every change
-   * at once; a DP still receiving already gets only the newest).
+   * within the window go out together, the newest only, when it ends — a burst of changes
+   * reaches each DP as two frames. Kong's CP likewise sleeps `db_update_frequency` (5 s)
+   * after each push. Default 1 000; 0 pushes every change at once (a DP still receiving or
+   * applying still gets only the newest).
    */
   pushIntervalMs?: number;
   /**
@@ -99,6 +101,7 @@ export interface ControlPlaneOptions<TConfig = unknown> {
 }
 
 const DEFAULTS = {
+  pushIntervalMs: 1_000,
   heartbeatTimeoutMs: 45_000,
   configAckTimeoutMs: 30_000,
   dataPlanePurgeDelayMs: 14 * 86_400_000,
@@ -176,7 +179,7 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
     });
     this.#plugins = new Map((options.plugins ?? []).map((plugin) => [plugin.name, plugin.version]));
     this.#settings = {
-      pushIntervalMs: options.pushIntervalMs ?? 0,
+      pushIntervalMs: options.pushIntervalMs ?? DEFAULTS.pushIntervalMs,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? DEFAULTS.heartbeatTimeoutMs,
       configAckTimeoutMs: options.configAckTimeoutMs ?? DEFAULTS.configAckTimeoutMs,
       dataPlanePurgeDelayMs: options.dataPlanePurgeDelayMs ?? DEFAULTS.dataPlanePurgeDelayMs,

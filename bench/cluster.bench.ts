@@ -8,23 +8,20 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import {
-  type Connection,
   ControlPlane,
   DataPlane,
   declarativeConfigSchema,
-  decodeFrame,
   encodeConfigFrame,
-  encodeMessage,
   generateClusterCertificate,
   hashConfig,
-  MessageType,
   memoryTransport,
   TrustVerifier,
   validateConfig,
 } from '@planesync/core';
 import { lmdbStore } from '@planesync/storage-lmdb';
-import { wsClient, wsServer } from '@planesync/transport-ws';
-import { WebSocket, WebSocketServer } from 'ws';
+import { wsServer } from '@planesync/transport-ws';
+import { WebSocketServer } from 'ws';
+import { Fleet, sharedNow } from './fleet.ts';
 import type { BenchResult } from './harness.ts';
 
 const gunzipAsync = promisify(gunzip);
@@ -53,41 +50,50 @@ async function configOfCompressedSize(targetBytes: number) {
   return build(services);
 }
 
-/** A thin DP: hello, then an ack for every config frame the moment it arrives, never inflating it. */
-async function thinDataPlane(
-  url: string,
-  tls: { cert: string; key: string },
-  id: number,
-  onConfig: (version: number) => void,
-) {
-  const metadata = { node_id: `thin-${id}`, node_hostname: `thin-${id}`, node_version: '3.10.0' };
-  const connection = await wsClient({ url, tls }).connect({ metadata });
-  await connection.send(
-    encodeMessage('hello', {
-      protocol: 'planesync/1',
-      nodeId: `thin-${id}`,
-      hostname: `thin-${id}`,
-      version: '3.10.0',
-      labels: {},
-      plugins: [],
-      configHash: '0'.repeat(32),
-      configVersion: 0,
-    }),
-  );
-  void (async () => {
-    for await (const frame of connection) {
-      if (frame[0] !== MessageType.config) continue;
-      const message = decodeFrame(frame);
-      if (message.type !== 'config') continue;
-      const { version, hash } = message.body.header;
-      await connection.send(encodeMessage('ack', { version, hash })).catch(() => undefined);
-      onConfig(version);
-    }
-  })();
-  return connection;
+/** Resolves once the CP counts `n` connected DPs (optionally: all on `hash`). */
+async function connectedDataPlanes(cp: ControlPlane, n: number, hash?: string): Promise<void> {
+  const ready = () =>
+    cp.dataPlanes().filter((d) => d.connected && (hash === undefined || d.configHash === hash))
+      .length >= n;
+  while (!ready()) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
-/** 1. CP fan-out over loopback wss with mTLS, against a raw ws TLS server sending the same bytes. */
+/** The process's RSS and heap after a full collection (`--expose-gc`, which `pnpm bench` sets). */
+function memory(): { rss: number; heap: number } {
+  (globalThis as { gc?: () => void }).gc?.();
+  const { rss, heapUsed } = process.memoryUsage();
+  return { rss, heap: heapUsed };
+}
+
+/** A raw ws TLS server: the baseline that sends bytes and does nothing else. */
+async function rawServer(pair: { cert: string; key: string }) {
+  const https = createServer({ cert: pair.cert, key: pair.key });
+  const wss = new WebSocketServer({
+    server: https,
+    perMessageDeflate: false,
+    maxPayload: 64 * 1024 * 1024,
+  });
+  await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve));
+  const url = `wss://127.0.0.1:${(https.address() as AddressInfo).port}/`;
+  return {
+    url,
+    wss,
+    async close() {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      https.closeAllConnections();
+      await new Promise((resolve) => https.close(resolve));
+    },
+  };
+}
+
+const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/**
+ * 1. CP fan-out over loopback wss with mTLS, against a raw ws TLS server sending the same bytes.
+ * Both fleets of clients live in another process; rounds of the two alternate.
+ */
 async function fanOut(
   n: number,
   targetBytes: number,
@@ -108,112 +114,144 @@ async function fanOut(
     maxPayloadBytes: 64 * 1024 * 1024,
   });
   await cp.start();
-  const url = `wss://127.0.0.1:${transport.port}/planesync/v1`;
-  const connections: Connection[] = [];
+  const raw = await rawServer(pair);
+  const thinFleet = new Fleet();
+  const rawFleet = new Fleet();
+  await thinFleet.request({
+    cmd: 'thin',
+    url: `wss://127.0.0.1:${transport.port}/planesync/v1`,
+    tls: pair,
+    n,
+  });
+  await connectedDataPlanes(cp, n);
+  const rounds = n >= 1_000 && targetBytes > 512 * 1024 ? 3 : 5;
+  await rawFleet.request({ cmd: 'raw', url: raw.url, tls: pair, n, expect: n });
   let acked = 0;
   let target = 0;
-  let resolveAll: () => void = () => undefined;
+  let allAcked: () => void = () => undefined;
   cp.on('configApplied', (event) => {
-    if (event.version === target && ++acked === n) resolveAll();
+    if (event.version === target && ++acked === n) allAcked();
   });
-  for (let i = 0; i < n; i += 50) {
-    connections.push(
-      ...(await Promise.all(
-        Array.from({ length: Math.min(50, n - i) }, (_, k) =>
-          thinDataPlane(url, pair, i + k, () => undefined),
-        ),
-      )),
-    );
-  }
-  while (cp.dataPlanes().filter((d) => d.connected).length < n)
-    await new Promise((resolve) => setImmediate(resolve));
-  const rssBefore = process.memoryUsage().rss;
-  const all = new Promise<void>((resolve) => {
-    resolveAll = resolve;
-  });
-  target = 1;
-  const start = performance.now();
-  await cp.setConfig(config);
-  const encoded = performance.now();
-  await all;
-  const cpMs = performance.now() - start;
-  const frameBytes = (
-    await encodeConfigFrame(
-      { version: 1, hash: cp.currentConfig!.hash },
-      { config: cp.currentConfig!.config, hashes: cp.currentConfig!.hashes },
-    )
-  ).byteLength;
-  const encodes = cp.configEncodes;
-  await Promise.all(connections.map((c) => c.close()));
-  await cp.stop();
+  const totals: number[] = [];
+  const prepares: number[] = [];
+  const baselines: number[] = [];
+  let frameBytes = 0;
+  for (let round = 0; round < rounds; round++) {
+    const variant = { ...config, round };
+    acked = 0;
+    const all = new Promise<void>((resolve) => {
+      allAcked = resolve;
+    });
+    target = round + 1;
+    const start = performance.now();
+    await cp.setConfig(variant);
+    const prepared = performance.now();
+    await all;
+    totals.push(performance.now() - start);
+    prepares.push(prepared - start);
+    frameBytes = cp.currentConfig ? (await currentFrame(cp)).byteLength : 0;
 
-  const baselineMs = await rawFanOut(n, frameBytes, pair);
+    // The baseline round: the same number of bytes to as many raw clients.
+    const payload = randomBytes(frameBytes);
+    const received = rawFleet.next('received');
+    const rawStart = sharedNow();
+    for (const client of raw.wss.clients) client.send(payload);
+    const { at } = (await received) as { at: number };
+    baselines.push(at - rawStart);
+    await rawFleet.request({ cmd: 'rawReset', expect: n });
+  }
+  const encodes = cp.configEncodes;
+  await thinFleet.close();
+  await rawFleet.close();
+  await cp.stop();
+  await raw.close();
+  const total = median(totals);
+  const baselineMs = median(baselines);
+  const prepare = median(prepares);
   return {
     name: `CP fan-out, ${n} DPs over wss+mTLS, ${(frameBytes / 1024).toFixed(0)} KiB frame`,
     subject: 'setConfig → last ack',
-    subjectMs: cpMs,
+    subjectMs: total,
     baseline: 'raw ws TLS send of the same bytes',
     baselineMs,
-    ratio: cpMs / baselineMs,
-    notes: `encodes per version: ${encodes}; of which validate+hash+encode ${(encoded - start).toFixed(0)} ms; CP RSS while connected ${(rssBefore / 1e6).toFixed(0)} MB`,
+    ratio: total / baselineMs,
+    notes:
+      `${encodes} encodes for ${rounds} versions; setConfig's validate+hash+gzip (once per version) ${prepare.toFixed(0)} ms, ` +
+      `then delivery to the last ack ${(total - prepare).toFixed(0)} ms = ${((total - prepare) / baselineMs).toFixed(2)}× the raw send; median of ${rounds} rounds`,
   };
 }
 
-/** The baseline: a raw ws server over TLS sends `bytes` to `n` raw clients that only count them. */
-async function rawFanOut(
+/** The current version's frame, as the CP sends it. */
+function currentFrame(cp: ControlPlane): Promise<Uint8Array> {
+  const current = cp.currentConfig!;
+  return encodeConfigFrame(
+    { version: current.version, hash: current.hash },
+    { config: current.config, hashes: current.hashes },
+  );
+}
+
+/** 7. Memory: the CP's RSS and heap per connected DP, against a raw ws TLS server's per connection. */
+async function memoryPerDataPlane(
   n: number,
-  bytes: number,
   pair: { cert: string; key: string },
-): Promise<number> {
-  const https = createServer({ cert: pair.cert, key: pair.key });
-  const wss = new WebSocketServer({
-    server: https,
-    perMessageDeflate: false,
-    maxPayload: 64 * 1024 * 1024,
-  });
-  await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve));
-  const port = (https.address() as AddressInfo).port;
-  const sockets: WebSocket[] = [];
-  const accepted = new Promise<void>((resolve) => {
-    let count = 0;
-    wss.on('connection', () => {
-      if (++count === n) resolve();
-    });
-  });
-  let received = 0;
-  let done: () => void = () => undefined;
-  const finished = new Promise<void>((resolve) => {
-    done = resolve;
-  });
-  for (let i = 0; i < n; i += 50) {
-    await Promise.all(
-      Array.from({ length: Math.min(50, n - i) }, async () => {
-        const ws = new WebSocket(`wss://127.0.0.1:${port}/`, {
-          cert: pair.cert,
-          key: pair.key,
-          rejectUnauthorized: false,
-          perMessageDeflate: false,
-          maxPayload: 64 * 1024 * 1024,
+  trust: TrustVerifier,
+): Promise<BenchResult> {
+  const perConnection = async (
+    open: () => Promise<{ connect(): Promise<void>; close(): Promise<void> }>,
+  ) => {
+    const before = memory();
+    const subject = await open();
+    await subject.connect();
+    const after = memory();
+    await subject.close();
+    return { rss: (after.rss - before.rss) / n, heap: (after.heap - before.heap) / n };
+  };
+  const cpSide = await perConnection(async () => {
+    const transport = wsServer({ host: '127.0.0.1', port: 0, tls: pair });
+    const cp = new ControlPlane({ transport, trust, version: '3.10.0' });
+    await cp.start();
+    const fleet = new Fleet();
+    return {
+      async connect() {
+        await fleet.request({
+          cmd: 'thin',
+          url: `wss://127.0.0.1:${transport.port}/planesync/v1`,
+          tls: pair,
+          n,
         });
-        ws.on('message', () => {
-          if (++received === n) done();
-        });
-        await new Promise((resolve) => ws.once('open', resolve));
-        sockets.push(ws);
-      }),
-    );
-  }
-  await accepted;
-  const payload = randomBytes(bytes);
-  const start = performance.now();
-  for (const client of wss.clients) client.send(payload);
-  await finished;
-  const ms = performance.now() - start;
-  for (const ws of sockets) ws.terminate();
-  wss.close();
-  https.closeAllConnections();
-  await new Promise((resolve) => https.close(resolve));
-  return ms;
+        await connectedDataPlanes(cp, n);
+      },
+      async close() {
+        await fleet.close();
+        await cp.stop();
+      },
+    };
+  });
+  const rawSide = await perConnection(async () => {
+    const raw = await rawServer(pair);
+    const fleet = new Fleet();
+    return {
+      async connect() {
+        await fleet.request({ cmd: 'raw', url: raw.url, tls: pair, n, expect: n });
+        while (raw.wss.clients.size < n) await new Promise((resolve) => setTimeout(resolve, 10));
+      },
+      async close() {
+        await fleet.close();
+        await raw.close();
+      },
+    };
+  });
+  const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+  return {
+    name: `memory: CP per connected DP, ${n} DPs over wss+mTLS`,
+    subject: 'CP RSS growth per DP',
+    subjectMs: cpSide.rss / 1024,
+    baseline: 'raw ws TLS server RSS growth per connection',
+    baselineMs: rawSide.rss / 1024,
+    ratio: cpSide.rss / rawSide.rss,
+    unit: 'KiB',
+    notes: `CP ${kb(cpSide.rss)} RSS and ${kb(cpSide.heap)} JS heap per DP; raw ws ${kb(rawSide.rss)} RSS and ${kb(rawSide.heap)} heap per connection (after a full GC, clients in another process)`,
+  };
 }
 
 /** 2. One real DP applying a config: frame in → inflate → parse → validate → apply → LMDB → ack. */
@@ -299,61 +337,58 @@ async function dpApply(
   };
 }
 
-/** 4. Coalescing: 20 setConfig calls in 100 ms with thin DPs connected. */
+/** 4. Coalescing: 20 setConfig calls in 100 ms with thin DPs (in another process) connected. */
 async function coalescing(
   n: number,
   pair: { cert: string; key: string },
   trust: TrustVerifier,
-  pushIntervalMs: number,
+  pushIntervalMs: number | undefined,
 ): Promise<BenchResult> {
   const transport = wsServer({ host: '127.0.0.1', port: 0, tls: pair });
-  const cp = new ControlPlane({ transport, trust, version: '3.10.0', pushIntervalMs });
+  const cp = new ControlPlane({
+    transport,
+    trust,
+    version: '3.10.0',
+    ...(pushIntervalMs === undefined ? {} : { pushIntervalMs }),
+  });
   await cp.start();
-  const url = `wss://127.0.0.1:${transport.port}/planesync/v1`;
-  const frames = new Array<number>(n).fill(0);
-  const last = new Array<number>(n).fill(0);
-  const connections: Connection[] = [];
-  for (let i = 0; i < n; i += 50) {
-    connections.push(
-      ...(await Promise.all(
-        Array.from({ length: Math.min(50, n - i) }, (_, k) =>
-          thinDataPlane(url, pair, i + k, (version) => {
-            frames[i + k]!++;
-            last[i + k] = version;
-          }),
-        ),
-      )),
-    );
-  }
-  while (cp.dataPlanes().filter((d) => d.connected).length < n)
-    await new Promise((resolve) => setImmediate(resolve));
+  const fleet = new Fleet();
+  await fleet.request({
+    cmd: 'thin',
+    url: `wss://127.0.0.1:${transport.port}/planesync/v1`,
+    tls: pair,
+    n,
+  });
+  await connectedDataPlanes(cp, n);
   const config = await configOfCompressedSize(64 * 1024);
   const start = performance.now();
   // 20 calls spread over 100 ms, none waiting for the previous one to be delivered.
-  const calls: Promise<unknown>[] = [];
+  const calls: Promise<{ version: number; hash: string }>[] = [];
   for (let i = 0; i < 20; i++) {
     calls.push(cp.setConfig({ ...config, round: i }));
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
-  await Promise.all(calls);
-  const newest = cp.currentConfig!.version;
-  while (last.some((v) => v !== newest)) await new Promise((resolve) => setTimeout(resolve, 5));
+  const burstMs = performance.now() - start;
+  const newest = (await Promise.all(calls)).at(-1)!;
+  await connectedDataPlanes(cp, n, newest.hash);
   const ms = performance.now() - start;
+  const { frames } = await fleet.request<{ frames: number[] }>({ cmd: 'frames' });
   const sent = frames.reduce((a, b) => a + b, 0);
-  await Promise.all(connections.map((c) => c.close()));
+  await fleet.close();
   await cp.stop();
   return {
-    name: `coalescing: 20 setConfig in ~100 ms, ${n} DPs, pushIntervalMs ${pushIntervalMs}`,
-    subject: 'config frames received per DP (max)',
+    name: `coalescing: 20 setConfig in ~100 ms, ${n} DPs, pushIntervalMs ${pushIntervalMs ?? '1000 (default)'}`,
+    subject: 'config frames to the busiest DP',
     subjectMs: Math.max(...frames),
     baseline: 'versions published',
     baselineMs: 20,
     ratio: Math.max(...frames) / 20,
-    notes: `${sent} frames in all (a queue would send ${20 * n}); every DP ended on version ${newest}; ${ms.toFixed(0)} ms until all in sync`,
+    unit: 'frames',
+    notes: `${sent} frames in all (a queue would send ${20 * n}); the 20 calls took ${burstMs.toFixed(0)} ms; every DP acked version ${newest.version}, ${ms.toFixed(0)} ms after the first call`,
   };
 }
 
-/** 3. End to end: real DataPlanes over wss, one config; time to all in sync and per-DP spread. */
+/** 3. End to end: real DataPlanes (in another process) over wss; time to all in sync, per-DP spread. */
 async function endToEnd(
   n: number,
   pair: { cert: string; key: string },
@@ -362,52 +397,31 @@ async function endToEnd(
   const transport = wsServer({ host: '127.0.0.1', port: 0, tls: pair });
   const cp = new ControlPlane({ transport, trust, version: '3.10.0' });
   await cp.start();
-  const url = `wss://127.0.0.1:${transport.port}/planesync/v1`;
-  const dps = Array.from(
-    { length: n },
-    (_, i) =>
-      new DataPlane({
-        transport: wsClient({ url, tls: pair }),
-        trust,
-        version: '3.10.0',
-        hostname: `dp-${i}`,
-      }),
-  );
-  for (let i = 0; i < n; i += 50) {
-    await Promise.all(
-      dps.slice(i, i + 50).map(async (dp) => {
-        const connected = new Promise((resolve) => dp.once('connected', resolve));
-        await dp.start();
-        await connected;
-      }),
-    );
-  }
+  const fleet = new Fleet();
+  await fleet.request({
+    cmd: 'dataPlanes',
+    url: `wss://127.0.0.1:${transport.port}/planesync/v1`,
+    tls: pair,
+    n,
+  });
+  await connectedDataPlanes(cp, n);
   const config = await configOfCompressedSize(64 * 1024);
-  const start = performance.now();
-  const arrivals = dps.map(
-    (dp) =>
-      new Promise<number>((resolve) =>
-        dp.on(
-          'config',
-          (snapshot) => snapshot.source === 'control-plane' && resolve(performance.now() - start),
-        ),
-      ),
-  );
-  const setConfig = cp.setConfig(config);
-  const times = (await Promise.all(arrivals)).sort((a, b) => a - b);
-  await setConfig;
-  const all = times.at(-1)!;
-  await Promise.all(dps.map((dp) => dp.stop()));
+  const applied = fleet.next('applied');
+  const start = sharedNow();
+  await cp.setConfig(config);
+  const { at } = (await applied) as { at: number[] };
+  const times = at.map((t) => t - start).sort((a, b) => a - b);
+  await fleet.close();
   await cp.stop();
   const pct = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))]!;
   return {
     name: `end to end, ${n} real DataPlanes over wss, 64 KiB frame`,
     subject: 'setConfig → every DP applied',
-    subjectMs: all,
+    subjectMs: times.at(-1)!,
     baseline: 'first DP applied',
     baselineMs: times[0]!,
-    ratio: all / times[0]!,
-    notes: `per-DP time to applied: p50 ${pct(0.5).toFixed(0)} ms, p99 ${pct(0.99).toFixed(0)} ms (all ${n} DPs share this process's two cores)`,
+    ratio: times.at(-1)! / times[0]!,
+    notes: `per-DP time to applied: p50 ${pct(0.5).toFixed(0)} ms, p99 ${pct(0.99).toFixed(0)} ms (the ${n} DPs share one other process)`,
   };
 }
 
@@ -423,72 +437,27 @@ async function reconnectStorm(
   await cp.start();
   const port = transport.port!;
   const { hash } = await cp.setConfig(config);
-  const url = `wss://127.0.0.1:${port}/planesync/v1`;
-  let framesAfterRestart = 0;
-  let restartedAt = 0;
-  const reconnectedAt: number[] = [];
-  let stopping = false;
-  const dial = async (id: number, configHash: string): Promise<void> => {
-    while (!stopping) {
-      try {
-        const connection = await wsClient({ url, tls: pair }).connect({
-          metadata: {
-            node_id: `storm-${id}`,
-            node_hostname: `storm-${id}`,
-            node_version: '3.10.0',
-          },
-        });
-        if (restartedAt) reconnectedAt.push(performance.now() - restartedAt);
-        await connection.send(
-          encodeMessage('hello', {
-            protocol: 'planesync/1',
-            nodeId: `storm-${id}`,
-            hostname: `storm-${id}`,
-            version: '3.10.0',
-            labels: {},
-            plugins: [],
-            configHash,
-            configVersion: 1,
-          }),
-        );
-        for await (const frame of connection) {
-          if (frame[0] !== MessageType.config) continue;
-          if (restartedAt) framesAfterRestart++;
-          const message = decodeFrame(frame);
-          if (message.type === 'config') {
-            configHash = message.body.header.hash;
-            await connection
-              .send(
-                encodeMessage('ack', { version: message.body.header.version, hash: configHash }),
-              )
-              .catch(() => undefined);
-          }
-        }
-      } catch {
-        // refused while the CP is down: wait and retry, as a DataPlane does
-      }
-      if (stopping) return;
-      await new Promise((resolve) => setTimeout(resolve, 5_000 + Math.random() * 5_000));
-    }
-  };
-  const clients = Array.from({ length: n }, (_, id) => dial(id, '0'.repeat(32)));
-  while (cp.dataPlanes().filter((d) => d.connected && d.configHash === hash).length < n)
-    await new Promise((resolve) => setTimeout(resolve, 20));
+  const fleet = new Fleet();
+  await fleet.request({ cmd: 'storm', url: `wss://127.0.0.1:${port}/planesync/v1`, tls: pair, n });
+  await connectedDataPlanes(cp, n, hash);
   await cp.stop();
   transport = wsServer({ host: '127.0.0.1', port, tls: pair });
   cp = new ControlPlane({ transport, trust, version: '3.10.0' });
   const delay = monitorEventLoopDelay({ resolution: 10 });
   await cp.start();
   await cp.setConfig(config); // the same config: every DP already has its hash
-  restartedAt = performance.now();
+  const restartedAt = performance.now();
+  await fleet.request({ cmd: 'mark' });
   delay.enable();
-  while (cp.dataPlanes().filter((d) => d.connected && d.configHash === hash).length < n)
-    await new Promise((resolve) => setTimeout(resolve, 20));
+  await connectedDataPlanes(cp, n, hash);
   const allInSync = performance.now() - restartedAt;
   delay.disable();
-  stopping = true;
+  const { reconnectedAt, framesAfterMark } = await fleet.request<{
+    reconnectedAt: number[];
+    framesAfterMark: number;
+  }>({ cmd: 'report' });
+  await fleet.close();
   await cp.stop();
-  await Promise.allSettled(clients);
   reconnectedAt.sort((a, b) => a - b);
   return {
     name: `reconnect storm, ${n} DPs, CP killed and restarted`,
@@ -499,7 +468,7 @@ async function reconnectStorm(
     ratio: allInSync / 10_000,
     notes:
       `reconnects spread from ${(reconnectedAt[0]! / 1000).toFixed(1)} s to ${(reconnectedAt.at(-1)! / 1000).toFixed(1)} s; ` +
-      `peak CP event-loop delay ${(delay.max / 1e6).toFixed(0)} ms; config frames sent to DPs already on the latest hash: ${framesAfterRestart}`,
+      `peak CP event-loop delay ${(delay.max / 1e6).toFixed(0)} ms; config frames sent to DPs already on the latest hash: ${framesAfterMark}`,
   };
 }
 
@@ -510,6 +479,8 @@ export async function run(): Promise<BenchResult[]> {
   const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
   const results: BenchResult[] = [];
   const only = process.env.PLANESYNC_BENCH_ONLY;
+  if (!only || only === 'memory')
+    results.push(await memoryPerDataPlane(FANOUT_SIZES.at(-1)!, pair, trust));
   if (!only || only === 'fan-out') {
     for (const n of FANOUT_SIZES) {
       for (const bytes of [64 * 1024, 1024 * 1024])
@@ -523,7 +494,7 @@ export async function run(): Promise<BenchResult[]> {
   if (!only || only === 'storm')
     results.push(await reconnectStorm(FANOUT_SIZES.at(-1)!, pair, trust));
   if (!only || only === 'coalescing') {
-    for (const interval of [0, 100])
+    for (const interval of [undefined, 0])
       results.push(await coalescing(FANOUT_SIZES.at(-1)!, pair, trust, interval));
   }
   return results;

@@ -19,6 +19,8 @@ export interface BenchResult {
   baselineMs: number;
   /** subject / baseline: 1.0 is as fast as the baseline, 2.0 twice as slow. */
   ratio: number;
+  /** What subjectMs and baselineMs count when they are not milliseconds (frames, KiB). */
+  unit?: string;
   notes?: string;
 }
 
@@ -77,8 +79,8 @@ export async function compare(options: {
 export function printTable(results: BenchResult[]): void {
   const rows = results.map((r) => [
     r.name,
-    `${r.subject}: ${r.subjectMs.toFixed(3)} ms`,
-    `${r.baseline}: ${r.baselineMs.toFixed(3)} ms`,
+    `${r.subject}: ${r.subjectMs.toFixed(r.unit ? 1 : 3)} ${r.unit ?? 'ms'}`,
+    `${r.baseline}: ${r.baselineMs.toFixed(r.unit ? 1 : 3)} ${r.unit ?? 'ms'}`,
     `${r.ratio.toFixed(2)}×`,
   ]);
   const header = ['benchmark', 'planesync (median)', 'baseline (median)', 'ratio'];

@@ -1,0 +1,208 @@
+/**
+ * The DP side of the cluster benchmarks, run in its own process (see fleet.ts) so that what N
+ * DPs pay — TLS, framing, inflating, applying — is never counted as the CP's time or memory.
+ * Commands arrive over IPC; every reply carries the command's id.
+ */
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  type Connection,
+  DataPlane,
+  decodeFrame,
+  encodeMessage,
+  MessageType,
+  TrustVerifier,
+} from '@planesync/core';
+import { wsClient } from '@planesync/transport-ws';
+import { WebSocket } from 'ws';
+import type { FleetCommand } from './fleet.ts';
+
+type Tls = { cert: string; key: string };
+
+const connections: Connection[] = [];
+const rawSockets: WebSocket[] = [];
+const dataPlanes: DataPlane[] = [];
+let frames: number[] = [];
+let rawReceived = 0;
+let rawExpected = 0;
+let stopping = false;
+let stop = new AbortController();
+let stormClients: Promise<void>[] = [];
+let markedAt = 0;
+const reconnectedAt: number[] = [];
+let framesAfterMark = 0;
+
+/** Milliseconds on a clock both processes share. */
+const now = () => performance.timeOrigin + performance.now();
+
+function hello(id: string, configHash: string, configVersion: number): Uint8Array {
+  return encodeMessage('hello', {
+    protocol: 'planesync/1',
+    nodeId: id,
+    hostname: id,
+    version: '3.10.0',
+    labels: {},
+    plugins: [],
+    configHash,
+    configVersion,
+  });
+}
+
+/** A thin DP: hello, then an ack for every config frame the moment it arrives, never inflating it. */
+async function thin(url: string, tls: Tls, index: number): Promise<Connection> {
+  const id = `thin-${index}`;
+  const metadata = { node_id: id, node_hostname: id, node_version: '3.10.0' };
+  const connection = await wsClient({ url, tls }).connect({ metadata });
+  await connection.send(hello(id, '0'.repeat(32), 0));
+  void (async () => {
+    for await (const frame of connection) {
+      if (frame[0] !== MessageType.config) continue;
+      const message = decodeFrame(frame);
+      if (message.type !== 'config') continue;
+      frames[index]!++;
+      const { version, hash } = message.body.header;
+      await connection.send(encodeMessage('ack', { version, hash })).catch(() => undefined);
+    }
+  })();
+  return connection;
+}
+
+/** A raw ws client over TLS that only counts the messages it receives. */
+async function raw(url: string, tls: Tls, onMessage: () => void): Promise<WebSocket> {
+  const ws = new WebSocket(url, {
+    cert: tls.cert,
+    key: tls.key,
+    rejectUnauthorized: false,
+    perMessageDeflate: false,
+    maxPayload: 64 * 1024 * 1024,
+  });
+  ws.on('message', onMessage);
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  return ws;
+}
+
+/** A thin DP that reconnects after 5–10 s, as a DataPlane does, and remembers its hash. */
+async function stormClient(url: string, tls: Tls, index: number, hash: string): Promise<void> {
+  let configHash = hash;
+  const id = `storm-${index}`;
+  while (!stopping) {
+    try {
+      const connection = await wsClient({ url, tls }).connect({
+        metadata: { node_id: id, node_hostname: id, node_version: '3.10.0' },
+      });
+      connections.push(connection);
+      if (markedAt) reconnectedAt.push(now() - markedAt);
+      await connection.send(hello(id, configHash, 1));
+      for await (const frame of connection) {
+        if (frame[0] !== MessageType.config) continue;
+        if (markedAt) framesAfterMark++;
+        const message = decodeFrame(frame);
+        if (message.type !== 'config') continue;
+        configHash = message.body.header.hash;
+        const { version } = message.body.header;
+        await connection
+          .send(encodeMessage('ack', { version, hash: configHash }))
+          .catch(() => undefined);
+      }
+    } catch {
+      // refused while the CP is down: wait and retry, as a DataPlane does
+    }
+    if (stopping) return;
+    await sleep(5_000 + Math.random() * 5_000, undefined, { signal: stop.signal }).catch(
+      () => undefined,
+    );
+  }
+}
+
+/** Runs `open` for 0…n-1, 50 at a time, so a thousand handshakes do not all start at once. */
+async function inBatches<T>(n: number, open: (index: number) => Promise<T>): Promise<T[]> {
+  const all: T[] = [];
+  for (let i = 0; i < n; i += 50) {
+    all.push(
+      ...(await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, k) => open(i + k)))),
+    );
+  }
+  return all;
+}
+
+async function handle(command: FleetCommand): Promise<unknown> {
+  switch (command.cmd) {
+    case 'thin':
+      frames = new Array<number>(command.n).fill(0);
+      connections.push(...(await inBatches(command.n, (i) => thin(command.url, command.tls, i))));
+      return { connected: command.n };
+    case 'raw': {
+      rawReceived = 0;
+      rawExpected = command.expect;
+      const onMessage = () => {
+        if (++rawReceived === rawExpected) process.send!({ event: 'received', at: now() });
+      };
+      rawSockets.push(
+        ...(await inBatches(command.n, () => raw(command.url, command.tls, onMessage))),
+      );
+      return { connected: command.n };
+    }
+    case 'rawReset':
+      rawReceived = 0;
+      rawExpected = command.expect;
+      return {};
+    case 'frames':
+      return { frames };
+    case 'storm':
+      stopping = false;
+      stop = new AbortController();
+      markedAt = 0;
+      reconnectedAt.length = 0;
+      framesAfterMark = 0;
+      stormClients = Array.from({ length: command.n }, (_, i) =>
+        stormClient(command.url, command.tls, i, '0'.repeat(32)),
+      );
+      return {};
+    case 'mark':
+      markedAt = now();
+      return {};
+    case 'report':
+      return { reconnectedAt: [...reconnectedAt], framesAfterMark };
+    case 'dataPlanes': {
+      const trust = new TrustVerifier({ mode: 'pinned', certificates: [command.tls.cert] });
+      const applied: number[] = [];
+      await inBatches(command.n, async (i) => {
+        const dp = new DataPlane({
+          transport: wsClient({ url: command.url, tls: command.tls }),
+          trust,
+          version: '3.10.0',
+          hostname: `dp-${i}`,
+        });
+        dataPlanes.push(dp);
+        dp.on('config', (snapshot) => {
+          if (snapshot.source !== 'control-plane') return;
+          applied.push(now());
+          if (applied.length === command.n) process.send!({ event: 'applied', at: applied });
+        });
+        const connected = new Promise((resolve) => dp.once('connected', resolve));
+        await dp.start();
+        await connected;
+      });
+      return { connected: command.n };
+    }
+    case 'close':
+      stopping = true;
+      stop.abort();
+      await Promise.all(connections.splice(0).map((c) => c.close()));
+      for (const ws of rawSockets.splice(0)) ws.terminate();
+      await Promise.all(dataPlanes.splice(0).map((dp) => dp.stop()));
+      await Promise.allSettled(stormClients.splice(0));
+      return {};
+  }
+}
+
+process.on('message', (command: FleetCommand) => {
+  handle(command).then(
+    (result) => process.send!({ id: command.id, result }),
+    (error: unknown) => process.send!({ id: command.id, error: String(error) }),
+  );
+});
+process.on('disconnect', () => process.exit(0));

@@ -10,6 +10,7 @@ import {
   hashConfig,
   memoryTransport,
   TrustVerifier,
+  validateConfig,
 } from '@planesync/core';
 import { lmdbStore } from '@planesync/storage-lmdb';
 import { open } from 'lmdb';
@@ -24,7 +25,7 @@ import { type BenchResult, compare } from './harness.ts';
 export async function run(): Promise<BenchResult[]> {
   const dir = await mkdtemp(join(tmpdir(), 'planesync-bench-cold-'));
   try {
-    const config = declarativeConfigSchema.parse(largeConfig(25_000));
+    const config = validateConfig(largeConfig(25_000), declarativeConfigSchema);
     const { config_hash, hashes } = hashConfig(config);
     const snapshot = {
       version: 1,

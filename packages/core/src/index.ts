@@ -15,7 +15,11 @@ export type { RequestRecord } from './analytics/request-record.ts';
 export { RingBuffer } from './analytics/ring-buffer.ts';
 export type { AnalyticsOptions, AnalyticsState } from './analytics/telemetry-queue.ts';
 export { type Clock, delay, systemClock, type TimerId } from './clock.ts';
-export { type DeclarativeConfig, declarativeConfigSchema } from './config/declarative-schema.ts';
+export {
+  type DeclarativeConfig,
+  type DeclarativeConfigSchema,
+  declarativeConfigSchema,
+} from './config/declarative-schema.ts';
 export {
   type ConfigHash,
   EMPTY_CONFIG_HASH,

@@ -298,4 +298,21 @@ describe('declarative config: every failure is CONFIG_INVALID with its path', ()
       ],
     });
   });
+
+  it('an owner with neither id nor name gets a content id that does not depend on key order', () => {
+    const routes = [{ paths: ['/a'] }];
+    const one = parseDeclarativeConfig({
+      _format_version: '3.0',
+      services: [{ host: 'h', port: 80, routes }],
+    });
+    const other = parseDeclarativeConfig({
+      _format_version: '3.0',
+      services: [{ port: 80, routes, host: 'h' }],
+    });
+    expect(one.services?.[0]?.id).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
+    expect(other.services?.[0]?.id).toBe(one.services?.[0]?.id);
+    expect(other.routes?.[0]?.service).toBe(one.services?.[0]?.id);
+  });
 });

@@ -228,6 +228,8 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
    * and compresses it once, and pushes it to every connected compatible DP whose hash differs.
    * Rejects with `CONFIG_INVALID` (the previous version stays) or `PAYLOAD_TOO_LARGE`.
    * Successive calls are applied in order; a DP still receiving gets only the newest.
+   * The CP keeps the validated config, which may share objects with `config`: pass a new
+   * object for each change rather than editing one already given.
    */
   setConfig(config: unknown): Promise<{ version: number; hash: string }> {
     this.#queued++;

@@ -43,7 +43,7 @@ async function configOfCompressedSize(targetBytes: number) {
   for (let round = 0; round < 6; round++) {
     const config = build(services);
     const { config_hash, hashes } = hashConfig(config);
-    const frame = await encodeConfigFrame({ version: 1, hash: config_hash }, { config, hashes });
+    const frame = await encodeConfigFrame({ version: 1, hash: config_hash, hashes }, config);
     if (Math.abs(frame.byteLength - targetBytes) / targetBytes < 0.05) return config;
     services = Math.max(1, Math.round((services * targetBytes) / frame.byteLength));
   }
@@ -112,6 +112,7 @@ async function fanOut(
     trust,
     version: '3.10.0',
     maxPayloadBytes: 64 * 1024 * 1024,
+    pushIntervalMs: 0, // each round is one version, pushed at once
   });
   await cp.start();
   const raw = await rawServer(pair);
@@ -185,8 +186,8 @@ async function fanOut(
 function currentFrame(cp: ControlPlane): Promise<Uint8Array> {
   const current = cp.currentConfig!;
   return encodeConfigFrame(
-    { version: current.version, hash: current.hash },
-    { config: current.config, hashes: current.hashes },
+    { version: current.version, hash: current.hash, hashes: current.hashes },
+    current.config,
   );
 }
 
@@ -271,6 +272,7 @@ async function dpApply(
     trust,
     version: '3.10.0',
     maxPayloadBytes: 64 * 1024 * 1024,
+    pushIntervalMs: 0, // each round is one version, pushed at once
   });
   await cp.start();
   const dp = new DataPlane({
@@ -295,8 +297,8 @@ async function dpApply(
     samples.push(performance.now() - start);
   }
   const frame = await encodeConfigFrame(
-    { version: 1, hash: cp.currentConfig!.hash },
-    { config: cp.currentConfig!.config, hashes: cp.currentConfig!.hashes },
+    { version: 1, hash: cp.currentConfig!.hash, hashes: cp.currentConfig!.hashes },
+    cp.currentConfig!.config,
   );
   await dp.stop();
   await cp.stop();
@@ -311,17 +313,15 @@ async function dpApply(
     steps[name] = performance.now() - start;
   };
   let inflated: Buffer = Buffer.alloc(0);
-  let parsed: { config: unknown } = { config: undefined };
+  let parsed: unknown;
   await time('inflate', async () => {
     inflated = await gunzipAsync(body);
   });
   await time('parse', () => {
     parsed = JSON.parse(inflated.toString('utf8'));
   });
-  await time('validate', () => validateConfig(parsed.config, declarativeConfigSchema));
-  await time('hash (not on the DP path)', () =>
-    hashConfig(parsed.config as Record<string, unknown>),
-  );
+  await time('validate', () => validateConfig(parsed, declarativeConfigSchema));
+  await time('hash (not on the DP path)', () => hashConfig(parsed as Record<string, unknown>));
   const baselineMs = steps.inflate! + steps.parse!;
   const median = samples.sort((a, b) => a - b)[Math.floor(samples.length / 2)]!;
   return {

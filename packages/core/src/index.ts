@@ -115,11 +115,15 @@ export {
   type SyncStatus,
   type TelemetryBatch,
 } from './protocol/messages.ts';
-export type { ConfigStore, StoredSnapshot } from './storage/contract.ts';
+export type { ConfigStore, SaveOptions, StoredSnapshot } from './storage/contract.ts';
 export { FileConfigStore, type FileConfigStoreOptions } from './storage/file-store.ts';
 export { MemoryConfigStore } from './storage/memory-store.ts';
 export { assertNodeId } from './storage/node-id.ts';
-export { fromStoredRecord, toStoredRecord } from './storage/stored-snapshot.ts';
+export {
+  fromStoredRecord,
+  serializeStoredRecord,
+  toStoredRecord,
+} from './storage/stored-snapshot.ts';
 export {
   ConnectionBase,
   type ConnectionInit,

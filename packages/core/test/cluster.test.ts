@@ -17,6 +17,7 @@ import {
   MemoryConfigStore,
   memoryTransport,
   type PlanesyncError,
+  type SaveOptions,
   StoreWriteFailedError,
   type TransportClient,
   TrustVerifier,
@@ -657,6 +658,49 @@ describe('trust', () => {
   });
 });
 
+describe('the DP cache write', () => {
+  /** A memory store that remembers the bytes it was handed with each save. */
+  class RecordingStore extends MemoryConfigStore {
+    readonly handed: Array<Uint8Array | undefined> = [];
+    override async save(snapshot: ConfigSnapshot, options: SaveOptions = {}) {
+      this.handed.push(options.json);
+      await super.save(snapshot, options);
+    }
+  }
+
+  it('caches the config bytes it received instead of serializing the config again', async () => {
+    cluster = await createTestCluster();
+    const storage = new RecordingStore();
+    const dp = cluster.dataPlane({ storage });
+    await dp.start();
+    const { hash } = await cluster.cp.setConfig(configA);
+    const applied = await dp.waitForConfig({ hash });
+    await cluster.clock.advance(1);
+    const json = storage.handed.at(-1);
+    expect(json).toBeInstanceOf(Uint8Array);
+    expect(JSON.parse(new TextDecoder().decode(json))).toEqual(applied.config);
+    expect((await storage.load())?.config).toEqual(applied.config);
+  });
+
+  it('serializes the config when its schema changed it (the received bytes are not what it applied)', async () => {
+    cluster = await createTestCluster();
+    const storage = new RecordingStore();
+    const stamped = {
+      safeParse: (value: unknown) => ({
+        success: true as const,
+        data: { ...(value as object), stamped: true },
+      }),
+    };
+    const dp = cluster.dataPlane({ storage, schema: stamped });
+    await dp.start();
+    const { hash } = await cluster.cp.setConfig(configA);
+    await dp.waitForConfig({ hash });
+    await cluster.clock.advance(1);
+    expect(storage.handed.at(-1)).toBeUndefined();
+    expect((await storage.load())?.config).toMatchObject({ stamped: true });
+  });
+});
+
 describe('bad input loses nothing', () => {
   it('a DP that nacks keeps its last good config; the CP hears why', async () => {
     cluster = await createTestCluster();
@@ -776,7 +820,7 @@ describe('bad input loses nothing', () => {
     await evil.server.listen((connection: Connection) => {
       void (async () => {
         for await (const _ of connection) {
-          const bomb = { config: { _format_version: '3.0', padding: 'x'.repeat(5_000_000) } };
+          const bomb = { _format_version: '3.0', padding: 'x'.repeat(5_000_000) };
           await connection
             .send(await encodeConfigFrame({ version: 1, hash: '0'.repeat(32) }, bomb))
             .catch(() => undefined);

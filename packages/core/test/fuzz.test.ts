@@ -68,7 +68,7 @@ beforeAll(async () => {
     encodeMessage('ping', { version: 1, hash: config_hash }),
     encodeMessage('pong', {}),
     encodeMessage('telemetryAck', { batch: 3 }),
-    await encodeConfigFrame({ version: 1, hash: config_hash }, { config, hashes }),
+    await encodeConfigFrame({ version: 1, hash: config_hash, hashes }, config),
     await encodeCompressed('telemetry', {
       stream: 's',
       batch: 1,

@@ -9,9 +9,11 @@ import {
   fromStoredRecord,
   InvalidArgumentError,
   PlanesyncError,
+  type SaveOptions,
   StoreCorruptError,
   type StoredSnapshot,
   StoreWriteFailedError,
+  serializeStoredRecord,
   systemClock,
   throwIfAborted,
   toStoredRecord,
@@ -94,10 +96,10 @@ export class LmdbConfigStore implements ConfigStore {
     return fromStoredRecord(record, this.path);
   }
 
-  async save(snapshot: ConfigSnapshot, options: AbortOptions = {}): Promise<void> {
+  async save(snapshot: ConfigSnapshot, options: SaveOptions = {}): Promise<void> {
     throwIfAborted(options.signal);
     const record = toStoredRecord({ ...snapshot, savedAt: this.#clock.now() });
-    const bytes = encoder.encode(JSON.stringify(record));
+    const bytes = serializeStoredRecord(record, options.json);
     await this.#write(SNAPSHOT_KEY, this.#key ? encrypt(this.#key, bytes) : bytes);
   }
 

@@ -390,11 +390,15 @@ const NESTING: Array<{ parent: string; child: string; field: string }> = [
   { parent: 'certificates', child: 'snis', field: 'certificate' },
 ];
 
+/** Copy on write: the input itself when nothing changes, else copies of what changed. */
 function flatten(input: DeclarativeConfig): DeclarativeConfig {
-  // Copy on write: the root, each collection that changes and each entity that changes.
-  const config: DeclarativeConfig = { ...input };
-  if (config.services?.some((service) => typeof service.url === 'string'))
-    config.services = config.services.map(expandUrl);
+  let config = input;
+  const writable = () => {
+    if (config === input) config = { ...input };
+    return config;
+  };
+  if (input.services?.some((service) => typeof service.url === 'string'))
+    writable().services = input.services.map(expandUrl);
   // Order matters: routes nested in services may carry plugins of their own.
   for (const { parent, child, field } of NESTING) {
     const parents = config[parent] as Entity[] | undefined;
@@ -414,7 +418,7 @@ function flatten(input: DeclarativeConfig): DeclarativeConfig {
         });
     }
     if (!owners) continue;
-    config[parent] = owners;
+    writable()[parent] = owners;
     config[child] = [...((config[child] as Entity[] | undefined) ?? []), ...adopted];
   }
   return config;

@@ -3,7 +3,9 @@ import { ConfigInvalidError, type ConfigProblem } from '../errors.ts';
 
 /**
  * What validates a config: any zod schema, or anything with zod's `safeParse` shape — the
- * declarative schema by default, a host's own schema when it brings one.
+ * declarative schema by default, a host's own schema when it brings one. Returning the input
+ * object itself as `data` means "unchanged" (a DP then caches the bytes it received); a schema
+ * that changes the config returns a new object, as zod does.
  */
 export interface ConfigSchema<T = unknown> {
   safeParse(

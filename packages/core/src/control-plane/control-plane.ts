@@ -266,7 +266,8 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
     this.#license = license;
     const current = this.#current;
     if (!current || !this.#compressed) return;
-    const header = { version: current.version, hash: current.hash, license };
+    const { version, hash, hashes } = current;
+    const header = { version, hash, hashes, license };
     this.#current = { ...current, frame: assembleConfigFrame(header, this.#compressed) };
     for (const session of this.#sessions.values()) session.offerLicense(this.#current);
   }
@@ -318,12 +319,10 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
     const header = {
       version: version.version,
       hash: version.hash,
+      hashes: version.hashes,
       ...(this.#license ? { license: this.#license } : {}),
     };
-    const frame = await encodeConfigFrame(header, {
-      config: version.config,
-      hashes: version.hashes,
-    });
+    const frame = await encodeConfigFrame(header, version.config);
     this.#encodes++;
     return frame;
   }
@@ -332,7 +331,7 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
   #install(version: PublishedConfig<TConfig>, frame: Uint8Array): void {
     this.#unencoded = false;
     this.#compressed = frame.subarray(5 + new DataView(frame.buffer).getUint32(1));
-    this.#current = { version: version.version, hash: version.hash, frame };
+    this.#current = { version: version.version, hash: version.hash, hashes: version.hashes, frame };
     this.#configuredPlugins = configuredPlugins(version.config);
     const services = (version.config as { services?: unknown } | undefined)?.services;
     this.#analytics.setServiceCount(Array.isArray(services) ? services.length : 0);

@@ -1,5 +1,6 @@
 import type { Clock, TimerId } from '../clock.ts';
 import { LatestSlot } from '../config/latest-slot.ts';
+import type { ConfigHashes } from '../config/snapshot.ts';
 import {
   HeartbeatTimeoutError,
   type PlanesyncError,
@@ -25,6 +26,7 @@ import type { DataPlaneStatus } from './control-plane.ts';
 export interface EncodedVersion {
   version: number;
   hash: string;
+  hashes: ConfigHashes;
   frame: Uint8Array;
 }
 

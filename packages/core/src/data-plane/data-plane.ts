@@ -23,7 +23,7 @@ import {
   ProtocolViolationError,
   TrustError,
 } from '../errors.ts';
-import { decodeFrame, encodeMessage, inflateJson } from '../protocol/codec.ts';
+import { decodeFrame, encodeMessage, inflate, parseJson } from '../protocol/codec.ts';
 import type { PluginVersion } from '../protocol/compatibility.ts';
 import { asPlanesyncError, closeForFailure } from '../protocol/failure.ts';
 import {
@@ -356,9 +356,9 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
     this.emit('config', snapshot);
   }
 
-  async #save(snapshot: ConfigSnapshot): Promise<void> {
+  async #save(snapshot: ConfigSnapshot, json?: Uint8Array): Promise<void> {
     try {
-      await this.#storage.save(snapshot);
+      await this.#storage.save(snapshot, json ? { json } : {});
     } catch (error) {
       // The config stays applied in memory; only the cache is behind.
       this.#report(error);
@@ -505,10 +505,14 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
     }
     candidate.validating();
     let snapshot: ConfigSnapshot;
+    let json: Uint8Array | undefined;
     try {
-      const body = await inflateJson(payload, this.#settings.maxInflatedBytes);
-      const { config, hashes } = (body ?? {}) as { config?: unknown; hashes?: ConfigHashes };
+      const bytes = await inflate(payload, this.#settings.maxInflatedBytes);
+      const config = parseJson(bytes, 'config payload');
       const valid = validateConfig(config, this.#schema);
+      // A schema that changed nothing returns its input: these bytes are then the config's JSON.
+      if (valid === config) json = bytes;
+      const { hashes } = header;
       snapshot = this.#snapshot(
         valid,
         'control-plane',
@@ -536,7 +540,7 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
     candidate.applying();
     candidate.activate(snapshot);
     this.#activated(snapshot);
-    await this.#save(snapshot);
+    await this.#save(snapshot, json);
     await connection.send(encodeMessage('ack', { version: snapshot.version, hash: snapshot.hash }));
     await this.#ping(connection);
   }

@@ -34,13 +34,14 @@ export function encodeMessage<T extends keyof typeof messageSchemas>(
 
 /**
  * A config frame: type byte, 4-byte big-endian header length, the header JSON
- * (`{ version, hash, license? }`), then the gzip payload. The CP builds it once per version.
+ * (`{ version, hash, hashes?, license? }`), then the gzip of the config's JSON — the exact
+ * bytes a DP can write to its cache. The CP builds it once per version.
  */
 export async function encodeConfigFrame(
   header: ConfigHeader,
-  payload: unknown,
+  config: unknown,
 ): Promise<Uint8Array> {
-  const compressed = await gzipAsync(encoder.encode(JSON.stringify(payload)));
+  const compressed = await gzipAsync(encoder.encode(JSON.stringify(config)));
   return assembleConfigFrame(header, compressed);
 }
 
@@ -117,6 +118,11 @@ function decodeConfigFrame(body: Uint8Array): ConfigFrame {
  * `PROTOCOL_VIOLATION`.
  */
 export async function inflateJson(payload: Uint8Array, maxBytes: number): Promise<unknown> {
+  return parseJson(await inflate(payload, maxBytes), 'compressed body');
+}
+
+/** Inflates a gzip body to at most `maxBytes`, with the errors of {@link inflateJson}. */
+export async function inflate(payload: Uint8Array, maxBytes: number): Promise<Uint8Array> {
   let inflated: Buffer;
   try {
     inflated =
@@ -129,10 +135,11 @@ export async function inflateJson(payload: Uint8Array, maxBytes: number): Promis
     }
     throw new ProtocolViolationError('a compressed body is not valid gzip', { cause: error });
   }
-  return parseJson(inflated, 'compressed body');
+  return inflated;
 }
 
-function parseJson(bytes: Uint8Array, what: string): unknown {
+/** Parses UTF-8 JSON; anything else is a `PROTOCOL_VIOLATION` naming `what`. */
+export function parseJson(bytes: Uint8Array, what: string): unknown {
   try {
     return JSON.parse(decoder.decode(bytes));
   } catch (error) {

@@ -78,11 +78,22 @@ export type License = z.output<typeof licenseSchema>;
 export const configHeaderSchema = z.object({
   version,
   hash,
+  /** Kong's per-collection hashes of the config (`config`, `routes`, …, `targets`). */
+  hashes: z
+    .object({
+      config: hash,
+      routes: hash,
+      services: hash,
+      plugins: hash,
+      upstreams: hash,
+      targets: hash,
+    })
+    .optional(),
   license: licenseSchema.optional(),
 });
 export type ConfigHeader = z.output<typeof configHeaderSchema>;
 
-/** A config as it travels: its header, and the gzip bytes of `{ config, hashes }` JSON. */
+/** A config as it travels: its header, and the gzip bytes of the config's JSON. */
 export interface ConfigFrame {
   header: ConfigHeader;
   payload: Uint8Array;

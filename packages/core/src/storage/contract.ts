@@ -7,6 +7,15 @@ export interface StoredSnapshot<TConfig = unknown> extends ConfigSnapshot<TConfi
   readonly savedAt: number;
 }
 
+/** Options of {@link ConfigStore.save}. */
+export interface SaveOptions extends AbortOptions {
+  /**
+   * The UTF-8 JSON of `snapshot.config` when the caller already holds it (a DP has the bytes
+   * it inflated): a store may write these bytes instead of serializing the config again.
+   */
+  json?: Uint8Array;
+}
+
 /**
  * Where a DP keeps its last good config and its node id across restarts: Kong's
  * `<prefix>/dbless.lmdb`, a `config.json.gz`, memory. `configStoreConformance` from
@@ -31,7 +40,7 @@ export interface ConfigStore {
    * the new one, never a mix, and a crash mid-save leaves the old one. Rejects with
    * `STORE_WRITE_FAILED` when it cannot write; the previous snapshot is then still stored.
    */
-  save(snapshot: ConfigSnapshot, options?: AbortOptions): Promise<void>;
+  save(snapshot: ConfigSnapshot, options?: SaveOptions): Promise<void>;
   /** Forgets the stored snapshot (the node id stays). */
   clear(options?: AbortOptions): Promise<void>;
   /** The DP's node id saved earlier, or `undefined`. */

@@ -7,9 +7,9 @@ import type { ConfigSnapshot } from '../config/snapshot.ts';
 import { InvalidArgumentError, StoreCorruptError, throwIfAborted } from '../errors.ts';
 import type { AbortOptions } from '../transport/contract.ts';
 import { writeFileAtomic } from './atomic-file.ts';
-import type { ConfigStore, StoredSnapshot } from './contract.ts';
+import type { ConfigStore, SaveOptions, StoredSnapshot } from './contract.ts';
 import { assertNodeId } from './node-id.ts';
-import { fromStoredRecord, toStoredRecord } from './stored-snapshot.ts';
+import { fromStoredRecord, serializeStoredRecord, toStoredRecord } from './stored-snapshot.ts';
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -66,10 +66,10 @@ export class FileConfigStore implements ConfigStore {
     return fromStoredRecord(record, this.path);
   }
 
-  async save(snapshot: ConfigSnapshot, options: AbortOptions = {}): Promise<void> {
+  async save(snapshot: ConfigSnapshot, options: SaveOptions = {}): Promise<void> {
     throwIfAborted(options.signal);
     const record = toStoredRecord({ ...snapshot, savedAt: this.#clock.now() });
-    const compressed = await gzipAsync(Buffer.from(JSON.stringify(record), 'utf8'));
+    const compressed = await gzipAsync(serializeStoredRecord(record, options.json));
     throwIfAborted(options.signal);
     await writeFileAtomic(this.path, compressed);
   }

@@ -65,6 +65,26 @@ export function fromStoredRecord(record: unknown, where: string): StoredSnapshot
   return snapshot as StoredSnapshot;
 }
 
+const encoder = new TextEncoder();
+
+/**
+ * The UTF-8 JSON of a stored record (from {@link toStoredRecord}). With `json` — the config's
+ * own JSON bytes — the config is spliced in as is rather than serialized again.
+ */
+export function serializeStoredRecord(
+  record: Record<string, unknown>,
+  json?: Uint8Array,
+): Uint8Array {
+  if (!json) return encoder.encode(JSON.stringify(record));
+  const { config: _config, ...rest } = record;
+  const head = encoder.encode(`${JSON.stringify(rest).slice(0, -1)},"config":`);
+  const bytes = new Uint8Array(head.byteLength + json.byteLength + 1);
+  bytes.set(head, 0);
+  bytes.set(json, head.byteLength);
+  bytes[bytes.byteLength - 1] = 0x7d; // }
+  return bytes;
+}
+
 function describeIssue(error: z.ZodError): string {
   const issue = error.issues[0];
   return `${issue?.path.join('.') || '(root)'}: ${issue?.message}`;

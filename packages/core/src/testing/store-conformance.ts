@@ -71,6 +71,15 @@ export function configStoreConformance(options: ConfigStoreConformanceOptions): 
           expect(typeof loaded?.savedAt).toBe('number');
         },
 
+        'given the config as JSON bytes, loads back the same snapshot': async () => {
+          const snapshot = sampleSnapshot(7);
+          const json = new TextEncoder().encode(JSON.stringify(snapshot.config));
+          await fixture.store.save(snapshot, { json });
+          const loaded = await fixture.store.load();
+          expect(loaded).toMatchObject(snapshot);
+          expect(loaded?.config).toEqual(snapshot.config);
+        },
+
         'replaces the previous snapshot on save': async () => {
           await fixture.store.save(sampleSnapshot(1));
           await fixture.store.save(sampleSnapshot(2, 'manual'));

@@ -59,7 +59,7 @@ async function connectedDataPlanes(cp: ControlPlane, n: number, hash?: string): 
 }
 
 /** The process's RSS and heap after a full collection (`--expose-gc`, which `pnpm bench` sets). */
-function memory(): { rss: number; heap: number } {
+function _memory(): { rss: number; heap: number } {
   (globalThis as { gc?: () => void }).gc?.();
   const { rss, heapUsed } = process.memoryUsage();
   return { rss, heap: heapUsed };
@@ -191,57 +191,33 @@ function currentFrame(cp: ControlPlane): Promise<Uint8Array> {
   );
 }
 
-/** 7. Memory: the CP's RSS and heap per connected DP, against a raw ws TLS server's per connection. */
+/**
+ * 7. Memory: the CP's RSS and heap per connected DP, against a raw ws TLS server's per
+ * connection. Each server runs alone in a fresh process, so nothing else this benchmark run
+ * allocated is counted; the clients are in another.
+ */
 async function memoryPerDataPlane(
   n: number,
   pair: { cert: string; key: string },
-  trust: TrustVerifier,
 ): Promise<BenchResult> {
-  const perConnection = async (
-    open: () => Promise<{ connect(): Promise<void>; close(): Promise<void> }>,
-  ) => {
-    const before = memory();
-    const subject = await open();
-    await subject.connect();
-    const after = memory();
-    await subject.close();
+  type Memory = { rss: number; heap: number };
+  const perConnection = async (cmd: 'serveControlPlane' | 'serveRaw', clients: 'thin' | 'raw') => {
+    const server = new Fleet();
+    const fleet = new Fleet();
+    const before = await server.request<Memory & { url: string }>({ cmd, tls: pair });
+    await fleet.request(
+      clients === 'thin'
+        ? { cmd: 'thin', url: before.url, tls: pair, n }
+        : { cmd: 'raw', url: before.url, tls: pair, n, expect: n },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500)); // hellos and welcomes settle
+    const after = await server.request<Memory>({ cmd: 'memory' });
+    await fleet.close();
+    await server.close();
     return { rss: (after.rss - before.rss) / n, heap: (after.heap - before.heap) / n };
   };
-  const cpSide = await perConnection(async () => {
-    const transport = wsServer({ host: '127.0.0.1', port: 0, tls: pair });
-    const cp = new ControlPlane({ transport, trust, version: '3.10.0' });
-    await cp.start();
-    const fleet = new Fleet();
-    return {
-      async connect() {
-        await fleet.request({
-          cmd: 'thin',
-          url: `wss://127.0.0.1:${transport.port}/planesync/v1`,
-          tls: pair,
-          n,
-        });
-        await connectedDataPlanes(cp, n);
-      },
-      async close() {
-        await fleet.close();
-        await cp.stop();
-      },
-    };
-  });
-  const rawSide = await perConnection(async () => {
-    const raw = await rawServer(pair);
-    const fleet = new Fleet();
-    return {
-      async connect() {
-        await fleet.request({ cmd: 'raw', url: raw.url, tls: pair, n, expect: n });
-        while (raw.wss.clients.size < n) await new Promise((resolve) => setTimeout(resolve, 10));
-      },
-      async close() {
-        await fleet.close();
-        await raw.close();
-      },
-    };
-  });
+  const cpSide = await perConnection('serveControlPlane', 'thin');
+  const rawSide = await perConnection('serveRaw', 'raw');
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
   return {
     name: `memory: CP per connected DP, ${n} DPs over wss+mTLS`,
@@ -251,7 +227,7 @@ async function memoryPerDataPlane(
     baselineMs: rawSide.rss / 1024,
     ratio: cpSide.rss / rawSide.rss,
     unit: 'KiB',
-    notes: `CP ${kb(cpSide.rss)} RSS and ${kb(cpSide.heap)} JS heap per DP; raw ws ${kb(rawSide.rss)} RSS and ${kb(rawSide.heap)} heap per connection (after a full GC, clients in another process)`,
+    notes: `CP ${kb(cpSide.rss)} RSS and ${kb(cpSide.heap)} JS heap per DP; raw ws ${kb(rawSide.rss)} RSS and ${kb(rawSide.heap)} heap per connection (after a full GC; each server alone in a fresh process, clients in another)`,
   };
 }
 
@@ -486,7 +462,7 @@ export async function run(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   const only = process.env.PLANESYNC_BENCH_ONLY;
   if (!only || only === 'memory')
-    results.push(await memoryPerDataPlane(FANOUT_SIZES.at(-1)!, pair, trust));
+    results.push(await memoryPerDataPlane(FANOUT_SIZES.at(-1)!, pair));
   if (!only || only === 'fan-out') {
     for (const n of FANOUT_SIZES) {
       for (const bytes of [64 * 1024, 1024 * 1024])

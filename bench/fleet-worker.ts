@@ -3,18 +3,22 @@
  * DPs pay — TLS, framing, inflating, applying — is never counted as the CP's time or memory.
  * Commands arrive over IPC; every reply carries the command's id.
  */
+import { setMaxListeners } from 'node:events';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Connection,
+  ControlPlane,
   DataPlane,
   decodeFrame,
   encodeMessage,
   MessageType,
   TrustVerifier,
 } from '@planesync/core';
-import { wsClient } from '@planesync/transport-ws';
-import { WebSocket } from 'ws';
+import { wsClient, wsServer } from '@planesync/transport-ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { FleetCommand } from './fleet.ts';
 
 type Tls = { cert: string; key: string };
@@ -31,6 +35,15 @@ let stormClients: Promise<void>[] = [];
 let markedAt = 0;
 const reconnectedAt: number[] = [];
 let framesAfterMark = 0;
+
+const servers: Array<() => Promise<unknown>> = [];
+
+/** This process's RSS and JS heap after a full collection. */
+function memory(): { rss: number; heap: number } {
+  (globalThis as { gc?: () => void }).gc?.();
+  const { rss, heapUsed } = process.memoryUsage();
+  return { rss, heap: heapUsed };
+}
 
 /** Milliseconds on a clock both processes share. */
 const now = () => performance.timeOrigin + performance.now();
@@ -154,6 +167,7 @@ async function handle(command: FleetCommand): Promise<unknown> {
     case 'storm':
       stopping = false;
       stop = new AbortController();
+      setMaxListeners(command.n + 10, stop.signal); // one sleeping client each
       markedAt = 0;
       reconnectedAt.length = 0;
       framesAfterMark = 0;
@@ -188,7 +202,33 @@ async function handle(command: FleetCommand): Promise<unknown> {
       });
       return { connected: command.n };
     }
+    case 'serveControlPlane': {
+      const transport = wsServer({ host: '127.0.0.1', port: 0, tls: command.tls });
+      const cp = new ControlPlane({
+        transport,
+        trust: new TrustVerifier({ mode: 'pinned', certificates: [command.tls.cert] }),
+        version: '3.10.0',
+      });
+      await cp.start();
+      servers.push(() => cp.stop());
+      return { url: `wss://127.0.0.1:${transport.port}/planesync/v1`, ...memory() };
+    }
+    case 'serveRaw': {
+      const https = createServer({ cert: command.tls.cert, key: command.tls.key });
+      const wss = new WebSocketServer({ server: https, perMessageDeflate: false });
+      await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve));
+      servers.push(async () => {
+        for (const client of wss.clients) client.terminate();
+        wss.close();
+        https.closeAllConnections();
+        await new Promise((resolve) => https.close(resolve));
+      });
+      return { url: `wss://127.0.0.1:${(https.address() as AddressInfo).port}/`, ...memory() };
+    }
+    case 'memory':
+      return memory();
     case 'close':
+      await Promise.all(servers.splice(0).map((close) => close()));
       stopping = true;
       stop.abort();
       await Promise.all(connections.splice(0).map((c) => c.close()));

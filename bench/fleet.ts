@@ -14,6 +14,8 @@ export type FleetCommand = { id: number } & (
   | { cmd: 'dataPlanes'; url: string; tls: Tls; n: number }
   | { cmd: 'storm'; url: string; tls: Tls; n: number }
   | { cmd: 'rawReset'; expect: number }
+  | { cmd: 'serveControlPlane' | 'serveRaw'; tls: Tls }
+  | { cmd: 'memory' }
   | { cmd: 'frames' | 'mark' | 'report' | 'close' }
 );
 
@@ -27,7 +29,7 @@ export class Fleet {
 
   constructor() {
     this.#child = fork(new URL('./fleet-worker.ts', import.meta.url).pathname, [], {
-      execArgv: ['--conditions=@planesync/source', '--import', 'tsx'],
+      execArgv: ['--expose-gc', '--conditions=@planesync/source', '--import', 'tsx'],
       serialization: 'advanced',
     });
     this.#child.on('message', (message: Record<string, unknown>) => {

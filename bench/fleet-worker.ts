@@ -214,7 +214,12 @@ async function handle(command: FleetCommand): Promise<unknown> {
       return { url: `wss://127.0.0.1:${transport.port}/planesync/v1`, ...memory() };
     }
     case 'serveRaw': {
-      const https = createServer({ cert: command.tls.cert, key: command.tls.key });
+      const https = createServer({
+        cert: command.tls.cert,
+        key: command.tls.key,
+        requestCert: true, // mutual TLS, as the CP's transport
+        rejectUnauthorized: false,
+      });
       const wss = new WebSocketServer({ server: https, perMessageDeflate: false });
       await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve));
       servers.push(async () => {

@@ -21,7 +21,8 @@ export class WsConnection extends ConnectionBase {
         void this.close(CloseCode.PROTOCOL_VIOLATION, 'text messages are not planesync frames');
         return;
       }
-      this.receive(new Uint8Array(data as Buffer));
+      const bytes = data as Buffer; // a view, not a copy: ws hands each message its own bytes
+      this.receive(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     });
     socket.on('error', (error: Error & { code?: string }) => {
       // ws enforces maxPayload itself and closes with 1009; it is this side's close.

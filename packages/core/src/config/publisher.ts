@@ -65,7 +65,16 @@ export class ConfigPublisher<TConfig = unknown> {
    * latest version when the hash is unchanged. `commit` publishes it.
    */
   prepare(config: unknown): PublishedConfig<TConfig> & { changed: boolean } {
-    const valid = this.#schema ? validateConfig(config, this.#schema) : (config as TConfig);
+    return this.prepareValid(this.validate(config));
+  }
+
+  /** Validates `config` with the schema (as given without one); throws `CONFIG_INVALID`. */
+  validate(config: unknown): TConfig {
+    return this.#schema ? validateConfig(config, this.#schema) : (config as TConfig);
+  }
+
+  /** `prepare` for a config `validate` returned. */
+  prepareValid(valid: TConfig): PublishedConfig<TConfig> & { changed: boolean } {
     const { config_hash, hashes } = hashConfig(valid as Record<string, unknown>) as ConfigHash;
     const latest = this.#latest;
     if (latest && latest.hash === config_hash) return { ...latest, changed: false };

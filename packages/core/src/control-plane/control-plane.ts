@@ -5,7 +5,7 @@ import { declarativeConfigSchema } from '../config/declarative-schema.ts';
 import { ConfigPublisher, type PublishedConfig } from '../config/publisher.ts';
 import type { ConfigSchema } from '../config/validate.ts';
 import { InvalidArgumentError, PayloadTooLargeError, type PlanesyncError } from '../errors.ts';
-import { assembleConfigFrame, encodeConfigFrame } from '../protocol/codec.ts';
+import { assembleConfigFrame, compressConfig } from '../protocol/codec.ts';
 import {
   configuredPlugins,
   type PluginVersion,
@@ -282,7 +282,12 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
   }
 
   async #setConfig(config: unknown): Promise<{ version: number; hash: string }> {
-    const prepared = this.#publisher.prepare(config);
+    const valid = this.#publisher.validate(config);
+    // The payload is the config's JSON alone: it compresses in libuv's pool while this thread
+    // hashes. (Wasted when the hash turns out unchanged; skipped when a newer call waits.)
+    const compressed = this.#queued > 0 ? undefined : compressConfig(valid);
+    compressed?.catch(() => undefined);
+    const prepared = this.#publisher.prepareValid(valid);
     if (!prepared.changed) return { version: prepared.version, hash: prepared.hash };
     if (this.#queued > 0) {
       // A newer setConfig is already waiting: this version is published but never encoded or
@@ -291,7 +296,7 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
       this.#unencoded = true;
       return { version: prepared.version, hash: prepared.hash };
     }
-    const frame = await this.#encode(prepared);
+    const frame = await this.#encode(prepared, compressed);
     if (frame.byteLength > this.#settings.maxPayloadBytes) {
       throw new PayloadTooLargeError(frame.byteLength, this.#settings.maxPayloadBytes);
     }
@@ -315,14 +320,17 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
     }
   }
 
-  async #encode(version: PublishedConfig<TConfig>): Promise<Uint8Array> {
+  async #encode(
+    version: PublishedConfig<TConfig>,
+    compressed = compressConfig(version.config),
+  ): Promise<Uint8Array> {
     const header = {
       version: version.version,
       hash: version.hash,
       hashes: version.hashes,
       ...(this.#license ? { license: this.#license } : {}),
     };
-    const frame = await encodeConfigFrame(header, version.config);
+    const frame = assembleConfigFrame(header, await compressed);
     this.#encodes++;
     return frame;
   }

@@ -41,8 +41,12 @@ export async function encodeConfigFrame(
   header: ConfigHeader,
   config: unknown,
 ): Promise<Uint8Array> {
-  const compressed = await gzipAsync(encoder.encode(JSON.stringify(config)));
-  return assembleConfigFrame(header, compressed);
+  return assembleConfigFrame(header, await compressConfig(config));
+}
+
+/** A config frame's payload: the gzip of the config's JSON (compressed in libuv's pool). */
+export function compressConfig(config: unknown): Promise<Uint8Array> {
+  return gzipAsync(encoder.encode(JSON.stringify(config)));
 }
 
 /** The same payload under a new header (a licence change does not recompress the config). */

@@ -96,7 +96,7 @@ const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 /**
- * 1. CP fan-out over loopback wss with mTLS, against a raw ws TLS server sending the same bytes.
+ * 1. CP fan-out over loopback wss with mTLS, against a raw ws mTLS server sending the same bytes.
  * Both fleets of clients live in another process; rounds of the two alternate.
  */
 async function fanOut(
@@ -208,7 +208,7 @@ function currentFrame(cp: ControlPlane): Promise<Uint8Array> {
 }
 
 /**
- * 7. Memory: the CP's RSS and heap per connected DP, against a raw ws TLS server's per
+ * 7. Memory: the CP's RSS and heap per connected DP, against a raw ws mTLS server's per
  * connection. Each server runs alone in a fresh process, so nothing else this benchmark run
  * allocated is counted; the clients are in another.
  */
@@ -239,7 +239,7 @@ async function memoryPerDataPlane(
     name: `memory: CP per connected DP, ${n} DPs over wss+mTLS`,
     subject: 'CP RSS growth per DP',
     subjectMs: cpSide.rss / 1024,
-    baseline: 'raw ws TLS server RSS growth per connection',
+    baseline: 'raw ws mTLS server RSS growth per connection',
     baselineMs: rawSide.rss / 1024,
     ratio: cpSide.rss / rawSide.rss,
     unit: 'KiB',

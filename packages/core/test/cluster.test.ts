@@ -368,49 +368,34 @@ describe('CP pushes config', () => {
     await raw.close();
   });
 
-  it('by default, a burst of changes reaches a DP as 2 frames: the first at once, the newest a second after it', async () => {
-    cluster = await createTestCluster();
-    const tapped = tap(
-      cluster.transport.client({ certificates: [cluster.certificate] }),
-      cluster.clock,
-    );
-    const dp = cluster.dataPlane({ transport: tapped.client });
-    await dp.start();
-    await connected(dp);
-    const first = await cluster.cp.setConfig({ _format_version: '3.0', marker: 0 });
-    await dp.waitForConfig({ hash: first.hash }); // pushed immediately
-    let newest = first;
-    for (let i = 1; i < 20; i++) {
-      await cluster.clock.advance(40);
-      newest = await cluster.cp.setConfig({ _format_version: '3.0', marker: i });
-    }
-    await cluster.clock.advance(1_000 - 19 * 40 - 1);
-    expect(dp.currentConfig?.hash).toBe(first.hash);
-    await cluster.clock.advance(1);
-    await dp.waitForConfig({ hash: newest.hash });
-    expect(tapped.received.filter((type) => type === 'config')).toHaveLength(2);
-  });
-
-  it('with pushIntervalMs, 20 changes in 100 ms reach a DP as at most 2 frames: the first at once, the newest after', async () => {
-    cluster = await createTestCluster({ controlPlane: { pushIntervalMs: 100 } });
-    const tapped = tap(
-      cluster.transport.client({ certificates: [cluster.certificate] }),
-      cluster.clock,
-    );
-    const dp = cluster.dataPlane({ transport: tapped.client });
-    await dp.start();
-    await connected(dp);
-    const first = await cluster.cp.setConfig({ _format_version: '3.0', marker: 0 });
-    await dp.waitForConfig({ hash: first.hash }); // pushed immediately
-    let newest = first;
-    for (let i = 1; i < 20; i++) {
-      await cluster.clock.advance(5);
-      newest = await cluster.cp.setConfig({ _format_version: '3.0', marker: i });
-    }
-    await cluster.clock.advance(100);
-    await dp.waitForConfig({ hash: newest.hash });
-    expect(tapped.received.filter((type) => type === 'config')).toHaveLength(2);
-  });
+  it.each([
+    { when: 'by default', options: {}, window: 1_000, every: 40 },
+    { when: 'with pushIntervalMs: 100', options: { pushIntervalMs: 100 }, window: 100, every: 5 },
+  ])(
+    '$when, 20 changes within the push window reach a DP as 2 frames: the first at once, the newest when the window ends',
+    async ({ options, window, every }) => {
+      cluster = await createTestCluster({ controlPlane: options });
+      const tapped = tap(
+        cluster.transport.client({ certificates: [cluster.certificate] }),
+        cluster.clock,
+      );
+      const dp = cluster.dataPlane({ transport: tapped.client });
+      await dp.start();
+      await connected(dp);
+      const first = await cluster.cp.setConfig({ _format_version: '3.0', marker: 0 });
+      await dp.waitForConfig({ hash: first.hash }); // pushed immediately
+      let newest = first;
+      for (let i = 1; i < 20; i++) {
+        await cluster.clock.advance(every);
+        newest = await cluster.cp.setConfig({ _format_version: '3.0', marker: i });
+      }
+      await cluster.clock.advance(window - 19 * every - 1);
+      expect(dp.currentConfig?.hash).toBe(first.hash);
+      await cluster.clock.advance(1);
+      await dp.waitForConfig({ hash: newest.hash });
+      expect(tapped.received.filter((type) => type === 'config')).toHaveLength(2);
+    },
+  );
 
   it('a DP busy applying a version applies only the newest that arrived meanwhile', async () => {
     cluster = await createTestCluster();

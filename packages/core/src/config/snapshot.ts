@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * Where an active config came from, as the DP start sequence and the protocol name it:
  * the storage cache, the declarative file, nothing at all, the Control Plane, or the host.
@@ -13,15 +15,20 @@ export const CONFIG_SOURCES: readonly ConfigSource[] = [
   'manual',
 ];
 
+const hex32 = z.string().regex(/^[0-9a-f]{32}$/);
+
+/** Checks a {@link ConfigHashes} read from a frame or a store. */
+export const configHashesSchema = z.object({
+  config: hex32,
+  routes: hex32,
+  services: hex32,
+  plugins: hex32,
+  upstreams: hex32,
+  targets: hex32,
+});
+
 /** Kong's per-entity hashes beside the overall config hash (32 hex digits each). */
-export interface ConfigHashes {
-  config: string;
-  routes: string;
-  services: string;
-  plugins: string;
-  upstreams: string;
-  targets: string;
-}
+export type ConfigHashes = z.output<typeof configHashesSchema>;
 
 /**
  * One version of the configuration, as a DP holds it: the config itself, its Kong-compatible

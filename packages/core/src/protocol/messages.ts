@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { configHashesSchema } from '../config/snapshot.ts';
 
 /** The protocol this version of planesync speaks; a hello naming another is refused. */
 export const PROTOCOL_VERSION = 'planesync/1';
@@ -79,16 +80,7 @@ export const configHeaderSchema = z.object({
   version,
   hash,
   /** Kong's per-collection hashes of the config (`config`, `routes`, …, `targets`). */
-  hashes: z
-    .object({
-      config: hash,
-      routes: hash,
-      services: hash,
-      plugins: hash,
-      upstreams: hash,
-      targets: hash,
-    })
-    .optional(),
+  hashes: configHashesSchema.optional(),
   license: licenseSchema.optional(),
 });
 export type ConfigHeader = z.output<typeof configHeaderSchema>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CONFIG_SOURCES } from '../config/snapshot.ts';
+import { CONFIG_SOURCES, configHashesSchema } from '../config/snapshot.ts';
 import { InvalidArgumentError, StoreCorruptError } from '../errors.ts';
 import type { StoredSnapshot } from './contract.ts';
 
@@ -10,14 +10,7 @@ const storedSnapshotSchema = z.object({
   format: z.literal('planesync-config/1'),
   version: z.number().int().nonnegative(),
   hash: hex32,
-  hashes: z.object({
-    config: hex32,
-    routes: hex32,
-    services: hex32,
-    plugins: hex32,
-    upstreams: hex32,
-    targets: hex32,
-  }),
+  hashes: configHashesSchema,
   source: z.enum(CONFIG_SOURCES as [string, ...string[]]),
   config: z.unknown(),
   appliedAt: z.number(),

@@ -1,5 +1,5 @@
 import { request as httpRequest } from 'node:http';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { rootCertificates, connect as tlsConnect } from 'node:tls';
 import {
   type CertificateInput,
@@ -68,7 +68,8 @@ export function openTunnel(options: {
               tlsConnect({
                 host: proxyHost,
                 port: proxyPort,
-                servername: proxyHost,
+                // SNI carries host names only (RFC 6066); node warns when given an IP.
+                ...(isIP(proxyHost) ? {} : { servername: proxyHost }),
                 rejectUnauthorized: verify,
                 ...(ca ? { ca } : {}),
               }),

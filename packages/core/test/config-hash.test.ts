@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatNumberG14 } from '../src/config/format-number.ts';
 import { compareUtf8, EMPTY_CONFIG_HASH, hashConfig } from '../src/config/hash.ts';
@@ -126,4 +127,43 @@ describe('numbers as C printf %.14g', () => {
       expect(formatNumberG14(value)).toBe(text);
     });
   }
+
+  it('hashes an object the same whatever the order of its keys, shape after shape', () => {
+    // Objects are sorted once per key list and the sort reused: shapes that share a first key
+    // and objects with undefined values must still hash as their own keys say.
+    const reversed = (value: unknown): unknown => {
+      if (Array.isArray(value)) return value.map(reversed);
+      if (value === null || typeof value !== 'object') return value;
+      return Object.fromEntries(
+        Object.entries(value)
+          .reverse()
+          .map(([k, v]) => [k, reversed(v)]),
+      );
+    };
+    const key = fc.constantFrom('a', 'b', 'name', 'host', 'ä', '😀', 'z', 'id');
+    const leaf = fc.oneof(fc.string({ maxLength: 3 }), fc.integer(), fc.constant(undefined));
+    const object = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: 'small' },
+        leaf,
+        fc.dictionary(key, tie('node'), { maxKeys: 5 }),
+        fc.array(tie('node'), { maxLength: 3 }),
+      ),
+    })).node;
+    fc.assert(
+      fc.property(
+        fc.array(fc.dictionary(key, object, { maxKeys: 6 }), { maxLength: 8 }),
+        (list) => {
+          const forward = list.map((o) => hashConfig({ o }).config_hash);
+          const backward = list.map((o) => hashConfig({ o: reversed(o) }).config_hash);
+          expect(backward).toEqual(forward);
+          const withoutUndefined = list.map(
+            (o) => hashConfig({ o: JSON.parse(JSON.stringify(o)) }).config_hash,
+          );
+          expect(withoutUndefined).toEqual(forward);
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
 });

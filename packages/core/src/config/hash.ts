@@ -118,28 +118,43 @@ function writeArray(array: readonly unknown[], sink: HashSink): void {
 }
 
 function writeObject(object: Record<string, unknown>, sink: HashSink): void {
-  // A Lua table cannot hold nil: keys whose value is undefined do not exist for Kong.
-  const own = Object.keys(object);
-  const keys: string[] = [];
-  let plainSort = true;
-  for (const key of own) {
-    if (object[key] === undefined) continue;
-    keys.push(key);
-    if (plainSort && !belowSurrogates(key)) plainSort = false;
-  }
-  if (keys.length === 0) {
-    sink.putAscii('{}');
-    return;
-  }
-  // Below U+D800, UTF-16 order is code point order, which is UTF-8 byte order.
-  if (plainSort) keys.sort();
-  else keys.sort(compareUtf8);
-  for (const key of keys) {
+  let written = false;
+  for (const key of sortedKeys(object)) {
+    const value = object[key];
+    // A Lua table cannot hold nil: keys whose value is undefined do not exist for Kong.
+    if (value === undefined) continue;
+    written = true;
     sink.put(key);
     sink.putAscii(':');
-    writeSorted(object[key], sink);
+    writeSorted(value, sink);
     sink.putAscii(';');
   }
+  if (!written) sink.putAscii('{}');
+}
+
+/**
+ * The last key list seen, by its first key, and its sorted order: the entities of one
+ * collection usually share their keys in the same order, so most objects reuse a sort.
+ */
+const sortedByShape = new Map<string, { own: string[]; sorted: string[] }>();
+
+/** An object's own keys in UTF-8 byte order, as C's strcmp orders them. */
+function sortedKeys(object: Record<string, unknown>): string[] {
+  const own = Object.keys(object);
+  if (own.length < 2) return own;
+  const cached = sortedByShape.get(own[0]!);
+  if (cached && sameKeys(cached.own, own)) return cached.sorted;
+  // Below U+D800, UTF-16 order is code point order, which is UTF-8 byte order.
+  const sorted = own.every(belowSurrogates) ? [...own].sort() : [...own].sort(compareUtf8);
+  if (sortedByShape.size > 256) sortedByShape.clear();
+  sortedByShape.set(own[0]!, { own, sorted });
+  return sorted;
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function belowSurrogates(text: string): boolean {

@@ -44,9 +44,24 @@ export async function encodeConfigFrame(
   return assembleConfigFrame(header, await compressConfig(config));
 }
 
-/** A config frame's payload: the gzip of the config's JSON (compressed in libuv's pool). */
-export function compressConfig(config: unknown): Promise<Uint8Array> {
-  return gzipAsync(encoder.encode(JSON.stringify(config)));
+/** JSON longer than two of these is compressed in pieces of at least this size, side by side. */
+const PIECE_BYTES = 1024 * 1024;
+
+/**
+ * A config frame's payload: the gzip of the config's JSON, compressed in libuv's pool. A
+ * large one is cut into up to four pieces compressed side by side and joined as gzip members
+ * — one gzip stream to any reader (gunzip reads every member), at about the same size (each
+ * piece restarts deflate's 32 KiB window once per megabyte or more).
+ */
+export async function compressConfig(config: unknown): Promise<Uint8Array> {
+  const json = encoder.encode(JSON.stringify(config));
+  if (json.byteLength <= 2 * PIECE_BYTES) return gzipAsync(json);
+  const count = Math.min(4, Math.floor(json.byteLength / PIECE_BYTES));
+  const size = Math.ceil(json.byteLength / count);
+  const members = await Promise.all(
+    Array.from({ length: count }, (_, i) => gzipAsync(json.subarray(i * size, (i + 1) * size))),
+  );
+  return Buffer.concat(members);
 }
 
 /** The same payload under a new header (a licence change does not recompress the config). */

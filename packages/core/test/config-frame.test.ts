@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { decodeFrame, encodeConfigFrame, hashConfig, inflateJson } from '../src/index.ts';
+import { createTestCluster, type TestCluster } from '../src/testing/index.ts';
+
+/** A declarative config of about `megabytes` MB of JSON that gzip cannot shrink much. */
+function bigConfig(megabytes: number) {
+  const services = Math.ceil((megabytes * 1e6) / 110);
+  return {
+    _format_version: '3.0',
+    services: Array.from({ length: services }, (_, i) => ({
+      name: `service-${i}`,
+      host: `backend-${i % 97}.internal`,
+      port: 8000 + (i % 1000),
+      tags: [randomBytes(12).toString('hex')],
+    })),
+  };
+}
+
+let cluster: TestCluster | undefined;
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+describe('config frame payload', () => {
+  it('a large config is compressed in pieces side by side and still inflates as one gzip stream', async () => {
+    const config = bigConfig(5);
+    const json = Buffer.from(JSON.stringify(config));
+    expect(json.byteLength).toBeGreaterThan(4 * 1024 * 1024);
+    const { config_hash, hashes } = hashConfig(config);
+    const message = decodeFrame(
+      await encodeConfigFrame({ version: 1, hash: config_hash, hashes }, config),
+    );
+    if (message.type !== 'config') throw new Error('expected a config frame');
+    const payload = message.body.payload;
+    expect(await inflateJson(payload, 64 * 1024 * 1024)).toEqual(config);
+    // Several gzip members: the magic bytes open the payload and at least one more member.
+    const starts = [...Buffer.from(payload).entries()].filter(
+      ([i, byte]) => byte === 0x1f && payload[i + 1] === 0x8b && payload[i + 2] === 0x08,
+    ).length;
+    expect(starts).toBeGreaterThanOrEqual(2);
+    // About the size of one stream.
+    expect(payload.byteLength).toBeLessThan(gzipSync(json).byteLength * 1.02);
+  });
+
+  it('a DP applies a config compressed in pieces, pushed by the CP', async () => {
+    cluster = await createTestCluster();
+    const dp = cluster.dataPlane();
+    await dp.start();
+    const { hash } = await cluster.cp.setConfig(bigConfig(3));
+    const applied = await dp.waitForConfig({ hash });
+    expect((applied.config as { services: unknown[] }).services).toHaveLength(Math.ceil(3e6 / 110));
+  });
+});

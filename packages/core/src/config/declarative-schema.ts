@@ -333,6 +333,7 @@ export function compileDeclarativeValidator(): ValidateFunction | null {
       strictRequired: false,
       allowUnionTypes: true,
       inlineRefs: false,
+      unicodeRegExp: false, // patterns run as zod runs them: without the u flag
     });
     ajv.addFormat('uuid', { validate: (value: string) => id.safeParse(value).success });
     ajv.addFormat('uri', { validate: (value: string) => serviceUrl.safeParse(value).success });

@@ -13,6 +13,7 @@ export default defineConfig({
       'examples/**/test/**/*.test.ts',
       'examples/demo/*.test.ts',
       'docs/examples/*.test.ts',
+      'test/**/*.test.ts',
     ],
     testTimeout: 20_000,
     hookTimeout: 20_000,

@@ -12,7 +12,7 @@ interface Vector {
   expected: { config_hash: string; hashes?: Record<string, string> };
 }
 
-const vectorsUrl = new URL('../../../../shared/vectors/kong-config-hash.json', import.meta.url);
+const vectorsUrl = new URL('./fixtures/kong-config-hash/vectors.json', import.meta.url);
 const { vectors } = JSON.parse(readFileSync(vectorsUrl, 'utf8')) as { vectors: Vector[] };
 const md5 = (text: string | Buffer) => createHash('md5').update(text).digest('hex');
 

@@ -10,7 +10,7 @@ export interface DialOptions {
   port: number;
   /** This DP's certificate (chain) and key, presented to the CP. */
   tls: TlsIdentity;
-  /** TLS server name (SNI), the seed's `cluster_server_name`; default the host, or `kong_clustering` for an IP. */
+  /** TLS server name (SNI), Kong's `cluster_server_name`; default the host, or `kong_clustering` for an IP. */
   serverName?: string;
   /** Tunnel through an HTTP CONNECT proxy first. */
   proxy?: ProxyOptions;

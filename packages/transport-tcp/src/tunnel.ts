@@ -10,13 +10,13 @@ import {
 } from '@planesync/core';
 import { toPemChain } from './tls-options.ts';
 
-/** A forward proxy, as the seed's `cluster_use_proxy` / `proxy_server` configure it. */
+/** A forward proxy, as Kong's `cluster_use_proxy` / `proxy_server` configure it. */
 export interface ProxyOptions {
   /** `http://[user:pass@]host:port` or `https://[user:pass@]host:port`. */
   url: string;
   /** For an `https://` proxy: the CAs its certificate must chain to; `'system'` for the OS bundle. */
   ca?: readonly CertificateInput[];
-  /** For an `https://` proxy: verify its certificate (the seed's `proxy_server_ssl_verify`). Default true. */
+  /** For an `https://` proxy: verify its certificate (Kong's `proxy_server_ssl_verify`). Default true. */
   verify?: boolean;
 }
 

@@ -3,7 +3,7 @@ import { InvalidArgumentError } from '../errors.ts';
 import { type CertificateData, decodePemCertificates } from './pem.ts';
 
 /**
- * A certificate (or a bundle) in any form the seed's `lua_ssl_trusted_certificate` takes:
+ * A certificate (or a bundle) in any form Kong's `lua_ssl_trusted_certificate` takes:
  * PEM text, DER bytes, an absolute file path (PEM or DER), base64-encoded PEM, or `'system'`
  * for the operating system's bundle.
  */

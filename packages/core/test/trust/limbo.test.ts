@@ -14,10 +14,7 @@ interface LimboCase {
 }
 
 const limbo = JSON.parse(
-  readFileSync(
-    new URL('../../../../../shared/vectors/x509-limbo/limbo.json', import.meta.url),
-    'utf8',
-  ),
+  readFileSync(new URL('../fixtures/x509-limbo/limbo.json', import.meta.url), 'utf8'),
 ) as { testcases: LimboCase[] };
 const exceptions = JSON.parse(
   readFileSync(new URL('./limbo-exceptions.json', import.meta.url), 'utf8'),

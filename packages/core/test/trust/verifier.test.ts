@@ -254,10 +254,7 @@ describe('PKI mode checks', () => {
 
 describe('every trust code has a case (from x509-limbo where our tools cannot make one)', () => {
   const limbo = JSON.parse(
-    readFileSync(
-      new URL('../../../../../shared/vectors/x509-limbo/limbo.json', import.meta.url),
-      'utf8',
-    ),
+    readFileSync(new URL('../fixtures/x509-limbo/limbo.json', import.meta.url), 'utf8'),
   ) as { testcases: Array<Record<string, never>> };
   const cases: Array<[string, string]> = [
     ['rfc5280::leaf-ku-keycertsign', 'TRUST_KEY_USAGE'],

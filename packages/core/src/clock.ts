@@ -23,6 +23,30 @@ export interface Clock {
   clearTimeout(id: TimerId): void;
 }
 
+/** Node clamps a delay above 2³¹−1 ms (~24.8 days) to 1 ms; longer waits are taken in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A timer longer than node's timers allow, re-armed in steps until the whole delay has passed. */
+class LongTimer {
+  #handle: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(callback: () => void, ms: number) {
+    this.#arm(callback, ms);
+  }
+
+  cancel(): void {
+    clearTimeout(this.#handle);
+  }
+
+  #arm(callback: () => void, remaining: number): void {
+    const step = Math.min(remaining, MAX_TIMER_MS);
+    this.#handle = setTimeout(
+      () => (remaining > step ? this.#arm(callback, remaining - step) : callback()),
+      step,
+    );
+  }
+}
+
 /**
  * The real clock: `Date.now()` and the global timers.
  *
@@ -35,8 +59,14 @@ export interface Clock {
  */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (callback, ms) => setTimeout(callback, Math.max(0, ms)) as unknown as TimerId,
-  clearTimeout: (id) => clearTimeout(id as unknown as NodeJS.Timeout),
+  setTimeout: (callback, ms) =>
+    (ms > MAX_TIMER_MS
+      ? new LongTimer(callback, ms)
+      : setTimeout(callback, Math.max(0, ms))) as unknown as TimerId,
+  clearTimeout: (id) => {
+    if (id instanceof LongTimer) id.cancel();
+    else clearTimeout(id as unknown as NodeJS.Timeout);
+  },
 };
 
 /**

@@ -36,6 +36,11 @@ export const ErrorCode = {
   VERSION_INCOMPATIBLE: 'VERSION_INCOMPATIBLE',
   /** The peer sent nothing for longer than the heartbeat timeout. */
   HEARTBEAT_TIMEOUT: 'HEARTBEAT_TIMEOUT',
+  /**
+   * A failure on this side, not the peer's: a bug, or host code (a custom schema, store or
+   * transport) that threw. The connection closes with 1011, never blamed on the peer.
+   */
+  INTERNAL_ERROR: 'INTERNAL_ERROR',
   /** The peer presented no certificate. */
   TRUST_NO_CERTIFICATE: 'TRUST_NO_CERTIFICATE',
   /** Pinned mode: the peer's certificate is none of the pinned ones. */
@@ -224,6 +229,16 @@ export class VersionIncompatibleError extends PlanesyncError {
 export class HeartbeatTimeoutError extends PlanesyncError {
   constructor(message: string, options?: PlanesyncErrorOptions) {
     super(ErrorCode.HEARTBEAT_TIMEOUT, message, options);
+  }
+}
+
+/**
+ * A failure on this side — a bug, or host code that threw — as opposed to anything the peer
+ * did; `cause` is what was thrown. A connection it ends closes with 1011 (`INTERNAL_ERROR`).
+ */
+export class InternalError extends PlanesyncError {
+  constructor(message: string, options?: PlanesyncErrorOptions) {
+    super(ErrorCode.INTERNAL_ERROR, message, options);
   }
 }
 

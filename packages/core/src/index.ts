@@ -73,6 +73,7 @@ export {
   ConnectionClosedError,
   ErrorCode,
   HeartbeatTimeoutError,
+  InternalError,
   InvalidArgumentError,
   PayloadTooLargeError,
   PlanesyncError,
@@ -89,6 +90,16 @@ export {
   throwIfAborted,
   VersionIncompatibleError,
 } from './errors.ts';
+export { type EventMap, IsolatedEmitter } from './host/isolated-emitter.ts';
+export {
+  consoleLogger,
+  defaultLogger,
+  type LogFn,
+  type Logger,
+  type LogLevel,
+  type LogSink,
+  silentLogger,
+} from './host/logger.ts';
 export {
   assembleConfigFrame,
   decodeFrame,

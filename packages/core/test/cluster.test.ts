@@ -36,11 +36,13 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
-function once<T extends unknown[]>(
-  emitter: { once(event: string, fn: (...args: T) => void): unknown },
+function once(
+  emitter: { once(event: never, fn: (...args: never[]) => void): unknown },
   event: string,
-) {
-  return new Promise<T>((resolve) => emitter.once(event, (...args: T) => resolve(args)));
+): Promise<unknown[]> {
+  return new Promise((resolve) =>
+    emitter.once(event as never, (...args: unknown[]) => resolve(args)),
+  );
 }
 
 /** A client wrapper that records each connect attempt's time and every frame type received. */

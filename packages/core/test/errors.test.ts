@@ -6,6 +6,7 @@ import {
   ConnectionClosedError,
   ErrorCode,
   HeartbeatTimeoutError,
+  InternalError,
   InvalidArgumentError,
   PayloadTooLargeError,
   PlanesyncError,
@@ -44,6 +45,7 @@ describe('errors', () => {
       [new ProtocolViolationError('x', { cause }), 'PROTOCOL_VIOLATION'],
       [new VersionIncompatibleError('x', { cause }), 'VERSION_INCOMPATIBLE'],
       [new HeartbeatTimeoutError('x', { cause }), 'HEARTBEAT_TIMEOUT'],
+      [new InternalError('x', { cause }), 'INTERNAL_ERROR'],
       [new ProxyRefusedError(407, 'x', { cause }), 'PROXY_REFUSED'],
     ];
     const trustCodes = Object.values(ErrorCode).filter((code) => code.startsWith('TRUST_'));

@@ -1,17 +1,18 @@
-import { EventEmitter } from 'eventemitter3';
 import { AnalyticsAggregator } from '../analytics/aggregator.ts';
 import { type Clock, systemClock, type TimerId } from '../clock.ts';
 import { declarativeConfigSchema } from '../config/declarative-schema.ts';
 import { ConfigPublisher, type PublishedConfig } from '../config/publisher.ts';
 import type { ConfigSchema } from '../config/validate.ts';
 import { InvalidArgumentError, PayloadTooLargeError, type PlanesyncError } from '../errors.ts';
+import { IsolatedEmitter } from '../host/isolated-emitter.ts';
+import { defaultLogger, type Logger, log } from '../host/logger.ts';
 import { assembleConfigFrame, compressConfig } from '../protocol/codec.ts';
 import {
   configuredPlugins,
   type PluginVersion,
   pluginCompatibility,
 } from '../protocol/compatibility.ts';
-import { asPlanesyncError } from '../protocol/failure.ts';
+import { asPlanesyncError, closeForFailure } from '../protocol/failure.ts';
 import type { License, SyncStatus, TelemetryBatch } from '../protocol/messages.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../transport/connection-base.ts';
 import type { CloseInfo, Connection, TransportServer } from '../transport/contract.ts';
@@ -67,6 +68,12 @@ export interface ControlPlaneEvents {
 /** Options of a {@link ControlPlane}. */
 export interface ControlPlaneOptions<TConfig = unknown> {
   transport: TransportServer;
+  /**
+   * Where the CP reports connections, rejections, configs applied or rejected, listeners that
+   * threw and errors no listener handled (pino's method shape). Default: warnings and errors
+   * on standard error.
+   */
+  logger?: Logger;
   /** Judges each DP's certificate chain (role `data-plane`) before anything else happens. */
   trust: TrustVerifier;
   /** This CP's version; DPs of the same major and a lower or equal minor are served. */
@@ -129,7 +136,7 @@ const DEFAULTS = {
  * await cp.setConfig({ _format_version: '3.0', services: [] }); // { version: 1, hash: '…' }
  * ```
  */
-export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEvents> {
+export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlaneEvents> {
   readonly version: string;
   readonly #transport: TransportServer;
   #trust: TrustVerifier;
@@ -163,7 +170,7 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
   readonly #analytics: AnalyticsAggregator;
 
   constructor(options: ControlPlaneOptions<TConfig>) {
-    super();
+    super(options?.logger ?? defaultLogger);
     if (!options?.transport || !options.trust || typeof options.version !== 'string') {
       throw new InvalidArgumentError(
         'ControlPlane needs a transport, a trust verifier and a version',
@@ -255,7 +262,7 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
     if (!options.recheck) return;
     for (const session of this.#sessions.values()) {
       const verdict = session.recheck(trust, this.#clock.now());
-      if (verdict) this.emit('dataPlaneRejected', verdict);
+      if (verdict) this.#announce('dataPlaneRejected', verdict);
     }
   }
 
@@ -316,7 +323,7 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
       }
       this.#install(latest, frame);
     } catch (error) {
-      this.emit('error', asPlanesyncError(error), { remoteAddress: 'control-plane' });
+      this.#announce('error', asPlanesyncError(error), { remoteAddress: 'control-plane' });
     }
   }
 
@@ -347,12 +354,23 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
   }
 
   #accept(connection: Connection): void {
+    try {
+      this.#admit(connection);
+    } catch (error) {
+      // A bug of ours, or a host transport whose connection throws: this link ends (1011),
+      // the transport's accept loop and every other DP go on.
+      const failure = closeForFailure(connection, error);
+      if (failure) this.#announce('error', failure, { remoteAddress: safeAddress(connection) });
+    }
+  }
+
+  #admit(connection: Connection): void {
     const trust = this.#trust.verify([...connection.peerCertificates], {
       role: 'data-plane',
       at: this.#clock.now(),
     });
     if (!trust.ok) {
-      this.emit('dataPlaneRejected', {
+      this.#announce('dataPlaneRejected', {
         code: trust.code,
         message: trust.message,
         remoteAddress: connection.remoteAddress,
@@ -376,10 +394,56 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
       unregister: (nodeId, ended) => {
         if (this.#sessions.get(nodeId) === ended) this.#sessions.delete(nodeId);
       },
-      emit: (event, ...args) =>
-        (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args),
+      emit: (event, ...args) => this.#announce(event, ...args),
     });
     void session.run();
+  }
+
+  /** Logs what an operator wants to see of an event, then emits it to the host's listeners. */
+  #announce<E extends keyof ControlPlaneEvents>(
+    event: E,
+    ...args: Parameters<ControlPlaneEvents[E]>
+  ): void {
+    const [first, second] = args as unknown[];
+    const details = first as Record<string, unknown>;
+    switch (event) {
+      case 'dataPlaneConnected':
+        log(
+          this.logger,
+          'info',
+          pick(details, 'id', 'hostname', 'ip', 'version', 'syncStatus'),
+          'data plane connected',
+        );
+        break;
+      case 'dataPlaneDisconnected': {
+        const close = second as CloseInfo;
+        log(
+          this.logger,
+          'info',
+          { id: details.id, code: close.code, reason: close.reason },
+          'data plane disconnected',
+        );
+        break;
+      }
+      case 'dataPlaneRejected':
+        log(this.logger, 'warn', details, 'data plane refused');
+        break;
+      case 'configApplied':
+        log(this.logger, 'debug', details, 'data plane applied the config');
+        break;
+      case 'configRejected':
+        log(
+          this.logger,
+          'warn',
+          {
+            ...pick(details, 'nodeId', 'version', 'hash'),
+            errors: (details.errors as unknown[]).slice(0, 3),
+          },
+          'data plane rejected the config',
+        );
+        break;
+    }
+    this.emit(event, ...args);
   }
 
   #syncStatusFor(plugins: readonly PluginVersion[]): SyncStatus {
@@ -415,5 +479,18 @@ export class ControlPlane<TConfig = unknown> extends EventEmitter<ControlPlaneEv
     for (const [id, record] of this.#records) {
       if (!record.connected && record.lastSeen < cutoff) this.#records.delete(id);
     }
+  }
+}
+
+function pick(record: Record<string, unknown>, ...keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.map((key) => [key, record[key]]));
+}
+
+/** The remote address of a connection from a transport that may be broken. */
+function safeAddress(connection: Connection): string {
+  try {
+    return String(connection.remoteAddress);
+  } catch {
+    return '(unknown)';
   }
 }

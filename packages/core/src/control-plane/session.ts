@@ -20,7 +20,7 @@ import {
 } from '../protocol/messages.ts';
 import { CloseCode, type CloseInfo, type Connection } from '../transport/contract.ts';
 import type { TrustVerifier } from '../trust/verifier.ts';
-import type { DataPlaneStatus } from './control-plane.ts';
+import type { ControlPlaneEvents, DataPlaneStatus } from './control-plane.ts';
 
 /** One config version, encoded once for every DP. */
 export interface EncodedVersion {
@@ -42,7 +42,10 @@ export interface SessionHost {
   record(record: DataPlaneStatus): void;
   register(nodeId: string, session: DataPlaneSession): void;
   unregister(nodeId: string, session: DataPlaneSession): void;
-  emit(event: string, ...args: unknown[]): void;
+  emit<E extends keyof ControlPlaneEvents>(
+    event: E,
+    ...args: Parameters<ControlPlaneEvents[E]>
+  ): void;
 }
 
 /**

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { EventEmitter } from 'eventemitter3';
 import type { RequestRecord } from '../analytics/request-record.ts';
 import {
   type AnalyticsOptions,
@@ -23,6 +22,8 @@ import {
   ProtocolViolationError,
   TrustError,
 } from '../errors.ts';
+import { IsolatedEmitter } from '../host/isolated-emitter.ts';
+import { defaultLogger, type Logger, log } from '../host/logger.ts';
 import { decodeFrame, encodeMessage, inflate, parseJson } from '../protocol/codec.ts';
 import type { PluginVersion } from '../protocol/compatibility.ts';
 import { asPlanesyncError, closeForFailure } from '../protocol/failure.ts';
@@ -76,6 +77,12 @@ export interface DataPlaneEvents {
 /** Options of a {@link DataPlane}. */
 export interface DataPlaneOptions<TConfig = unknown> {
   transport: TransportClient;
+  /**
+   * Where the DP reports its link to the CP, rejections, configs applied or refused,
+   * listeners that threw and errors no listener handled (pino's method shape). Default:
+   * warnings and errors on standard error.
+   */
+  logger?: Logger;
   /** Judges the CP's certificate chain (role `control-plane`) before the DP says anything. */
   trust: TrustVerifier;
   /** The name the CP's certificate must carry (Kong's `cluster_server_name`); PKI mode. */
@@ -132,7 +139,7 @@ const EMPTY_CONFIG = { _format_version: '3.0' };
  * dp.on('config', (snapshot) => console.log('now serving', snapshot.hash));
  * ```
  */
-export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> {
+export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvents> {
   readonly #options: DataPlaneOptions<TConfig>;
   readonly #clock: Clock;
   readonly #storage: ConfigStore;
@@ -158,11 +165,13 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
   #loop: Promise<void> | undefined;
   #connection: Connection | undefined;
   #licenseTimer: TimerId | undefined;
-  #started = false;
+  #starting: Promise<void> | undefined;
+  /** The failure of the last connection attempt, while attempts keep failing the same way. */
+  #lastAttemptFailure: string | undefined;
   readonly #telemetry: TelemetryQueue;
 
   constructor(options: DataPlaneOptions<TConfig>) {
-    super();
+    super(options?.logger ?? defaultLogger);
     if (!options?.transport || !options.trust || typeof options.version !== 'string') {
       throw new InvalidArgumentError('DataPlane needs a transport, a trust verifier and a version');
     }
@@ -211,10 +220,17 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
    * `stop()`. A corrupt cache or an invalid declarative file is reported as an `error` event
    * and the sequence falls through to the next step.
    */
-  async start(): Promise<void> {
-    if (this.#started) return;
-    this.#started = true;
-    this.#machine.beginLoading();
+  start(): Promise<void> {
+    // Calls during a start share it; a start that failed may be tried again.
+    this.#starting ??= this.#start().catch((error: unknown) => {
+      this.#starting = undefined;
+      throw error;
+    });
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
+    if (this.#machine.state === 'empty') this.#machine.beginLoading();
     this.#state.nodeId = await this.#resolveNodeId();
     const snapshot =
       (await this.#fromCache()) ??
@@ -353,7 +369,7 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
     this.#state.source = snapshot.source;
     this.#state.hash = snapshot.hash;
     this.#state.version = snapshot.version;
-    this.emit('config', snapshot);
+    this.#announce('config', snapshot);
   }
 
   async #save(snapshot: ConfigSnapshot, json?: Uint8Array): Promise<void> {
@@ -370,12 +386,12 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
     while (!signal.aborted) {
       this.#state.connection = 'connecting';
       const close = await this.#session(signal).catch((error: unknown) => {
-        if (!signal.aborted) this.#report(error);
+        if (!signal.aborted) this.#reportAttempt(error);
         return undefined;
       });
       const wasConnected = (this.#state.connection as ConnectionState) === 'connected';
       this.#state.connection = 'disconnected';
-      if (wasConnected && close) this.emit('disconnected', close);
+      if (wasConnected && close) this.#announce('disconnected', close);
       if (signal.aborted) break;
       const [low, high] = this.#settings.delay;
       const wait = low + (this.#options.random ?? Math.random)() * (high - low);
@@ -409,8 +425,10 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
     });
     if (!trust.ok) {
       this.#state.failedAttempts++;
-      this.emit('rejected', { code: trust.code, message: trust.message });
-      this.#report(new TrustError(trust.code, `control plane not trusted: ${trust.message}`));
+      this.#announce('rejected', { code: trust.code, message: trust.message });
+      this.#reportAttempt(
+        new TrustError(trust.code, `control plane not trusted: ${trust.message}`),
+      );
       await connection.close(CloseCode.POLICY_VIOLATION, trust.code);
       return connection.closed;
     }
@@ -454,12 +472,13 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
             this.#state.syncStatus = message.body.syncStatus;
             this.#state.connection = 'connected';
             this.#state.failedAttempts = 0;
+            this.#lastAttemptFailure = undefined;
             this.#telemetry.attach((frame) => connection.send(frame));
-            this.emit('connected', this.status);
+            this.#announce('connected', this.status);
             break;
           case 'reject':
             rejected = true;
-            this.emit('rejected', { code: message.body.code, message: message.body.message });
+            this.#announce('rejected', { code: message.body.code, message: message.body.message });
             break;
           case 'config':
             configs.offer(message.body);
@@ -484,7 +503,7 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
     const close = await connection.closed;
     // A CP that refuses this DP (untrusted certificate) closes with 1008 and the reason.
     if (!rejected && close.initiator === 'remote' && close.code === CloseCode.POLICY_VIOLATION) {
-      this.emit('rejected', {
+      this.#announce('rejected', {
         code: close.reason || 'POLICY_VIOLATION',
         message: 'the control plane refused this data plane',
       });
@@ -521,10 +540,11 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
         hashes ? header.hash : undefined,
       );
     } catch (error) {
+      const failure = asPlanesyncError(error);
       const problems =
-        error instanceof ConfigInvalidError
-          ? error.problems
-          : [{ path: '(root)', message: error instanceof Error ? error.message : String(error) }];
+        failure instanceof ConfigInvalidError
+          ? failure.problems
+          : [{ path: '(root)', message: failure.message }];
       candidate.reject(problems);
       await connection.send(
         encodeMessage('nack', {
@@ -533,8 +553,11 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
           errors: problems.slice(0, 100),
         }),
       );
-      if (!(error instanceof ConfigInvalidError)) throw error;
-      this.#report(error);
+      // Bytes the CP should never have sent end the link; an invalid config, or a schema of
+      // the host's that threw (INTERNAL_ERROR), is refused and the link stays.
+      if (failure.code === 'PROTOCOL_VIOLATION' || failure.code === 'PAYLOAD_TOO_LARGE')
+        throw failure;
+      this.#report(failure);
       return;
     }
     candidate.applying();
@@ -554,7 +577,7 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
     if (this.#licenseTimer) this.#clock.clearTimeout(this.#licenseTimer);
     const expire = () => {
       this.#state.licensed = false;
-      this.emit('licenseExpired', license);
+      this.#announce('licenseExpired', license);
     };
     const remaining = license.expiresAt - this.#clock.now();
     if (remaining <= 0) {
@@ -571,7 +594,81 @@ export class DataPlane<TConfig = unknown> extends EventEmitter<DataPlaneEvents> 
   }
 
   #report(error: unknown): void {
-    this.emit('error', asPlanesyncError(error));
+    this.#announce('error', asPlanesyncError(error));
+  }
+
+  /**
+   * A failed connection attempt: to the `error` listeners when there are any; else logged,
+   * once while attempts keep failing the same way (the DP retries every 5–10 s, forever).
+   */
+  #reportAttempt(error: unknown): void {
+    const failure = asPlanesyncError(error);
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', failure);
+      return;
+    }
+    const key = `${failure.code} ${failure.message}`;
+    const repeated = key === this.#lastAttemptFailure;
+    this.#lastAttemptFailure = key;
+    log(
+      this.logger,
+      repeated ? 'debug' : 'error',
+      { err: failure, failedAttempts: this.#state.failedAttempts },
+      repeated
+        ? 'connection attempt failed again'
+        : `cannot connect to the control plane: ${failure.message}; retrying every 5–10 s while the current config stays served`,
+    );
+  }
+
+  /** Logs what an operator wants to see of an event, then emits it to the host's listeners. */
+  #announce<E extends keyof DataPlaneEvents>(
+    event: E,
+    ...args: Parameters<DataPlaneEvents[E]>
+  ): void {
+    const [first] = args as unknown[];
+    switch (event) {
+      case 'config': {
+        const { version, hash, source } = first as ConfigSnapshot;
+        log(this.logger, 'info', { version, hash, source }, 'serving a new config');
+        break;
+      }
+      case 'connected':
+        log(
+          this.logger,
+          'info',
+          { syncStatus: this.#state.syncStatus },
+          'connected to the control plane',
+        );
+        break;
+      case 'disconnected': {
+        const { code, reason, initiator } = first as CloseInfo;
+        const level = initiator === 'local' && code === CloseCode.NORMAL ? 'info' : 'warn';
+        log(
+          this.logger,
+          level,
+          { code, reason, initiator },
+          'disconnected from the control plane; the current config stays served',
+        );
+        break;
+      }
+      case 'rejected':
+        log(
+          this.logger,
+          'warn',
+          first as Record<string, unknown>,
+          'the control plane link was refused',
+        );
+        break;
+      case 'licenseExpired':
+        log(
+          this.logger,
+          'warn',
+          { expiresAt: (first as License).expiresAt },
+          'the licence has expired',
+        );
+        break;
+    }
+    this.emit(event, ...args);
   }
 }
 

@@ -24,6 +24,8 @@ export const ErrorCode = {
   STORE_CORRUPT: 'STORE_CORRUPT',
   /** A config store could not write a snapshot or the node id. */
   STORE_WRITE_FAILED: 'STORE_WRITE_FAILED',
+  /** Another process (or store) is writing this cache: two DPs must not share a prefix. */
+  STORE_LOCKED: 'STORE_LOCKED',
   /** An encrypted cache cannot be decrypted with the key given (or no key was given). */
   STORE_DECRYPT_FAILED: 'STORE_DECRYPT_FAILED',
   /** A config failed to parse or validate; `problems` lists each one with its path. */
@@ -168,6 +170,18 @@ export class StoreCorruptError extends PlanesyncError {
 export class StoreWriteFailedError extends PlanesyncError {
   constructor(message: string, options?: PlanesyncErrorOptions) {
     super(ErrorCode.STORE_WRITE_FAILED, message, options);
+  }
+}
+
+/** Another writer holds the cache's lock; `lockFile` and `pid` say which. */
+export class StoreLockedError extends PlanesyncError {
+  readonly lockFile: string;
+  readonly pid: number;
+
+  constructor(lockFile: string, pid: number, message: string, options?: PlanesyncErrorOptions) {
+    super(ErrorCode.STORE_LOCKED, message, options);
+    this.lockFile = lockFile;
+    this.pid = pid;
   }
 }
 

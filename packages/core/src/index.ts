@@ -83,6 +83,7 @@ export {
   StateError,
   StoreCorruptError,
   StoreDecryptFailedError,
+  StoreLockedError,
   StoreWriteFailedError,
   TransportFailedError,
   type TrustCode,
@@ -126,7 +127,12 @@ export {
   type SyncStatus,
   type TelemetryBatch,
 } from './protocol/messages.ts';
-export type { ConfigStore, SaveOptions, StoredSnapshot } from './storage/contract.ts';
+export type {
+  ConfigStore,
+  SaveOptions,
+  StoreAccess,
+  StoredSnapshot,
+} from './storage/contract.ts';
 export { FileConfigStore, type FileConfigStoreOptions } from './storage/file-store.ts';
 export { MemoryConfigStore } from './storage/memory-store.ts';
 export { assertNodeId } from './storage/node-id.ts';
@@ -135,6 +141,7 @@ export {
   serializeStoredRecord,
   toStoredRecord,
 } from './storage/stored-snapshot.ts';
+export { acquireWriterLock, type WriterLock } from './storage/writer-lock.ts';
 export {
   ConnectionBase,
   type ConnectionInit,

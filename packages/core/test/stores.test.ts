@@ -51,6 +51,9 @@ describe('FileConfigStore', () => {
     const store = new FileConfigStore({ prefix });
     await store.save(sampleSnapshot(1));
     await store.saveNodeId('node-1');
+    // planesync.pid: the writer lock, while the store is open
+    expect((await readdir(prefix)).sort()).toEqual(['config.json.gz', 'node_id', 'planesync.pid']);
+    await store.close();
     expect((await readdir(prefix)).sort()).toEqual(['config.json.gz', 'node_id']);
     expect(store.path).toBe(join(prefix, 'config.json.gz'));
   });
@@ -92,6 +95,34 @@ describe('FileConfigStore', () => {
     await expect(new FileConfigStore({ prefix }).loadNodeId()).rejects.toMatchObject({
       code: 'STORE_CORRUPT',
     });
+  });
+
+  it('refuses to inflate a cache past maxInflatedBytes: a gzip bomb is STORE_CORRUPT', async () => {
+    const store = new FileConfigStore({ prefix, maxInflatedBytes: 1024 * 1024 });
+    await writeFile(store.path, gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20)));
+    await expect(store.load()).rejects.toMatchObject({
+      code: 'STORE_CORRUPT',
+      message: expect.stringContaining('maxInflatedBytes'),
+    });
+  });
+
+  it('one writer per prefix: a second store is STORE_LOCKED until the first closes; reading is free', async () => {
+    const first = new FileConfigStore({ prefix });
+    await first.save(sampleSnapshot(1));
+    const second = new FileConfigStore({ prefix });
+    await expect(second.open()).rejects.toMatchObject({ code: 'STORE_LOCKED', pid: process.pid });
+    await expect(second.saveNodeId('node-2')).rejects.toMatchObject({ code: 'STORE_LOCKED' });
+    expect((await second.load())?.version).toBe(1);
+    await first.close();
+    await expect(second.open()).resolves.toEqual({ writable: true });
+    await second.close();
+  });
+
+  it('takes over a lock whose process is gone', async () => {
+    await writeFile(join(prefix, 'planesync.pid'), '2147483646\n'); // no such process
+    const store = new FileConfigStore({ prefix });
+    await expect(store.open()).resolves.toEqual({ writable: true });
+    await store.close();
   });
 
   it('ignores the temporary file a crashed save left behind', async () => {

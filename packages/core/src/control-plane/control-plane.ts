@@ -31,6 +31,13 @@ export interface DataPlaneStatus {
   /** The config hash the DP last reported (hello, ping or ack). */
   configHash: string;
   configVersion: number;
+  /**
+   * The hash of the config in the DP's cache (what it would serve after a restart), as its
+   * last ack or ping said; 32 zeros when nothing is cached, `undefined` when the DP does not
+   * say. It differs from `configHash` while the DP cannot save (a full disk, a read-only
+   * prefix): the DP serves the config, a restart would not.
+   */
+  cacheHash: string | undefined;
   /** Last frame received (ms since the epoch). */
   lastSeen: number;
   connected: boolean;

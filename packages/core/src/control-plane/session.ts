@@ -161,12 +161,14 @@ export class DataPlaneSession {
       case 'ping':
         record.configHash = message.body.hash;
         record.configVersion = message.body.version;
+        record.cacheHash = message.body.cacheHash;
         this.#answered(message.body.hash);
         await this.connection.send(encodeMessage('pong', {}));
         return;
       case 'ack':
         record.configHash = message.body.hash;
         record.configVersion = message.body.version;
+        record.cacheHash = message.body.cacheHash;
         this.#answered(message.body.hash);
         this.host.emit('configApplied', { nodeId: record.id, ...message.body });
         return;
@@ -206,6 +208,7 @@ export class DataPlaneSession {
       syncStatus: 'unknown',
       configHash: hello.configHash,
       configVersion: hello.configVersion,
+      cacheHash: undefined,
       lastSeen: now,
       connected: false,
       certExpiresAt: this.certExpiresAt,

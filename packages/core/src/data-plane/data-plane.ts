@@ -7,7 +7,7 @@ import {
 } from '../analytics/telemetry-queue.ts';
 import { type Clock, delay, systemClock, type TimerId } from '../clock.ts';
 import { declarativeConfigSchema } from '../config/declarative-schema.ts';
-import { hashConfig } from '../config/hash.ts';
+import { EMPTY_CONFIG_HASH, hashConfig } from '../config/hash.ts';
 import { LatestSlot } from '../config/latest-slot.ts';
 import { loadDeclarativeConfig, parseDeclarativeConfig } from '../config/parse.ts';
 import type { ConfigHashes, ConfigSnapshot, ConfigSource } from '../config/snapshot.ts';
@@ -18,7 +18,7 @@ import {
   ConfigInvalidError,
   HeartbeatTimeoutError,
   InvalidArgumentError,
-  type PlanesyncError,
+  PlanesyncError,
   ProtocolViolationError,
   TrustError,
 } from '../errors.ts';
@@ -60,6 +60,14 @@ export interface DataPlaneState {
   licensed: boolean;
   /** Connection attempts since the last successful one. */
   failedAttempts: number;
+  /**
+   * The hash of the config in the storage cache (what a restart would serve), `undefined`
+   * when nothing is cached. It trails `hash` while saves fail (a full disk); the DP tells the
+   * CP in its acks and pings.
+   */
+  cacheHash: string | undefined;
+  /** `false` when the storage cannot be written (a read-only prefix): configs are not saved. */
+  cacheWritable: boolean;
   /** The analytics buffer: records waiting, dropped, in flight. */
   analytics: AnalyticsState;
 }
@@ -160,6 +168,8 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     syncStatus: 'unknown',
     licensed: true,
     failedAttempts: 0,
+    cacheHash: undefined,
+    cacheWritable: true,
   };
   #stop = new AbortController();
   #loop: Promise<void> | undefined;
@@ -230,6 +240,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
   }
 
   async #start(): Promise<void> {
+    await this.#openStorage();
     if (this.#machine.state === 'empty') this.#machine.beginLoading();
     this.#state.nodeId = await this.#resolveNodeId();
     const snapshot =
@@ -298,6 +309,28 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     });
   }
 
+  /**
+   * Readies the store: a second DP on the same prefix is refused (`STORE_LOCKED` rejects
+   * `start()`); a read-only one is served, and said to be.
+   */
+  async #openStorage(): Promise<void> {
+    let writable = true;
+    try {
+      writable = (await this.#storage.open?.())?.writable ?? true;
+    } catch (error) {
+      if (error instanceof PlanesyncError && error.code === 'STORE_LOCKED') throw error;
+      this.#report(error);
+    }
+    this.#state.cacheWritable = writable;
+    if (!writable)
+      log(
+        this.logger,
+        'warn',
+        {},
+        'the config cache is read-only: the cached config is served, new configs are not saved',
+      );
+  }
+
   async #resolveNodeId(): Promise<string> {
     if (this.#options.nodeId) {
       await this.#storage.saveNodeId(this.#options.nodeId).catch((error) => this.#report(error));
@@ -326,6 +359,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     // store has checked the snapshot's shape: the cache is served as it is, as Kong serves
     // dbless.lmdb. Re-validating 25 000 entities would triple a cold start.
     const { savedAt: _savedAt, ...snapshot } = stored;
+    this.#state.cacheHash = snapshot.hash;
     return { ...snapshot, source: 'cache', appliedAt: this.#clock.now() };
   }
 
@@ -373,12 +407,22 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
   }
 
   async #save(snapshot: ConfigSnapshot, json?: Uint8Array): Promise<void> {
+    if (!this.#state.cacheWritable) return;
     try {
       await this.#storage.save(snapshot, json ? { json } : {});
+      this.#state.cacheHash = snapshot.hash;
     } catch (error) {
-      // The config stays applied in memory; only the cache is behind.
+      // The config stays applied in memory; only the cache is behind (acks and pings say so).
       this.#report(error);
     }
+  }
+
+  /** A save that failed (a full disk) is tried again at each heartbeat until it succeeds. */
+  #retrySave(): void {
+    const active = this.#machine.active;
+    if (!active || active.source === 'cache' || active.hash === this.#state.cacheHash) return;
+    if (active.source === 'empty' || active.source === 'declarative') return;
+    void this.#save(active);
   }
 
   async #connectForever(): Promise<void> {
@@ -434,7 +478,10 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     }
     this.#machine.startSession();
     const timers = new LinkTimers(this.#clock, this.#settings, {
-      heartbeat: () => void this.#ping(connection).catch(() => undefined),
+      heartbeat: () => {
+        this.#retrySave();
+        void this.#ping(connection).catch(() => undefined);
+      },
       dead: () => {
         this.#report(
           new HeartbeatTimeoutError(
@@ -518,7 +565,9 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     const candidate = this.#machine.receive(header.version, header.hash);
     if (candidate.state === 'ignored') {
       if (candidate.ignoredBecause === 'unchanged') {
-        await connection.send(encodeMessage('ack', { version: header.version, hash: header.hash }));
+        await connection.send(
+          encodeMessage('ack', { version: header.version, hash: header.hash, ...this.#cached() }),
+        );
       }
       return;
     }
@@ -564,13 +613,22 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     candidate.activate(snapshot);
     this.#activated(snapshot);
     await this.#save(snapshot, json);
-    await connection.send(encodeMessage('ack', { version: snapshot.version, hash: snapshot.hash }));
+    await connection.send(
+      encodeMessage('ack', { version: snapshot.version, hash: snapshot.hash, ...this.#cached() }),
+    );
     await this.#ping(connection);
   }
 
   #ping(connection: Connection): Promise<void> {
     const active = this.#machine.active!;
-    return connection.send(encodeMessage('ping', { version: active.version, hash: active.hash }));
+    return connection.send(
+      encodeMessage('ping', { version: active.version, hash: active.hash, ...this.#cached() }),
+    );
+  }
+
+  /** What the cache holds, for acks and pings (32 zeros: nothing). */
+  #cached(): { cacheHash: string } {
+    return { cacheHash: this.#state.cacheHash ?? EMPTY_CONFIG_HASH };
   }
 
   #applyLicense(license: License): void {

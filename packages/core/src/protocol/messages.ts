@@ -57,9 +57,10 @@ export const messageSchemas = {
     syncStatus: z.enum(SYNC_STATUSES),
   }),
   reject: z.object({ code: z.string().max(64), message: z.string().max(4096) }),
-  ack: z.object({ version, hash }),
+  /** `cacheHash`: what the DP's cache holds (32 zeros: nothing), behind `hash` when a save failed. */
+  ack: z.object({ version, hash, cacheHash: hash.optional() }),
   nack: z.object({ version, hash, errors: z.array(problem).max(100) }),
-  ping: z.object({ version, hash }),
+  ping: z.object({ version, hash, cacheHash: hash.optional() }),
   pong: z.object({}),
   telemetryAck: z.object({ batch: z.number().int().nonnegative() }),
 } as const;

@@ -16,6 +16,12 @@ export interface SaveOptions extends AbortOptions {
   json?: Uint8Array;
 }
 
+/** What {@link ConfigStore.open} found. */
+export interface StoreAccess {
+  /** `false` when the store can be read but not written (a read-only prefix). */
+  readonly writable: boolean;
+}
+
 /**
  * Where a DP keeps its last good config and its node id across restarts: Kong's
  * `<prefix>/dbless.lmdb`, a `config.json.gz`, memory. `configStoreConformance` from
@@ -29,6 +35,14 @@ export interface SaveOptions extends AbortOptions {
  * ```
  */
 export interface ConfigStore {
+  /**
+   * Optional: readies the store for one DP process before anything else, and says whether it
+   * can be written. A store kept on disk takes its one-writer lock here: a second DP on the
+   * same prefix is refused with `STORE_LOCKED` (its `start()` rejects), as Kong refuses a
+   * second instance on a prefix. A read-only location answers `{ writable: false }`: the DP
+   * serves what is cached and reports that it cannot save.
+   */
+  open?(options?: AbortOptions): Promise<StoreAccess>;
   /**
    * The last saved snapshot, or `undefined` when nothing was ever saved (or after `clear`).
    * Rejects with `STORE_CORRUPT` (cause attached) when something is stored but cannot be read

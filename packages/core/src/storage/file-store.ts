@@ -4,12 +4,18 @@ import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import { type Clock, systemClock } from '../clock.ts';
 import type { ConfigSnapshot } from '../config/snapshot.ts';
-import { InvalidArgumentError, StoreCorruptError, throwIfAborted } from '../errors.ts';
+import {
+  InvalidArgumentError,
+  StoreCorruptError,
+  StoreWriteFailedError,
+  throwIfAborted,
+} from '../errors.ts';
 import type { AbortOptions } from '../transport/contract.ts';
 import { writeFileAtomic } from './atomic-file.ts';
-import type { ConfigStore, SaveOptions, StoredSnapshot } from './contract.ts';
+import type { ConfigStore, SaveOptions, StoreAccess, StoredSnapshot } from './contract.ts';
 import { assertNodeId } from './node-id.ts';
 import { fromStoredRecord, serializeStoredRecord, toStoredRecord } from './stored-snapshot.ts';
+import { acquireWriterLock, type WriterLock } from './writer-lock.ts';
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -18,12 +24,16 @@ const gunzipAsync = promisify(gunzip);
 export interface FileConfigStoreOptions {
   /** The node's prefix directory (Kong's `prefix`); created on first save. */
   prefix: string;
+  /** The largest snapshot it inflates when loading; a bigger one is `STORE_CORRUPT`. Default 256 MiB. */
+  maxInflatedBytes?: number;
   clock?: Clock;
 }
 
 /**
  * A {@link ConfigStore} in `<prefix>/config.json.gz` (the snapshot, gzip-compressed JSON) and
- * `<prefix>/node_id`, each replaced atomically (temporary file, fsync, rename).
+ * `<prefix>/node_id`, each replaced atomically (temporary file, fsync, rename). One process
+ * writes: the first write (or `open`) takes `<prefix>/planesync.pid`, and a second writer is
+ * refused with `STORE_LOCKED`; reading takes no lock and creates nothing.
  *
  * @example
  * ```ts
@@ -36,7 +46,10 @@ export class FileConfigStore implements ConfigStore {
   /** `<prefix>/config.json.gz` */
   readonly path: string;
   readonly #nodeIdPath: string;
+  readonly #lockPath: string;
+  readonly #maxInflatedBytes: number;
   readonly #clock: Clock;
+  #lock: Promise<WriterLock | 'read-only'> | undefined;
 
   constructor(options: FileConfigStoreOptions) {
     if (typeof options?.prefix !== 'string' || options.prefix === '') {
@@ -44,7 +57,22 @@ export class FileConfigStore implements ConfigStore {
     }
     this.path = join(options.prefix, 'config.json.gz');
     this.#nodeIdPath = join(options.prefix, 'node_id');
+    this.#lockPath = join(options.prefix, 'planesync.pid');
+    this.#maxInflatedBytes = options.maxInflatedBytes ?? 256 * 1024 * 1024;
     this.#clock = options.clock ?? systemClock;
+  }
+
+  /** Takes the prefix's writer lock (`STORE_LOCKED` when another DP holds it). */
+  async open(options: AbortOptions = {}): Promise<StoreAccess> {
+    throwIfAborted(options.signal);
+    return { writable: (await this.#acquire()) !== 'read-only' };
+  }
+
+  /** Gives up the writer lock. */
+  async close(): Promise<void> {
+    const lock = await this.#lock?.catch(() => undefined);
+    this.#lock = undefined;
+    if (lock && lock !== 'read-only') await lock.release();
   }
 
   async load(options: AbortOptions = {}): Promise<StoredSnapshot | undefined> {
@@ -53,8 +81,15 @@ export class FileConfigStore implements ConfigStore {
     if (compressed === undefined) return undefined;
     let text: string;
     try {
-      text = (await gunzipAsync(compressed)).toString('utf8');
+      text = (await gunzipAsync(compressed, { maxOutputLength: this.#maxInflatedBytes })).toString(
+        'utf8',
+      );
     } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+        throw new StoreCorruptError(
+          `${this.path} inflates past ${this.#maxInflatedBytes} bytes (maxInflatedBytes)`,
+          { cause: error },
+        );
       throw new StoreCorruptError(`${this.path} is not a complete gzip file`, { cause: error });
     }
     let record: unknown;
@@ -71,11 +106,13 @@ export class FileConfigStore implements ConfigStore {
     const record = toStoredRecord({ ...snapshot, savedAt: this.#clock.now() });
     const compressed = await gzipAsync(serializeStoredRecord(record, options.json));
     throwIfAborted(options.signal);
+    await this.#writable();
     await writeFileAtomic(this.path, compressed);
   }
 
   async clear(options: AbortOptions = {}): Promise<void> {
     throwIfAborted(options.signal);
+    await this.#writable();
     await rm(this.path, { force: true });
   }
 
@@ -95,7 +132,23 @@ export class FileConfigStore implements ConfigStore {
   async saveNodeId(nodeId: string, options: AbortOptions = {}): Promise<void> {
     throwIfAborted(options.signal);
     assertNodeId(nodeId);
+    await this.#writable();
     await writeFileAtomic(this.#nodeIdPath, Buffer.from(`${nodeId}\n`, 'utf8'));
+  }
+
+  #acquire(): Promise<WriterLock | 'read-only'> {
+    this.#lock ??= acquireWriterLock(this.#lockPath).catch((error: unknown) => {
+      this.#lock = undefined;
+      throw error;
+    });
+    return this.#lock;
+  }
+
+  async #writable(): Promise<void> {
+    if ((await this.#acquire()) === 'read-only')
+      throw new StoreWriteFailedError(
+        `${this.path} is read-only: the cache can be read, not saved`,
+      );
   }
 }
 

@@ -9,6 +9,7 @@ import {
   generateClusterCertificate,
   hashConfig,
   memoryTransport,
+  silentLogger,
   TrustVerifier,
   validateConfig,
 } from '@planesync/core';
@@ -47,7 +48,13 @@ export async function run(): Promise<BenchResult[]> {
     const trust = new TrustVerifier({ mode: 'pinned', certificates: [certificate] });
     const nowhere = memoryTransport().client(); // no CP: the DP serves its cache alone
     const coldStart = async (storage: ConfigStore) => {
-      const dp = new DataPlane({ transport: nowhere, trust, version: '3.10.0', storage });
+      const dp = new DataPlane({
+        transport: nowhere,
+        trust,
+        version: '3.10.0',
+        storage,
+        logger: silentLogger,
+      });
       await dp.start();
       if (dp.currentConfig?.hash !== config_hash) throw new Error('did not start from the cache');
       await dp.stop();
@@ -59,7 +66,9 @@ export async function run(): Promise<BenchResult[]> {
         encoding: 'binary',
         compression: false,
       });
-      const parsed = JSON.parse(Buffer.from(db.getBinary('snapshot')!).toString('utf8'));
+      // The stored value is the snapshot's JSON behind a 36-byte checksum header.
+      const value = db.getBinary('snapshot')!.subarray(36);
+      const parsed = JSON.parse(Buffer.from(value).toString('utf8'));
       if (parsed.hash !== config_hash) throw new Error('raw read failed');
       return db.close();
     };

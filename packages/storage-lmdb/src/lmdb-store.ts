@@ -1,15 +1,16 @@
-import { mkdirSync } from 'node:fs';
+import { lstatSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type AbortOptions,
+  acquireWriterLock,
   assertNodeId,
   type Clock,
   type ConfigSnapshot,
   type ConfigStore,
   fromStoredRecord,
   InvalidArgumentError,
-  PlanesyncError,
   type SaveOptions,
+  type StoreAccess,
   StoreCorruptError,
   type StoredSnapshot,
   StoreWriteFailedError,
@@ -17,10 +18,12 @@ import {
   systemClock,
   throwIfAborted,
   toStoredRecord,
+  type WriterLock,
 } from '@planesync/core';
 import { open, type RootDatabase } from 'lmdb';
 import { decrypt, encrypt, toKey } from './encryption.ts';
-import { checkEnvironmentFile } from './environment-check.ts';
+import { readEnvironment } from './environment-file.ts';
+import { seal, unseal } from './sealed-value.ts';
 
 /** Options of {@link lmdbStore}. */
 export interface LmdbStoreOptions {
@@ -35,6 +38,7 @@ export interface LmdbStoreOptions {
 
 const SNAPSHOT_KEY = 'snapshot';
 const NODE_ID_KEY = 'node_id';
+const LOCK_FILE = 'planesync.pid';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -44,6 +48,13 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
  * source, save time), so a reader — in this process or another — sees the old snapshot or the
  * new one, never a mix, and a crash mid-save leaves the old one. The node id lives in the same
  * environment.
+ *
+ * Reading never maps the file: a checked reader walks it with plain reads, and every value
+ * carries a SHA-256, so a damaged page is `STORE_CORRUPT` — never a crash, never a silent
+ * empty cache — and reading creates nothing (a read-only prefix is served as it is). One
+ * process writes: the first write (or `open`) takes `dbless.lmdb/planesync.pid`, and a second
+ * writer is refused with `STORE_LOCKED`. A damaged environment is moved aside to
+ * `data.mdb.corrupt` before the next write starts a fresh one.
  *
  * @example
  * ```ts
@@ -67,7 +78,8 @@ export class LmdbConfigStore implements ConfigStore {
   readonly #mapSize: number;
   readonly #key: Buffer | undefined;
   readonly #clock: Clock;
-  #db: RootDatabase<Uint8Array, string> | undefined;
+  #lock: Promise<WriterLock | 'read-only'> | undefined;
+  #db: Promise<RootDatabase<Uint8Array, string>> | undefined;
 
   constructor(options: LmdbStoreOptions) {
     if (typeof options?.prefix !== 'string' || options.prefix === '') {
@@ -78,6 +90,16 @@ export class LmdbConfigStore implements ConfigStore {
     this.#mapSize = options.mapSize ?? 64 * 1024 * 1024;
     this.#key = options.encryptionKey === undefined ? undefined : toKey(options.encryptionKey);
     this.#clock = options.clock ?? systemClock;
+  }
+
+  /**
+   * Takes the cache's writer lock for this process: `STORE_LOCKED` when another DP writes
+   * it. `writable: false` when the prefix is read-only — the cache can be served, not saved.
+   */
+  async open(options: AbortOptions = {}): Promise<StoreAccess> {
+    throwIfAborted(options.signal);
+    this.#refuseLinks();
+    return { writable: (await this.#acquire()) !== 'read-only' };
   }
 
   async load(options: AbortOptions = {}): Promise<StoredSnapshot | undefined> {
@@ -105,13 +127,11 @@ export class LmdbConfigStore implements ConfigStore {
 
   async clear(options: AbortOptions = {}): Promise<void> {
     throwIfAborted(options.signal);
-    const db = this.#open('write');
+    const db = await this.#openForWriting();
     try {
       await db.remove(SNAPSHOT_KEY);
     } catch (error) {
-      throw new StoreWriteFailedError(`could not clear ${this.path}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw writeFailed(this.path, error);
     }
   }
 
@@ -134,53 +154,122 @@ export class LmdbConfigStore implements ConfigStore {
     await this.#write(NODE_ID_KEY, encoder.encode(nodeId));
   }
 
+  /** Closes the environment and gives up the writer lock. */
   async close(): Promise<void> {
     const db = this.#db;
+    const lock = this.#lock;
     this.#db = undefined;
-    await db?.close();
+    this.#lock = undefined;
+    await (await db?.catch(() => undefined))?.close();
+    const held = await lock?.catch(() => undefined);
+    if (held && held !== 'read-only') await held.release();
   }
 
-  #read(key: string): Uint8Array | undefined {
-    const db = this.#open('read');
-    try {
-      return db.getBinary(key) ?? undefined;
-    } catch (error) {
-      throw new StoreCorruptError(`cannot read ${this.path}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
+  /** One value, read with the checked reader and its checksum verified; never creates anything. */
+  #read(key: string): Buffer | undefined {
+    this.#refuseLinks();
+    const contents = readEnvironment(this.#file, this.path, new Set([key]));
+    const value = contents?.values.get(key);
+    return value === undefined ? undefined : unseal(value, this.path);
   }
 
   async #write(key: string, value: Uint8Array): Promise<void> {
-    const db = this.#open('write');
+    const db = await this.#openForWriting();
     try {
       // One write transaction: readers see the previous value until it commits.
-      await db.put(key, value);
+      await db.put(key, seal(value));
     } catch (error) {
-      throw new StoreWriteFailedError(`could not write ${this.path}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw writeFailed(this.path, error);
     }
   }
 
-  #open(purpose: 'read' | 'write'): RootDatabase<Uint8Array, string> {
-    if (this.#db) return this.#db;
+  #acquire(): Promise<WriterLock | 'read-only'> {
+    this.#lock ??= acquireWriterLock(join(this.path, LOCK_FILE)).catch((error: unknown) => {
+      this.#lock = undefined;
+      throw error;
+    });
+    return this.#lock;
+  }
+
+  #openForWriting(): Promise<RootDatabase<Uint8Array, string>> {
+    this.#db ??= this.#openEnvironment().catch((error: unknown) => {
+      this.#db = undefined;
+      throw error;
+    });
+    return this.#db;
+  }
+
+  async #openEnvironment(): Promise<RootDatabase<Uint8Array, string>> {
+    this.#refuseLinks('write');
+    if ((await this.#acquire()) === 'read-only')
+      throw new StoreWriteFailedError(
+        `${this.path} is read-only: the cache can be read, not saved`,
+      );
     try {
-      mkdirSync(this.path, { recursive: true });
-      checkEnvironmentFile(this.#file);
-      this.#db = open<Uint8Array, string>({
+      // LMDB walks the tree and the free list on a write: a damaged file must not reach it.
+      readEnvironment(this.#file, this.path, new Set());
+    } catch (error) {
+      if (!(error instanceof StoreCorruptError)) throw error;
+      this.#quarantine(error);
+    }
+    try {
+      return open<Uint8Array, string>({
         path: this.#file,
         encoding: 'binary',
         compression: false,
         mapSize: this.#mapSize,
+        // lmdb's event-turn batching starts each batch with a write of its own whose promise
+        // nobody holds: a failed commit (a full disk) rejects it unhandled and ends the process.
+        // One save is one put, so there is nothing to batch.
+        eventTurnBatching: false,
       });
-      return this.#db;
     } catch (error) {
-      if (error instanceof PlanesyncError && purpose === 'read') throw error;
-      const message = `cannot open ${this.path}: ${(error as Error).message}`;
-      throw purpose === 'read'
-        ? new StoreCorruptError(message, { cause: error })
-        : new StoreWriteFailedError(message, { cause: error });
+      throw new StoreWriteFailedError(`cannot open ${this.path}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
+
+  /** Moves a damaged environment aside (for a post-mortem) so the next write starts afresh. */
+  #quarantine(damage: StoreCorruptError): void {
+    try {
+      renameSync(this.#file, `${this.#file}.corrupt`);
+      rmSync(`${this.#file}-lock`, { force: true });
+    } catch (error) {
+      throw new StoreWriteFailedError(
+        `${this.path} is damaged and cannot be moved aside: ${(error as Error).message}`,
+        { cause: damage },
+      );
+    }
+  }
+
+  /** A symbolic link in place of the cache could send writes anywhere: refused. */
+  #refuseLinks(purpose: 'read' | 'write' = 'read'): void {
+    for (const path of [this.path, this.#file]) {
+      let link = false;
+      try {
+        link = lstatSync(path).isSymbolicLink();
+      } catch {
+        // missing: nothing to refuse
+      }
+      if (!link) continue;
+      const message = `${path} is a symbolic link; planesync does not follow links in its cache`;
+      throw purpose === 'read'
+        ? new StoreCorruptError(message)
+        : new StoreWriteFailedError(message);
+    }
+  }
+}
+
+/** A failed LMDB write as `STORE_WRITE_FAILED`, its commit error handled. */
+function writeFailed(where: string, error: unknown): StoreWriteFailedError {
+  // lmdb rejects a failed commit twice: this error, and `commitError`, a promise nobody else
+  // handles — unhandled, it would end the process.
+  const commit = (error as { commitError?: Promise<unknown> } | undefined)?.commitError;
+  commit?.catch(() => undefined);
+  const message = (error as Error)?.message ?? String(error);
+  return new StoreWriteFailedError(
+    `could not write ${where}${commit ? ' (the disk may be full or failing)' : ''}: ${message}`,
+    { cause: error },
+  );
 }

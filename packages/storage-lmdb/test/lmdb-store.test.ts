@@ -63,6 +63,7 @@ describe('lmdbStore', () => {
     expect((await readdir(join(prefix, 'dbless.lmdb'))).sort()).toEqual([
       'data.mdb',
       'data.mdb-lock',
+      'planesync.pid', // the writer lock, while this store is open
     ]);
   });
 

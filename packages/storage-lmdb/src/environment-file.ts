@@ -1,0 +1,337 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { StoreCorruptError } from '@planesync/core';
+
+/**
+ * A checked reader of an LMDB data file. LMDB keeps no checksums and reads through a memory
+ * map: a damaged page can make it follow a pointer past the end of the file (SIGBUS kills the
+ * process) or lose a key without a word. This reader never maps the file: it walks the
+ * B-trees with plain reads, checks every page it touches against the meta page (its own page
+ * number, its kind, its bounds, the counts the meta page records) and copies the values out.
+ * Anything that does not add up is `STORE_CORRUPT`.
+ *
+ * The layout is that of the LMDB lmdb-js ships (LMDB 1.0, "mdb.master3"): a 24-byte page
+ * header carrying the page number and a transaction id, node offsets counted from the end of
+ * the header, 64-bit page numbers.
+ */
+
+const MAGIC = 0xbeefc0de;
+const DATA_VERSION = 2;
+const HEADER = 24;
+const P_BRANCH = 0x01;
+const P_LEAF = 0x02;
+const P_OVERFLOW = 0x04;
+const P_META = 0x08;
+const F_BIGDATA = 0x01;
+const P_INVALID = 0xffffffffffffffffn;
+/** MDB_meta after the page header: magic, version, address, map size, two MDB_db, last page, txnid. */
+const META = { magic: 0, version: 4, dbs: 24, dbSize: 48, lastPage: 120, txnid: 128 };
+/** MDB_db: pad (the page size, in the free DB), flags, depth, page counts, entries, root. */
+const DB = {
+  pad: 0,
+  depth: 6,
+  branchPages: 8,
+  leafPages: 16,
+  overflowPages: 24,
+  entries: 32,
+  root: 40,
+};
+const FREE_DB = 0;
+const MAIN_DB = 1;
+/** A B-tree deeper than this is not one LMDB wrote for a handful of keys. */
+const MAX_DEPTH = 16;
+/** A reader and a writer in another process may cross; a read that saw a commit is retried. */
+const ATTEMPTS = 5;
+
+/** What an environment holds: its main database's keys and values, as of transaction `txnid`. */
+export interface EnvironmentContents {
+  readonly txnid: bigint;
+  readonly values: ReadonlyMap<string, Buffer>;
+}
+
+interface DbRecord {
+  depth: number;
+  branchPages: bigint;
+  leafPages: bigint;
+  overflowPages: bigint;
+  entries: bigint;
+  root: bigint;
+}
+
+interface Meta {
+  pageSize: number;
+  lastPage: bigint;
+  txnid: bigint;
+  dbs: [DbRecord, DbRecord];
+}
+
+/**
+ * Reads the keys of the environment in `file` (a `data.mdb`) with the values of those in
+ * `wanted` (every value when omitted), checking the whole file structure on the way — the
+ * free list included, since LMDB walks it on its next write. Returns `undefined` when there is
+ * no environment yet (no file, or an empty one). Throws `STORE_CORRUPT` naming `where` when
+ * the file is damaged.
+ */
+export function readEnvironment(
+  file: string,
+  where: string,
+  wanted?: ReadonlySet<string>,
+): EnvironmentContents | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new StoreCorruptError(`cannot open ${where}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const size = fstatSync(fd).size;
+      if (size === 0) return undefined; // created but never written: LMDB initialises it
+      const meta = currentMeta(fd, size, where);
+      try {
+        const contents = walk(fd, meta, where, wanted);
+        // A commit in between may have reused pages this walk read: read again.
+        if (attempt < ATTEMPTS && currentMeta(fd, fstatSync(fd).size, where).txnid !== meta.txnid)
+          continue;
+        return contents;
+      } catch (error) {
+        const moved = currentMeta(fd, fstatSync(fd).size, where).txnid !== meta.txnid;
+        if (!moved || attempt >= ATTEMPTS) throw error;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function currentMeta(fd: number, size: number, where: string): Meta {
+  const first = readAt(fd, 0, 4096);
+  const pageSize = parseMeta(first, 0, where).pageSize;
+  if (size < pageSize * 2)
+    throw corrupt(where, `it is ${size} bytes, shorter than its two meta pages`);
+  const candidates: Meta[] = [];
+  let failure: StoreCorruptError | undefined;
+  for (const [index, page] of [first, readAt(fd, pageSize, pageSize)].entries()) {
+    try {
+      candidates.push(parseMeta(page, index, where));
+    } catch (error) {
+      failure = error as StoreCorruptError;
+    }
+  }
+  // LMDB writes the newer meta page last; a torn one leaves the other, older snapshot whole.
+  const meta = candidates.sort((a, b) => (a.txnid > b.txnid ? -1 : 1))[0];
+  if (!meta) throw failure ?? corrupt(where, 'it has no valid meta page');
+  const pages = BigInt(Math.floor(size / meta.pageSize));
+  if (meta.lastPage >= pages)
+    throw corrupt(
+      where,
+      `its meta page names page ${meta.lastPage}, but the file holds ${pages} pages`,
+    );
+  return meta;
+}
+
+function parseMeta(page: Buffer, index: number, where: string): Meta {
+  if (page.length < HEADER + META.txnid + 8)
+    throw corrupt(where, `meta page ${index} is truncated`);
+  const at = (offset: number) => HEADER + offset;
+  if ((page.readUInt16LE(18) & P_META) === 0 || page.readUInt32LE(at(META.magic)) !== MAGIC)
+    throw corrupt(where, `page ${index} is not an LMDB meta page`);
+  if (page.readUInt32LE(at(META.version)) !== DATA_VERSION)
+    throw corrupt(where, 'it has an unknown LMDB data version');
+  const db = (n: number): DbRecord => {
+    const base = at(META.dbs + n * META.dbSize);
+    return {
+      depth: page.readUInt16LE(base + DB.depth),
+      branchPages: page.readBigUInt64LE(base + DB.branchPages),
+      leafPages: page.readBigUInt64LE(base + DB.leafPages),
+      overflowPages: page.readBigUInt64LE(base + DB.overflowPages),
+      entries: page.readBigUInt64LE(base + DB.entries),
+      root: page.readBigUInt64LE(base + DB.root),
+    };
+  };
+  const pageSize = page.readUInt32LE(at(META.dbs + DB.pad));
+  if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0)
+    throw corrupt(where, `its page size ${pageSize} is impossible`);
+  return {
+    pageSize,
+    lastPage: page.readBigUInt64LE(at(META.lastPage)),
+    txnid: page.readBigUInt64LE(at(META.txnid)),
+    dbs: [db(FREE_DB), db(MAIN_DB)],
+  };
+}
+
+/** Walks both databases; returns the main one's entries. */
+function walk(
+  fd: number,
+  meta: Meta,
+  where: string,
+  wanted: ReadonlySet<string> | undefined,
+): EnvironmentContents {
+  const free = walkDb(fd, meta, meta.dbs[FREE_DB], 'the free list', where, () => true);
+  for (const [, value] of free) checkFreeList(value!, meta, where);
+  const main = walkDb(
+    fd,
+    meta,
+    meta.dbs[MAIN_DB],
+    'the main database',
+    where,
+    (key) => !wanted || wanted.has(key.toString('latin1')),
+  );
+  const values = new Map<string, Buffer>();
+  for (const [key, value] of main) if (value) values.set(key.toString('latin1'), value);
+  return { txnid: meta.txnid, values };
+}
+
+/** Every entry of one B-tree, every page checked, the page counts held to the meta page's. */
+function walkDb(
+  fd: number,
+  meta: Meta,
+  db: DbRecord,
+  name: string,
+  where: string,
+  wants: (key: Buffer) => boolean,
+): Array<[Buffer, Buffer | undefined]> {
+  const entries: Array<[Buffer, Buffer | undefined]> = [];
+  const counted = { branch: 0n, leaf: 0n, overflow: 0n };
+  const fail = (why: string) => corrupt(where, `${name}: ${why}`);
+  if (db.root === P_INVALID) {
+    if (db.entries !== 0n) throw fail(`no root, but ${db.entries} entries`);
+    return entries;
+  }
+  if (db.depth < 1 || db.depth > MAX_DEPTH) throw fail(`depth ${db.depth} is impossible`);
+  const seen = new Set<bigint>();
+  const visit = (pgno: bigint, level: number) => {
+    if (seen.has(pgno)) throw fail(`page ${pgno} is reached twice`);
+    seen.add(pgno);
+    const page = readPage(fd, meta, pgno, fail);
+    const flags = page.readUInt16LE(18);
+    const leaf = level === db.depth;
+    if (
+      leaf
+        ? (flags & (P_LEAF | P_BRANCH | P_OVERFLOW)) !== P_LEAF
+        : (flags & (P_LEAF | P_BRANCH | P_OVERFLOW)) !== P_BRANCH
+    )
+      throw fail(`page ${pgno} is not the ${leaf ? 'leaf' : 'branch'} page the tree needs there`);
+    if (leaf) counted.leaf++;
+    else counted.branch++;
+    for (const node of nodes(page, meta.pageSize, pgno, fail)) {
+      const nodeFlags = page.readUInt16LE(node + 4);
+      const keySize = page.readUInt16LE(node + 6);
+      const low = BigInt(page.readUInt16LE(node)) | (BigInt(page.readUInt16LE(node + 2)) << 16n);
+      const keyEnd = node + 8 + keySize;
+      if (keyEnd > meta.pageSize) throw fail(`a key on page ${pgno} runs past the page`);
+      if (!leaf) {
+        visit(low | (BigInt(nodeFlags) << 32n), level + 1);
+        continue;
+      }
+      const key = Buffer.from(page.subarray(node + 8, keyEnd));
+      const size = Number(low);
+      if (nodeFlags === F_BIGDATA) {
+        if (keyEnd + 8 > meta.pageSize) throw fail(`a value on page ${pgno} runs past the page`);
+        const first = page.readBigUInt64LE(keyEnd);
+        const { value, pages } = readOverflow(fd, meta, first, size, wants(key), fail);
+        counted.overflow += pages;
+        entries.push([key, value]);
+      } else if (nodeFlags === 0) {
+        if (keyEnd + size > meta.pageSize) throw fail(`a value on page ${pgno} runs past the page`);
+        entries.push([key, Buffer.from(page.subarray(keyEnd, keyEnd + size))]);
+      } else {
+        throw fail(`a node on page ${pgno} has flags ${nodeFlags}, which no planesync cache uses`);
+      }
+    }
+  };
+  visit(db.root, 1);
+  if (BigInt(entries.length) !== db.entries)
+    throw fail(`it holds ${entries.length} entries where its meta page records ${db.entries}`);
+  if (
+    counted.branch !== db.branchPages ||
+    counted.leaf !== db.leafPages ||
+    counted.overflow !== db.overflowPages
+  )
+    throw fail('its page counts differ from those its meta page records');
+  return entries;
+}
+
+/** The byte offsets of a branch or leaf page's nodes, each checked to lie inside the page. */
+function nodes(
+  page: Buffer,
+  pageSize: number,
+  pgno: bigint,
+  fail: (why: string) => Error,
+): number[] {
+  const lower = page.readUInt16LE(20);
+  const upper = page.readUInt16LE(22);
+  if (lower % 2 !== 0 || lower > upper || HEADER + upper > pageSize)
+    throw fail(`page ${pgno} has impossible bounds`);
+  const offsets: number[] = [];
+  for (let i = 0; i < lower / 2; i++) {
+    const node = HEADER + page.readUInt16LE(HEADER + 2 * i);
+    if (node < HEADER + upper || node + 8 > pageSize)
+      throw fail(`a node on page ${pgno} lies outside it`);
+    offsets.push(node);
+  }
+  if (offsets.length === 0) throw fail(`page ${pgno} holds no node`);
+  return offsets;
+}
+
+function readOverflow(
+  fd: number,
+  meta: Meta,
+  pgno: bigint,
+  size: number,
+  copy: boolean,
+  fail: (why: string) => Error,
+): { value: Buffer | undefined; pages: bigint } {
+  const head = readPage(fd, meta, pgno, fail);
+  if ((head.readUInt16LE(18) & P_OVERFLOW) === 0)
+    throw fail(`page ${pgno} is not an overflow page`);
+  const pages = BigInt(head.readUInt32LE(20));
+  const needed = BigInt(Math.ceil((HEADER + size) / meta.pageSize));
+  if (pages < needed || pgno + pages - 1n > meta.lastPage)
+    throw fail(`the overflow pages from ${pgno} do not hold the ${size}-byte value`);
+  if (!copy) return { value: undefined, pages };
+  const value = readAt(fd, Number(pgno) * meta.pageSize + HEADER, size);
+  if (value.length !== size) throw fail(`the value at page ${pgno} is cut short`);
+  return { value, pages };
+}
+
+/** A free-list entry: a count, then that many page numbers, each inside the file. */
+function checkFreeList(value: Buffer, meta: Meta, where: string): void {
+  const fail = () => corrupt(where, 'the free list names pages that cannot exist');
+  if (value.length < 8 || value.length % 8 !== 0) throw fail();
+  const count = value.readBigUInt64LE(0);
+  if (count !== BigInt(value.length / 8 - 1)) throw fail();
+  for (let offset = 8; offset < value.length; offset += 8) {
+    const pgno = value.readBigUInt64LE(offset);
+    if (pgno < 2n || pgno > meta.lastPage) throw fail();
+  }
+}
+
+function readPage(fd: number, meta: Meta, pgno: bigint, fail: (why: string) => Error): Buffer {
+  if (pgno < 2n || pgno > meta.lastPage)
+    throw fail(`a pointer names page ${pgno}, outside the file`);
+  const page = readAt(fd, Number(pgno) * meta.pageSize, meta.pageSize);
+  if (page.length !== meta.pageSize) throw fail(`page ${pgno} is cut short`);
+  if (page.readBigUInt64LE(0) !== pgno)
+    throw fail(`page ${pgno} holds another page (${page.readBigUInt64LE(0)})`);
+  if (page.readBigUInt64LE(8) > meta.txnid)
+    throw fail(`page ${pgno} is newer than the environment`);
+  return page;
+}
+
+function readAt(fd: number, position: number, length: number): Buffer {
+  const buffer = Buffer.allocUnsafe(length);
+  let read = 0;
+  while (read < length) {
+    const n = readSync(fd, buffer, read, length - read, position + read);
+    if (n === 0) break;
+    read += n;
+  }
+  return buffer.subarray(0, read);
+}
+
+function corrupt(where: string, why: string): StoreCorruptError {
+  return new StoreCorruptError(`${where} is damaged: ${why}`);
+}

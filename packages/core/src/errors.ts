@@ -30,6 +30,8 @@ export const ErrorCode = {
   STORE_DECRYPT_FAILED: 'STORE_DECRYPT_FAILED',
   /** A config failed to parse or validate; `problems` lists each one with its path. */
   CONFIG_INVALID: 'CONFIG_INVALID',
+  /** A config does not hash to the hash the CP sent with it: refused, never applied. */
+  CONFIG_HASH_MISMATCH: 'CONFIG_HASH_MISMATCH',
   /** A state machine was asked for a transition its table does not allow. */
   INVALID_STATE_TRANSITION: 'INVALID_STATE_TRANSITION',
   /** A peer sent a frame that is malformed, unknown, or out of order. */
@@ -210,6 +212,25 @@ export class ConfigInvalidError extends PlanesyncError {
     const lines = problems.map((problem) => `  ${problem.path}: ${problem.message}`);
     super(ErrorCode.CONFIG_INVALID, `invalid config:\n${lines.join('\n')}`, options);
     this.problems = problems;
+  }
+}
+
+/**
+ * A config received from the CP does not hash (Kong's `calculate_config_hash`) to the hash its
+ * header announced; `expected` is the header's, `actual` the config's.
+ */
+export class ConfigHashMismatchError extends PlanesyncError {
+  readonly expected: string;
+  readonly actual: string;
+
+  constructor(expected: string, actual: string, options?: PlanesyncErrorOptions) {
+    super(
+      ErrorCode.CONFIG_HASH_MISMATCH,
+      `the config hashes to ${actual}, not the ${expected} the control plane sent with it`,
+      options,
+    );
+    this.expected = expected;
+    this.actual = actual;
   }
 }
 

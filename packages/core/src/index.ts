@@ -23,10 +23,17 @@ export {
 export {
   type ConfigHash,
   EMPTY_CONFIG_HASH,
+  type HashOptions,
   hashConfig,
   type ValueHash,
 } from './config/hash.ts';
 export { LatestSlot } from './config/latest-slot.ts';
+export {
+  type ConfigLimits,
+  checkEntityCount,
+  DEFAULT_CONFIG_LIMITS,
+  resolveLimits,
+} from './config/limits.ts';
 export {
   loadDeclarativeConfig,
   type ParseConfigOptions,
@@ -68,6 +75,7 @@ export {
 } from './data-plane/data-plane.ts';
 export {
   AbortedError,
+  ConfigHashMismatchError,
   ConfigInvalidError,
   type ConfigProblem,
   ConnectionClosedError,

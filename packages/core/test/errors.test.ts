@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   AbortedError,
+  ConfigHashMismatchError,
   ConfigInvalidError,
   ConnectionClosedError,
   ErrorCode,
@@ -44,6 +45,10 @@ describe('errors', () => {
       [new StoreDecryptFailedError('x', { cause }), 'STORE_DECRYPT_FAILED'],
       [new StoreLockedError('/p/planesync.pid', 42, 'x', { cause }), 'STORE_LOCKED'],
       [new ConfigInvalidError([{ path: 'a', message: 'b' }], { cause }), 'CONFIG_INVALID'],
+      [
+        new ConfigHashMismatchError('a'.repeat(32), 'b'.repeat(32), { cause }),
+        'CONFIG_HASH_MISMATCH',
+      ],
       [new ProtocolViolationError('x', { cause }), 'PROTOCOL_VIOLATION'],
       [new VersionIncompatibleError('x', { cause }), 'VERSION_INCOMPATIBLE'],
       [new HeartbeatTimeoutError('x', { cause }), 'HEARTBEAT_TIMEOUT'],

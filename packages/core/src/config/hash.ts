@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { InvalidArgumentError } from '../errors.ts';
+import { ConfigInvalidError, InvalidArgumentError } from '../errors.ts';
 import { formatNumberG14 } from './format-number.ts';
+import { DEFAULT_CONFIG_LIMITS } from './limits.ts';
 import type { ConfigHashes } from './snapshot.ts';
 
 /** Kong's hash of "no value at all": 32 zeros (`DECLARATIVE_EMPTY_CONFIG_HASH`). */
@@ -39,10 +40,13 @@ const ENTITY_KEYS = ['routes', 'services', 'plugins', 'upstreams', 'targets'] as
  * hashes.services; // md5('{}'): '99914b932bd37a50b983c5e7c90ae93b'
  * ```
  */
-export function hashConfig(config: Readonly<Record<string, unknown>>): ConfigHash;
-export function hashConfig(value: unknown): ConfigHash | ValueHash;
-export function hashConfig(value: unknown): ConfigHash | ValueHash {
-  const sink = new HashSink();
+export function hashConfig(
+  config: Readonly<Record<string, unknown>>,
+  options?: HashOptions,
+): ConfigHash;
+export function hashConfig(value: unknown, options?: HashOptions): ConfigHash | ValueHash;
+export function hashConfig(value: unknown, options: HashOptions = {}): ConfigHash | ValueHash {
+  const sink = new HashSink(options.maxDepth ?? DEFAULT_CONFIG_LIMITS.maxDepth);
   // An array is hashed whole, like a scalar: planesync's vectors fix this, where Kong's Lua,
   // which cannot tell an array from a table, would split it like an object. Configs are objects.
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -51,15 +55,25 @@ export function hashConfig(value: unknown): ConfigHash | ValueHash {
   }
   const record = value as Record<string, unknown>;
   const [routes, services, plugins, upstreams, targets] = ENTITY_KEYS.map((key) =>
-    hashPart(record[key], sink),
+    hashPart(Object.hasOwn(record, key) ? record[key] : undefined, sink),
   ) as [string, string, string, string, string];
   const rest = hashPart(withoutEntities(value), sink);
   const config = md5Hex(routes + services + plugins + upstreams + targets + rest);
   return { config_hash: config, hashes: { config, routes, services, plugins, upstreams, targets } };
 }
 
+/** Options of {@link hashConfig}. */
+export interface HashOptions {
+  /**
+   * Deepest nesting hashed; deeper is `CONFIG_INVALID` (a stack overflow otherwise). Default
+   * 1 000, as `DEFAULT_CONFIG_LIMITS.maxDepth`.
+   */
+  maxDepth?: number;
+}
+
 function withoutEntities(value: object): unknown {
-  const rest: Record<string, unknown> = {};
+  // No prototype: an own `__proto__` key is a key like any other (Kong's Lua sees it).
+  const rest: Record<string, unknown> = Object.create(null);
   for (const [key, entry] of Object.entries(value)) {
     if (!(ENTITY_KEYS as readonly string[]).includes(key)) rest[key] = entry;
   }
@@ -69,11 +83,11 @@ function withoutEntities(value: object): unknown {
 function hashPart(value: unknown, sink: HashSink): string {
   if (value === undefined) return EMPTY_CONFIG_HASH;
   sink.reset();
-  writeSorted(value, sink);
+  writeSorted(value, sink, 1);
   return sink.digestHex();
 }
 
-function writeSorted(value: unknown, sink: HashSink): void {
+function writeSorted(value: unknown, sink: HashSink, depth: number): void {
   sink.rollIfFull();
   if (value === null) {
     sink.put('/null/');
@@ -90,8 +104,13 @@ function writeSorted(value: unknown, sink: HashSink): void {
       sink.putAscii(value ? 'true' : 'false');
       return;
     case 'object':
-      if (Array.isArray(value)) writeArray(value, sink);
-      else writeObject(value as Record<string, unknown>, sink);
+      if (depth > sink.maxDepth) {
+        throw new ConfigInvalidError([
+          { path: '(root)', message: `is nested deeper than ${sink.maxDepth} levels (maxDepth)` },
+        ]);
+      }
+      if (Array.isArray(value)) writeArray(value, sink, depth + 1);
+      else writeObject(value as Record<string, unknown>, sink, depth + 1);
       return;
     default:
       throw new InvalidArgumentError(
@@ -100,24 +119,24 @@ function writeSorted(value: unknown, sink: HashSink): void {
   }
 }
 
-function writeArray(array: readonly unknown[], sink: HashSink): void {
+function writeArray(array: readonly unknown[], sink: HashSink, depth: number): void {
   const count = array.length;
   if (count === 0) {
     sink.putAscii('{}');
   } else if (count <= 5) {
     for (let i = 0; i < count; i++) {
       if (i > 0) sink.putAscii(';');
-      writeSorted(array[i] ?? null, sink);
+      writeSorted(array[i] ?? null, sink, depth);
     }
   } else {
     for (let i = 0; i < count; i++) {
-      writeSorted(array[i] ?? null, sink);
+      writeSorted(array[i] ?? null, sink, depth);
       sink.putAscii(';');
     }
   }
 }
 
-function writeObject(object: Record<string, unknown>, sink: HashSink): void {
+function writeObject(object: Record<string, unknown>, sink: HashSink, depth: number): void {
   let written = false;
   for (const key of sortedKeys(object)) {
     const value = object[key];
@@ -126,7 +145,7 @@ function writeObject(object: Record<string, unknown>, sink: HashSink): void {
     written = true;
     sink.put(key);
     sink.putAscii(':');
-    writeSorted(value, sink);
+    writeSorted(value, sink, depth);
     sink.putAscii(';');
   }
   if (!written) sink.putAscii('{}');
@@ -188,6 +207,9 @@ function surrogateRank(unit: number): number {
  */
 class HashSink {
   #md5 = createHash('md5');
+
+  constructor(readonly maxDepth: number) {}
+
   #text = '';
   #bytes = 0;
 

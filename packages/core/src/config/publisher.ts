@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from '../clock.ts';
 import { StateError } from '../errors.ts';
 import { type ConfigHash, hashConfig } from './hash.ts';
+import { type ConfigLimits, checkEntityCount, resolveLimits } from './limits.ts';
 import type { ConfigHashes } from './snapshot.ts';
 import { type ConfigSchema, validateConfig } from './validate.ts';
 
@@ -39,14 +40,20 @@ export class ConfigPublisher<TConfig = unknown> {
   #latest: PublishedConfig<TConfig> | undefined;
   readonly #schema: ConfigSchema<TConfig> | undefined;
   readonly #clock: Clock;
+  readonly #limits: Required<ConfigLimits>;
 
   /**
    * @param options.schema validates (and may transform) each config; without it, configs are
    *   taken as given (the ControlPlane passes the declarative schema by default).
+   * @param options.limits the nesting depth and entity count a config may have (checked
+   *   before the schema runs); the defaults of `DEFAULT_CONFIG_LIMITS`.
    */
-  constructor(options: { schema?: ConfigSchema<TConfig>; clock?: Clock } = {}) {
+  constructor(
+    options: { schema?: ConfigSchema<TConfig>; clock?: Clock; limits?: ConfigLimits } = {},
+  ) {
     this.#schema = options.schema;
     this.#clock = options.clock ?? systemClock;
+    this.#limits = resolveLimits(options.limits);
   }
 
   get latest(): PublishedConfig<TConfig> | undefined {
@@ -68,14 +75,20 @@ export class ConfigPublisher<TConfig = unknown> {
     return this.prepareValid(this.validate(config));
   }
 
-  /** Validates `config` with the schema (as given without one); throws `CONFIG_INVALID`. */
+  /**
+   * Checks `config` against the limits, then validates it with the schema (as given without
+   * one); throws `CONFIG_INVALID`.
+   */
   validate(config: unknown): TConfig {
+    checkEntityCount(config, this.#limits.maxEntities);
     return this.#schema ? validateConfig(config, this.#schema) : (config as TConfig);
   }
 
   /** `prepare` for a config `validate` returned. */
   prepareValid(valid: TConfig): PublishedConfig<TConfig> & { changed: boolean } {
-    const { config_hash, hashes } = hashConfig(valid as Record<string, unknown>) as ConfigHash;
+    const { config_hash, hashes } = hashConfig(valid as Record<string, unknown>, {
+      maxDepth: this.#limits.maxDepth,
+    }) as ConfigHash;
     const latest = this.#latest;
     if (latest && latest.hash === config_hash) return { ...latest, changed: false };
     const version = (latest?.version ?? 0) + 1;

@@ -1,6 +1,7 @@
 import { AnalyticsAggregator } from '../analytics/aggregator.ts';
 import { type Clock, systemClock, type TimerId } from '../clock.ts';
 import { declarativeConfigSchema } from '../config/declarative-schema.ts';
+import type { ConfigLimits } from '../config/limits.ts';
 import { ConfigPublisher, type PublishedConfig } from '../config/publisher.ts';
 import type { ConfigSchema } from '../config/validate.ts';
 import { InvalidArgumentError, PayloadTooLargeError, type PlanesyncError } from '../errors.ts';
@@ -88,6 +89,12 @@ export interface ControlPlaneOptions<TConfig = unknown> {
   clock?: Clock;
   /** Validates configs given to `setConfig`; default Kong's declarative schema. */
   schema?: ConfigSchema<TConfig>;
+  /**
+   * The nesting depth and entity count `setConfig` accepts (`CONFIG_INVALID` beyond), checked
+   * before anything walks the config; keep them equal to the DPs' limits. Default
+   * `DEFAULT_CONFIG_LIMITS`: depth 1 000, 500 000 entities.
+   */
+  limits?: ConfigLimits;
   /** The plugin versions this CP knows; a DP's copy must have the same major. */
   plugins?: readonly PluginVersion[];
   /** A DP silent for this long is disconnected. Default 45 000 (1.5 × the 30 s heartbeat). */
@@ -190,6 +197,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     this.#publisher = new ConfigPublisher<TConfig>({
       schema: options.schema ?? (declarativeConfigSchema as unknown as ConfigSchema<TConfig>),
       clock: this.#clock,
+      ...(options.limits ? { limits: options.limits } : {}),
     });
     this.#plugins = new Map((options.plugins ?? []).map((plugin) => [plugin.name, plugin.version]));
     this.#settings = {

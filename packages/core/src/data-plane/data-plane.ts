@@ -7,14 +7,16 @@ import {
 } from '../analytics/telemetry-queue.ts';
 import { type Clock, delay, systemClock, type TimerId } from '../clock.ts';
 import { declarativeConfigSchema } from '../config/declarative-schema.ts';
-import { EMPTY_CONFIG_HASH, hashConfig } from '../config/hash.ts';
+import { type ConfigHash, EMPTY_CONFIG_HASH, hashConfig } from '../config/hash.ts';
 import { LatestSlot } from '../config/latest-slot.ts';
+import { type ConfigLimits, checkEntityCount, resolveLimits } from '../config/limits.ts';
 import { loadDeclarativeConfig, parseDeclarativeConfig } from '../config/parse.ts';
 import type { ConfigHashes, ConfigSnapshot, ConfigSource } from '../config/snapshot.ts';
 import { DataPlaneConfigMachine } from '../config/state-machine.ts';
 import { type ConfigSchema, validateConfig } from '../config/validate.ts';
 import {
   AbortedError,
+  ConfigHashMismatchError,
   ConfigInvalidError,
   HeartbeatTimeoutError,
   InvalidArgumentError,
@@ -30,6 +32,7 @@ import { asPlanesyncError, closeForFailure } from '../protocol/failure.ts';
 import {
   type ConfigFrame,
   type License,
+  nackProblems,
   PROTOCOL_VERSION,
   type SyncStatus,
 } from '../protocol/messages.ts';
@@ -109,6 +112,12 @@ export interface DataPlaneOptions<TConfig = unknown> {
   plugins?: readonly PluginVersion[];
   /** Validates every config; default Kong's declarative schema. */
   schema?: ConfigSchema<TConfig>;
+  /**
+   * The nesting depth and entity count a config may have, checked before anything walks it
+   * (a config beyond them is refused with a nack). Default `DEFAULT_CONFIG_LIMITS`: depth
+   * 1 000, 500 000 entities.
+   */
+  limits?: ConfigLimits;
   clock?: Clock;
   /** A uniform random number in [0, 1) for the reconnect jitter; default Math.random. */
   random?: () => number;
@@ -158,6 +167,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     heartbeatTimeoutMs: number;
     delay: readonly [number, number];
     maxInflatedBytes: number;
+    limits: Required<ConfigLimits>;
   };
   #state: Omit<DataPlaneState, 'analytics'> = {
     connection: 'disconnected',
@@ -197,6 +207,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
       heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 45_000,
       delay: [low, high],
       maxInflatedBytes: options.maxInflatedBytes ?? 256 * 1024 * 1024,
+      limits: resolveLimits(options.limits),
     };
     this.#telemetry = new TelemetryQueue(this.#clock, options.analytics);
   }
@@ -577,16 +588,22 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     try {
       const bytes = await inflate(payload, this.#settings.maxInflatedBytes);
       const config = parseJson(bytes, 'config payload');
+      const { limits } = this.#settings;
+      // The hash is the one truth both sides compare: what this DP serves must hash to what
+      // the CP says it sent. The hash walk is also where nesting depth is bounded.
+      const computed = hashConfig(config, { maxDepth: limits.maxDepth }) as ConfigHash;
+      if (computed.config_hash !== header.hash)
+        throw new ConfigHashMismatchError(header.hash, computed.config_hash);
+      checkEntityCount(config, limits.maxEntities);
       const valid = validateConfig(config, this.#schema);
       // A schema that changed nothing returns its input: these bytes are then the config's JSON.
       if (valid === config) json = bytes;
-      const { hashes } = header;
       snapshot = this.#snapshot(
         valid,
         'control-plane',
         header.version,
-        hashes,
-        hashes ? header.hash : undefined,
+        computed.hashes,
+        computed.config_hash,
       );
     } catch (error) {
       const failure = asPlanesyncError(error);
@@ -599,7 +616,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
         encodeMessage('nack', {
           version: header.version,
           hash: header.hash,
-          errors: problems.slice(0, 100),
+          errors: nackProblems(problems),
         }),
       );
       // Bytes the CP should never have sent end the link; an invalid config, or a schema of

@@ -34,7 +34,35 @@ export const SYNC_STATUSES = [
 ] as const;
 export type SyncStatus = (typeof SYNC_STATUSES)[number];
 
-const problem = z.object({ path: z.string().max(1024), message: z.string().max(4096) });
+/** What one nack may carry: so many problems, each path and message at most so long. */
+export const NACK_LIMITS = { problems: 100, path: 1024, message: 4096 } as const;
+
+const problem = z.object({
+  path: z.string().max(NACK_LIMITS.path),
+  message: z.string().max(NACK_LIMITS.message),
+});
+
+/**
+ * Problems cut to what a nack carries (the first 100, paths and messages shortened with an
+ * ellipsis), so a long message from a host's schema never turns a refusal into a broken link.
+ */
+export function nackProblems(
+  problems: ReadonlyArray<{ path: string; message: string }>,
+): Array<{ path: string; message: string }> {
+  const cut = (text: string, max: number) =>
+    text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  const kept = problems.slice(0, NACK_LIMITS.problems).map(({ path, message }) => ({
+    path: cut(String(path), NACK_LIMITS.path),
+    message: cut(String(message), NACK_LIMITS.message),
+  }));
+  if (problems.length > NACK_LIMITS.problems) {
+    kept[kept.length - 1] = {
+      path: '(root)',
+      message: `${problems.length - NACK_LIMITS.problems + 1} more problems not shown`,
+    };
+  }
+  return kept;
+}
 
 /** The JSON body of each message type but `config` and `telemetry`, which are compressed. */
 export const messageSchemas = {
@@ -59,7 +87,7 @@ export const messageSchemas = {
   reject: z.object({ code: z.string().max(64), message: z.string().max(4096) }),
   /** `cacheHash`: what the DP's cache holds (32 zeros: nothing), behind `hash` when a save failed. */
   ack: z.object({ version, hash, cacheHash: hash.optional() }),
-  nack: z.object({ version, hash, errors: z.array(problem).max(100) }),
+  nack: z.object({ version, hash, errors: z.array(problem).max(NACK_LIMITS.problems) }),
   ping: z.object({ version, hash, cacheHash: hash.optional() }),
   pong: z.object({}),
   telemetryAck: z.object({ batch: z.number().int().nonnegative() }),

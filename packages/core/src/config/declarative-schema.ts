@@ -30,22 +30,25 @@ import type { ConfigSchema } from './validate.ts';
 const collection = <T extends z.ZodType>(entity: T) =>
   nullable(z.array(entity, { error: expected('a list') }));
 
-const declarativeShape = z.looseObject({
-  _format_version: z.enum(['3.0', '2.1', '1.1'], { error: 'expected "3.0"' }),
-  _transform: nullable(z.boolean({ error: expected('true or false') })),
-  _comment: nullable(text),
-  _ignore: nullable(z.array(z.unknown(), { error: expected('a list') })),
-  services: collection(ENTITIES.services),
-  routes: collection(ENTITIES.routes),
-  plugins: collection(ENTITIES.plugins),
-  consumers: collection(ENTITIES.consumers),
-  upstreams: collection(ENTITIES.upstreams),
-  targets: collection(ENTITIES.targets),
-  certificates: collection(ENTITIES.certificates),
-  ca_certificates: collection(ENTITIES.ca_certificates),
-  snis: collection(ENTITIES.snis),
-  vaults: collection(ENTITIES.vaults),
-});
+const declarativeShape = z.looseObject(
+  {
+    _format_version: z.enum(['3.0', '2.1', '1.1'], { error: 'expected "3.0"' }),
+    _transform: nullable(z.boolean({ error: expected('true or false') })),
+    _comment: nullable(text),
+    _ignore: nullable(z.array(z.unknown(), { error: expected('a list') })),
+    services: collection(ENTITIES.services),
+    routes: collection(ENTITIES.routes),
+    plugins: collection(ENTITIES.plugins),
+    consumers: collection(ENTITIES.consumers),
+    upstreams: collection(ENTITIES.upstreams),
+    targets: collection(ENTITIES.targets),
+    certificates: collection(ENTITIES.certificates),
+    ca_certificates: collection(ENTITIES.ca_certificates),
+    snis: collection(ENTITIES.snis),
+    vaults: collection(ENTITIES.vaults),
+  },
+  { error: 'expected a declarative config: an object with _format_version' },
+);
 
 type Entity = Record<string, unknown>;
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { PlanesyncError } from '@planesync/core';
 import { cacheCommand } from './commands/cache.ts';
 import { certCommand } from './commands/cert.ts';
+import { configCommand } from './commands/config.ts';
 import { type CliIo, processIo, UsageError } from './io.ts';
 
 export type { CliIo } from './io.ts';
@@ -11,6 +12,8 @@ const USAGE = `Usage: planesync <command> [options]
 Commands:
   cert gen|ca|issue|inspect   certificates for pinned (shared) and PKI modes
   cache inspect|export|import the DP config cache (dbless.lmdb or config.json.gz)
+  config validate FILE        check a declarative config (YAML or JSON); every problem with
+                              its line and column
   help                        show this help
   version                     print the planesync version
 
@@ -44,6 +47,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
     }
     if (command === 'cert') return await certCommand(rest, io);
     if (command === 'cache') return await cacheCommand(rest, io);
+    if (command === 'config') return await configCommand(rest, io);
     throw new UsageError(`unknown command: ${command}\n\n${USAGE}`);
   } catch (error) {
     if (error instanceof UsageError) {

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import {
   ConfigInvalidError,
@@ -107,17 +107,17 @@ describe('declarative config: parsing', () => {
     });
   });
 
-  it('keeps unknown top-level keys and unknown entity fields', () => {
+  it('passes top-level entity types it does not model through unvalidated', () => {
     const config = parseDeclarativeConfig(kongYaml);
     expect(config.workspaces).toEqual([{ name: 'default' }]);
-    const withExtra = parseDeclarativeConfig({
+    const withPluginEntities = parseDeclarativeConfig({
       _format_version: '3.0',
-      services: [{ name: 's', host: 'h', client_certificate: null, ca_certificates: ['x'] }],
+      keyauth_credentials: [{ key: 'secret', consumer: 'alice', anything: 1 }],
+      key_sets: 'not even a list',
     });
-    expect(withExtra.services?.[0]).toMatchObject({
-      client_certificate: null,
-      ca_certificates: ['x'],
-    });
+    expect(withPluginEntities.keyauth_credentials).toEqual([
+      { key: 'secret', consumer: 'alice', anything: 1 },
+    ]);
   });
 
   it('parses the same config from JSON text, bytes and an object', () => {
@@ -193,7 +193,7 @@ describe('declarative config: every failure is CONFIG_INVALID with its path', ()
         'services[0].name: expected a name of letters, digits and . _ - ~',
         'services[0].port: expected integer 0..65535',
         expect.stringMatching(/^services\[0\]\.protocol: expected one of http, https/),
-        'routes[0]: a route needs at least one of methods, hosts, paths, headers, snis, sources, destinations',
+        'routes[0]: a route needs at least one of methods, hosts, paths, headers, snis, sources, destinations, expression',
       ]),
     );
     expect(problems).toHaveLength(4);
@@ -217,7 +217,7 @@ describe('declarative config: every failure is CONFIG_INVALID with its path', ()
         services: [{ name: 's', host: 'h', routes: [{ paths: ['no-slash'] }] }],
       }),
     ).toEqual([
-      "services[0].routes[0].paths[0]: expected a path starting with '/' (or '~' for a regex)",
+      "services[0].routes[0].paths[0]: expected a path starting with '/' (or '~/' for a regex), without empty segments",
     ]);
   });
 
@@ -287,7 +287,9 @@ describe('declarative config: every failure is CONFIG_INVALID with its path', ()
   });
 
   it('reports a config that is not an object', () => {
-    expect(problemsOf('just a string')).toEqual([expect.stringMatching(/^\(root\): /)]);
+    expect(problemsOf('just a string')).toEqual([
+      '(root): expected a declarative config: an object with _format_version',
+    ]);
   });
 
   it('reports a file it cannot read, naming it', async () => {
@@ -314,5 +316,386 @@ describe('declarative config: every failure is CONFIG_INVALID with its path', ()
     );
     expect(other.services?.[0]?.id).toBe(one.services?.[0]?.id);
     expect(other.routes?.[0]?.service).toBe(one.services?.[0]?.id);
+  });
+});
+
+/** Ids of a Kong export, one per entity. */
+const ID = {
+  service: '0a7ac3d2-5c3e-4b47-9a8e-1f2d3c4b5a69',
+  route: '1b8bd4e3-6d4f-4c58-8b9f-2a3e4d5c6b7a',
+  plugin: '2c9ce5f4-7e5a-4d69-9cab-3b4f5e6d7c8b',
+  consumer: '3dadf6a5-8f6b-4e7a-8dbc-4c5a6f7e8d9c',
+  upstream: '4ebea7b6-9a7c-4f8b-9ecd-5d6b7a8f9eab',
+  target: '5fcfb8c7-ab8d-4a9c-8fde-6e7c8b9aafbc',
+  certificate: '6adac9d8-bc9e-4bad-9aef-7f8d9cabbacd',
+  caCertificate: '7bebdae9-cdaf-4cbe-8bfa-8a9eadbccbde',
+  sni: '8cfcebfa-debf-4dcf-9cab-9baf1ecddcef',
+  vault: '9dadfcab-efca-4eda-8dbc-acba2fdeedfa',
+};
+const CERT = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
+const KEY = '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----';
+
+/**
+ * A config as Kong 3.10's export writes it: flat, every field of every entity present, `null`
+ * for each one that is not set.
+ */
+const kongExport = {
+  _format_version: '3.0',
+  _transform: false,
+  services: [
+    {
+      id: ID.service,
+      created_at: 1_700_000_000,
+      updated_at: 1_700_000_000,
+      name: 'billing',
+      retries: 5,
+      protocol: 'https',
+      host: 'billing.internal',
+      port: 443,
+      path: null,
+      connect_timeout: 60_000,
+      write_timeout: 60_000,
+      read_timeout: 60_000,
+      tags: null,
+      client_certificate: null,
+      tls_verify: null,
+      tls_verify_depth: null,
+      ca_certificates: null,
+      enabled: true,
+    },
+  ],
+  routes: [
+    {
+      id: ID.route,
+      created_at: 1_700_000_000,
+      updated_at: 1_700_000_000,
+      name: null,
+      protocols: ['http', 'https'],
+      https_redirect_status_code: 426,
+      strip_path: true,
+      preserve_host: false,
+      request_buffering: true,
+      response_buffering: true,
+      tags: null,
+      service: ID.service,
+      snis: null,
+      sources: null,
+      destinations: null,
+      methods: null,
+      hosts: null,
+      paths: ['/billing'],
+      headers: null,
+      regex_priority: 0,
+      path_handling: 'v0',
+    },
+  ],
+  plugins: [
+    {
+      id: ID.plugin,
+      created_at: 1_700_000_000,
+      updated_at: 1_700_000_000,
+      name: 'key-auth',
+      instance_name: null,
+      route: ID.route,
+      service: null,
+      consumer: null,
+      config: { key_names: ['apikey'], hide_credentials: false, anonymous: null },
+      protocols: ['grpc', 'grpcs', 'http', 'https'],
+      enabled: true,
+      tags: null,
+    },
+  ],
+  consumers: [
+    {
+      id: ID.consumer,
+      created_at: 1_700_000_000,
+      updated_at: 1_700_000_000,
+      username: 'alice',
+      custom_id: null,
+      tags: null,
+    },
+  ],
+  upstreams: [
+    {
+      id: ID.upstream,
+      created_at: 1_700_000_000,
+      updated_at: 1_700_000_000,
+      name: 'billing.internal',
+      algorithm: 'round-robin',
+      hash_on: 'none',
+      hash_fallback: 'none',
+      hash_on_header: null,
+      hash_fallback_header: null,
+      hash_on_cookie: null,
+      hash_on_cookie_path: '/',
+      hash_on_query_arg: null,
+      hash_fallback_query_arg: null,
+      hash_on_uri_capture: null,
+      hash_fallback_uri_capture: null,
+      slots: 10_000,
+      healthchecks: {
+        threshold: 0,
+        active: {
+          type: 'http',
+          timeout: 1,
+          concurrency: 10,
+          http_path: '/',
+          https_sni: null,
+          https_verify_certificate: true,
+          headers: null,
+          healthy: { interval: 0, http_statuses: [200, 302], successes: 0 },
+          unhealthy: {
+            interval: 0,
+            http_statuses: [429, 404, 500, 501, 502, 503, 504, 505],
+            tcp_failures: 0,
+            timeouts: 0,
+            http_failures: 0,
+          },
+        },
+        passive: {
+          type: 'http',
+          healthy: { http_statuses: [200, 201, 202], successes: 0 },
+          unhealthy: {
+            http_statuses: [429, 500, 503],
+            tcp_failures: 0,
+            timeouts: 0,
+            http_failures: 0,
+          },
+        },
+      },
+      tags: null,
+      host_header: null,
+      client_certificate: null,
+      use_srv_name: false,
+    },
+  ],
+  targets: [
+    {
+      id: ID.target,
+      created_at: 1_700_000_000.123,
+      updated_at: 1_700_000_000.123,
+      upstream: ID.upstream,
+      target: '10.0.0.1:9000',
+      weight: 100,
+      tags: null,
+    },
+  ],
+  certificates: [
+    {
+      id: ID.certificate,
+      created_at: 1_700_000_000,
+      updated_at: 1_700_000_000,
+      cert: CERT,
+      key: KEY,
+      cert_alt: null,
+      key_alt: null,
+      tags: null,
+    },
+  ],
+  ca_certificates: [
+    {
+      id: ID.caCertificate,
+      created_at: 1_700_000_000,
+      updated_at: 1_700_000_000,
+      cert: CERT,
+      cert_digest: 'a3f1',
+      tags: null,
+    },
+  ],
+  snis: [
+    {
+      id: ID.sni,
+      created_at: 1_700_000_000,
+      updated_at: 1_700_000_000,
+      name: '*.example.com',
+      certificate: ID.certificate,
+      tags: null,
+    },
+  ],
+  vaults: [
+    {
+      id: ID.vault,
+      created_at: 1_700_000_000,
+      updated_at: 1_700_000_000,
+      prefix: 'env-secrets',
+      name: 'env',
+      description: null,
+      config: { prefix: 'SECRET_' },
+      tags: null,
+    },
+  ],
+  workspaces: [{ id: '0dc6f45b-8f8d-40d2-a504-473544ee190b', name: 'default' }],
+};
+
+describe("declarative config: Kong 3.10's entity schemas, field by field", () => {
+  it("accepts Kong's own export, with null for every unset field, and returns it unchanged", () => {
+    const input = structuredClone(kongExport);
+    expect(parseDeclarativeConfig(input)).toBe(input);
+    expect(input).toEqual(kongExport);
+  });
+
+  it('never sends a valid config through zod: the compiled validator answers alone', () => {
+    const zodParse = vi.spyOn(declarativeConfigSchema.zod, 'safeParse');
+    try {
+      expect(declarativeConfigSchema.safeParse(structuredClone(kongExport)).success).toBe(true);
+      expect(zodParse).not.toHaveBeenCalled();
+    } finally {
+      zodParse.mockRestore();
+    }
+  });
+
+  it('accepts the fields of Kong 3.x that planesync did not know before', () => {
+    const config = parseDeclarativeConfig({
+      _format_version: '3.0',
+      _comment: 'exported by hand',
+      _ignore: [{ anything: true }],
+      certificates: [{ id: ID.certificate, cert: CERT, key: '{vault://env/billing-key}' }],
+      ca_certificates: [{ id: ID.caCertificate, cert: CERT }],
+      services: [
+        {
+          name: 'billing',
+          url: 'https://billing.internal',
+          client_certificate: { id: ID.certificate },
+          tls_verify: true,
+          tls_verify_depth: 4,
+          ca_certificates: [ID.caCertificate],
+          _comment: 'mTLS to the upstream',
+          routes: [
+            { paths: ['/b'], request_buffering: false, response_buffering: false },
+            { expression: 'http.path == "/x"', priority: 10 },
+          ],
+        },
+      ],
+      upstreams: [{ name: 'billing.internal', host_header: 'billing:8443', use_srv_name: true }],
+    });
+    expect(config.services?.[0]).toMatchObject({ tls_verify_depth: 4, host: 'billing.internal' });
+    expect(config.routes).toHaveLength(2);
+  });
+
+  it('accepts null where Kong does: tags, name, hosts, methods, a reference, a collection', () => {
+    const config = parseDeclarativeConfig({
+      _format_version: '3.0',
+      _transform: null,
+      services: [{ name: null, host: 'h', tags: null, path: null, retries: null }],
+      routes: [
+        { name: null, hosts: null, methods: null, paths: ['/'], service: null, headers: null },
+      ],
+      plugins: [{ name: 'cors', service: null, route: null, consumer: null, config: null }],
+      consumers: null,
+    });
+    expect(config.routes?.[0]).toMatchObject({ hosts: null, methods: null });
+    expect(config.consumers).toBeNull();
+  });
+
+  it('refuses null for a field Kong fills with a default (required field missing)', () => {
+    expect(
+      problemsOf({
+        _format_version: '3.0',
+        services: [{ host: 'h', protocol: null, port: null, enabled: null }],
+        routes: [{ paths: ['/'], strip_path: null, protocols: null }],
+      }),
+    ).toEqual([
+      'services[0].protocol: required field missing',
+      'services[0].port: required field missing',
+      'services[0].enabled: required field missing',
+      'routes[0].protocols: required field missing',
+      'routes[0].strip_path: required field missing',
+    ]);
+  });
+
+  it('reports a field Kong does not know as "unknown field", with its path', () => {
+    expect(
+      problemsOf({
+        _format_version: '3.0',
+        services: [{ name: 's', host: 'h', prot: 'http' }],
+        upstreams: [{ name: 'u', healthchecks: { active: { timeout: 1, intervall: 5 } } }],
+      }),
+    ).toEqual([
+      'services[0].prot: unknown field',
+      'upstreams[0].healthchecks.active.intervall: unknown field',
+    ]);
+  });
+
+  it('reports a misspelt YAML key as unknown, besides the field it leaves missing', () => {
+    expect(problemsOf('_format_version: "3.0"\nservices:\n  - name: s\n    hots: h\n')).toEqual([
+      'services[0].hots: unknown field',
+      'services[0].host: a service needs a host (or a url)',
+    ]);
+  });
+
+  it('reports a parent reference set inside a nested entity, as Kong does', () => {
+    expect(
+      problemsOf({
+        _format_version: '3.0',
+        consumers: [{ username: 'bob' }],
+        services: [
+          {
+            name: 's',
+            host: 'h',
+            routes: [{ paths: ['/'], service: 's' }],
+            plugins: [{ name: 'key-auth', consumer: 'bob' }],
+          },
+        ],
+      }),
+    ).toEqual([
+      'services[0].routes[0].service: value must be null',
+      'services[0].plugins[0].consumer: value must be null',
+    ]);
+  });
+
+  it('checks hosts, paths, server names and headers as Kong does', () => {
+    expect(
+      problemsOf({
+        _format_version: '3.0',
+        services: [{ name: 's', host: 'http://h', path: '/a//b' }],
+        routes: [{ hosts: ['a.*.com'], paths: ['/ok', '/bad%zz'], headers: { Host: ['x'] } }],
+        upstreams: [{ name: '10.0.0.1' }],
+        targets: [{ target: '[::1]:99999', upstream: '10.0.0.1' }],
+        snis: [{ name: '10.0.0.1', certificate: ID.certificate }],
+      }),
+    ).toEqual([
+      'services[0].host: expected a host name or IP address without a port',
+      "services[0].path: expected a path starting with '/' (RFC 3986 characters, no empty segment)",
+      'routes[0].hosts[0]: expected a host with an optional port and at most one wildcard label (*.example.com, example.*)',
+      "routes[0].paths[1]: expected a path starting with '/' (or '~/' for a regex), without empty segments",
+      "routes[0].headers.Host: expected a header name of A-Z, a-z, 0-9, _ and - other than 'host' (match it with 'hosts')",
+      'upstreams[0].name: expected a host name (no IP address, no port)',
+      'targets[0].target: expected a host name or IP address, with an optional port',
+      'snis[0].name: expected a server name, optionally with * as its first or last character',
+      'snis[0].certificate: references certificate "6adac9d8-bc9e-4bad-9aef-7f8d9cabbacd", which does not exist',
+    ]);
+  });
+});
+
+describe('declarative config: every problem in one pass', () => {
+  it('reports a bad port, a dangling reference and an unknown field together', () => {
+    expect(
+      problemsOf({
+        _format_version: '3.0',
+        services: [{ name: 's', host: 'h', port: 70_000, prot: 'http' }],
+        routes: [{ paths: ['/'], service: 'missing' }],
+      }),
+    ).toEqual([
+      'services[0].port: expected integer 0..65535',
+      'services[0].prot: unknown field',
+      'routes[0].service: references service "missing", which does not exist',
+    ]);
+  });
+
+  it('reports duplicates and references of nested entities where the file has them', () => {
+    expect(
+      problemsOf({
+        _format_version: '3.0',
+        routes: [{ name: 'r', paths: ['/'] }],
+        services: [
+          { name: 's', host: 'h', port: 'eighty', routes: [{ name: 'r', paths: ['/x'] }] },
+        ],
+        plugins: [{ name: 'acl', route: 'nowhere' }],
+      }),
+    ).toEqual([
+      'services[0].port: expected integer 0..65535',
+      'services[0].routes[0].name: name "r" is already used by routes[0]',
+      'plugins[0].route: references route "nowhere", which does not exist',
+    ]);
   });
 });

@@ -1,0 +1,265 @@
+import { createHash } from 'node:crypto';
+import { hashConfig } from './hash.ts';
+import { formatPath } from './validate.ts';
+
+/**
+ * How entities of a declarative config relate: nesting (routes under services, …), flattening
+ * the nested ones into the top-level collections, and the references and unique names Kong
+ * checks across the whole config.
+ *
+ * @module
+ */
+
+type Entity = Record<string, unknown>;
+type Config = Record<string, unknown>;
+type Path = Array<string | number>;
+
+/** Where each child collection nests, and how its entities name their parent. In order:
+ * routes nested in services may carry plugins of their own. */
+const NESTING: ReadonlyArray<{ parent: string; child: string; field: string }> = [
+  { parent: 'services', child: 'routes', field: 'service' },
+  { parent: 'services', child: 'plugins', field: 'service' },
+  { parent: 'routes', child: 'plugins', field: 'route' },
+  { parent: 'consumers', child: 'plugins', field: 'consumer' },
+  { parent: 'upstreams', child: 'targets', field: 'upstream' },
+  { parent: 'certificates', child: 'snis', field: 'certificate' },
+];
+
+/**
+ * Copy on write: the input itself when nothing changes, else copies of what changed. Every
+ * nested entity moves to its top-level collection (after the top-level ones) with a reference
+ * to its parent; a service's `url` becomes `protocol`, `host`, `port` and `path`.
+ */
+export function flatten<T extends Config>(input: T): T {
+  let config: Config = input;
+  const writable = () => {
+    if (config === input) config = { ...input };
+    return config;
+  };
+  const services = input.services as Entity[] | undefined;
+  if (services?.some((service) => typeof service.url === 'string'))
+    writable().services = services.map(expandUrl);
+  for (const { parent, child, field } of NESTING) {
+    const parents = config[parent] as Entity[] | undefined;
+    if (!parents) continue;
+    let owners: Entity[] | undefined;
+    const adopted: Entity[] = [];
+    for (let index = 0; index < parents.length; index++) {
+      if (parents[index]![child] === undefined) continue;
+      const { [child]: nested, ...owner } = parents[index]!;
+      owners ??= [...parents];
+      owners[index] = owner;
+      if (nested === null) continue;
+      const ownerRef = referenceTo(owner, parent);
+      for (const entity of nested as Array<Entity | string>)
+        adopted.push({
+          ...(typeof entity === 'string' ? { name: entity } : entity),
+          [field]: ownerRef,
+        });
+    }
+    if (!owners) continue;
+    writable()[parent] = owners;
+    config[child] = [...((config[child] as Entity[] | undefined) ?? []), ...adopted];
+  }
+  return config as T;
+}
+
+/** Kong's `url` shorthand on a service becomes `protocol`, `host`, `port` and `path`. */
+function expandUrl(service: Entity): Entity {
+  if (typeof service.url !== 'string') return service;
+  const { url, ...rest } = service;
+  const parsed = new URL(url);
+  const protocol = parsed.protocol.slice(0, -1);
+  const defaultPort = protocol === 'https' || protocol === 'wss' || protocol === 'grpcs' ? 443 : 80;
+  const expanded: Entity = {
+    ...rest,
+    protocol,
+    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: parsed.port === '' ? defaultPort : Number(parsed.port),
+  };
+  // `http://host:8080` has no path; `http://host:8080/` and `http://host/api` have one.
+  const afterAuthority = url.replace(/^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i, '');
+  if (afterAuthority.startsWith('/')) expanded.path = parsed.pathname;
+  return expanded;
+}
+
+/**
+ * The id of an entity, else its name (username for consumers); an entity with neither gets a
+ * deterministic id derived from its content, so the same file always flattens the same way.
+ */
+function referenceTo(entity: Entity, collectionName: string): string {
+  if (typeof entity.id === 'string') return entity.id;
+  const key = collectionName === 'consumers' ? entity.username : entity.name;
+  if (typeof key === 'string') return key;
+  entity.id = contentId(collectionName, entity);
+  return entity.id as string;
+}
+
+function contentId(collectionName: string, entity: Entity): string {
+  // Kong's config hash of the entity: the same fields give the same id in any key order.
+  const hex = createHash('sha1')
+    .update(`${collectionName}\0${hashConfig(entity).config_hash}`)
+    .digest('hex');
+  // Shaped as a version-5 UUID (name-based, SHA-1).
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** The collections whose entities take part in references and unique fields. */
+const COLLECTIONS = [
+  'services',
+  'routes',
+  'plugins',
+  'consumers',
+  'upstreams',
+  'targets',
+  'certificates',
+  'ca_certificates',
+  'snis',
+  'vaults',
+];
+
+/** A list of entities in the file: a top-level collection, or one nested under an owner. */
+interface Source {
+  key: string;
+  list: readonly unknown[];
+  owner: { source: Source; index: number } | undefined;
+}
+
+/** The path of the entity at `index` of `source`, built only for entities with a problem. */
+function pathOf(source: Source, index: number): Path {
+  const path: Path = [source.key, index];
+  for (let at = source.owner; at; at = at.source.owner) path.unshift(at.source.key, at.index);
+  return path;
+}
+
+const isEntity = (value: unknown): value is Entity =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Where each collection's entities are, in the order {@link flatten} leaves them: the
+ * top-level list first, then the nested lists as their owners are adopted. Takes any value;
+ * what is not a list is skipped (the schema reports it).
+ */
+function locateSources(config: unknown): Map<string, Source[]> {
+  const sources = new Map<string, Source[]>();
+  for (const key of COLLECTIONS) {
+    const list = isEntity(config) ? config[key] : undefined;
+    sources.set(key, Array.isArray(list) ? [{ key, list, owner: undefined }] : []);
+  }
+  for (const { parent, child } of NESTING) {
+    const children = sources.get(child)!;
+    for (const source of [...sources.get(parent)!])
+      for (let index = 0; index < source.list.length; index++) {
+        const owner = source.list[index];
+        const nested = isEntity(owner) ? owner[child] : undefined;
+        if (Array.isArray(nested))
+          children.push({ key: child, list: nested, owner: { source, index } });
+      }
+  }
+  return sources;
+}
+
+/** The entity at `index` of `source` (a nested SNI given by name as `{ name }`), if any. */
+function entityAt(source: Source, index: number): Entity | undefined {
+  const entity = source.list[index];
+  if (isEntity(entity)) return entity;
+  return typeof entity === 'string' && source.owner ? { name: entity } : undefined;
+}
+
+/** Which collection each reference field points into, and by which keys it may name it. */
+const REFERENCES: ReadonlyArray<{ from: string; field: string; to: string; keys: string[] }> = [
+  { from: 'routes', field: 'service', to: 'services', keys: ['id', 'name'] },
+  { from: 'plugins', field: 'service', to: 'services', keys: ['id', 'name'] },
+  { from: 'plugins', field: 'route', to: 'routes', keys: ['id', 'name'] },
+  { from: 'plugins', field: 'consumer', to: 'consumers', keys: ['id', 'username', 'custom_id'] },
+  { from: 'targets', field: 'upstream', to: 'upstreams', keys: ['id', 'name'] },
+  { from: 'snis', field: 'certificate', to: 'certificates', keys: ['id'] },
+  { from: 'services', field: 'client_certificate', to: 'certificates', keys: ['id'] },
+  { from: 'upstreams', field: 'client_certificate', to: 'certificates', keys: ['id'] },
+];
+
+/** Fields that must be unique within their collection, as Kong's schemas require. */
+const UNIQUE: ReadonlyArray<{ collection: string; keys: string[] }> = [
+  { collection: 'services', keys: ['id', 'name'] },
+  { collection: 'routes', keys: ['id', 'name'] },
+  { collection: 'plugins', keys: ['id', 'instance_name'] },
+  { collection: 'consumers', keys: ['id', 'username', 'custom_id'] },
+  { collection: 'upstreams', keys: ['id', 'name'] },
+  { collection: 'targets', keys: ['id'] },
+  { collection: 'certificates', keys: ['id'] },
+  { collection: 'ca_certificates', keys: ['id', 'cert_digest'] },
+  { collection: 'snis', keys: ['id', 'name'] },
+  { collection: 'vaults', keys: ['id', 'prefix'] },
+];
+
+/** A problem found across entities, at the path where the file has the offending field. */
+export interface RelationProblem {
+  path: Path;
+  message: string;
+}
+
+/**
+ * Duplicate unique fields and references to entities that do not exist, each at the path of
+ * the field in the file (nested entities included). Takes any value, valid or not, so that
+ * these problems are reported along with the schema's.
+ */
+export function relationProblems(config: unknown): RelationProblem[] {
+  const problems: RelationProblem[] = [];
+  const sources = locateSources(config);
+  for (const { collection, keys } of UNIQUE) {
+    for (const key of keys) {
+      const seen = new Map<string, { source: Source; index: number }>();
+      for (const source of sources.get(collection)!)
+        for (let index = 0; index < source.list.length; index++) {
+          const value = entityAt(source, index)?.[key];
+          if (typeof value !== 'string') continue;
+          const first = seen.get(value);
+          if (first === undefined) {
+            seen.set(value, { source, index });
+            continue;
+          }
+          const used = formatPath(pathOf(first.source, first.index));
+          problems.push({
+            path: [...pathOf(source, index), key],
+            message: `${key} ${JSON.stringify(value)} is already used by ${used}`,
+          });
+        }
+    }
+  }
+  for (const { from, field, to, keys } of REFERENCES) {
+    // Only top-level entities name their references: a nested entity's parent is implied, and
+    // the schema reports any other foreign field it sets.
+    const source = sources.get(from)![0];
+    if (!source || source.owner) continue;
+    let names: Set<string> | undefined;
+    for (let index = 0; index < source.list.length; index++) {
+      const ref = entityAt(source, index)?.[field];
+      if (ref === undefined || ref === null) continue;
+      const named =
+        typeof ref === 'string' ? ref : isEntity(ref) ? (ref.id ?? ref.name) : undefined;
+      if (typeof named !== 'string') continue;
+      names ??= namesOf(sources.get(to)!, keys);
+      if (names.has(named)) continue;
+      problems.push({
+        path: [...pathOf(source, index), field],
+        message: `references ${to.replace(/s$/, '')} ${JSON.stringify(named)}, which does not exist`,
+      });
+    }
+  }
+  return problems;
+}
+
+/** Every value of `keys` among the entities of `sources`. */
+function namesOf(sources: readonly Source[], keys: readonly string[]): Set<string> {
+  const names = new Set<string>();
+  for (const source of sources)
+    for (let index = 0; index < source.list.length; index++) {
+      const entity = entityAt(source, index);
+      if (!entity) continue;
+      for (const key of keys) {
+        const value = entity[key];
+        if (typeof value === 'string') names.add(value);
+      }
+    }
+  return names;
+}

@@ -1,8 +1,5 @@
-// The whole of docs/getting-started.md: a CP and a DP in one process, over the memory transport.
-// A test runs this file (docs/examples/getting-started.test.ts).
 import { ControlPlane, DataPlane, generateClusterCertificate, memoryTransport, TrustVerifier } from '@planesync/core';
 
-export async function gettingStarted(): Promise<string> {
 const { certificate } = await generateClusterCertificate(); // like `kong hybrid gen_cert`
 const trust = new TrustVerifier({ mode: 'pinned', certificates: [certificate] });
 const { server, client } = memoryTransport({ certificates: [certificate] });
@@ -20,7 +17,5 @@ const { hash } = await cp.setConfig({
 });
 await dp.waitForConfig({ hash }); // pushed by the CP, applied, cached, acknowledged
 
-  await dp.stop();
-  await cp.stop();
-  return hash;
-}
+await dp.stop(); // each plane stops its timers and connections, so the process ends
+await cp.stop();

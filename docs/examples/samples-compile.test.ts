@@ -7,12 +7,22 @@ import { expect, it } from 'vitest';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const out = join(root, 'docs/examples/.compiled');
 
-/** Every ```ts block of the guides, and every `@example` of the TSDoc in the packages' sources. */
+/**
+ * Every ```ts block of the guides, of the README and each package's README, and every
+ * `@example` of the TSDoc in the packages' sources.
+ */
 function collect(): Array<{ name: string; code: string }> {
   const blocks: Array<{ name: string; code: string }> = [];
-  for (const guide of readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md'))) {
-    const text = readFileSync(join(root, 'docs', guide), 'utf8');
-    [...text.matchAll(/```ts\n([\s\S]*?)```/g)].forEach((match, i) => blocks.push({ name: `${guide}-${i}`, code: match[1]! }));
+  const markdown = [
+    'README.md',
+    ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`),
+    ...readdirSync(join(root, 'packages')).map((pkg) => `packages/${pkg}/README.md`),
+  ];
+  for (const file of markdown) {
+    const text = readFileSync(join(root, file), 'utf8');
+    [...text.matchAll(/```ts\n([\s\S]*?)```/g)].forEach((match, i) =>
+      blocks.push({ name: `${file.replace(/[/.]/g, '_')}-${i}`, code: match[1]! }),
+    );
   }
   const walk = (dir: string): string[] =>
     readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
@@ -60,6 +70,8 @@ it('every code sample in the guides and every @example in the TSDoc compiles', {
     encoding: 'utf8',
   });
   expect(blocks.length).toBeGreaterThan(40);
+  for (const pkg of readdirSync(join(root, 'packages')))
+    expect(blocks.some((block) => block.name.startsWith(`packages_${pkg}_README_md-`)), pkg).toBe(true);
   expect(tsc.stdout + tsc.stderr).toBe('');
   expect(tsc.status).toBe(0);
   rmSync(out, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { memoryTransport } from '../src/index.ts';
 import { FakeClock, transportConformance } from '../src/testing/index.ts';
 import type { Connection } from '../src/transport/contract.ts';
@@ -7,7 +7,9 @@ const clientChain = [Uint8Array.of(0x30, 0x82, 1, 2, 3), Uint8Array.of(0x30, 0x8
 const serverChain = [Uint8Array.of(0x30, 0x82, 9, 9)];
 const limit = 4 * 1024 * 1024;
 
-transportConformance({
+const vitest = { describe, it, beforeEach, afterEach };
+
+transportConformance(vitest, {
   name: 'memory transport conformance',
   async setup() {
     const { server, client } = memoryTransport({
@@ -24,7 +26,7 @@ transportConformance({
   },
 });
 
-transportConformance({
+transportConformance(vitest, {
   name: 'memory transport conformance with latency and a small high-water mark',
   async setup() {
     const { server, client } = memoryTransport({

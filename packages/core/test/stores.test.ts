@@ -6,7 +6,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileConfigStore, MemoryConfigStore } from '../src/index.ts';
 import { configStoreConformance, FakeClock, sampleSnapshot } from '../src/testing/index.ts';
 
-configStoreConformance({
+const vitest = { describe, it, beforeEach, afterEach };
+
+configStoreConformance(vitest, {
   name: 'MemoryConfigStore conformance',
   setup: async () => ({ store: new MemoryConfigStore() }),
   skip: [
@@ -24,7 +26,7 @@ async function freshPrefix(): Promise<string> {
   return prefix;
 }
 
-configStoreConformance({
+configStoreConformance(vitest, {
   name: 'FileConfigStore conformance',
   async setup() {
     const prefix = await freshPrefix();

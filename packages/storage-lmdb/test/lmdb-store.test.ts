@@ -17,7 +17,9 @@ async function removePrefixes() {
   await Promise.all(prefixes.splice(0).map((p) => rm(p, { recursive: true, force: true })));
 }
 
-configStoreConformance({
+const vitest = { describe, it, beforeEach, afterEach };
+
+configStoreConformance(vitest, {
   name: 'lmdbStore conformance',
   async setup() {
     const prefix = await freshPrefix();
@@ -26,7 +28,7 @@ configStoreConformance({
   teardown: removePrefixes,
 });
 
-configStoreConformance({
+configStoreConformance(vitest, {
   name: 'lmdbStore conformance, encrypted',
   async setup() {
     const prefix = await freshPrefix();

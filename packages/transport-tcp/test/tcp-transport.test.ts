@@ -10,7 +10,7 @@ import {
   TrustVerifier,
 } from '@planesync/core';
 import { transportConformance } from '@planesync/core/testing';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { closeFrame, FrameDecoder, frameHeader, tcpClient, tcpServer } from '../src/index.ts';
 import { startProxy } from './proxy-fixture.ts';
 
@@ -21,7 +21,9 @@ beforeAll(async () => {
 
 const LIMIT = 4 * 1024 * 1024;
 
-transportConformance({
+const vitest = { describe, it, beforeEach, afterEach };
+
+transportConformance(vitest, {
   name: 'TCP transport conformance over loopback mutual TLS',
   async setup() {
     const server = tcpServer({

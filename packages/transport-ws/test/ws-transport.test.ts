@@ -11,7 +11,7 @@ import {
   TrustVerifier,
 } from '@planesync/core';
 import { transportConformance } from '@planesync/core/testing';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startProxy } from '../../transport-tcp/test/proxy-fixture.ts';
 import { hasTinyproxy, startTinyproxy } from '../../transport-tcp/test/tinyproxy-fixture.ts';
@@ -37,7 +37,9 @@ function withNode(client: TransportClient): TransportClient {
   };
 }
 
-transportConformance({
+const vitest = { describe, it, beforeEach, afterEach };
+
+transportConformance(vitest, {
   name: 'WebSocket transport conformance over loopback wss',
   async setup() {
     const server = wsServer({

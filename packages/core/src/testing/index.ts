@@ -1,7 +1,9 @@
 /**
- * `@planesync/core/testing`: the conformance suites every transport and store runs, and the
- * fake clock that lets tests step through heartbeats and reconnects without sleeping.
- * vitest is a peer dependency of this entry point only.
+ * `@planesync/core/testing`: the conformance suites every transport and store runs, the fake
+ * clock that lets tests step through heartbeats and reconnects without sleeping, a whole
+ * cluster in memory, and a fault-injecting client. It imports no test runner: the suites take
+ * your runner's `{ describe, it, beforeEach, afterEach }` (vitest, `node:test`, jest, mocha)
+ * and assert with `node:assert`; the rest works anywhere.
  *
  * @module
  */
@@ -16,6 +18,7 @@ export {
   configStoreConformance,
   sampleSnapshot,
 } from './store-conformance.ts';
+export type { TestApi, TestBody } from './test-api.ts';
 export {
   type TransportConformanceOptions,
   type TransportFixture,

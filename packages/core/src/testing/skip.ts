@@ -1,15 +1,16 @@
-import { it } from 'vitest';
 import { InvalidArgumentError } from '../errors.ts';
+import type { TestApi, TestBody } from './test-api.ts';
 
 /** Cases of a conformance suite an adapter cannot run, each group with the reason why. */
 export type ConformanceSkip = ReadonlyArray<{ reason: string; tests: readonly string[] }>;
 
 /**
- * Registers `cases` with vitest, skipping those named in `skip` under a name that says why.
- * A skip naming a case the suite does not have is an error, so a typo cannot hide a case.
+ * Registers `cases` with the runner, skipping those named in `skip` under a name that says
+ * why. A skip naming a case the suite does not have is an error, so a typo cannot hide a case.
  */
 export function registerCases(
-  cases: Record<string, () => Promise<void>>,
+  test: TestApi,
+  cases: Record<string, TestBody>,
   skip: ConformanceSkip = [],
 ): void {
   const reasons = new Map<string, string>();
@@ -21,7 +22,7 @@ export function registerCases(
   }
   for (const [name, run] of Object.entries(cases)) {
     const reason = reasons.get(name);
-    if (reason === undefined) it(name, run);
-    else it.skip(`${name} (skipped: ${reason})`, run);
+    if (reason === undefined) test.it(name, run);
+    else test.it.skip(`${name} (skipped: ${reason})`, run);
   }
 }

@@ -1,8 +1,10 @@
+import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect } from 'vitest';
 import type { ConfigSnapshot } from '../config/snapshot.ts';
 import type { ConfigStore } from '../storage/contract.ts';
+import { assertMatches, assertSameJson } from './assertions.ts';
 import { type ConformanceSkip, registerCases } from './skip.ts';
+import { globalTestApi, type TestApi } from './test-api.ts';
 
 /** What a store's `setup` hands the suite. */
 export interface ConfigStoreFixture {
@@ -25,50 +27,73 @@ export interface ConfigStoreConformanceOptions {
 }
 
 /**
- * Registers the storage contract's cases with vitest: load of a missing store, round trip,
- * replacement, atomicity under concurrent saves and loads, copy semantics, clear, node id
- * round trip, persistence across instances, abort, invalid input. Every store runs it.
+ * Registers the storage contract's cases with your test runner: load of a missing store,
+ * round trip, replacement, atomicity under concurrent saves and loads, copy semantics, clear,
+ * node id round trip, persistence across instances, abort, invalid input. Every store runs it.
+ *
+ * `test` is `{ describe, it, beforeEach, afterEach }` from vitest, `node:test`, jest or
+ * mocha; the cases assert with `node:assert`, so the suite needs no particular runner.
  *
  * @example
  * ```ts
  * import { MemoryConfigStore } from '@planesync/core';
  * import { configStoreConformance } from '@planesync/core/testing';
+ * import { afterEach, beforeEach, describe, it } from 'node:test'; // or 'vitest'
  *
- * configStoreConformance({
+ * configStoreConformance({ describe, it, beforeEach, afterEach }, {
  *   name: 'memory store',
  *   setup: async () => ({ store: new MemoryConfigStore() }),
+ *   skip: [{ reason: 'a memory store does not persist',
+ *            tests: ['keeps the snapshot and node id for a new instance on the same storage'] }],
  * });
  * ```
  */
-export function configStoreConformance(options: ConfigStoreConformanceOptions): void {
-  describe(options.name ?? 'config store conformance', () => {
+export function configStoreConformance(test: TestApi, options: ConfigStoreConformanceOptions): void;
+/**
+ * The 0.1 form: the runner's functions must be globals (vitest with `globals: true`, jest,
+ * mocha); otherwise it throws `INVALID_ARGUMENT`.
+ *
+ * @deprecated Pass the test API first: `configStoreConformance({ describe, it, beforeEach,
+ * afterEach }, options)`. This form goes in 0.3.0.
+ */
+export function configStoreConformance(options: ConfigStoreConformanceOptions): void;
+export function configStoreConformance(
+  first: TestApi | ConfigStoreConformanceOptions,
+  second?: ConfigStoreConformanceOptions,
+): void {
+  const [test, options] =
+    second === undefined
+      ? [globalTestApi('configStoreConformance'), first as ConfigStoreConformanceOptions]
+      : [first as TestApi, second];
+  test.describe(options.name ?? 'config store conformance', () => {
     let fixture: ConfigStoreFixture;
     const reopened: ConfigStore[] = [];
 
-    beforeEach(async () => {
+    test.beforeEach(async () => {
       fixture = await options.setup();
     });
 
-    afterEach(async () => {
+    test.afterEach(async () => {
       await Promise.all(reopened.splice(0).map((store) => store.close?.()));
       await fixture.store.close?.();
       await options.teardown?.(fixture);
     });
 
     registerCases(
+      test,
       {
         'loads undefined from a store that never saved': async () => {
-          expect(await fixture.store.load()).toBeUndefined();
-          expect(await fixture.store.loadNodeId()).toBeUndefined();
+          assert.equal(await fixture.store.load(), undefined);
+          assert.equal(await fixture.store.loadNodeId(), undefined);
         },
 
         'loads back exactly the snapshot it saved, with savedAt': async () => {
           const snapshot = sampleSnapshot(1);
           await fixture.store.save(snapshot);
           const loaded = await fixture.store.load();
-          expect(loaded).toMatchObject(snapshot);
-          expect(loaded?.config).toEqual(snapshot.config);
-          expect(typeof loaded?.savedAt).toBe('number');
+          assertMatches(loaded, snapshot);
+          assertSameJson(loaded?.config, snapshot.config);
+          assert.equal(typeof loaded?.savedAt, 'number');
         },
 
         'given the config as JSON bytes, loads back the same snapshot': async () => {
@@ -76,15 +101,15 @@ export function configStoreConformance(options: ConfigStoreConformanceOptions): 
           const json = new TextEncoder().encode(JSON.stringify(snapshot.config));
           await fixture.store.save(snapshot, { json });
           const loaded = await fixture.store.load();
-          expect(loaded).toMatchObject(snapshot);
-          expect(loaded?.config).toEqual(snapshot.config);
+          assertMatches(loaded, snapshot);
+          assertSameJson(loaded?.config, snapshot.config);
         },
 
         'replaces the previous snapshot on save': async () => {
           await fixture.store.save(sampleSnapshot(1));
           await fixture.store.save(sampleSnapshot(2, 'manual'));
           const loaded = await fixture.store.load();
-          expect(loaded).toMatchObject(sampleSnapshot(2, 'manual'));
+          assertMatches(loaded, sampleSnapshot(2, 'manual'));
         },
 
         'never shows a mix of two snapshots to concurrent loads': async () => {
@@ -97,10 +122,10 @@ export function configStoreConformance(options: ConfigStoreConformanceOptions): 
             loads.push(fixture.store.load(), fixture.store.load());
           }
           await Promise.all(saves);
-          for (const loaded of await Promise.all(loads)) expect(isWhole(loaded)).toBe(true);
+          for (const loaded of await Promise.all(loads)) assert.equal(isWhole(loaded), true);
           const last = await fixture.store.load();
-          expect(isWhole(last)).toBe(true);
-          expect([2, 3, 4, 5, 6]).toContain(last?.version);
+          assert.equal(isWhole(last), true);
+          assert.ok([2, 3, 4, 5, 6].includes(last?.version ?? 0), `version ${last?.version}`);
         },
 
         'keeps a copy: mutating the saved or loaded object changes nothing stored': async () => {
@@ -111,22 +136,22 @@ export function configStoreConformance(options: ConfigStoreConformanceOptions): 
           const loaded = (await fixture.store.load())!;
           (loaded.config as typeof config).services[0]!.name = 'mutated-after-load';
           const again = (await fixture.store.load())!;
-          expect((again.config as typeof config).services[0]?.name).toBe('service-3-0');
+          assert.equal((again.config as typeof config).services[0]?.name, 'service-3-0');
         },
 
         'forgets the snapshot on clear but keeps the node id': async () => {
           await fixture.store.save(sampleSnapshot(4));
           await fixture.store.saveNodeId('0b4ce0f5-7dc6-4e57-8b4a-5a1f4c3d2e10');
           await fixture.store.clear();
-          expect(await fixture.store.load()).toBeUndefined();
-          expect(await fixture.store.loadNodeId()).toBe('0b4ce0f5-7dc6-4e57-8b4a-5a1f4c3d2e10');
+          assert.equal(await fixture.store.load(), undefined);
+          assert.equal(await fixture.store.loadNodeId(), '0b4ce0f5-7dc6-4e57-8b4a-5a1f4c3d2e10');
         },
 
         'round-trips the node id and replaces it': async () => {
           await fixture.store.saveNodeId('node-a');
-          expect(await fixture.store.loadNodeId()).toBe('node-a');
+          assert.equal(await fixture.store.loadNodeId(), 'node-a');
           await fixture.store.saveNodeId('node-b');
-          expect(await fixture.store.loadNodeId()).toBe('node-b');
+          assert.equal(await fixture.store.loadNodeId(), 'node-b');
         },
 
         'keeps the snapshot and node id for a new instance on the same storage': async () => {
@@ -137,8 +162,8 @@ export function configStoreConformance(options: ConfigStoreConformanceOptions): 
           await fixture.store.close?.();
           const again = await fixture.reopen();
           reopened.push(again);
-          expect(await again.load()).toMatchObject(sampleSnapshot(5));
-          expect(await again.loadNodeId()).toBe('node-persistent');
+          assertMatches(await again.load(), sampleSnapshot(5));
+          assert.equal(await again.loadNodeId(), 'node-persistent');
         },
 
         'round-trips a large config with unicode and deep nesting': async () => {
@@ -147,7 +172,7 @@ export function configStoreConformance(options: ConfigStoreConformanceOptions): 
           config.unicode = 'ünïcødé ✓ 🚀 \u0000 "quoted" \\ back';
           config.deep = JSON.parse(`${'['.repeat(64)}1${']'.repeat(64)}`);
           await fixture.store.save(snapshot);
-          expect((await fixture.store.load())?.config).toEqual(config);
+          assertSameJson((await fixture.store.load())?.config, config);
         },
 
         'rejects every operation with ABORTED on an aborted signal and changes nothing':
@@ -157,31 +182,25 @@ export function configStoreConformance(options: ConfigStoreConformanceOptions): 
             controller.abort();
             const signal = controller.signal;
             const aborted = { code: 'ABORTED' };
-            await expect(fixture.store.save(sampleSnapshot(8), { signal })).rejects.toMatchObject(
-              aborted,
-            );
-            await expect(fixture.store.load({ signal })).rejects.toMatchObject(aborted);
-            await expect(fixture.store.clear({ signal })).rejects.toMatchObject(aborted);
-            await expect(fixture.store.saveNodeId('x', { signal })).rejects.toMatchObject(aborted);
-            await expect(fixture.store.loadNodeId({ signal })).rejects.toMatchObject(aborted);
-            expect((await fixture.store.load())?.version).toBe(7);
+            await assert.rejects(fixture.store.save(sampleSnapshot(8), { signal }), aborted);
+            await assert.rejects(fixture.store.load({ signal }), aborted);
+            await assert.rejects(fixture.store.clear({ signal }), aborted);
+            await assert.rejects(fixture.store.saveNodeId('x', { signal }), aborted);
+            await assert.rejects(fixture.store.loadNodeId({ signal }), aborted);
+            assert.equal((await fixture.store.load())?.version, 7);
           },
 
         'rejects an invalid snapshot with INVALID_ARGUMENT and keeps the previous one':
           async () => {
             await fixture.store.save(sampleSnapshot(9));
             const broken = { ...sampleSnapshot(10), hash: 'not-a-hash' };
-            await expect(fixture.store.save(broken)).rejects.toMatchObject({
-              code: 'INVALID_ARGUMENT',
-            });
-            expect((await fixture.store.load())?.version).toBe(9);
+            await assert.rejects(fixture.store.save(broken), { code: 'INVALID_ARGUMENT' });
+            assert.equal((await fixture.store.load())?.version, 9);
           },
 
         'rejects an invalid node id with INVALID_ARGUMENT': async () => {
-          await expect(fixture.store.saveNodeId('')).rejects.toMatchObject({
-            code: 'INVALID_ARGUMENT',
-          });
-          await expect(fixture.store.saveNodeId('has space')).rejects.toMatchObject({
+          await assert.rejects(fixture.store.saveNodeId(''), { code: 'INVALID_ARGUMENT' });
+          await assert.rejects(fixture.store.saveNodeId('has space'), {
             code: 'INVALID_ARGUMENT',
           });
         },

@@ -1,5 +1,5 @@
+import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect } from 'vitest';
 import { PlanesyncError } from '../errors.ts';
 import {
   CloseCode,
@@ -7,7 +7,9 @@ import {
   type TransportClient,
   type TransportServer,
 } from '../transport/contract.ts';
+import { assertMatches } from './assertions.ts';
 import { type ConformanceSkip, registerCases } from './skip.ts';
+import { globalTestApi, type TestApi } from './test-api.ts';
 
 /** What a transport's `setup` hands the suite: a server (not yet listening) and clients. */
 export interface TransportFixture {
@@ -35,17 +37,21 @@ export interface TransportConformanceOptions {
 }
 
 /**
- * Registers the transport contract's cases with vitest: frames whole and in order, frames up
- * to the payload limit, large frames, the oversized-frame close, close both ways with code and
- * reason, abort, the peer chain, metadata, concurrent sends. Every transport runs it — the
- * memory transport in core, WebSocket and TCP over real loopback TLS.
+ * Registers the transport contract's cases with your test runner: frames whole and in order,
+ * frames up to the payload limit, large frames, the oversized-frame close, close both ways
+ * with code and reason, abort, the peer chain, metadata, concurrent sends. Every transport
+ * runs it — the memory transport in core, WebSocket and TCP over real loopback TLS.
+ *
+ * `test` is `{ describe, it, beforeEach, afterEach }` from vitest, `node:test`, jest or
+ * mocha; the cases assert with `node:assert`, so the suite needs no particular runner.
  *
  * @example
  * ```ts
  * import { memoryTransport } from '@planesync/core';
  * import { transportConformance } from '@planesync/core/testing';
+ * import { afterEach, beforeEach, describe, it } from 'vitest'; // or 'node:test'
  *
- * transportConformance({
+ * transportConformance({ describe, it, beforeEach, afterEach }, {
  *   name: 'memory transport',
  *   async setup() {
  *     const { server, client } = memoryTransport({ maxPayloadBytes: 1 << 20 });
@@ -55,13 +61,29 @@ export interface TransportConformanceOptions {
  * });
  * ```
  */
-export function transportConformance(options: TransportConformanceOptions): void {
-  describe(options.name ?? 'transport conformance', () => {
+export function transportConformance(test: TestApi, options: TransportConformanceOptions): void;
+/**
+ * The 0.1 form: the runner's functions must be globals (vitest with `globals: true`, jest,
+ * mocha); otherwise it throws `INVALID_ARGUMENT`.
+ *
+ * @deprecated Pass the test API first: `transportConformance({ describe, it, beforeEach,
+ * afterEach }, options)`. This form goes in 0.3.0.
+ */
+export function transportConformance(options: TransportConformanceOptions): void;
+export function transportConformance(
+  first: TestApi | TransportConformanceOptions,
+  second?: TransportConformanceOptions,
+): void {
+  const [test, options] =
+    second === undefined
+      ? [globalTestApi('transportConformance'), first as TransportConformanceOptions]
+      : [first as TestApi, second];
+  test.describe(options.name ?? 'transport conformance', () => {
     let fixture: TransportFixture;
     let accepted: ConnectionQueue;
     const opened: Connection[] = [];
 
-    beforeEach(async () => {
+    test.beforeEach(async () => {
       fixture = await options.setup();
       accepted = new ConnectionQueue();
       await fixture.server.listen((connection) => {
@@ -70,7 +92,7 @@ export function transportConformance(options: TransportConformanceOptions): void
       });
     });
 
-    afterEach(async () => {
+    test.afterEach(async () => {
       await Promise.all(opened.splice(0).map((connection) => connection.close()));
       await fixture.server.close();
       await options.teardown?.(fixture);
@@ -85,6 +107,7 @@ export function transportConformance(options: TransportConformanceOptions): void
     }
 
     registerCases(
+      test,
       {
         'delivers frames whole and in order in both directions': async () => {
           const { client, server } = await pair();
@@ -92,7 +115,7 @@ export function transportConformance(options: TransportConformanceOptions): void
           const echoed = echo(server);
           const received = collect(client, frames.length);
           for (const frame of frames) await client.send(frame);
-          expect((await received).map(fingerprint)).toEqual(frames.map(fingerprint));
+          assert.deepEqual((await received).map(fingerprint), frames.map(fingerprint));
           await client.close();
           await echoed;
         },
@@ -102,7 +125,7 @@ export function transportConformance(options: TransportConformanceOptions): void
           const frame = pattern(1, fixture.maxPayloadBytes);
           const received = collect(server, 1);
           await client.send(frame);
-          expect((await received).map(fingerprint)).toEqual([fingerprint(frame)]);
+          assert.deepEqual((await received).map(fingerprint), [fingerprint(frame)]);
         },
 
         'delivers large frames whole, each in one piece': async () => {
@@ -111,7 +134,7 @@ export function transportConformance(options: TransportConformanceOptions): void
           const frames = [pattern(2, size), pattern(3, size - 1), pattern(4, 1)];
           const received = collect(server, frames.length);
           await Promise.all(frames.map((frame) => client.send(frame)));
-          expect((await received).map(fingerprint)).toEqual(frames.map(fingerprint));
+          assert.deepEqual((await received).map(fingerprint), frames.map(fingerprint));
         },
 
         'closes with PAYLOAD_TOO_LARGE when a frame exceeds the receiver limit': async () => {
@@ -122,23 +145,23 @@ export function transportConformance(options: TransportConformanceOptions): void
           })();
           await client.send(pattern(5, fixture.maxPayloadBytes + 1)).catch(() => undefined);
           const info = await server.closed;
-          expect(info.code).toBe(CloseCode.PAYLOAD_TOO_LARGE);
-          expect(info.initiator).toBe('local');
+          assert.equal(info.code, CloseCode.PAYLOAD_TOO_LARGE);
+          assert.equal(info.initiator, 'local');
           await reading;
-          expect(frames).toEqual([]);
+          assert.deepEqual(frames, []);
           await client.closed;
-          expect(client.isClosed).toBe(true);
+          assert.equal(client.isClosed, true);
         },
 
         'propagates a close by the client with its code and reason': async () => {
           const { client, server } = await pair();
           await client.close(4001, 'client is done');
-          expect(await client.closed).toMatchObject({
+          assertMatches(await client.closed, {
             code: 4001,
             reason: 'client is done',
             initiator: 'local',
           });
-          expect(await server.closed).toMatchObject({
+          assertMatches(await server.closed, {
             code: 4001,
             reason: 'client is done',
             initiator: 'remote',
@@ -148,11 +171,11 @@ export function transportConformance(options: TransportConformanceOptions): void
         'propagates a close by the server with its code and reason': async () => {
           const { client, server } = await pair();
           await server.close(CloseCode.POLICY_VIOLATION, 'untrusted');
-          expect(await server.closed).toMatchObject({
+          assertMatches(await server.closed, {
             code: CloseCode.POLICY_VIOLATION,
             initiator: 'local',
           });
-          expect(await client.closed).toMatchObject({
+          assertMatches(await client.closed, {
             code: CloseCode.POLICY_VIOLATION,
             reason: 'untrusted',
             initiator: 'remote',
@@ -167,7 +190,7 @@ export function transportConformance(options: TransportConformanceOptions): void
           await server.closed;
           const received: Uint8Array[] = [];
           for await (const frame of server) received.push(frame);
-          expect(received).toEqual(frames);
+          assert.deepEqual(received.map(hex), frames.map(hex));
         },
 
         'ends the frame iteration of both sides on close': async () => {
@@ -175,8 +198,8 @@ export function transportConformance(options: TransportConformanceOptions): void
           const serverDone = drain(server);
           const clientDone = drain(client);
           await client.close();
-          await expect(serverDone).resolves.toBe(0);
-          await expect(clientDone).resolves.toBe(0);
+          assert.equal(await serverDone, 0);
+          assert.equal(await clientDone, 0);
         },
 
         'closes every open connection with GOING_AWAY when the server closes': async () => {
@@ -184,67 +207,61 @@ export function transportConformance(options: TransportConformanceOptions): void
           const second = await pair();
           await fixture.server.close();
           for (const end of [first.client, second.client]) {
-            expect((await end.closed).code).toBe(CloseCode.GOING_AWAY);
+            assert.equal((await end.closed).code, CloseCode.GOING_AWAY);
           }
-          expect((await first.server.closed).initiator).toBe('local');
+          assert.equal((await first.server.closed).initiator, 'local');
         },
 
         'refuses to connect when no server listens, with TRANSPORT_FAILED': async () => {
           await fixture.server.close();
-          await expect(fixture.client().connect()).rejects.toMatchObject({
-            code: 'TRANSPORT_FAILED',
-          });
+          await assert.rejects(fixture.client().connect(), { code: 'TRANSPORT_FAILED' });
         },
 
         'rejects send on a closed connection with CONNECTION_CLOSED': async () => {
           const { client } = await pair();
           await client.close();
-          expect(client.isClosed).toBe(true);
-          await expect(client.send(pattern(9, 4))).rejects.toMatchObject({
-            code: 'CONNECTION_CLOSED',
-          });
+          assert.equal(client.isClosed, true);
+          await assert.rejects(client.send(pattern(9, 4)), { code: 'CONNECTION_CLOSED' });
         },
 
         'close is idempotent and keeps the first code': async () => {
           const { client } = await pair();
           await Promise.all([client.close(4002, 'first'), client.close(4003, 'second')]);
           await client.close();
-          expect(await client.closed).toMatchObject({ code: 4002, reason: 'first' });
+          assertMatches(await client.closed, { code: 4002, reason: 'first' });
         },
 
         'aborts connect with ABORTED when the signal is already aborted': async () => {
           const controller = new AbortController();
           controller.abort(new Error('stop'));
           const attempt = fixture.client().connect({ signal: controller.signal });
-          await expect(attempt).rejects.toBeInstanceOf(PlanesyncError);
-          await expect(attempt).rejects.toMatchObject({ code: 'ABORTED' });
+          await assert.rejects(attempt, PlanesyncError);
+          await assert.rejects(attempt, { code: 'ABORTED' });
         },
 
         'aborts send with ABORTED and delivers nothing for it': async () => {
           const { client, server } = await pair();
           const controller = new AbortController();
           controller.abort();
-          await expect(
-            client.send(pattern(10, 8), { signal: controller.signal }),
-          ).rejects.toMatchObject({
+          await assert.rejects(client.send(pattern(10, 8), { signal: controller.signal }), {
             code: 'ABORTED',
           });
           const marker = pattern(11, 8);
           const received = collect(server, 1);
           await client.send(marker);
-          expect(await received).toEqual([marker]);
+          assert.deepEqual((await received).map(hex), [hex(marker)]);
         },
 
         'presents each side the peer certificate chain as DER, leaf first': async () => {
           const { client, server } = await pair();
-          expect(server.peerCertificates.map(hex)).toEqual(fixture.clientCertificates.map(hex));
-          expect(client.peerCertificates.map(hex)).toEqual(fixture.serverCertificates.map(hex));
+          assert.deepEqual(server.peerCertificates.map(hex), fixture.clientCertificates.map(hex));
+          assert.deepEqual(client.peerCertificates.map(hex), fixture.serverCertificates.map(hex));
         },
 
         'reports the remote address': async () => {
           const { client, server } = await pair();
-          expect(server.remoteAddress).toMatch(/\S/);
-          expect(client.remoteAddress).toMatch(/\S/);
+          assert.match(server.remoteAddress, /\S/);
+          assert.match(client.remoteAddress, /\S/);
         },
 
         'carries connect metadata to the server': async () => {
@@ -254,7 +271,7 @@ export function transportConformance(options: TransportConformanceOptions): void
             node_version: '3.10.0',
           };
           const { server } = await pair(metadata);
-          expect(server.metadata).toEqual(metadata);
+          assert.deepEqual({ ...server.metadata }, metadata);
         },
 
         'keeps each caller’s frames in order under concurrent sends': async () => {
@@ -274,10 +291,11 @@ export function transportConformance(options: TransportConformanceOptions): void
           const frames = await received;
           for (let caller = 0; caller < callers; caller++) {
             const mine = frames.filter((frame) => frame[0] === caller);
-            expect(mine.map((frame) => frame[1])).toEqual(
+            assert.deepEqual(
+              mine.map((frame) => frame[1]),
               Array.from({ length: perCaller }, (_, n) => n),
             );
-            for (const frame of mine) expect(frame.byteLength).toBe(2 + 100 + frame[1]! * 50);
+            for (const frame of mine) assert.equal(frame.byteLength, 2 + 100 + frame[1]! * 50);
           }
         },
       },

@@ -1,4 +1,4 @@
-import 'reflect-metadata';
+import './reflect-polyfill.ts';
 import { randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { type Clock, systemClock } from '../clock.ts';

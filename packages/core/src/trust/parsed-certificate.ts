@@ -1,4 +1,4 @@
-import 'reflect-metadata';
+import './reflect-polyfill.ts';
 import { createHash, X509Certificate } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import {

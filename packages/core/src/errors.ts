@@ -40,6 +40,8 @@ export const ErrorCode = {
   VERSION_INCOMPATIBLE: 'VERSION_INCOMPATIBLE',
   /** The peer sent nothing for longer than the heartbeat timeout. */
   HEARTBEAT_TIMEOUT: 'HEARTBEAT_TIMEOUT',
+  /** A DP's node id is connected under another certificate: the newcomer is refused. */
+  NODE_ID_IN_USE: 'NODE_ID_IN_USE',
   /**
    * A failure on this side, not the peer's: a bug, or host code (a custom schema, store or
    * transport) that threw. The connection closes with 1011, never blamed on the peer.
@@ -257,6 +259,16 @@ export class ProtocolViolationError extends PlanesyncError {
 export class VersionIncompatibleError extends PlanesyncError {
   constructor(message: string, options?: PlanesyncErrorOptions) {
     super(ErrorCode.VERSION_INCOMPATIBLE, message, options);
+  }
+}
+
+/**
+ * A hello names a node id that a connected DP holds under another certificate. The newcomer
+ * is refused and the connected DP keeps its link; once it is gone the id may move.
+ */
+export class NodeIdInUseError extends PlanesyncError {
+  constructor(message: string, options?: PlanesyncErrorOptions) {
+    super(ErrorCode.NODE_ID_IN_USE, message, options);
   }
 }
 

@@ -552,10 +552,16 @@ describe('compatibility', () => {
       const dp = cluster.dataPlane({ version });
       const outcome = Promise.race([
         once(dp, 'connected').then(() => 'connected'),
-        once(dp, 'rejected').then(([rejection]) => (rejection as { code: string }).code),
+        once(dp, 'rejected').then(([rejection]) => {
+          const { code, syncStatus } = rejection as { code: string; syncStatus?: string };
+          return `${code} ${syncStatus}`;
+        }),
       ]);
       await dp.start();
-      expect(await outcome).toBe(ok ? 'connected' : 'kong_version_incompatible');
+      // One vocabulary: the error code, and the sync status the CP records for the DP.
+      expect(await outcome).toBe(
+        ok ? 'connected' : 'VERSION_INCOMPATIBLE kong_version_incompatible',
+      );
       if (!ok) {
         expect(cluster.cp.dataPlanes()[0]).toMatchObject({
           syncStatus: 'kong_version_incompatible',

@@ -9,6 +9,7 @@ import {
   HeartbeatTimeoutError,
   InternalError,
   InvalidArgumentError,
+  NodeIdInUseError,
   PayloadTooLargeError,
   PlanesyncError,
   ProtocolViolationError,
@@ -53,6 +54,7 @@ describe('errors', () => {
       [new VersionIncompatibleError('x', { cause }), 'VERSION_INCOMPATIBLE'],
       [new HeartbeatTimeoutError('x', { cause }), 'HEARTBEAT_TIMEOUT'],
       [new InternalError('x', { cause }), 'INTERNAL_ERROR'],
+      [new NodeIdInUseError('x', { cause }), 'NODE_ID_IN_USE'],
       [new ProxyRefusedError(407, 'x', { cause }), 'PROXY_REFUSED'],
     ];
     const trustCodes = Object.values(ErrorCode).filter((code) => code.startsWith('TRUST_'));

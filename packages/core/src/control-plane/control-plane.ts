@@ -106,6 +106,11 @@ export interface ControlPlaneOptions<TConfig = unknown> {
   /** A disconnected DP's record is purged this long after it was last seen. Default 14 days. */
   dataPlanePurgeDelayMs?: number;
   /**
+   * The most DP status records kept, connected or not; past it the records of the DPs gone
+   * longest are forgotten first (a connected DP's record is always kept). Default 10 000.
+   */
+  maxDataPlaneRecords?: number;
+  /**
    * At most one push per this many ms: a change is pushed at once, and changes that follow
    * within the window go out together, the newest only, when it ends — a burst of changes
    * reaches each DP as two frames. Kong's CP likewise sleeps `db_update_frequency` (5 s)
@@ -126,6 +131,7 @@ const DEFAULTS = {
   heartbeatTimeoutMs: 45_000,
   configAckTimeoutMs: 30_000,
   dataPlanePurgeDelayMs: 14 * 86_400_000,
+  maxDataPlaneRecords: 10_000,
   maxInflatedBytes: 64 * 1024 * 1024,
 };
 
@@ -162,6 +168,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     heartbeatTimeoutMs: number;
     configAckTimeoutMs: number;
     dataPlanePurgeDelayMs: number;
+    maxDataPlaneRecords: number;
     maxPayloadBytes: number;
     maxInflatedBytes: number;
   };
@@ -205,6 +212,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? DEFAULTS.heartbeatTimeoutMs,
       configAckTimeoutMs: options.configAckTimeoutMs ?? DEFAULTS.configAckTimeoutMs,
       dataPlanePurgeDelayMs: options.dataPlanePurgeDelayMs ?? DEFAULTS.dataPlanePurgeDelayMs,
+      maxDataPlaneRecords: options.maxDataPlaneRecords ?? DEFAULTS.maxDataPlaneRecords,
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
       maxInflatedBytes: options.maxInflatedBytes ?? DEFAULTS.maxInflatedBytes,
     };
@@ -400,11 +408,16 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       current: () => this.#current,
       syncStatusFor: (plugins) => this.#syncStatusFor(plugins),
       telemetry: (nodeId, batch) => this.#analytics.ingest(nodeId, batch),
-      record: (record) => this.#records.set(record.id, record),
-      register: (nodeId, next) => {
+      record: (record) => this.#remember(record),
+      recordRefused: (record) => {
+        if (!this.#sessions.has(record.id)) this.#remember(record);
+      },
+      claim: (nodeId, next) => {
         const previous = this.#sessions.get(nodeId);
+        if (previous && previous !== next && !previous.sameCertificate(next)) return false;
         this.#sessions.set(nodeId, next);
         if (previous && previous !== next) void previous.replace();
+        return true;
       },
       unregister: (nodeId, ended) => {
         if (this.#sessions.get(nodeId) === ended) this.#sessions.delete(nodeId);
@@ -479,6 +492,22 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     this.#lastPush = now;
     const current = this.#current;
     if (current) for (const session of this.#sessions.values()) session.configChanged(current);
+  }
+
+  /**
+   * Keeps a status record; past `maxDataPlaneRecords` the one disconnected longest is
+   * forgotten (connected DPs are never dropped: their count is the connections').
+   */
+  #remember(record: DataPlaneStatus): void {
+    this.#records.set(record.id, record);
+    while (this.#records.size > this.#settings.maxDataPlaneRecords) {
+      let oldest: DataPlaneStatus | undefined;
+      for (const kept of this.#records.values()) {
+        if (!kept.connected && (!oldest || kept.lastSeen < oldest.lastSeen)) oldest = kept;
+      }
+      if (!oldest) return;
+      this.#records.delete(oldest.id);
+    }
   }
 
   #schedulePurge(): void {

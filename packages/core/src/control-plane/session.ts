@@ -3,6 +3,7 @@ import { LatestSlot } from '../config/latest-slot.ts';
 import type { ConfigHashes } from '../config/snapshot.ts';
 import {
   HeartbeatTimeoutError,
+  NodeIdInUseError,
   type PlanesyncError,
   ProtocolViolationError,
   VersionIncompatibleError,
@@ -12,6 +13,7 @@ import { type PluginVersion, versionsCompatible } from '../protocol/compatibilit
 import { closeForFailure } from '../protocol/failure.ts';
 import {
   type Hello,
+  MAX_HELLO_BYTES,
   type Message,
   PROTOCOL_VERSION,
   type SyncStatus,
@@ -39,8 +41,16 @@ export interface SessionHost {
   syncStatusFor(plugins: readonly PluginVersion[]): SyncStatus;
   /** Counts a telemetry batch; returns the records not seen before. */
   telemetry(nodeId: string, batch: TelemetryBatch): TelemetryBatch['records'];
+  /** Keeps a connected DP's status record. */
   record(record: DataPlaneStatus): void;
-  register(nodeId: string, session: DataPlaneSession): void;
+  /** Keeps a refused DP's record, unless a connected DP holds its node id. */
+  recordRefused(record: DataPlaneStatus): void;
+  /**
+   * Makes `session` the one serving `nodeId`: `false` when a connected DP holds the id under
+   * another certificate (the newcomer is refused); a holder with the same certificate is
+   * replaced, as Kong replaces a reconnecting DP.
+   */
+  claim(nodeId: string, session: DataPlaneSession): boolean;
   unregister(nodeId: string, session: DataPlaneSession): void;
   emit<E extends keyof ControlPlaneEvents>(
     event: E,
@@ -97,6 +107,10 @@ export class DataPlaneSession {
     this.#armLiveness();
     try {
       for await (const frame of this.connection) {
+        if (!this.#record && frame.byteLength > MAX_HELLO_BYTES)
+          throw new ProtocolViolationError(
+            `a first frame of ${frame.byteLength} bytes: a hello is at most ${MAX_HELLO_BYTES}`,
+          );
         this.#armLiveness();
         if (this.#record) this.#record.lastSeen = this.host.clock.now();
         await this.#handle(decodeFrame(frame));
@@ -216,18 +230,30 @@ export class DataPlaneSession {
     if (hello.protocol !== PROTOCOL_VERSION) {
       await this.#refuse(
         record,
-        'protocol_incompatible',
-        `this CP speaks ${PROTOCOL_VERSION}, not ${hello.protocol}`,
+        new VersionIncompatibleError(
+          `this control plane speaks ${PROTOCOL_VERSION}, not ${hello.protocol}`,
+        ),
       );
       return;
     }
     if (!versionsCompatible(this.host.controlPlaneVersion, hello.version)) {
       record.syncStatus = 'kong_version_incompatible';
-      this.host.record(record);
+      // Kong keeps a refused DP's row — but never over a DP connected under that id.
+      this.host.recordRefused(record);
       await this.#refuse(
         record,
-        'kong_version_incompatible',
-        `data plane ${hello.version} cannot be served by control plane ${this.host.controlPlaneVersion}`,
+        new VersionIncompatibleError(
+          `data plane ${hello.version} cannot be served by control plane ${this.host.controlPlaneVersion}`,
+        ),
+      );
+      return;
+    }
+    if (!this.host.claim(record.id, this)) {
+      await this.#refuse(
+        record,
+        new NodeIdInUseError(
+          `node id ${record.id} is connected under another certificate; this connection is refused and that one kept`,
+        ),
       );
       return;
     }
@@ -236,7 +262,6 @@ export class DataPlaneSession {
     record.connected = true;
     this.#record = record;
     this.host.record(record);
-    this.host.register(record.id, this);
     await this.connection.send(
       encodeMessage('welcome', {
         protocol: PROTOCOL_VERSION,
@@ -249,15 +274,27 @@ export class DataPlaneSession {
     if (current) this.configChanged(current);
   }
 
-  async #refuse(record: DataPlaneStatus, code: string, message: string): Promise<void> {
-    await this.connection.send(encodeMessage('reject', { code, message })).catch(() => undefined);
+  /** The leaf certificate this DP presented: a node id belongs to one while connected. */
+  sameCertificate(other: DataPlaneSession): boolean {
+    const mine = this.connection.peerCertificates[0];
+    const theirs = other.connection.peerCertificates[0];
+    return mine !== undefined && theirs !== undefined && Buffer.from(mine).equals(theirs);
+  }
+
+  async #refuse(record: DataPlaneStatus, error: PlanesyncError): Promise<void> {
+    const reject = {
+      code: error.code,
+      message: error.message,
+      ...(record.syncStatus === 'unknown' ? {} : { syncStatus: record.syncStatus }),
+    };
+    await this.connection.send(encodeMessage('reject', reject)).catch(() => undefined);
     this.host.emit('dataPlaneRejected', {
-      code: new VersionIncompatibleError(message).code,
-      message,
+      code: error.code,
+      message: error.message,
       remoteAddress: this.connection.remoteAddress,
       nodeId: record.id,
     });
-    await this.connection.close(CloseCode.POLICY_VIOLATION, code);
+    await this.connection.close(CloseCode.POLICY_VIOLATION, error.code);
   }
 
   /**

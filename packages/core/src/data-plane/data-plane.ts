@@ -32,6 +32,7 @@ import { asPlanesyncError, closeForFailure } from '../protocol/failure.ts';
 import {
   type ConfigFrame,
   type License,
+  labelProblem,
   nackProblems,
   PROTOCOL_VERSION,
   type SyncStatus,
@@ -80,7 +81,16 @@ export interface DataPlaneEvents {
   config: (snapshot: ConfigSnapshot) => void;
   connected: (state: DataPlaneState) => void;
   disconnected: (close: CloseInfo) => void;
-  rejected: (rejection: { code: string; message: string }) => void;
+  /**
+   * The CP (or this DP's trust check) refused the link: `code` is an `ErrorCode`
+   * (`VERSION_INCOMPATIBLE`, `NODE_ID_IN_USE`, a `TRUST_*` code); `syncStatus` what the CP
+   * records for this DP when it says (`kong_version_incompatible`).
+   */
+  rejected: (rejection: {
+    code: string;
+    message: string;
+    syncStatus?: SyncStatus | undefined;
+  }) => void;
   licenseExpired: (license: License) => void;
   error: (error: PlanesyncError) => void;
 }
@@ -195,6 +205,8 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     if (!options?.transport || !options.trust || typeof options.version !== 'string') {
       throw new InvalidArgumentError('DataPlane needs a transport, a trust verifier and a version');
     }
+    const labelsWrong = options.labels ? labelProblem(options.labels) : undefined;
+    if (labelsWrong) throw new InvalidArgumentError(`labels: ${labelsWrong}`);
     const [low, high] = options.reconnectDelayMs ?? [5_000, 10_000];
     if (!(low >= 0 && high >= low))
       throw new InvalidArgumentError('reconnectDelayMs is [min, max] with 0 ≤ min ≤ max');
@@ -536,7 +548,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
             break;
           case 'reject':
             rejected = true;
-            this.#announce('rejected', { code: message.body.code, message: message.body.message });
+            this.#announce('rejected', message.body);
             break;
           case 'config':
             configs.offer(message.body);

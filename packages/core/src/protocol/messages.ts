@@ -64,6 +64,32 @@ export function nackProblems(
   return kept;
 }
 
+/**
+ * Labels as Kong's `cluster_dp_labels` allows them: at most 10; keys and values of 1–63
+ * characters, letters, digits and `_ . : -`, starting and ending with a letter or digit; no
+ * key starting with `kong`, `konnect`, `insomnia`, `mesh` or `kic` (reserved).
+ */
+export const LABEL_LIMITS = { count: 10, length: 63 } as const;
+const LABEL_TEXT = /^[a-z0-9]([\w.:-]{0,61}[a-z0-9])?$/i;
+const RESERVED_LABEL_KEY = /^(kong|konnect|insomnia|mesh|kic)/i;
+
+/** What is wrong with `labels` by Kong's rules, or `undefined` when nothing is. */
+export function labelProblem(labels: Readonly<Record<string, unknown>>): string | undefined {
+  const entries = Object.entries(labels);
+  if (entries.length > LABEL_LIMITS.count)
+    return `${entries.length} labels, at most ${LABEL_LIMITS.count} are allowed`;
+  for (const [key, value] of entries) {
+    if (!LABEL_TEXT.test(key) || RESERVED_LABEL_KEY.test(key))
+      return `label key ${JSON.stringify(key.slice(0, 80))} is invalid: 1–63 letters, digits or _.:-, starting and ending with a letter or digit, not starting with kong, konnect, insomnia, mesh or kic`;
+    if (typeof value !== 'string' || !LABEL_TEXT.test(value))
+      return `label ${key} has an invalid value: 1–63 letters, digits or _.:-, starting and ending with a letter or digit`;
+  }
+  return undefined;
+}
+
+/** A hello is small: a first frame larger than this is refused before it is parsed. */
+export const MAX_HELLO_BYTES = 256 * 1024;
+
 /** The JSON body of each message type but `config` and `telemetry`, which are compressed. */
 export const messageSchemas = {
   hello: z.object({
@@ -71,7 +97,13 @@ export const messageSchemas = {
     nodeId: z.string().regex(/^[\x21-\x7e]{1,256}$/),
     hostname: shortText,
     version: z.string().max(64),
-    labels: z.record(z.string().max(64), z.string().max(256)).default({}),
+    labels: z
+      .record(z.string().max(LABEL_LIMITS.length), z.string().max(LABEL_LIMITS.length))
+      .default({})
+      .superRefine((labels, context) => {
+        const problem = labelProblem(labels);
+        if (problem) context.addIssue({ code: 'custom', message: problem });
+      }),
     plugins: z
       .array(z.object({ name: shortText, version: z.string().max(64) }))
       .max(1024)
@@ -84,7 +116,15 @@ export const messageSchemas = {
     controlPlaneVersion: z.string().max(64),
     syncStatus: z.enum(SYNC_STATUSES),
   }),
-  reject: z.object({ code: z.string().max(64), message: z.string().max(4096) }),
+  /**
+   * `code` is an `ErrorCode` (`VERSION_INCOMPATIBLE`, `NODE_ID_IN_USE`); `syncStatus`, when the
+   * refusal is one, what the CP records for the DP (`kong_version_incompatible`).
+   */
+  reject: z.object({
+    code: z.string().max(64),
+    message: z.string().max(4096),
+    syncStatus: z.enum(SYNC_STATUSES).optional(),
+  }),
   /** `cacheHash`: what the DP's cache holds (32 zeros: nothing), behind `hash` when a save failed. */
   ack: z.object({ version, hash, cacheHash: hash.optional() }),
   nack: z.object({ version, hash, errors: z.array(problem).max(NACK_LIMITS.problems) }),

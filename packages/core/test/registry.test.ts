@@ -1,0 +1,222 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type CertificateKeyPair,
+  type CloseInfo,
+  ControlPlane,
+  createCertificateAuthority,
+  DataPlane,
+  type DataPlaneOptions,
+  EMPTY_CONFIG_HASH,
+  encodeMessage,
+  issueCertificate,
+  memoryTransport,
+  silentLogger,
+  TrustVerifier,
+} from '../src/index.ts';
+import { createTestCluster, FakeClock, type TestCluster } from '../src/testing/index.ts';
+
+let cluster: TestCluster | undefined;
+const stops: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const stop of stops.splice(0).reverse()) await stop();
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+function hello(overrides: Record<string, unknown> = {}) {
+  return encodeMessage('hello', {
+    protocol: 'planesync/1',
+    nodeId: 'hand-made',
+    hostname: 'h',
+    version: '3.10.0',
+    labels: {},
+    plugins: [],
+    configHash: EMPTY_CONFIG_HASH,
+    configVersion: 0,
+    ...overrides,
+  } as never);
+}
+
+/** Connects to the test cluster's CP by hand, sends `frame`, and resolves with how it closed. */
+async function sendFirst(frame: Uint8Array): Promise<CloseInfo> {
+  const connection = await cluster!.transport
+    .client({ certificates: [cluster!.certificate] })
+    .connect();
+  await connection.send(frame);
+  for await (const _ of connection) {
+    // drain until the CP closes
+  }
+  return connection.closed;
+}
+
+describe('a hello is bounded before it is trusted', () => {
+  it('refuses more than 10 labels, as Kong does, and records nothing', async () => {
+    cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
+    const labels = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`k${i}`, 'v']));
+    const close = await sendFirst(hello({ labels }));
+    expect(close).toMatchObject({ code: 1002, reason: 'PROTOCOL_VIOLATION' });
+    expect(cluster.cp.dataPlanes()).toEqual([]);
+  });
+
+  it.each([
+    ['a reserved key', { 'kong-zone': 'eu' }],
+    ['a key of 64 characters', { ['k'.repeat(64)]: 'v' }],
+    ['a value ending in a dash', { zone: 'eu-' }],
+  ])('refuses a hello with %s', async (_, labels) => {
+    cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
+    expect(await sendFirst(hello({ labels }))).toMatchObject({ code: 1002 });
+  });
+
+  it('refuses a first frame over 256 KiB before parsing it', async () => {
+    cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
+    const big = new Uint8Array(300 * 1024);
+    big.set(hello());
+    expect(await sendFirst(big)).toMatchObject({ code: 1002 });
+  });
+
+  it('a DataPlane checks its own labels when it is created', async () => {
+    cluster = await createTestCluster();
+    expect(() => cluster!.dataPlane({ labels: { 'kong.internal': 'x' } })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+    expect(() =>
+      cluster!.dataPlane({ labels: { region: 'eu-west-1', 'tier.a': 'gold' } }),
+    ).not.toThrow();
+  });
+});
+
+describe('the registry of DPs is bounded', () => {
+  it('keeps at most maxDataPlaneRecords records, forgetting the DP gone longest first', async () => {
+    cluster = await createTestCluster({ controlPlane: { maxDataPlaneRecords: 3 } });
+    const start = async (nodeId: string) => {
+      const dp = cluster!.dataPlane({ nodeId });
+      await dp.start();
+      await cluster!.clock.advance(0);
+      return dp;
+    };
+    const a = await start('a');
+    const b = await start('b');
+    await start('c');
+    await a.stop();
+    await cluster.clock.advance(1_000);
+    await b.stop();
+    await cluster.clock.advance(1_000);
+    await start('d');
+    expect(
+      cluster.cp
+        .dataPlanes()
+        .map((record) => record.id)
+        .sort(),
+    ).toEqual(['b', 'c', 'd']);
+  });
+
+  it('never forgets a connected DP, even past the limit', async () => {
+    cluster = await createTestCluster({ controlPlane: { maxDataPlaneRecords: 1 } });
+    for (const nodeId of ['a', 'b']) {
+      await cluster.dataPlane({ nodeId }).start();
+      await cluster.clock.advance(0);
+    }
+    expect(
+      cluster.cp
+        .dataPlanes()
+        .map((record) => record.id)
+        .sort(),
+    ).toEqual(['a', 'b']);
+  });
+});
+
+describe('a node id belongs to one certificate while it is connected (PKI mode)', () => {
+  async function pkiCluster() {
+    const clock = new FakeClock();
+    const ca = await createCertificateAuthority({ commonName: 'Cluster CA', clock });
+    const cpPair = await issueCertificate({
+      issuer: ca,
+      commonName: 'cp.cluster',
+      usage: 'server',
+      altNames: ['cp.cluster'],
+      clock,
+    });
+    const transport = memoryTransport({ clock, certificates: [cpPair.certificate] });
+    const trust = new TrustVerifier({ mode: 'pki', trustAnchors: [ca.certificate], clock });
+    const cp = new ControlPlane({ transport: transport.server, trust, version: '3.10.0', clock });
+    await cp.start();
+    stops.push(() => cp.stop());
+    const dataPlane = (pair: CertificateKeyPair, options: Partial<DataPlaneOptions> = {}) => {
+      const dp = new DataPlane({
+        transport: transport.client({ certificates: [pair.certificate] }),
+        trust,
+        serverName: 'cp.cluster',
+        version: '3.10.0',
+        clock,
+        random: () => 0,
+        logger: silentLogger,
+        ...options,
+      });
+      stops.push(() => dp.stop());
+      return dp;
+    };
+    const dpPair = (name: string) =>
+      issueCertificate({ issuer: ca, commonName: name, usage: 'client', clock });
+    return { clock, cp, dataPlane, dpPair };
+  }
+
+  it('refuses a hello under another certificate with NODE_ID_IN_USE; the connected DP keeps its link and record', async () => {
+    const { clock, cp, dataPlane, dpPair } = await pkiCluster();
+    const owner = dataPlane(await dpPair('dp-1'), { nodeId: 'shared-id', hostname: 'owner' });
+    const ownerCloses: CloseInfo[] = [];
+    owner.on('disconnected', (close) => ownerCloses.push(close));
+    await owner.start();
+    await clock.advance(0);
+    const impostor = dataPlane(await dpPair('dp-2'), { nodeId: 'shared-id', hostname: 'impostor' });
+    const rejected = new Promise<{ code: string }>((resolve) => impostor.once('rejected', resolve));
+    await impostor.start();
+    expect((await rejected).code).toBe('NODE_ID_IN_USE');
+    await clock.advance(60_000);
+    expect(ownerCloses).toEqual([]);
+    expect(owner.status.connection).toBe('connected');
+    expect(cp.dataPlanes()).toEqual([
+      expect.objectContaining({ id: 'shared-id', hostname: 'owner', connected: true }),
+    ]);
+    // Once the owner is gone, the id moves: a renewed certificate comes back this way.
+    await owner.stop();
+    await clock.advance(10_000);
+    expect(impostor.status.connection).toBe('connected');
+    expect(cp.dataPlanes()[0]).toMatchObject({ hostname: 'impostor', connected: true });
+  });
+
+  it('a refused hello never overwrites a connected DP’s record', async () => {
+    const { clock, cp, dataPlane, dpPair } = await pkiCluster();
+    const pair = await dpPair('dp-1');
+    const owner = dataPlane(pair, { nodeId: 'x', hostname: 'owner' });
+    await owner.start();
+    await clock.advance(0);
+    const old = dataPlane(pair, { nodeId: 'x', hostname: 'old', version: '2.8.0' });
+    const rejected = new Promise<{ code: string; syncStatus?: string | undefined }>((resolve) =>
+      old.once('rejected', resolve),
+    );
+    await old.start();
+    expect(await rejected).toMatchObject({
+      code: 'VERSION_INCOMPATIBLE',
+      syncStatus: 'kong_version_incompatible',
+    });
+    expect(cp.dataPlanes()).toEqual([
+      expect.objectContaining({ id: 'x', hostname: 'owner', version: '3.10.0', connected: true }),
+    ]);
+    expect(owner.status.connection).toBe('connected');
+  });
+
+  it('the same certificate reconnecting replaces its old connection, as Kong does', async () => {
+    const { clock, cp, dataPlane, dpPair } = await pkiCluster();
+    const pair = await dpPair('dp-1');
+    const first = dataPlane(pair, { nodeId: 'same' });
+    const closes: CloseInfo[] = [];
+    first.on('disconnected', (close) => closes.push(close));
+    await first.start();
+    await clock.advance(0);
+    const second = dataPlane(pair, { nodeId: 'same', hostname: 'second' });
+    await second.start();
+    await clock.advance(0);
+    expect(closes[0]).toMatchObject({ code: 4000 });
+    expect(cp.dataPlanes()[0]).toMatchObject({ hostname: 'second', connected: true });
+  });
+});

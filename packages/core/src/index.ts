@@ -7,7 +7,9 @@
 
 export {
   AnalyticsAggregator,
+  type AnalyticsAggregatorOptions,
   type AnalyticsSummary,
+  OTHER_KEY,
   type TrafficStats,
 } from './analytics/aggregator.ts';
 export { LatencyHistogram } from './analytics/latency-histogram.ts';

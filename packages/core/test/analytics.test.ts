@@ -170,6 +170,105 @@ describe('CP analytics aggregation', () => {
   });
 });
 
+describe('CP analytics stay bounded whatever the DPs send', () => {
+  const batch = (
+    stream: string,
+    firstSeq: number,
+    records: TelemetryBatch['records'],
+    dropped = 0,
+  ) => ({
+    stream,
+    batch: 1,
+    firstSeq,
+    dropped,
+    records,
+  });
+  const record = (overrides: Partial<TelemetryBatch['records'][number]> = {}) => ({
+    status: 200,
+    latencyMs: 5,
+    at: 0,
+    ...overrides,
+  });
+
+  it('counts at most maxKeys names of a kind; the rest fold into (other), and are counted as folded', () => {
+    const aggregator = new AnalyticsAggregator(new FakeClock(0), { maxKeys: 3 });
+    const records = Array.from({ length: 10 }, (_, i) => record({ service: `s${i}`, route: 'r' }));
+    aggregator.ingest('dp', batch('x', 0, records));
+    const summary = aggregator.summary();
+    expect(Object.keys(summary.services).sort()).toEqual(['(other)', 's0', 's1', 's2']);
+    expect(summary.services['(other)']?.requests).toBe(7);
+    expect(summary.folded).toEqual({ services: 7, routes: 0, consumers: 0 });
+    expect(summary.total.requests).toBe(10);
+  });
+
+  it('forgets a DP record stream silent for streamTtlMs, and keeps at most maxStreams', async () => {
+    const clock = new FakeClock(0);
+    const aggregator = new AnalyticsAggregator(clock, { streamTtlMs: 60_000, maxStreams: 2 });
+    aggregator.ingest('dp', batch('a', 0, [record()]));
+    aggregator.ingest('dp', batch('b', 0, [record()]));
+    aggregator.ingest('dp', batch('c', 0, [record()]));
+    expect(aggregator.streams).toBe(2);
+    await clock.advance(61_000);
+    aggregator.ingest('dp', batch('d', 0, [record()]));
+    expect(aggregator.streams).toBe(1);
+  });
+
+  it('stops its counters at the largest safe integer and latencies at an hour', () => {
+    const aggregator = new AnalyticsAggregator(new FakeClock(0));
+    const huge = Number.MAX_SAFE_INTEGER;
+    aggregator.ingest(
+      'dp',
+      batch('a', 0, [record({ latencyMs: 1e300, requestBytes: huge })], huge),
+    );
+    aggregator.ingest(
+      'dp',
+      batch('a', 1, [record({ latencyMs: 1e300, requestBytes: huge })], huge),
+    );
+    const summary = aggregator.summary();
+    expect(summary.dropped).toBe(huge);
+    expect(summary.total.requestBytes).toBe(huge);
+    expect(summary.total.latencyMs.p99).toBeLessThanOrEqual(3_600_000 * 1.02);
+  });
+
+  it('a legal batch of 100 000 records is counted in slices, the event loop turning between them, once and acked', async () => {
+    const cluster = await createTestCluster();
+    try {
+      const dp = await connectedDp(cluster, { analytics: { maxBatchRecords: 100_000 } });
+      for (let i = 0; i < 100_000; i++)
+        dp.recordRequest({ service: `s${i % 50}`, status: 200, latencyMs: 1 });
+      const ingest = cluster.cp.analytics.ingest.bind(cluster.cp.analytics);
+      let ticks = 0;
+      let ticking = false;
+      const turns: number[] = [];
+      const tick = () => {
+        ticks++;
+        if (ticking) setImmediate(tick);
+      };
+      cluster.cp.analytics.ingest = (nodeId, slice) => {
+        if (!ticking) {
+          ticking = true;
+          setImmediate(tick);
+        }
+        turns.push(ticks);
+        return ingest(nodeId, slice);
+      };
+      const counted = new Promise<number>((resolve) =>
+        cluster.cp.once('telemetry', (event) => resolve(event.records.length)),
+      );
+      await cluster.clock.advance(1_000);
+      expect(await counted).toBe(100_000);
+      ticking = false;
+      expect(turns.length).toBe(50);
+      expect(turns.at(-1)).toBeGreaterThanOrEqual(49);
+      await cluster.clock.advance(0);
+      expect(dp.status.analytics).toMatchObject({ buffered: 0, inFlight: 0 });
+      expect(cluster.cp.analytics.summary().total.requests).toBe(100_000);
+    } finally {
+      await cluster.stop();
+    }
+  });
+});
+
 /** The DP's view of the CP with telemetry acknowledgements swallowed while `dropping()`. */
 function dropAcks(client: TransportClient, dropping: () => boolean): TransportClient {
   return {

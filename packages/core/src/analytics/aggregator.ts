@@ -21,6 +21,11 @@ export interface AnalyticsSummary {
   consumers: Record<string, TrafficStats>;
   /** Records the DPs dropped from full buffers (reported with their batches). */
   dropped: number;
+  /**
+   * Records counted under `(other)` because their service, route or consumer arrived after
+   * `maxKeys` distinct names of that kind were already counted.
+   */
+  folded: { services: number; routes: number; consumers: number };
   billing: {
     /** Gateway Services in the current config. */
     services: number;
@@ -28,6 +33,14 @@ export interface AnalyticsSummary {
     apiCalls: number;
     apiCallsByDataPlane: Record<string, number>;
   };
+}
+
+/** Latencies above an hour are counted as an hour: a histogram never reports 1e308 ms. */
+const MAX_LATENCY_MS = 3_600_000;
+
+/** A sum that stops at the largest safe integer instead of losing precision. */
+function addClamped(total: number, value: number): number {
+  return Math.min(total + value, Number.MAX_SAFE_INTEGER);
 }
 
 class Accumulator {
@@ -41,9 +54,9 @@ class Accumulator {
     this.requests++;
     const klass = `${Math.floor(record.status / 100)}xx`;
     this.statusClasses[klass] = (this.statusClasses[klass] ?? 0) + 1;
-    this.latency.add(record.latencyMs);
-    this.requestBytes += record.requestBytes ?? 0;
-    this.responseBytes += record.responseBytes ?? 0;
+    this.latency.add(Math.min(record.latencyMs, MAX_LATENCY_MS));
+    this.requestBytes = addClamped(this.requestBytes, record.requestBytes ?? 0);
+    this.responseBytes = addClamped(this.responseBytes, record.responseBytes ?? 0);
   }
 
   stats(): TrafficStats {
@@ -61,6 +74,22 @@ class Accumulator {
   }
 }
 
+/** Options of an {@link AnalyticsAggregator}. */
+export interface AnalyticsAggregatorOptions {
+  /**
+   * Distinct services, routes, consumers (and DPs, for billing) counted by name, each; past
+   * it, records are counted under `(other)` and in `folded`. Default 10 000.
+   */
+  maxKeys?: number;
+  /** A DP record stream that sends nothing for this long is forgotten. Default 1 hour. */
+  streamTtlMs?: number;
+  /** The most DP record streams remembered for de-duplication. Default 100 000. */
+  maxStreams?: number;
+}
+
+/** The bucket of records past `maxKeys` distinct names. */
+export const OTHER_KEY = '(other)';
+
 /**
  * The CP's built-in analytics: traffic by Gateway Service, Route and consumer (count, status
  * classes, latency p50/p95/p99 from a mergeable histogram, bytes) and billing counters
@@ -69,7 +98,10 @@ class Accumulator {
  * application. For billing, … the number of Gateway Services, API calls".
  *
  * A batch resent after a lost acknowledgement is counted once: each DP stream's records are
- * numbered, and numbers already counted are skipped.
+ * numbered, and numbers already counted are skipped. Memory is bounded whatever the DPs send:
+ * at most `maxKeys` names of each kind (the rest fold into `(other)`), streams forgotten after
+ * `streamTtlMs`, counters that stop at the largest safe integer, latencies counted up to an
+ * hour.
  */
 export class AnalyticsAggregator {
   #since: number;
@@ -79,30 +111,52 @@ export class AnalyticsAggregator {
     routes: new Map<string, Accumulator>(),
     consumers: new Map<string, Accumulator>(),
   };
+  #folded = { services: 0, routes: 0, consumers: 0 };
   #calls = new Map<string, number>();
   #dropped = 0;
   #services = 0;
-  readonly #lastSeq = new Map<string, number>();
+  /** The last sequence number counted per DP stream, least recently used first. */
+  readonly #lastSeq = new Map<string, { seq: number; seenAt: number }>();
+  readonly #maxKeys: number;
+  readonly #streamTtlMs: number;
+  readonly #maxStreams: number;
 
-  constructor(private readonly clock: Clock) {
+  constructor(
+    private readonly clock: Clock,
+    options: AnalyticsAggregatorOptions = {},
+  ) {
     this.#since = clock.now();
+    this.#maxKeys = options.maxKeys ?? 10_000;
+    this.#streamTtlMs = options.streamTtlMs ?? 3_600_000;
+    this.#maxStreams = options.maxStreams ?? 100_000;
   }
 
-  /** Counts a batch from `nodeId`; returns the records not counted before. */
+  /**
+   * Counts a batch (or a slice of one: `firstSeq` its first record's number) from `nodeId`;
+   * returns the records not counted before.
+   */
   ingest(nodeId: string, batch: TelemetryBatch): TelemetryBatch['records'] {
+    const now = this.clock.now();
+    this.#forgetStaleStreams(now);
     const key = `${nodeId}\0${batch.stream}`;
-    const last = this.#lastSeq.get(key) ?? -1;
+    const last = this.#lastSeq.get(key)?.seq ?? -1;
     const skip = Math.max(0, Math.min(batch.records.length, last + 1 - batch.firstSeq));
-    const fresh = batch.records.slice(skip);
-    if (batch.firstSeq > last) this.#dropped += batch.dropped;
-    if (fresh.length > 0) this.#lastSeq.set(key, batch.firstSeq + batch.records.length - 1);
+    const fresh = skip === 0 ? batch.records : batch.records.slice(skip);
+    if (batch.firstSeq > last) this.#dropped = addClamped(this.#dropped, batch.dropped);
+    if (fresh.length > 0) {
+      this.#lastSeq.delete(key); // re-inserted last: least recently used first
+      this.#lastSeq.set(key, { seq: batch.firstSeq + batch.records.length - 1, seenAt: now });
+      if (this.#lastSeq.size > this.#maxStreams)
+        this.#lastSeq.delete(this.#lastSeq.keys().next().value!);
+    }
     for (const record of fresh) {
       this.#total.add(record);
       if (record.service) this.#bucket('services', record.service).add(record);
       if (record.route) this.#bucket('routes', record.route).add(record);
       if (record.consumer) this.#bucket('consumers', record.consumer).add(record);
     }
-    this.#calls.set(nodeId, (this.#calls.get(nodeId) ?? 0) + fresh.length);
+    const caller = this.#calls.has(nodeId) || this.#calls.size < this.#maxKeys ? nodeId : OTHER_KEY;
+    this.#calls.set(caller, addClamped(this.#calls.get(caller) ?? 0, fresh.length));
     return fresh;
   }
 
@@ -121,6 +175,7 @@ export class AnalyticsAggregator {
       routes: table(this.#by.routes),
       consumers: table(this.#by.consumers),
       dropped: this.#dropped,
+      folded: { ...this.#folded },
       billing: {
         services: this.#services,
         apiCalls: this.#total.requests,
@@ -134,16 +189,35 @@ export class AnalyticsAggregator {
     this.#since = this.clock.now();
     this.#total = new Accumulator();
     this.#by = { services: new Map(), routes: new Map(), consumers: new Map() };
+    this.#folded = { services: 0, routes: 0, consumers: 0 };
     this.#calls = new Map();
     this.#dropped = 0;
   }
 
+  /** How many DP record streams are remembered for de-duplication. */
+  get streams(): number {
+    return this.#lastSeq.size;
+  }
+
   #bucket(kind: 'services' | 'routes' | 'consumers', name: string): Accumulator {
-    let accumulator = this.#by[kind].get(name);
-    if (!accumulator) {
-      accumulator = new Accumulator();
-      this.#by[kind].set(name, accumulator);
+    const map = this.#by[kind];
+    let accumulator = map.get(name);
+    if (accumulator) return accumulator;
+    if (map.size >= this.#maxKeys) {
+      this.#folded[kind]++;
+      name = OTHER_KEY;
+      accumulator = map.get(name);
+      if (accumulator) return accumulator;
     }
+    accumulator = new Accumulator();
+    map.set(name, accumulator);
     return accumulator;
+  }
+
+  #forgetStaleStreams(now: number): void {
+    for (const [key, { seenAt }] of this.#lastSeq) {
+      if (now - seenAt <= this.#streamTtlMs) return;
+      this.#lastSeq.delete(key);
+    }
   }
 }

@@ -1,4 +1,4 @@
-import { AnalyticsAggregator } from '../analytics/aggregator.ts';
+import { AnalyticsAggregator, type AnalyticsAggregatorOptions } from '../analytics/aggregator.ts';
 import { type Clock, systemClock, type TimerId } from '../clock.ts';
 import { declarativeConfigSchema } from '../config/declarative-schema.ts';
 import type { ConfigLimits } from '../config/limits.ts';
@@ -103,6 +103,12 @@ export interface ControlPlaneOptions<TConfig = unknown> {
   maxPayloadBytes?: number;
   /** Largest inflated telemetry batch; default 64 MiB. */
   maxInflatedBytes?: number;
+  /**
+   * Bounds of the telemetry aggregation: distinct names counted per kind (`maxKeys`, 10 000),
+   * how long a silent DP record stream is remembered (`streamTtlMs`, 1 hour) and how many
+   * (`maxStreams`, 100 000).
+   */
+  analytics?: AnalyticsAggregatorOptions;
   /** A disconnected DP's record is purged this long after it was last seen. Default 14 days. */
   dataPlanePurgeDelayMs?: number;
   /**
@@ -216,7 +222,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
       maxInflatedBytes: options.maxInflatedBytes ?? DEFAULTS.maxInflatedBytes,
     };
-    this.#analytics = new AnalyticsAggregator(this.#clock);
+    this.#analytics = new AnalyticsAggregator(this.#clock, options.analytics);
   }
 
   /** Traffic by service, route and consumer, and billing counters, from the DPs' telemetry. */

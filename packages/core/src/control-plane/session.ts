@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Clock, TimerId } from '../clock.ts';
 import { LatestSlot } from '../config/latest-slot.ts';
 import type { ConfigHashes } from '../config/snapshot.ts';
@@ -18,11 +19,21 @@ import {
   PROTOCOL_VERSION,
   type SyncStatus,
   type TelemetryBatch,
-  telemetrySchema,
+  telemetryEnvelopeSchema,
+  telemetryRecordSchema,
 } from '../protocol/messages.ts';
 import { CloseCode, type CloseInfo, type Connection } from '../transport/contract.ts';
 import type { TrustVerifier } from '../trust/verifier.ts';
 import type { ControlPlaneEvents, DataPlaneStatus } from './control-plane.ts';
+
+/** Telemetry records checked and counted between two turns of the event loop. */
+const TELEMETRY_SLICE = 2_000;
+const telemetrySliceSchema = z.array(telemetryRecordSchema);
+
+/** Lets timers and other DPs' frames run before going on. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 /** One config version, encoded once for every DP. */
 export interface EncodedVersion {
@@ -191,19 +202,27 @@ export class DataPlaneSession {
         this.host.emit('configRejected', { nodeId: record.id, ...message.body });
         return;
       case 'telemetry': {
-        const parsed = telemetrySchema.safeParse(
-          await inflateJson(message.body, this.host.settings.maxInflatedBytes),
-        );
-        if (!parsed.success)
-          throw new ProtocolViolationError('invalid telemetry batch', { cause: parsed.error });
-        const records = this.host.telemetry(record.id, parsed.data);
+        const batch = await this.#readTelemetry(message.body);
+        const records: TelemetryBatch['records'] = [];
+        // A batch may hold 100 000 records: counted in slices, the event loop between them.
+        for (let from = 0; from < batch.records.length || from === 0; from += TELEMETRY_SLICE) {
+          const slice = batch.records.slice(from, from + TELEMETRY_SLICE);
+          const fresh = this.host.telemetry(record.id, {
+            ...batch,
+            firstSeq: batch.firstSeq + from,
+            dropped: from === 0 ? batch.dropped : 0,
+            records: slice,
+          });
+          for (const one of fresh) records.push(one);
+          if (from + TELEMETRY_SLICE < batch.records.length) await yieldToEventLoop();
+        }
         this.host.emit('telemetry', {
           nodeId: record.id,
-          batch: parsed.data.batch,
-          dropped: parsed.data.dropped,
+          batch: batch.batch,
+          dropped: batch.dropped,
           records,
         });
-        await this.connection.send(encodeMessage('telemetryAck', { batch: parsed.data.batch }));
+        await this.connection.send(encodeMessage('telemetryAck', { batch: batch.batch }));
         return;
       }
       default:
@@ -272,6 +291,29 @@ export class DataPlaneSession {
     this.host.emit('dataPlaneConnected', { ...record });
     const current = this.host.current();
     if (current) this.configChanged(current);
+  }
+
+  /** Inflates and checks a telemetry batch, its records in slices that let the loop breathe. */
+  async #readTelemetry(body: Uint8Array): Promise<TelemetryBatch> {
+    const envelope = telemetryEnvelopeSchema.safeParse(
+      await inflateJson(body, this.host.settings.maxInflatedBytes),
+    );
+    if (!envelope.success)
+      throw new ProtocolViolationError('invalid telemetry batch', { cause: envelope.error });
+    const raw = envelope.data.records;
+    const records: TelemetryBatch['records'] = [];
+    for (let from = 0; from < raw.length; from += TELEMETRY_SLICE) {
+      const slice = telemetrySliceSchema.safeParse(raw.slice(from, from + TELEMETRY_SLICE));
+      if (!slice.success) {
+        const index = from + Number(slice.error.issues[0]?.path[0] ?? 0);
+        throw new ProtocolViolationError(`invalid telemetry record ${index}`, {
+          cause: slice.error,
+        });
+      }
+      for (const one of slice.data) records.push(one);
+      if (from + TELEMETRY_SLICE < raw.length) await yieldToEventLoop();
+    }
+    return { ...envelope.data, records };
   }
 
   /** The leaf certificate this DP presented: a node id belongs to one while connected. */

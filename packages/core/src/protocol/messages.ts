@@ -160,8 +160,23 @@ export interface ConfigFrame {
   payload: Uint8Array;
 }
 
-/** A telemetry batch as it travels (gzip JSON). */
-export const telemetrySchema = z.object({
+/** One request record in a telemetry batch. */
+export const telemetryRecordSchema = z.object({
+  service: z.string().max(256).optional(),
+  route: z.string().max(256).optional(),
+  consumer: z.string().max(256).optional(),
+  status: z.number().int().min(100).max(999),
+  latencyMs: z.number().nonnegative(),
+  requestBytes: z.number().int().nonnegative().optional(),
+  responseBytes: z.number().int().nonnegative().optional(),
+  at: z.number(),
+});
+
+/** The most records in one telemetry batch. */
+export const MAX_TELEMETRY_RECORDS = 100_000;
+
+/** A telemetry batch with its records not yet checked (the CP checks them in slices). */
+export const telemetryEnvelopeSchema = z.object({
   /** A random id of the DP process's record stream. */
   stream: z.string().min(1).max(64),
   /** Numbers this batch for its acknowledgement. */
@@ -170,20 +185,12 @@ export const telemetrySchema = z.object({
   firstSeq: z.number().int().nonnegative(),
   /** Records dropped from the full buffer since the last batch. */
   dropped: z.number().int().nonnegative(),
-  records: z
-    .array(
-      z.object({
-        service: z.string().max(256).optional(),
-        route: z.string().max(256).optional(),
-        consumer: z.string().max(256).optional(),
-        status: z.number().int().min(100).max(999),
-        latencyMs: z.number().nonnegative(),
-        requestBytes: z.number().int().nonnegative().optional(),
-        responseBytes: z.number().int().nonnegative().optional(),
-        at: z.number(),
-      }),
-    )
-    .max(100_000),
+  records: z.array(z.unknown()).max(MAX_TELEMETRY_RECORDS),
+});
+
+/** A telemetry batch as it travels (gzip JSON). */
+export const telemetrySchema = telemetryEnvelopeSchema.extend({
+  records: z.array(telemetryRecordSchema).max(MAX_TELEMETRY_RECORDS),
 });
 export type TelemetryBatch = z.output<typeof telemetrySchema>;
 

@@ -16,6 +16,11 @@ export const ErrorCode = {
   CONNECTION_CLOSED: 'CONNECTION_CLOSED',
   /** A transport could not reach or accept its peer. */
   TRANSPORT_FAILED: 'TRANSPORT_FAILED',
+  /**
+   * The server refused this connection before it began (its pre-accept step): `closeCode` and
+   * `reason` say why — a `TRUST_*` code, `CAPACITY_EXCEEDED`.
+   */
+  PEER_REFUSED: 'PEER_REFUSED',
   /** The forward proxy refused the CONNECT tunnel (a 407, a 403, …); `status` says which. */
   PROXY_REFUSED: 'PROXY_REFUSED',
   /** A frame or payload is larger than `maxPayloadBytes`. */
@@ -40,6 +45,8 @@ export const ErrorCode = {
   VERSION_INCOMPATIBLE: 'VERSION_INCOMPATIBLE',
   /** The peer sent nothing for longer than the heartbeat timeout. */
   HEARTBEAT_TIMEOUT: 'HEARTBEAT_TIMEOUT',
+  /** A limit on peers was reached (`maxDataPlanes`): the peer is refused and retries later. */
+  CAPACITY_EXCEEDED: 'CAPACITY_EXCEEDED',
   /** A DP's node id is connected under another certificate: the newcomer is refused. */
   NODE_ID_IN_USE: 'NODE_ID_IN_USE',
   /**
@@ -134,6 +141,26 @@ export class ConnectionClosedError extends PlanesyncError {
 export class TransportFailedError extends PlanesyncError {
   constructor(message: string, options?: PlanesyncErrorOptions) {
     super(ErrorCode.TRANSPORT_FAILED, message, options);
+  }
+}
+
+/**
+ * The server refused the connection at its pre-accept step, before any frame: `closeCode` is
+ * the close code it gave (1008 untrusted, 1013 overloaded), `reason` its reason — an error
+ * code such as `TRUST_PIN_MISMATCH` or `CAPACITY_EXCEEDED`.
+ */
+export class PeerRefusedError extends PlanesyncError {
+  readonly closeCode: number;
+  readonly reason: string;
+
+  constructor(closeCode: number, reason: string, options?: PlanesyncErrorOptions) {
+    super(
+      ErrorCode.PEER_REFUSED,
+      `the server refused the connection: ${reason} (${closeCode})`,
+      options,
+    );
+    this.closeCode = closeCode;
+    this.reason = reason;
   }
 }
 
@@ -259,6 +286,13 @@ export class ProtocolViolationError extends PlanesyncError {
 export class VersionIncompatibleError extends PlanesyncError {
   constructor(message: string, options?: PlanesyncErrorOptions) {
     super(ErrorCode.VERSION_INCOMPATIBLE, message, options);
+  }
+}
+
+/** A limit on peers was reached (`maxDataPlanes`); the peer is refused and retries later. */
+export class CapacityExceededError extends PlanesyncError {
+  constructor(message: string, options?: PlanesyncErrorOptions) {
+    super(ErrorCode.CAPACITY_EXCEEDED, message, options);
   }
 }
 

@@ -77,6 +77,7 @@ export {
 } from './data-plane/data-plane.ts';
 export {
   AbortedError,
+  CapacityExceededError,
   ConfigHashMismatchError,
   ConfigInvalidError,
   type ConfigProblem,
@@ -87,6 +88,7 @@ export {
   InvalidArgumentError,
   NodeIdInUseError,
   PayloadTooLargeError,
+  PeerRefusedError,
   PlanesyncError,
   type PlanesyncErrorOptions,
   ProtocolViolationError,
@@ -165,12 +167,15 @@ export {
 } from './transport/connection-base.ts';
 export {
   type AbortOptions,
+  type Admission,
   CloseCode,
   type CloseInfo,
   type Connection,
   type ConnectionHandler,
   type ConnectOptions,
   type ListenInfo,
+  type ListenOptions,
+  type PeerInfo,
   type TransportClient,
   type TransportServer,
 } from './transport/contract.ts';

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   AbortedError,
+  CapacityExceededError,
   ConfigHashMismatchError,
   ConfigInvalidError,
   ConnectionClosedError,
@@ -11,6 +12,7 @@ import {
   InvalidArgumentError,
   NodeIdInUseError,
   PayloadTooLargeError,
+  PeerRefusedError,
   PlanesyncError,
   ProtocolViolationError,
   ProxyRefusedError,
@@ -55,7 +57,9 @@ describe('errors', () => {
       [new HeartbeatTimeoutError('x', { cause }), 'HEARTBEAT_TIMEOUT'],
       [new InternalError('x', { cause }), 'INTERNAL_ERROR'],
       [new NodeIdInUseError('x', { cause }), 'NODE_ID_IN_USE'],
+      [new CapacityExceededError('x', { cause }), 'CAPACITY_EXCEEDED'],
       [new ProxyRefusedError(407, 'x', { cause }), 'PROXY_REFUSED'],
+      [new PeerRefusedError(1008, 'TRUST_PIN_MISMATCH', { cause }), 'PEER_REFUSED'],
     ];
     const trustCodes = Object.values(ErrorCode).filter((code) => code.startsWith('TRUST_'));
     for (const code of trustCodes)

@@ -1,6 +1,7 @@
 import { isIP, type Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { AbortedError, TransportFailedError, throwIfAborted } from '@planesync/core';
+import { TLS_HARDENING } from './handshake-guard.ts';
 import { type TlsIdentity, tlsIdentityOptions } from './tls-options.ts';
 import { openTunnel, type ProxyOptions } from './tunnel.ts';
 
@@ -16,7 +17,17 @@ export interface DialOptions {
   proxy?: ProxyOptions;
   /** ALPN protocols to offer. */
   alpn?: readonly string[];
+  /** The whole dial — tunnel and TLS handshake — at most this long. Default 30 000 ms. */
+  timeoutMs?: number;
   signal?: AbortSignal;
+}
+
+/**
+ * The name a DP dialed, as core checks the CP's certificate against it: the `serverName`
+ * option, else the host (an IP address too: the certificate then needs it as an IP SAN).
+ */
+export function dialedName(options: { host: string; serverName?: string | undefined }): string {
+  return options.serverName ?? options.host;
 }
 
 /**
@@ -26,6 +37,35 @@ export interface DialOptions {
  * Shared by the TCP and WebSocket transports.
  */
 export async function dialTls(options: DialOptions): Promise<TLSSocket> {
+  throwIfAborted(options.signal);
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  // One signal for the caller's abort and the deadline (not AbortSignal.any: a DP dials
+  // forever under one long-lived stop signal, and each composite would stay attached to it).
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, timeoutMs);
+  timer.unref();
+  try {
+    return await dial({ ...options, signal: controller.signal });
+  } catch (error) {
+    if (timedOut)
+      throw new TransportFailedError(
+        `cannot connect to ${options.host}:${options.port}: no TLS handshake within ${timeoutMs} ms`,
+        { cause: error },
+      );
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+async function dial(options: DialOptions): Promise<TLSSocket> {
   throwIfAborted(options.signal);
   const identity = tlsIdentityOptions(options.tls);
   const tunnel = options.proxy
@@ -42,7 +82,7 @@ export async function dialTls(options: DialOptions): Promise<TLSSocket> {
       ...(tunnel ? { socket: tunnel as Socket } : { host: options.host, port: options.port }),
       servername,
       ...identity,
-      minVersion: 'TLSv1.2',
+      ...TLS_HARDENING,
       // Trust is decided by core from the presented chain, for pinned and PKI modes alike.
       rejectUnauthorized: false,
       ...(options.alpn ? { ALPNProtocols: [...options.alpn] } : {}),

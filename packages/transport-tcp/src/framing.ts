@@ -30,21 +30,37 @@ export function closeFrame(code: number, reason: string): Buffer {
 /**
  * Reassembles frames split across reads, or several in one read. A length over
  * `maxPayloadBytes` is reported as `oversized` from the header alone, before any of the body
- * is buffered, and decoding stops.
+ * is buffered, and decoding stops. With `maxFrames`, decoding pauses after that many frames
+ * and `rest()` gives back the bytes after them (the TCP preface is read this way). Once
+ * `discard()` is called, data frames are skipped as they stream by — never buffered — and
+ * only a close frame is still reported (a closing side reads nothing more).
  */
 export class FrameDecoder {
   #chunks: Buffer[] = [];
   #buffered = 0;
   #stopped = false;
+  #frames = 0;
+  #discarding = false;
+  /** Bytes of a discarded frame's body still to skip. */
+  #skip = 0;
 
-  constructor(private readonly maxPayloadBytes: number) {}
+  constructor(
+    private readonly maxPayloadBytes: number,
+    private readonly maxFrames = Number.POSITIVE_INFINITY,
+  ) {}
 
   push(chunk: Buffer): FrameEvent[] {
     if (this.#stopped) return [];
+    if (this.#skip > 0) {
+      const skipped = Math.min(this.#skip, chunk.length);
+      this.#skip -= skipped;
+      chunk = chunk.subarray(skipped);
+      if (chunk.length === 0) return [];
+    }
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     const events: FrameEvent[] = [];
-    for (;;) {
+    while (this.#frames < this.maxFrames) {
       if (this.#buffered < 4) break;
       const length = this.#peekUInt32();
       if (length === CLOSE_MARK) {
@@ -60,6 +76,13 @@ export class FrameDecoder {
         this.#stopped = true;
         break;
       }
+      if (this.#discarding) {
+        this.#take(4);
+        const skipped = Math.min(length, this.#buffered);
+        this.#take(skipped);
+        this.#skip = length - skipped;
+        continue;
+      }
       if (length > this.maxPayloadBytes) {
         events.push({ kind: 'oversized', size: length });
         this.#stopped = true;
@@ -70,8 +93,24 @@ export class FrameDecoder {
       if (this.#buffered < 4 + length) break;
       this.#take(4);
       events.push({ kind: 'frame', frame: new Uint8Array(this.#take(length)) });
+      this.#frames++;
     }
     return events;
+  }
+
+  /** The bytes received after the frames decoded so far (after `maxFrames` were reached). */
+  rest(): Buffer {
+    const rest = Buffer.concat(this.#chunks);
+    this.#chunks = [];
+    this.#buffered = 0;
+    return rest;
+  }
+
+  /** From now on, data frames are skipped unbuffered; a close frame is still reported. */
+  discard(): void {
+    this.#discarding = true;
+    const buffered = this.rest();
+    if (buffered.length > 0) this.#unshift(buffered);
   }
 
   #peekUInt32(): number {

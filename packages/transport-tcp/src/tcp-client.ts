@@ -4,7 +4,7 @@ import {
   DEFAULT_MAX_PAYLOAD_BYTES,
   type TransportClient,
 } from '@planesync/core';
-import { dialTls } from './dial.ts';
+import { dialedName, dialTls } from './dial.ts';
 import { FrameDecoder, frameHeader } from './framing.ts';
 import { TcpConnection } from './tcp-connection.ts';
 import type { TlsIdentity } from './tls-options.ts';
@@ -56,6 +56,7 @@ export function tcpClient(options: TcpClientOptions): TransportClient {
       return new TcpConnection(socket, new FrameDecoder(maxPayloadBytes), {
         metadata,
         maxPayloadBytes,
+        serverName: dialedName(options),
       });
     },
   };

@@ -47,6 +47,8 @@ export class TcpConnection extends ConnectionBase {
 
   protected closeTransport(code: number, reason: string): void {
     if (this.socket.destroyed) return;
+    // Closing: what the peer still sends is skipped unbuffered, only its close frame is read.
+    this.decoder.discard();
     this.socket.end(closeFrame(code, reason));
     const timer = setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS);
     timer.unref();

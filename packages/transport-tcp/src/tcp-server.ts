@@ -1,30 +1,34 @@
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import {
-  type AbortOptions,
   type ConnectionHandler,
   DEFAULT_MAX_PAYLOAD_BYTES,
+  defaultLogger,
   type ListenInfo,
+  type ListenOptions,
   TransportFailedError,
   type TransportServer,
   throwIfAborted,
 } from '@planesync/core';
-import { FrameDecoder, type FrameEvent } from './framing.ts';
+import { closeFrame, FrameDecoder, type FrameEvent } from './framing.ts';
+import { HandshakeGuard, type HandshakeLimits, TLS_HARDENING } from './handshake-guard.ts';
+import { peerCertificateChain } from './peer-chain.ts';
 import { closeServer, listenOn } from './server-lifecycle.ts';
 import { TcpConnection } from './tcp-connection.ts';
 import { type TlsIdentity, tlsIdentityOptions } from './tls-options.ts';
 
+/** The preface (the client's metadata) is small: a bigger first frame is refused unread. */
+export const MAX_PREFACE_BYTES = 8 * 1024;
+
 /** Options of {@link tcpServer}. */
-export interface TcpServerOptions {
+export interface TcpServerOptions extends HandshakeLimits {
   /** Default `127.0.0.1`. */
   host?: string;
   /** `0` picks a free port (see `port` once listening). Default 8005, Kong's `cluster_listen`. */
   port?: number;
   /** The CP's certificate (chain) and key. */
   tls: TlsIdentity;
-  /** Largest frame accepted; default 16 MiB. */
+  /** Largest frame accepted from an admitted peer; default 16 MiB. */
   maxPayloadBytes?: number;
-  /** A client that has not sent its preface after this long is dropped. Default 10 000 ms. */
-  handshakeTimeoutMs?: number;
 }
 
 /** A TCP server, with the port it bound (kept after `close`, so a restart can reuse it). */
@@ -34,7 +38,10 @@ export interface TcpTransportServer extends TransportServer {
 
 /**
  * The CP side of TLS over TCP: asks every client for its certificate and hands the chain to
- * core (the acceptance decision is the TrustVerifier's), reads length-prefixed frames.
+ * core's pre-accept step (`admit`) the moment the handshake ends — a peer core refuses gets a
+ * close frame and is never read from. An admitted client has `handshakeTimeoutMs` to send its
+ * preface (at most 8 KiB) before its connection is handed over; frames after it are
+ * length-prefixed, up to `maxPayloadBytes`. Renegotiation is refused.
  *
  * @example
  * ```ts
@@ -45,11 +52,11 @@ export interface TcpTransportServer extends TransportServer {
 export function tcpServer(options: TcpServerOptions): TcpTransportServer {
   const identity = tlsIdentityOptions(options.tls);
   const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
-  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
+  const logger = options.logger ?? defaultLogger;
   let server: Server | undefined;
+  let guard: HandshakeGuard | undefined;
   let boundPort: number | undefined;
   const connections = new Set<TcpConnection>();
-  const awaitingPreface = new Set<TLSSocket>();
 
   return {
     get port() {
@@ -58,35 +65,57 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
 
     async listen(
       onConnection: ConnectionHandler,
-      listenOptions: AbortOptions = {},
+      listenOptions: ListenOptions = {},
     ): Promise<ListenInfo> {
       throwIfAborted(listenOptions.signal);
       if (server?.listening) throw new TransportFailedError('the TCP server is already listening');
+      const watch = new HandshakeGuard(options);
       const created = createServer({
         ...identity,
+        ...TLS_HARDENING,
         requestCert: true,
         rejectUnauthorized: false,
-        minVersion: 'TLSv1.2',
+        handshakeTimeout: watch.timeoutMs,
       });
+      watch.watch(created);
       created.on('secureConnection', (socket) => {
-        awaitingPreface.add(socket);
-        socket.once('close', () => awaitingPreface.delete(socket));
-        acceptPreface(socket, maxPayloadBytes, handshakeTimeoutMs, (metadata, pending, decoder) => {
-          awaitingPreface.delete(socket);
-          const connection = new TcpConnection(
-            socket,
-            decoder,
-            { metadata, maxPayloadBytes },
-            pending,
-          );
-          connections.add(connection);
-          void connection.closed.then(() => connections.delete(connection));
-          onConnection(connection);
+        const admission = listenOptions.admit?.({
+          remoteAddress: `${socket.remoteAddress}:${socket.remotePort}`,
+          peerCertificates: peerCertificateChain(socket),
         });
+        if (admission && !admission.accept) {
+          watch.settled(socket);
+          refuse(socket, admission.code, admission.reason);
+          logger.debug(
+            { remoteAddress: socket.remoteAddress, reason: admission.reason },
+            'refused a peer',
+          );
+          return;
+        }
+        acceptPreface(
+          socket,
+          (metadata, pending, decoder) => {
+            watch.settled(socket);
+            const connection = new TcpConnection(
+              socket,
+              decoder,
+              { metadata, maxPayloadBytes },
+              pending,
+            );
+            connections.add(connection);
+            void connection.closed.then(() => connections.delete(connection));
+            onConnection(connection);
+          },
+          maxPayloadBytes,
+        );
       });
-      created.on('tlsClientError', (_error, socket) => socket.destroy());
+      created.on('tlsClientError', (error, socket) => {
+        logger.debug({ err: error, remoteAddress: socket.remoteAddress }, 'a TLS handshake failed');
+        socket.destroy();
+      });
       const info = await listenOn(created, options.port ?? 8005, options.host ?? '127.0.0.1');
       server = created;
+      guard = watch;
       boundPort = info.port;
       return info;
     },
@@ -94,41 +123,50 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
     async close(): Promise<void> {
       const closing = server;
       server = undefined;
-      // Clients still owing their preface hold no connection: drop them, or close never ends.
-      for (const socket of awaitingPreface) socket.destroy();
+      // Peers still handshaking hold no connection: drop them, or close never ends.
+      guard?.dropAll();
       await closeServer(closing, connections);
     },
   };
 }
 
-/** Reads the client's first frame — its metadata as JSON — then hands the connection over. */
+/** Tells a refused peer why (a close frame), reads nothing more, and lets the socket go. */
+function refuse(socket: TLSSocket, code: number, reason: string): void {
+  socket.pause();
+  socket.end(closeFrame(code, reason));
+  setTimeout(() => socket.destroy(), 1_000).unref();
+}
+
+/**
+ * Reads the client's first frame — its metadata as JSON, at most 8 KiB — then hands the
+ * connection over with a decoder for frames up to `maxPayloadBytes`. The handshake guard's
+ * deadline covers the wait.
+ */
 function acceptPreface(
   socket: TLSSocket,
-  maxPayloadBytes: number,
-  timeoutMs: number,
   accept: (metadata: Record<string, string>, pending: FrameEvent[], decoder: FrameDecoder) => void,
+  maxPayloadBytes: number,
 ): void {
-  const decoder = new FrameDecoder(maxPayloadBytes);
-  const timer = setTimeout(() => socket.destroy(), timeoutMs);
+  const preface = new FrameDecoder(MAX_PREFACE_BYTES, 1);
   const onData = (chunk: Buffer) => {
-    const events = decoder.push(chunk);
+    const events = preface.push(chunk);
     if (events.length === 0) return;
     socket.off('data', onData);
     socket.pause();
-    clearTimeout(timer);
-    const [first, ...rest] = events;
+    const [first] = events;
     const metadata = first?.kind === 'frame' ? parseMetadata(first.frame) : undefined;
     if (!metadata) {
       socket.destroy();
       return;
     }
-    accept(metadata, rest, decoder);
+    // Bytes that came with the preface belong to the frames after it.
+    const decoder = new FrameDecoder(maxPayloadBytes);
+    const pending = decoder.push(preface.rest());
+    accept(metadata, pending, decoder);
     socket.resume();
   };
   socket.on('data', onData);
-  socket.once('close', () => clearTimeout(timer));
 }
-
 function parseMetadata(frame: Uint8Array): Record<string, string> | undefined {
   try {
     const value = JSON.parse(Buffer.from(frame).toString('utf8')) as unknown;

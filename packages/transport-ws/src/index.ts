@@ -8,6 +8,7 @@
 export { type WsClientOptions, wsClient } from './ws-client.ts';
 export { WsConnection } from './ws-connection.ts';
 export {
+  MAX_REQUEST_HEADER_BYTES,
   REQUIRED_QUERY,
   type WsServerOptions,
   type WsTransportServer,

@@ -3,16 +3,19 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import {
   AbortedError,
+  CloseCode,
   type Connection,
   type ConnectOptions,
   DEFAULT_MAX_PAYLOAD_BYTES,
   InvalidArgumentError,
+  PeerRefusedError,
   PlanesyncError,
   type TransportClient,
   TransportFailedError,
   throwIfAborted,
 } from '@planesync/core';
 import {
+  dialedName,
   dialTls,
   type ProxyOptions,
   peerCertificateChain,
@@ -113,12 +116,33 @@ export function wsClient(options: WsClientOptions): TransportClient {
         });
         ws.once('unexpected-response', (_request, response) => {
           signal?.removeEventListener('abort', onAbort);
-          ws.terminate();
-          reject(
-            new TransportFailedError(
-              `the control plane refused the upgrade: HTTP ${response.statusCode}`,
-            ),
-          );
+          const status = response.statusCode ?? 0;
+          // The body names the refusal (a TRUST_* code …); read at most 1 KiB of it.
+          let body = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => {
+            if (body.length < 1024) body += chunk;
+          });
+          const settle = () => {
+            ws.terminate();
+            const reason = body.slice(0, 123).trim();
+            if (status === 403 || status === 503)
+              reject(
+                new PeerRefusedError(
+                  status === 503 ? CloseCode.TRY_AGAIN_LATER : CloseCode.POLICY_VIOLATION,
+                  reason || `HTTP ${status}`,
+                ),
+              );
+            else
+              reject(
+                new TransportFailedError(
+                  `the control plane refused the upgrade: HTTP ${status}${reason ? ` (${reason})` : ''}`,
+                ),
+              );
+          };
+          response.once('end', settle);
+          response.once('error', settle);
+          response.once('close', settle);
         });
         ws.once('error', (error) => {
           signal?.removeEventListener('abort', onAbort);
@@ -137,6 +161,7 @@ export function wsClient(options: WsClientOptions): TransportClient {
         peerCertificates: dialed ? peerCertificateChain(dialed) : [],
         metadata: { ...(connectOptions.metadata ?? {}) },
         maxPayloadBytes,
+        serverName: dialedName({ host, serverName: options.serverName }),
       });
     },
   };

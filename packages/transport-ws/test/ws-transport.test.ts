@@ -182,6 +182,96 @@ describe('ControlPlane ↔ DataPlane over wss', () => {
       });
     }
 
+    describe('by default a DP checks the CP certificate against the name it dialed', () => {
+      /** A CP at 127.0.0.1 presenting another server certificate of the same CA. */
+      async function impostor() {
+        const leaf = await issueCertificate({
+          issuer: intermediate,
+          commonName: 'impostor',
+          usage: 'server',
+          altNames: ['impostor.internal'],
+        });
+        return startCp(
+          { cert: [leaf.certificate, intermediate.certificate], key: leaf.privateKey },
+          new TrustVerifier({ mode: 'pki', trustAnchors: [root.certificate] }),
+        );
+      }
+      const dpTls = () => ({
+        cert: [dpLeaf.certificate, intermediate.certificate],
+        key: dpLeaf.privateKey,
+      });
+      const pki = () => new TrustVerifier({ mode: 'pki', trustAnchors: [root.certificate] });
+
+      it('refuses a CP whose CA-issued certificate is not for the dialed host (no serverName given)', async () => {
+        const { url } = await impostor();
+        const dp = startDp({
+          transport: wsClient({ url, tls: dpTls() }),
+          trust: pki(),
+          version: '3.10.0',
+        });
+        const refused = new Promise<{ code: string }>((resolve) => dp.once('rejected', resolve));
+        await dp.start();
+        expect((await refused).code).toBe('TRUST_NAME_MISMATCH');
+        expect(dp.status.connection).not.toBe('connected');
+      });
+
+      it('refuses it over TCP as well', async () => {
+        const { cp } = await impostor();
+        await cp.stop();
+        const { tcpClient, tcpServer } = await import('@planesync/transport-tcp');
+        const leaf = await issueCertificate({
+          issuer: intermediate,
+          commonName: 'impostor',
+          usage: 'server',
+          altNames: ['impostor.internal'],
+        });
+        const transport = tcpServer({
+          host: '127.0.0.1',
+          port: 0,
+          tls: { cert: [leaf.certificate, intermediate.certificate], key: leaf.privateKey },
+        });
+        const tcpCp = new ControlPlane({ transport, trust: pki(), version: '3.10.0' });
+        await tcpCp.start();
+        stops.push(() => tcpCp.stop());
+        const dp = startDp({
+          transport: tcpClient({ host: '127.0.0.1', port: transport.port!, tls: dpTls() }),
+          trust: pki(),
+          version: '3.10.0',
+        });
+        const refused = new Promise<{ code: string }>((resolve) => dp.once('rejected', resolve));
+        await dp.start();
+        expect((await refused).code).toBe('TRUST_NAME_MISMATCH');
+      });
+
+      it('accepts the real CP, whose certificate names the dialed address', async () => {
+        const { cp, url } = await startCp(
+          { cert: [cpLeaf.certificate, intermediate.certificate], key: cpLeaf.privateKey },
+          pki(),
+        );
+        const { hash } = await cp.setConfig(config);
+        const dp = startDp({
+          transport: wsClient({ url, tls: dpTls() }),
+          trust: pki(),
+          version: '3.10.0',
+        });
+        await dp.start();
+        await dp.waitForConfig({ hash });
+      });
+
+      it('takes any certificate of the cluster CA only when verifyServerName is false', async () => {
+        const { cp, url } = await impostor();
+        const { hash } = await cp.setConfig(config);
+        const dp = startDp({
+          transport: wsClient({ url, tls: dpTls() }),
+          trust: pki(),
+          verifyServerName: false,
+          version: '3.10.0',
+        });
+        await dp.start();
+        await dp.waitForConfig({ hash });
+      });
+    });
+
     it('a DP refuses a CP whose certificate does not carry the server name', async () => {
       const { url } = await startCp(
         { cert: [cpLeaf.certificate, intermediate.certificate], key: cpLeaf.privateKey },
@@ -202,20 +292,24 @@ describe('ControlPlane ↔ DataPlane over wss', () => {
     });
   });
 
-  it('rejects an untrusted DP before any config is sent', async () => {
+  it('refuses an untrusted DP at the upgrade, before a single frame, saying why', async () => {
     const tls = { cert: cluster.certificate, key: cluster.privateKey };
     const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
     const { cp, url } = await startCp(tls, trust);
+    const refusals: string[] = [];
+    cp.on('dataPlaneRejected', (rejection) => refusals.push(rejection.code));
     await cp.setConfig(config);
     const stranger = await generateClusterCertificate();
     const client = withNode(
       wsClient({ url, tls: { cert: stranger.certificate, key: stranger.privateKey } }),
     );
-    const connection = await client.connect();
-    const frames: Uint8Array[] = [];
-    for await (const frame of connection) frames.push(frame);
-    expect(frames).toEqual([]);
-    expect(await connection.closed).toMatchObject({ code: 1008, reason: 'TRUST_PIN_MISMATCH' });
+    await expect(client.connect()).rejects.toMatchObject({
+      code: 'PEER_REFUSED',
+      closeCode: 1008,
+      reason: 'TRUST_PIN_MISMATCH',
+    });
+    expect(refusals).toEqual(['TRUST_PIN_MISMATCH']);
+    expect(cp.dataPlanes()).toEqual([]);
   });
 });
 

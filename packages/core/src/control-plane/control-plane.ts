@@ -4,7 +4,12 @@ import { declarativeConfigSchema } from '../config/declarative-schema.ts';
 import type { ConfigLimits } from '../config/limits.ts';
 import { ConfigPublisher, type PublishedConfig } from '../config/publisher.ts';
 import type { ConfigSchema } from '../config/validate.ts';
-import { InvalidArgumentError, PayloadTooLargeError, type PlanesyncError } from '../errors.ts';
+import {
+  ErrorCode,
+  InvalidArgumentError,
+  PayloadTooLargeError,
+  type PlanesyncError,
+} from '../errors.ts';
 import { IsolatedEmitter } from '../host/isolated-emitter.ts';
 import { defaultLogger, type Logger, log } from '../host/logger.ts';
 import { assembleConfigFrame, compressConfig } from '../protocol/codec.ts';
@@ -16,7 +21,14 @@ import {
 import { asPlanesyncError, closeForFailure } from '../protocol/failure.ts';
 import type { License, SyncStatus, TelemetryBatch } from '../protocol/messages.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../transport/connection-base.ts';
-import type { CloseInfo, Connection, TransportServer } from '../transport/contract.ts';
+import {
+  type Admission,
+  CloseCode,
+  type CloseInfo,
+  type Connection,
+  type PeerInfo,
+  type TransportServer,
+} from '../transport/contract.ts';
 import type { TrustVerifier } from '../trust/verifier.ts';
 import { DataPlaneSession, type EncodedVersion } from './session.ts';
 
@@ -112,6 +124,11 @@ export interface ControlPlaneOptions<TConfig = unknown> {
   /** A disconnected DP's record is purged this long after it was last seen. Default 14 days. */
   dataPlanePurgeDelayMs?: number;
   /**
+   * The most DPs connected at once; one more is refused before anything is read from it
+   * (close 1013, HTTP 503 over WebSocket) and retries later, as every DP does. Default 10 000.
+   */
+  maxDataPlanes?: number;
+  /**
    * The most DP status records kept, connected or not; past it the records of the DPs gone
    * longest are forgotten first (a connected DP's record is always kept). Default 10 000.
    */
@@ -138,6 +155,7 @@ const DEFAULTS = {
   configAckTimeoutMs: 30_000,
   dataPlanePurgeDelayMs: 14 * 86_400_000,
   maxDataPlaneRecords: 10_000,
+  maxDataPlanes: 10_000,
   maxInflatedBytes: 64 * 1024 * 1024,
 };
 
@@ -175,6 +193,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     configAckTimeoutMs: number;
     dataPlanePurgeDelayMs: number;
     maxDataPlaneRecords: number;
+    maxDataPlanes: number;
     maxPayloadBytes: number;
     maxInflatedBytes: number;
   };
@@ -189,6 +208,8 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   #pushTimer: TimerId | undefined;
   #lastPush = Number.NEGATIVE_INFINITY;
   #started = false;
+  /** Connections accepted and not yet closed. */
+  #live = 0;
   #encodes = 0;
   /** setConfig calls waiting for their turn. */
   #queued = 0;
@@ -219,6 +240,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       configAckTimeoutMs: options.configAckTimeoutMs ?? DEFAULTS.configAckTimeoutMs,
       dataPlanePurgeDelayMs: options.dataPlanePurgeDelayMs ?? DEFAULTS.dataPlanePurgeDelayMs,
       maxDataPlaneRecords: options.maxDataPlaneRecords ?? DEFAULTS.maxDataPlaneRecords,
+      maxDataPlanes: options.maxDataPlanes ?? DEFAULTS.maxDataPlanes,
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
       maxInflatedBytes: options.maxInflatedBytes ?? DEFAULTS.maxInflatedBytes,
     };
@@ -243,7 +265,9 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   /** Starts accepting DPs on the transport. */
   async start(): Promise<void> {
     if (this.#started) return;
-    await this.#transport.listen((connection) => this.#accept(connection));
+    await this.#transport.listen((connection) => this.#accept(connection), {
+      admit: (peer) => this.#verdict(peer).admission,
+    });
     this.#started = true;
     this.#schedulePurge();
   }
@@ -393,21 +417,60 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     }
   }
 
-  #admit(connection: Connection): void {
-    const trust = this.#trust.verify([...connection.peerCertificates], {
-      role: 'data-plane',
-      at: this.#clock.now(),
-    });
-    if (!trust.ok) {
-      this.#announce('dataPlaneRejected', {
-        code: trust.code,
-        message: trust.message,
-        remoteAddress: connection.remoteAddress,
+  /**
+   * Core's decision on a peer, asked by the transport before it reads anything from it (and
+   * again here for a transport that cannot ask): a chain the verifier trusts, and room for one
+   * more DP. A refusal is announced once, where it is made.
+   */
+  #verdict(peer: PeerInfo): { admission: Admission; expiresAt?: number } {
+    let refusal: { code: string; message: string; close: number; status: number } | undefined;
+    let expiresAt: number | undefined;
+    if (this.#live >= this.#settings.maxDataPlanes) {
+      refusal = {
+        code: ErrorCode.CAPACITY_EXCEEDED,
+        message: `${this.#live} data planes are connected, the most this control plane takes (maxDataPlanes)`,
+        close: CloseCode.TRY_AGAIN_LATER,
+        status: 503,
+      };
+    } else {
+      const trust = this.#trust.verify([...peer.peerCertificates], {
+        role: 'data-plane',
+        at: this.#clock.now(),
       });
-      void connection.close(1008, trust.code);
+      if (trust.ok) expiresAt = trust.expiresAt.getTime();
+      else
+        refusal = {
+          code: trust.code,
+          message: trust.message,
+          close: CloseCode.POLICY_VIOLATION,
+          status: 403,
+        };
+    }
+    if (!refusal) return { admission: { accept: true }, ...(expiresAt ? { expiresAt } : {}) };
+    this.#announce('dataPlaneRejected', {
+      code: refusal.code,
+      message: refusal.message,
+      remoteAddress: peer.remoteAddress,
+    });
+    return {
+      admission: {
+        accept: false,
+        code: refusal.close,
+        reason: refusal.code,
+        status: refusal.status,
+      },
+    };
+  }
+
+  #admit(connection: Connection): void {
+    const { admission, expiresAt } = this.#verdict(connection);
+    if (!admission.accept) {
+      void connection.close(admission.code, admission.reason);
       return;
     }
-    const session = new DataPlaneSession(connection, trust.expiresAt.getTime(), {
+    this.#live++;
+    void connection.closed.then(() => this.#live--);
+    const session = new DataPlaneSession(connection, expiresAt!, {
       clock: this.#clock,
       controlPlaneVersion: this.version,
       settings: this.#settings,

@@ -20,6 +20,7 @@ import {
   ConfigInvalidError,
   HeartbeatTimeoutError,
   InvalidArgumentError,
+  PeerRefusedError,
   PlanesyncError,
   ProtocolViolationError,
   TrustError,
@@ -45,7 +46,7 @@ import {
   type Connection,
   type TransportClient,
 } from '../transport/contract.ts';
-import type { TrustVerifier } from '../trust/verifier.ts';
+import type { TrustResult, TrustVerifier } from '../trust/verifier.ts';
 
 /** Where the DP's link to the CP stands. */
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
@@ -106,8 +107,18 @@ export interface DataPlaneOptions<TConfig = unknown> {
   logger?: Logger;
   /** Judges the CP's certificate chain (role `control-plane`) before the DP says anything. */
   trust: TrustVerifier;
-  /** The name the CP's certificate must carry (Kong's `cluster_server_name`); PKI mode. */
+  /**
+   * The name the CP's certificate must carry in PKI mode (Kong's `cluster_server_name`).
+   * Default: the name the transport dialed (the URL's host, or its `serverName`). A DP in PKI
+   * mode that has no name to check refuses the CP rather than trust any certificate the CA
+   * issued.
+   */
   serverName?: string;
+  /**
+   * `false` turns the PKI-mode name check off: any certificate from the cluster CA is taken
+   * as the CP. Default `true`; turning it off is a decision, made here and nowhere else.
+   */
+  verifyServerName?: boolean;
   /** The config cache; default in memory (nothing survives a restart). */
   storage?: ConfigStore;
   /** Loaded when the cache is empty: a config object, or the path of a YAML/JSON file. */
@@ -482,14 +493,12 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
       });
     } catch (error) {
       this.#state.failedAttempts++;
+      if (error instanceof PeerRefusedError)
+        this.#announce('rejected', { code: error.reason, message: error.message });
       throw error;
     }
     this.#connection = connection;
-    const trust = this.#options.trust.verify([...connection.peerCertificates], {
-      role: 'control-plane',
-      at: this.#clock.now(),
-      ...(this.#options.serverName ? { serverName: this.#options.serverName } : {}),
-    });
+    const trust = this.#verifyControlPlane(connection);
     if (!trust.ok) {
       this.#state.failedAttempts++;
       this.#announce('rejected', { code: trust.code, message: trust.message });
@@ -579,6 +588,27 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
       });
     }
     return close;
+  }
+
+  /** Judges the CP's chain, and in PKI mode the name dialed (unless turned off). */
+  #verifyControlPlane(connection: Connection): TrustResult {
+    const { trust, verifyServerName = true } = this.#options;
+    const serverName = verifyServerName
+      ? (this.#options.serverName ?? connection.serverName)
+      : undefined;
+    if (trust.mode === 'pki' && verifyServerName && !serverName) {
+      return {
+        ok: false,
+        code: 'TRUST_NAME_MISMATCH',
+        message:
+          'there is no name to check the control plane certificate against: give the DataPlane a serverName, use a transport that reports the name it dialed, or set verifyServerName: false',
+      };
+    }
+    return trust.verify([...connection.peerCertificates], {
+      role: 'control-plane',
+      at: this.#clock.now(),
+      ...(serverName ? { serverName } : {}),
+    });
   }
 
   /** validate → apply in memory → save to storage → ack (or nack, keeping the last good config). */

@@ -4,6 +4,7 @@ import { PlanesyncError } from '../errors.ts';
 import {
   CloseCode,
   type Connection,
+  type PeerInfo,
   type TransportClient,
   type TransportServer,
 } from '../transport/contract.ts';
@@ -252,6 +253,53 @@ export function transportConformance(
           assert.deepEqual((await received).map(hex), [hex(marker)]);
         },
 
+        'asks the admit step with the peer chain before anything reaches onConnection, and a refused peer learns why':
+          async () => {
+            await fixture.server.close();
+            const asked: PeerInfo[] = [];
+            const reached: Connection[] = [];
+            await fixture.server.listen(
+              (connection) => {
+                opened.push(connection);
+                reached.push(connection);
+              },
+              {
+                admit: (peer) => {
+                  asked.push(peer);
+                  return {
+                    accept: false,
+                    code: CloseCode.POLICY_VIOLATION,
+                    reason: 'REFUSED_HERE',
+                  };
+                },
+              },
+            );
+            const outcome = await fixture
+              .client()
+              .connect()
+              .then(
+                async (connection) => {
+                  opened.push(connection);
+                  for await (const _ of connection) {
+                    // a refused peer is sent nothing but the close
+                  }
+                  return connection.closed;
+                },
+                (error: unknown) => error,
+              );
+            assert.equal(asked.length, 1);
+            assert.deepEqual(
+              asked[0]!.peerCertificates.map(fingerprint),
+              fixture.clientCertificates.map(fingerprint),
+            );
+            assert.equal(reached.length, 0);
+            // Refused at connect (PEER_REFUSED), or connected and then closed with the refusal.
+            if (outcome instanceof PlanesyncError) {
+              assertMatches(outcome, { code: 'PEER_REFUSED', reason: 'REFUSED_HERE' });
+            } else {
+              assertMatches(outcome, { code: CloseCode.POLICY_VIOLATION, reason: 'REFUSED_HERE' });
+            }
+          },
         'presents each side the peer certificate chain as DER, leaf first': async () => {
           const { client, server } = await pair();
           assert.deepEqual(server.peerCertificates.map(hex), fixture.clientCertificates.map(hex));

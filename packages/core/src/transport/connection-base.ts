@@ -11,6 +11,8 @@ export interface ConnectionInit {
   remoteAddress: string;
   peerCertificates?: readonly Uint8Array[];
   metadata?: Readonly<Record<string, string>>;
+  /** Client side: the name dialed, checked against the server's certificate. */
+  serverName?: string | undefined;
   /** Largest frame this side accepts; a bigger one closes with `PAYLOAD_TOO_LARGE`. */
   maxPayloadBytes: number;
   /**
@@ -52,6 +54,7 @@ export abstract class ConnectionBase implements Connection {
   readonly remoteAddress: string;
   readonly peerCertificates: readonly Uint8Array[];
   readonly metadata: Readonly<Record<string, string>>;
+  readonly serverName: string | undefined;
   readonly closed: Promise<CloseInfo>;
   protected readonly maxPayloadBytes: number;
   protected readonly highWaterMark: number;
@@ -76,6 +79,7 @@ export abstract class ConnectionBase implements Connection {
     this.remoteAddress = init.remoteAddress;
     this.peerCertificates = Object.freeze([...(init.peerCertificates ?? [])]);
     this.metadata = Object.freeze({ ...(init.metadata ?? {}) });
+    this.serverName = init.serverName;
     this.maxPayloadBytes = init.maxPayloadBytes;
     this.highWaterMark = init.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
     this.closed = new Promise((resolve) => {
@@ -152,7 +156,8 @@ export abstract class ConnectionBase implements Connection {
    * the connection closes with `PAYLOAD_TOO_LARGE`.
    */
   protected receive(frame: Uint8Array): void {
-    if (this.#finished) return;
+    // Closing: nothing more is read or buffered (a refused peer cannot fill our memory).
+    if (this.#finished || this.#closing) return;
     if (frame.byteLength > this.maxPayloadBytes) {
       this.rejectOversized(frame.byteLength);
       return;

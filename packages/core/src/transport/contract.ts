@@ -28,6 +28,8 @@ export const CloseCode = {
   PAYLOAD_TOO_LARGE: 1009,
   /** The endpoint hit an unexpected condition. */
   INTERNAL_ERROR: 1011,
+  /** The endpoint is overloaded (too many peers): try again later. */
+  TRY_AGAIN_LATER: 1013,
 } as const;
 
 /** How and why a connection closed. */
@@ -76,6 +78,12 @@ export interface Connection extends AsyncIterable<Uint8Array> {
    * as query parameters of the upgrade request.
    */
   readonly metadata: Readonly<Record<string, string>>;
+  /**
+   * On the client side, the name this side dialed — the host of the URL, or the transport's
+   * `serverName` option — which core checks the server's certificate against (PKI mode);
+   * `undefined` on the server side or when the transport cannot say.
+   */
+  readonly serverName?: string | undefined;
   /** `true` from the moment either side starts closing. */
   readonly isClosed: boolean;
   /**
@@ -126,13 +134,53 @@ export interface ListenInfo {
 /** Called once for each accepted connection. */
 export type ConnectionHandler = (connection: Connection) => void;
 
+/** What a server knows of a peer before it reads any application data from it. */
+export interface PeerInfo {
+  readonly remoteAddress: string;
+  /** The chain the peer presented in the TLS handshake, DER, leaf first. */
+  readonly peerCertificates: readonly Uint8Array[];
+  /** For a transport with a request step (a WebSocket upgrade): its path and query. */
+  readonly request?: {
+    readonly path: string;
+    readonly query: Readonly<Record<string, string>>;
+  };
+}
+
+/**
+ * Core's verdict on a peer: accept it, or refuse it with a close code and reason (and, for a
+ * transport that answers over HTTP, a status).
+ */
+export type Admission =
+  | { readonly accept: true }
+  | {
+      readonly accept: false;
+      /** A {@link CloseCode}: 1008 for an untrusted peer, 1013 when too many are connected. */
+      readonly code: number;
+      readonly reason: string;
+      /** The HTTP status a transport with an HTTP step answers with; default 403. */
+      readonly status?: number;
+    };
+
+/** Options of {@link TransportServer.listen}. */
+export interface ListenOptions extends AbortOptions {
+  /**
+   * The pre-accept step, declared once: a server asks it about each peer as soon as the
+   * handshake (or the upgrade request) is done and before it reads any application data. A
+   * refused peer never reaches `onConnection`; the transport stops reading from it at once and
+   * tells it the code and reason (or the HTTP status). The decision is core's — trust, limits —
+   * never the transport's; a server that cannot ask still works, as core judges each
+   * connection again.
+   */
+  admit?: (peer: PeerInfo) => Admission;
+}
+
 /** The CP side: accepts connections from DPs. */
 export interface TransportServer {
   /**
    * Starts accepting; `onConnection` receives each connection once its handshake is done.
    * Rejects with `TRANSPORT_FAILED` when it cannot listen.
    */
-  listen(onConnection: ConnectionHandler, options?: AbortOptions): Promise<ListenInfo>;
+  listen(onConnection: ConnectionHandler, options?: ListenOptions): Promise<ListenInfo>;
   /**
    * Stops accepting and closes every open connection with `GOING_AWAY`. Idempotent;
    * resolves once all of them are closed.

@@ -3,18 +3,19 @@ import {
   AbortedError,
   ConnectionClosedError,
   InvalidArgumentError,
+  PeerRefusedError,
   TransportFailedError,
   throwIfAborted,
 } from '../errors.ts';
 import { type CertificateData, toDerChain } from '../trust/pem.ts';
 import { ConnectionBase, DEFAULT_MAX_PAYLOAD_BYTES } from './connection-base.ts';
 import {
-  type AbortOptions,
   CloseCode,
   type CloseInfo,
   type ConnectionHandler,
   type ConnectOptions,
   type ListenInfo,
+  type ListenOptions,
   type TransportClient,
   type TransportServer,
 } from './contract.ts';
@@ -42,6 +43,8 @@ export interface MemoryClientOptions {
   certificates?: readonly CertificateData[];
   /** The address the server sees. Default `memory:client-<n>`. */
   remoteAddress?: string;
+  /** The name this client "dials": its connections' `serverName`, checked against the server's certificate. */
+  serverName?: string;
 }
 
 /** The server half of a memory transport, with a view of what it holds. */
@@ -93,7 +96,10 @@ export function memoryTransport(options: MemoryTransportOptions = {}): MemoryTra
     client(clientOptions = {}) {
       const address = clientOptions.remoteAddress ?? `memory:client-${++clients}`;
       const chain = toDerChain(clientOptions.certificates ?? []);
-      return { connect: (connectOptions) => server.accept(address, chain, connectOptions) };
+      const { serverName } = clientOptions;
+      return {
+        connect: (connectOptions) => server.accept(address, chain, serverName, connectOptions),
+      };
     },
   };
 }
@@ -107,6 +113,7 @@ interface LinkSettings {
 
 class MemoryServer implements MemoryTransportServer {
   #handler: ConnectionHandler | undefined;
+  #admit: ListenOptions['admit'];
   readonly #connections = new Set<MemoryConnection>();
 
   constructor(
@@ -122,15 +129,17 @@ class MemoryServer implements MemoryTransportServer {
     return this.#connections.size;
   }
 
-  async listen(onConnection: ConnectionHandler, options: AbortOptions = {}): Promise<ListenInfo> {
+  async listen(onConnection: ConnectionHandler, options: ListenOptions = {}): Promise<ListenInfo> {
     throwIfAborted(options.signal);
     if (this.#handler) throw new TransportFailedError('the memory server is already listening');
     this.#handler = onConnection;
+    this.#admit = options.admit;
     return { address: 'memory' };
   }
 
   async close(): Promise<void> {
     this.#handler = undefined;
+    this.#admit = undefined;
     const open = [...this.#connections];
     await Promise.all(open.map((c) => c.close(CloseCode.GOING_AWAY, 'server closing')));
   }
@@ -138,6 +147,7 @@ class MemoryServer implements MemoryTransportServer {
   async accept(
     clientAddress: string,
     clientChain: Uint8Array[],
+    serverName: string | undefined,
     options: ConnectOptions = {},
   ): Promise<MemoryConnection> {
     throwIfAborted(options.signal);
@@ -146,11 +156,16 @@ class MemoryServer implements MemoryTransportServer {
     }
     const handler = this.#handler;
     if (!handler) throw new TransportFailedError('no memory server is listening');
+    const verdict = this.#admit?.({ remoteAddress: clientAddress, peerCertificates: clientChain });
+    if (verdict && !verdict.accept) {
+      throw new PeerRefusedError(verdict.code, verdict.reason);
+    }
     const metadata = { ...(options.metadata ?? {}) };
     const local = new MemoryConnection(this.settings, {
       remoteAddress: 'memory:server',
       peerCertificates: this.chain,
       metadata,
+      serverName,
     });
     const remote = new MemoryConnection(this.settings, {
       remoteAddress: clientAddress,
@@ -177,6 +192,7 @@ class MemoryConnection extends ConnectionBase {
       remoteAddress: string;
       peerCertificates: Uint8Array[];
       metadata: Record<string, string>;
+      serverName?: string | undefined;
     },
   ) {
     super({

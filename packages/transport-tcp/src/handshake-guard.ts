@@ -1,0 +1,117 @@
+import { constants } from 'node:crypto';
+import type { Server, Socket } from 'node:net';
+import { defaultLogger, type Logger } from '@planesync/core';
+
+/**
+ * Options both socket servers share for peers that are not yet connections: how long one may
+ * take to become one, and how many may wait at once.
+ */
+export interface HandshakeLimits {
+  /**
+   * From the TCP accept to the connection handed to core — the TLS handshake, then the
+   * preface (TCP) or the upgrade request (WebSocket) — at most this long; a peer still
+   * handshaking is dropped. Default 10 000 ms.
+   */
+  handshakeTimeoutMs?: number;
+  /**
+   * The most peers handshaking at once (not yet authenticated), apart from connected DPs;
+   * past it the one waiting longest is dropped, so silent sockets cannot starve real DPs and
+   * a reconnect storm still gets through. No per-address rule: DPs behind a balancer or a
+   * proxy share one. Default 256.
+   */
+  maxPendingConnections?: number;
+  /** Where the server reports refusals, drops and errors; default warnings and errors on stderr. */
+  logger?: Logger;
+}
+
+/** TLS options every planesync server and client uses: TLS 1.2+, and no renegotiation. */
+export const TLS_HARDENING = {
+  minVersion: 'TLSv1.2',
+  // A renegotiation costs the server a handshake per request of the peer's: never allowed.
+  secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
+} as const;
+
+/**
+ * Watches a server's raw sockets from accept until each is handed over (`settled`): drops one
+ * that handshakes for longer than `handshakeTimeoutMs`, and the oldest when more than
+ * `maxPendingConnections` wait.
+ */
+export class HandshakeGuard {
+  readonly timeoutMs: number;
+  readonly #max: number;
+  readonly #logger: Logger;
+  /** Waiting sockets by `address:port`, oldest first. */
+  readonly #pending = new Map<string, { socket: Socket; timer: NodeJS.Timeout }>();
+  #dropped = 0;
+  #lastWarning = 0;
+
+  constructor(limits: HandshakeLimits) {
+    this.timeoutMs = limits.handshakeTimeoutMs ?? 10_000;
+    this.#max = limits.maxPendingConnections ?? 256;
+    this.#logger = limits.logger ?? defaultLogger;
+  }
+
+  /** Starts watching every socket `server` accepts. */
+  watch(server: Server): void {
+    server.on('connection', (socket: Socket) => this.#accepted(socket));
+  }
+
+  /** How many peers are handshaking now. */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  /** The peer at `address:port` is a connection now (or was refused): stop watching it. */
+  settled(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined }): void {
+    this.#forget(keyOf(socket));
+  }
+
+  /** Drops every peer still handshaking (the server is closing). */
+  dropAll(): void {
+    for (const { socket } of this.#pending.values()) socket.destroy();
+  }
+
+  #accepted(socket: Socket): void {
+    const key = keyOf(socket);
+    const timer = setTimeout(() => this.#drop(key, socket, 'handshake timeout'), this.timeoutMs);
+    timer.unref();
+    this.#pending.set(key, { socket, timer });
+    // Read the key now: a closed socket no longer knows its address.
+    socket.once('close', () => this.#forget(key));
+    if (this.#pending.size > this.#max) {
+      const [oldestKey, oldest] = this.#pending.entries().next().value as [
+        string,
+        { socket: Socket },
+      ];
+      this.#drop(oldestKey, oldest.socket, `more than ${this.#max} peers handshaking`);
+    }
+  }
+
+  #forget(key: string): void {
+    const entry = this.#pending.get(key);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    this.#pending.delete(key);
+  }
+
+  #drop(key: string, socket: Socket, why: string): void {
+    this.#forget(key);
+    socket.destroy();
+    this.#dropped++;
+    const now = Date.now();
+    const level = now - this.#lastWarning > 60_000 ? 'warn' : 'debug';
+    if (level === 'warn') this.#lastWarning = now;
+    try {
+      this.#logger[level](
+        { remoteAddress: key, dropped: this.#dropped },
+        `dropped a peer that was still handshaking: ${why}`,
+      );
+    } catch {
+      // a logger never breaks the server
+    }
+  }
+}
+
+function keyOf(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined }) {
+  return `${socket.remoteAddress}:${socket.remotePort}`;
+}

@@ -160,6 +160,7 @@ export {
   toStoredRecord,
 } from './storage/stored-snapshot.ts';
 export { acquireWriterLock, type WriterLock } from './storage/writer-lock.ts';
+export { hostOfAddress } from './transport/address.ts';
 export {
   ConnectionBase,
   type ConnectionInit,

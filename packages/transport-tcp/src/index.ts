@@ -13,7 +13,7 @@ export {
   type HandshakeLimits,
   TLS_HARDENING,
 } from './handshake-guard.ts';
-export { peerCertificateChain } from './peer-chain.ts';
+export { formatAddress, peerCertificateChain } from './peer-chain.ts';
 export { closeServer, listenOn } from './server-lifecycle.ts';
 export { type TcpClientOptions, tcpClient } from './tcp-client.ts';
 export { TcpConnection } from './tcp-connection.ts';

@@ -15,3 +15,9 @@ export function peerCertificateChain(socket: TLSSocket): Uint8Array[] {
   }
   return chain;
 }
+
+/** `host:port`, IPv6 in brackets (`[::1]:8005`), as every planesync transport reports addresses. */
+export function formatAddress(host: string | undefined, port: number | undefined): string {
+  const shown = host?.includes(':') ? `[${host}]` : (host ?? 'unknown');
+  return `${shown}:${port ?? 0}`;
+}

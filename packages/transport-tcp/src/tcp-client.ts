@@ -2,6 +2,7 @@ import {
   type Connection,
   type ConnectOptions,
   DEFAULT_MAX_PAYLOAD_BYTES,
+  InvalidArgumentError,
   type TransportClient,
 } from '@planesync/core';
 import { dialedName, dialTls } from './dial.ts';
@@ -12,8 +13,10 @@ import type { ProxyOptions } from './tunnel.ts';
 
 /** Options of {@link tcpClient}. */
 export interface TcpClientOptions {
+  /** The CP's host — or its address as Kong's `cluster_control_plane` writes it, `host:port`. */
   host: string;
-  port: number;
+  /** Default: the port in `host` (`cp.internal:8005`); required otherwise. */
+  port?: number;
   /** This DP's certificate (chain, leaf first: include the intermediates) and key. */
   tls: TlsIdentity;
   /** TLS server name (SNI); default the host, or `kong_clustering` when the host is an IP. */
@@ -40,11 +43,12 @@ export interface TcpClientOptions {
  */
 export function tcpClient(options: TcpClientOptions): TransportClient {
   const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  const { host, port } = hostAndPort(options.host, options.port);
   return {
     async connect(connectOptions: ConnectOptions = {}): Promise<Connection> {
       const socket = await dialTls({
-        host: options.host,
-        port: options.port,
+        host,
+        port,
         tls: options.tls,
         ...(options.serverName ? { serverName: options.serverName } : {}),
         ...(options.proxy ? { proxy: options.proxy } : {}),
@@ -56,8 +60,20 @@ export function tcpClient(options: TcpClientOptions): TransportClient {
       return new TcpConnection(socket, new FrameDecoder(maxPayloadBytes), {
         metadata,
         maxPayloadBytes,
-        serverName: dialedName(options),
+        serverName: dialedName({ host, serverName: options.serverName }),
       });
     },
   };
+}
+
+/** `host` and `port`, or both from a `host:port` (`[::1]:8005` for IPv6). */
+function hostAndPort(host: string, port: number | undefined): { host: string; port: number } {
+  const joined = /^(\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(host);
+  if (joined && port === undefined)
+    return { host: joined[2] ?? joined[3]!, port: Number(joined[4]) };
+  if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65_535)
+    throw new InvalidArgumentError(
+      `tcpClient needs a port: give port, or host as host:port (got host ${JSON.stringify(host)})`,
+    );
+  return { host, port };
 }

@@ -6,7 +6,7 @@ import {
   type ConnectionInit,
 } from '@planesync/core';
 import { closeFrame, type FrameDecoder, type FrameEvent, frameHeader } from './framing.ts';
-import { peerCertificateChain } from './peer-chain.ts';
+import { formatAddress, peerCertificateChain } from './peer-chain.ts';
 
 /** How long a closing side waits for the peer to close its end before destroying the socket. */
 const CLOSE_GRACE_MS = 5_000;
@@ -23,7 +23,7 @@ export class TcpConnection extends ConnectionBase {
   ) {
     super({
       ...init,
-      remoteAddress: `${socket.remoteAddress}:${socket.remotePort}`,
+      remoteAddress: formatAddress(socket.remoteAddress, socket.remotePort),
       peerCertificates: peerCertificateChain(socket),
     });
     for (const event of pending) this.#onEvent(event);

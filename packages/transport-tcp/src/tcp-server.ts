@@ -11,7 +11,7 @@ import {
 } from '@planesync/core';
 import { closeFrame, FrameDecoder, type FrameEvent } from './framing.ts';
 import { HandshakeGuard, type HandshakeLimits, TLS_HARDENING } from './handshake-guard.ts';
-import { peerCertificateChain } from './peer-chain.ts';
+import { formatAddress, peerCertificateChain } from './peer-chain.ts';
 import { closeServer, listenOn } from './server-lifecycle.ts';
 import { TcpConnection } from './tcp-connection.ts';
 import { type TlsIdentity, tlsIdentityOptions } from './tls-options.ts';
@@ -80,7 +80,7 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
       watch.watch(created);
       created.on('secureConnection', (socket) => {
         const admission = listenOptions.admit?.({
-          remoteAddress: `${socket.remoteAddress}:${socket.remotePort}`,
+          remoteAddress: formatAddress(socket.remoteAddress, socket.remotePort),
           peerCertificates: peerCertificateChain(socket),
         });
         if (admission && !admission.accept) {

@@ -78,6 +78,30 @@ describe('length-prefixed framing', () => {
       { kind: 'close', code: 4001, reason: 'bye' },
     ]);
   });
+
+  it('stops after maxFrames and gives back the bytes after them (the preface)', () => {
+    const decoder = new FrameDecoder(8, 1);
+    const bytes = Buffer.concat([
+      frameHeader(2),
+      Buffer.from('{}'),
+      frameHeader(100),
+      Buffer.alloc(3),
+    ]);
+    expect(decoder.push(bytes)).toEqual([
+      { kind: 'frame', frame: new Uint8Array(Buffer.from('{}')) },
+    ]);
+    expect(decoder.rest()).toEqual(Buffer.concat([frameHeader(100), Buffer.alloc(3)]));
+  });
+
+  it('once discarding, skips data frames unbuffered, across reads, and still reports a close', () => {
+    const decoder = new FrameDecoder(1024);
+    decoder.discard();
+    expect(decoder.push(Buffer.concat([frameHeader(1000), Buffer.alloc(10)]))).toEqual([]);
+    expect(decoder.push(Buffer.alloc(990))).toEqual([]);
+    expect(
+      decoder.push(Buffer.concat([frameHeader(5), Buffer.alloc(5), closeFrame(1000, 'ok')])),
+    ).toEqual([{ kind: 'close', code: 1000, reason: 'ok' }]);
+  });
 });
 
 interface Pki {
@@ -140,7 +164,24 @@ describe('ControlPlane ↔ DataPlane over TCP with mutual TLS', () => {
     });
     await dp.start();
     expect((await dp.waitForConfig({ hash })).source).toBe('control-plane');
-    expect(cp.dataPlanes()[0]?.ip).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(cp.dataPlanes()[0]?.ip).toBe('127.0.0.1'); // without the port, as Kong's ip
+  });
+
+  it('takes the CP address as Kong writes it: host:port', async () => {
+    const tls = { cert: cluster.certificate, key: cluster.privateKey };
+    const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
+    const { cp, port } = await startCp(tls, trust);
+    const { hash } = await cp.setConfig(config);
+    const dp = startDp({
+      transport: tcpClient({ host: `127.0.0.1:${port}`, tls }),
+      trust,
+      version: '3.10.0',
+    });
+    await dp.start();
+    await dp.waitForConfig({ hash });
+    expect(() => tcpClient({ host: 'cp.internal', tls })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
   });
 
   it('pushes config end to end in PKI mode, the DP sending its intermediate (cert3 on the CP)', async () => {

@@ -17,6 +17,7 @@ import {
 import {
   dialedName,
   dialTls,
+  formatAddress,
   type ProxyOptions,
   peerCertificateChain,
   type TlsIdentity,
@@ -26,7 +27,10 @@ import { WsConnection } from './ws-connection.ts';
 
 /** Options of {@link wsClient}. */
 export interface WsClientOptions {
-  /** `wss://cp.cluster.internal:8005/planesync/v1`. */
+  /**
+   * `wss://cp.cluster.internal:8005/planesync/v1`, or the CP's address as Kong's
+   * `cluster_control_plane` writes it — `cp.cluster.internal:8005` — for the default path.
+   */
   url: string;
   /** This DP's certificate (chain, leaf first: include the intermediates) and key. */
   tls: TlsIdentity;
@@ -55,7 +59,7 @@ export interface WsClientOptions {
  * ```
  */
 export function wsClient(options: WsClientOptions): TransportClient {
-  const base = new URL(options.url);
+  const base = controlPlaneUrl(options.url);
   if (base.protocol !== 'wss:' && !(base.protocol === 'ws:' && options.insecure)) {
     throw new InvalidArgumentError(
       `a planesync WebSocket URL is wss:// (ws:// only with insecure: true), got ${base.protocol}`,
@@ -157,7 +161,7 @@ export function wsClient(options: WsClientOptions): TransportClient {
         });
       });
       return new WsConnection(ws, {
-        remoteAddress: `${host}:${port}`,
+        remoteAddress: formatAddress(host, port),
         peerCertificates: dialed ? peerCertificateChain(dialed) : [],
         metadata: { ...(connectOptions.metadata ?? {}) },
         maxPayloadBytes,
@@ -165,4 +169,19 @@ export function wsClient(options: WsClientOptions): TransportClient {
       });
     },
   };
+}
+
+/** A `wss://` URL, or Kong's `host:port` (then `wss://host:port/planesync/v1`). */
+function controlPlaneUrl(url: string): URL {
+  if (typeof url === 'string' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    if (/^(\[[^\]]+\]|[^:/\s]+):\d{1,5}$/.test(url)) return new URL(`wss://${url}/planesync/v1`);
+    throw new InvalidArgumentError(
+      `the control plane is a wss:// URL or host:port, got ${JSON.stringify(url)}`,
+    );
+  }
+  try {
+    return new URL(url);
+  } catch (error) {
+    throw new InvalidArgumentError(`${JSON.stringify(url)} is not a URL`, { cause: error });
+  }
 }

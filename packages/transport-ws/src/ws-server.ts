@@ -12,6 +12,7 @@ import {
 } from '@planesync/core';
 import {
   closeServer,
+  formatAddress,
   HandshakeGuard,
   type HandshakeLimits,
   listenOn,
@@ -119,7 +120,7 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
             'Bad Request',
             `missing query parameters: ${missing.join(', ')}`,
           );
-        const remoteAddress = `${tlsSocket.remoteAddress}:${tlsSocket.remotePort}`;
+        const remoteAddress = formatAddress(tlsSocket.remoteAddress, tlsSocket.remotePort);
         const peerCertificates = peerCertificateChain(tlsSocket);
         const admission = listenOptions.admit?.({
           remoteAddress,

@@ -103,7 +103,28 @@ describe('ControlPlane ↔ DataPlane over wss', () => {
     });
     await dp.start();
     await dp.waitForConfig({ hash });
-    expect(cp.dataPlanes()[0]).toMatchObject({ hostname: 'dp-1.internal', connected: true });
+    expect(cp.dataPlanes()[0]).toMatchObject({
+      hostname: 'dp-1.internal',
+      connected: true,
+      ip: '127.0.0.1', // the address, without the port, as Kong records it
+    });
+  });
+
+  it('takes the CP address as Kong writes it: host:port', async () => {
+    const tls = { cert: cluster.certificate, key: cluster.privateKey };
+    const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
+    const { cp, port } = await startCp(tls, trust);
+    const { hash } = await cp.setConfig(config);
+    const dp = startDp({
+      transport: wsClient({ url: `127.0.0.1:${port}`, tls }),
+      trust,
+      version: '3.10.0',
+    });
+    await dp.start();
+    await dp.waitForConfig({ hash });
+    expect(() => wsClient({ url: 'cp.internal', tls })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
   });
 
   describe('PKI with the spec chain cert3 (root) → cert2 (intermediate) → cert1 (DP leaf)', () => {

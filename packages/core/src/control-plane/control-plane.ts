@@ -5,6 +5,7 @@ import type { ConfigLimits } from '../config/limits.ts';
 import { ConfigPublisher, type PublishedConfig } from '../config/publisher.ts';
 import type { ConfigSchema } from '../config/validate.ts';
 import {
+  AbortedError,
   ErrorCode,
   InvalidArgumentError,
   PayloadTooLargeError,
@@ -36,7 +37,7 @@ import { DataPlaneSession, type EncodedVersion } from './session.ts';
 export interface DataPlaneStatus {
   id: string;
   hostname: string;
-  /** The address the DP connected from. */
+  /** The address the DP connected from, without its port (as Kong's `ip`). */
   ip: string;
   version: string;
   labels: Readonly<Record<string, string>>;
@@ -208,6 +209,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   #pushTimer: TimerId | undefined;
   #lastPush = Number.NEGATIVE_INFINITY;
   #started = false;
+  readonly #syncWaiters = new Set<() => void>();
   /** Connections accepted and not yet closed. */
   #live = 0;
   #encodes = 0;
@@ -330,6 +332,61 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     const header = { version, hash, hashes, license };
     this.#current = { ...current, frame: assembleConfigFrame(header, this.#compressed) };
     for (const session of this.#sessions.values()) session.offerLicense(this.#current);
+  }
+
+  /**
+   * Resolves once the CP has recorded that DPs serve `hash` (default: the latest config's):
+   * the DP `nodeId` when given, else every connected DP whose sync status is `normal` (at
+   * once when none is connected). It resolves with their status records, as
+   * `dataPlanes()` shows them. `dp.waitForConfig` tells when a DP applied a config; this tells
+   * when the CP knows it. Rejects with `ABORTED` when `signal` aborts first.
+   *
+   * @example
+   * ```ts
+   * import type { ControlPlane } from '@planesync/core';
+   * declare const cp: ControlPlane;
+   * const { hash } = await cp.setConfig({ _format_version: '3.0' });
+   * await cp.waitForSync({ nodeId: 'dp-1', hash, signal: AbortSignal.timeout(30_000) });
+   * ```
+   */
+  waitForSync(
+    options: { nodeId?: string; hash?: string; signal?: AbortSignal } = {},
+  ): Promise<DataPlaneStatus[]> {
+    const { signal } = options;
+    return new Promise((resolve, reject) => {
+      const settled = (): DataPlaneStatus[] | undefined => {
+        const hash = options.hash ?? this.#publisher.latest?.hash;
+        if (hash === undefined) return undefined;
+        if (options.nodeId !== undefined) {
+          const record = this.#records.get(options.nodeId);
+          return record?.connected && record.configHash === hash ? [{ ...record }] : undefined;
+        }
+        const live = [...this.#records.values()].filter(
+          (record) => record.connected && record.syncStatus === 'normal',
+        );
+        return live.every((record) => record.configHash === hash)
+          ? live.map((record) => ({ ...record }))
+          : undefined;
+      };
+      const onAbort = () => {
+        this.#syncWaiters.delete(check);
+        reject(new AbortedError(undefined, { cause: signal?.reason }));
+      };
+      const check = () => {
+        const done = settled();
+        if (!done) return;
+        this.#syncWaiters.delete(check);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(done);
+      };
+      if (signal?.aborted) {
+        onAbort();
+        return;
+      }
+      this.#syncWaiters.add(check);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      check();
+    });
   }
 
   /** Every DP the CP knows, connected or not, as status records. */
@@ -478,6 +535,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       syncStatusFor: (plugins) => this.#syncStatusFor(plugins),
       telemetry: (nodeId, batch) => this.#analytics.ingest(nodeId, batch),
       record: (record) => this.#remember(record),
+      reported: () => this.#checkSyncWaiters(),
       recordRefused: (record) => {
         if (!this.#sessions.has(record.id)) this.#remember(record);
       },
@@ -490,6 +548,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       },
       unregister: (nodeId, ended) => {
         if (this.#sessions.get(nodeId) === ended) this.#sessions.delete(nodeId);
+        this.#checkSyncWaiters();
       },
       emit: (event, ...args) => this.#announce(event, ...args),
     });
@@ -577,6 +636,10 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       if (!oldest) return;
       this.#records.delete(oldest.id);
     }
+  }
+
+  #checkSyncWaiters(): void {
+    for (const check of [...this.#syncWaiters]) check();
   }
 
   #schedulePurge(): void {

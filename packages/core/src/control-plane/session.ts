@@ -22,6 +22,7 @@ import {
   telemetryEnvelopeSchema,
   telemetryRecordSchema,
 } from '../protocol/messages.ts';
+import { hostOfAddress } from '../transport/address.ts';
 import { CloseCode, type CloseInfo, type Connection } from '../transport/contract.ts';
 import type { TrustVerifier } from '../trust/verifier.ts';
 import type { ControlPlaneEvents, DataPlaneStatus } from './control-plane.ts';
@@ -54,6 +55,8 @@ export interface SessionHost {
   telemetry(nodeId: string, batch: TelemetryBatch): TelemetryBatch['records'];
   /** Keeps a connected DP's status record. */
   record(record: DataPlaneStatus): void;
+  /** A connected DP reported the config it serves (hello, ack or ping). */
+  reported(): void;
   /** Keeps a refused DP's record, unless a connected DP holds its node id. */
   recordRefused(record: DataPlaneStatus): void;
   /**
@@ -188,6 +191,7 @@ export class DataPlaneSession {
         record.configVersion = message.body.version;
         record.cacheHash = message.body.cacheHash;
         this.#answered(message.body.hash);
+        this.host.reported();
         await this.connection.send(encodeMessage('pong', {}));
         return;
       case 'ack':
@@ -195,6 +199,7 @@ export class DataPlaneSession {
         record.configVersion = message.body.version;
         record.cacheHash = message.body.cacheHash;
         this.#answered(message.body.hash);
+        this.host.reported();
         this.host.emit('configApplied', { nodeId: record.id, ...message.body });
         return;
       case 'nack':
@@ -235,7 +240,7 @@ export class DataPlaneSession {
     const record: DataPlaneStatus = {
       id: hello.nodeId,
       hostname: hello.hostname,
-      ip: this.connection.remoteAddress,
+      ip: hostOfAddress(this.connection.remoteAddress),
       version: hello.version,
       labels: hello.labels,
       syncStatus: 'unknown',
@@ -281,6 +286,7 @@ export class DataPlaneSession {
     record.connected = true;
     this.#record = record;
     this.host.record(record);
+    this.host.reported();
     await this.connection.send(
       encodeMessage('welcome', {
         protocol: PROTOCOL_VERSION,

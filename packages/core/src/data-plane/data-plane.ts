@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname as osHostname } from 'node:os';
 import type { RequestRecord } from '../analytics/request-record.ts';
 import {
   type AnalyticsOptions,
@@ -127,6 +128,7 @@ export interface DataPlaneOptions<TConfig = unknown> {
   version: string;
   /** Default: the one in storage, else a new UUID saved there. */
   nodeId?: string;
+  /** Reported to the CP; default the machine's host name (`os.hostname()`), as Kong. */
   hostname?: string;
   labels?: Readonly<Record<string, string>>;
   /** The plugins this DP can run, with versions. */
@@ -366,8 +368,12 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
   }
 
   async #resolveNodeId(): Promise<string> {
+    const keep = (nodeId: string) =>
+      this.#state.cacheWritable
+        ? this.#storage.saveNodeId(nodeId).catch((error) => this.#report(error))
+        : undefined;
     if (this.#options.nodeId) {
-      await this.#storage.saveNodeId(this.#options.nodeId).catch((error) => this.#report(error));
+      await keep(this.#options.nodeId);
       return this.#options.nodeId;
     }
     const stored = await this.#storage.loadNodeId().catch((error) => {
@@ -376,7 +382,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     });
     if (stored) return stored;
     const fresh = randomUUID();
-    await this.#storage.saveNodeId(fresh).catch((error) => this.#report(error));
+    await keep(fresh);
     return fresh;
   }
 
@@ -484,7 +490,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
   /** One connection, from dial to close; resolves with how it closed. */
   async #session(signal: AbortSignal): Promise<CloseInfo | undefined> {
     const nodeId = this.#state.nodeId!;
-    const hostname = this.#options.hostname ?? 'localhost';
+    const hostname = this.#options.hostname ?? osHostname();
     let connection: Connection;
     try {
       connection = await this.#options.transport.connect({

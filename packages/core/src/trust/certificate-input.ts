@@ -4,8 +4,9 @@ import { type CertificateData, decodePemCertificates } from './pem.ts';
 
 /**
  * A certificate (or a bundle) in any form Kong's `lua_ssl_trusted_certificate` takes:
- * PEM text, DER bytes, an absolute file path (PEM or DER), base64-encoded PEM, or `'system'`
- * for the operating system's bundle.
+ * PEM text, DER bytes, a file path (PEM or DER; absolute, or relative to the working
+ * directory as in `cluster/cluster.crt`), base64-encoded PEM, or `'system'` for the operating
+ * system's bundle.
  */
 export type CertificateInput = CertificateData;
 
@@ -42,7 +43,7 @@ function readOne(input: CertificateInput): Uint8Array[] {
     return decodePemCertificates(readFileSync(path, 'utf8'));
   }
   if (text.includes('-----BEGIN')) return decodePemCertificates(text);
-  if (text.startsWith('/') || text.startsWith('.')) {
+  if (looksLikePath(text)) {
     let bytes: Buffer;
     try {
       bytes = readFileSync(text);
@@ -62,6 +63,18 @@ function readOne(input: CertificateInput): Uint8Array[] {
     if (decoded.includes('-----BEGIN')) return decodePemCertificates(decoded);
   }
   throw new InvalidArgumentError(
-    'not a certificate: expected PEM, DER, a file path, base64 PEM or "system"',
+    `${JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text)} is not a certificate: expected PEM text, DER bytes, a file path, base64 PEM or "system"`,
+  );
+}
+
+/** A path: absolute, `./…`, `dir/file`, `file.crt`, or an existing file of that name. */
+function looksLikePath(text: string): boolean {
+  if (text.includes('\n')) return false;
+  return (
+    text.startsWith('/') ||
+    text.startsWith('.') ||
+    text.includes('/') ||
+    /\.(crt|pem|cer|der|ca-bundle)$/i.test(text) ||
+    existsSync(text)
   );
 }

@@ -19,7 +19,8 @@ const COMMON_NAME = '2.5.4.3';
 /** How a verifier decides: pinned certificates, or a PKI of trust anchors. */
 export type TrustOptions =
   | {
-      mode: 'pinned';
+      /** `'shared'` is Kong's word for it (`cluster_mtls = shared`): the same mode. */
+      mode: 'pinned' | 'shared';
       /** The certificates a peer may present (Kong's shared `cluster.crt`); several allow rotation. */
       certificates: readonly CertificateInput[];
       clock?: Clock;
@@ -96,9 +97,18 @@ export class TrustVerifier {
   readonly #parsed = new Map<string, ParsedCertificate>();
 
   constructor(options: TrustOptions) {
-    this.mode = options.mode;
+    const mode = (options as { mode?: unknown } | undefined)?.mode;
+    if (mode !== 'pinned' && mode !== 'shared' && mode !== 'pki')
+      throw new InvalidArgumentError(
+        `TrustVerifier mode must be 'pinned' (Kong's 'shared') or 'pki', got ${JSON.stringify(mode)}`,
+      );
+    this.mode = mode === 'pki' ? 'pki' : 'pinned';
     this.#clock = options.clock ?? systemClock;
-    if (options.mode === 'pinned') {
+    if (options.mode !== 'pki') {
+      if (!Array.isArray(options.certificates))
+        throw new InvalidArgumentError(
+          `${mode} mode needs certificates: the pinned cluster certificate(s)`,
+        );
       const ders = readCertificates(options.certificates);
       if (ders.length === 0)
         throw new InvalidArgumentError('pinned mode needs at least one certificate');
@@ -107,6 +117,8 @@ export class TrustVerifier {
       this.#allowedCommonNames = undefined;
       return;
     }
+    if (!Array.isArray(options.trustAnchors))
+      throw new InvalidArgumentError('pki mode needs trustAnchors: the cluster CA certificate(s)');
     const ders = readCertificates(options.trustAnchors);
     if (ders.length === 0)
       throw new InvalidArgumentError('pki mode needs at least one trust anchor');

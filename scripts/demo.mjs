@@ -7,7 +7,13 @@ import { bootstrap } from './bootstrap.mjs';
 if (process.env.PLANESYNC_SKIP_BOOTSTRAP !== '1') bootstrap();
 const demo = spawnSync(
   process.execPath,
-  ['--conditions=@planesync/source', '--import', 'tsx', 'examples/demo/demo.ts'],
+  [
+    '--conditions=@planesync/source',
+    '--import',
+    'tsx',
+    'examples/demo/demo.ts',
+    ...process.argv.slice(2),
+  ],
   {
     stdio: 'inherit',
   },

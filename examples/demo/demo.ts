@@ -1,7 +1,8 @@
 // The narrated demo (`npm run demo`): a PKI, a Control Plane, two gateway Data Planes (wss and
 // tcp), a config change, a CP outage, a gateway restarted from its dbless.lmdb cache, the CP's
 // return, and the analytics it collected. Everything on loopback; every process it starts is
-// stopped before it exits.
+// stopped before it exits. With --keep-cache the gateways' prefixes stay behind, so
+// `planesync cache inspect` can be tried on them.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, request } from 'node:http';
@@ -12,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { createCertificateAuthority, issueCertificate } from '@planesync/core';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
+const keepCache = process.argv.includes('--keep-cache');
 const STEPS = 11;
 let step = 0;
 const started = Date.now();
@@ -181,9 +183,15 @@ async function main(): Promise<void> {
   say('Starting the Control Plane again: the gateways reconnect after 5–10 s and resync');
   controlPlane = start(cpArgs);
   const reconnectStarted = Date.now();
-  await inSync(admin, gateways, 2);
+  const resynced = await inSync(admin, gateways, 2);
   detail(
     `both gateways reconnected and in sync after ${((Date.now() - reconnectStarted) / 1000).toFixed(1)} s`,
+  );
+  detail(
+    `the restarted CP numbers its versions afresh (version 1), but a version is only a counter:`,
+  );
+  detail(
+    `what CP and DPs compare is the config hash — ${resynced.slice(0, 8)} on both sides — so nothing was resent`,
   );
 
   say('Sending more traffic and reading the CP analytics');
@@ -222,7 +230,14 @@ async function main(): Promise<void> {
   say('Cleaning up');
   await Promise.all([...children].map(stop));
   echo.close();
-  await rm(workdir, { recursive: true, force: true });
+  if (keepCache) {
+    detail(`kept ${workdir}; try:`);
+    detail(`  pnpm exec planesync cache inspect ${file('gw-1-prefix')}`);
+    detail(`  pnpm exec planesync cert inspect ${file('gw-1.crt')}`);
+  } else {
+    await rm(workdir, { recursive: true, force: true });
+    detail('removed the demo files (run with --keep-cache to keep the gateways’ caches)');
+  }
   detail(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 

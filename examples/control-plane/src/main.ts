@@ -5,6 +5,8 @@ import { parseArgs } from 'node:util';
 import {
   type ConnectionHandler,
   ControlPlane,
+  consoleLogger,
+  type ListenOptions,
   loadDeclarativeConfig,
   type TransportServer,
   TrustVerifier,
@@ -47,8 +49,11 @@ if (values.help || !values.config || !values.cert || !values.key || !values.ca) 
 /** One CP listening on several transports at once. */
 function both(...servers: TransportServer[]): TransportServer {
   return {
-    async listen(onConnection: ConnectionHandler) {
-      const infos = await Promise.all(servers.map((server) => server.listen(onConnection)));
+    async listen(onConnection: ConnectionHandler, options?: ListenOptions) {
+      // The pre-accept step (admit) goes to each: core judges every peer before it is read.
+      const infos = await Promise.all(
+        servers.map((server) => server.listen(onConnection, options)),
+      );
       return { address: infos.map((info) => info.address).join(', ') };
     },
     async close() {
@@ -58,18 +63,23 @@ function both(...servers: TransportServer[]): TransportServer {
 }
 
 const tls = { cert: values.cert.split(','), key: values.key };
+// The events below say what happens; planesync's own log adds only its errors.
+const planesyncLog = consoleLogger({ level: 'error', sink: (line) => log(line) });
 const trust = values.pinned
   ? new TrustVerifier({ mode: 'pinned', certificates: [values.ca] })
   : new TrustVerifier({ mode: 'pki', trustAnchors: [values.ca] });
 const cp = new ControlPlane({
   transport: both(
-    wsServer({ port: Number(values['wss-port']), tls }),
-    tcpServer({ port: Number(values['tcp-port']), tls }),
+    wsServer({ port: Number(values['wss-port']), tls, logger: planesyncLog }),
+    tcpServer({ port: Number(values['tcp-port']), tls, logger: planesyncLog }),
   ),
   trust,
   version: '3.10.0',
+  logger: planesyncLog,
 });
-const log = (line: string) => process.stdout.write(`[control-plane] ${line}\n`);
+function log(line: string): void {
+  process.stdout.write(`[control-plane] ${line}\n`);
+}
 cp.on('dataPlaneConnected', (dp) =>
   log(`data plane ${dp.hostname} connected from ${dp.ip} (sync status ${dp.syncStatus})`),
 );
@@ -144,7 +154,9 @@ const timer = setInterval(() => {
   const perService = Object.entries(services)
     .map(([name, stats]) => `${name} ${stats.requests} (p95 ${stats.latencyMs.p95.toFixed(1)} ms)`)
     .join(', ');
-  log(`analytics: ${billing.apiCalls} API calls, ${billing.services} services; ${perService}`);
+  log(
+    `analytics: ${plural(billing.apiCalls, 'API call')}, ${plural(billing.services, 'service')}; ${perService}`,
+  );
 }, summaryEvery);
 
 const stop = async () => {
@@ -155,3 +167,7 @@ const stop = async () => {
 };
 process.on('SIGTERM', () => void stop());
 process.on('SIGINT', () => void stop());
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}

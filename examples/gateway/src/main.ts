@@ -1,7 +1,13 @@
 // A gateway Data Plane process: `node --import tsx examples/gateway/src/main.ts --help`.
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { DataPlane, TrustVerifier } from '@planesync/core';
+import {
+  CloseCode,
+  type CloseInfo,
+  consoleLogger,
+  DataPlane,
+  TrustVerifier,
+} from '@planesync/core';
 import { lmdbStore } from '@planesync/storage-lmdb';
 import { tcpClient } from '@planesync/transport-tcp';
 import { wsClient } from '@planesync/transport-ws';
@@ -62,8 +68,11 @@ const transport =
 const trust = values.pinned
   ? new TrustVerifier({ mode: 'pinned', certificates: [values.ca] })
   : new TrustVerifier({ mode: 'pki', trustAnchors: [values.ca] });
+const log = (line: string) => process.stdout.write(`[${name}] ${line}\n`);
 const dp = new DataPlane({
   transport,
+  // The events below say what happens; planesync's own log adds only its errors.
+  logger: consoleLogger({ level: 'error', sink: log }),
   trust,
   ...(values.pinned ? {} : { serverName: values['server-name'] ?? cpHost }),
   storage: lmdbStore({ prefix: values.prefix }),
@@ -72,7 +81,6 @@ const dp = new DataPlane({
   hostname: name,
   labels: { transport: values.transport ?? 'wss' },
 });
-const log = (line: string) => process.stdout.write(`[${name}] ${line}\n`);
 dp.on('config', (snapshot) =>
   log(
     `serving config ${snapshot.hash.slice(0, 8)} (version ${snapshot.version}, from ${snapshot.source})`,
@@ -80,7 +88,7 @@ dp.on('config', (snapshot) =>
 );
 dp.on('connected', () => log('connected to the control plane'));
 dp.on('disconnected', (close) =>
-  log(`disconnected from the control plane (${close.code}); serving on`),
+  log(`disconnected from the control plane (${describeClose(close)}); still serving`),
 );
 dp.on('rejected', (rejection) => log(`refused by the control plane: ${rejection.code}`));
 dp.on('error', (error) => {
@@ -99,3 +107,20 @@ const stop = async () => {
 };
 process.on('SIGTERM', () => void stop());
 process.on('SIGINT', () => void stop());
+
+/** A close in words: what an operator reads in the log. */
+function describeClose(close: CloseInfo): string {
+  const words: Record<number, string> = {
+    [CloseCode.NORMAL]: 'closed normally',
+    [CloseCode.GOING_AWAY]:
+      close.reason === 'heartbeat timeout'
+        ? 'no heartbeat answer'
+        : 'the control plane is going away',
+    [CloseCode.PROTOCOL_VIOLATION]: 'protocol violation',
+    [CloseCode.ABNORMAL]: 'the connection was lost',
+    [CloseCode.POLICY_VIOLATION]: `refused: ${close.reason}`,
+    [CloseCode.INTERNAL_ERROR]: 'internal error',
+    [CloseCode.TRY_AGAIN_LATER]: 'the control plane is full, trying again later',
+  };
+  return `${words[close.code] ?? close.reason} — code ${close.code}`;
+}

@@ -25,6 +25,8 @@ export interface TcpClientOptions {
   proxy?: ProxyOptions;
   /** Largest frame accepted from the CP; default 16 MiB. */
   maxPayloadBytes?: number;
+  /** The whole dial — proxy tunnel and TLS handshake — at most this long. Default 30 000 ms. */
+  connectTimeoutMs?: number;
 }
 
 /**
@@ -52,6 +54,7 @@ export function tcpClient(options: TcpClientOptions): TransportClient {
         tls: options.tls,
         ...(options.serverName ? { serverName: options.serverName } : {}),
         ...(options.proxy ? { proxy: options.proxy } : {}),
+        ...(options.connectTimeoutMs ? { timeoutMs: options.connectTimeoutMs } : {}),
         ...(connectOptions.signal ? { signal: connectOptions.signal } : {}),
       });
       const metadata = { ...(connectOptions.metadata ?? {}) };

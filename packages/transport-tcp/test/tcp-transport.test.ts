@@ -167,6 +167,23 @@ describe('ControlPlane ↔ DataPlane over TCP with mutual TLS', () => {
     expect(cp.dataPlanes()[0]?.ip).toBe('127.0.0.1'); // without the port, as Kong's ip
   });
 
+  it('gives up a dial to a CP that never answers the TLS handshake after connectTimeoutMs', async () => {
+    const { createServer } = await import('node:net');
+    const silent = createServer(() => {}); // accepts, never speaks TLS
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    stops.push(async () => {
+      silent.close();
+    });
+    const port = (silent.address() as import('node:net').AddressInfo).port;
+    const tls = { cert: cluster.certificate, key: cluster.privateKey };
+    await expect(
+      tcpClient({ host: '127.0.0.1', port, tls, connectTimeoutMs: 200 }).connect(),
+    ).rejects.toMatchObject({
+      code: 'TRANSPORT_FAILED',
+      message: expect.stringContaining('no TLS handshake within 200 ms'),
+    });
+  });
+
   it('takes the CP address as Kong writes it: host:port', async () => {
     const tls = { cert: cluster.certificate, key: cluster.privateKey };
     const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });

@@ -40,6 +40,8 @@ export interface WsClientOptions {
   proxy?: ProxyOptions;
   /** Largest message accepted from the CP (ws's `maxPayload`); default 16 MiB. */
   maxPayloadBytes?: number;
+  /** The dial — proxy tunnel, TLS handshake, upgrade — at most this long. Default 30 000 ms. */
+  connectTimeoutMs?: number;
   /** Allow a plain `ws://` URL (tests only: no TLS, no certificates). */
   insecure?: boolean;
 }
@@ -90,6 +92,7 @@ export function wsClient(options: WsClientOptions): TransportClient {
                   tls: options.tls,
                   ...(options.serverName ? { serverName: options.serverName } : {}),
                   ...(options.proxy ? { proxy: options.proxy } : {}),
+                  ...(options.connectTimeoutMs ? { timeoutMs: options.connectTimeoutMs } : {}),
                   ...(signal ? { signal } : {}),
                 }).then(
                   (socket) => {
@@ -106,7 +109,7 @@ export function wsClient(options: WsClientOptions): TransportClient {
         ...(agent ? { agent } : {}),
         perMessageDeflate: false,
         maxPayload: maxPayloadBytes,
-        handshakeTimeout: 30_000,
+        handshakeTimeout: options.connectTimeoutMs ?? 30_000,
       });
       await new Promise<void>((resolve, reject) => {
         const onAbort = () => {

@@ -26,7 +26,7 @@ describe('planesync command', () => {
     expect(out.stdout).toBe('');
   });
 
-  for (const group of ['cache', 'config'])
+  for (const group of ['cert', 'cache', 'config'])
     it(`bare planesync ${group} prints its usage on stderr and exits 2`, async () => {
       const { out, io } = capture();
       expect(await run([group], io)).toBe(2);

@@ -114,6 +114,62 @@ describe('planesync cert issue|ca check the issuer first, and write nothing it w
     );
   });
 
+  it('refuses an issuer that is not valid yet', async () => {
+    await cliAt(T + 2 * DAY, 'cert', 'ca', '--cn', 'Root');
+    const result = await cliAt(
+      T,
+      'cert',
+      'issue',
+      '--cn',
+      'dp-1',
+      '--usage',
+      'client',
+      '--issuer-cert',
+      'ca.crt',
+      '--issuer-key',
+      'ca.key',
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      'planesync: the issuer certificate ca.crt is not valid until 2030-01-17T12:00:00Z\n',
+    );
+  });
+
+  it.skipIf(!openssl)(
+    `refuses a CA whose key usage lacks Certificate Sign${openssl ? '' : ' (skipped: openssl, which makes that CA, is not on this machine)'}`,
+    async () => {
+      const made = spawnSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-384',
+          '-nodes',
+          '-subj',
+          '/CN=No Sign CA',
+          '-addext',
+          'basicConstraints=critical,CA:TRUE',
+          '-addext',
+          'keyUsage=critical,digitalSignature',
+          '-keyout',
+          'nosign.key',
+          '-out',
+          'nosign.crt',
+        ],
+        { cwd: temp.dir, encoding: 'utf8', timeout: 60_000 },
+      );
+      expect(made.status).toBe(0);
+      const result = await issue('--issuer-cert', 'nosign.crt', '--issuer-key', 'nosign.key');
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        'planesync: the issuer certificate nosign.crt may not sign certificates: its key usage lacks Certificate Sign (keyCertSign)\n',
+      );
+    },
+  );
+
   it('shortens a leaf that would outlive its issuer, with a warning giving the new end date', async () => {
     await cliAt(T, 'cert', 'ca', '--cn', 'Root', '--days', '30');
     const result = await cliAt(

@@ -3,7 +3,8 @@ import { PlanesyncError } from '@planesync/core';
 import { cacheCommand } from './commands/cache.ts';
 import { certCommand } from './commands/cert.ts';
 import { configCommand } from './commands/config.ts';
-import { type CliIo, processIo, UsageError } from './io.ts';
+import { readFailure } from './files.ts';
+import { CliError, type CliIo, processIo, UsageError } from './io.ts';
 
 export type { CliIo } from './io.ts';
 
@@ -20,11 +21,14 @@ Commands:
 Options:
   -h, --help         show this help (also after any command)
   -v, --version      print the version
+
+Exit codes: 0 done, 1 failed (or a certificate expires within 30 days), 2 called wrongly.
 `;
 
 /**
  * Runs the `planesync` command with `argv` (without `node` and the script) and resolves with
- * the exit code: 0 done, 1 failed (or a certificate about to expire), 2 called wrongly.
+ * the exit code: 0 done, 1 failed (or a certificate about to expire), 2 called wrongly (no
+ * command at all, too: the usage goes to stderr).
  *
  * @example
  * ```ts
@@ -35,7 +39,8 @@ Options:
 export async function run(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   const [command, ...rest] = argv;
   try {
-    if (command === undefined || command === 'help' || command === '-h' || command === '--help') {
+    if (command === undefined) throw new UsageError(`a command is needed\n\n${USAGE}`);
+    if (command === 'help' || command === '-h' || command === '--help') {
       io.stdout(USAGE);
       return 0;
     }
@@ -54,10 +59,19 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
       io.stderr(`planesync: ${error.message}\n`);
       return 2;
     }
-    const code = error instanceof PlanesyncError ? ` [${error.code}]` : '';
-    io.stderr(`planesync: ${(error as Error).message}${code}\n`);
+    io.stderr(`planesync: ${describe(error)}\n`);
     return 1;
   }
+}
+
+/** A failure in words: a planesync error with its code, a file error without `ENOENT`. */
+function describe(error: unknown): string {
+  if (error instanceof CliError) return error.message;
+  if (error instanceof PlanesyncError) return `${error.message} [${error.code}]`;
+  const { path, syscall } = error as NodeJS.ErrnoException;
+  if (path !== undefined)
+    return `cannot ${syscall === 'open' || syscall === 'read' ? 'read' : 'use'} ${path}: ${readFailure(error)}`;
+  return (error as Error)?.message ?? String(error);
 }
 
 function packageVersion(): string {

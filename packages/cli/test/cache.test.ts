@@ -1,4 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ConfigStore, FileConfigStore, hashConfig } from '@planesync/core';
 import { lmdbStore } from '@planesync/storage-lmdb';
@@ -86,13 +87,16 @@ describe('planesync cache', () => {
     const result = await cli('cache', 'import', 'dp4', 'tampered.json');
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('STORE_CORRUPT');
-    expect((await cli('cache', 'inspect', 'dp4')).code).toBe(1);
+    expect(existsSync(join(temp.dir, 'dp4'))).toBe(false);
   });
 
-  it('says so when there is no cache', async () => {
+  it('says so when a dbless.lmdb holds no config yet', async () => {
+    await mkdir(join(temp.dir, 'empty', 'dbless.lmdb'), { recursive: true });
     const result = await cli('cache', 'inspect', 'empty');
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('no cached config');
+    expect(result.stderr).toBe(
+      `planesync: no cached config in ${join(temp.dir, 'empty', 'dbless.lmdb')}\n`,
+    );
   });
 
   it('reports a corrupt cache with its code', async () => {
@@ -107,6 +111,7 @@ describe('planesync cache', () => {
     expect((await cli('cache', '--help')).stdout).toMatch(/^Usage: planesync cache/);
     expect((await cli('cache', 'import', 'only-prefix')).code).toBe(2);
     expect((await cli('cache', 'inspect', 'p', '--format', 'sqlite')).code).toBe(2);
+    expect((await cli('cache', 'inspect', 'p', '--force')).code).toBe(2);
     expect(await readFile(join(temp.dir, 'nothing'), 'utf8').catch(() => 'absent')).toBe('absent');
   });
 });

@@ -19,6 +19,21 @@ describe('planesync command', () => {
     expect(out.stdout).toBe(`${version}\n`);
   });
 
+  it('bare planesync prints the usage on stderr and exits 2', async () => {
+    const { out, io } = capture();
+    expect(await run([], io)).toBe(2);
+    expect(out.stderr).toContain('Usage: planesync <command>');
+    expect(out.stdout).toBe('');
+  });
+
+  for (const group of ['cert', 'cache', 'config'])
+    it(`bare planesync ${group} prints its usage on stderr and exits 2`, async () => {
+      const { out, io } = capture();
+      expect(await run([group], io)).toBe(2);
+      expect(out.stderr).toContain(`Usage: planesync ${group}`);
+      expect(out.stdout).toBe('');
+    });
+
   it('rejects an unknown command with exit code 2 and the usage on stderr', async () => {
     const { out, io } = capture();
     expect(await run(['frobnicate'], io)).toBe(2);

@@ -1,32 +1,45 @@
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
 import {
   type ConfigStore,
   FileConfigStore,
-  fromStoredRecord,
-  hashConfig,
-  parseDeclarativeConfig,
-  StoreCorruptError,
+  PlanesyncError,
+  StoreDecryptFailedError,
+  type StoredSnapshot,
+  StoreLockedError,
   toStoredRecord,
 } from '@planesync/core';
 import { lmdbStore } from '@planesync/storage-lmdb';
-import { type CliIo, UsageError } from '../io.ts';
+import { CliError, type CliIo, UsageError } from '../io.ts';
+import { parseOptions } from '../options.ts';
+import { readImport } from './cache-import.ts';
+import {
+  type CacheKind,
+  type CacheLocation,
+  cachePath,
+  locateForImport,
+  locateForReading,
+} from './cache-location.ts';
 
-export const CACHE_USAGE = `Usage: planesync cache <command> PREFIX [options]
+export const CACHE_USAGE = `Usage: planesync cache <command> PATH [options]
 
-The DP's config cache: <PREFIX>/dbless.lmdb (LMDB), or <PREFIX>/config.json.gz.
+The DP's config cache: <prefix>/dbless.lmdb (LMDB), or <prefix>/config.json.gz. PATH is the
+prefix (Kong's prefix, e.g. /usr/local/kong) or the dbless.lmdb directory itself.
 
 Commands:
-  inspect PREFIX          version, hash, source, save time and entity counts
-  export PREFIX           the cached snapshot as JSON on stdout
-  import PREFIX FILE      seed a cache from an export (or a declarative YAML/JSON config),
-                          e.g. to start a disconnected DP with another DP's config
+  inspect PATH            version, hash, source, save time and entity counts
+  export PATH             the cached snapshot as JSON on stdout
+  import PATH FILE        seed a cache from an export (or a declarative YAML/JSON config),
+                          e.g. to start a disconnected DP with another DP's config; FILE is
+                          validated as a DP validates a config. A new prefix is created.
+
+inspect and export only read: they create nothing and take no lock, so they work on the
+cache of a running DP. import refuses while a DP is using the cache.
 
 Options:
   --format lmdb|file      which cache to use (default: the one that exists; lmdb for a new one)
-  --encryption-key HEX    the 32-byte key of an encrypted dbless.lmdb
+  --encryption-key KEY    the key of an encrypted dbless.lmdb: 64 hex digits (32 bytes), or
+                          base64, as the DP's lmdbStore({ encryptionKey }) takes it
+  --force                 import: replace the config a cache already holds
 `;
 
 const ENTITY_KINDS = [
@@ -37,132 +50,185 @@ const ENTITY_KINDS = [
   'upstreams',
   'targets',
   'certificates',
+  'ca_certificates',
   'snis',
+  'vaults',
 ];
 
 /** `planesync cache ...`; resolves with the exit code. */
 export async function cacheCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const [command, ...rest] = argv;
-  if (
-    command === undefined ||
-    command === 'help' ||
-    argv.includes('--help') ||
-    argv.includes('-h')
-  ) {
+  if (command === undefined) throw new UsageError(`cache needs a command\n\n${CACHE_USAGE}`);
+  if (command === 'help' || argv.includes('--help') || argv.includes('-h')) {
     io.stdout(CACHE_USAGE);
     return 0;
   }
-  let parsed: ReturnType<typeof parseOptions>;
-  try {
-    parsed = parseOptions(rest);
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n\n${CACHE_USAGE}`);
-  }
-  const { positionals, values } = parsed;
-  const expected = command === 'import' ? 2 : 1;
   if (!['inspect', 'export', 'import'].includes(command))
     throw new UsageError(`unknown cache command: ${command}\n\n${CACHE_USAGE}`);
-  if (positionals.length !== expected) {
-    throw new UsageError(
-      `cache ${command} takes ${expected === 2 ? 'PREFIX FILE' : 'PREFIX'}\n\n${CACHE_USAGE}`,
-    );
-  }
-  const prefix = resolve(io.cwd, positionals[0]!);
-  const { store, kind } = openStore(prefix, values.format, values['encryption-key']);
+  let options: ReturnType<typeof checkOptions>;
   try {
-    if (command === 'import')
-      return await importInto(store, resolve(io.cwd, positionals[1]!), io, kind);
-    const snapshot = await store.load();
-    if (!snapshot) {
-      io.stderr(`planesync: no cached config in ${prefix}\n`);
-      return 1;
-    }
+    options = checkOptions(command, rest);
+  } catch (error) {
+    if (error instanceof UsageError) throw new UsageError(`${error.message}\n\n${CACHE_USAGE}`);
+    throw error;
+  }
+  const { path, file, format, encryptionKey, force } = options;
+  const absolute = resolve(io.cwd, path);
+  const location =
+    command === 'import'
+      ? locateForImport(absolute, path, format)
+      : locateForReading(absolute, path, format);
+  if (location.kind === 'file' && encryptionKey !== undefined)
+    throw new UsageError(
+      `--encryption-key applies to a dbless.lmdb cache; ${path} holds a config.json.gz, which is never encrypted`,
+    );
+  if (command === 'import') return importInto(location, file!, { encryptionKey, force }, io);
+  const store = openStore(location, encryptionKey);
+  try {
+    const snapshot = await readable(location, encryptionKey, () => store.load());
+    if (!snapshot) throw new CliError(`no cached config in ${cachePath(location)}`);
     if (command === 'export') {
       io.stdout(`${JSON.stringify(toStoredRecord(snapshot), null, 2)}\n`);
       return 0;
     }
-    const config = snapshot.config as Record<string, unknown>;
-    const counts = ENTITY_KINDS.filter((k) => Array.isArray(config?.[k])).map(
-      (k) => `${k} ${(config[k] as unknown[]).length}`,
-    );
-    io.stdout(
-      [
-        `cache:     ${kind === 'lmdb' ? join(prefix, 'dbless.lmdb') : join(prefix, 'config.json.gz')}`,
-        `version:   ${snapshot.version}`,
-        `hash:      ${snapshot.hash}`,
-        `source:    ${snapshot.source}`,
-        `saved at:  ${new Date(snapshot.savedAt).toISOString()}`,
-        `entities:  ${counts.length > 0 ? counts.join(', ') : '(none)'}`,
-        `node id:   ${(await store.loadNodeId()) ?? '(none)'}`,
-        '',
-      ].join('\n'),
-    );
+    const nodeId = await readable(location, encryptionKey, () => store.loadNodeId());
+    io.stdout(describe(location, snapshot, nodeId));
     return 0;
   } finally {
     await store.close?.();
   }
 }
 
-function parseOptions(argv: readonly string[]) {
-  return parseArgs({
-    args: [...argv],
-    options: { format: { type: 'string' }, 'encryption-key': { type: 'string' } },
-    allowPositionals: true,
-    strict: true,
+function checkOptions(command: string, argv: readonly string[]) {
+  const { positionals, values } = parseOptions(argv, {
+    format: { type: 'string' },
+    'encryption-key': { type: 'string' },
+    force: { type: 'boolean' },
   });
+  const expected = command === 'import' ? 2 : 1;
+  if (positionals.length !== expected)
+    throw new UsageError(`cache ${command} takes ${expected === 2 ? 'PATH FILE' : 'PATH'}`);
+  const format = values.format;
+  if (format !== undefined && format !== 'lmdb' && format !== 'file')
+    throw new UsageError(`--format must be lmdb or file, got ${format}`);
+  const encryptionKey = values['encryption-key'];
+  if (encryptionKey !== undefined) {
+    // As lmdbStore takes it: hex, or the same 32 bytes in base64. The key itself is never echoed.
+    if (!/^[0-9a-f]{64}$/i.test(encryptionKey) && !/^[A-Za-z0-9+/_-]{43}=?$/.test(encryptionKey))
+      throw new UsageError(
+        `--encryption-key must be 64 hex digits (32 bytes), or those 32 bytes in base64; got ${encryptionKey.length} characters`,
+      );
+    if (format === 'file')
+      throw new UsageError('--encryption-key applies to a dbless.lmdb cache, not --format file');
+  }
+  if (values.force && command !== 'import')
+    throw new UsageError(`--force applies to cache import only`);
+  return {
+    path: positionals[0]!,
+    file: positionals[1],
+    format: format as CacheKind | undefined,
+    encryptionKey,
+    force: values.force === true,
+  };
 }
 
-function openStore(prefix: string, format: string | undefined, encryptionKey: string | undefined) {
-  if (format !== undefined && format !== 'lmdb' && format !== 'file') {
-    throw new UsageError(`--format must be lmdb or file, got ${format}`);
-  }
-  const kind =
-    (format as 'lmdb' | 'file' | undefined) ??
-    (existsSync(join(prefix, 'dbless.lmdb')) || !existsSync(join(prefix, 'config.json.gz'))
-      ? 'lmdb'
-      : 'file');
-  const store: ConfigStore =
-    kind === 'lmdb'
-      ? lmdbStore({ prefix, ...(encryptionKey ? { encryptionKey } : {}) })
-      : new FileConfigStore({ prefix });
-  return { store, kind };
+function openStore(location: CacheLocation, encryptionKey: string | undefined): ConfigStore {
+  return location.kind === 'lmdb'
+    ? lmdbStore({ prefix: location.prefix, ...(encryptionKey ? { encryptionKey } : {}) })
+    : new FileConfigStore({ prefix: location.prefix });
 }
 
 async function importInto(
-  store: ConfigStore,
+  location: CacheLocation,
   file: string,
+  options: { encryptionKey: string | undefined; force: boolean },
   io: CliIo,
-  kind: string,
 ): Promise<number> {
-  const text = await readFile(file, 'utf8');
-  let parsed: unknown;
+  const store = openStore(location, options.encryptionKey);
   try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  if ((parsed as { format?: unknown } | undefined)?.format === 'planesync-config/1') {
-    const snapshot = fromStoredRecord(parsed, file);
-    const actual = hashConfig(snapshot.config as Record<string, unknown>).config_hash;
-    if (actual !== snapshot.hash) {
-      throw new StoreCorruptError(
-        `${file}: its config hashes to ${actual}, not the ${snapshot.hash} it claims`,
+    const where = cachePath(location);
+    let existing: StoredSnapshot | undefined;
+    let unreadable: PlanesyncError | undefined;
+    try {
+      existing = await store.load();
+    } catch (error) {
+      if (!(error instanceof PlanesyncError)) throw error;
+      unreadable = error;
+    }
+    if (!options.force && existing)
+      throw new CliError(
+        `${where} already holds a config (version ${existing.version}, ${existing.hash}); --force replaces it`,
+      );
+    if (!options.force && unreadable) {
+      const why =
+        unreadable instanceof StoreDecryptFailedError
+          ? decryptFailure(location, options.encryptionKey, unreadable)
+          : unreadable.message;
+      throw new CliError(
+        `${where} already holds a cache that cannot be read (${why}); --force replaces it`,
       );
     }
-    await store.save(snapshot);
-    io.stdout(`imported version ${snapshot.version} (${snapshot.hash}) into the ${kind} cache\n`);
+    const imported = await readImport(file, io);
+    try {
+      await store.save(imported.snapshot);
+    } catch (error) {
+      if (error instanceof StoreLockedError)
+        throw new CliError(
+          `a data plane (pid ${error.pid}) is using this cache (lock ${error.lockFile}); stop it first`,
+        );
+      throw error;
+    }
+    io.stdout(`imported ${imported.described} into ${where}\n`);
     return 0;
+  } finally {
+    await store.close?.();
   }
-  const config = parseDeclarativeConfig(text);
-  const { config_hash, hashes } = hashConfig(config);
-  await store.save({
-    version: 0,
-    hash: config_hash,
-    hashes,
-    source: 'manual',
-    config,
-    appliedAt: io.now(),
-  });
-  io.stdout(`imported a declarative config (${config_hash}) into the ${kind} cache\n`);
-  return 0;
+}
+
+/** Runs a read, turning a decryption failure into words about --encryption-key. */
+async function readable<T>(
+  location: CacheLocation,
+  encryptionKey: string | undefined,
+  read: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (!(error instanceof StoreDecryptFailedError)) throw error;
+    throw new CliError(decryptFailure(location, encryptionKey, error));
+  }
+}
+
+function decryptFailure(
+  location: CacheLocation,
+  encryptionKey: string | undefined,
+  error: StoreDecryptFailedError,
+): string {
+  const where = cachePath(location);
+  if (encryptionKey === undefined)
+    return `${where} is encrypted: give its key with --encryption-key`;
+  if (error.message.includes('is not encrypted'))
+    return `${where} is not encrypted: leave out --encryption-key`;
+  return `${where} cannot be decrypted with the --encryption-key given`;
+}
+
+function describe(
+  location: CacheLocation,
+  snapshot: StoredSnapshot,
+  nodeId: string | undefined,
+): string {
+  const config = snapshot.config as Record<string, unknown> | null;
+  const counts = ENTITY_KINDS.filter((k) => Array.isArray(config?.[k])).map(
+    (k) => `${k} ${(config![k] as unknown[]).length}`,
+  );
+  return [
+    `cache:     ${cachePath(location)}`,
+    `version:   ${snapshot.version}`,
+    `hash:      ${snapshot.hash}`,
+    `source:    ${snapshot.source}`,
+    `saved at:  ${new Date(snapshot.savedAt).toISOString()}`,
+    `entities:  ${counts.length > 0 ? counts.join(', ') : '(none)'}`,
+    `node id:   ${nodeId ?? '(none)'}`,
+    '',
+  ].join('\n');
 }

@@ -1,18 +1,19 @@
-import { createHash, X509Certificate } from 'node:crypto';
-import { chmod, open, readFile } from 'node:fs/promises';
+import { chmod, lstat, open, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { type ParseArgsConfig, parseArgs } from 'node:util';
-
-type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
-
 import {
   type CertificateKeyPair,
+  type Clock,
   createCertificateAuthority,
-  decodePemCertificates,
   generateClusterCertificate,
   issueCertificate,
+  systemClock,
 } from '@planesync/core';
-import { type CliIo, UsageError } from '../io.ts';
+import { readFailure } from '../files.ts';
+import { CliError, type CliIo, UsageError } from '../io.ts';
+import { MAX_DAYS, parseDays, parseOptions, parseWholeNumber } from '../options.ts';
+import { altNameProblem } from './alt-names.ts';
+import { inspectCertificates } from './cert-inspect.ts';
+import { checkPathLength, clampDays, readIssuer } from './cert-issuer.ts';
 
 export const CERT_USAGE = `Usage: planesync cert <command> [options]
 
@@ -21,10 +22,13 @@ Commands:
                       CN=kong_clustering); default cluster.crt and cluster.key
   ca [CERT KEY]       a PKI certificate authority; default ca.crt and ca.key
   issue [CERT KEY]    a PKI leaf signed by a CA; default <cn>.crt and <cn>.key
-  inspect FILE        subject, issuer, key usage, fingerprint and expiry of each certificate
+  inspect FILE        subject, issuer, SANs, key usage, EKU, fingerprint and expiry of each
+                      certificate (FILE - reads stdin)
 
 Run \`planesync cert <command> --help\` for its options.
 `;
+
+const DAYS_RANGE = `1 to ${MAX_DAYS}`;
 
 const USAGE: Record<string, string> = {
   gen: `Usage: planesync cert gen [CERT KEY] [--days N]
@@ -33,49 +37,59 @@ Writes a shared-mode certificate (mode 0644) and its private key (mode 0600). Bo
 neither (cluster.crt, cluster.key). Never overwrites a file.
 
 Options:
-  --days N    validity in days (default 1095, three years)
+  --days N    validity in days, ${DAYS_RANGE} (default 1095, three years)
 `,
   ca: `Usage: planesync cert ca --cn NAME [CERT KEY] [--days N] [--issuer-cert FILE --issuer-key FILE] [--path-length N]
 
 A root CA, or an intermediate when --issuer-cert and --issuer-key name its issuer.
 Default paths ca.crt and ca.key. Never overwrites a file.
 
+The issuer is checked first: its key must be its certificate's (an EC key), it must be a CA
+that may sign certificates and is valid now, and its path length must allow another CA
+below it (none under pathlen:0). An intermediate never outlives its issuer: a longer --days
+is shortened, with a warning.
+
 Options:
   --cn NAME            the CA's common name (required)
-  --days N             validity in days (default 3650)
+  --days N             validity in days, ${DAYS_RANGE} (default 3650)
   --issuer-cert FILE   the issuing CA's certificate (makes an intermediate)
   --issuer-key FILE    the issuing CA's private key
-  --path-length N      how many CAs may stand below this one
+  --path-length N      how many CAs may stand below this one (0 to 10)
 `,
   issue: `Usage: planesync cert issue --issuer-cert FILE --issuer-key FILE --cn NAME --usage client|server|both [CERT KEY] [--days N] [--alt-name NAME]...
 
 A leaf signed by the CA: --usage client for a DP, server for a CP, both for either.
 Default paths <cn>.crt and <cn>.key. Never overwrites a file.
 
+The issuer is checked first: its key must be its certificate's (an EC key), and it must be a
+CA that may sign certificates and is valid now. The leaf never outlives its issuer: a longer
+--days is shortened, with a warning.
+
 Options:
   --cn NAME            the certificate's common name (required)
   --usage KIND         client, server or both (required)
   --issuer-cert FILE   the issuing CA's certificate (required)
   --issuer-key FILE    the issuing CA's private key (required)
-  --alt-name NAME      a DNS name or IP address; repeat for more
-  --days N             validity in days (default 365)
+  --alt-name NAME      a DNS name (RFC 1123; *.example.com) or an IP address; repeat for more
+  --days N             validity in days, ${DAYS_RANGE} (default 365)
 `,
   inspect: `Usage: planesync cert inspect FILE
 
-Prints, for each certificate in FILE (PEM or DER): subject, issuer, extended key usage,
-SHA-256 fingerprint, validity and days to expiry. Warns when one expires within 30 days.
+Prints, for each certificate in FILE (PEM or DER; - reads standard input): subject, issuer,
+subject alternative names, key usage, extended key usage (EKU), whether it is a CA, SHA-256
+fingerprint, validity and the days left (rounded up). Warns, and exits 1, when one has
+expired or expires within 30 days.
 `,
 };
 
-const EKU_NAMES: Record<string, string> = {
-  '1.3.6.1.5.5.7.3.1': 'TLS Web Server Authentication',
-  '1.3.6.1.5.5.7.3.2': 'TLS Web Client Authentication',
-};
+/** The longest `--path-length`: more CAs than any real hierarchy, fewer than a mistake. */
+const MAX_PATH_LENGTH = 10;
 
 /** `planesync cert ...`; resolves with the exit code. */
 export async function certCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+  if (command === undefined) throw new UsageError(`cert needs a command\n\n${CERT_USAGE}`);
+  if (command === '--help' || command === '-h' || command === 'help') {
     io.stdout(CERT_USAGE);
     return 0;
   }
@@ -103,15 +117,17 @@ export async function certCommand(argv: readonly string[], io: CliIo): Promise<n
 }
 
 async function gen(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(argv, { days: { type: 'string' } });
+  const { values, positionals } = parseOptions(argv, { days: { type: 'string' } });
+  const days = parseDays(values.days, 1095);
   const [certPath, keyPath] = outputPaths(positionals, 'cluster', io);
-  const pair = await generateClusterCertificate({ days: days(values.days, 1095) });
+  await refuseExisting(certPath, keyPath);
+  const pair = await generateClusterCertificate({ days, clock: clockOf(io) });
   await writePair(pair, certPath, keyPath, io);
   return 0;
 }
 
 async function ca(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(argv, {
+  const { values, positionals } = parseOptions(argv, {
     cn: { type: 'string' },
     days: { type: 'string' },
     'issuer-cert': { type: 'string' },
@@ -119,16 +135,26 @@ async function ca(argv: readonly string[], io: CliIo): Promise<number> {
     'path-length': { type: 'string' },
   });
   const commonName = required(values.cn, '--cn');
-  const [certPath, keyPath] = outputPaths(positionals, 'ca', io);
-  const issuer = await readIssuer(values['issuer-cert'], values['issuer-key'], io, false);
+  let days = parseDays(values.days, 3650);
   const pathLength =
     values['path-length'] === undefined
       ? undefined
-      : wholeNumber(values['path-length'], '--path-length');
+      : parseWholeNumber(values['path-length'], '--path-length', MAX_PATH_LENGTH);
+  const [certPath, keyPath] = outputPaths(positionals, 'ca', io);
+  const intermediate = values['issuer-cert'] !== undefined || values['issuer-key'] !== undefined;
+  const issuer = intermediate
+    ? await readIssuer(values['issuer-cert'], values['issuer-key'], io)
+    : undefined;
+  if (issuer) {
+    checkPathLength(issuer, pathLength);
+    days = clampDays(days, issuer, io);
+  }
+  await refuseExisting(certPath, keyPath);
   const pair = await createCertificateAuthority({
     commonName,
-    days: days(values.days, 3650),
-    ...(issuer ? { issuer } : {}),
+    days,
+    clock: clockOf(io),
+    ...(issuer ? { issuer: issuer.pair } : {}),
     ...(pathLength === undefined ? {} : { pathLength }),
   });
   await writePair(pair, certPath, keyPath, io);
@@ -136,7 +162,7 @@ async function ca(argv: readonly string[], io: CliIo): Promise<number> {
 }
 
 async function issue(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(argv, {
+  const { values, positionals } = parseOptions(argv, {
     cn: { type: 'string' },
     usage: { type: 'string' },
     days: { type: 'string' },
@@ -149,65 +175,37 @@ async function issue(argv: readonly string[], io: CliIo): Promise<number> {
   if (usage !== 'client' && usage !== 'server' && usage !== 'both') {
     throw new UsageError(`--usage must be client, server or both, got ${usage}`);
   }
-  const issuer = (await readIssuer(values['issuer-cert'], values['issuer-key'], io, true))!;
+  let days = parseDays(values.days, 365);
+  const altNames = values['alt-name'] ?? [];
+  for (const name of altNames) {
+    const problem = altNameProblem(name);
+    if (problem) throw new UsageError(`--alt-name ${JSON.stringify(name)} ${problem}`);
+  }
   const [certPath, keyPath] = outputPaths(positionals, commonName.replace(/[^\w.-]/g, '_'), io);
+  const issuer = await readIssuer(values['issuer-cert'], values['issuer-key'], io);
+  days = clampDays(days, issuer, io);
+  await refuseExisting(certPath, keyPath);
   const pair = await issueCertificate({
-    issuer,
+    issuer: issuer.pair,
     commonName,
     usage,
-    days: days(values.days, 365),
-    altNames: values['alt-name'] ?? [],
+    days,
+    altNames,
+    clock: clockOf(io),
   });
   await writePair(pair, certPath, keyPath, io);
   return 0;
 }
 
 async function inspect(argv: readonly string[], io: CliIo): Promise<number> {
-  const { positionals } = parse(argv, {});
+  const { positionals } = parseOptions(argv, {});
   if (positionals.length !== 1) throw new UsageError('inspect takes exactly one FILE');
-  const path = resolve(io.cwd, positionals[0]!);
-  const bytes = await readFile(path);
-  const text = bytes.toString('latin1');
-  const ders = text.includes('-----BEGIN') ? decodePemCertificates(text) : [new Uint8Array(bytes)];
-  let warned = false;
-  for (const der of ders) {
-    const certificate = new X509Certificate(der);
-    const notAfter = Date.parse(certificate.validTo);
-    const daysLeft = Math.floor((notAfter - io.now()) / 86_400_000);
-    const eku = (certificate.keyUsage ?? []).map((oid) => EKU_NAMES[oid] ?? oid);
-    io.stdout(
-      [
-        `subject:      ${certificate.subject.replace(/\n/g, ', ')}`,
-        `issuer:       ${certificate.issuer.replace(/\n/g, ', ')}`,
-        `key usage:    ${eku.length > 0 ? eku.join(', ') : '(no extended key usage: any)'}`,
-        `CA:           ${certificate.ca ? 'yes' : 'no'}`,
-        `fingerprint:  SHA256:${createHash('sha256').update(der).digest('hex')}`,
-        `valid from:   ${new Date(Date.parse(certificate.validFrom)).toISOString()}`,
-        `valid until:  ${new Date(notAfter).toISOString()} (${daysLeft < 0 ? `expired ${-daysLeft} days ago` : `${daysLeft} days left`})`,
-        '',
-      ].join('\n'),
-    );
-    if (daysLeft < 30) {
-      io.stderr(
-        `warning: ${certificate.subject.replace(/\n/g, ', ')} ${daysLeft < 0 ? 'has expired' : `expires in ${daysLeft} days`}\n`,
-      );
-      warned = true;
-    }
-  }
-  return warned ? 1 : 0;
+  return inspectCertificates(positionals[0]!, io);
 }
 
-function parse<const O extends ParseArgsOptionsConfig>(argv: readonly string[], options: O) {
-  try {
-    return parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>({
-      args: [...argv],
-      options,
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+/** core's clock, reading the command's `now` (so validity follows the io a test passes). */
+function clockOf(io: CliIo): Clock {
+  return { ...systemClock, now: () => io.now() };
 }
 
 function outputPaths(positionals: string[], stem: string, io: CliIo): [string, string] {
@@ -222,32 +220,15 @@ function required(value: string | undefined, flag: string): string {
   return value;
 }
 
-function wholeNumber(text: string, flag: string): number {
-  if (!/^\d+$/.test(text)) throw new UsageError(`${flag} takes a whole number, got ${text}`);
-  return Number(text);
-}
-
-function days(text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const value = wholeNumber(text, '--days');
-  if (value < 1) throw new UsageError('--days must be at least 1');
-  return value;
-}
-
-async function readIssuer(
-  certPath: string | undefined,
-  keyPath: string | undefined,
-  io: CliIo,
-  needed: boolean,
-): Promise<CertificateKeyPair | undefined> {
-  if (certPath === undefined && keyPath === undefined && !needed) return undefined;
-  if (certPath === undefined || keyPath === undefined) {
-    throw new UsageError('give both --issuer-cert and --issuer-key');
+/** Before any key is generated: neither output may exist. */
+async function refuseExisting(certPath: string, keyPath: string): Promise<void> {
+  for (const path of [certPath, keyPath]) {
+    const exists = await lstat(path).then(
+      () => true,
+      () => false,
+    );
+    if (exists) throw new UsageError(`${path} exists; refusing to overwrite it`);
   }
-  return {
-    certificate: await readFile(resolve(io.cwd, certPath), 'utf8'),
-    privateKey: await readFile(resolve(io.cwd, keyPath), 'utf8'),
-  };
 }
 
 /** Writes both files, refusing to overwrite either (checked before anything is written). */
@@ -263,7 +244,7 @@ async function writePair(
     key = await createExclusive(keyPath, 0o600);
   } catch (error) {
     await cert.close();
-    await (await import('node:fs/promises')).rm(certPath, { force: true });
+    await rm(certPath, { force: true });
     throw error;
   }
   try {
@@ -286,6 +267,9 @@ async function createExclusive(path: string, mode: number) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new UsageError(`${path} exists; refusing to overwrite it`);
     }
-    throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new CliError(
+      `cannot write ${path}: ${code === 'ENOENT' ? 'its directory does not exist' : readFailure(error)}`,
+    );
   }
 }

@@ -16,6 +16,7 @@ import {
   type Node,
   parseDocument,
 } from 'yaml';
+import { readFailure } from '../files.ts';
 import { type CliIo, UsageError } from '../io.ts';
 
 export const CONFIG_USAGE = `Usage: planesync config validate FILE
@@ -47,12 +48,8 @@ const MODELLED = [
 /** `planesync config ...`; resolves with the exit code. */
 export async function configCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const [command, ...rest] = argv;
-  if (
-    command === undefined ||
-    command === 'help' ||
-    argv.includes('--help') ||
-    argv.includes('-h')
-  ) {
+  if (command === undefined) throw new UsageError(`config needs a command\n\n${CONFIG_USAGE}`);
+  if (command === 'help' || argv.includes('--help') || argv.includes('-h')) {
     io.stdout(CONFIG_USAGE);
     return 0;
   }
@@ -87,14 +84,6 @@ async function validateFile(file: string, io: CliIo): Promise<number> {
   }
   io.stdout(`${file}: valid: ${summary(config)}\n`);
   return 0;
-}
-
-function readFailure(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EISDIR') return 'it is a directory';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  return (error as Error).message;
 }
 
 /** "2 services, 3 routes, 1 plugin" and the top-level keys that were not validated. */

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { altNameProblem } from '@planesync/core';
 import { describe, expect, it } from 'vitest';
-import { altNameProblem } from '../src/commands/alt-names.ts';
 import { cliInTempDir } from './capture.ts';
 
 const temp = cliInTempDir('planesync-cert-issuer-');

@@ -187,6 +187,7 @@ export {
   type MemoryTransportServer,
   memoryTransport,
 } from './transport/memory-transport.ts';
+export { altNameProblem, ipVersion } from './trust/alt-names.ts';
 export {
   type CertificateInput,
   readCertificates,

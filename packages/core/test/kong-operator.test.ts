@@ -102,3 +102,23 @@ describe('the CP can wait until a DP is in sync', () => {
     await expect(waiting).rejects.toMatchObject({ code: 'ABORTED' });
   });
 });
+
+describe('certificate tools', () => {
+  it('refuse a subject alternative name that is neither a DNS name nor an IP address', async () => {
+    const { createCertificateAuthority, issueCertificate } = await import('../src/index.ts');
+    const ca = await createCertificateAuthority({ commonName: 'CA' });
+    for (const bad of ['not a valid name!!', '1.2.3.999', 'a.*.example.com']) {
+      await expect(
+        issueCertificate({ issuer: ca, commonName: 'x', usage: 'server', altNames: [bad] }),
+      ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }
+    await expect(
+      issueCertificate({
+        issuer: ca,
+        commonName: 'x',
+        usage: 'server',
+        altNames: ['cp.example.com', '*.cp.example.com', '10.0.0.1', '::1'],
+      }),
+    ).resolves.toBeDefined();
+  });
+});

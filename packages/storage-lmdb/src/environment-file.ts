@@ -80,10 +80,17 @@ export function readEnvironment(
   try {
     fd = openSync(file, 'r');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new StoreCorruptError(`cannot open ${where}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    const why =
+      code === 'ENOTDIR'
+        ? 'it is a file, where a directory holding data.mdb belongs'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'its data.mdb is a directory'
+            : (error as Error).message;
+    throw new StoreCorruptError(`cannot read ${where}: ${why}`, { cause: error });
   }
   try {
     for (let attempt = 1; ; attempt++) {

@@ -1,6 +1,7 @@
 import { chmod, lstat, open, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
+  altNameProblem,
   type CertificateKeyPair,
   type Clock,
   createCertificateAuthority,
@@ -11,7 +12,6 @@ import {
 import { readFailure } from '../files.ts';
 import { CliError, type CliIo, UsageError } from '../io.ts';
 import { MAX_DAYS, parseDays, parseOptions, parseWholeNumber } from '../options.ts';
-import { altNameProblem } from './alt-names.ts';
 import { inspectCertificates } from './cert-inspect.ts';
 import { checkPathLength, clampDays, readIssuer } from './cert-issuer.ts';
 

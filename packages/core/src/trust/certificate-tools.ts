@@ -3,6 +3,7 @@ import { randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { type Clock, systemClock } from '../clock.ts';
 import { InvalidArgumentError } from '../errors.ts';
+import { altNameProblem, ipVersion } from './alt-names.ts';
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
@@ -146,6 +147,10 @@ export async function issueCertificate(options: {
       `usage must be client, server or both, got ${String(options.usage)}`,
     );
   }
+  for (const name of options.altNames ?? []) {
+    const problem = altNameProblem(name);
+    if (problem) throw new InvalidArgumentError(`altNames: ${JSON.stringify(name)} ${problem}`);
+  }
   const keys = await generateKeys();
   const issuer = await importIssuer(options.issuer);
   const usages = {
@@ -166,7 +171,7 @@ export async function issueCertificate(options: {
   if (options.altNames && options.altNames.length > 0) {
     extensions.push(
       new x509.SubjectAlternativeNameExtension(
-        options.altNames.map((value) => ({ type: isIpAddress(value) ? 'ip' : 'dns', value })),
+        options.altNames.map((value) => ({ type: ipVersion(value) ? 'ip' : 'dns', value })),
       ),
     );
   }
@@ -237,10 +242,4 @@ function distinguishedName(commonName: string): string {
     throw new InvalidArgumentError('a certificate needs a common name');
   }
   return `CN=${commonName.replace(/([,+"\\<>;=])/g, '\\$1')}`;
-}
-
-function isIpAddress(value: string): boolean {
-  return (
-    /^\d{1,3}(\.\d{1,3}){3}$/.test(value) || (value.includes(':') && /^[0-9a-f:.]+$/i.test(value))
-  );
 }

@@ -1,5 +1,3 @@
-import { isIP } from 'node:net';
-
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
 
 /**
@@ -10,9 +8,9 @@ const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
  */
 export function altNameProblem(value: string): string | undefined {
   if (value === '') return 'is empty';
-  if (value.includes('%') && isIP(value) === 6)
+  if (value.includes('%') && value.includes(':'))
     return 'is an IPv6 address with a zone; a certificate holds the address alone';
-  if (isIP(value) !== 0) return undefined;
+  if (ipVersion(value) !== 0) return undefined;
   if (/^[\d.]+$/.test(value)) return 'is not a valid IPv4 address';
   if (value.includes(':')) return 'is not a valid IPv6 address';
   if (value.length > 253) return 'is longer than the 253 characters a DNS name may have';
@@ -33,4 +31,17 @@ export function altNameProblem(value: string): string | undefined {
       return `has a label "${label}" that is not letters, digits and inner hyphens (RFC 1123)`;
   }
   return undefined;
+}
+
+/** 4 or 6 for an IP address, 0 otherwise — without node:net, which core does not import. */
+export function ipVersion(value: string): 0 | 4 | 6 {
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(value);
+  if (v4) return v4.slice(1).every((octet) => Number(octet) <= 255 && !/^0\d/.test(octet)) ? 4 : 0;
+  if (!value.includes(':') || !/^[0-9a-f:.]+$/i.test(value)) return 0;
+  try {
+    new URL(`http://[${value}]/`);
+    return 6;
+  } catch {
+    return 0;
+  }
 }

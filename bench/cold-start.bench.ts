@@ -43,6 +43,7 @@ export async function run(): Promise<BenchResult[]> {
     const seedFile = new FileConfigStore({ prefix: join(dir, 'file') });
     await seedFile.save(snapshot);
     await seedFile.saveNodeId('bench-node');
+    await seedFile.close(); // gives up the prefix's writer lock for the DPs below
 
     const { certificate } = await generateClusterCertificate();
     const trust = new TrustVerifier({ mode: 'pinned', certificates: [certificate] });

@@ -112,6 +112,7 @@ export {
   type Logger,
   type LogLevel,
   type LogSink,
+  logSafely,
   silentLogger,
 } from './host/logger.ts';
 export {

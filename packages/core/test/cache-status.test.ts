@@ -72,3 +72,34 @@ describe('the CP sees when a DP could not cache its config', () => {
     expect(cluster.cp.dataPlanes()[0]?.cacheHash).toBe(EMPTY_CONFIG_HASH);
   });
 });
+
+describe('a cached config is what its hash says', () => {
+  it('a cache whose config does not hash to its stored hash is STORE_CORRUPT: the DP falls through and the CP corrects it', async () => {
+    const { hashConfig } = await import('../src/index.ts');
+    cluster = await createTestCluster();
+    const good = config('real');
+    const { config_hash, hashes } = hashConfig(good);
+    const storage = new MemoryConfigStore();
+    // A store that mixed them up (or a file edited by hand): the good hash over another config.
+    await storage.save({
+      version: 1,
+      hash: config_hash,
+      hashes,
+      source: 'control-plane',
+      config: config('edited'),
+      appliedAt: 0,
+    });
+    const latest = await cluster.cp.setConfig(good);
+    const dp = cluster.dataPlane({
+      storage,
+      declarativeConfig: config('local'),
+      logger: silentLogger,
+    });
+    const errors: string[] = [];
+    dp.on('error', (error) => errors.push(error.code));
+    await dp.start();
+    expect(dp.currentConfig?.source).toBe('cache'); // served at once …
+    await dp.waitForConfig({ hash: latest.hash, source: 'control-plane' }); // … then corrected
+    expect(errors).toContain('STORE_CORRUPT');
+  });
+});

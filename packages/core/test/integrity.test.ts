@@ -254,3 +254,19 @@ describe('a refusal never breaks the link', () => {
     expect(disconnects).toEqual([]);
   });
 });
+
+describe('a config the host hands over is input like any other', () => {
+  it('a config whose getter throws is CONFIG_INVALID, not a raw exception', async () => {
+    cluster = await createTestCluster();
+    const config = {
+      _format_version: '3.0',
+      get services(): never {
+        throw new Error('host bug');
+      },
+    };
+    await expect(cluster.cp.setConfig(config)).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringContaining('host bug'),
+    });
+  });
+});

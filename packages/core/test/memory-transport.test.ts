@@ -87,7 +87,8 @@ describe('memory transport', () => {
     await new Promise((resolve) => setImmediate(resolve));
     // 400 + 400 + 400 > 1000: the third frame pauses the reader, the fourth send waits.
     expect(sent).toEqual([0, 1, 2]);
-    expect((server as unknown as { bufferedBytes: number }).bufferedBytes).toBe(1200);
+    // Each held frame counts its bytes and a fixed 64 for itself.
+    expect((server as unknown as { bufferedBytes: number }).bufferedBytes).toBe(3 * (400 + 64));
     const received: number[] = [];
     for await (const frame of server) {
       received.push(frame[0]!);

@@ -154,3 +154,17 @@ describe('FileConfigStore', () => {
     );
   });
 });
+
+describe('the writer lock file', () => {
+  it('refuses a lock path that is not a regular file (a pipe would block every start)', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const prefix = await freshPrefix();
+    execFileSync('mkfifo', [join(prefix, 'planesync.pid')]);
+    const store = new FileConfigStore({ prefix });
+    await expect(store.open()).rejects.toMatchObject({
+      code: 'STORE_WRITE_FAILED',
+      message: expect.stringContaining('not a regular file'),
+    });
+    await rm(prefix, { recursive: true, force: true });
+  });
+});

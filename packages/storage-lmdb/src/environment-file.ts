@@ -62,6 +62,8 @@ interface Meta {
   lastPage: bigint;
   txnid: bigint;
   dbs: [DbRecord, DbRecord];
+  /** The file's size: no walk copies more bytes of values than the file holds. */
+  fileSize: number;
 }
 
 /**
@@ -136,7 +138,7 @@ function currentMeta(fd: number, size: number, where: string): Meta {
       where,
       `its meta page names page ${meta.lastPage}, but the file holds ${pages} pages`,
     );
-  return meta;
+  return { ...meta, fileSize: size };
 }
 
 function parseMeta(page: Buffer, index: number, where: string): Meta {
@@ -166,6 +168,7 @@ function parseMeta(page: Buffer, index: number, where: string): Meta {
     lastPage: page.readBigUInt64LE(at(META.lastPage)),
     txnid: page.readBigUInt64LE(at(META.txnid)),
     dbs: [db(FREE_DB), db(MAIN_DB)],
+    fileSize: 0,
   };
 }
 
@@ -176,7 +179,11 @@ function walk(
   where: string,
   wanted: ReadonlySet<string> | undefined,
 ): EnvironmentContents {
-  const free = walkDb(fd, meta, meta.dbs[FREE_DB], 'the free list', where, () => true);
+  const copied = { bytes: 0 };
+  const free = walkDb(fd, meta, meta.dbs[FREE_DB], 'the free list', where, () => true, {
+    integerKeys: true,
+    copied,
+  });
   for (const [, value] of free) checkFreeList(value!, meta, where);
   const main = walkDb(
     fd,
@@ -185,6 +192,7 @@ function walk(
     'the main database',
     where,
     (key) => !wanted || wanted.has(key.toString('latin1')),
+    { integerKeys: false, copied },
   );
   const values = new Map<string, Buffer>();
   for (const [key, value] of main) if (value) values.set(key.toString('latin1'), value);
@@ -199,8 +207,17 @@ function walkDb(
   name: string,
   where: string,
   wants: (key: Buffer) => boolean,
+  walk: { integerKeys: boolean; copied: { bytes: number } },
 ): Array<[Buffer, Buffer | undefined]> {
   const entries: Array<[Buffer, Buffer | undefined]> = [];
+  // Keys in order across the whole tree, each once: LMDB wrote them so, and a crafted page
+  // pointing many nodes at one value must not make this walk copy it many times.
+  let previousKey: Buffer | undefined;
+  const inOrder = (key: Buffer, pgno: bigint) => {
+    if (previousKey && compareKeys(previousKey, key, walk.integerKeys) >= 0)
+      throw fail(`the keys on page ${pgno} are out of order or repeated`);
+    previousKey = key;
+  };
   const counted = { branch: 0n, leaf: 0n, overflow: 0n };
   const fail = (why: string) => corrupt(where, `${name}: ${why}`);
   if (db.root === P_INVALID) {
@@ -234,7 +251,13 @@ function walkDb(
         continue;
       }
       const key = Buffer.from(page.subarray(node + 8, keyEnd));
+      inOrder(key, pgno);
       const size = Number(low);
+      if (wants(key)) {
+        walk.copied.bytes += size;
+        if (walk.copied.bytes > meta.fileSize)
+          throw fail('its values add up to more bytes than the file holds');
+      }
       if (nodeFlags === F_BIGDATA) {
         if (keyEnd + 8 > meta.pageSize) throw fail(`a value on page ${pgno} runs past the page`);
         const first = page.readBigUInt64LE(keyEnd);
@@ -280,6 +303,7 @@ function nodes(
     offsets.push(node);
   }
   if (offsets.length === 0) throw fail(`page ${pgno} holds no node`);
+  if (new Set(offsets).size !== offsets.length) throw fail(`page ${pgno} points at one node twice`);
   return offsets;
 }
 
@@ -314,6 +338,16 @@ function checkFreeList(value: Buffer, meta: Meta, where: string): void {
     const pgno = value.readBigUInt64LE(offset);
     if (pgno < 2n || pgno > meta.lastPage) throw fail();
   }
+}
+
+/** LMDB's order: bytes compared as memcmp does, or (MDB_INTEGERKEY) 64-bit integers. */
+function compareKeys(a: Buffer, b: Buffer, integers: boolean): number {
+  if (integers && a.length === 8 && b.length === 8) {
+    const x = a.readBigUInt64LE(0);
+    const y = b.readBigUInt64LE(0);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  return Buffer.compare(a, b);
 }
 
 function readPage(fd: number, meta: Meta, pgno: bigint, fail: (why: string) => Error): Buffer {

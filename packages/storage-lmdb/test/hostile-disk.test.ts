@@ -164,6 +164,33 @@ describe('a damaged dbless.lmdb is STORE_CORRUPT: never a crash, never a silent 
     await expect(lmdbStore({ prefix }).load()).rejects.toMatchObject({ code: 'STORE_CORRUPT' });
   });
 
+  it('a leaf pointing many times at one value is STORE_CORRUPT, never a copy per pointer', async () => {
+    const { prefix, file, original } = await seededPrefix();
+    const damaged = Buffer.from(original);
+    // The main database's leaf: the page whose node names "snapshot".
+    const at = damaged.indexOf(Buffer.from('snapshot'));
+    const page = Math.floor(at / PAGE);
+    const base = page * PAGE;
+    const nodeOffset = at - 8 - base - 24; // node offsets count from the end of the header
+    const upper = damaged.readUInt16LE(base + 22);
+    const pointers = Math.floor(upper / 2);
+    damaged.writeUInt16LE(pointers * 2, base + 20); // lower: that many pointers …
+    for (let i = 0; i < pointers; i++) damaged.writeUInt16LE(nodeOffset, base + 24 + 2 * i); // … all alike
+    // … and meta pages that agree with the crafted page's counts.
+    const firstOverflow = Number(damaged.readBigUInt64LE(at + 8)); // the value's first page
+    const overflow = damaged.readUInt32LE(firstOverflow * PAGE + 20); // and how many it spans
+    for (const meta of [0, PAGE]) {
+      const mainDb = meta + 24 + 24 + 48;
+      damaged.writeBigUInt64LE(BigInt(pointers), mainDb + 32); // entries
+      damaged.writeBigUInt64LE(BigInt(pointers * overflow), mainDb + 24); // overflow pages
+    }
+    await writeFile(file, damaged);
+    const loaded = await lmdbStore({ prefix })
+      .load()
+      .catch((error: PlanesyncError) => error);
+    expect(loaded).toMatchObject({ code: 'STORE_CORRUPT' });
+  });
+
   it('a DP falls through to its declarative file, and its next save moves the damaged file aside', async () => {
     const { prefix, file, original } = await seededPrefix();
     const damaged = Buffer.from(original);

@@ -1,6 +1,6 @@
 import { constants } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
-import { defaultLogger, type Logger } from '@planesync/core';
+import { defaultLogger, type Logger, logSafely } from '@planesync/core';
 
 /**
  * Options both socket servers share for peers that are not yet connections: how long one may
@@ -101,14 +101,12 @@ export class HandshakeGuard {
     const now = Date.now();
     const level = now - this.#lastWarning > 60_000 ? 'warn' : 'debug';
     if (level === 'warn') this.#lastWarning = now;
-    try {
-      this.#logger[level](
-        { remoteAddress: key, dropped: this.#dropped },
-        `dropped a peer that was still handshaking: ${why}`,
-      );
-    } catch {
-      // a logger never breaks the server
-    }
+    logSafely(
+      this.#logger,
+      level,
+      { remoteAddress: key, dropped: this.#dropped },
+      `dropped a peer that was still handshaking: ${why}`,
+    );
   }
 }
 

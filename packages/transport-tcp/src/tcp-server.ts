@@ -5,6 +5,7 @@ import {
   defaultLogger,
   type ListenInfo,
   type ListenOptions,
+  logSafely,
   TransportFailedError,
   type TransportServer,
   throwIfAborted,
@@ -86,7 +87,9 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
         if (admission && !admission.accept) {
           watch.settled(socket);
           refuse(socket, admission.code, admission.reason);
-          logger.debug(
+          logSafely(
+            logger,
+            'debug',
             { remoteAddress: socket.remoteAddress, reason: admission.reason },
             'refused a peer',
           );
@@ -110,7 +113,12 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
         );
       });
       created.on('tlsClientError', (error, socket) => {
-        logger.debug({ err: error, remoteAddress: socket.remoteAddress }, 'a TLS handshake failed');
+        logSafely(
+          logger,
+          'debug',
+          { err: error, remoteAddress: socket.remoteAddress },
+          'a TLS handshake failed',
+        );
         socket.destroy();
       });
       const info = await listenOn(created, options.port ?? 8005, options.host ?? '127.0.0.1');

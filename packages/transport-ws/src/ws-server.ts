@@ -6,6 +6,7 @@ import {
   defaultLogger,
   type ListenInfo,
   type ListenOptions,
+  logSafely,
   TransportFailedError,
   type TransportServer,
   throwIfAborted,
@@ -128,7 +129,7 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
           request: { path: url.pathname, query: Object.fromEntries(url.searchParams) },
         });
         if (admission && !admission.accept) {
-          logger.debug({ remoteAddress, reason: admission.reason }, 'refused a peer');
+          logSafely(logger, 'debug', { remoteAddress, reason: admission.reason }, 'refused a peer');
           const status = admission.status ?? 403;
           return refuse(socket, status, STATUS_TEXT[status] ?? 'Forbidden', admission.reason);
         }
@@ -148,7 +149,12 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
         });
       });
       https.on('tlsClientError', (error, socket) => {
-        logger.debug({ err: error, remoteAddress: socket.remoteAddress }, 'a TLS handshake failed');
+        logSafely(
+          logger,
+          'debug',
+          { err: error, remoteAddress: socket.remoteAddress },
+          'a TLS handshake failed',
+        );
         socket.destroy();
       });
       https.on('clientError', (error, socket) => {

@@ -7,6 +7,7 @@ import {
   ControlPlane,
   DataPlane,
   generateClusterCertificate,
+  type Logger,
   silentLogger,
   type TransportClient,
   type TransportServer,
@@ -34,6 +35,7 @@ interface Kind {
   server(options: {
     handshakeTimeoutMs?: number;
     maxPendingConnections?: number;
+    logger?: Logger;
   }): TransportServer & {
     readonly port: number | undefined;
   };
@@ -175,6 +177,21 @@ describe.each(Object.entries(kinds))('the %s server before a peer is a DP', (nam
     await dp.start();
     await connected;
     expect(cp.dataPlanes()).toHaveLength(1);
+  });
+
+  it('a host logger that throws never ends the server: a peer that is not TLS at all is dropped', async () => {
+    const boom = () => {
+      throw new Error('logger sink is broken');
+    };
+    const logger: Logger = { error: boom, warn: boom, info: boom, debug: boom };
+    const { port } = await startCp(kind, { logger, handshakeTimeoutMs: TIMEOUT_MS });
+    const socket = netConnect({ host: '127.0.0.1', port });
+    stops.push(() => socket.destroy());
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await untilClosed(socket);
+    const refused = await tlsPeer(port, { withCertificate: false });
+    if (name === 'ws') refused.write(kind.opening());
+    await untilClosed(refused);
   });
 
   it('refuses TLS renegotiation', async () => {

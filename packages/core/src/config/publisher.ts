@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '../clock.ts';
-import { StateError } from '../errors.ts';
+import { ConfigInvalidError, PlanesyncError, StateError } from '../errors.ts';
 import { type ConfigHash, hashConfig } from './hash.ts';
 import { type ConfigLimits, checkEntityCount, resolveLimits } from './limits.ts';
 import type { ConfigHashes } from './snapshot.ts';
@@ -80,8 +80,22 @@ export class ConfigPublisher<TConfig = unknown> {
    * one); throws `CONFIG_INVALID`.
    */
   validate(config: unknown): TConfig {
-    checkEntityCount(config, this.#limits.maxEntities);
-    return this.#schema ? validateConfig(config, this.#schema) : (config as TConfig);
+    try {
+      checkEntityCount(config, this.#limits.maxEntities);
+      return this.#schema ? validateConfig(config, this.#schema) : (config as TConfig);
+    } catch (error) {
+      if (error instanceof PlanesyncError) throw error;
+      // A config that throws when read (a getter, a proxy) cannot be published.
+      throw new ConfigInvalidError(
+        [
+          {
+            path: '(root)',
+            message: `reading the config threw: ${(error as Error)?.message ?? error}`,
+          },
+        ],
+        { cause: error },
+      );
+    }
   }
 
   /** `prepare` for a config `validate` returned. */

@@ -12,7 +12,7 @@ import {
   type PlanesyncError,
 } from '../errors.ts';
 import { IsolatedEmitter } from '../host/isolated-emitter.ts';
-import { defaultLogger, type Logger, log } from '../host/logger.ts';
+import { defaultLogger, type Logger, logSafely } from '../host/logger.ts';
 import { assembleConfigFrame, compressConfig } from '../protocol/codec.ts';
 import {
   configuredPlugins,
@@ -209,6 +209,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   #pushTimer: TimerId | undefined;
   #lastPush = Number.NEGATIVE_INFINITY;
   #started = false;
+  #lifecycle: Promise<void> = Promise.resolve();
   readonly #syncWaiters = new Set<() => void>();
   /** Connections accepted and not yet closed. */
   #live = 0;
@@ -265,24 +266,36 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   }
 
   /** Starts accepting DPs on the transport. */
-  async start(): Promise<void> {
-    if (this.#started) return;
-    await this.#transport.listen((connection) => this.#accept(connection), {
-      admit: (peer) => this.#verdict(peer).admission,
+  start(): Promise<void> {
+    // start and stop run one after the other, in the order called: a stop called while the
+    // transport is still binding waits for it, then closes what it bound.
+    return this.#inTurn(async () => {
+      if (this.#started) return;
+      await this.#transport.listen((connection) => this.#accept(connection), {
+        admit: (peer) => this.#verdict(peer).admission,
+      });
+      this.#started = true;
+      this.#schedulePurge();
     });
-    this.#started = true;
-    this.#schedulePurge();
   }
 
   /** Stops accepting, closes every DP connection and cancels every timer. */
-  async stop(): Promise<void> {
-    this.#started = false;
-    if (this.#purgeTimer) this.#clock.clearTimeout(this.#purgeTimer);
-    if (this.#pushTimer) this.#clock.clearTimeout(this.#pushTimer);
-    this.#purgeTimer = undefined;
-    this.#pushTimer = undefined;
-    await this.#transport.close();
-    await Promise.all([...this.#sessions.values()].map((session) => session.closed));
+  stop(): Promise<void> {
+    return this.#inTurn(async () => {
+      this.#started = false;
+      if (this.#purgeTimer) this.#clock.clearTimeout(this.#purgeTimer);
+      if (this.#pushTimer) this.#clock.clearTimeout(this.#pushTimer);
+      this.#purgeTimer = undefined;
+      this.#pushTimer = undefined;
+      await this.#transport.close();
+      await Promise.all([...this.#sessions.values()].map((session) => session.closed));
+    });
+  }
+
+  #inTurn(step: () => Promise<void>): Promise<void> {
+    const run = this.#lifecycle.then(step);
+    this.#lifecycle = run.catch(() => undefined);
+    return run;
   }
 
   /**
@@ -564,7 +577,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     const details = first as Record<string, unknown>;
     switch (event) {
       case 'dataPlaneConnected':
-        log(
+        logSafely(
           this.logger,
           'info',
           pick(details, 'id', 'hostname', 'ip', 'version', 'syncStatus'),
@@ -573,7 +586,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
         break;
       case 'dataPlaneDisconnected': {
         const close = second as CloseInfo;
-        log(
+        logSafely(
           this.logger,
           'info',
           { id: details.id, code: close.code, reason: close.reason },
@@ -582,13 +595,13 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
         break;
       }
       case 'dataPlaneRejected':
-        log(this.logger, 'warn', details, 'data plane refused');
+        logSafely(this.logger, 'warn', details, 'data plane refused');
         break;
       case 'configApplied':
-        log(this.logger, 'debug', details, 'data plane applied the config');
+        logSafely(this.logger, 'debug', details, 'data plane applied the config');
         break;
       case 'configRejected':
-        log(
+        logSafely(
           this.logger,
           'warn',
           {

@@ -24,10 +24,11 @@ import {
   PeerRefusedError,
   PlanesyncError,
   ProtocolViolationError,
+  StoreCorruptError,
   TrustError,
 } from '../errors.ts';
 import { IsolatedEmitter } from '../host/isolated-emitter.ts';
-import { defaultLogger, type Logger, log } from '../host/logger.ts';
+import { defaultLogger, type Logger, logSafely } from '../host/logger.ts';
 import { decodeFrame, encodeMessage, inflate, parseJson } from '../protocol/codec.ts';
 import type { PluginVersion } from '../protocol/compatibility.ts';
 import { asPlanesyncError, closeForFailure } from '../protocol/failure.ts';
@@ -359,7 +360,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     }
     this.#state.cacheWritable = writable;
     if (!writable)
-      log(
+      logSafely(
         this.logger,
         'warn',
         {},
@@ -457,6 +458,37 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     }
   }
 
+  /**
+   * The cache is served at once, at raw-read speed; before the DP says anything to a CP it
+   * checks that the cached config hashes to the hash stored with it. One that does not (a
+   * store that mixed them up, a file edited by hand) is `STORE_CORRUPT`: the DP falls through
+   * to its declarative file or empty, as if the cache had been unreadable, and says that
+   * hash to the CP, which pushes it the latest config.
+   */
+  async #checkCachedConfig(): Promise<void> {
+    if (this.#machine.active?.source !== 'cache') return;
+    await new Promise((resolve) => setImmediate(resolve)); // after start() has resolved
+    const cached = this.#machine.active;
+    if (cached?.source !== 'cache') return;
+    let actual: string | undefined;
+    try {
+      actual = hashConfig(cached.config, { maxDepth: this.#settings.limits.maxDepth }).config_hash;
+    } catch {
+      actual = undefined;
+    }
+    if (actual === cached.hash) return;
+    this.#report(
+      new StoreCorruptError(
+        `the cached config does not hash to the hash stored with it (${cached.hash}); serving the declarative file or an empty config instead`,
+      ),
+    );
+    this.#state.cacheHash = undefined;
+    const fallback = (await this.#fromDeclarative()) ?? this.#snapshot(EMPTY_CONFIG, 'empty', 0);
+    if (this.#machine.active !== cached) return; // something newer arrived meanwhile
+    this.#machine.activateLocal(fallback);
+    this.#activated(fallback);
+  }
+
   /** A save that failed (a full disk) is tried again at each heartbeat until it succeeds. */
   #retrySave(): void {
     const active = this.#machine.active;
@@ -467,6 +499,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
 
   async #connectForever(): Promise<void> {
     const signal = this.#stop.signal;
+    await this.#checkCachedConfig();
     while (!signal.aborted) {
       this.#state.connection = 'connecting';
       const close = await this.#session(signal).catch((error: unknown) => {
@@ -733,7 +766,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     const key = `${failure.code} ${failure.message}`;
     const repeated = key === this.#lastAttemptFailure;
     this.#lastAttemptFailure = key;
-    log(
+    logSafely(
       this.logger,
       repeated ? 'debug' : 'error',
       { err: failure, failedAttempts: this.#state.failedAttempts },
@@ -752,11 +785,11 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     switch (event) {
       case 'config': {
         const { version, hash, source } = first as ConfigSnapshot;
-        log(this.logger, 'info', { version, hash, source }, 'serving a new config');
+        logSafely(this.logger, 'info', { version, hash, source }, 'serving a new config');
         break;
       }
       case 'connected':
-        log(
+        logSafely(
           this.logger,
           'info',
           { syncStatus: this.#state.syncStatus },
@@ -766,7 +799,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
       case 'disconnected': {
         const { code, reason, initiator } = first as CloseInfo;
         const level = initiator === 'local' && code === CloseCode.NORMAL ? 'info' : 'warn';
-        log(
+        logSafely(
           this.logger,
           level,
           { code, reason, initiator },
@@ -775,7 +808,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
         break;
       }
       case 'rejected':
-        log(
+        logSafely(
           this.logger,
           'warn',
           first as Record<string, unknown>,
@@ -783,7 +816,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
         );
         break;
       case 'licenseExpired':
-        log(
+        logSafely(
           this.logger,
           'warn',
           { expiresAt: (first as License).expiresAt },

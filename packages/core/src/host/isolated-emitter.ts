@@ -1,4 +1,4 @@
-import { type Logger, log } from './logger.ts';
+import { type Logger, logSafely } from './logger.ts';
 
 /** Event names mapped to their listener signatures. */
 export type EventMap<Events> = { [E in keyof Events]: (...args: never[]) => void };
@@ -85,7 +85,7 @@ export class IsolatedEmitter<Events extends EventMap<Events>> {
       try {
         entry.fn(...args);
       } catch (error) {
-        log(
+        logSafely(
           this.logger,
           'error',
           { err: error, event: String(event) },
@@ -107,7 +107,7 @@ export class IsolatedEmitter<Events extends EventMap<Events>> {
   #unhandled(args: readonly unknown[]): void {
     const [error, context] = args;
     const message = error instanceof Error ? error.message : String(error);
-    log(
+    logSafely(
       this.logger,
       'error',
       {

@@ -78,9 +78,15 @@ export const defaultLogger: Logger = consoleLogger();
 
 /**
  * Calls `logger[level]` and never lets a host logger's exception escape into the SDK (a
- * logger is host code too).
+ * logger is host code too). Adapters log through it as well.
+ *
+ * @example
+ * ```ts
+ * import { defaultLogger, logSafely } from '@planesync/core';
+ * logSafely(defaultLogger, 'warn', { peer: '10.0.0.7' }, 'dropped a peer');
+ * ```
  */
-export function log(
+export function logSafely(
   logger: Logger,
   level: LogLevel,
   obj: Record<string, unknown>,

@@ -142,19 +142,28 @@ export async function inflateJson(payload: Uint8Array, maxBytes: number): Promis
 
 /** Inflates a gzip body to at most `maxBytes`, with the errors of {@link inflateJson}. */
 export async function inflate(payload: Uint8Array, maxBytes: number): Promise<Uint8Array> {
-  let inflated: Buffer;
-  try {
-    inflated =
-      payload.byteLength < INLINE_BYTES / 8
-        ? gunzipSync(payload, { maxOutputLength: maxBytes })
-        : await gunzipAsync(payload, { maxOutputLength: maxBytes });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new PayloadTooLargeError(maxBytes + 1, maxBytes, { cause: error });
+  // A small body is inflated inline — but only up to INLINE_BYTES of output: a 31 KiB gzip
+  // of 31 MiB of spaces must not hold the event loop; past that, the pool finishes it.
+  if (payload.byteLength < INLINE_BYTES / 8) {
+    try {
+      return gunzipSync(payload, { maxOutputLength: Math.min(maxBytes, INLINE_BYTES) });
+    } catch (error) {
+      const tooLarge = (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+      if (!tooLarge || maxBytes <= INLINE_BYTES) return failInflate(error, maxBytes);
     }
-    throw new ProtocolViolationError('a compressed body is not valid gzip', { cause: error });
   }
-  return inflated;
+  try {
+    return await gunzipAsync(payload, { maxOutputLength: maxBytes });
+  } catch (error) {
+    return failInflate(error, maxBytes);
+  }
+}
+
+function failInflate(error: unknown, maxBytes: number): never {
+  if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+    throw new PayloadTooLargeError(maxBytes + 1, maxBytes, { cause: error });
+  }
+  throw new ProtocolViolationError('a compressed body is not valid gzip', { cause: error });
 }
 
 /** Parses UTF-8 JSON; anything else is a `PROTOCOL_VIOLATION` naming `what`. */

@@ -19,7 +19,8 @@ const CLOSE_CODES: Partial<Record<PlanesyncError['code'], number>> = {
 /**
  * Closes a connection because of `error`: 1009 for an oversized payload, 1002 when the peer
  * broke the protocol, 1011 for a failure of this side's own; the code as the reason. Returns
- * the error, or `undefined` when the connection was already closed.
+ * the error, or `undefined` when the connection was already closed (or a send found it gone:
+ * that is how a link ends, not an error to report).
  */
 export function closeForFailure(
   connection: Connection,
@@ -27,6 +28,11 @@ export function closeForFailure(
 ): PlanesyncError | undefined {
   if (connection.isClosed) return undefined;
   const failure = asPlanesyncError(error);
+  // A send that lost the race with the socket going away is how a link ends, not an error.
+  if (failure.code === 'CONNECTION_CLOSED') {
+    void connection.close(CloseCode.ABNORMAL, 'the connection was lost');
+    return undefined;
+  }
   const code = CLOSE_CODES[failure.code] ?? CloseCode.INTERNAL_ERROR;
   void connection.close(code, failure.code);
   return failure;

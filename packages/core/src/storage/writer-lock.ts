@@ -1,4 +1,5 @@
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StoreLockedError, StoreWriteFailedError } from '../errors.ts';
 
@@ -57,6 +58,11 @@ export async function acquireWriterLock(path: string): Promise<WriterLock | 'rea
         });
       }
     }
+    const found = await lstat(path).catch(() => undefined);
+    if (found && !found.isFile())
+      throw new StoreWriteFailedError(
+        `${path} is not a regular file (a link, a pipe, a directory?): remove it to let a data plane write this cache`,
+      );
     const holder = await readHolder(path);
     if (holder !== undefined && holder === process.pid && heldHere.has(path)) {
       throw new StoreLockedError(
@@ -91,10 +97,17 @@ function lockAt(path: string): WriterLock {
   };
 }
 
+/** The pid in a lock file: its first bytes only, never following a link, never blocking. */
 async function readHolder(path: string): Promise<number | undefined> {
   try {
-    const pid = Number.parseInt(await readFile(path, 'utf8'), 10);
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+    const file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    try {
+      const { buffer, bytesRead } = await file.read(Buffer.alloc(32), 0, 32, 0);
+      const pid = Number.parseInt(buffer.subarray(0, bytesRead).toString('latin1'), 10);
+      return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+    } finally {
+      await file.close();
+    }
   } catch {
     return undefined;
   }

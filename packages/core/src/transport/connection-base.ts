@@ -25,6 +25,11 @@ export interface ConnectionInit {
 /** 16 MiB: the default largest frame, as DESIGN.md's `maxPayloadBytes`. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 const DEFAULT_HIGH_WATER_MARK = 4 * 1024 * 1024;
+/**
+ * What a held frame costs besides its bytes (its object, its slot in the inbox): a flood of
+ * empty frames fills the high-water mark as surely as a few large ones.
+ */
+const FRAME_OVERHEAD = 64;
 
 /**
  * The part of a {@link Connection} every transport shares: the in-order inbox read by async
@@ -91,7 +96,7 @@ export abstract class ConnectionBase implements Connection {
     return this.#closing || this.#finished;
   }
 
-  /** Bytes received and not yet read. */
+  /** Bytes received and not yet read, each frame counted with a fixed 64-byte overhead. */
   get bufferedBytes(): number {
     return this.#bufferedBytes;
   }
@@ -169,7 +174,7 @@ export abstract class ConnectionBase implements Connection {
       return;
     }
     this.#inbox.push(frame);
-    this.#bufferedBytes += frame.byteLength;
+    this.#bufferedBytes += frame.byteLength + FRAME_OVERHEAD;
     if (!this.#paused && this.#bufferedBytes > this.highWaterMark) {
       this.#paused = true;
       this.pauseReading();
@@ -225,7 +230,7 @@ export abstract class ConnectionBase implements Connection {
   #shift(): Uint8Array | undefined {
     if (this.#inboxHead >= this.#inbox.length) return undefined;
     const frame = this.#inbox[this.#inboxHead++]!;
-    this.#bufferedBytes -= frame.byteLength;
+    this.#bufferedBytes -= frame.byteLength + FRAME_OVERHEAD;
     if (this.#inboxHead > 1024 && this.#inboxHead * 2 > this.#inbox.length) {
       this.#inbox = this.#inbox.slice(this.#inboxHead);
       this.#inboxHead = 0;

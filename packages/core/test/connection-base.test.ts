@@ -1,0 +1,73 @@
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { ConnectionBase, DEFAULT_MAX_PAYLOAD_BYTES } from '../src/index.ts';
+
+/** A connection whose socket is the test: frames are pushed in by hand. */
+class Probe extends ConnectionBase {
+  paused = 0;
+  constructor() {
+    super({
+      remoteAddress: 'probe',
+      maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
+      highWaterMark: 1024 * 1024,
+    });
+  }
+  push(frame: Uint8Array) {
+    this.receive(frame);
+  }
+  protected async writeFrame() {}
+  /** The socket's close handshake, still under way until `closed()` is called. */
+  closing: (() => void) | undefined;
+  protected closeTransport(code: number, reason: string) {
+    this.closing = () => this.finish({ code, reason, initiator: 'local' });
+  }
+  protected override pauseReading() {
+    this.paused++;
+  }
+}
+
+describe('ConnectionBase read-side flow control', () => {
+  it('stops reading under a flood of empty frames, as under a few large ones', () => {
+    const connection = new Probe();
+    for (let i = 0; i < 100_000 && connection.paused === 0; i++) connection.push(new Uint8Array(0));
+    expect(connection.paused).toBe(1);
+    expect(connection.bufferedBytes).toBeGreaterThan(1024 * 1024);
+  });
+
+  it('drops what arrives once this side has started closing', async () => {
+    const connection = new Probe();
+    const closing = connection.close(1000, 'bye');
+    connection.push(new Uint8Array(1024)); // during the close handshake: not kept
+    expect(connection.bufferedBytes).toBe(0);
+    connection.closing?.();
+    await closing;
+  });
+});
+
+describe('inflating what a peer sent', () => {
+  const order = async (payload: Uint8Array) => {
+    const { inflateJson } = await import('../src/index.ts');
+    const seen: string[] = [];
+    setImmediate(() => seen.push('event loop'));
+    await inflateJson(payload, 64 * 1024 * 1024).then(() => seen.push('inflated'));
+    await new Promise((resolve) => setImmediate(resolve));
+    return seen;
+  };
+
+  it('inflates a small body inline', async () => {
+    expect(await order(gzipSync(JSON.stringify({ batch: 1 })))).toEqual(['inflated', 'event loop']);
+  });
+
+  it('never inflates a small body to megabytes on the event loop (a 31 KiB gzip of 31 MiB)', async () => {
+    const bomb = gzipSync(
+      Buffer.concat([
+        Buffer.from('{"a":'),
+        Buffer.alloc(31 * 1024 * 1024, 0x20),
+        Buffer.from('1}'),
+      ]),
+      { level: 9 },
+    );
+    expect(bomb.byteLength).toBeLessThan(32 * 1024);
+    expect(await order(bomb)).toEqual(['event loop', 'inflated']);
+  });
+});

@@ -182,6 +182,19 @@ describe('declarative config: every failure is CONFIG_INVALID with its path', ()
     ).toEqual(['services[2].port: expected integer 0..65535']);
   });
 
+  it('checks the scheme of a service url as it checks protocol', () => {
+    for (const url of ['htp://127.0.0.1:8080', 'ftp://a.internal']) {
+      expect(problemsOf({ _format_version: '3.0', services: [{ name: 's', url }] })).toEqual([
+        expect.stringMatching(/^services\[0\]\.url: .*its scheme one of http, https/),
+      ]);
+    }
+    const valid = parseDeclarativeConfig({
+      _format_version: '3.0',
+      services: [{ name: 's', url: 'grpcs://a:1' }],
+    });
+    expect(valid.services?.[0]).toMatchObject({ protocol: 'grpcs', host: 'a', port: 1 });
+  });
+
   it('lists every problem, not just the first', () => {
     const problems = problemsOf({
       _format_version: '3.0',

@@ -56,6 +56,26 @@ describe('what a Kong operator expects', () => {
     expect(cluster.cp.dataPlanes()[0]?.hostname).toBe(hostname());
   });
 
+  it('a DP with no config at all reports 32 zeros, as a Kong DP does', async () => {
+    cluster = await createTestCluster();
+    const dp = cluster.dataPlane();
+    await dp.start();
+    expect(dp.currentConfig).toMatchObject({ source: 'empty', hash: '0'.repeat(32) });
+    await cluster.clock.advance(0);
+    expect(cluster.cp.dataPlanes()[0]?.configHash).toBe('0'.repeat(32));
+  });
+
+  it('the CP knows what a DP has cached from its hello on, and a refused DP knows its sync status', async () => {
+    cluster = await createTestCluster();
+    await cluster.dataPlane({ nodeId: 'ok' }).start();
+    await cluster.clock.advance(0);
+    expect(cluster.cp.dataPlanes()[0]?.cacheHash).toBe('0'.repeat(32));
+    const old = cluster.dataPlane({ nodeId: 'old', version: '2.8.0' });
+    await old.start();
+    await cluster.clock.advance(0);
+    expect(old.status.syncStatus).toBe('kong_version_incompatible');
+  });
+
   it.each([
     ['127.0.0.1:52344', '127.0.0.1'],
     ['[::1]:8005', '::1'],

@@ -136,7 +136,11 @@ export const ipOrCidr = formatted('kong-ip-cidr', isIpOrCidr, 'an IP address or 
 export const port = integer(0, 65535);
 
 /** A service's `url` shorthand. */
-export const serviceUrl = z.url({ error: 'expected a URL such as http://upstream:8080/path' });
+/** Kong's shorthand: `protocol://host:port/path`, its scheme one of the service protocols. */
+export const serviceUrl = z.url({
+  protocol: new RegExp(`^(?:${PROTOCOLS.join('|')})$`),
+  error: `expected a URL such as http://upstream:8080/path, its scheme one of ${PROTOCOLS.join(', ')}`,
+});
 
 /** A URL path: `/`, RFC 3986 characters, valid %-escapes, no empty segment. */
 export const path = z

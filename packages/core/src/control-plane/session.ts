@@ -246,7 +246,7 @@ export class DataPlaneSession {
       syncStatus: 'unknown',
       configHash: hello.configHash,
       configVersion: hello.configVersion,
-      cacheHash: undefined,
+      cacheHash: hello.cacheHash,
       lastSeen: now,
       connected: false,
       certExpiresAt: this.certExpiresAt,

@@ -281,9 +281,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     if (this.#machine.state === 'empty') this.#machine.beginLoading();
     this.#state.nodeId = await this.#resolveNodeId();
     const snapshot =
-      (await this.#fromCache()) ??
-      (await this.#fromDeclarative()) ??
-      this.#snapshot(EMPTY_CONFIG, 'empty', 0);
+      (await this.#fromCache()) ?? (await this.#fromDeclarative()) ?? this.#emptySnapshot();
     this.#machine.activateLocal(snapshot);
     this.#activated(snapshot);
     this.#loop = this.#connectForever();
@@ -419,6 +417,22 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     }
   }
 
+  /**
+   * No config at all: a gateway answers 404. Its hash is Kong's for "no config", 32 zeros,
+   * which is what a Kong DP reports until it has one.
+   */
+  #emptySnapshot(): ConfigSnapshot {
+    const zeros = {
+      config: EMPTY_CONFIG_HASH,
+      routes: EMPTY_CONFIG_HASH,
+      services: EMPTY_CONFIG_HASH,
+      plugins: EMPTY_CONFIG_HASH,
+      upstreams: EMPTY_CONFIG_HASH,
+      targets: EMPTY_CONFIG_HASH,
+    };
+    return this.#snapshot(EMPTY_CONFIG, 'empty', 0, zeros, EMPTY_CONFIG_HASH);
+  }
+
   #snapshot(
     config: unknown,
     source: ConfigSource,
@@ -483,7 +497,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
       ),
     );
     this.#state.cacheHash = undefined;
-    const fallback = (await this.#fromDeclarative()) ?? this.#snapshot(EMPTY_CONFIG, 'empty', 0);
+    const fallback = (await this.#fromDeclarative()) ?? this.#emptySnapshot();
     if (this.#machine.active !== cached) return; // something newer arrived meanwhile
     this.#machine.activateLocal(fallback);
     this.#activated(fallback);
@@ -579,6 +593,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
           plugins: [...(this.#options.plugins ?? [])],
           configHash: active.hash,
           configVersion: active.version,
+          ...this.#cached(),
         }),
       );
       timers.start();
@@ -596,6 +611,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
             break;
           case 'reject':
             rejected = true;
+            if (message.body.syncStatus) this.#state.syncStatus = message.body.syncStatus;
             this.#announce('rejected', message.body);
             break;
           case 'config':

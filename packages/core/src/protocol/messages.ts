@@ -31,6 +31,7 @@ export const SYNC_STATUSES = [
   'kong_version_incompatible',
   'plugin_set_incompatible',
   'plugin_version_incompatible',
+  'filter_set_incompatible',
 ] as const;
 export type SyncStatus = (typeof SYNC_STATUSES)[number];
 
@@ -110,6 +111,8 @@ export const messageSchemas = {
       .default([]),
     configHash: hash,
     configVersion: version,
+    /** What the DP's cache holds (32 zeros: nothing), as in acks and pings. */
+    cacheHash: hash.optional(),
   }),
   welcome: z.object({
     protocol: z.string().max(64),

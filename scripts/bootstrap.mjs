@@ -5,7 +5,7 @@
 // Safe to run again: each step is a quick no-op when done.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const PNPM_VERSION = '10.34.9';
@@ -47,11 +47,39 @@ export function ensureBuilt() {
   }
 }
 
-export function bootstrap() {
-  if (!has('pnpm', ['--version'])) {
-    console.log(`bootstrap: installing pnpm ${PNPM_VERSION} with npm`);
-    execFileSync('npm', ['install', '--global', `pnpm@${PNPM_VERSION}`], { stdio: 'inherit' });
+/**
+ * pnpm on the PATH: the one there, else installed globally with npm (as CI does), else — a
+ * user who may not write npm's global folder — installed into this clone's `.tools/` and put
+ * on the PATH of this process and its children.
+ */
+export function ensurePnpm() {
+  if (has('pnpm', ['--version'])) return;
+  const local = join(root, '.tools', 'node_modules', '.bin');
+  const onPath = () => {
+    process.env.PATH = `${local}${delimiter}${process.env.PATH ?? ''}`;
+  };
+  if (existsSync(join(local, 'pnpm'))) {
+    onPath();
+    return;
   }
+  console.log(`bootstrap: pnpm is missing; installing pnpm ${PNPM_VERSION} globally with npm`);
+  const global = spawnSync('npm', ['install', '--global', `pnpm@${PNPM_VERSION}`], {
+    stdio: 'inherit',
+    shell: process.platform === 'win32',
+  });
+  if (global.status === 0 && has('pnpm', ['--version'])) return;
+  console.log(
+    `bootstrap: cannot install globally (no write access to npm's global folder?); installing pnpm ${PNPM_VERSION} into .tools/ of this clone instead`,
+  );
+  execFileSync('npm', ['install', '--prefix', join(root, '.tools'), `pnpm@${PNPM_VERSION}`], {
+    stdio: 'inherit',
+    shell: process.platform === 'win32',
+  });
+  onPath();
+}
+
+export function bootstrap() {
+  ensurePnpm();
   execFileSync('pnpm', ['install', '--frozen-lockfile'], { cwd: root, stdio: 'inherit' });
   ensureBuilt();
 }

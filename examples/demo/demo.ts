@@ -14,6 +14,13 @@ import { createCertificateAuthority, issueCertificate } from '@planesync/core';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const keepCache = process.argv.includes('--keep-cache');
+const unknown = process.argv.slice(2).filter((arg) => arg !== '--keep-cache');
+if (unknown.length > 0) {
+  process.stderr.write(
+    `demo: unknown option ${unknown.join(' ')}; the one option is --keep-cache\n`,
+  );
+  process.exit(2);
+}
 const STEPS = 11;
 let step = 0;
 const started = Date.now();

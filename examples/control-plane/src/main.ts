@@ -22,7 +22,8 @@ const USAGE = `Usage: control-plane --config kong.yml --cert FILE[,FILE] --key F
   --ca FILE            trust anchor for DP certificates (PKI); with --pinned, the pinned certificate
   --pinned             shared mode: trust exactly --ca
   --wss-port N         WebSocket listener (default 8005)
-  --tcp-port N         TCP listener (default 8006)
+  --tcp-port N         TCP listener (default 8007; Kong's 8006 is its telemetry port, which
+                       planesync does not need: telemetry rides the same link)
   --admin-port N       GET /clustering/data-planes and /analytics (default 8001)
   --summary-every S    print an analytics summary every S seconds (default 5)
 `;
@@ -35,7 +36,7 @@ const { values } = parseArgs({
     ca: { type: 'string' },
     pinned: { type: 'boolean', default: false },
     'wss-port': { type: 'string', default: '8005' },
-    'tcp-port': { type: 'string', default: '8006' },
+    'tcp-port': { type: 'string', default: '8007' },
     'admin-port': { type: 'string', default: '8001' },
     'summary-every': { type: 'string', default: '5' },
     help: { type: 'boolean', default: false },

@@ -41,8 +41,18 @@ export function parseOptions<const O extends Options>(
       strict: true,
     });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(plainParseError(error as Error & { code?: string }));
   }
+}
+
+/** parseArgs' own messages, said plainly: `unknown option --bogus`. */
+function plainParseError(error: Error & { code?: string }): string {
+  const option = /'(-{1,2}[^'\s]+)'|"(-{1,2}[^"\s]+)"/.exec(error.message);
+  const name = option?.[1] ?? option?.[2];
+  if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && name) return `unknown option ${name}`;
+  if (error.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && name)
+    return `option ${name.replace(/ <value>$/, '')} needs a value`;
+  return error.message;
 }
 
 /** `--days N`: a whole number from 1 to 36500, or `fallback` when not given. */

@@ -196,10 +196,13 @@ describe('planesync cert issue|ca check the issuer first, and write nothing it w
     expect(Date.parse(leaf.validTo)).toBeLessThanOrEqual(Date.parse(ca.validTo));
   });
 
-  it('shortens an intermediate the same way, and says nothing when the days fit', async () => {
+  it('shortens an intermediate the same way: silently when --days was not given, with a warning when it was', async () => {
     await cliAt(T, 'cert', 'ca', '--cn', 'Root', '--days', '100');
     const args = ['--issuer-cert', 'ca.crt', '--issuer-key', 'ca.key'];
-    const shortened = await cliAt(T, 'cert', 'ca', '--cn', 'Int', ...args, 'i.crt', 'i.key');
+    const defaulted = await cliAt(T, 'cert', 'ca', '--cn', 'Int', ...args, 'd.crt', 'd.key');
+    expect(defaulted.stderr).toBe(''); // the default (3650 days) simply ends with the issuer
+    const asked = ['--days', '3650', 'i.crt', 'i.key'];
+    const shortened = await cliAt(T, 'cert', 'ca', '--cn', 'Int', ...args, ...asked);
     expect(shortened.stderr).toContain('valid for 100 days instead of 3650');
     const fits = await cliAt(
       T,

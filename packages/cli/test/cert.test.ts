@@ -31,11 +31,18 @@ describe('planesync cert gen (kong hybrid gen_cert)', () => {
     );
   });
 
+  it('says an unknown option plainly', async () => {
+    const result = await cli('cert', 'gen', '--bogus');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('unknown option --bogus');
+  });
+
   it('refuses to overwrite an existing file, and writes nothing', async () => {
     await writeFile(join(temp.dir, 'cluster.key'), 'precious');
     const result = await cli('cert', 'gen');
-    expect(result.code).toBe(2);
+    expect(result.code).toBe(1); // not a wrong call: the command did what it must
     expect(result.stderr).toContain('refusing to overwrite');
+    expect(result.stderr).not.toContain('Usage:');
     expect(await readFile(join(temp.dir, 'cluster.key'), 'utf8')).toBe('precious');
     await expect(stat(join(temp.dir, 'cluster.crt'))).rejects.toThrow();
   });

@@ -168,3 +168,26 @@ describe('the writer lock file', () => {
     await rm(prefix, { recursive: true, force: true });
   });
 });
+
+describe('a stored record that is not a snapshot', () => {
+  it('is named in words: what is missing, what is not a hash', async () => {
+    const { fromStoredRecord } = await import('../src/index.ts');
+    const base = {
+      format: 'planesync-config/1',
+      version: 1,
+      hash: 'a'.repeat(32),
+      hashes: { config: 'a'.repeat(32) },
+      source: 'cache',
+      config: {},
+      appliedAt: 0,
+      savedAt: 0,
+    };
+    expect(() => fromStoredRecord(base, 'f.json')).toThrow('hashes.routes: missing');
+    expect(() => fromStoredRecord({ ...base, hash: 'x' }, 'f.json')).toThrow(
+      'hash: not a 32-digit lowercase hex hash',
+    );
+    expect(() => fromStoredRecord({ ...base, version: 'x' }, 'f.json')).toThrow(
+      'version: expected number',
+    );
+  });
+});

@@ -96,7 +96,7 @@ export function checkPathLength(issuer: CheckedIssuer, pathLength: number | unde
  * The days a certificate signed now by `issuer` may have: `days`, or fewer so that it does
  * not outlive its issuer, with a warning on stderr giving the new end date.
  */
-export function clampDays(days: number, issuer: CheckedIssuer, io: CliIo): number {
+export function clampDays(days: number, issuer: CheckedIssuer, io: CliIo, asked = true): number {
   // As core sets it: notBefore is now in whole seconds, notAfter `days` later.
   const start = Math.floor(io.now() / 1000) * 1000;
   const most = Math.floor((issuer.notAfter - start) / DAY_MS);
@@ -105,6 +105,9 @@ export function clampDays(days: number, issuer: CheckedIssuer, io: CliIo): numbe
       `the issuer certificate ${issuer.file} expires on ${day(issuer.notAfter)}, in less than a day; renew it first`,
     );
   if (days <= most) return days;
+  // A default that runs past the issuer (a CA of 3650 days under a root made a moment
+  // earlier) is cut to the issuer's end without a word; a --days that does is warned about.
+  if (!asked) return most;
   io.stderr(
     `planesync: warning: the issuer certificate ${issuer.file} expires on ${day(issuer.notAfter)}; the new certificate is valid for ${most} days instead of ${days}, until ${day(start + most * DAY_MS)}\n`,
   );

@@ -147,7 +147,7 @@ async function ca(argv: readonly string[], io: CliIo): Promise<number> {
     : undefined;
   if (issuer) {
     checkPathLength(issuer, pathLength);
-    days = clampDays(days, issuer, io);
+    days = clampDays(days, issuer, io, values.days !== undefined);
   }
   await refuseExisting(certPath, keyPath);
   const pair = await createCertificateAuthority({
@@ -183,7 +183,7 @@ async function issue(argv: readonly string[], io: CliIo): Promise<number> {
   }
   const [certPath, keyPath] = outputPaths(positionals, commonName.replace(/[^\w.-]/g, '_'), io);
   const issuer = await readIssuer(values['issuer-cert'], values['issuer-key'], io);
-  days = clampDays(days, issuer, io);
+  days = clampDays(days, issuer, io, values.days !== undefined);
   await refuseExisting(certPath, keyPath);
   const pair = await issueCertificate({
     issuer: issuer.pair,
@@ -227,7 +227,7 @@ async function refuseExisting(certPath: string, keyPath: string): Promise<void> 
       () => true,
       () => false,
     );
-    if (exists) throw new UsageError(`${path} exists; refusing to overwrite it`);
+    if (exists) throw new CliError(`${path} exists; refusing to overwrite it`);
   }
 }
 
@@ -265,7 +265,7 @@ async function createExclusive(path: string, mode: number) {
     return await open(path, 'wx', mode);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new UsageError(`${path} exists; refusing to overwrite it`);
+      throw new CliError(`${path} exists; refusing to overwrite it`);
     }
     const code = (error as NodeJS.ErrnoException).code;
     throw new CliError(

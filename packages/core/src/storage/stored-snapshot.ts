@@ -78,7 +78,15 @@ export function serializeStoredRecord(
   return bytes;
 }
 
+/** The first problem, in words: `hashes.routes: missing`, `hash: not a 32-digit hex hash`. */
 function describeIssue(error: z.ZodError): string {
   const issue = error.issues[0];
-  return `${issue?.path.join('.') || '(root)'}: ${issue?.message}`;
+  const where = issue?.path.join('.') || '(root)';
+  if (!issue) return where;
+  if (issue.code === 'invalid_type' && /received undefined$/.test(issue.message))
+    return `${where}: missing`;
+  if (issue.code === 'invalid_format' || (issue.code === 'invalid_type' && where.includes('hash')))
+    return `${where}: not a 32-digit lowercase hex hash`;
+  if (issue.code === 'invalid_type') return `${where}: expected ${issue.expected}`;
+  return `${where}: ${issue.message}`;
 }

@@ -1,5 +1,6 @@
 import { ControlPlane, type ControlPlaneOptions } from '../control-plane/control-plane.ts';
 import { DataPlane, type DataPlaneOptions } from '../data-plane/data-plane.ts';
+import { consoleLogger } from '../host/logger.ts';
 import { type MemoryTransport, memoryTransport } from '../transport/memory-transport.ts';
 import { generateClusterCertificate } from '../trust/certificate-tools.ts';
 import { TrustVerifier } from '../trust/verifier.ts';
@@ -22,7 +23,8 @@ export interface TestCluster {
 /**
  * A complete hybrid cluster in memory for tests: a shared-mode certificate, a started
  * ControlPlane (version 3.10.0), and DataPlanes on demand, all on one `FakeClock`, so a test
- * can step through heartbeats, outages and reconnects in milliseconds.
+ * can step through heartbeats, outages and reconnects in milliseconds. Its nodes log errors
+ * only (on stderr); pass a `logger` to change that.
  *
  * @example
  * ```ts
@@ -42,11 +44,15 @@ export async function createTestCluster(
   const { certificate } = await generateClusterCertificate({ clock });
   const transport = memoryTransport({ clock, certificates: [certificate] });
   const trust = new TrustVerifier({ mode: 'pinned', certificates: [certificate], clock });
+  // A test's nodes say only what went wrong: their routine warnings (a DP retrying, a link
+  // closing) are what tests do on purpose.
+  const logger = consoleLogger({ level: 'error' });
   const cp = new ControlPlane({
     transport: transport.server,
     trust,
     version: '3.10.0',
     clock,
+    logger,
     ...options.controlPlane,
   });
   await cp.start();
@@ -63,6 +69,7 @@ export async function createTestCluster(
         trust,
         version: '3.10.0',
         clock,
+        logger,
         ...overrides,
       });
       dataPlanes.push(dp);

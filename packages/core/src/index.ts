@@ -61,7 +61,12 @@ export {
   type DataPlaneConfigState,
   type IgnoredBecause,
 } from './config/state-machine.ts';
-export { type ConfigSchema, formatPath, validateConfig } from './config/validate.ts';
+export {
+  type ConfigIssue,
+  type ConfigSchema,
+  formatPath,
+  validateConfig,
+} from './config/validate.ts';
 export {
   ControlPlane,
   type ControlPlaneEvents,
@@ -137,6 +142,7 @@ export {
   labelProblem,
   MAX_HELLO_BYTES,
   type Message,
+  type MessageBodies,
   type MessageName,
   MessageType,
   NACK_LIMITS,

@@ -89,8 +89,13 @@ const zodSchema: z.ZodType<DeclarativeConfig, unknown> = declarativeShape
 
 /** Kong's declarative config schema: validates, flattens, and explains what is wrong. */
 export interface DeclarativeConfigSchema extends ConfigSchema<DeclarativeConfig> {
-  /** The zod definition, to compose with your own zod schemas. */
-  readonly zod: z.ZodType<DeclarativeConfig, unknown>;
+  /**
+   * The zod definition (a `z.ZodType<DeclarativeConfig>`), to compose with your own zod
+   * schemas: `declarativeConfigSchema.zod as z.ZodType<DeclarativeConfig>`. Typed here by its
+   * `safeParse` only, so that planesync's declarations do not pull in zod's (which need
+   * `esModuleInterop` in a CommonJS project).
+   */
+  readonly zod: ConfigSchema<DeclarativeConfig>;
 }
 
 /**

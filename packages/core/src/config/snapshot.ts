@@ -17,8 +17,18 @@ export const CONFIG_SOURCES: readonly ConfigSource[] = [
 
 const hex32 = z.string().regex(/^[0-9a-f]{32}$/);
 
+/** Kong's per-entity hashes beside the overall config hash (32 hex digits each). */
+export interface ConfigHashes {
+  config: string;
+  routes: string;
+  services: string;
+  plugins: string;
+  upstreams: string;
+  targets: string;
+}
+
 /** Checks a {@link ConfigHashes} read from a frame or a store. */
-export const configHashesSchema = z.object({
+export const configHashesSchema: z.ZodType<ConfigHashes> = z.object({
   config: hex32,
   routes: hex32,
   services: hex32,
@@ -26,9 +36,6 @@ export const configHashesSchema = z.object({
   upstreams: hex32,
   targets: hex32,
 });
-
-/** Kong's per-entity hashes beside the overall config hash (32 hex digits each). */
-export type ConfigHashes = z.output<typeof configHashesSchema>;
 
 /**
  * One version of the configuration, as a DP holds it: the config itself, its Kong-compatible

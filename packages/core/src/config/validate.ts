@@ -1,5 +1,10 @@
-import type { z } from 'zod';
 import { ConfigInvalidError, type ConfigProblem } from '../errors.ts';
+
+/** One problem a schema found: where (`['services', 2, 'port']`) and what. zod's issues are these. */
+export interface ConfigIssue {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+}
 
 /**
  * What validates a config: any zod schema, or anything with zod's `safeParse` shape — the
@@ -10,9 +15,7 @@ import { ConfigInvalidError, type ConfigProblem } from '../errors.ts';
 export interface ConfigSchema<T = unknown> {
   safeParse(
     value: unknown,
-  ):
-    | { success: true; data: T }
-    | { success: false; error: { issues: readonly z.core.$ZodIssue[] } };
+  ): { success: true; data: T } | { success: false; error: { issues: readonly ConfigIssue[] } };
 }
 
 /**
@@ -31,7 +34,7 @@ export function validateConfig<T>(value: unknown, schema: ConfigSchema<T>): T {
   throw new ConfigInvalidError(result.error.issues.map(toProblem), { cause: result.error });
 }
 
-function toProblem(issue: z.core.$ZodIssue): ConfigProblem {
+function toProblem(issue: ConfigIssue): ConfigProblem {
   return { path: formatPath(issue.path), message: issue.message };
 }
 

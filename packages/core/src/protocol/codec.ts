@@ -7,6 +7,7 @@ import {
   type ConfigHeader,
   configHeaderSchema,
   type Message,
+  type MessageBodies,
   type MessageName,
   MessageType,
   messageSchemas,
@@ -21,9 +22,9 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** A frame of a JSON message: its type byte, then UTF-8 JSON. */
-export function encodeMessage<T extends keyof typeof messageSchemas>(
+export function encodeMessage<T extends keyof MessageBodies>(
   type: T,
-  body: (typeof messageSchemas)[T]['_zod']['input'],
+  body: MessageBodies[T],
 ): Uint8Array {
   const json = encoder.encode(JSON.stringify(body));
   const frame = new Uint8Array(1 + json.byteLength);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { configHashesSchema } from '../config/snapshot.ts';
+import { type ConfigHashes, configHashesSchema } from '../config/snapshot.ts';
 
 /** The protocol this version of planesync speaks; a hello naming another is refused. */
 export const PROTOCOL_VERSION = 'planesync/1';
@@ -136,26 +136,92 @@ export const messageSchemas = {
   telemetryAck: z.object({ batch: z.number().int().nonnegative() }),
 } as const;
 
-export type Hello = z.output<typeof messageSchemas.hello>;
-export type Welcome = z.output<typeof messageSchemas.welcome>;
-export type Reject = z.output<typeof messageSchemas.reject>;
-export type Ack = z.output<typeof messageSchemas.ack>;
-export type Nack = z.output<typeof messageSchemas.nack>;
-export type Ping = z.output<typeof messageSchemas.ping>;
+/** A DP's first frame: who it is and what it serves. */
+export interface Hello {
+  protocol: string;
+  nodeId: string;
+  hostname: string;
+  version: string;
+  labels: Record<string, string>;
+  plugins: Array<{ name: string; version: string }>;
+  configHash: string;
+  configVersion: number;
+  /** What the DP's cache holds (32 zeros: nothing). */
+  cacheHash?: string | undefined;
+}
+
+/** The CP's answer to an accepted hello. */
+export interface Welcome {
+  protocol: string;
+  controlPlaneVersion: string;
+  syncStatus: SyncStatus;
+}
+
+/** The CP's answer to a refused hello: an `ErrorCode`, and the sync status it records. */
+export interface Reject {
+  code: string;
+  message: string;
+  syncStatus?: SyncStatus | undefined;
+}
+
+/** The DP applied `version`; `cacheHash` is what its cache holds. */
+export interface Ack {
+  version: number;
+  hash: string;
+  cacheHash?: string | undefined;
+}
+
+/** The DP refused `version`, with at most 100 problems. */
+export interface Nack {
+  version: number;
+  hash: string;
+  errors: Array<{ path: string; message: string }>;
+}
+
+/** The DP's heartbeat: what it serves and what its cache holds. */
+export interface Ping {
+  version: number;
+  hash: string;
+  cacheHash?: string | undefined;
+}
+
+/**
+ * The JSON body `encodeMessage` takes for each message type (fields with a default may be
+ * left out); plain types, so that planesync's declarations need none of zod's.
+ */
+export interface MessageBodies {
+  hello: Omit<Hello, 'labels' | 'plugins'> & Partial<Pick<Hello, 'labels' | 'plugins'>>;
+  welcome: Welcome;
+  reject: Reject;
+  ack: Ack;
+  nack: Nack;
+  ping: Ping;
+  pong: Record<string, never>;
+  telemetryAck: { batch: number };
+}
 
 /** A licence the CP hands its DPs with the config; past `expiresAt` a DP reports itself unlicensed. */
-export const licenseSchema = z.looseObject({ expiresAt: z.number() });
-export type License = z.output<typeof licenseSchema>;
+export interface License {
+  expiresAt: number;
+  [field: string]: unknown;
+}
+export const licenseSchema: z.ZodType<License> = z.looseObject({ expiresAt: z.number() });
 
 /** The small, uncompressed header in front of a config frame's gzip payload. */
-export const configHeaderSchema = z.object({
+export interface ConfigHeader {
+  version: number;
+  hash: string;
+  /** Kong's per-collection hashes of the config (`config`, `routes`, …, `targets`). */
+  hashes?: ConfigHashes | undefined;
+  license?: License | undefined;
+}
+export const configHeaderSchema: z.ZodType<ConfigHeader> = z.object({
   version,
   hash,
   /** Kong's per-collection hashes of the config (`config`, `routes`, …, `targets`). */
   hashes: configHashesSchema.optional(),
   license: licenseSchema.optional(),
 });
-export type ConfigHeader = z.output<typeof configHeaderSchema>;
 
 /** A config as it travels: its header, and the gzip bytes of the config's JSON. */
 export interface ConfigFrame {
@@ -164,7 +230,17 @@ export interface ConfigFrame {
 }
 
 /** One request record in a telemetry batch. */
-export const telemetryRecordSchema = z.object({
+export interface TelemetryRecord {
+  service?: string | undefined;
+  route?: string | undefined;
+  consumer?: string | undefined;
+  status: number;
+  latencyMs: number;
+  requestBytes?: number | undefined;
+  responseBytes?: number | undefined;
+  at: number;
+}
+export const telemetryRecordSchema: z.ZodType<TelemetryRecord> = z.object({
   service: z.string().max(256).optional(),
   route: z.string().max(256).optional(),
   consumer: z.string().max(256).optional(),
@@ -192,10 +268,16 @@ export const telemetryEnvelopeSchema = z.object({
 });
 
 /** A telemetry batch as it travels (gzip JSON). */
-export const telemetrySchema = telemetryEnvelopeSchema.extend({
+export interface TelemetryBatch {
+  stream: string;
+  batch: number;
+  firstSeq: number;
+  dropped: number;
+  records: TelemetryRecord[];
+}
+export const telemetrySchema: z.ZodType<TelemetryBatch> = telemetryEnvelopeSchema.extend({
   records: z.array(telemetryRecordSchema).max(MAX_TELEMETRY_RECORDS),
 });
-export type TelemetryBatch = z.output<typeof telemetrySchema>;
 
 /** Every decoded message, by name. */
 export type Message =
@@ -209,3 +291,16 @@ export type Message =
   | { type: 'pong'; body: Record<string, never> }
   | { type: 'telemetry'; body: Uint8Array }
   | { type: 'telemetryAck'; body: { batch: number } };
+
+/** Compile-time: each schema's output is exactly its plain type (a drift fails `tsc`). */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Checked<T extends true> = T;
+export type _MessageTypesMatchTheirSchemas = [
+  Checked<Same<z.output<typeof messageSchemas.hello>, Hello>>,
+  Checked<Same<z.output<typeof messageSchemas.welcome>, Welcome>>,
+  Checked<Same<z.output<typeof messageSchemas.reject>, Reject>>,
+  Checked<Same<z.output<typeof messageSchemas.ack>, Ack>>,
+  Checked<Same<z.output<typeof messageSchemas.nack>, Nack>>,
+  Checked<Same<z.output<typeof messageSchemas.ping>, Ping>>,
+  Checked<Same<z.output<typeof telemetryEnvelopeSchema>['stream'], TelemetryBatch['stream']>>,
+];

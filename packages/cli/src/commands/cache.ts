@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import {
   type ConfigStore,
+  DECLARATIVE_ENTITY_TYPES,
   FileConfigStore,
   PlanesyncError,
   StoreDecryptFailedError,
@@ -41,19 +42,6 @@ Options:
                           base64, as the DP's lmdbStore({ encryptionKey }) takes it
   --force                 import: replace the config a cache already holds
 `;
-
-const ENTITY_KINDS = [
-  'services',
-  'routes',
-  'plugins',
-  'consumers',
-  'upstreams',
-  'targets',
-  'certificates',
-  'ca_certificates',
-  'snis',
-  'vaults',
-];
 
 /** `planesync cache ...`; resolves with the exit code. */
 export async function cacheCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -218,7 +206,7 @@ function describe(
   nodeId: string | undefined,
 ): string {
   const config = snapshot.config as Record<string, unknown> | null;
-  const counts = ENTITY_KINDS.filter((k) => Array.isArray(config?.[k])).map(
+  const counts = DECLARATIVE_ENTITY_TYPES.filter((k) => Array.isArray(config?.[k])).map(
     (k) => `${k} ${(config![k] as unknown[]).length}`,
   );
   return [

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import {
   ConfigInvalidError,
   type ConfigProblem,
+  DECLARATIVE_ENTITY_TYPES,
   type DeclarativeConfig,
   parseDeclarativeConfig,
 } from '@planesync/core';
@@ -30,20 +31,6 @@ through unvalidated. Every problem is printed, one a line:
 
 Exit codes: 0 valid, 1 invalid or unreadable, 2 called wrongly.
 `;
-
-/** The entity collections the declarative schema validates, in the summary's order. */
-const MODELLED = [
-  'services',
-  'routes',
-  'plugins',
-  'consumers',
-  'upstreams',
-  'targets',
-  'certificates',
-  'ca_certificates',
-  'snis',
-  'vaults',
-];
 
 /** `planesync config ...`; resolves with the exit code. */
 export async function configCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -89,12 +76,12 @@ async function validateFile(file: string, io: CliIo): Promise<number> {
 /** "2 services, 3 routes, 1 plugin" and the top-level keys that were not validated. */
 function summary(config: DeclarativeConfig): string {
   const count = (n: number, name: string) => `${n} ${n === 1 ? name.replace(/s$/, '') : name}`;
-  const counts = MODELLED.flatMap((name) => {
+  const counts = DECLARATIVE_ENTITY_TYPES.flatMap((name) => {
     const list = config[name];
     return Array.isArray(list) && list.length > 0 ? [count(list.length, name)] : [];
   });
   const passed = Object.keys(config).filter(
-    (key) => !key.startsWith('_') && !MODELLED.includes(key),
+    (key) => !key.startsWith('_') && !DECLARATIVE_ENTITY_TYPES.includes(key),
   );
   const validated = counts.length > 0 ? counts.join(', ') : 'no entities';
   return passed.length > 0 ? `${validated}; not validated: ${passed.join(', ')}` : validated;

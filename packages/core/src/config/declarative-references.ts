@@ -104,8 +104,11 @@ function contentId(collectionName: string, entity: Entity): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-/** The collections whose entities take part in references and unique fields. */
-const COLLECTIONS = [
+/**
+ * The entity types the declarative schema models (Kong 3.10's fields, references, unique
+ * names); every other top-level key passes through unvalidated.
+ */
+export const DECLARATIVE_ENTITY_TYPES: readonly string[] = [
   'services',
   'routes',
   'plugins',
@@ -142,7 +145,7 @@ const isEntity = (value: unknown): value is Entity =>
  */
 function locateSources(config: unknown): Map<string, Source[]> {
   const sources = new Map<string, Source[]>();
-  for (const key of COLLECTIONS) {
+  for (const key of DECLARATIVE_ENTITY_TYPES) {
     const list = isEntity(config) ? config[key] : undefined;
     sources.set(key, Array.isArray(list) ? [{ key, list, owner: undefined }] : []);
   }

@@ -51,9 +51,18 @@ export class HandshakeGuard {
     this.#logger = limits.logger ?? defaultLogger;
   }
 
-  /** Starts watching every socket `server` accepts. */
+  /** Starts watching every socket `server` accepts; a failed TLS handshake is dropped. */
   watch(server: Server): void {
     server.on('connection', (socket: Socket) => this.#accepted(socket));
+    server.on('tlsClientError', (error: Error, socket: Socket) => {
+      logSafely(
+        this.#logger,
+        'debug',
+        { err: error, remoteAddress: socket.remoteAddress },
+        'a TLS handshake failed',
+      );
+      socket.destroy();
+    });
   }
 
   /** How many peers are handshaking now. */

@@ -112,15 +112,6 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
           maxPayloadBytes,
         );
       });
-      created.on('tlsClientError', (error, socket) => {
-        logSafely(
-          logger,
-          'debug',
-          { err: error, remoteAddress: socket.remoteAddress },
-          'a TLS handshake failed',
-        );
-        socket.destroy();
-      });
       const info = await listenOn(created, options.port ?? 8005, options.host ?? '127.0.0.1');
       server = created;
       guard = watch;

@@ -148,15 +148,6 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
           onConnection(connection);
         });
       });
-      https.on('tlsClientError', (error, socket) => {
-        logSafely(
-          logger,
-          'debug',
-          { err: error, remoteAddress: socket.remoteAddress },
-          'a TLS handshake failed',
-        );
-        socket.destroy();
-      });
       https.on('clientError', (error, socket) => {
         if (socket.writableEnded) return; // refused already: its answer is on its way
         // A malformed or oversized request before any upgrade: answer if possible, then drop.

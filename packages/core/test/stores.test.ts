@@ -120,6 +120,15 @@ describe('FileConfigStore', () => {
     await second.close();
   });
 
+  it('knows a prefix under two spellings as one (relative and absolute)', async () => {
+    const { relative } = await import('node:path');
+    const first = new FileConfigStore({ prefix });
+    await first.open();
+    const second = new FileConfigStore({ prefix: relative(process.cwd(), prefix) });
+    await expect(second.open()).rejects.toMatchObject({ code: 'STORE_LOCKED' });
+    await first.close();
+  });
+
   it('takes over a lock whose process is gone', async () => {
     await writeFile(join(prefix, 'planesync.pid'), '2147483646\n'); // no such process
     const store = new FileConfigStore({ prefix });

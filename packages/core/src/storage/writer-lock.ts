@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { StoreLockedError, StoreWriteFailedError } from '../errors.ts';
 
 /** Lock files held by this process, so two stores in one process are told apart too. */
@@ -31,7 +31,9 @@ export interface WriterLock {
  * if (lock !== 'read-only') await lock.release();
  * ```
  */
-export async function acquireWriterLock(path: string): Promise<WriterLock | 'read-only'> {
+export async function acquireWriterLock(file: string): Promise<WriterLock | 'read-only'> {
+  // One spelling per file: `./p/planesync.pid` and `/abs/p/planesync.pid` are one lock here.
+  const path = resolve(file);
   try {
     await mkdir(dirname(path), { recursive: true });
   } catch (error) {

@@ -290,7 +290,9 @@ async function dpApply(
     samples.push(performance.now() - start);
     // The baseline, interleaved: gunzip + JSON.parse of the same payload.
     const current = await currentFrame(cp);
-    const payload = current.subarray(5 + new DataView(current.buffer).getUint32(1));
+    const payload = current.subarray(
+      5 + new DataView(current.buffer, current.byteOffset).getUint32(1),
+    );
     const rawStart = performance.now();
     JSON.parse((await gunzipAsync(payload)).toString('utf8'));
     baselines.push(performance.now() - rawStart);
@@ -304,7 +306,7 @@ async function dpApply(
   await cp.stop();
 
   // Where the time goes, measured on the same frame.
-  const body = frame.subarray(5 + new DataView(frame.buffer).getUint32(1));
+  const body = frame.subarray(5 + new DataView(frame.buffer, frame.byteOffset).getUint32(1));
   const steps: Record<string, number> = {};
   const time = async (name: string, fn: () => unknown) => {
     const start = performance.now();

@@ -149,6 +149,8 @@ export {
   NACK_LIMITS,
   nackProblems,
   PROTOCOL_VERSION,
+  pickProtocol,
+  SUPPORTED_PROTOCOLS,
   SYNC_STATUSES,
   type SyncStatus,
   type TelemetryBatch,

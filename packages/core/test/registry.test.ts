@@ -220,3 +220,68 @@ describe('a node id belongs to one certificate while it is connected (PKI mode)'
     expect(cp.dataPlanes()[0]).toMatchObject({ hostname: 'second', connected: true });
   });
 });
+
+describe('protocol version negotiation (a rolling upgrade)', () => {
+  /** Sends a hand-made hello and returns the CP's answer. */
+  async function answerTo(overrides: Record<string, unknown>) {
+    const { decodeFrame } = await import('../src/index.ts');
+    const connection = await cluster!.transport
+      .client({ certificates: [cluster!.certificate] })
+      .connect();
+    await connection.send(hello({ nodeId: `n-${Math.random()}`, ...overrides }));
+    for await (const frame of connection) {
+      const message = decodeFrame(frame);
+      await connection.close();
+      return message;
+    }
+    return undefined;
+  }
+
+  it('a DP offering a newer protocol and this one is served in the newest both speak', async () => {
+    const { pickProtocol } = await import('../src/index.ts');
+    cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
+    const answer = await answerTo({
+      protocol: 'planesync/2',
+      protocols: ['planesync/2', 'planesync/1'],
+    });
+    expect(answer).toMatchObject({ type: 'welcome', body: { protocol: 'planesync/1' } });
+    expect(
+      pickProtocol(['planesync/1', 'planesync/3', 'planesync/2'], ['planesync/2', 'planesync/1']),
+    ).toBe('planesync/2');
+  });
+
+  it('a DP of the first release (no list, only its protocol) is served as before', async () => {
+    cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
+    expect(await answerTo({ protocol: 'planesync/1' })).toMatchObject({
+      type: 'welcome',
+      body: { protocol: 'planesync/1' },
+    });
+  });
+
+  it('a DP that speaks none of this CP’s protocols is refused, told which it speaks', async () => {
+    cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
+    const answer = await answerTo({ protocol: 'planesync/9', protocols: ['planesync/9'] });
+    expect(answer).toMatchObject({
+      type: 'reject',
+      body: { code: 'VERSION_INCOMPATIBLE', message: expect.stringContaining('planesync/1') },
+    });
+  });
+
+  it('a mixed fleet — DPs of this release and a DP that offers more — all end on one config', async () => {
+    cluster = await createTestCluster();
+    const current = cluster.dataPlane({ nodeId: 'current' });
+    await current.start();
+    const { hash } = await cluster.cp.setConfig({
+      _format_version: '3.0',
+      services: [{ name: 'a', host: 'a.internal' }],
+    });
+    expect(
+      await answerTo({
+        nodeId: 'newer',
+        protocol: 'planesync/2',
+        protocols: ['planesync/2', 'planesync/1'],
+      }),
+    ).toMatchObject({ type: 'welcome' });
+    await current.waitForConfig({ hash });
+  });
+});

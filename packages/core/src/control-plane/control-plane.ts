@@ -426,12 +426,12 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       this.#unencoded = true;
       return { version: prepared.version, hash: prepared.hash };
     }
-    const frame = await this.#encode(prepared, compressed);
-    if (frame.byteLength > this.#settings.maxPayloadBytes) {
-      throw new PayloadTooLargeError(frame.byteLength, this.#settings.maxPayloadBytes);
+    const encoded = await this.#encode(prepared, compressed);
+    if (encoded.frame.byteLength > this.#settings.maxPayloadBytes) {
+      throw new PayloadTooLargeError(encoded.frame.byteLength, this.#settings.maxPayloadBytes);
     }
     this.#publisher.commit(prepared);
-    this.#install(prepared, frame);
+    this.#install(prepared, encoded);
     return { version: prepared.version, hash: prepared.hash };
   }
 
@@ -440,35 +440,40 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     const latest = this.#publisher.latest;
     if (!latest) return;
     try {
-      const frame = await this.#encode(latest);
-      if (frame.byteLength > this.#settings.maxPayloadBytes) {
-        throw new PayloadTooLargeError(frame.byteLength, this.#settings.maxPayloadBytes);
+      const encoded = await this.#encode(latest);
+      if (encoded.frame.byteLength > this.#settings.maxPayloadBytes) {
+        throw new PayloadTooLargeError(encoded.frame.byteLength, this.#settings.maxPayloadBytes);
       }
-      this.#install(latest, frame);
+      this.#install(latest, encoded);
     } catch (error) {
       this.#announce('error', asPlanesyncError(error), { remoteAddress: 'control-plane' });
     }
   }
 
+  /** The version's frame, and the compressed payload in it (kept for licence changes). */
   async #encode(
     version: PublishedConfig<TConfig>,
-    compressed = compressConfig(version.config),
-  ): Promise<Uint8Array> {
+    compressing = compressConfig(version.config),
+  ): Promise<{ frame: Uint8Array; compressed: Uint8Array }> {
     const header = {
       version: version.version,
       hash: version.hash,
       hashes: version.hashes,
       ...(this.#license ? { license: this.#license } : {}),
     };
-    const frame = assembleConfigFrame(header, await compressed);
+    const compressed = await compressing;
+    const frame = assembleConfigFrame(header, compressed);
     this.#encodes++;
-    return frame;
+    return { frame, compressed };
   }
 
   /** Makes an encoded version the one every DP is brought to, and pushes it. */
-  #install(version: PublishedConfig<TConfig>, frame: Uint8Array): void {
+  #install(
+    version: PublishedConfig<TConfig>,
+    { frame, compressed }: { frame: Uint8Array; compressed: Uint8Array },
+  ): void {
     this.#unencoded = false;
-    this.#compressed = frame.subarray(5 + new DataView(frame.buffer).getUint32(1));
+    this.#compressed = compressed;
     this.#current = { version: version.version, hash: version.hash, hashes: version.hashes, frame };
     this.#configuredPlugins = configuredPlugins(version.config);
     const services = (version.config as { services?: unknown } | undefined)?.services;

@@ -16,7 +16,8 @@ import {
   type Hello,
   MAX_HELLO_BYTES,
   type Message,
-  PROTOCOL_VERSION,
+  pickProtocol,
+  SUPPORTED_PROTOCOLS,
   type SyncStatus,
   type TelemetryBatch,
   telemetryEnvelopeSchema,
@@ -174,7 +175,10 @@ export class DataPlaneSession {
 
   /** Another connection from the same node id replaces this one. */
   async replace(): Promise<void> {
-    await this.connection.close(4000, 'replaced by a newer connection from the same node');
+    await this.connection.close(
+      CloseCode.REPLACED,
+      'replaced by a newer connection from the same node',
+    );
   }
 
   async #handle(message: Message): Promise<void> {
@@ -251,11 +255,13 @@ export class DataPlaneSession {
       connected: false,
       certExpiresAt: this.certExpiresAt,
     };
-    if (hello.protocol !== PROTOCOL_VERSION) {
+    const offered = hello.protocols ?? [hello.protocol];
+    const protocol = pickProtocol(offered);
+    if (!protocol) {
       await this.#refuse(
         record,
         new VersionIncompatibleError(
-          `this control plane speaks ${PROTOCOL_VERSION}, not ${hello.protocol}`,
+          `this control plane speaks ${SUPPORTED_PROTOCOLS.join(', ')}; the data plane offers ${offered.join(', ')}`,
         ),
       );
       return;
@@ -289,7 +295,7 @@ export class DataPlaneSession {
     this.host.reported();
     await this.connection.send(
       encodeMessage('welcome', {
-        protocol: PROTOCOL_VERSION,
+        protocol,
         controlPlaneVersion: this.host.controlPlaneVersion,
         syncStatus: record.syncStatus,
       }),

@@ -38,6 +38,7 @@ import {
   labelProblem,
   nackProblems,
   PROTOCOL_VERSION,
+  SUPPORTED_PROTOCOLS,
   type SyncStatus,
 } from '../protocol/messages.ts';
 import type { ConfigStore } from '../storage/contract.ts';
@@ -586,6 +587,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
       await connection.send(
         encodeMessage('hello', {
           protocol: PROTOCOL_VERSION,
+          protocols: [...SUPPORTED_PROTOCOLS],
           nodeId,
           hostname,
           version: this.#options.version,
@@ -602,6 +604,10 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
         const message = decodeFrame(frame);
         switch (message.type) {
           case 'welcome':
+            if (!SUPPORTED_PROTOCOLS.includes(message.body.protocol))
+              throw new ProtocolViolationError(
+                `the control plane chose ${message.body.protocol}, which this data plane did not offer`,
+              );
             this.#state.syncStatus = message.body.syncStatus;
             this.#state.connection = 'connected';
             this.#state.failedAttempts = 0;

@@ -1,8 +1,27 @@
 import { z } from 'zod';
 import { type ConfigHashes, configHashesSchema } from '../config/snapshot.ts';
 
-/** The protocol this version of planesync speaks; a hello naming another is refused. */
+/** The protocol this version of planesync speaks best. */
 export const PROTOCOL_VERSION = 'planesync/1';
+
+/**
+ * Every protocol version this planesync speaks, newest first. A DP offers its list in the
+ * hello; the CP picks the newest both speak and names it in the welcome — so a fleet can be
+ * upgraded one node at a time when a new version comes.
+ */
+export const SUPPORTED_PROTOCOLS: readonly string[] = [PROTOCOL_VERSION];
+
+/**
+ * The newest protocol in `offered` that `supported` holds too (`planesync/N`, by N), or
+ * `undefined` when they share none.
+ */
+export function pickProtocol(
+  offered: readonly string[],
+  supported: readonly string[] = SUPPORTED_PROTOCOLS,
+): string | undefined {
+  const rank = (name: string) => Number(/^planesync\/(\d+)$/.exec(name)?.[1] ?? -1);
+  return offered.filter((name) => supported.includes(name)).sort((a, b) => rank(b) - rank(a))[0];
+}
 
 /** The one-byte type that starts every frame. */
 export const MessageType = {
@@ -94,7 +113,10 @@ export const MAX_HELLO_BYTES = 256 * 1024;
 /** The JSON body of each message type but `config` and `telemetry`, which are compressed. */
 export const messageSchemas = {
   hello: z.object({
+    /** The protocol the DP prefers (its newest); older DPs send only this. */
     protocol: z.string().max(64),
+    /** Every protocol the DP speaks; the CP picks the newest it speaks too. */
+    protocols: z.array(z.string().max(64)).max(16).optional(),
     nodeId: z.string().regex(/^[\x21-\x7e]{1,256}$/),
     hostname: shortText,
     version: z.string().max(64),
@@ -139,6 +161,7 @@ export const messageSchemas = {
 /** A DP's first frame: who it is and what it serves. */
 export interface Hello {
   protocol: string;
+  protocols?: string[] | undefined;
   nodeId: string;
   hostname: string;
   version: string;

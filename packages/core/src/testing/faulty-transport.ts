@@ -1,9 +1,10 @@
 import { type Clock, delay } from '../clock.ts';
-import type {
-  AbortOptions,
-  Connection,
-  ConnectOptions,
-  TransportClient,
+import {
+  type AbortOptions,
+  CloseCode,
+  type Connection,
+  type ConnectOptions,
+  type TransportClient,
 } from '../transport/contract.ts';
 
 /** What may go wrong with a frame on its way, decided per frame. */
@@ -102,7 +103,7 @@ class FaultyConnection implements Connection {
       case 'drop':
         return;
       case 'cut':
-        await this.inner.close(1001, 'fault injection: cut mid-frame');
+        await this.inner.close(CloseCode.GOING_AWAY, 'fault injection: cut mid-frame');
         return;
       case 'truncate':
         return this.inner.send(frame.subarray(0, fault.bytes), options);
@@ -148,7 +149,7 @@ class FaultyConnection implements Connection {
             case 'drop':
               continue;
             case 'cut':
-              await this.inner.close(1001, 'fault injection: cut mid-frame');
+              await this.inner.close(CloseCode.GOING_AWAY, 'fault injection: cut mid-frame');
               return { value: undefined, done: true };
             case 'truncate':
               return { value: result.value.subarray(0, fault.bytes), done: false };

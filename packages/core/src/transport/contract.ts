@@ -30,6 +30,8 @@ export const CloseCode = {
   INTERNAL_ERROR: 1011,
   /** The endpoint is overloaded (too many peers): try again later. */
   TRY_AGAIN_LATER: 1013,
+  /** planesync's own (4000–4999): a newer connection from the same node id took this one's place. */
+  REPLACED: 4000,
 } as const;
 
 /** How and why a connection closed. */

@@ -211,8 +211,8 @@ describe('a damaged dbless.lmdb is STORE_CORRUPT: never a crash, never a silent 
       _format_version: '3.0',
       services: [{ name: 'a', host: 'a.internal' }],
     });
-    await dp.waitForConfig({ hash });
-    await cluster.clock.advance(0);
+    // The DP acks once its save is done: the CP recording the ack means the cache is written.
+    await cluster.cp.waitForSync({ hash });
     expect(existsSync(`${file}.corrupt`)).toBe(true);
     await dp.stop();
     const restarted = lmdbStore({ prefix });

@@ -162,7 +162,7 @@ describe('lmdbStore', () => {
         _format_version: '3.0',
         services: [{ name: 'a', host: 'a' }],
       });
-      await first.waitForConfig({ hash });
+      await cluster.cp.waitForSync({ hash }); // acked: the save to dbless.lmdb is done
       await cluster.cp.stop();
       await first.stop();
       await open.splice(0)[0]!.close();

@@ -507,9 +507,9 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
   /** A save that failed (a full disk) is tried again at each heartbeat until it succeeds. */
   #retrySave(): void {
     const active = this.#machine.active;
-    if (!active || active.source === 'cache' || active.hash === this.#state.cacheHash) return;
-    if (active.source === 'empty' || active.source === 'declarative') return;
-    void this.#save(active);
+    // Only what the DP saves is tried again: configs from the CP and those loaded by hand.
+    const saved = active?.source === 'control-plane' || active?.source === 'manual';
+    if (saved && active.hash !== this.#state.cacheHash) void this.#save(active);
   }
 
   async #connectForever(): Promise<void> {

@@ -183,11 +183,17 @@ export {
   type CloseInfo,
   type Connection,
   type ConnectionHandler,
+  type ConnectionRequest,
   type ConnectOptions,
+  type ControlFrame,
+  type DialRequest,
+  FRAMES_ONLY,
   type ListenInfo,
   type ListenOptions,
   type PeerInfo,
+  type Route,
   type TransportClient,
+  type TransportFeatures,
   type TransportServer,
 } from './transport/contract.ts';
 export {

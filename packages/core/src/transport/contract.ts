@@ -75,11 +75,28 @@ export interface Connection extends AsyncIterable<Uint8Array> {
    */
   readonly peerCertificates: readonly Uint8Array[];
   /**
-   * What the client sent along with its connect request (`ConnectOptions.metadata`), as
-   * the server received it; on the client side, what it sent. A WebSocket transport carries it
-   * as query parameters of the upgrade request.
+   * The query of the client's request step as key/value pairs (the last value of a repeated
+   * key), as the server received it; on the client side, what it sent. Empty for a transport
+   * without a request step.
    */
   readonly metadata: Readonly<Record<string, string>>;
+  /**
+   * For a transport with a request step (a WebSocket upgrade), the request as the server
+   * received it: path, query and the subprotocol agreed; on the client side, what it sent.
+   * `undefined` for a transport without one (TCP).
+   */
+  readonly request?: ConnectionRequest | undefined;
+  /**
+   * Sends a ping or pong control frame with `payload` (at most 125 bytes). Present on
+   * transports whose features include `controlFrames`.
+   */
+  sendControl?(frame: ControlFrame, options?: AbortOptions): Promise<void>;
+  /**
+   * With `pings: 'manual'` (a client's connect option, or a server route's): each ping and
+   * pong frame received, in order. Frames received before a listener is set are kept (at most
+   * 64) and handed to it when it is. Without manual pings the transport answers pings itself.
+   */
+  onControl?(listener: (frame: ControlFrame) => void): void;
   /**
    * On the client side, the name this side dialed — the host of the URL, or the transport's
    * `serverName` option — which core checks the server's certificate against (PKI mode);
@@ -104,23 +121,87 @@ export interface Connection extends AsyncIterable<Uint8Array> {
   readonly closed: Promise<CloseInfo>;
 }
 
+/** A ping or pong control frame (WebSocket, RFC 6455 §5.5.2). */
+export interface ControlFrame {
+  readonly kind: 'ping' | 'pong';
+  /** At most 125 bytes. */
+  readonly payload: Uint8Array;
+}
+
+/** A request step as a server received it (or a client sent it). */
+export interface ConnectionRequest {
+  readonly path: string;
+  /** The query as sent, without its `?` (percent-encoded or not, as the client wrote it). */
+  readonly rawQuery: string;
+  /** The subprotocol both sides agreed on, when one was. */
+  readonly subprotocol?: string | undefined;
+}
+
+/**
+ * What a wire protocol asks of the dial, declared by the protocol and carried by a transport
+ * with a request step (a WebSocket upgrade). A transport without one refuses a dial that
+ * sets `path` or `subprotocol` (its features say so beforehand).
+ */
+export interface DialRequest {
+  /** The request path, e.g. `/v1/outlet`; default the transport's own (its URL's path). */
+  readonly path?: string;
+  /** Query pairs, in order, added to any the transport's URL has. */
+  readonly query?: ReadonlyArray<readonly [string, string]>;
+  /**
+   * `false` sends the query's keys and values as given, not percent-encoded (Kong's DP
+   * concatenates them so); a value holding `&`, `#`, a space or a control character is then
+   * refused (`INVALID_ARGUMENT`). Default `true`.
+   */
+  readonly encodeQuery?: boolean;
+  /** A subprotocol to ask for (`Sec-WebSocket-Protocol`); default none. */
+  readonly subprotocol?: string;
+}
+
 /** What a client passes to {@link TransportClient.connect}. */
 export interface ConnectOptions extends AbortOptions {
   /**
-   * Small key/value facts the server learns before the first frame (node id, hostname,
-   * version), as Kong's `/v1/outlet?node_id=…` query does. Keys and values are short strings.
+   * @deprecated since 0.2: a protocol declares its query in `request.query`. Kept for a
+   * release: its pairs are sent as query parameters after `request.query`'s.
    */
   metadata?: Readonly<Record<string, string>>;
+  /** The request step a protocol needs (path, query, subprotocol). */
+  request?: DialRequest;
+  /**
+   * `'auto'` (default): the transport answers each ping itself, echoing its payload.
+   * `'manual'`: pings and pongs go to {@link Connection.onControl} and nothing is answered for
+   * the protocol (needs the `controlFrames` feature).
+   */
+  pings?: 'auto' | 'manual';
 }
+
+/**
+ * What a transport can carry beyond whole binary frames, so that combining it with a protocol
+ * that needs more fails at once with a clear error, not on the wire.
+ */
+export interface TransportFeatures {
+  /** A request step with a path, a query and a subprotocol (a WebSocket upgrade). */
+  readonly request: boolean;
+  /** Ping and pong control frames with a payload ({@link Connection.sendControl}). */
+  readonly controlFrames: boolean;
+}
+
+/** A transport that declares no features carries frames only. */
+export const FRAMES_ONLY: TransportFeatures = Object.freeze({
+  request: false,
+  controlFrames: false,
+});
 
 /**
  * The DP side: dials the CP. One call, one connection; the DataPlane calls it again to
  * reconnect.
  */
 export interface TransportClient {
+  /** What this transport can carry; absent means {@link FRAMES_ONLY}. */
+  readonly features?: TransportFeatures;
   /**
    * Opens a connection. Rejects with `TRANSPORT_FAILED` when the peer cannot be reached or
-   * the handshake fails, `ABORTED` when `signal` aborts first.
+   * the handshake fails, `ABORTED` when `signal` aborts first, `INVALID_ARGUMENT` when the
+   * options ask for something the transport cannot carry.
    */
   connect(options?: ConnectOptions): Promise<Connection>;
 }
@@ -144,7 +225,10 @@ export interface PeerInfo {
   /** For a transport with a request step (a WebSocket upgrade): its path and query. */
   readonly request?: {
     readonly path: string;
+    /** The last value of each key. */
     readonly query: Readonly<Record<string, string>>;
+    /** The query as sent, without its `?`. */
+    readonly rawQuery?: string;
   };
 }
 
@@ -161,7 +245,24 @@ export type Admission =
       readonly reason: string;
       /** The HTTP status a transport with an HTTP step answers with; default 403. */
       readonly status?: number;
+      /**
+       * Drop the connection without any answer (no HTTP status, no close frame), as a server
+       * does with a peer it will not talk to at all.
+       */
+      readonly silent?: boolean;
     };
+
+/**
+ * One path a server with a request step answers, and how: the subprotocol it agrees to (none
+ * by default; a client asking for another is refused) and who answers pings.
+ */
+export interface Route {
+  /** e.g. `/v1/outlet`. */
+  readonly path: string;
+  readonly subprotocol?: string;
+  /** As {@link ConnectOptions.pings}; default `'auto'`. */
+  readonly pings?: 'auto' | 'manual';
+}
 
 /** Options of {@link TransportServer.listen}. */
 export interface ListenOptions extends AbortOptions {
@@ -174,10 +275,19 @@ export interface ListenOptions extends AbortOptions {
    * connection again.
    */
   admit?: (peer: PeerInfo) => Admission;
+  /**
+   * The paths a server with a request step answers (one listener, several protocols); a
+   * request for any other path is refused (404). Default: the transport's own path. A server
+   * without a request step refuses more than one route, or a route it cannot carry
+   * (`INVALID_ARGUMENT`).
+   */
+  routes?: readonly Route[];
 }
 
 /** The CP side: accepts connections from DPs. */
 export interface TransportServer {
+  /** What this transport can carry; absent means {@link FRAMES_ONLY}. */
+  readonly features?: TransportFeatures;
   /**
    * Starts accepting; `onConnection` receives each connection once its handshake is done.
    * Rejects with `TRANSPORT_FAILED` when it cannot listen.

@@ -538,7 +538,10 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   }
 
   #admit(connection: Connection): void {
-    const { admission, expiresAt } = this.#verdict(connection);
+    const { admission, expiresAt } = this.#verdict({
+      remoteAddress: connection.remoteAddress,
+      peerCertificates: connection.peerCertificates,
+    });
     if (!admission.accept) {
       void connection.close(admission.code, admission.reason);
       return;

@@ -2,93 +2,49 @@ import { AnalyticsAggregator, type AnalyticsAggregatorOptions } from '../analyti
 import { type Clock, systemClock, type TimerId } from '../clock.ts';
 import { declarativeConfigSchema } from '../config/declarative-schema.ts';
 import type { ConfigLimits } from '../config/limits.ts';
-import { ConfigPublisher, type PublishedConfig } from '../config/publisher.ts';
+import { ConfigPublisher } from '../config/publisher.ts';
 import type { ConfigSchema } from '../config/validate.ts';
-import {
-  AbortedError,
-  ErrorCode,
-  InvalidArgumentError,
-  PayloadTooLargeError,
-  type PlanesyncError,
-} from '../errors.ts';
+import { AbortedError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import { IsolatedEmitter } from '../host/isolated-emitter.ts';
 import { defaultLogger, type Logger, logSafely } from '../host/logger.ts';
-import { assembleConfigFrame, compressConfig } from '../protocol/codec.ts';
 import {
   configuredPlugins,
   type PluginVersion,
   pluginCompatibility,
 } from '../protocol/compatibility.ts';
 import { asPlanesyncError, closeForFailure } from '../protocol/failure.ts';
-import type { License, SyncStatus, TelemetryBatch } from '../protocol/messages.ts';
+import type { License, SyncStatus } from '../protocol/messages.ts';
+import { planesyncProtocol } from '../protocol/planesync.ts';
+import type { WireProtocol } from '../protocol/wire-protocol.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../transport/connection-base.ts';
 import {
   type Admission,
   CloseCode,
   type CloseInfo,
   type Connection,
+  FRAMES_ONLY,
   type PeerInfo,
+  type Route,
   type TransportServer,
 } from '../transport/contract.ts';
 import type { TrustVerifier } from '../trust/verifier.ts';
-import { DataPlaneSession, type EncodedVersion } from './session.ts';
+import { ConfigBroadcaster } from './broadcaster.ts';
+import type { DataPlaneStatus } from './data-plane-status.ts';
+import type { ControlPlaneEvents } from './events.ts';
+import { DataPlaneRegistry } from './registry.ts';
+import { DataPlaneSession } from './session.ts';
 
-/** What the CP knows of one DP, like a row of Kong's `clustering_data_planes`. */
-export interface DataPlaneStatus {
-  id: string;
-  hostname: string;
-  /** The address the DP connected from, without its port (as Kong's `ip`). */
-  ip: string;
-  version: string;
-  labels: Readonly<Record<string, string>>;
-  syncStatus: SyncStatus;
-  /** The config hash the DP last reported (hello, ping or ack). */
-  configHash: string;
-  configVersion: number;
-  /**
-   * The hash of the config in the DP's cache (what it would serve after a restart), as its
-   * last ack or ping said; 32 zeros when nothing is cached, `undefined` when the DP does not
-   * say. It differs from `configHash` while the DP cannot save (a full disk, a read-only
-   * prefix): the DP serves the config, a restart would not.
-   */
-  cacheHash: string | undefined;
-  /** Last frame received (ms since the epoch). */
-  lastSeen: number;
-  connected: boolean;
-  /** When the DP's certificate chain stops being trusted (ms since the epoch). */
-  certExpiresAt: number | undefined;
-}
-
-/** The events a ControlPlane emits. */
-export interface ControlPlaneEvents {
-  dataPlaneConnected: (status: DataPlaneStatus) => void;
-  dataPlaneDisconnected: (status: DataPlaneStatus, close: CloseInfo) => void;
-  dataPlaneRejected: (rejection: {
-    code: string;
-    message: string;
-    remoteAddress: string;
-    nodeId?: string;
-  }) => void;
-  configApplied: (event: { nodeId: string; version: number; hash: string }) => void;
-  configRejected: (event: {
-    nodeId: string;
-    version: number;
-    hash: string;
-    errors: ReadonlyArray<{ path: string; message: string }>;
-  }) => void;
-  /** A telemetry batch arrived; `records` holds only those not counted before. */
-  telemetry: (event: {
-    nodeId: string;
-    batch: number;
-    dropped: number;
-    records: TelemetryBatch['records'];
-  }) => void;
-  error: (error: PlanesyncError, context: { nodeId?: string; remoteAddress: string }) => void;
-}
+export type { DataPlaneStatus } from './data-plane-status.ts';
+export type { ControlPlaneEvents } from './events.ts';
 
 /** Options of a {@link ControlPlane}. */
 export interface ControlPlaneOptions<TConfig = unknown> {
   transport: TransportServer;
+  /**
+   * The wire protocols DPs may speak, each on its own path of a transport with a request
+   * step (one on a transport without). Default `[planesyncProtocol()]`.
+   */
+  protocols?: readonly WireProtocol[];
   /**
    * Where the CP reports connections, rejections, configs applied or rejected, listeners that
    * threw and errors no listener handled (pino's method shape). Default: warnings and errors
@@ -198,26 +154,16 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     maxPayloadBytes: number;
     maxInflatedBytes: number;
   };
-  readonly #records = new Map<string, DataPlaneStatus>();
-  readonly #sessions = new Map<string, DataPlaneSession>();
-  #current: EncodedVersion | undefined;
-  #compressed: Uint8Array | undefined;
+  readonly #protocols: readonly WireProtocol[];
+  readonly #registry: DataPlaneRegistry<DataPlaneSession>;
+  readonly #broadcaster: ConfigBroadcaster<TConfig>;
   #configuredPlugins = new Set<string>();
-  #license: License | undefined;
-  #setConfigTail: Promise<unknown> = Promise.resolve();
   #purgeTimer: TimerId | undefined;
-  #pushTimer: TimerId | undefined;
-  #lastPush = Number.NEGATIVE_INFINITY;
   #started = false;
   #lifecycle: Promise<void> = Promise.resolve();
   readonly #syncWaiters = new Set<() => void>();
   /** Connections accepted and not yet closed. */
   #live = 0;
-  #encodes = 0;
-  /** setConfig calls waiting for their turn. */
-  #queued = 0;
-  /** The latest version was published without a frame (see `#setConfig`). */
-  #unencoded = false;
   readonly #analytics: AnalyticsAggregator;
 
   constructor(options: ControlPlaneOptions<TConfig>) {
@@ -248,6 +194,23 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       maxInflatedBytes: options.maxInflatedBytes ?? DEFAULTS.maxInflatedBytes,
     };
     this.#analytics = new AnalyticsAggregator(this.#clock, options.analytics);
+    this.#protocols = checkProtocols(options.protocols ?? [planesyncProtocol()], this.#transport);
+    this.#registry = new DataPlaneRegistry(this.#clock, this.#settings, () =>
+      this.#checkSyncWaiters(),
+    );
+    this.#broadcaster = new ConfigBroadcaster({
+      publisher: this.#publisher,
+      protocols: this.#protocols,
+      clock: this.#clock,
+      settings: this.#settings,
+      installed: (version) => {
+        this.#configuredPlugins = configuredPlugins(version.config);
+        const services = (version.config as { services?: unknown } | undefined)?.services;
+        this.#analytics.setServiceCount(Array.isArray(services) ? services.length : 0);
+      },
+      failed: (error) =>
+        this.#announce('error', asPlanesyncError(error), { remoteAddress: 'control-plane' }),
+    });
   }
 
   /** Traffic by service, route and consumer, and billing counters, from the DPs' telemetry. */
@@ -262,7 +225,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
 
   /** How many times a config version was encoded and compressed (once per version). */
   get configEncodes(): number {
-    return this.#encodes;
+    return this.#broadcaster.encodes;
   }
 
   /** Starts accepting DPs on the transport. */
@@ -271,8 +234,12 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     // transport is still binding waits for it, then closes what it bound.
     return this.#inTurn(async () => {
       if (this.#started) return;
+      const routes = this.#protocols.flatMap((protocol) =>
+        protocol.route ? [protocol.route] : [],
+      );
       await this.#transport.listen((connection) => this.#accept(connection), {
         admit: (peer) => this.#verdict(peer).admission,
+        ...(routes.length > 0 ? { routes } : {}),
       });
       this.#started = true;
       this.#schedulePurge();
@@ -284,11 +251,10 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     return this.#inTurn(async () => {
       this.#started = false;
       if (this.#purgeTimer) this.#clock.clearTimeout(this.#purgeTimer);
-      if (this.#pushTimer) this.#clock.clearTimeout(this.#pushTimer);
       this.#purgeTimer = undefined;
-      this.#pushTimer = undefined;
+      this.#broadcaster.stop();
       await this.#transport.close();
-      await Promise.all([...this.#sessions.values()].map((session) => session.closed));
+      await Promise.all([...this.#registry.holders()].map((session) => session.closed));
     });
   }
 
@@ -307,17 +273,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
    * object for each change rather than editing one already given.
    */
   setConfig(config: unknown): Promise<{ version: number; hash: string }> {
-    this.#queued++;
-    const run = this.#setConfigTail.then(() => {
-      this.#queued--;
-      return this.#setConfig(config);
-    });
-    // Once the queue drains, a version published without a frame (superseded while queued,
-    // then the newer call failed) is encoded and pushed after all.
-    this.#setConfigTail = run
-      .catch(() => undefined)
-      .then(() => (this.#queued === 0 && this.#unencoded ? this.#encodeLatest() : undefined));
-    return run;
+    return this.#broadcaster.setConfig(config);
   }
 
   /**
@@ -328,7 +284,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   setTrust(trust: TrustVerifier, options: { recheck?: boolean } = {}): void {
     this.#trust = trust;
     if (!options.recheck) return;
-    for (const session of this.#sessions.values()) {
+    for (const session of this.#registry.holders()) {
       const verdict = session.recheck(trust, this.#clock.now());
       if (verdict) this.#announce('dataPlaneRejected', verdict);
     }
@@ -338,13 +294,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   setLicense(license: License): void {
     if (typeof license?.expiresAt !== 'number')
       throw new InvalidArgumentError('a licence needs expiresAt (ms)');
-    this.#license = license;
-    const current = this.#current;
-    if (!current || !this.#compressed) return;
-    const { version, hash, hashes } = current;
-    const header = { version, hash, hashes, license };
-    this.#current = { ...current, frame: assembleConfigFrame(header, this.#compressed) };
-    for (const session of this.#sessions.values()) session.offerLicense(this.#current);
+    this.#broadcaster.setLicense(license);
   }
 
   /**
@@ -371,12 +321,10 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
         const hash = options.hash ?? this.#publisher.latest?.hash;
         if (hash === undefined) return undefined;
         if (options.nodeId !== undefined) {
-          const record = this.#records.get(options.nodeId);
+          const record = this.#registry.get(options.nodeId);
           return record?.connected && record.configHash === hash ? [{ ...record }] : undefined;
         }
-        const live = [...this.#records.values()].filter(
-          (record) => record.connected && record.syncStatus === 'normal',
-        );
+        const live = this.#registry.connected().filter((record) => record.syncStatus === 'normal');
         return live.every((record) => record.configHash === hash)
           ? live.map((record) => ({ ...record }))
           : undefined;
@@ -404,81 +352,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
 
   /** Every DP the CP knows, connected or not, as status records. */
   dataPlanes(): DataPlaneStatus[] {
-    this.#purge();
-    return [...this.#records.values()].map((record) => ({
-      ...record,
-      labels: { ...record.labels },
-    }));
-  }
-
-  async #setConfig(config: unknown): Promise<{ version: number; hash: string }> {
-    const valid = this.#publisher.validate(config);
-    // The payload is the config's JSON alone: it compresses in libuv's pool while this thread
-    // hashes. (Wasted when the hash turns out unchanged; skipped when a newer call waits.)
-    const compressed = this.#queued > 0 ? undefined : compressConfig(valid);
-    compressed?.catch(() => undefined);
-    const prepared = this.#publisher.prepareValid(valid);
-    if (!prepared.changed) return { version: prepared.version, hash: prepared.hash };
-    if (this.#queued > 0) {
-      // A newer setConfig is already waiting: this version is published but never encoded or
-      // pushed — DPs get only the newest, and the CP compresses only what it sends.
-      this.#publisher.commit(prepared);
-      this.#unencoded = true;
-      return { version: prepared.version, hash: prepared.hash };
-    }
-    const encoded = await this.#encode(prepared, compressed);
-    if (encoded.frame.byteLength > this.#settings.maxPayloadBytes) {
-      throw new PayloadTooLargeError(encoded.frame.byteLength, this.#settings.maxPayloadBytes);
-    }
-    this.#publisher.commit(prepared);
-    this.#install(prepared, encoded);
-    return { version: prepared.version, hash: prepared.hash };
-  }
-
-  /** Encodes and pushes the latest version, published earlier without a frame. */
-  async #encodeLatest(): Promise<void> {
-    const latest = this.#publisher.latest;
-    if (!latest) return;
-    try {
-      const encoded = await this.#encode(latest);
-      if (encoded.frame.byteLength > this.#settings.maxPayloadBytes) {
-        throw new PayloadTooLargeError(encoded.frame.byteLength, this.#settings.maxPayloadBytes);
-      }
-      this.#install(latest, encoded);
-    } catch (error) {
-      this.#announce('error', asPlanesyncError(error), { remoteAddress: 'control-plane' });
-    }
-  }
-
-  /** The version's frame, and the compressed payload in it (kept for licence changes). */
-  async #encode(
-    version: PublishedConfig<TConfig>,
-    compressing = compressConfig(version.config),
-  ): Promise<{ frame: Uint8Array; compressed: Uint8Array }> {
-    const header = {
-      version: version.version,
-      hash: version.hash,
-      hashes: version.hashes,
-      ...(this.#license ? { license: this.#license } : {}),
-    };
-    const compressed = await compressing;
-    const frame = assembleConfigFrame(header, compressed);
-    this.#encodes++;
-    return { frame, compressed };
-  }
-
-  /** Makes an encoded version the one every DP is brought to, and pushes it. */
-  #install(
-    version: PublishedConfig<TConfig>,
-    { frame, compressed }: { frame: Uint8Array; compressed: Uint8Array },
-  ): void {
-    this.#unencoded = false;
-    this.#compressed = compressed;
-    this.#current = { version: version.version, hash: version.hash, hashes: version.hashes, frame };
-    this.#configuredPlugins = configuredPlugins(version.config);
-    const services = (version.config as { services?: unknown } | undefined)?.services;
-    this.#analytics.setServiceCount(Array.isArray(services) ? services.length : 0);
-    this.#push();
+    return this.#registry.list();
   }
 
   #accept(connection: Connection): void {
@@ -521,6 +395,11 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
           status: 403,
         };
     }
+    if (!refusal && peer.request) {
+      // A request the protocol on its path cannot serve (Kong's: no node_id) is its to refuse.
+      const answer = this.#protocolFor(peer.request.path).controlPlane.admit?.(peer);
+      if (answer && !answer.accept) return { admission: answer };
+    }
     if (!refusal) return { admission: { accept: true }, ...(expiresAt ? { expiresAt } : {}) };
     this.#announce('dataPlaneRejected', {
       code: refusal.code,
@@ -548,29 +427,15 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     }
     this.#live++;
     void connection.closed.then(() => this.#live--);
-    const session = new DataPlaneSession(connection, expiresAt!, {
+    const protocol = this.#protocolFor(connection.request?.path);
+    const session = new DataPlaneSession(connection, protocol, expiresAt!, {
       clock: this.#clock,
       controlPlaneVersion: this.version,
       settings: this.#settings,
-      current: () => this.#current,
+      registry: this.#registry,
+      subscribe: (target) => this.#broadcaster.subscribe(target),
       syncStatusFor: (plugins) => this.#syncStatusFor(plugins),
       telemetry: (nodeId, batch) => this.#analytics.ingest(nodeId, batch),
-      record: (record) => this.#remember(record),
-      reported: () => this.#checkSyncWaiters(),
-      recordRefused: (record) => {
-        if (!this.#sessions.has(record.id)) this.#remember(record);
-      },
-      claim: (nodeId, next) => {
-        const previous = this.#sessions.get(nodeId);
-        if (previous && previous !== next && !previous.sameCertificate(next)) return false;
-        this.#sessions.set(nodeId, next);
-        if (previous && previous !== next) void previous.replace();
-        return true;
-      },
-      unregister: (nodeId, ended) => {
-        if (this.#sessions.get(nodeId) === ended) this.#sessions.delete(nodeId);
-        this.#checkSyncWaiters();
-      },
       emit: (event, ...args) => this.#announce(event, ...args),
     });
     void session.run();
@@ -623,40 +488,17 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     this.emit(event, ...args);
   }
 
+  /** The protocol served on `path`: its route's, else the one on the transport's own path. */
+  #protocolFor(path: string | undefined): WireProtocol {
+    return (
+      this.#protocols.find((protocol) => path !== undefined && protocol.route?.path === path) ??
+      this.#protocols.find((protocol) => !protocol.route) ??
+      this.#protocols[0]!
+    );
+  }
+
   #syncStatusFor(plugins: readonly PluginVersion[]): SyncStatus {
     return pluginCompatibility(this.#configuredPlugins, this.#plugins, plugins);
-  }
-
-  /** Pushes the current version now, or at the end of the push window (the newest then). */
-  #push(): void {
-    const now = this.#clock.now();
-    const wait = this.#lastPush + this.#settings.pushIntervalMs - now;
-    if (wait > 0) {
-      this.#pushTimer ??= this.#clock.setTimeout(() => {
-        this.#pushTimer = undefined;
-        this.#push();
-      }, wait);
-      return;
-    }
-    this.#lastPush = now;
-    const current = this.#current;
-    if (current) for (const session of this.#sessions.values()) session.configChanged(current);
-  }
-
-  /**
-   * Keeps a status record; past `maxDataPlaneRecords` the one disconnected longest is
-   * forgotten (connected DPs are never dropped: their count is the connections').
-   */
-  #remember(record: DataPlaneStatus): void {
-    this.#records.set(record.id, record);
-    while (this.#records.size > this.#settings.maxDataPlaneRecords) {
-      let oldest: DataPlaneStatus | undefined;
-      for (const kept of this.#records.values()) {
-        if (!kept.connected && (!oldest || kept.lastSeen < oldest.lastSeen)) oldest = kept;
-      }
-      if (!oldest) return;
-      this.#records.delete(oldest.id);
-    }
   }
 
   #checkSyncWaiters(): void {
@@ -666,16 +508,9 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   #schedulePurge(): void {
     const every = Math.min(this.#settings.dataPlanePurgeDelayMs, 3_600_000);
     this.#purgeTimer = this.#clock.setTimeout(() => {
-      this.#purge();
+      this.#registry.purge();
       if (this.#started) this.#schedulePurge();
     }, every);
-  }
-
-  #purge(): void {
-    const cutoff = this.#clock.now() - this.#settings.dataPlanePurgeDelayMs;
-    for (const [id, record] of this.#records) {
-      if (!record.connected && record.lastSeen < cutoff) this.#records.delete(id);
-    }
   }
 }
 
@@ -690,4 +525,47 @@ function safeAddress(connection: Connection): string {
   } catch {
     return '(unknown)';
   }
+}
+
+/**
+ * The protocols a CP serves, checked against its transport: at most one on the transport's
+ * own path, distinct paths, and nothing the transport cannot carry.
+ */
+function checkProtocols(
+  protocols: readonly WireProtocol[],
+  transport: TransportServer,
+): readonly WireProtocol[] {
+  if (protocols.length === 0)
+    throw new InvalidArgumentError('a ControlPlane needs at least one protocol');
+  const features = transport.features ?? FRAMES_ONLY;
+  const paths = new Set<string | undefined>();
+  for (const protocol of protocols) {
+    const path = protocol.route?.path;
+    if (paths.has(path))
+      throw new InvalidArgumentError(
+        `two protocols on ${path ?? "the transport's own path"}: give each its own route`,
+      );
+    paths.add(path);
+    const missing = missingFeatures(protocol, features, protocol.route);
+    if (missing.length > 0)
+      throw new InvalidArgumentError(
+        `this transport cannot carry the ${protocol.name} protocol: it has no ${missing.join(' and no ')}`,
+      );
+  }
+  return [...protocols];
+}
+
+/** What `protocol` needs (for `route`) that a transport with `features` lacks. */
+export function missingFeatures(
+  protocol: WireProtocol,
+  features: { request: boolean; controlFrames: boolean },
+  route: Route | undefined,
+): string[] {
+  const missing: string[] = [];
+  const needsRequest =
+    protocol.requires.request || route?.subprotocol !== undefined || route?.path !== undefined;
+  if (needsRequest && !features.request) missing.push('request step (path, query, subprotocol)');
+  const needsControl = protocol.requires.controlFrames || route?.pings === 'manual';
+  if (needsControl && !features.controlFrames) missing.push('ping and pong control frames');
+  return missing;
 }

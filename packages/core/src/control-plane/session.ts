@@ -1,72 +1,48 @@
-import { z } from 'zod';
 import type { Clock, TimerId } from '../clock.ts';
-import { LatestSlot } from '../config/latest-slot.ts';
-import type { ConfigHashes } from '../config/snapshot.ts';
 import {
   HeartbeatTimeoutError,
   NodeIdInUseError,
   type PlanesyncError,
-  ProtocolViolationError,
   VersionIncompatibleError,
 } from '../errors.ts';
-import { decodeFrame, encodeMessage, inflateJson } from '../protocol/codec.ts';
 import { type PluginVersion, versionsCompatible } from '../protocol/compatibility.ts';
 import { closeForFailure } from '../protocol/failure.ts';
-import {
-  type Hello,
-  MAX_HELLO_BYTES,
-  type Message,
-  pickProtocol,
-  SUPPORTED_PROTOCOLS,
-  type SyncStatus,
-  type TelemetryBatch,
-  telemetryEnvelopeSchema,
-  telemetryRecordSchema,
-} from '../protocol/messages.ts';
+import type { SyncStatus, TelemetryBatch } from '../protocol/messages.ts';
+import type {
+  ControlPlaneLink,
+  DataPlaneIdentity,
+  DataPlaneMessage,
+  EncodedConfig,
+  WireProtocol,
+} from '../protocol/wire-protocol.ts';
 import { hostOfAddress } from '../transport/address.ts';
 import { CloseCode, type CloseInfo, type Connection } from '../transport/contract.ts';
 import type { TrustVerifier } from '../trust/verifier.ts';
-import type { ControlPlaneEvents, DataPlaneStatus } from './control-plane.ts';
+import type { DataPlaneFeed, FeedTarget } from './broadcaster.ts';
+import type { DataPlaneStatus } from './data-plane-status.ts';
+import type { ControlPlaneEvents } from './events.ts';
+import type { DataPlaneRegistry } from './registry.ts';
 
-/** Telemetry records checked and counted between two turns of the event loop. */
+/** Telemetry records counted between two turns of the event loop. */
 const TELEMETRY_SLICE = 2_000;
-const telemetrySliceSchema = z.array(telemetryRecordSchema);
 
 /** Lets timers and other DPs' frames run before going on. */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** One config version, encoded once for every DP. */
-export interface EncodedVersion {
-  version: number;
-  hash: string;
-  hashes: ConfigHashes;
-  frame: Uint8Array;
-}
-
 /** What a session needs from its ControlPlane. */
 export interface SessionHost {
   clock: Clock;
   controlPlaneVersion: string;
-  settings: { heartbeatTimeoutMs: number; maxInflatedBytes: number; configAckTimeoutMs: number };
-  current(): EncodedVersion | undefined;
+  settings: { heartbeatTimeoutMs: number; maxInflatedBytes: number };
+  /** The one owner of status records and of which session serves a node id. */
+  registry: DataPlaneRegistry<DataPlaneSession>;
+  /** Starts feeding this DP configs (the broadcaster paces it). */
+  subscribe(target: FeedTarget): DataPlaneFeed;
   syncStatusFor(plugins: readonly PluginVersion[]): SyncStatus;
   /** Counts a telemetry batch; returns the records not seen before. */
   telemetry(nodeId: string, batch: TelemetryBatch): TelemetryBatch['records'];
-  /** Keeps a connected DP's status record. */
-  record(record: DataPlaneStatus): void;
-  /** A connected DP reported the config it serves (hello, ack or ping). */
-  reported(): void;
-  /** Keeps a refused DP's record, unless a connected DP holds its node id. */
-  recordRefused(record: DataPlaneStatus): void;
-  /**
-   * Makes `session` the one serving `nodeId`: `false` when a connected DP holds the id under
-   * another certificate (the newcomer is refused); a holder with the same certificate is
-   * replaced, as Kong replaces a reconnecting DP.
-   */
-  claim(nodeId: string, session: DataPlaneSession): boolean;
-  unregister(nodeId: string, session: DataPlaneSession): void;
   emit<E extends keyof ControlPlaneEvents>(
     event: E,
     ...args: Parameters<ControlPlaneEvents[E]>
@@ -74,47 +50,31 @@ export interface SessionHost {
 }
 
 /**
- * The CP's side of one DP connection: waits for the hello, checks compatibility, pushes the
- * latest config through a one-slot mailbox (never a queue), answers pings, and drops the DP
- * when it falls silent for the heartbeat timeout.
- *
- * At most one config frame is in flight: after sending a version the session waits for the
- * DP's answer (ack, nack, or a ping with that hash) before it sends the next, so changes made
- * while a DP is still receiving or applying reach it as one frame — the newest.
+ * The CP's side of one DP connection, in whatever protocol it speaks: waits for the DP to
+ * say who it is, checks compatibility, lets the broadcaster feed it configs, answers
+ * heartbeats, counts telemetry, and drops the DP when it falls silent for the heartbeat
+ * timeout. What it learns goes to the registry, which owns the status records.
  */
-export class DataPlaneSession {
+export class DataPlaneSession implements FeedTarget {
   readonly closed: Promise<CloseInfo>;
-  #record: DataPlaneStatus | undefined;
+  readonly #link: ControlPlaneLink;
+  /** The node id, once the DP is identified and accepted. */
+  #nodeId: string | undefined;
+  #identified = false;
   #plugins: readonly PluginVersion[] = [];
   #liveness: TimerId | undefined;
-  /** The config frame sent and not yet answered. */
-  #inFlight: { hash: string; answered: () => void } | undefined;
-  readonly #slot: LatestSlot<{ encoded: EncodedVersion; force: boolean }>;
+  #feed: DataPlaneFeed | undefined;
 
   constructor(
     private readonly connection: Connection,
+    readonly protocol: WireProtocol,
     private readonly certExpiresAt: number,
     private readonly host: SessionHost,
   ) {
     this.closed = connection.closed;
-    this.#slot = new LatestSlot(
-      async ({ encoded, force }, signal) => {
-        // The DP may have caught up while this version waited its turn.
-        if (!force && this.#record?.configHash === encoded.hash) return;
-        const answer = this.#expectAnswer(encoded.hash);
-        try {
-          await connection.send(encoded.frame, { signal });
-        } catch (error) {
-          this.#inFlight?.answered();
-          throw error;
-        }
-        // Sent: a newer offer no longer aborts it; it waits for this answer, then goes alone.
-        await answer;
-      },
-      (error) => this.#fail(error),
-      // A newer version drops a send still waiting on a full socket: never a queue.
-      { supersede: true },
-    );
+    this.#link = protocol.controlPlane.open(connection, {
+      controlPlaneVersion: host.controlPlaneVersion,
+    });
   }
 
   /** Reads frames until the connection closes. */
@@ -122,42 +82,45 @@ export class DataPlaneSession {
     this.#armLiveness();
     try {
       for await (const frame of this.connection) {
-        if (!this.#record && frame.byteLength > MAX_HELLO_BYTES)
-          throw new ProtocolViolationError(
-            `a first frame of ${frame.byteLength} bytes: a hello is at most ${MAX_HELLO_BYTES}`,
-          );
         this.#armLiveness();
-        if (this.#record) this.#record.lastSeen = this.host.clock.now();
-        await this.#handle(decodeFrame(frame));
+        if (!this.#identified) {
+          this.#identified = true;
+          await this.#identify(frame);
+          continue;
+        }
+        if (!this.#nodeId) continue; // refused: the link is closing
+        this.#update({ lastSeen: this.host.clock.now() });
+        await this.#handle(this.#link.read(frame));
       }
     } catch (error) {
       this.#fail(error);
     } finally {
       if (this.#liveness) this.host.clock.clearTimeout(this.#liveness);
-      this.#inFlight?.answered();
-      this.#slot.close();
+      this.#feed?.close();
       const close = await this.connection.closed;
-      if (this.#record) {
-        this.#record.connected = false;
-        this.host.unregister(this.#record.id, this);
-        this.host.emit('dataPlaneDisconnected', { ...this.#record }, close);
-      }
+      const ended = this.#nodeId ? this.host.registry.release(this.#nodeId, this) : undefined;
+      if (ended) this.host.emit('dataPlaneDisconnected', ended, close);
     }
   }
 
-  /** A new config version exists: push it if this DP can take it and does not have it. */
-  configChanged(encoded: EncodedVersion): void {
-    if (!this.#record) return;
-    this.#record.syncStatus = this.host.syncStatusFor(this.#plugins);
-    if (this.#record.syncStatus === 'normal' && this.#record.configHash !== encoded.hash) {
-      this.#slot.offer({ encoded, force: false });
-    }
+  // FeedTarget: what the broadcaster asks of this DP.
+
+  wants(config: EncodedConfig, force: boolean): boolean {
+    if (!this.#nodeId) return false;
+    const record = this.host.registry.get(this.#nodeId);
+    if (!record) return false;
+    // The configured plugins change with the config: compatibility is judged again.
+    const syncStatus = this.host.syncStatusFor(this.#plugins);
+    if (syncStatus !== record.syncStatus) this.#update({ syncStatus });
+    return syncStatus === 'normal' && (force || record.configHash !== config.hash);
   }
 
-  /** The licence changed: the DP needs the frame even if its config hash is current. */
-  offerLicense(encoded: EncodedVersion): void {
-    if (this.#record?.syncStatus !== 'normal') return;
-    this.#slot.offer({ encoded, force: true });
+  send(config: EncodedConfig, signal: AbortSignal): Promise<void> {
+    return this.#link.sendConfig(config, { signal });
+  }
+
+  failed(error: unknown): void {
+    this.#fail(error);
   }
 
   /** Judges the DP's chain again; closes the connection (1008) and describes why when untrusted. */
@@ -169,7 +132,7 @@ export class DataPlaneSession {
       code: result.code,
       message: result.message,
       remoteAddress: this.connection.remoteAddress,
-      ...(this.#record ? { nodeId: this.#record.id } : {}),
+      ...(this.#nodeId ? { nodeId: this.#nodeId } : {}),
     };
   }
 
@@ -181,42 +144,36 @@ export class DataPlaneSession {
     );
   }
 
-  async #handle(message: Message): Promise<void> {
-    if (!this.#record) {
-      if (message.type !== 'hello')
-        throw new ProtocolViolationError(`expected hello, got ${message.type}`);
-      await this.#hello(message.body);
-      return;
-    }
-    const record = this.#record;
+  /** The leaf certificate this DP presented: a node id belongs to one while connected. */
+  sameCertificate(other: DataPlaneSession): boolean {
+    const mine = this.connection.peerCertificates[0];
+    const theirs = other.connection.peerCertificates[0];
+    return mine !== undefined && theirs !== undefined && Buffer.from(mine).equals(theirs);
+  }
+
+  async #handle(message: DataPlaneMessage): Promise<void> {
+    const nodeId = this.#nodeId!;
     switch (message.type) {
-      case 'ping':
-        record.configHash = message.body.hash;
-        record.configVersion = message.body.version;
-        record.cacheHash = message.body.cacheHash;
-        this.#answered(message.body.hash);
-        this.host.reported();
-        await this.connection.send(encodeMessage('pong', {}));
+      case 'heartbeat':
+      case 'applied': {
+        const { version, hash, cacheHash } = message.report;
+        this.#update({ configHash: hash, configVersion: version, cacheHash });
+        this.#feed?.answered(hash);
+        if (message.type === 'heartbeat') await this.#link.answerHeartbeat();
+        else this.host.emit('configApplied', { nodeId, ...message.report });
         return;
-      case 'ack':
-        record.configHash = message.body.hash;
-        record.configVersion = message.body.version;
-        record.cacheHash = message.body.cacheHash;
-        this.#answered(message.body.hash);
-        this.host.reported();
-        this.host.emit('configApplied', { nodeId: record.id, ...message.body });
-        return;
-      case 'nack':
-        this.#answered(message.body.hash);
-        this.host.emit('configRejected', { nodeId: record.id, ...message.body });
+      }
+      case 'refused':
+        this.#feed?.answered(message.refusal.hash);
+        this.host.emit('configRejected', { nodeId, ...message.refusal });
         return;
       case 'telemetry': {
-        const batch = await this.#readTelemetry(message.body);
+        const batch = await message.read(this.host.settings.maxInflatedBytes);
         const records: TelemetryBatch['records'] = [];
         // A batch may hold 100 000 records: counted in slices, the event loop between them.
         for (let from = 0; from < batch.records.length || from === 0; from += TELEMETRY_SLICE) {
           const slice = batch.records.slice(from, from + TELEMETRY_SLICE);
-          const fresh = this.host.telemetry(record.id, {
+          const fresh = this.host.telemetry(nodeId, {
             ...batch,
             firstSeq: batch.firstSeq + from,
             dropped: from === 0 ? batch.dropped : 0,
@@ -226,59 +183,40 @@ export class DataPlaneSession {
           if (from + TELEMETRY_SLICE < batch.records.length) await yieldToEventLoop();
         }
         this.host.emit('telemetry', {
-          nodeId: record.id,
+          nodeId,
           batch: batch.batch,
           dropped: batch.dropped,
           records,
         });
-        await this.connection.send(encodeMessage('telemetryAck', { batch: batch.batch }));
+        await this.#link.acknowledgeTelemetry(batch.batch);
         return;
       }
-      default:
-        throw new ProtocolViolationError(`a data plane may not send ${message.type} here`);
     }
   }
 
-  async #hello(hello: Hello): Promise<void> {
-    const now = this.host.clock.now();
-    const record: DataPlaneStatus = {
-      id: hello.nodeId,
-      hostname: hello.hostname,
-      ip: hostOfAddress(this.connection.remoteAddress),
-      version: hello.version,
-      labels: hello.labels,
-      syncStatus: 'unknown',
-      configHash: hello.configHash,
-      configVersion: hello.configVersion,
-      cacheHash: hello.cacheHash,
-      lastSeen: now,
-      connected: false,
-      certExpiresAt: this.certExpiresAt,
-    };
-    const offered = hello.protocols ?? [hello.protocol];
-    const protocol = pickProtocol(offered);
-    if (!protocol) {
-      await this.#refuse(
-        record,
-        new VersionIncompatibleError(
-          `this control plane speaks ${SUPPORTED_PROTOCOLS.join(', ')}; the data plane offers ${offered.join(', ')}`,
-        ),
-      );
+  async #identify(frame: Uint8Array): Promise<void> {
+    const identification = this.#link.identify(frame);
+    const record = this.#record(identification.identity);
+    if ('refusal' in identification) {
+      await this.#refuse(record, identification.refusal);
       return;
     }
-    if (!versionsCompatible(this.host.controlPlaneVersion, hello.version)) {
+    const { identity } = identification;
+    if (!versionsCompatible(this.host.controlPlaneVersion, identity.version)) {
       record.syncStatus = 'kong_version_incompatible';
       // Kong keeps a refused DP's row — but never over a DP connected under that id.
-      this.host.recordRefused(record);
+      this.host.registry.recordRefused(record);
       await this.#refuse(
         record,
         new VersionIncompatibleError(
-          `data plane ${hello.version} cannot be served by control plane ${this.host.controlPlaneVersion}`,
+          `data plane ${identity.version} cannot be served by control plane ${this.host.controlPlaneVersion}`,
         ),
       );
       return;
     }
-    if (!this.host.claim(record.id, this)) {
+    this.#plugins = identity.plugins;
+    record.syncStatus = this.host.syncStatusFor(this.#plugins);
+    if (!this.host.registry.claim(record, this)) {
       await this.#refuse(
         record,
         new NodeIdInUseError(
@@ -287,61 +225,39 @@ export class DataPlaneSession {
       );
       return;
     }
-    this.#plugins = hello.plugins;
-    record.syncStatus = this.host.syncStatusFor(this.#plugins);
-    record.connected = true;
-    this.#record = record;
-    this.host.record(record);
-    this.host.reported();
-    await this.connection.send(
-      encodeMessage('welcome', {
-        protocol,
-        controlPlaneVersion: this.host.controlPlaneVersion,
-        syncStatus: record.syncStatus,
-      }),
-    );
-    this.host.emit('dataPlaneConnected', { ...record });
-    const current = this.host.current();
-    if (current) this.configChanged(current);
+    this.#nodeId = record.id;
+    this.#link.listen?.((message) => {
+      this.#handle(message).catch((error: unknown) => this.#fail(error));
+    });
+    await this.#link.accept({ syncStatus: record.syncStatus });
+    this.host.emit('dataPlaneConnected', { ...record, connected: true });
+    this.#feed = this.host.subscribe(this);
+    this.#feed.offer();
   }
 
-  /** Inflates and checks a telemetry batch, its records in slices that let the loop breathe. */
-  async #readTelemetry(body: Uint8Array): Promise<TelemetryBatch> {
-    const envelope = telemetryEnvelopeSchema.safeParse(
-      await inflateJson(body, this.host.settings.maxInflatedBytes),
-    );
-    if (!envelope.success)
-      throw new ProtocolViolationError('invalid telemetry batch', { cause: envelope.error });
-    const raw = envelope.data.records;
-    const records: TelemetryBatch['records'] = [];
-    for (let from = 0; from < raw.length; from += TELEMETRY_SLICE) {
-      const slice = telemetrySliceSchema.safeParse(raw.slice(from, from + TELEMETRY_SLICE));
-      if (!slice.success) {
-        const index = from + Number(slice.error.issues[0]?.path[0] ?? 0);
-        throw new ProtocolViolationError(`invalid telemetry record ${index}`, {
-          cause: slice.error,
-        });
-      }
-      for (const one of slice.data) records.push(one);
-      if (from + TELEMETRY_SLICE < raw.length) await yieldToEventLoop();
-    }
-    return { ...envelope.data, records };
+  #record(identity: DataPlaneIdentity): DataPlaneStatus {
+    return {
+      id: identity.nodeId,
+      hostname: identity.hostname,
+      ip: hostOfAddress(this.connection.remoteAddress),
+      version: identity.version,
+      labels: identity.labels,
+      syncStatus: 'unknown',
+      configHash: identity.configHash,
+      configVersion: identity.configVersion,
+      cacheHash: identity.cacheHash,
+      lastSeen: this.host.clock.now(),
+      connected: false,
+      certExpiresAt: this.certExpiresAt,
+    };
   }
 
-  /** The leaf certificate this DP presented: a node id belongs to one while connected. */
-  sameCertificate(other: DataPlaneSession): boolean {
-    const mine = this.connection.peerCertificates[0];
-    const theirs = other.connection.peerCertificates[0];
-    return mine !== undefined && theirs !== undefined && Buffer.from(mine).equals(theirs);
+  #update(patch: Partial<Omit<DataPlaneStatus, 'id'>>): void {
+    if (this.#nodeId) this.host.registry.update(this.#nodeId, this, patch);
   }
 
   async #refuse(record: DataPlaneStatus, error: PlanesyncError): Promise<void> {
-    const reject = {
-      code: error.code,
-      message: error.message,
-      ...(record.syncStatus === 'unknown' ? {} : { syncStatus: record.syncStatus }),
-    };
-    await this.connection.send(encodeMessage('reject', reject)).catch(() => undefined);
+    await this.#link.refuse(error, record.syncStatus);
     this.host.emit('dataPlaneRejected', {
       code: error.code,
       message: error.message,
@@ -349,31 +265,6 @@ export class DataPlaneSession {
       nodeId: record.id,
     });
     await this.connection.close(CloseCode.POLICY_VIOLATION, error.code);
-  }
-
-  /**
-   * Resolves when the DP answers the frame carrying `hash`, when the connection ends, or after
-   * `configAckTimeoutMs` (a DP that never answers still gets newer versions, one at a time).
-   */
-  #expectAnswer(hash: string): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = this.host.clock.setTimeout(
-        () => this.#inFlight?.answered(),
-        this.host.settings.configAckTimeoutMs,
-      );
-      this.#inFlight = {
-        hash,
-        answered: () => {
-          this.host.clock.clearTimeout(timer);
-          this.#inFlight = undefined;
-          resolve();
-        },
-      };
-    });
-  }
-
-  #answered(hash: string): void {
-    if (this.#inFlight?.hash === hash) this.#inFlight.answered();
   }
 
   #armLiveness(): void {
@@ -395,7 +286,7 @@ export class DataPlaneSession {
   #report(error: PlanesyncError): void {
     this.host.emit('error', error, {
       remoteAddress: this.connection.remoteAddress,
-      ...(this.#record ? { nodeId: this.#record.id } : {}),
+      ...(this.#nodeId ? { nodeId: this.#nodeId } : {}),
     });
   }
 }

@@ -1,0 +1,278 @@
+import type { Clock, TimerId } from '../clock.ts';
+import { LatestSlot } from '../config/latest-slot.ts';
+import type { ConfigPublisher, PublishedConfig } from '../config/publisher.ts';
+import { PayloadTooLargeError } from '../errors.ts';
+import type { License } from '../protocol/messages.ts';
+import type { EncodedConfig, PendingEncoding, WireProtocol } from '../protocol/wire-protocol.ts';
+
+/** One DP as the broadcaster feeds it. */
+export interface FeedTarget {
+  readonly protocol: WireProtocol;
+  /**
+   * Whether the DP is to be sent `config` now: it can be served (its sync status), and —
+   * unless `force` (a licence change) — it does not serve that hash already.
+   */
+  wants(config: EncodedConfig, force: boolean): boolean;
+  /** Sends one config frame; resolves when the transport has taken it. */
+  send(config: EncodedConfig, signal: AbortSignal): Promise<void>;
+  /** A send failed (the session closes the link and reports). */
+  failed(error: unknown): void;
+}
+
+/**
+ * One DP's pacing: at most one config frame in flight; versions published meanwhile wait
+ * and only the newest goes next, once the DP answered (ack, nack, or a heartbeat carrying the
+ * hash) or `configAckTimeoutMs` passed.
+ */
+export class DataPlaneFeed {
+  /** The config frame sent and not yet answered. */
+  #inFlight: { hash: string; answered: () => void } | undefined;
+  readonly #slot: LatestSlot<{ config: EncodedConfig; force: boolean }>;
+
+  constructor(
+    private readonly owner: ConfigBroadcaster,
+    private readonly target: FeedTarget,
+    private readonly clock: Clock,
+    private readonly ackTimeoutMs: number,
+  ) {
+    this.#slot = new LatestSlot(
+      async ({ config, force }, signal) => {
+        // The DP may have caught up while this version waited its turn.
+        if (!target.wants(config, force)) return;
+        const answer = this.#expectAnswer(config.hash);
+        try {
+          await target.send(config, signal);
+        } catch (error) {
+          this.#inFlight?.answered();
+          throw error;
+        }
+        // Sent: a newer offer no longer aborts it; it waits for this answer, then goes alone.
+        await answer;
+      },
+      (error) => target.failed(error),
+      // A newer version drops a send still waiting on a full socket: never a queue.
+      { supersede: true },
+    );
+  }
+
+  /** Offers the current version (when the DP wants it); `force` even if it has its hash. */
+  offer(force = false): void {
+    const config = this.owner.current(this.target.protocol);
+    if (config && this.target.wants(config, force)) this.#slot.offer({ config, force });
+  }
+
+  /** The DP answered the frame carrying `hash` (an ack, a nack, a heartbeat). */
+  answered(hash: string): void {
+    if (this.#inFlight?.hash === hash) this.#inFlight.answered();
+  }
+
+  /** The link ended: nothing more is sent. */
+  close(): void {
+    this.#inFlight?.answered();
+    this.#slot.close();
+    this.owner.unsubscribe(this);
+  }
+
+  #expectAnswer(hash: string): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = this.clock.setTimeout(() => this.#inFlight?.answered(), this.ackTimeoutMs);
+      this.#inFlight = {
+        hash,
+        answered: () => {
+          this.clock.clearTimeout(timer);
+          this.#inFlight = undefined;
+          resolve();
+        },
+      };
+    });
+  }
+}
+
+/** Options of a {@link ConfigBroadcaster}. */
+export interface BroadcasterOptions<TConfig> {
+  publisher: ConfigPublisher<TConfig>;
+  /** The protocols DPs speak; each version is encoded once for each. */
+  protocols: readonly WireProtocol[];
+  clock: Clock;
+  settings: { pushIntervalMs: number; configAckTimeoutMs: number; maxPayloadBytes: number };
+  /** A version became the one every DP is brought to. */
+  installed(version: PublishedConfig<TConfig>): void;
+  /** A failure no caller is waiting for (encoding a version published while queued). */
+  failed(error: unknown): void;
+}
+
+/**
+ * "Only the newest", in one place: publishes each `setConfig` in order, encodes and
+ * compresses a version once per protocol (and only the newest of a burst: a version
+ * superseded while queued is published, never encoded), keeps the bytes it made (a licence
+ * change does not compress again), pushes at most once per push window, and paces each DP
+ * (one frame in flight, the newest next).
+ */
+export class ConfigBroadcaster<TConfig = unknown> {
+  readonly #options: BroadcasterOptions<TConfig>;
+  readonly #feeds = new Set<DataPlaneFeed>();
+  #current = new Map<WireProtocol, EncodedConfig>();
+  #license: License | undefined;
+  #tail: Promise<unknown> = Promise.resolve();
+  /** setConfig calls waiting for their turn. */
+  #queued = 0;
+  /** The latest version was published without being encoded (see `#publish`). */
+  #unencoded = false;
+  #encodes = 0;
+  #pushTimer: TimerId | undefined;
+  #lastPush = Number.NEGATIVE_INFINITY;
+
+  constructor(options: BroadcasterOptions<TConfig>) {
+    this.#options = options;
+  }
+
+  /** How many times a version was encoded (once per version and protocol). */
+  get encodes(): number {
+    return this.#encodes;
+  }
+
+  /** The current version as `protocol` sends it. */
+  current(protocol: WireProtocol): EncodedConfig | undefined {
+    return this.#current.get(protocol);
+  }
+
+  /**
+   * Publishes `config` after every earlier call; rejects with `CONFIG_INVALID` or
+   * `PAYLOAD_TOO_LARGE` (the previous version stays).
+   */
+  setConfig(config: unknown): Promise<{ version: number; hash: string }> {
+    this.#queued++;
+    const run = this.#tail.then(() => {
+      this.#queued--;
+      return this.#publish(config);
+    });
+    // Once the queue drains, a version published without a frame (superseded while queued,
+    // then the newer call failed) is encoded and pushed after all.
+    this.#tail = run
+      .catch(() => undefined)
+      .then(() => (this.#queued === 0 && this.#unencoded ? this.#encodeLatest() : undefined));
+    return run;
+  }
+
+  /** The licence every frame carries from now on; DPs get the current version again. */
+  setLicense(license: License): void {
+    this.#license = license;
+    if (this.#current.size === 0) return;
+    this.#current = new Map(
+      [...this.#current].map(([protocol, config]) => [protocol, config.relicense(license)]),
+    );
+    for (const feed of this.#feeds) feed.offer(true);
+  }
+
+  /** Starts feeding one DP; `close` the feed when its link ends. */
+  subscribe(target: FeedTarget): DataPlaneFeed {
+    const feed = new DataPlaneFeed(this, target, this.#options.clock, this.#configAckTimeoutMs);
+    this.#feeds.add(feed);
+    return feed;
+  }
+
+  /** @internal Called by a feed as it closes. */
+  unsubscribe(feed: DataPlaneFeed): void {
+    this.#feeds.delete(feed);
+  }
+
+  /** Cancels the push window's timer. */
+  stop(): void {
+    if (this.#pushTimer) this.#options.clock.clearTimeout(this.#pushTimer);
+    this.#pushTimer = undefined;
+  }
+
+  get #configAckTimeoutMs(): number {
+    return this.#options.settings.configAckTimeoutMs;
+  }
+
+  async #publish(config: unknown): Promise<{ version: number; hash: string }> {
+    const { publisher } = this.#options;
+    const valid = publisher.validate(config);
+    // Encoding (compression) starts now, in libuv's pool, while this thread hashes. (Wasted
+    // when the hash turns out unchanged; skipped when a newer call already waits.)
+    const pending = this.#queued > 0 ? undefined : this.#startEncoding(valid);
+    const prepared = publisher.prepareValid(valid);
+    if (!prepared.changed) return { version: prepared.version, hash: prepared.hash };
+    if (this.#queued > 0) {
+      // A newer setConfig is already waiting: this version is published but never encoded or
+      // pushed — DPs get only the newest, and the CP compresses only what it sends.
+      publisher.commit(prepared);
+      this.#unencoded = true;
+      return { version: prepared.version, hash: prepared.hash };
+    }
+    const encoded = await this.#seal(prepared, pending);
+    publisher.commit(prepared);
+    this.#install(prepared, encoded);
+    return { version: prepared.version, hash: prepared.hash };
+  }
+
+  /** Encodes and pushes the latest version, published earlier without a frame. */
+  async #encodeLatest(): Promise<void> {
+    const latest = this.#options.publisher.latest;
+    if (!latest) return;
+    try {
+      this.#install(latest, await this.#seal(latest));
+    } catch (error) {
+      this.#options.failed(error);
+    }
+  }
+
+  #startEncoding(config: unknown): Map<WireProtocol, PendingEncoding> {
+    return new Map(
+      this.#options.protocols.map((protocol) => [
+        protocol,
+        protocol.controlPlane.encodeConfig(config),
+      ]),
+    );
+  }
+
+  /** Every protocol's frame of a version, each within `maxPayloadBytes`. */
+  async #seal(
+    version: PublishedConfig<TConfig>,
+    pending = this.#startEncoding(version.config),
+  ): Promise<Map<WireProtocol, EncodedConfig>> {
+    const header = {
+      version: version.version,
+      hash: version.hash,
+      hashes: version.hashes,
+      ...(this.#license ? { license: this.#license } : {}),
+    };
+    const sealed = await Promise.all(
+      [...pending].map(async ([protocol, encoding]) => {
+        const config = await encoding.seal(header);
+        this.#encodes++;
+        return [protocol, config] as const;
+      }),
+    );
+    const { maxPayloadBytes } = this.#options.settings;
+    for (const [, config] of sealed) {
+      if (config.frame.byteLength > maxPayloadBytes)
+        throw new PayloadTooLargeError(config.frame.byteLength, maxPayloadBytes);
+    }
+    return new Map(sealed);
+  }
+
+  #install(version: PublishedConfig<TConfig>, encoded: Map<WireProtocol, EncodedConfig>): void {
+    this.#unencoded = false;
+    this.#current = encoded;
+    this.#options.installed(version);
+    this.#push();
+  }
+
+  /** Pushes the current version now, or at the end of the push window (the newest then). */
+  #push(): void {
+    const { clock, settings } = this.#options;
+    const now = clock.now();
+    const wait = this.#lastPush + settings.pushIntervalMs - now;
+    if (wait > 0) {
+      this.#pushTimer ??= clock.setTimeout(() => {
+        this.#pushTimer = undefined;
+        this.#push();
+      }, wait);
+      return;
+    }
+    this.#lastPush = now;
+    for (const feed of this.#feeds) feed.offer();
+  }
+}

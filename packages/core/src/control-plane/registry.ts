@@ -1,0 +1,130 @@
+import type { Clock } from '../clock.ts';
+import type { DataPlaneStatus } from './data-plane-status.ts';
+
+/** What the registry needs of the session serving a node id. */
+export interface RegistryHolder {
+  /** Whether `other` presented the same leaf certificate. */
+  sameCertificate(other: RegistryHolder): boolean;
+  /** Another connection from the same node took this one's place. */
+  replace(): Promise<void>;
+}
+
+/** The facts a DP reports about the config it serves (hello, ack, ping). */
+export type ConfigReport = Pick<DataPlaneStatus, 'configHash' | 'configVersion' | 'cacheHash'>;
+
+/**
+ * The one owner of the CP's DP status records: sessions report what they learn and the
+ * registry writes it (a record is replaced, never edited in place, so a copy handed out
+ * stays as it was). It holds which session serves each node id — a node id belongs to one
+ * certificate while connected — keeps at most `maxDataPlaneRecords` records, and purges
+ * disconnected ones after `dataPlanePurgeDelayMs`.
+ */
+export class DataPlaneRegistry<H extends RegistryHolder = RegistryHolder> {
+  readonly #records = new Map<string, Readonly<DataPlaneStatus>>();
+  readonly #holders = new Map<string, H>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly settings: { maxDataPlaneRecords: number; dataPlanePurgeDelayMs: number },
+    /** Told after every change to a record (sync waiters look again). */
+    private readonly changed: () => void = () => undefined,
+  ) {}
+
+  /** The record of `nodeId`, as it is now. */
+  get(nodeId: string): Readonly<DataPlaneStatus> | undefined {
+    return this.#records.get(nodeId);
+  }
+
+  /** Every record, as copies (after purging those gone too long). */
+  list(): DataPlaneStatus[] {
+    this.purge();
+    return [...this.#records.values()].map((record) => ({
+      ...record,
+      labels: { ...record.labels },
+    }));
+  }
+
+  /** The records of connected DPs. */
+  connected(): Array<Readonly<DataPlaneStatus>> {
+    return [...this.#records.values()].filter((record) => record.connected);
+  }
+
+  /** The sessions serving a node id now. */
+  holders(): IterableIterator<H> {
+    return this.#holders.values();
+  }
+
+  /**
+   * Makes `holder` the one serving `record.id` and keeps its record (connected): `false` when
+   * a connected DP holds the id under another certificate (the newcomer is refused, the
+   * holder kept); a holder with the same certificate is replaced, as Kong replaces a
+   * reconnecting DP.
+   */
+  claim(record: DataPlaneStatus, holder: H): boolean {
+    const previous = this.#holders.get(record.id);
+    if (previous && previous !== holder && !previous.sameCertificate(holder)) return false;
+    this.#holders.set(record.id, holder);
+    if (previous && previous !== holder) void previous.replace();
+    this.#keep({ ...record, connected: true });
+    return true;
+  }
+
+  /** Updates the record of the node `holder` serves; ignored once another holds the id. */
+  update(nodeId: string, holder: H, patch: Partial<Omit<DataPlaneStatus, 'id'>>): void {
+    if (this.#holders.get(nodeId) !== holder) return;
+    const record = this.#records.get(nodeId);
+    if (!record) return;
+    this.#records.set(nodeId, { ...record, ...patch });
+    // Sync waiters care about what DPs serve, not about each frame's lastSeen.
+    if (patch.configHash !== undefined || patch.syncStatus !== undefined) this.changed();
+  }
+
+  /**
+   * `holder` is gone: its node id is free and its record disconnected (unless a newer
+   * session holds the id). Returns the record as it ends.
+   */
+  release(nodeId: string, holder: H): DataPlaneStatus | undefined {
+    if (this.#holders.get(nodeId) !== holder) return undefined;
+    this.#holders.delete(nodeId);
+    const record = this.#records.get(nodeId);
+    if (!record) {
+      this.changed();
+      return undefined;
+    }
+    const ended = { ...record, connected: false };
+    this.#records.set(nodeId, ended);
+    this.changed();
+    return { ...ended, labels: { ...ended.labels } };
+  }
+
+  /** Keeps a refused DP's record, as Kong does — never over a DP connected under that id. */
+  recordRefused(record: DataPlaneStatus): void {
+    if (this.#holders.has(record.id)) return;
+    this.#keep({ ...record, connected: false });
+  }
+
+  /** Forgets disconnected records last seen longer ago than the purge delay. */
+  purge(): void {
+    const cutoff = this.clock.now() - this.settings.dataPlanePurgeDelayMs;
+    for (const [id, record] of this.#records) {
+      if (!record.connected && record.lastSeen < cutoff) this.#records.delete(id);
+    }
+  }
+
+  /**
+   * Keeps a record; past `maxDataPlaneRecords` the one disconnected longest is forgotten
+   * (connected DPs are never dropped: their count is the connections').
+   */
+  #keep(record: DataPlaneStatus): void {
+    this.#records.set(record.id, record);
+    while (this.#records.size > this.settings.maxDataPlaneRecords) {
+      let oldest: Readonly<DataPlaneStatus> | undefined;
+      for (const kept of this.#records.values()) {
+        if (!kept.connected && (!oldest || kept.lastSeen < oldest.lastSeen)) oldest = kept;
+      }
+      if (!oldest) break;
+      this.#records.delete(oldest.id);
+    }
+    this.changed();
+  }
+}

@@ -1,0 +1,291 @@
+import { z } from 'zod';
+import { ProtocolViolationError, VersionIncompatibleError } from '../errors.ts';
+import type { Connection } from '../transport/contract.ts';
+import {
+  assembleConfigFrame,
+  compressConfig,
+  decodeFrame,
+  encodeCompressed,
+  encodeMessage,
+  inflate,
+  inflateJson,
+  parseJson,
+} from './codec.ts';
+import {
+  type ConfigHeader,
+  type License,
+  MAX_HELLO_BYTES,
+  nackProblems,
+  pickProtocol,
+  SUPPORTED_PROTOCOLS,
+  type SyncStatus,
+  type TelemetryBatch,
+  telemetryEnvelopeSchema,
+  telemetryRecordSchema,
+} from './messages.ts';
+import type {
+  ConfigRefusal,
+  ConfigReport,
+  ControlPlaneLink,
+  ControlPlaneMessage,
+  DataPlaneIdentity,
+  DataPlaneLink,
+  DataPlaneMessage,
+  EncodedConfig,
+  Identification,
+  PendingEncoding,
+  WireProtocol,
+} from './wire-protocol.ts';
+
+/** Options of {@link planesyncProtocol}. */
+export interface PlanesyncProtocolOptions {
+  /**
+   * The versions spoken, newest first; default {@link SUPPORTED_PROTOCOLS}. A DP offers them
+   * all in its hello and the CP picks the newest both speak — how a fleet is upgraded one
+   * node at a time (and how a test plays a node of another release).
+   */
+  versions?: readonly string[];
+}
+
+/**
+ * planesync's own wire protocol (docs/protocol.md): a hello naming the versions the DP
+ * speaks, a welcome or a reject, config frames (a small header, then the gzip of the config's
+ * JSON) each answered by an ack or a nack, ping/pong heartbeats carrying what the DP serves
+ * and caches, and telemetry batches, each acknowledged. Runs over any transport that moves
+ * whole binary frames; its dial query names the node, as Kong's does.
+ *
+ * @example
+ * ```ts
+ * import { planesyncProtocol } from '@planesync/core';
+ * const protocol = planesyncProtocol(); // speaks every version this release knows
+ * ```
+ */
+export function planesyncProtocol(options: PlanesyncProtocolOptions = {}): WireProtocol {
+  const versions = [...(options.versions ?? SUPPORTED_PROTOCOLS)];
+  if (versions.length === 0) throw new TypeError('planesyncProtocol needs at least one version');
+  return {
+    name: 'planesync',
+    requires: {},
+    controlPlane: {
+      encodeConfig: (config) => encodePlanesyncConfig(config),
+      open: (connection, context) =>
+        new PlanesyncControlPlaneLink(connection, versions, context.controlPlaneVersion),
+    },
+    dataPlane: {
+      dial: ({ nodeId, hostname, version }) => ({
+        request: {
+          query: [
+            ['node_id', nodeId],
+            ['node_hostname', hostname],
+            ['node_version', version],
+          ],
+        },
+      }),
+      open: (connection) => new PlanesyncDataPlaneLink(connection, versions),
+    },
+  };
+}
+
+/** Compression starts at once (in libuv's pool); the header is added when sealed. */
+function encodePlanesyncConfig(config: unknown): PendingEncoding {
+  const compressing = compressConfig(config);
+  compressing.catch(() => undefined); // a dropped encoding must not be an unhandled rejection
+  return {
+    async seal(header) {
+      return encoded({ ...header }, await compressing);
+    },
+  };
+}
+
+function encoded(header: ConfigHeader, compressed: Uint8Array): EncodedConfig {
+  const { license, ...rest } = header;
+  const fields = { ...rest, hashes: header.hashes! };
+  return {
+    version: header.version,
+    hash: header.hash,
+    hashes: header.hashes!,
+    frame: assembleConfigFrame(license ? { ...fields, license } : fields, compressed),
+    relicense: (next: License | undefined) =>
+      encoded(next ? { ...fields, license: next } : fields, compressed),
+  };
+}
+
+/** Telemetry records checked between two turns of the event loop. */
+const TELEMETRY_SLICE = 2_000;
+const telemetrySliceSchema = z.array(telemetryRecordSchema);
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Inflates and checks a telemetry batch, its records in slices that let the loop breathe. */
+async function readTelemetry(body: Uint8Array, maxBytes: number): Promise<TelemetryBatch> {
+  const envelope = telemetryEnvelopeSchema.safeParse(await inflateJson(body, maxBytes));
+  if (!envelope.success)
+    throw new ProtocolViolationError('invalid telemetry batch', { cause: envelope.error });
+  const raw = envelope.data.records;
+  const records: TelemetryBatch['records'] = [];
+  for (let from = 0; from < raw.length; from += TELEMETRY_SLICE) {
+    const slice = telemetrySliceSchema.safeParse(raw.slice(from, from + TELEMETRY_SLICE));
+    if (!slice.success) {
+      const index = from + Number(slice.error.issues[0]?.path[0] ?? 0);
+      throw new ProtocolViolationError(`invalid telemetry record ${index}`, {
+        cause: slice.error,
+      });
+    }
+    for (const one of slice.data) records.push(one);
+    if (from + TELEMETRY_SLICE < raw.length) await yieldToEventLoop();
+  }
+  return { ...envelope.data, records };
+}
+
+class PlanesyncControlPlaneLink implements ControlPlaneLink {
+  #protocol: string | undefined;
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly versions: readonly string[],
+    private readonly controlPlaneVersion: string,
+  ) {}
+
+  identify(frame: Uint8Array): Identification {
+    if (frame.byteLength > MAX_HELLO_BYTES)
+      throw new ProtocolViolationError(
+        `a first frame of ${frame.byteLength} bytes: a hello is at most ${MAX_HELLO_BYTES}`,
+      );
+    const message = decodeFrame(frame);
+    if (message.type !== 'hello')
+      throw new ProtocolViolationError(`expected hello, got ${message.type}`);
+    const { protocol: preferred, protocols, ...identity } = message.body;
+    const offered = protocols ?? [preferred];
+    const protocol = pickProtocol(offered, this.versions);
+    if (!protocol) {
+      return {
+        identity,
+        refusal: new VersionIncompatibleError(
+          `this control plane speaks ${this.versions.join(', ')}; the data plane offers ${offered.join(', ')}`,
+        ),
+      };
+    }
+    this.#protocol = protocol;
+    return { identity, protocol };
+  }
+
+  accept({ syncStatus }: { syncStatus: SyncStatus }): Promise<void> {
+    return this.connection.send(
+      encodeMessage('welcome', {
+        protocol: this.#protocol ?? this.versions[0]!,
+        controlPlaneVersion: this.controlPlaneVersion,
+        syncStatus,
+      }),
+    );
+  }
+
+  async refuse(error: { code: string; message: string }, syncStatus?: SyncStatus): Promise<void> {
+    const reject = {
+      code: error.code,
+      message: error.message,
+      ...(syncStatus && syncStatus !== 'unknown' ? { syncStatus } : {}),
+    };
+    await this.connection.send(encodeMessage('reject', reject)).catch(() => undefined);
+  }
+
+  read(frame: Uint8Array): DataPlaneMessage {
+    const message = decodeFrame(frame);
+    switch (message.type) {
+      case 'ack':
+        return { type: 'applied', report: message.body };
+      case 'nack':
+        return { type: 'refused', refusal: message.body };
+      case 'ping':
+        return { type: 'heartbeat', report: message.body };
+      case 'telemetry': {
+        const body = message.body;
+        return { type: 'telemetry', read: (maxBytes) => readTelemetry(body, maxBytes) };
+      }
+      default:
+        throw new ProtocolViolationError(`a data plane may not send ${message.type} here`);
+    }
+  }
+
+  answerHeartbeat(): Promise<void> {
+    return this.connection.send(encodeMessage('pong', {}));
+  }
+
+  acknowledgeTelemetry(batch: number): Promise<void> {
+    return this.connection.send(encodeMessage('telemetryAck', { batch }));
+  }
+
+  sendConfig(config: EncodedConfig, options?: { signal?: AbortSignal }): Promise<void> {
+    return this.connection.send(config.frame, options);
+  }
+}
+
+class PlanesyncDataPlaneLink implements DataPlaneLink {
+  constructor(
+    private readonly connection: Connection,
+    private readonly versions: readonly string[],
+  ) {}
+
+  identify(identity: DataPlaneIdentity): Promise<void> {
+    return this.connection.send(
+      encodeMessage('hello', {
+        protocol: this.versions[0]!,
+        protocols: [...this.versions],
+        ...identity,
+      }),
+    );
+  }
+
+  read(frame: Uint8Array): ControlPlaneMessage {
+    const message = decodeFrame(frame);
+    switch (message.type) {
+      case 'welcome':
+        if (!this.versions.includes(message.body.protocol))
+          throw new ProtocolViolationError(
+            `the control plane chose ${message.body.protocol}, which this data plane did not offer`,
+          );
+        return { type: 'accepted', ...message.body };
+      case 'reject':
+        return { type: 'refused', ...message.body };
+      case 'config': {
+        const { header, payload } = message.body;
+        return {
+          type: 'config',
+          offer: {
+            ...header,
+            async read(maxBytes) {
+              const json = await inflate(payload, maxBytes);
+              return { config: parseJson(json, 'config payload'), json };
+            },
+          },
+        };
+      }
+      case 'telemetryAck':
+        return { type: 'telemetryAcknowledged', batch: message.body.batch };
+      case 'pong':
+        return { type: 'heartbeatAnswered' };
+      default:
+        throw new ProtocolViolationError(`a control plane may not send ${message.type}`);
+    }
+  }
+
+  async applied(report: ConfigReport): Promise<void> {
+    await this.connection.send(encodeMessage('ack', report));
+    await this.heartbeat(report);
+  }
+
+  refused(refusal: ConfigRefusal): Promise<void> {
+    return this.connection.send(
+      encodeMessage('nack', { ...refusal, errors: nackProblems(refusal.errors) }),
+    );
+  }
+
+  heartbeat(report: ConfigReport): Promise<void> {
+    return this.connection.send(encodeMessage('ping', report));
+  }
+
+  async sendTelemetry(batch: TelemetryBatch): Promise<void> {
+    await this.connection.send(await encodeCompressed('telemetry', batch));
+  }
+}

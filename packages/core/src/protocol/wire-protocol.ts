@@ -1,0 +1,196 @@
+/**
+ * The wire-protocol seam. ControlPlane, its per-DP sessions and DataPlane know what happens
+ * on a link — a DP says who it is, the CP accepts or refuses it, configs go out and are
+ * answered (or not), heartbeats, telemetry (or none) — and a protocol says how each of those
+ * looks on the wire. planesync/1 is the first implementation ({@link planesyncProtocol});
+ * another protocol (Kong's own) is a new module implementing these interfaces, not edits
+ * across the CP and the DP.
+ *
+ * @module
+ */
+import type { ConfigHashes } from '../config/snapshot.ts';
+import type { PlanesyncError } from '../errors.ts';
+import type {
+  AbortOptions,
+  Admission,
+  Connection,
+  ConnectOptions,
+  PeerInfo,
+  Route,
+  TransportFeatures,
+} from '../transport/contract.ts';
+import type { PluginVersion } from './compatibility.ts';
+import type { License, SyncStatus, TelemetryBatch } from './messages.ts';
+
+/** Who a DP says it is, and what it serves, when it connects. */
+export interface DataPlaneIdentity {
+  nodeId: string;
+  hostname: string;
+  /** The DP's gateway version, e.g. `3.10.0`. */
+  version: string;
+  labels: Record<string, string>;
+  plugins: PluginVersion[];
+  /** The hash of the config it serves (32 zeros: none). */
+  configHash: string;
+  configVersion: number;
+  /** What its cache holds (32 zeros: nothing), when the protocol says. */
+  cacheHash?: string | undefined;
+}
+
+/** What a DP reports of the config it serves: in an ack, or in a heartbeat. */
+export interface ConfigReport {
+  version: number;
+  hash: string;
+  /** What its cache holds (32 zeros: nothing), when the protocol says. */
+  cacheHash?: string | undefined;
+}
+
+/** A config problem, as a refusal carries it. */
+export interface ConfigRefusal {
+  version: number;
+  hash: string;
+  errors: Array<{ path: string; message: string }>;
+}
+
+/** One message from a DP, after it has said who it is. */
+export type DataPlaneMessage =
+  | { type: 'applied'; report: ConfigReport }
+  | { type: 'refused'; refusal: ConfigRefusal }
+  | { type: 'heartbeat'; report: ConfigReport }
+  | {
+      type: 'telemetry';
+      /** Inflates and checks the batch, never holding more than `maxBytes` inflated. */
+      read(maxBytes: number): Promise<TelemetryBatch>;
+    };
+
+/** A config as a DP receives it, not yet inflated or parsed. */
+export interface ConfigOffer {
+  version: number;
+  hash: string;
+  hashes?: ConfigHashes | undefined;
+  license?: License | undefined;
+  /**
+   * Inflates and parses the config, never holding more than `maxBytes` inflated
+   * (`PAYLOAD_TOO_LARGE`; broken bytes are a `PROTOCOL_VIOLATION`). `json` is set when the
+   * inflated bytes are the config's JSON alone (a store may keep them as they are).
+   */
+  read(maxBytes: number): Promise<{ config: unknown; json?: Uint8Array | undefined }>;
+}
+
+/** One message from the CP. */
+export type ControlPlaneMessage =
+  | { type: 'accepted'; protocol: string; syncStatus: SyncStatus }
+  | { type: 'refused'; code: string; message: string; syncStatus?: SyncStatus | undefined }
+  | { type: 'config'; offer: ConfigOffer }
+  | { type: 'telemetryAcknowledged'; batch: number }
+  | { type: 'heartbeatAnswered' };
+
+/** One config version encoded for one protocol, shared by every DP that speaks it. */
+export interface EncodedConfig {
+  readonly version: number;
+  readonly hash: string;
+  readonly hashes: ConfigHashes;
+  readonly frame: Uint8Array;
+  /** The same version under another licence, without compressing the config again. */
+  relicense(license: License | undefined): EncodedConfig;
+}
+
+/** A config being encoded; `seal` finishes it under its version's header. */
+export interface PendingEncoding {
+  seal(header: {
+    version: number;
+    hash: string;
+    hashes: ConfigHashes;
+    license?: License | undefined;
+  }): Promise<EncodedConfig>;
+}
+
+/** What a DP's first frame said, and the protocol version the link will speak. */
+export type Identification =
+  | { identity: DataPlaneIdentity; protocol: string }
+  /** The DP said who it is but cannot be served by this protocol (no common version). */
+  | { identity: DataPlaneIdentity; refusal: PlanesyncError };
+
+/** The CP's side of one link, for one session. */
+export interface ControlPlaneLink {
+  /**
+   * Reads the DP's first frame: who it is and which version of the protocol the link speaks.
+   * Throws `PROTOCOL_VIOLATION` for anything that is not a valid first frame.
+   */
+  identify(frame: Uint8Array): Identification;
+  /** Tells an identified DP it is accepted (a welcome), when the protocol says so. */
+  accept(welcome: { syncStatus: SyncStatus }): Promise<void>;
+  /** Tells a DP why it is refused, when the protocol can; the session closes the link. */
+  refuse(error: PlanesyncError, syncStatus?: SyncStatus): Promise<void>;
+  /** Decodes one frame after the first; throws `PROTOCOL_VIOLATION` for a malformed one. */
+  read(frame: Uint8Array): DataPlaneMessage;
+  /** Answers a heartbeat (a pong), when the protocol does. */
+  answerHeartbeat(): Promise<void>;
+  /** Acknowledges a telemetry batch, when the protocol does. */
+  acknowledgeTelemetry(batch: number): Promise<void>;
+  /** Sends one encoded config. */
+  sendConfig(encoded: EncodedConfig, options?: AbortOptions): Promise<void>;
+  /**
+   * Messages that arrive outside the frame stream (a WebSocket ping carrying the DP's hash):
+   * the session hands its handler here once the DP is identified. Optional.
+   */
+  listen?(deliver: (message: DataPlaneMessage) => void): void;
+}
+
+/** The DP's side of one link. */
+export interface DataPlaneLink {
+  /** Says who this DP is and what it serves (the first frame). */
+  identify(identity: DataPlaneIdentity): Promise<void>;
+  /**
+   * Decodes one frame from the CP; throws `PROTOCOL_VIOLATION` for a malformed one, or one
+   * naming a protocol version this DP did not offer.
+   */
+  read(frame: Uint8Array): ControlPlaneMessage;
+  /** The DP applied (and tried to save) a config. */
+  applied(report: ConfigReport): Promise<void>;
+  /** The DP refused a config and keeps its previous one. */
+  refused(refusal: ConfigRefusal): Promise<void>;
+  /** The periodic heartbeat, and the one after a local change of config. */
+  heartbeat(report: ConfigReport): Promise<void>;
+  /** Sends a telemetry batch; absent when the protocol carries none. */
+  sendTelemetry?(batch: TelemetryBatch): Promise<void>;
+  /** As {@link ControlPlaneLink.listen}, for messages outside the frame stream. */
+  listen?(deliver: (message: ControlPlaneMessage) => void): void;
+}
+
+/**
+ * A wire protocol, both sides. A ControlPlane speaks one or more (each on its own path of a
+ * transport with a request step), a DataPlane one.
+ */
+export interface WireProtocol {
+  /** e.g. `planesync`; the versions it speaks are its own affair (`planesync/1`). */
+  readonly name: string;
+  /**
+   * The path it is served on, its subprotocol and ping handling, for a transport with a
+   * request step; `undefined` for the transport's own path (the only choice on TCP).
+   */
+  readonly route?: Route | undefined;
+  /** What it needs of a transport; combining it with one that lacks it is refused at once. */
+  readonly requires: Partial<TransportFeatures>;
+  /** The CP's side. */
+  readonly controlPlane: {
+    /** A request this protocol cannot serve, refused before the upgrade; `undefined`: fine. */
+    admit?(peer: PeerInfo): Admission | undefined;
+    /**
+     * Starts encoding a config for every DP of this protocol — called once per version,
+     * before the config is hashed, so that compression can run meanwhile (in libuv's pool);
+     * `seal` finishes it once the version and hash are known. A pending encoding is dropped
+     * when the config turns out unchanged.
+     */
+    encodeConfig(config: unknown): PendingEncoding;
+    open(connection: Connection, context: { controlPlaneVersion: string }): ControlPlaneLink;
+  };
+  /** The DP's side. */
+  readonly dataPlane: {
+    /** What this DP asks of the dial (path, query, subprotocol, pings). */
+    dial(
+      identity: Pick<DataPlaneIdentity, 'nodeId' | 'hostname' | 'version'>,
+    ): Pick<ConnectOptions, 'request' | 'pings'>;
+    open(connection: Connection): DataPlaneLink;
+  };
+}

@@ -155,6 +155,22 @@ export {
   type SyncStatus,
   type TelemetryBatch,
 } from './protocol/messages.ts';
+export { type PlanesyncProtocolOptions, planesyncProtocol } from './protocol/planesync.ts';
+export {
+  type ConfigOffer,
+  type ConfigRefusal,
+  type ConfigReport,
+  type ControlPlaneLink,
+  type ControlPlaneMessage,
+  type DataPlaneIdentity,
+  type DataPlaneLink,
+  type DataPlaneMessage,
+  type EncodedConfig,
+  type Identification,
+  missingFeatures,
+  type PendingEncoding,
+  type WireProtocol,
+} from './protocol/wire-protocol.ts';
 export type {
   ConfigStore,
   SaveOptions,

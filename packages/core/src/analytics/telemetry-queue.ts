@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, TimerId } from '../clock.ts';
-import { encodeCompressed } from '../protocol/codec.ts';
 import type { TelemetryBatch } from '../protocol/messages.ts';
 import { type RequestRecord, sanitizeRecord } from './request-record.ts';
 import { RingBuffer } from './ring-buffer.ts';
@@ -42,7 +41,7 @@ export class TelemetryQueue {
   #unreportedDropped = 0;
   #totalDropped = 0;
   #inFlight: { batch: number; entries: Entry[]; dropped: number } | undefined;
-  #send: ((frame: Uint8Array) => Promise<void>) | undefined;
+  #send: ((batch: TelemetryBatch) => Promise<void>) | undefined;
   #timer: TimerId | undefined;
 
   constructor(
@@ -72,7 +71,7 @@ export class TelemetryQueue {
   }
 
   /** A connection is up: flush to it every interval. */
-  attach(send: (frame: Uint8Array) => Promise<void>): void {
+  attach(send: (batch: TelemetryBatch) => Promise<void>): void {
     this.#send = send;
     this.#schedule();
   }
@@ -113,7 +112,7 @@ export class TelemetryQueue {
       records: entries.map((entry) => entry.record),
     };
     // A failed send leaves the batch in flight; `detach` returns it to the buffer.
-    await send(await encodeCompressed('telemetry', body)).catch(() => undefined);
+    await send(body).catch(() => undefined);
   }
 
   #collectDropped(): void {

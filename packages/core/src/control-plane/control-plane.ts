@@ -15,7 +15,7 @@ import {
 import { asPlanesyncError, closeForFailure } from '../protocol/failure.ts';
 import type { License, SyncStatus } from '../protocol/messages.ts';
 import { planesyncProtocol } from '../protocol/planesync.ts';
-import type { WireProtocol } from '../protocol/wire-protocol.ts';
+import { missingFeatures, type WireProtocol } from '../protocol/wire-protocol.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../transport/connection-base.ts';
 import {
   type Admission,
@@ -24,7 +24,6 @@ import {
   type Connection,
   FRAMES_ONLY,
   type PeerInfo,
-  type Route,
   type TransportServer,
 } from '../transport/contract.ts';
 import type { TrustVerifier } from '../trust/verifier.ts';
@@ -553,19 +552,4 @@ function checkProtocols(
       );
   }
   return [...protocols];
-}
-
-/** What `protocol` needs (for `route`) that a transport with `features` lacks. */
-export function missingFeatures(
-  protocol: WireProtocol,
-  features: { request: boolean; controlFrames: boolean },
-  route: Route | undefined,
-): string[] {
-  const missing: string[] = [];
-  const needsRequest =
-    protocol.requires.request || route?.subprotocol !== undefined || route?.path !== undefined;
-  if (needsRequest && !features.request) missing.push('request step (path, query, subprotocol)');
-  const needsControl = protocol.requires.controlFrames || route?.pings === 'manual';
-  if (needsControl && !features.controlFrames) missing.push('ping and pong control frames');
-  return missing;
 }

@@ -194,3 +194,18 @@ export interface WireProtocol {
     open(connection: Connection): DataPlaneLink;
   };
 }
+
+/** What `protocol` needs (for `route`) that a transport with `features` lacks. */
+export function missingFeatures(
+  protocol: WireProtocol,
+  features: TransportFeatures,
+  route: Route | undefined,
+): string[] {
+  const missing: string[] = [];
+  const needsRequest =
+    protocol.requires.request || route?.subprotocol !== undefined || route?.path !== undefined;
+  if (needsRequest && !features.request) missing.push('request step (path, query, subprotocol)');
+  const needsControl = protocol.requires.controlFrames || route?.pings === 'manual';
+  if (needsControl && !features.controlFrames) missing.push('ping and pong control frames');
+  return missing;
+}

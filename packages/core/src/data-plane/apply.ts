@@ -1,0 +1,98 @@
+import type { Clock } from '../clock.ts';
+import { type ConfigHash, EMPTY_CONFIG_HASH, hashConfig } from '../config/hash.ts';
+import { type ConfigLimits, checkEntityCount } from '../config/limits.ts';
+import type { ConfigSnapshot } from '../config/snapshot.ts';
+import type { DataPlaneConfigMachine } from '../config/state-machine.ts';
+import { type ConfigSchema, validateConfig } from '../config/validate.ts';
+import { ConfigHashMismatchError, ConfigInvalidError } from '../errors.ts';
+import { asPlanesyncError } from '../protocol/failure.ts';
+import type { License } from '../protocol/messages.ts';
+import type { ConfigOffer, DataPlaneLink } from '../protocol/wire-protocol.ts';
+import type { ConfigCache } from './config-cache.ts';
+import { makeSnapshot } from './start-sequence.ts';
+
+/** What the apply pipeline works with. */
+export interface ApplyContext {
+  clock: Clock;
+  machine: DataPlaneConfigMachine;
+  cache: ConfigCache;
+  schema: ConfigSchema<unknown>;
+  settings: { maxInflatedBytes: number; limits: Required<ConfigLimits> };
+  /** Makes a snapshot the one served (and announces it). */
+  activate(snapshot: ConfigSnapshot): void;
+  license(license: License): void;
+  report(error: unknown): void;
+}
+
+/** What the cache holds, for reports to the CP (32 zeros: nothing). */
+export function cacheReport(cache: ConfigCache): { cacheHash: string } {
+  return { cacheHash: cache.hash ?? EMPTY_CONFIG_HASH };
+}
+
+/**
+ * A config from the CP: read (inflated within `maxInflatedBytes`) → Kong's hash checked
+ * against the CP's → limits and schema → applied in memory → saved → reported applied; or
+ * refused, keeping the last good config. Bytes the CP should never have sent (a protocol
+ * violation, a payload too large) are thrown after the refusal: they end the link.
+ */
+export async function applyOffer(
+  context: ApplyContext,
+  offer: ConfigOffer,
+  link: DataPlaneLink,
+): Promise<void> {
+  if (offer.license) context.license(offer.license);
+  const candidate = context.machine.receive(offer.version, offer.hash);
+  if (candidate.state === 'ignored') {
+    if (candidate.ignoredBecause === 'unchanged')
+      await link.applied({
+        version: offer.version,
+        hash: offer.hash,
+        ...cacheReport(context.cache),
+      });
+    return;
+  }
+  candidate.validating();
+  let snapshot: ConfigSnapshot;
+  let json: Uint8Array | undefined;
+  try {
+    const read = await offer.read(context.settings.maxInflatedBytes);
+    const { config } = read;
+    const { limits } = context.settings;
+    // The hash is the one truth both sides compare: what this DP serves must hash to what
+    // the CP says it sent. The hash walk is also where nesting depth is bounded.
+    const computed = hashConfig(config, { maxDepth: limits.maxDepth }) as ConfigHash;
+    if (computed.config_hash !== offer.hash)
+      throw new ConfigHashMismatchError(offer.hash, computed.config_hash);
+    checkEntityCount(config, limits.maxEntities);
+    const valid = validateConfig(config, context.schema);
+    // A schema that changed nothing returns its input: the bytes read are then its JSON.
+    if (valid === config) json = read.json;
+    snapshot = makeSnapshot(context.clock, valid, 'control-plane', offer.version, {
+      hash: computed.config_hash,
+      hashes: computed.hashes,
+    });
+  } catch (error) {
+    const failure = asPlanesyncError(error);
+    const problems =
+      failure instanceof ConfigInvalidError
+        ? failure.problems
+        : [{ path: '(root)', message: failure.message }];
+    candidate.reject(problems);
+    await link.refused({ version: offer.version, hash: offer.hash, errors: [...problems] });
+    // Bytes the CP should never have sent end the link; an invalid config, or a schema of
+    // the host's that threw (INTERNAL_ERROR), is refused and the link stays.
+    if (failure.code === 'PROTOCOL_VIOLATION' || failure.code === 'PAYLOAD_TOO_LARGE')
+      throw failure;
+    context.report(failure);
+    return;
+  }
+  candidate.applying();
+  candidate.activate(snapshot);
+  context.activate(snapshot);
+  await context.cache.save(snapshot, json);
+  await link.applied({
+    version: snapshot.version,
+    hash: snapshot.hash,
+    ...cacheReport(context.cache),
+  });
+}

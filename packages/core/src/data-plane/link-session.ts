@@ -1,0 +1,250 @@
+import { hostname as osHostname } from 'node:os';
+import type { TelemetryQueue } from '../analytics/telemetry-queue.ts';
+import type { Clock, TimerId } from '../clock.ts';
+import { LatestSlot } from '../config/latest-slot.ts';
+import type { DataPlaneConfigMachine } from '../config/state-machine.ts';
+import { HeartbeatTimeoutError, PeerRefusedError, TrustError } from '../errors.ts';
+import { closeForFailure } from '../protocol/failure.ts';
+import type { SyncStatus } from '../protocol/messages.ts';
+import type { ConfigOffer, ControlPlaneMessage, DataPlaneLink } from '../protocol/wire-protocol.ts';
+import { CloseCode, type CloseInfo, type Connection } from '../transport/contract.ts';
+import type { TrustResult } from '../trust/verifier.ts';
+import { type ApplyContext, applyOffer, cacheReport } from './apply.ts';
+import type { ConfigCache } from './config-cache.ts';
+import type { ConnectionMachine } from './connection-machine.ts';
+import type {
+  DataPlaneEvents,
+  DataPlaneOptions,
+  DataPlaneSettings,
+  DataPlaneState,
+} from './options.ts';
+
+/** What one link works with: the DataPlane's parts. */
+export interface LinkRuntime {
+  options: DataPlaneOptions<unknown>;
+  settings: DataPlaneSettings;
+  clock: Clock;
+  nodeId: string;
+  configs: DataPlaneConfigMachine;
+  connection: ConnectionMachine;
+  cache: ConfigCache;
+  telemetry: TelemetryQueue;
+  apply: ApplyContext;
+  /** The link up now, for a heartbeat after a config loaded by hand. */
+  live: { connection: Connection; link: DataPlaneLink } | undefined;
+  setSyncStatus(status: SyncStatus): void;
+  /** The DP's state as `dp.status` shows it. */
+  status(): DataPlaneState;
+  announce<E extends keyof DataPlaneEvents>(
+    event: E,
+    ...args: Parameters<DataPlaneEvents[E]>
+  ): void;
+  report(error: unknown): void;
+  /** A failed attempt: to the error listeners, or logged once while it repeats. */
+  reportAttempt(error: unknown): void;
+}
+
+/** Sends a heartbeat carrying what the DP serves and caches. */
+export function heartbeat(runtime: LinkRuntime, link: DataPlaneLink): Promise<void> {
+  const active = runtime.configs.active!;
+  return link.heartbeat({
+    version: active.version,
+    hash: active.hash,
+    ...cacheReport(runtime.cache),
+  });
+}
+
+/**
+ * One connection, from dial to close: dials with what the protocol asks, judges the CP's
+ * chain before saying anything, says who this DP is, then reads the CP's messages — applying
+ * configs one at a time (the newest waiting), heartbeats on a timer, the link dead after the
+ * heartbeat timeout. Resolves with how it closed and whether it had connected; a failed dial
+ * throws.
+ */
+export async function runLink(
+  runtime: LinkRuntime,
+  signal: AbortSignal,
+): Promise<{ close: CloseInfo; wasConnected: boolean }> {
+  const { options, settings, nodeId } = runtime;
+  const { protocol } = settings;
+  const hostname = options.hostname ?? osHostname();
+  runtime.connection.connecting();
+  let connection: Connection;
+  try {
+    const dial = protocol.dataPlane.dial({ nodeId, hostname, version: options.version });
+    // TEMP(merge of the transports branch): transports honour request.query from then on.
+    const metadata = Object.fromEntries(dial.request?.query ?? []);
+    connection = await options.transport.connect({ ...dial, metadata, signal });
+  } catch (error) {
+    runtime.connection.disconnected();
+    if (error instanceof PeerRefusedError)
+      runtime.announce('rejected', { code: error.reason, message: error.message });
+    throw error;
+  }
+  const trust = verifyControlPlane(runtime, connection);
+  if (!trust.ok) {
+    runtime.connection.disconnected();
+    runtime.announce('rejected', { code: trust.code, message: trust.message });
+    runtime.reportAttempt(
+      new TrustError(trust.code, `control plane not trusted: ${trust.message}`),
+    );
+    await connection.close(CloseCode.POLICY_VIOLATION, trust.code);
+    return { close: await connection.closed, wasConnected: false };
+  }
+  const link = protocol.dataPlane.open(connection);
+  runtime.live = { connection, link };
+  runtime.configs.startSession();
+  const fail = (error: unknown) => {
+    const failure = closeForFailure(connection, error);
+    if (failure) runtime.report(failure);
+  };
+  const timers = new LinkTimers(runtime.clock, settings, {
+    heartbeat: () => {
+      runtime.cache.retry(runtime.configs.active);
+      void heartbeat(runtime, link).catch(() => undefined);
+    },
+    dead: () => {
+      runtime.report(
+        new HeartbeatTimeoutError(
+          `no frame from the control plane for ${settings.heartbeatTimeoutMs} ms`,
+        ),
+      );
+      void connection.close(CloseCode.GOING_AWAY, 'heartbeat timeout');
+    },
+  });
+  let refused = false;
+  const configs = new LatestSlot<ConfigOffer>(
+    (offer) => applyOffer(runtime.apply, offer, link),
+    fail,
+  );
+  const handle = (message: ControlPlaneMessage) => {
+    switch (message.type) {
+      case 'accepted':
+        runtime.setSyncStatus(message.syncStatus);
+        runtime.connection.connected();
+        if (link.sendTelemetry) runtime.telemetry.attach((batch) => link.sendTelemetry!(batch));
+        runtime.announce('connected', runtime.status());
+        return;
+      case 'refused':
+        refused = true;
+        if (message.syncStatus) runtime.setSyncStatus(message.syncStatus);
+        runtime.announce('rejected', {
+          code: message.code,
+          message: message.message,
+          ...(message.syncStatus ? { syncStatus: message.syncStatus } : {}),
+        });
+        return;
+      case 'config':
+        configs.offer(message.offer);
+        return;
+      case 'telemetryAcknowledged':
+        runtime.telemetry.acknowledged(message.batch);
+        return;
+      case 'heartbeatAnswered':
+        return;
+    }
+  };
+  try {
+    const active = runtime.configs.active!;
+    await link.identify({
+      nodeId,
+      hostname,
+      version: options.version,
+      labels: { ...(options.labels ?? {}) },
+      plugins: [...(options.plugins ?? [])],
+      configHash: active.hash,
+      configVersion: active.version,
+      ...cacheReport(runtime.cache),
+    });
+    link.listen?.((message) => {
+      timers.frameReceived();
+      try {
+        handle(message);
+      } catch (error) {
+        fail(error);
+      }
+    });
+    timers.start();
+    for await (const frame of connection) {
+      timers.frameReceived();
+      handle(link.read(frame));
+    }
+  } catch (error) {
+    fail(error);
+  } finally {
+    timers.stop();
+    configs.close();
+    runtime.telemetry.detach();
+    runtime.live = undefined;
+  }
+  const { wasConnected } = runtime.connection.disconnected();
+  const close = await connection.closed;
+  // A CP that refuses this DP (untrusted certificate) closes with 1008 and the reason.
+  if (!refused && close.initiator === 'remote' && close.code === CloseCode.POLICY_VIOLATION) {
+    runtime.announce('rejected', {
+      code: close.reason || 'POLICY_VIOLATION',
+      message: 'the control plane refused this data plane',
+    });
+  }
+  return { close, wasConnected };
+}
+
+/** Judges the CP's chain, and in PKI mode the name dialed (unless turned off). */
+function verifyControlPlane(runtime: LinkRuntime, connection: Connection): TrustResult {
+  const { trust, verifyServerName = true } = runtime.options;
+  const serverName = verifyServerName
+    ? (runtime.options.serverName ?? connection.serverName)
+    : undefined;
+  if (trust.mode === 'pki' && verifyServerName && !serverName) {
+    return {
+      ok: false,
+      code: 'TRUST_NAME_MISMATCH',
+      message:
+        'there is no name to check the control plane certificate against: give the DataPlane a serverName, use a transport that reports the name it dialed, or set verifyServerName: false',
+    };
+  }
+  return trust.verify([...connection.peerCertificates], {
+    role: 'control-plane',
+    at: runtime.clock.now(),
+    ...(serverName ? { serverName } : {}),
+  });
+}
+
+/** The DP's two timers on a link: send a heartbeat every interval; call it dead after the timeout. */
+class LinkTimers {
+  #heartbeat: TimerId | undefined;
+  #dead: TimerId | undefined;
+  #running = false;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly settings: { heartbeatIntervalMs: number; heartbeatTimeoutMs: number },
+    private readonly on: { heartbeat(): void; dead(): void },
+  ) {}
+
+  start(): void {
+    this.#running = true;
+    this.#scheduleHeartbeat();
+    this.frameReceived();
+  }
+
+  frameReceived(): void {
+    if (!this.#running) return;
+    if (this.#dead) this.clock.clearTimeout(this.#dead);
+    this.#dead = this.clock.setTimeout(() => this.on.dead(), this.settings.heartbeatTimeoutMs);
+  }
+
+  stop(): void {
+    this.#running = false;
+    if (this.#heartbeat) this.clock.clearTimeout(this.#heartbeat);
+    if (this.#dead) this.clock.clearTimeout(this.#dead);
+  }
+
+  #scheduleHeartbeat(): void {
+    this.#heartbeat = this.clock.setTimeout(() => {
+      if (!this.#running) return;
+      this.on.heartbeat();
+      this.#scheduleHeartbeat();
+    }, this.settings.heartbeatIntervalMs);
+  }
+}

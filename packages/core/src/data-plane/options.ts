@@ -1,0 +1,166 @@
+import type { AnalyticsOptions, AnalyticsState } from '../analytics/telemetry-queue.ts';
+import type { Clock } from '../clock.ts';
+import { type ConfigLimits, resolveLimits } from '../config/limits.ts';
+import type { ConfigSnapshot, ConfigSource } from '../config/snapshot.ts';
+import type { ConfigSchema } from '../config/validate.ts';
+import { InvalidArgumentError, type PlanesyncError } from '../errors.ts';
+import type { Logger } from '../host/logger.ts';
+import type { PluginVersion } from '../protocol/compatibility.ts';
+import { type License, labelProblem, type SyncStatus } from '../protocol/messages.ts';
+import { planesyncProtocol } from '../protocol/planesync.ts';
+import { missingFeatures, type WireProtocol } from '../protocol/wire-protocol.ts';
+import type { ConfigStore } from '../storage/contract.ts';
+import { type CloseInfo, FRAMES_ONLY, type TransportClient } from '../transport/contract.ts';
+import type { TrustVerifier } from '../trust/verifier.ts';
+import type { ConnectionState } from './connection-machine.ts';
+
+export type { ConnectionState } from './connection-machine.ts';
+
+/** A DP's state at a glance. */
+export interface DataPlaneState {
+  connection: ConnectionState;
+  /** Where the active config came from. */
+  source: ConfigSource | undefined;
+  hash: string | undefined;
+  version: number | undefined;
+  nodeId: string | undefined;
+  /** What the CP said of this DP in its welcome. */
+  syncStatus: SyncStatus;
+  /** `false` once a licence from the CP has expired (the host decides to stop proxying). */
+  licensed: boolean;
+  /** Connection attempts since the last successful one. */
+  failedAttempts: number;
+  /**
+   * The hash of the config in the storage cache (what a restart would serve), `undefined`
+   * when nothing is cached. It trails `hash` while saves fail (a full disk); the DP tells the
+   * CP in its acks and pings.
+   */
+  cacheHash: string | undefined;
+  /** `false` when the storage cannot be written (a read-only prefix): configs are not saved. */
+  cacheWritable: boolean;
+  /** The analytics buffer: records waiting, dropped, in flight. */
+  analytics: AnalyticsState;
+}
+
+/** The events a DataPlane emits. */
+export interface DataPlaneEvents {
+  config: (snapshot: ConfigSnapshot) => void;
+  connected: (state: DataPlaneState) => void;
+  disconnected: (close: CloseInfo) => void;
+  /**
+   * The CP (or this DP's trust check) refused the link: `code` is an `ErrorCode`
+   * (`VERSION_INCOMPATIBLE`, `NODE_ID_IN_USE`, a `TRUST_*` code); `syncStatus` what the CP
+   * records for this DP when it says (`kong_version_incompatible`).
+   */
+  rejected: (rejection: {
+    code: string;
+    message: string;
+    syncStatus?: SyncStatus | undefined;
+  }) => void;
+  licenseExpired: (license: License) => void;
+  error: (error: PlanesyncError) => void;
+}
+
+/** Options of a {@link DataPlane}. */
+export interface DataPlaneOptions<TConfig = unknown> {
+  transport: TransportClient;
+  /**
+   * Where the DP reports its link to the CP, rejections, configs applied or refused,
+   * listeners that threw and errors no listener handled (pino's method shape). Default:
+   * warnings and errors on standard error.
+   */
+  logger?: Logger;
+  /** Judges the CP's certificate chain (role `control-plane`) before the DP says anything. */
+  trust: TrustVerifier;
+  /**
+   * The name the CP's certificate must carry in PKI mode (Kong's `cluster_server_name`).
+   * Default: the name the transport dialed (the URL's host, or its `serverName`). A DP in PKI
+   * mode that has no name to check refuses the CP rather than trust any certificate the CA
+   * issued.
+   */
+  serverName?: string;
+  /**
+   * `false` turns the PKI-mode name check off: any certificate from the cluster CA is taken
+   * as the CP. Default `true`; turning it off is a decision, made here and nowhere else.
+   */
+  verifyServerName?: boolean;
+  /** The config cache; default in memory (nothing survives a restart). */
+  storage?: ConfigStore;
+  /** Loaded when the cache is empty: a config object, or the path of a YAML/JSON file. */
+  declarativeConfig?: object | string;
+  /** This DP's version, e.g. `3.10.0`. */
+  version: string;
+  /** Default: the one in storage, else a new UUID saved there. */
+  nodeId?: string;
+  /** Reported to the CP; default the machine's host name (`os.hostname()`), as Kong. */
+  hostname?: string;
+  labels?: Readonly<Record<string, string>>;
+  /** The plugins this DP can run, with versions. */
+  plugins?: readonly PluginVersion[];
+  /** Validates every config; default Kong's declarative schema. */
+  schema?: ConfigSchema<TConfig>;
+  /**
+   * The nesting depth and entity count a config may have, checked before anything walks it
+   * (a config beyond them is refused with a nack). Default `DEFAULT_CONFIG_LIMITS`: depth
+   * 1 000, 500 000 entities.
+   */
+  limits?: ConfigLimits;
+  clock?: Clock;
+  /** A uniform random number in [0, 1) for the reconnect jitter; default Math.random. */
+  random?: () => number;
+  /** Default 30 000. */
+  heartbeatIntervalMs?: number;
+  /** No frame from the CP for this long and the link is dead. Default 45 000. */
+  heartbeatTimeoutMs?: number;
+  /** Each reconnect waits a uniformly random delay in this range. Default [5000, 10000]. */
+  reconnectDelayMs?: readonly [number, number];
+  /** Largest inflated config; default 256 MiB. */
+  maxInflatedBytes?: number;
+  /** The request-analytics buffer and its flush to the CP. */
+  analytics?: AnalyticsOptions;
+  /**
+   * The wire protocol spoken with the CP. Default `planesyncProtocol()`. Combining it with a
+   * transport that cannot carry it throws `INVALID_ARGUMENT` here.
+   */
+  protocol?: WireProtocol;
+}
+
+/** The options a DataPlane runs with, checked and with their defaults. */
+export interface DataPlaneSettings {
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  delay: readonly [number, number];
+  maxInflatedBytes: number;
+  limits: Required<ConfigLimits>;
+  protocol: WireProtocol;
+}
+
+/** Checks a DataPlane's options (`INVALID_ARGUMENT`) and fills in the defaults. */
+export function resolveDataPlaneSettings(options: DataPlaneOptions<never>): DataPlaneSettings {
+  if (!options?.transport || !options.trust || typeof options.version !== 'string') {
+    throw new InvalidArgumentError('DataPlane needs a transport, a trust verifier and a version');
+  }
+  const labelsWrong = options.labels ? labelProblem(options.labels) : undefined;
+  if (labelsWrong) throw new InvalidArgumentError(`labels: ${labelsWrong}`);
+  const [low, high] = options.reconnectDelayMs ?? [5_000, 10_000];
+  if (!(low >= 0 && high >= low))
+    throw new InvalidArgumentError('reconnectDelayMs is [min, max] with 0 ≤ min ≤ max');
+  const protocol = options.protocol ?? planesyncProtocol();
+  const missing = missingFeatures(
+    protocol,
+    options.transport.features ?? FRAMES_ONLY,
+    protocol.route,
+  );
+  if (missing.length > 0)
+    throw new InvalidArgumentError(
+      `this transport cannot carry the ${protocol.name} protocol: it has no ${missing.join(' and no ')}`,
+    );
+  return {
+    heartbeatIntervalMs: options.heartbeatIntervalMs ?? 30_000,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 45_000,
+    delay: [low, high],
+    maxInflatedBytes: options.maxInflatedBytes ?? 256 * 1024 * 1024,
+    limits: resolveLimits(options.limits),
+    protocol,
+  };
+}

@@ -24,4 +24,9 @@ export interface DataPlaneStatus {
   connected: boolean;
   /** When the DP's certificate chain stops being trusted (ms since the epoch). */
   certExpiresAt: number | undefined;
+  /**
+   * The wire protocol and version the link speaks (`planesync/1`); `undefined` for a DP
+   * refused before one was agreed.
+   */
+  protocol: string | undefined;
 }

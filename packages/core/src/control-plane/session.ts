@@ -197,6 +197,7 @@ export class DataPlaneSession implements FeedTarget {
   async #identify(frame: Uint8Array): Promise<void> {
     const identification = this.#link.identify(frame);
     const record = this.#record(identification.identity);
+    if ('protocol' in identification) record.protocol = identification.protocol;
     if ('refusal' in identification) {
       await this.#refuse(record, identification.refusal);
       return;
@@ -249,6 +250,7 @@ export class DataPlaneSession implements FeedTarget {
       lastSeen: this.host.clock.now(),
       connected: false,
       certExpiresAt: this.certExpiresAt,
+      protocol: undefined,
     };
   }
 

@@ -71,6 +71,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
   readonly #telemetry: TelemetryQueue;
   #nodeId: string | undefined;
   #syncStatus: SyncStatus = 'unknown';
+  #protocol: string | undefined;
   #stop = new AbortController();
   #loop: Promise<void> | undefined;
   #starting: Promise<void> | undefined;
@@ -110,6 +111,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
       version: active?.version,
       nodeId: this.#nodeId,
       syncStatus: this.#syncStatus,
+      protocol: this.#protocol,
       licensed: this.#license.licensed,
       failedAttempts: this.#connection.failedAttempts,
       cacheHash: this.#cache.hash,
@@ -257,6 +259,9 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
       live: undefined,
       setSyncStatus: (status) => {
         this.#syncStatus = status;
+      },
+      setProtocol: (protocol) => {
+        this.#protocol = protocol;
       },
       status: () => this.status,
       announce: (event, ...args) => this.#announce(event, ...args),

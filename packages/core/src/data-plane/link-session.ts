@@ -33,6 +33,7 @@ export interface LinkRuntime {
   /** The link up now, for a heartbeat after a config loaded by hand. */
   live: { connection: Connection; link: DataPlaneLink } | undefined;
   setSyncStatus(status: SyncStatus): void;
+  setProtocol(protocol: string): void;
   /** The DP's state as `dp.status` shows it. */
   status(): DataPlaneState;
   announce<E extends keyof DataPlaneEvents>(
@@ -121,6 +122,7 @@ export async function runLink(
     switch (message.type) {
       case 'accepted':
         runtime.setSyncStatus(message.syncStatus);
+        runtime.setProtocol(message.protocol);
         runtime.connection.connected();
         if (link.sendTelemetry) runtime.telemetry.attach((batch) => link.sendTelemetry!(batch));
         runtime.announce('connected', runtime.status());
@@ -145,6 +147,15 @@ export async function runLink(
     }
   };
   try {
+    // Listening first: a protocol without a welcome may accept the DP as soon as it speaks.
+    link.listen?.((message) => {
+      timers.frameReceived();
+      try {
+        handle(message);
+      } catch (error) {
+        fail(error);
+      }
+    });
     const active = runtime.configs.active!;
     await link.identify({
       nodeId,
@@ -155,14 +166,6 @@ export async function runLink(
       configHash: active.hash,
       configVersion: active.version,
       ...cacheReport(runtime.cache),
-    });
-    link.listen?.((message) => {
-      timers.frameReceived();
-      try {
-        handle(message);
-      } catch (error) {
-        fail(error);
-      }
     });
     timers.start();
     for await (const frame of connection) {

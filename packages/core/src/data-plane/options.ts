@@ -26,6 +26,8 @@ export interface DataPlaneState {
   nodeId: string | undefined;
   /** What the CP said of this DP in its welcome. */
   syncStatus: SyncStatus;
+  /** The protocol version the CP agreed to (`planesync/1`), once it has. */
+  protocol: string | undefined;
   /** `false` once a licence from the CP has expired (the host decides to stop proxying). */
   licensed: boolean;
   /** Connection attempts since the last successful one. */

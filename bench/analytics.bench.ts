@@ -150,7 +150,7 @@ async function telemetryThroughput(
   await connected;
   let received = 0;
   const done = new Promise<void>((resolve) =>
-    cp.on('telemetry', (event) => {
+    cp.on('analytics', (event) => {
       received += event.records.length;
       if (received >= total) resolve();
     }),

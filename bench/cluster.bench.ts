@@ -116,7 +116,7 @@ async function fanOut(
     transport,
     trust,
     version: '3.10.0',
-    maxPayloadBytes: 64 * 1024 * 1024,
+    maxConfigFrameBytes: 64 * 1024 * 1024,
     pushIntervalMs: 0, // each round is one version, pushed at once
   });
   await cp.start();
@@ -263,7 +263,7 @@ async function dpApply(
     transport: server,
     trust,
     version: '3.10.0',
-    maxPayloadBytes: 64 * 1024 * 1024,
+    maxConfigFrameBytes: 64 * 1024 * 1024,
     pushIntervalMs: 0, // each round is one version, pushed at once
   });
   await cp.start();

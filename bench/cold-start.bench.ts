@@ -5,7 +5,7 @@ import {
   type ConfigStore,
   DataPlane,
   declarativeConfigSchema,
-  FileConfigStore,
+  fileStore,
   generateClusterCertificate,
   hashConfig,
   memoryTransport,
@@ -40,7 +40,7 @@ export async function run(): Promise<BenchResult[]> {
     await seedLmdb.save(snapshot);
     await seedLmdb.saveNodeId('bench-node');
     await seedLmdb.close();
-    const seedFile = new FileConfigStore({ prefix: join(dir, 'file') });
+    const seedFile = fileStore({ prefix: join(dir, 'file') });
     await seedFile.save(snapshot);
     await seedFile.saveNodeId('bench-node');
     await seedFile.close(); // gives up the prefix's writer lock for the DPs below
@@ -88,7 +88,7 @@ export async function run(): Promise<BenchResult[]> {
         name: `DP cold start from config.json.gz (${bytes} MB)`,
         subject: [
           'DataPlane.start + FileConfigStore',
-          () => coldStart(new FileConfigStore({ prefix: join(dir, 'file') })),
+          () => coldStart(fileStore({ prefix: join(dir, 'file') })),
         ],
         baseline: ['raw lmdb get + JSON.parse', rawLmdb],
         samples: 7,

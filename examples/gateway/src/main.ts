@@ -74,7 +74,7 @@ const dp = new DataPlane({
   // The events below say what happens; planesync's own log adds only its errors.
   logger: consoleLogger({ level: 'error', sink: log }),
   trust,
-  ...(values.pinned ? {} : { serverName: values['server-name'] ?? cpHost }),
+  ...(values.pinned ? {} : { expectedServerName: values['server-name'] ?? cpHost }),
   storage: lmdbStore({ prefix: values.prefix }),
   ...(values['declarative-config'] ? { declarativeConfig: values['declarative-config'] } : {}),
   version: '3.10.0',

@@ -336,3 +336,11 @@ export class TrustError extends PlanesyncError {
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortedError(undefined, { cause: signal.reason });
 }
+
+/** Where an `error` event happened, on either side. */
+export interface ErrorContext {
+  /** The DP concerned: on the CP, the one whose link failed; on a DP, itself (once known). */
+  nodeId?: string;
+  /** The peer's address: on the CP, the DP's (`control-plane` for the CP's own work). */
+  remoteAddress?: string;
+}

@@ -69,6 +69,7 @@ export {
   validateConfig,
 } from './config/validate.ts';
 export {
+  type AnalyticsEvent,
   ControlPlane,
   type ControlPlaneEvents,
   type ControlPlaneOptions,
@@ -89,6 +90,7 @@ export {
   type ConfigProblem,
   ConnectionClosedError,
   ErrorCode,
+  type ErrorContext,
   HeartbeatTimeoutError,
   InternalError,
   InvalidArgumentError,
@@ -177,8 +179,8 @@ export type {
   StoreAccess,
   StoredSnapshot,
 } from './storage/contract.ts';
-export { FileConfigStore, type FileConfigStoreOptions } from './storage/file-store.ts';
-export { MemoryConfigStore } from './storage/memory-store.ts';
+export { FileConfigStore, type FileConfigStoreOptions, fileStore } from './storage/file-store.ts';
+export { MemoryConfigStore, memoryStore } from './storage/memory-store.ts';
 export { assertNodeId } from './storage/node-id.ts';
 export {
   fromStoredRecord,

@@ -253,7 +253,7 @@ describe('CP analytics stay bounded whatever the DPs send', () => {
         return ingest(nodeId, slice);
       };
       const counted = new Promise<number>((resolve) =>
-        cluster.cp.once('telemetry', (event) => resolve(event.records.length)),
+        cluster.cp.once('analytics', (event) => resolve(event.records.length)),
       );
       await cluster.clock.advance(1_000);
       expect(await counted).toBe(100_000);
@@ -297,11 +297,14 @@ async function telemetryCluster(analytics = {}) {
   const cluster = await createTestCluster();
   const received: TelemetryBatch['records'] = [];
   const dropped: number[] = [];
-  cluster.cp.on('telemetry', (event) => {
+  const deprecated: unknown[] = [];
+  cluster.cp.on('analytics', (event) => {
     received.push(...event.records);
     dropped.push(event.dropped);
   });
-  return { cluster, received, dropped, analytics };
+  // The event's deprecated name carries the same event, for a release.
+  cluster.cp.on('telemetry', (event) => deprecated.push(event));
+  return { cluster, received, dropped, analytics, deprecated };
 }
 
 async function connectedDp(cluster: TestCluster, options = {}) {
@@ -319,7 +322,7 @@ async function run(cluster: TestCluster, ms: number) {
 
 describe('DP analytics and telemetry', () => {
   it('flushes buffered requests to the CP every second', async () => {
-    const { cluster, received } = await telemetryCluster();
+    const { cluster, received, deprecated } = await telemetryCluster();
     try {
       const dp = await connectedDp(cluster);
       for (let i = 0; i < 3; i++) dp.recordRequest({ service: 'a', status: 200, latencyMs: i });
@@ -327,6 +330,7 @@ describe('DP analytics and telemetry', () => {
       expect(received).toHaveLength(0);
       await run(cluster, 1_000);
       expect(received.map((r) => r.latencyMs)).toEqual([0, 1, 2]);
+      expect(deprecated).toEqual([expect.objectContaining({ records: received })]);
       expect(dp.status.analytics).toEqual({ buffered: 0, dropped: 0, inFlight: 0 });
     } finally {
       await cluster.stop();

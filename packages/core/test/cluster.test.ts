@@ -9,6 +9,7 @@ import {
   DataPlane,
   type DataPlaneStatus,
   decodeFrame,
+  type ErrorContext,
   encodeConfigFrame,
   encodeMessage,
   FileConfigStore,
@@ -155,9 +156,15 @@ describe('DP start sequence', () => {
       declarativeConfig: { _format_version: '3.0', services: [{ name: 'x', port: 99999 }] },
     });
     const errors: PlanesyncError[] = [];
-    dp.on('error', (error) => errors.push(error));
+    const contexts: ErrorContext[] = [];
+    dp.on('error', (error, context) => {
+      errors.push(error);
+      contexts.push(context);
+    });
     await dp.start();
     expect(errors.map((e) => e.code)).toEqual(['CONFIG_INVALID']);
+    // As on the CP, an error says where it happened: here, this DP (not linked to a CP yet).
+    expect(contexts).toEqual([{ nodeId: dp.status.nodeId }]);
     expect(dp.currentConfig?.source).toBe('empty');
   });
 
@@ -749,20 +756,26 @@ describe('bad input loses nothing', () => {
     expect(dp.currentConfig?.hash).toBe(hash);
   });
 
-  it('the CP refuses a config whose compressed frame exceeds maxPayloadBytes, keeping its version', async () => {
-    cluster = await createTestCluster({ controlPlane: { maxPayloadBytes: 4096 } });
-    await cluster.cp.setConfig(configA);
-    const random = Array.from({ length: 400 }, (_, i) => ({
-      name: `s${i}`,
-      host: `${Math.random().toString(36)}.internal`,
-    }));
-    await expect(
-      cluster.cp.setConfig({ _format_version: '3.0', services: random }),
-    ).rejects.toMatchObject({
-      code: 'PAYLOAD_TOO_LARGE',
-    });
-    expect(cluster.cp.currentConfig?.version).toBe(1);
-  });
+  it.each([
+    'maxConfigFrameBytes',
+    'maxPayloadBytes', // its deprecated name
+  ])(
+    'the CP refuses a config whose compressed frame exceeds %s, keeping its version',
+    async (option) => {
+      cluster = await createTestCluster({ controlPlane: { [option]: 4096 } });
+      await cluster.cp.setConfig(configA);
+      const random = Array.from({ length: 400 }, (_, i) => ({
+        name: `s${i}`,
+        host: `${Math.random().toString(36)}.internal`,
+      }));
+      await expect(
+        cluster.cp.setConfig({ _format_version: '3.0', services: random }),
+      ).rejects.toMatchObject({
+        code: 'PAYLOAD_TOO_LARGE',
+      });
+      expect(cluster.cp.currentConfig?.version).toBe(1);
+    },
+  );
 
   it('the CP keeps its version when setConfig gets an invalid config', async () => {
     cluster = await createTestCluster();
@@ -802,41 +815,47 @@ describe('bad input loses nothing', () => {
     expect(good.status.connection).toBe('connected');
   });
 
-  it('a gzip bomb closes the link with PAYLOAD_TOO_LARGE and the DP keeps its config', async () => {
-    const clock = new FakeClock();
-    const { certificate } = await generateClusterCertificate({ clock });
-    const trust = new TrustVerifier({ mode: 'pinned', certificates: [certificate], clock });
-    cluster = await createTestCluster({ clock });
-    const evil = (await import('../src/index.ts')).memoryTransport({
-      clock,
-      certificates: [certificate],
-    });
-    await evil.server.listen((connection: Connection) => {
-      void (async () => {
-        for await (const _ of connection) {
-          const bomb = { _format_version: '3.0', padding: 'x'.repeat(5_000_000) };
-          await connection
-            .send(await encodeConfigFrame({ version: 1, hash: 'a'.repeat(32) }, bomb))
-            .catch(() => undefined);
-          break;
-        }
-      })();
-    });
-    const dp = new DataPlane({
-      transport: evil.client({ certificates: [certificate] }),
-      trust,
-      version: '3.10.0',
-      clock,
-      maxInflatedBytes: 1024 * 1024,
-    });
-    cleanups.push(() => dp.stop());
-    const failure = new Promise<PlanesyncError>((resolve) =>
-      dp.on('error', (error) => error.code === 'PAYLOAD_TOO_LARGE' && resolve(error)),
-    );
-    await dp.start();
-    expect((await failure).code).toBe('PAYLOAD_TOO_LARGE');
-    expect(dp.currentConfig?.source).toBe('empty');
-  });
+  it.each([
+    'maxConfigBytes',
+    'maxInflatedBytes', // its deprecated name
+  ])(
+    'a gzip bomb past %s closes the link with PAYLOAD_TOO_LARGE and the DP keeps its config',
+    async (option) => {
+      const clock = new FakeClock();
+      const { certificate } = await generateClusterCertificate({ clock });
+      const trust = new TrustVerifier({ mode: 'pinned', certificates: [certificate], clock });
+      cluster = await createTestCluster({ clock });
+      const evil = (await import('../src/index.ts')).memoryTransport({
+        clock,
+        certificates: [certificate],
+      });
+      await evil.server.listen((connection: Connection) => {
+        void (async () => {
+          for await (const _ of connection) {
+            const bomb = { _format_version: '3.0', padding: 'x'.repeat(5_000_000) };
+            await connection
+              .send(await encodeConfigFrame({ version: 1, hash: 'a'.repeat(32) }, bomb))
+              .catch(() => undefined);
+            break;
+          }
+        })();
+      });
+      const dp = new DataPlane({
+        transport: evil.client({ certificates: [certificate] }),
+        trust,
+        version: '3.10.0',
+        clock,
+        [option]: 1024 * 1024,
+      });
+      cleanups.push(() => dp.stop());
+      const failure = new Promise<PlanesyncError>((resolve) =>
+        dp.on('error', (error) => error.code === 'PAYLOAD_TOO_LARGE' && resolve(error)),
+      );
+      await dp.start();
+      expect((await failure).code).toBe('PAYLOAD_TOO_LARGE');
+      expect(dp.currentConfig?.source).toBe('empty');
+    },
+  );
 });
 
 describe('DP status on the CP', () => {

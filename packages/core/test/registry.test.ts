@@ -145,7 +145,7 @@ describe('a node id belongs to one certificate while it is connected (PKI mode)'
       const dp = new DataPlane({
         transport: transport.client({ certificates: [pair.certificate] }),
         trust,
-        serverName: 'cp.cluster',
+        ...(options.serverName ? {} : { expectedServerName: 'cp.cluster' }),
         version: '3.10.0',
         clock,
         random: () => 0,
@@ -203,6 +203,18 @@ describe('a node id belongs to one certificate while it is connected (PKI mode)'
       expect.objectContaining({ id: 'x', hostname: 'owner', version: '3.10.0', connected: true }),
     ]);
     expect(owner.status.connection).toBe('connected');
+  });
+
+  it('the deprecated serverName option still names what the CP certificate must carry', async () => {
+    const { clock, dataPlane, dpPair } = await pkiCluster();
+    const wrong = dataPlane(await dpPair('dp-1'), { serverName: 'elsewhere' });
+    const rejected = new Promise<{ code: string }>((resolve) => wrong.once('rejected', resolve));
+    await wrong.start();
+    expect((await rejected).code).toBe('TRUST_NAME_MISMATCH');
+    const right = dataPlane(await dpPair('dp-2'), { serverName: 'cp.cluster' });
+    await right.start();
+    await clock.advance(0);
+    expect(right.status.connection).toBe('connected');
   });
 
   it('the same certificate reconnecting replaces its old connection, as Kong does', async () => {

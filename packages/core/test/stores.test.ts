@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileConfigStore, MemoryConfigStore } from '../src/index.ts';
+import { FileConfigStore, fileStore, MemoryConfigStore } from '../src/index.ts';
 import { configStoreConformance, FakeClock, sampleSnapshot } from '../src/testing/index.ts';
 
 const vitest = { describe, it, beforeEach, afterEach };
@@ -99,12 +99,15 @@ describe('FileConfigStore', () => {
     });
   });
 
-  it('refuses to inflate a cache past maxInflatedBytes: a gzip bomb is STORE_CORRUPT', async () => {
-    const store = new FileConfigStore({ prefix, maxInflatedBytes: 1024 * 1024 });
+  it.each([
+    'maxConfigBytes',
+    'maxInflatedBytes', // its deprecated name
+  ])('refuses to inflate a cache past %s: a gzip bomb is STORE_CORRUPT', async (option) => {
+    const store = fileStore({ prefix, [option]: 1024 * 1024 });
     await writeFile(store.path, gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20)));
     await expect(store.load()).rejects.toMatchObject({
       code: 'STORE_CORRUPT',
-      message: expect.stringContaining('maxInflatedBytes'),
+      message: expect.stringContaining('maxConfigBytes'),
     });
   });
 

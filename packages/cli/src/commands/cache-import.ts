@@ -13,7 +13,7 @@ import {
 import { readInput } from '../files.ts';
 import { CliError, type CliIo } from '../io.ts';
 
-/** The largest file `cache import` reads: FileConfigStore's default `maxInflatedBytes`. */
+/** The largest file `cache import` reads: fileStore's default `maxConfigBytes`. */
 export const MAX_IMPORT_BYTES = 256 * 1024 * 1024;
 
 const EXPORT_FORMAT = 'planesync-config/1';

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import {
   type ConfigStore,
   DECLARATIVE_ENTITY_TYPES,
-  FileConfigStore,
+  fileStore,
   PlanesyncError,
   StoreDecryptFailedError,
   type StoredSnapshot,
@@ -123,7 +123,7 @@ function checkOptions(command: string, argv: readonly string[]) {
 function openStore(location: CacheLocation, encryptionKey: string | undefined): ConfigStore {
   return location.kind === 'lmdb'
     ? lmdbStore({ prefix: location.prefix, ...(encryptionKey ? { encryptionKey } : {}) })
-    : new FileConfigStore({ prefix: location.prefix });
+    : fileStore({ prefix: location.prefix });
 }
 
 async function importInto(

@@ -94,7 +94,7 @@ export interface BroadcasterOptions<TConfig> {
   /** The protocols DPs speak; each version is encoded once for each. */
   protocols: readonly WireProtocol[];
   clock: Clock;
-  settings: { pushIntervalMs: number; configAckTimeoutMs: number; maxPayloadBytes: number };
+  settings: { pushIntervalMs: number; configAckTimeoutMs: number; maxConfigFrameBytes: number };
   /** A version became the one every DP is brought to. */
   installed(version: PublishedConfig<TConfig>): void;
   /** A failure no caller is waiting for (encoding a version published while queued). */
@@ -227,7 +227,7 @@ export class ConfigBroadcaster<TConfig = unknown> {
     );
   }
 
-  /** Every protocol's frame of a version, each within `maxPayloadBytes`. */
+  /** Every protocol's frame of a version, each within `maxConfigFrameBytes`. */
   async #seal(
     version: PublishedConfig<TConfig>,
     pending = this.#startEncoding(version.config),
@@ -245,10 +245,10 @@ export class ConfigBroadcaster<TConfig = unknown> {
         return [protocol, config] as const;
       }),
     );
-    const { maxPayloadBytes } = this.#options.settings;
+    const { maxConfigFrameBytes } = this.#options.settings;
     for (const [, config] of sealed) {
-      if (config.frame.byteLength > maxPayloadBytes)
-        throw new PayloadTooLargeError(config.frame.byteLength, maxPayloadBytes);
+      if (config.frame.byteLength > maxConfigFrameBytes)
+        throw new PayloadTooLargeError(config.frame.byteLength, maxConfigFrameBytes);
     }
     return new Map(sealed);
   }

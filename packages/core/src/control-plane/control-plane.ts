@@ -29,12 +29,12 @@ import {
 import type { TrustVerifier } from '../trust/verifier.ts';
 import { ConfigBroadcaster } from './broadcaster.ts';
 import type { DataPlaneStatus } from './data-plane-status.ts';
-import type { ControlPlaneEvents } from './events.ts';
+import type { AnalyticsEvent, ControlPlaneEvents } from './events.ts';
 import { DataPlaneRegistry } from './registry.ts';
 import { DataPlaneSession } from './session.ts';
 
 export type { DataPlaneStatus } from './data-plane-status.ts';
-export type { ControlPlaneEvents } from './events.ts';
+export type { AnalyticsEvent, ControlPlaneEvents } from './events.ts';
 
 /** Options of a {@link ControlPlane}. */
 export interface ControlPlaneOptions<TConfig = unknown> {
@@ -67,9 +67,18 @@ export interface ControlPlaneOptions<TConfig = unknown> {
   plugins?: readonly PluginVersion[];
   /** A DP silent for this long is disconnected. Default 45 000 (1.5 × the 30 s heartbeat). */
   heartbeatTimeoutMs?: number;
-  /** Largest compressed config frame; default 16 MiB. */
+  /**
+   * The largest config frame the CP sends (compressed); a bigger config is refused by
+   * `setConfig` with `PAYLOAD_TOO_LARGE`. Default 16 MiB. Keep it at most the DPs'
+   * transport `maxPayloadBytes` (the largest frame they accept, also 16 MiB by default): a
+   * DP closes a link that brings a bigger one (1009).
+   */
+  maxConfigFrameBytes?: number;
+  /** @deprecated since 0.2: `maxConfigFrameBytes`, the same limit under a name of its own. */
   maxPayloadBytes?: number;
-  /** Largest inflated telemetry batch; default 64 MiB. */
+  /** The largest analytics batch a DP may send, inflated; default 64 MiB. */
+  maxAnalyticsBatchBytes?: number;
+  /** @deprecated since 0.2: `maxAnalyticsBatchBytes`, the same limit. */
   maxInflatedBytes?: number;
   /**
    * Bounds of the telemetry aggregation: distinct names counted per kind (`maxKeys`, 10 000),
@@ -112,7 +121,7 @@ const DEFAULTS = {
   dataPlanePurgeDelayMs: 14 * 86_400_000,
   maxDataPlaneRecords: 10_000,
   maxDataPlanes: 10_000,
-  maxInflatedBytes: 64 * 1024 * 1024,
+  maxAnalyticsBatchBytes: 64 * 1024 * 1024,
 };
 
 /**
@@ -150,8 +159,8 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     dataPlanePurgeDelayMs: number;
     maxDataPlaneRecords: number;
     maxDataPlanes: number;
-    maxPayloadBytes: number;
-    maxInflatedBytes: number;
+    maxConfigFrameBytes: number;
+    maxAnalyticsBatchBytes: number;
   };
   readonly #protocols: readonly WireProtocol[];
   readonly #registry: DataPlaneRegistry<DataPlaneSession>;
@@ -189,8 +198,12 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       dataPlanePurgeDelayMs: options.dataPlanePurgeDelayMs ?? DEFAULTS.dataPlanePurgeDelayMs,
       maxDataPlaneRecords: options.maxDataPlaneRecords ?? DEFAULTS.maxDataPlaneRecords,
       maxDataPlanes: options.maxDataPlanes ?? DEFAULTS.maxDataPlanes,
-      maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
-      maxInflatedBytes: options.maxInflatedBytes ?? DEFAULTS.maxInflatedBytes,
+      maxConfigFrameBytes:
+        options.maxConfigFrameBytes ?? options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+      maxAnalyticsBatchBytes:
+        options.maxAnalyticsBatchBytes ??
+        options.maxInflatedBytes ??
+        DEFAULTS.maxAnalyticsBatchBytes,
     };
     this.#analytics = new AnalyticsAggregator(this.#clock, options.analytics);
     this.#protocols = checkProtocols(options.protocols ?? [planesyncProtocol()], this.#transport);
@@ -485,6 +498,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
         break;
     }
     this.emit(event, ...args);
+    if (event === 'analytics') this.emit('telemetry', ...(args as [AnalyticsEvent]));
   }
 
   /** The protocol served on `path`: its route's, else the one on the transport's own path. */

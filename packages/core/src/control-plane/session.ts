@@ -35,7 +35,7 @@ function yieldToEventLoop(): Promise<void> {
 export interface SessionHost {
   clock: Clock;
   controlPlaneVersion: string;
-  settings: { heartbeatTimeoutMs: number; maxInflatedBytes: number };
+  settings: { heartbeatTimeoutMs: number; maxAnalyticsBatchBytes: number };
   /** The one owner of status records and of which session serves a node id. */
   registry: DataPlaneRegistry<DataPlaneSession>;
   /** Starts feeding this DP configs (the broadcaster paces it). */
@@ -168,7 +168,7 @@ export class DataPlaneSession implements FeedTarget {
         this.host.emit('configRejected', { nodeId, ...message.refusal });
         return;
       case 'telemetry': {
-        const batch = await message.read(this.host.settings.maxInflatedBytes);
+        const batch = await message.read(this.host.settings.maxAnalyticsBatchBytes);
         const records: TelemetryBatch['records'] = [];
         // A batch may hold 100 000 records: counted in slices, the event loop between them.
         for (let from = 0; from < batch.records.length || from === 0; from += TELEMETRY_SLICE) {
@@ -182,7 +182,7 @@ export class DataPlaneSession implements FeedTarget {
           for (const one of fresh) records.push(one);
           if (from + TELEMETRY_SLICE < batch.records.length) await yieldToEventLoop();
         }
-        this.host.emit('telemetry', {
+        this.host.emit('analytics', {
           nodeId,
           batch: batch.batch,
           dropped: batch.dropped,

@@ -17,7 +17,7 @@ export interface ApplyContext {
   machine: DataPlaneConfigMachine;
   cache: ConfigCache;
   schema: ConfigSchema<unknown>;
-  settings: { maxInflatedBytes: number; limits: Required<ConfigLimits> };
+  settings: { maxConfigBytes: number; limits: Required<ConfigLimits> };
   /** Makes a snapshot the one served (and announces it). */
   activate(snapshot: ConfigSnapshot): void;
   license(license: License): void;
@@ -30,7 +30,7 @@ export function cacheReport(cache: ConfigCache): { cacheHash: string } {
 }
 
 /**
- * A config from the CP: read (inflated within `maxInflatedBytes`) → Kong's hash checked
+ * A config from the CP: read (inflated within `maxConfigBytes`) → Kong's hash checked
  * against the CP's → limits and schema → applied in memory → saved → reported applied; or
  * refused, keeping the last good config. Bytes the CP should never have sent (a protocol
  * violation, a payload too large) are thrown after the refusal: they end the link.
@@ -55,7 +55,7 @@ export async function applyOffer(
   let snapshot: ConfigSnapshot;
   let json: Uint8Array | undefined;
   try {
-    const read = await offer.read(context.settings.maxInflatedBytes);
+    const read = await offer.read(context.settings.maxConfigBytes);
     const { config } = read;
     const { limits } = context.settings;
     // The hash is the one truth both sides compare: what this DP serves must hash to what

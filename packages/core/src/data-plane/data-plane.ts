@@ -5,12 +5,12 @@ import { declarativeConfigSchema } from '../config/declarative-schema.ts';
 import type { ConfigSnapshot, ConfigSource } from '../config/snapshot.ts';
 import { DataPlaneConfigMachine } from '../config/state-machine.ts';
 import { type ConfigSchema, validateConfig } from '../config/validate.ts';
-import { AbortedError } from '../errors.ts';
+import { AbortedError, type ErrorContext } from '../errors.ts';
 import { IsolatedEmitter } from '../host/isolated-emitter.ts';
 import { defaultLogger, logSafely } from '../host/logger.ts';
 import { asPlanesyncError } from '../protocol/failure.ts';
 import type { License, SyncStatus } from '../protocol/messages.ts';
-import { MemoryConfigStore } from '../storage/memory-store.ts';
+import { memoryStore } from '../storage/memory-store.ts';
 import { CloseCode, type CloseInfo } from '../transport/contract.ts';
 import type { ApplyContext } from './apply.ts';
 import { ConfigCache } from './config-cache.ts';
@@ -86,7 +86,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     this.#clock = options.clock ?? systemClock;
     this.#schema = options.schema ?? (declarativeConfigSchema as unknown as ConfigSchema<TConfig>);
     this.#cache = new ConfigCache(
-      options.storage ?? new MemoryConfigStore({ clock: this.#clock }),
+      options.storage ?? memoryStore({ clock: this.#clock }),
       this.#clock,
       this.logger,
       (error) => this.#report(error),
@@ -293,8 +293,17 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     this.#announce('config', snapshot);
   }
 
+  /** Where a DP's error happened: the DP, and the CP it is linked to when it is. */
+  #errorContext(): ErrorContext {
+    const remoteAddress = this.#runtime?.live?.connection.remoteAddress;
+    return {
+      ...(this.#nodeId ? { nodeId: this.#nodeId } : {}),
+      ...(remoteAddress ? { remoteAddress } : {}),
+    };
+  }
+
   #report(error: unknown): void {
-    this.#announce('error', asPlanesyncError(error));
+    this.#announce('error', asPlanesyncError(error), this.#errorContext());
   }
 
   /**
@@ -304,7 +313,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
   #reportAttempt(error: unknown): void {
     const failure = asPlanesyncError(error);
     if (this.listenerCount('error') > 0) {
-      this.emit('error', failure);
+      this.emit('error', failure, this.#errorContext());
       return;
     }
     const key = `${failure.code} ${failure.message}`;

@@ -196,14 +196,14 @@ export async function runLink(
 function verifyControlPlane(runtime: LinkRuntime, connection: Connection): TrustResult {
   const { trust, verifyServerName = true } = runtime.options;
   const serverName = verifyServerName
-    ? (runtime.options.serverName ?? connection.serverName)
+    ? (runtime.options.expectedServerName ?? runtime.options.serverName ?? connection.serverName)
     : undefined;
   if (trust.mode === 'pki' && verifyServerName && !serverName) {
     return {
       ok: false,
       code: 'TRUST_NAME_MISMATCH',
       message:
-        'there is no name to check the control plane certificate against: give the DataPlane a serverName, use a transport that reports the name it dialed, or set verifyServerName: false',
+        'there is no name to check the control plane certificate against: give the DataPlane an expectedServerName, use a transport that reports the name it dialed, or set verifyServerName: false',
     };
   }
   return trust.verify([...connection.peerCertificates], {

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.ts';
 import { type ConfigLimits, resolveLimits } from '../config/limits.ts';
 import type { ConfigSnapshot, ConfigSource } from '../config/snapshot.ts';
 import type { ConfigSchema } from '../config/validate.ts';
-import { InvalidArgumentError, type PlanesyncError } from '../errors.ts';
+import { type ErrorContext, InvalidArgumentError, type PlanesyncError } from '../errors.ts';
 import type { Logger } from '../host/logger.ts';
 import type { PluginVersion } from '../protocol/compatibility.ts';
 import { type License, labelProblem, type SyncStatus } from '../protocol/messages.ts';
@@ -60,7 +60,11 @@ export interface DataPlaneEvents {
     syncStatus?: SyncStatus | undefined;
   }) => void;
   licenseExpired: (license: License) => void;
-  error: (error: PlanesyncError) => void;
+  /**
+   * Something went wrong that no call is waiting for (a link that failed, a cache that
+   * could not be written); the DP goes on. `context` says where, as on the CP.
+   */
+  error: (error: PlanesyncError, context: ErrorContext) => void;
 }
 
 /** Options of a {@link DataPlane}. */
@@ -76,9 +80,14 @@ export interface DataPlaneOptions<TConfig = unknown> {
   trust: TrustVerifier;
   /**
    * The name the CP's certificate must carry in PKI mode (Kong's `cluster_server_name`).
-   * Default: the name the transport dialed (the URL's host, or its `serverName`). A DP in PKI
-   * mode that has no name to check refuses the CP rather than trust any certificate the CA
-   * issued.
+   * Default: the name the transport dialed (the URL's host, or the name its `serverName`
+   * option sends as SNI). A DP in PKI mode that has no name to check refuses the CP rather
+   * than trust any certificate the CA issued.
+   */
+  expectedServerName?: string;
+  /**
+   * @deprecated since 0.2: `expectedServerName`. (A transport's `serverName` is the SNI it
+   * sends; this was the name checked, under the same word.)
    */
   serverName?: string;
   /**
@@ -116,7 +125,9 @@ export interface DataPlaneOptions<TConfig = unknown> {
   heartbeatTimeoutMs?: number;
   /** Each reconnect waits a uniformly random delay in this range. Default [5000, 10000]. */
   reconnectDelayMs?: readonly [number, number];
-  /** Largest inflated config; default 256 MiB. */
+  /** The largest config the DP takes, inflated; default 256 MiB. */
+  maxConfigBytes?: number;
+  /** @deprecated since 0.2: `maxConfigBytes`, the same limit. */
   maxInflatedBytes?: number;
   /** The request-analytics buffer and its flush to the CP. */
   analytics?: AnalyticsOptions;
@@ -132,7 +143,7 @@ export interface DataPlaneSettings {
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
   delay: readonly [number, number];
-  maxInflatedBytes: number;
+  maxConfigBytes: number;
   limits: Required<ConfigLimits>;
   protocol: WireProtocol;
 }
@@ -161,7 +172,7 @@ export function resolveDataPlaneSettings(options: DataPlaneOptions<never>): Data
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 30_000,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 45_000,
     delay: [low, high],
-    maxInflatedBytes: options.maxInflatedBytes ?? 256 * 1024 * 1024,
+    maxConfigBytes: options.maxConfigBytes ?? options.maxInflatedBytes ?? 256 * 1024 * 1024,
     limits: resolveLimits(options.limits),
     protocol,
   };

@@ -24,7 +24,12 @@ const gunzipAsync = promisify(gunzip);
 export interface FileConfigStoreOptions {
   /** The node's prefix directory (Kong's `prefix`); created on first save. */
   prefix: string;
-  /** The largest snapshot it inflates when loading; a bigger one is `STORE_CORRUPT`. Default 256 MiB. */
+  /**
+   * The largest config it inflates when loading (a bigger one is `STORE_CORRUPT`), as the
+   * DP's `maxConfigBytes`. Default 256 MiB.
+   */
+  maxConfigBytes?: number;
+  /** @deprecated since 0.2: `maxConfigBytes`, the same limit. */
   maxInflatedBytes?: number;
   clock?: Clock;
 }
@@ -37,11 +42,16 @@ export interface FileConfigStoreOptions {
  *
  * @example
  * ```ts
- * import { FileConfigStore } from '@planesync/core';
- * const store = new FileConfigStore({ prefix: '/usr/local/kong' });
+ * import { fileStore } from '@planesync/core';
+ * const store = fileStore({ prefix: '/usr/local/kong' });
  * const cached = await store.load(); // undefined until the first save
  * ```
  */
+export function fileStore(options: FileConfigStoreOptions): FileConfigStore {
+  return new FileConfigStore(options);
+}
+
+/** The store {@link fileStore} makes. */
 export class FileConfigStore implements ConfigStore {
   /** `<prefix>/config.json.gz` */
   readonly path: string;
@@ -58,7 +68,8 @@ export class FileConfigStore implements ConfigStore {
     this.path = join(options.prefix, 'config.json.gz');
     this.#nodeIdPath = join(options.prefix, 'node_id');
     this.#lockPath = join(options.prefix, 'planesync.pid');
-    this.#maxInflatedBytes = options.maxInflatedBytes ?? 256 * 1024 * 1024;
+    this.#maxInflatedBytes =
+      options.maxConfigBytes ?? options.maxInflatedBytes ?? 256 * 1024 * 1024;
     this.#clock = options.clock ?? systemClock;
   }
 
@@ -87,7 +98,7 @@ export class FileConfigStore implements ConfigStore {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
         throw new StoreCorruptError(
-          `${this.path} inflates past ${this.#maxInflatedBytes} bytes (maxInflatedBytes)`,
+          `${this.path} inflates past ${this.#maxInflatedBytes} bytes (maxConfigBytes)`,
           { cause: error },
         );
       throw new StoreCorruptError(`${this.path} is not a complete gzip file`, { cause: error });

@@ -9,15 +9,22 @@ import { toStoredRecord } from './stored-snapshot.ts';
 /**
  * A {@link ConfigStore} in memory: what a test or a DP without a cache directory uses.
  * Snapshots are copied in and out, so a caller mutating its object changes nothing stored.
+ * Every store is made by a function, as transports are: `memoryStore()`, `fileStore()`,
+ * `lmdbStore()` from `@planesync/storage-lmdb`.
  *
  * @example
  * ```ts
- * import { MemoryConfigStore } from '@planesync/core';
- * const store = new MemoryConfigStore();
+ * import { memoryStore } from '@planesync/core';
+ * const store = memoryStore();
  * await store.saveNodeId('8f1d…');
  * await store.loadNodeId(); // '8f1d…'
  * ```
  */
+export function memoryStore(options: { clock?: Clock } = {}): MemoryConfigStore {
+  return new MemoryConfigStore(options);
+}
+
+/** The store {@link memoryStore} makes. */
 export class MemoryConfigStore implements ConfigStore {
   #snapshot: StoredSnapshot | undefined;
   #nodeId: string | undefined;

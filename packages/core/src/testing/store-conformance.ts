@@ -36,13 +36,13 @@ export interface ConfigStoreConformanceOptions {
  *
  * @example
  * ```ts
- * import { MemoryConfigStore } from '@planesync/core';
+ * import { memoryStore } from '@planesync/core';
  * import { configStoreConformance } from '@planesync/core/testing';
  * import { afterEach, beforeEach, describe, it } from 'node:test'; // or 'vitest'
  *
  * configStoreConformance({ describe, it, beforeEach, afterEach }, {
  *   name: 'memory store',
- *   setup: async () => ({ store: new MemoryConfigStore() }),
+ *   setup: async () => ({ store: memoryStore() }),
  *   skip: [{ reason: 'a memory store does not persist',
  *            tests: ['keeps the snapshot and node id for a new instance on the same storage'] }],
  * });

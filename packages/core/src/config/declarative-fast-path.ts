@@ -11,10 +11,16 @@ import { FORMATS, jsonSchemaNotes, serviceUrl } from './declarative-fields.ts';
  * to ten times faster, so a valid config (nearly every config a DP receives) skips zod.
  * Anything it rejects goes to zod, which decides and explains.
  *
- * When it cannot be compiled zod validates everything, with the same answers.
+ * When it cannot be compiled (ajv generates code: Node's
+ * `--disallow-code-generation-from-strings` forbids that) zod validates everything, with the
+ * same answers, and the process is told once: a warning with the code
+ * {@link SLOW_VALIDATION_WARNING}.
  *
  * @module
  */
+
+/** The `code` of the process warning emitted once when the compiled fast path is off. */
+export const SLOW_VALIDATION_WARNING = 'PLANESYNC_SLOW_VALIDATION';
 
 /** Compiles the fast validator; throws what ajv threw when it cannot. */
 export function compileDeclarativeValidator(): ValidateFunction {
@@ -24,6 +30,7 @@ export function compileDeclarativeValidator(): ValidateFunction {
     allowUnionTypes: true,
     inlineRefs: false, // each entity stays its own function: see inlineFields
     unicodeRegExp: false, // patterns run as zod runs them: without the u flag
+    logger: false, // a failure is reported once, as SLOW_VALIDATION_WARNING, not as ajv's dump
   });
   // zod writes its UUID check as a pattern beside the format: the pattern decides.
   ajv.addFormat('uuid', { validate: () => true });
@@ -68,16 +75,37 @@ export class DeclarativeFastPath {
   }
 
   #validator(): ValidateFunction | null {
-    // As before the split: a failed compile is tried again at the next use.
-    if (this.#validate == null) {
+    if (this.#validate === undefined) {
       try {
         this.#validate = this.#compile();
-      } catch {
+      } catch (error) {
         this.#validate = null; // zod alone still validates everything
+        warnSlowValidation(error);
       }
     }
     return this.#validate;
   }
+}
+
+/** Set on `globalThis`, so that an ESM and a CommonJS copy of core in one process warn once. */
+const WARNED = Symbol.for('@planesync/core:slow-validation-warned');
+
+/** Tells the process, once, that every config goes through zod alone. */
+function warnSlowValidation(error: unknown): void {
+  const registry = globalThis as { [WARNED]?: true };
+  if (registry[WARNED]) return;
+  registry[WARNED] = true;
+  const reason = error instanceof Error ? error.message : String(error);
+  process.emitWarning(
+    `planesync: the declarative schema's compiled validator could not be built (${reason}); ` +
+      'every config is validated by zod alone, with the same answers, five to ten times slower',
+    {
+      code: SLOW_VALIDATION_WARNING,
+      detail:
+        'ajv compiles the validator with generated code, which --disallow-code-generation-from-strings ' +
+        'forbids. declarativeConfigSchema.fastPath says whether it runs; see docs/declarative-config.md.',
+    },
+  );
 }
 
 type JsonSchema = { [key: string]: unknown };

@@ -40,6 +40,7 @@ describe('the declarative schema when its compiled fast path is off', () => {
   });
 
   it('a failed compile is tried once, and the process is told once, with the code PLANESYNC_SLOW_VALIDATION and the reason', async () => {
+    // Node also prints this warning on stderr: the line in the test output is expected.
     const compile = vi.fn(() => {
       throw new EvalError('Code generation from strings disallowed for this context');
     });

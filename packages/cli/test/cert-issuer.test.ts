@@ -257,7 +257,13 @@ describe('planesync cert issue|ca check the issuer first, and write nothing it w
       format: 'pem',
     });
     await writeFile(join(temp.dir, 'ca-sec1.key'), sec1);
-    expect((await issue('--issuer-cert', 'ca.crt', '--issuer-key', 'ca-sec1.key')).code).toBe(0);
+    const result = await issue('--issuer-cert', 'ca.crt', '--issuer-key', 'ca-sec1.key');
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    // Signed with that key: the CA's public key verifies the new certificate.
+    const leaf = new X509Certificate(await readFile(join(temp.dir, 'dp-1.crt')));
+    const ca = new X509Certificate(await readFile(join(temp.dir, 'ca.crt')));
+    expect(leaf.checkIssued(ca)).toBe(true);
+    expect(leaf.verify(ca.publicKey)).toBe(true);
   });
 
   it.skipIf(!openssl)(

@@ -17,7 +17,7 @@ export type { RequestRecord } from './analytics/request-record.ts';
 export { RingBuffer } from './analytics/ring-buffer.ts';
 export type { AnalyticsOptions, AnalyticsState } from './analytics/telemetry-queue.ts';
 export { type Clock, delay, systemClock, type TimerId } from './clock.ts';
-export { DECLARATIVE_ENTITY_TYPES } from './config/declarative-references.ts';
+export { DECLARATIVE_ENTITY_TYPES } from './config/declarative-collections.ts';
 export {
   type DeclarativeConfig,
   type DeclarativeConfigSchema,

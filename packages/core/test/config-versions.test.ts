@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   CONFIG_VERSION_TRANSITIONS,
@@ -126,37 +127,115 @@ describe('DP config state machine', () => {
     machine.beginLoading();
     expect(() => machine.receive(1, 'a'.repeat(32))).toThrow(StateError);
   });
+});
 
-  describe('every transition not in the tables throws INVALID_STATE_TRANSITION', () => {
-    const dpStates = Object.keys(DATA_PLANE_CONFIG_TRANSITIONS) as Array<
-      keyof typeof DATA_PLANE_CONFIG_TRANSITIONS
-    >;
-    it('for the DP config: loading twice, or activating from empty', () => {
-      const machine = new DataPlaneConfigMachine();
-      expect(() => machine.activateLocal(snapshot(0, 'empty'))).toThrow(StateError);
-      machine.beginLoading();
-      expect(() => machine.beginLoading()).toThrow(StateError);
-      machine.activateLocal(snapshot(0, 'empty'));
-      expect(() => machine.beginLoading()).toThrow(StateError);
-      expect(
-        dpStates.flatMap((from) =>
-          DATA_PLANE_CONFIG_TRANSITIONS[from].map((to) => `${from}→${to}`),
-        ),
-      ).toEqual(['empty→loading', 'loading→active', 'active→active']);
-    });
+/**
+ * The two machines as docs/concepts.md draws them ("The DP's config state machine"), written
+ * out here rather than read from the exported tables: a change to a table must change this
+ * list, and the diagram, on purpose.
+ */
+const DP_CONFIG_STATES = ['empty', 'loading', 'active'] as const;
+const DP_CONFIG_EDGES = ['empty → loading', 'loading → active', 'active → active'];
+const VERSION_STATES = [
+  'received',
+  'validating',
+  'applying',
+  'active',
+  'rejected',
+  'ignored',
+] as const;
+const VERSION_EDGES = [
+  'received → ignored',
+  'received → validating',
+  'validating → applying',
+  'validating → rejected',
+  'applying → active',
+  'applying → rejected',
+];
 
+/** A table's transitions as `from → to` lines, sorted. */
+const edgesOf = (table: Readonly<Record<string, readonly string[]>>) =>
+  Object.entries(table)
+    .flatMap(([from, targets]) => targets.map((to) => `${from} → ${to}`))
+    .sort();
+
+/** The edges between states (not `[*]`) of the mermaid state diagram that starts at `initial`. */
+function diagramEdges(initial: string): string[] {
+  const concepts = readFileSync(new URL('../../../docs/concepts.md', import.meta.url), 'utf8');
+  const diagram = [...concepts.matchAll(/```mermaid\n(stateDiagram-v2\n[\s\S]*?)```/g)]
+    .map((match) => match[1]!)
+    .find((text) => text.includes(`[*] --> ${initial}\n`));
+  expect(diagram, `a state diagram starting at ${initial} in docs/concepts.md`).toBeDefined();
+  return [...diagram!.matchAll(/^\s*(\w+) --> (\w+)/gm)]
+    .map(([, from, to]) => `${from} → ${to}`)
+    .sort();
+}
+
+describe('the config state machines are the ones docs/concepts.md draws', () => {
+  it('the diagrams show exactly these transitions', () => {
+    expect(diagramEdges('empty')).toEqual([...DP_CONFIG_EDGES].sort());
+    expect(diagramEdges('received')).toEqual([...VERSION_EDGES].sort());
+  });
+
+  it('the exported tables hold exactly these transitions', () => {
+    expect(Object.keys(DATA_PLANE_CONFIG_TRANSITIONS).sort()).toEqual([...DP_CONFIG_STATES].sort());
+    expect(edgesOf(DATA_PLANE_CONFIG_TRANSITIONS)).toEqual([...DP_CONFIG_EDGES].sort());
+    expect(Object.keys(CONFIG_VERSION_TRANSITIONS).sort()).toEqual([...VERSION_STATES].sort());
+    expect(edgesOf(CONFIG_VERSION_TRANSITIONS)).toEqual([...VERSION_EDGES].sort());
+  });
+
+  describe('DP config: each step from each state is taken or refused as drawn', () => {
+    type DpState = (typeof DP_CONFIG_STATES)[number];
+    /** How to reach each state, and how to ask for each step (nothing leads back to empty). */
+    const reach: Record<DpState, (m: DataPlaneConfigMachine) => void> = {
+      empty: () => undefined,
+      loading: (m) => m.beginLoading(),
+      active: (m) => {
+        m.beginLoading();
+        m.activateLocal(snapshot(0, 'empty'));
+      },
+    };
+    const step: Record<Exclude<DpState, 'empty'>, (m: DataPlaneConfigMachine) => void> = {
+      loading: (m) => m.beginLoading(),
+      active: (m) => m.activateLocal(snapshot(1, 'manual')),
+    };
+    for (const from of DP_CONFIG_STATES) {
+      for (const to of ['loading', 'active'] as const) {
+        const allowed = DP_CONFIG_EDGES.includes(`${from} → ${to}`);
+        it(`${from} → ${to} is ${allowed ? 'taken' : 'refused with INVALID_STATE_TRANSITION'}`, () => {
+          const machine = new DataPlaneConfigMachine();
+          reach[from](machine);
+          expect(machine.state).toBe(from);
+          if (allowed) {
+            step[to](machine);
+            expect(machine.state).toBe(to);
+            return;
+          }
+          const active = machine.active;
+          expect(() => step[to](machine)).toThrow(
+            expect.objectContaining({ code: 'INVALID_STATE_TRANSITION', from, to }),
+          );
+          expect(machine.state).toBe(from);
+          expect(machine.active).toBe(active);
+        });
+      }
+    }
+  });
+
+  describe('a config version: each step from each state is taken or refused as drawn', () => {
+    type VersionState = (typeof VERSION_STATES)[number];
     const steps: Record<
-      ConfigVersionState,
+      Exclude<VersionState, 'received'>,
       (c: ReturnType<DataPlaneConfigMachine['receive']>) => void
     > = {
-      received: () => undefined,
       validating: (c) => c.validating(),
       applying: (c) => c.applying(),
       active: (c) => c.activate(snapshot(9, 'control-plane')),
       rejected: (c) => c.reject([]),
       ignored: (c) => c.ignore('stale'),
     };
-    const paths: Record<ConfigVersionState, ConfigVersionState[]> = {
+    /** The steps that lead from `received` to each state. */
+    const paths: Record<VersionState, Array<Exclude<VersionState, 'received'>>> = {
       received: [],
       validating: ['validating'],
       applying: ['validating', 'applying'],
@@ -164,23 +243,30 @@ describe('DP config state machine', () => {
       rejected: ['validating', 'rejected'],
       ignored: ['ignored'],
     };
-    const states = Object.keys(CONFIG_VERSION_TRANSITIONS) as ConfigVersionState[];
-    // `received` is where every candidate starts; no transition leads back to it.
-    for (const from of states) {
-      for (const to of states.filter((state) => state !== 'received')) {
-        const allowed = CONFIG_VERSION_TRANSITIONS[from].includes(to);
-        it(`${from} → ${to} is ${allowed ? 'allowed' : 'refused'}`, () => {
+    // `received` is where every candidate starts; no step leads back to it.
+    for (const from of VERSION_STATES) {
+      for (const to of VERSION_STATES.filter((state) => state !== 'received')) {
+        const allowed = VERSION_EDGES.includes(`${from} → ${to}`);
+        it(`${from} → ${to} is ${allowed ? 'taken' : 'refused with INVALID_STATE_TRANSITION'}`, () => {
           const machine = activeMachine();
+          const initial = machine.active;
           const candidate = machine.receive(1, snapshot(1, 'control-plane').hash);
           for (const step of paths[from]) steps[step](candidate);
           expect(candidate.state).toBe(from);
+          const active = machine.active;
           if (allowed) {
             steps[to](candidate);
             expect(candidate.state).toBe(to);
-          } else {
-            expect(() => steps[to](candidate)).toThrow(StateError);
-            expect(candidate.state).toBe(from);
+            // Only `active` replaces the DP's config; every other end keeps the one it had.
+            if (to === 'active') expect(machine.active?.version).toBe(9);
+            else expect(machine.active).toBe(initial);
+            return;
           }
+          expect(() => steps[to](candidate)).toThrow(
+            expect.objectContaining({ code: 'INVALID_STATE_TRANSITION', from, to }),
+          );
+          expect(candidate.state).toBe(from);
+          expect(machine.active).toBe(active);
         });
       }
     }
@@ -225,8 +311,10 @@ describe('coalescing pushes (LatestSlot)', () => {
   it('delivers only the newest of rapid successive offers, nothing queued', async () => {
     const delivered: number[] = [];
     let release: () => void = () => undefined;
+    let arrived: (value: number) => void = () => undefined;
     const slot = new LatestSlot<number>(async (value) => {
       delivered.push(value);
+      arrived(value);
       await new Promise<void>((resolve) => {
         release = resolve;
       });
@@ -235,10 +323,14 @@ describe('coalescing pushes (LatestSlot)', () => {
     for (let v = 2; v <= 20; v++) slot.offer(v);
     expect(delivered).toEqual([1]);
     expect(slot.pending).toBe(true);
+    const next = new Promise<number | 'idle'>((resolve) => {
+      arrived = resolve;
+      // A slot that dropped the waiting value goes idle instead: the test fails, not hangs.
+      void slot.idle().then(() => resolve('idle'));
+    });
     release();
-    await Promise.resolve();
-    await new Promise((r) => setImmediate(r));
-    expect(delivered).toEqual([1, 20]);
+    expect(await next).toBe(20);
+    expect(slot.pending).toBe(false);
     release();
     await slot.idle();
     expect(delivered).toEqual([1, 20]);

@@ -1,10 +1,14 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Ajv } from 'ajv';
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import {
   ConfigInvalidError,
+  type ConfigIssue,
+  DECLARATIVE_ENTITY_TYPES,
+  type DeclarativeConfig,
   declarativeConfigSchema,
   loadDeclarativeConfig,
   parseDeclarativeConfig,
@@ -161,10 +165,94 @@ describe('declarative config: parsing', () => {
       expect.objectContaining({ code: 'CONFIG_INVALID' }),
     );
   });
+});
 
-  it('is a zod schema users can call directly', () => {
-    expect(declarativeConfigSchema.safeParse({ _format_version: '3.0' }).success).toBe(true);
-    expect(declarativeConfigSchema.safeParse({}).success).toBe(false);
+describe('declarativeConfigSchema.zod: a zod schema to compose with your own', () => {
+  // As its TSDoc tells users to write it.
+  const zod = declarativeConfigSchema.zod as z.ZodType<DeclarativeConfig>;
+  const nested = {
+    _format_version: '3.0',
+    services: [{ name: 'echo', url: 'http://echo.internal:8080', routes: [{ paths: ['/e'] }] }],
+  };
+  const flat = {
+    _format_version: '3.0',
+    services: [{ name: 'echo', protocol: 'http', host: 'echo.internal', port: 8080 }],
+    routes: [{ paths: ['/e'], service: 'echo' }],
+  };
+  const broken = {
+    _format_version: '3.0',
+    services: [{ name: 'a', host: 'a.internal', port: 70_000, prot: 'http' }],
+    routes: [{ paths: ['/x'], service: 'missing' }],
+  };
+  const issuesOf = (result: { error?: { issues: readonly ConfigIssue[] } }) =>
+    result.error?.issues.map((issue) => `${issue.path.map(String).join('.')}: ${issue.message}`);
+
+  it('is a zod type of the zod users install, with parse throwing a ZodError', () => {
+    expect(zod).toBeInstanceOf(z.ZodType);
+    expect(zod.parse(nested)).toEqual(flat);
+    expect(() => zod.parse(broken)).toThrow(z.ZodError);
+  });
+
+  it('keeps its rules, paths and flattening inside a schema of yours', () => {
+    const gateway = z.object({ name: z.string(), config: zod, previous: zod.optional() });
+    expect(gateway.parse({ name: 'edge', config: nested })).toEqual({ name: 'edge', config: flat });
+    expect(issuesOf(gateway.safeParse({ name: 'edge', config: broken }))).toEqual([
+      'config.services.0.port: expected integer 0..65535',
+      'config.services.0.prot: unknown field',
+      'config.routes.0.service: references service "missing", which does not exist',
+    ]);
+    expect(z.array(zod).safeParse([nested, nested]).data).toEqual([flat, flat]);
+  });
+
+  it('takes rules of yours on top, which see the flattened config', () => {
+    const everyRouteHasAService = zod.refine(
+      (config) => (config.routes ?? []).every((route) => route.service !== undefined),
+      { error: 'a route without a service' },
+    );
+    expect(everyRouteHasAService.safeParse(nested).success).toBe(true);
+    const noPlugins = zod.refine((config) => (config.plugins ?? []).length === 0, {
+      error: 'plugins are not allowed here',
+    });
+    const withPlugin = {
+      ...nested,
+      services: [{ ...nested.services[0], plugins: [{ name: 'cors' }] }],
+    };
+    expect(issuesOf(noPlugins.safeParse(withPlugin))).toEqual([': plugins are not allowed here']);
+  });
+
+  it('gives a JSON Schema of the file format (its input) that a JSON Schema validator can use', () => {
+    const schema = z.toJSONSchema(zod, { io: 'input', target: 'draft-07' }) as {
+      required: string[];
+      properties: Record<string, { enum?: string[] }>;
+    };
+    expect(schema.required).toEqual(['_format_version']);
+    expect(schema.properties._format_version?.enum).toEqual(['3.0', '2.1', '1.1']);
+    for (const collection of DECLARATIVE_ENTITY_TYPES)
+      expect(schema.properties).toHaveProperty(collection);
+    const validate = new Ajv({ strict: false, validateFormats: false }).compile(schema);
+    expect(validate(nested)).toBe(true);
+    expect(validate({ services: [] })).toBe(false); // no _format_version
+    expect(validate({ _format_version: '3.0', services: [{ host: 'a', port: 70_000 }] })).toBe(
+      false,
+    );
+  });
+
+  it('gives the answers of declarativeConfigSchema.safeParse, its output and its problems', () => {
+    const configs = [
+      { _format_version: '3.0' },
+      {},
+      nested,
+      flat,
+      broken,
+      { ...broken, _format_version: '9' },
+    ];
+    for (const config of configs) {
+      const ours = declarativeConfigSchema.safeParse(config);
+      const theirs = zod.safeParse(config);
+      expect(ours.success).toBe(theirs.success);
+      if (ours.success) expect(ours.data).toEqual(theirs.data);
+      else expect(issuesOf(ours)).toEqual(issuesOf(theirs));
+    }
   });
 });
 

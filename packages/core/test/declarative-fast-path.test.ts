@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileDeclarativeValidator } from '../src/config/declarative-schema.ts';
+import { compileDeclarativeValidator } from '../src/config/declarative-fast-path.ts';
 import { declarativeConfigSchema } from '../src/index.ts';
 
 /** CI runs 10 000 configs; `pnpm soak` sets PLANESYNC_FUZZ_RUNS higher. */

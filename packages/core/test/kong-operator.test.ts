@@ -132,13 +132,20 @@ describe('certificate tools', () => {
         issueCertificate({ issuer: ca, commonName: 'x', usage: 'server', altNames: [bad] }),
       ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     }
-    await expect(
-      issueCertificate({
-        issuer: ca,
-        commonName: 'x',
-        usage: 'server',
-        altNames: ['cp.example.com', '*.cp.example.com', '10.0.0.1', '::1'],
-      }),
-    ).resolves.toBeDefined();
+    const issued = await issueCertificate({
+      issuer: ca,
+      commonName: 'x',
+      usage: 'server',
+      altNames: ['cp.example.com', '*.cp.example.com', '10.0.0.1', '::1'],
+    });
+    // The names it takes are the names the certificate is valid for, and no others.
+    const { TrustVerifier } = await import('../src/index.ts');
+    const verifier = new TrustVerifier({ mode: 'pki', trustAnchors: [ca.certificate] });
+    const as = (serverName: string) =>
+      verifier.verify(issued.certificate, { role: 'control-plane', serverName });
+    for (const name of ['cp.example.com', 'api.cp.example.com', '10.0.0.1', '::1'])
+      expect(as(name), name).toMatchObject({ ok: true });
+    for (const name of ['x', 'example.com', 'a.b.cp.example.com', '10.0.0.2'])
+      expect(as(name), name).toMatchObject({ ok: false, code: 'TRUST_NAME_MISMATCH' });
   });
 });

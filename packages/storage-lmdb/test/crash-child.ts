@@ -1,12 +1,13 @@
-// Saves ever-changing large configs into one lmdb store as fast as it can, until killed.
-// The parent kills it with SIGKILL at random moments and checks what survives.
+// Saves ever-changing large configs into one lmdb store, one after the other, until killed.
+// It says on stdout when each save has begun (`begin N`: the store has the snapshot and is
+// writing it) and when it has ended (`end N`), so that the parent can kill it at a point it
+// chooses from that progress and check what survives.
 import { hashConfig } from '@planesync/core';
 import { lmdbStore } from '../src/index.ts';
 
 const prefix = process.argv[2]!;
 const store = lmdbStore({ prefix, mapSize: 1024 * 1024 });
 let n = Number(process.argv[3] ?? 0);
-process.stdout.write('ready\n');
 for (;;) {
   n++;
   const config = {
@@ -19,7 +20,7 @@ for (;;) {
     })),
   };
   const { config_hash, hashes } = hashConfig(config);
-  await store.save({
+  const saving = store.save({
     version: n,
     hash: config_hash,
     hashes,
@@ -27,4 +28,8 @@ for (;;) {
     config,
     appliedAt: n,
   });
+  // Writes to a pipe are synchronous: once the parent reads this line, the save is under way.
+  process.stdout.write(`begin ${n}\n`);
+  await saving;
+  process.stdout.write(`end ${n}\n`);
 }

@@ -1,125 +1,16 @@
-import { createHash } from 'node:crypto';
-import { hashConfig } from './hash.ts';
+import { DECLARATIVE_ENTITY_TYPES, NESTING } from './declarative-collections.ts';
 import { formatPath } from './validate.ts';
 
 /**
- * How entities of a declarative config relate: nesting (routes under services, …), flattening
- * the nested ones into the top-level collections, and the references and unique names Kong
- * checks across the whole config.
+ * The checks Kong makes across the entities of a whole config: references to entities that
+ * exist, and names unique within their collection — nested entities included, each problem at
+ * the path where the file has it.
  *
  * @module
  */
 
 type Entity = Record<string, unknown>;
-type Config = Record<string, unknown>;
 type Path = Array<string | number>;
-
-/** Where each child collection nests, and how its entities name their parent. In order:
- * routes nested in services may carry plugins of their own. */
-const NESTING: ReadonlyArray<{ parent: string; child: string; field: string }> = [
-  { parent: 'services', child: 'routes', field: 'service' },
-  { parent: 'services', child: 'plugins', field: 'service' },
-  { parent: 'routes', child: 'plugins', field: 'route' },
-  { parent: 'consumers', child: 'plugins', field: 'consumer' },
-  { parent: 'upstreams', child: 'targets', field: 'upstream' },
-  { parent: 'certificates', child: 'snis', field: 'certificate' },
-];
-
-/**
- * Copy on write: the input itself when nothing changes, else copies of what changed. Every
- * nested entity moves to its top-level collection (after the top-level ones) with a reference
- * to its parent; a service's `url` becomes `protocol`, `host`, `port` and `path`.
- */
-export function flatten<T extends Config>(input: T): T {
-  let config: Config = input;
-  const writable = () => {
-    if (config === input) config = { ...input };
-    return config;
-  };
-  const services = input.services as Entity[] | undefined;
-  if (services?.some((service) => typeof service.url === 'string'))
-    writable().services = services.map(expandUrl);
-  for (const { parent, child, field } of NESTING) {
-    const parents = config[parent] as Entity[] | undefined;
-    if (!parents) continue;
-    let owners: Entity[] | undefined;
-    const adopted: Entity[] = [];
-    for (let index = 0; index < parents.length; index++) {
-      if (parents[index]![child] === undefined) continue;
-      const { [child]: nested, ...owner } = parents[index]!;
-      owners ??= [...parents];
-      owners[index] = owner;
-      if (nested === null) continue;
-      const ownerRef = referenceTo(owner, parent);
-      for (const entity of nested as Array<Entity | string>)
-        adopted.push({
-          ...(typeof entity === 'string' ? { name: entity } : entity),
-          [field]: ownerRef,
-        });
-    }
-    if (!owners) continue;
-    writable()[parent] = owners;
-    config[child] = [...((config[child] as Entity[] | undefined) ?? []), ...adopted];
-  }
-  return config as T;
-}
-
-/** Kong's `url` shorthand on a service becomes `protocol`, `host`, `port` and `path`. */
-function expandUrl(service: Entity): Entity {
-  if (typeof service.url !== 'string') return service;
-  const { url, ...rest } = service;
-  const parsed = new URL(url);
-  const protocol = parsed.protocol.slice(0, -1);
-  const defaultPort = protocol === 'https' || protocol === 'wss' || protocol === 'grpcs' ? 443 : 80;
-  const expanded: Entity = {
-    ...rest,
-    protocol,
-    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port: parsed.port === '' ? defaultPort : Number(parsed.port),
-  };
-  // `http://host:8080` has no path; `http://host:8080/` and `http://host/api` have one.
-  const afterAuthority = url.replace(/^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i, '');
-  if (afterAuthority.startsWith('/')) expanded.path = parsed.pathname;
-  return expanded;
-}
-
-/**
- * The id of an entity, else its name (username for consumers); an entity with neither gets a
- * deterministic id derived from its content, so the same file always flattens the same way.
- */
-function referenceTo(entity: Entity, collectionName: string): string {
-  if (typeof entity.id === 'string') return entity.id;
-  const key = collectionName === 'consumers' ? entity.username : entity.name;
-  if (typeof key === 'string') return key;
-  entity.id = contentId(collectionName, entity);
-  return entity.id as string;
-}
-
-function contentId(collectionName: string, entity: Entity): string {
-  // Kong's config hash of the entity: the same fields give the same id in any key order.
-  const hex = createHash('sha1')
-    .update(`${collectionName}\0${hashConfig(entity).config_hash}`)
-    .digest('hex');
-  // Shaped as a version-5 UUID (name-based, SHA-1).
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
-}
-
-/**
- * The entity types the declarative schema models (Kong 3.10's fields, references, unique
- * names); every other top-level key passes through unvalidated.
- */
-export const DECLARATIVE_ENTITY_TYPES: readonly string[] = [
-  'services',
-  'routes',
-  'plugins',
-  'consumers',
-  'upstreams',
-  'targets',
-  'certificates',
-  'ca_certificates',
-  'snis',
-  'vaults',
-];
 
 /** A list of entities in the file: a top-level collection, or one nested under an owner. */
 interface Source {
@@ -139,7 +30,7 @@ const isEntity = (value: unknown): value is Entity =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
- * Where each collection's entities are, in the order {@link flatten} leaves them: the
+ * Where each collection's entities are, in the order flattening leaves them: the
  * top-level list first, then the nested lists as their owners are adopted. Takes any value;
  * what is not a list is skipped (the schema reports it).
  */

@@ -176,7 +176,7 @@ async function fanOut(
     baselines.push(at - rawStart);
     await rawFleet.request({ cmd: 'rawReset', expect: n });
   }
-  const encodes = cp.configEncodes;
+  const encodes = cp.counters.configsEncoded;
   await thinFleet.close();
   await rawFleet.close();
   await cp.stop();

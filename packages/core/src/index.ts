@@ -71,6 +71,7 @@ export {
 export {
   type AnalyticsEvent,
   ControlPlane,
+  type ControlPlaneCounters,
   type ControlPlaneEvents,
   type ControlPlaneOptions,
   type DataPlaneStatus,

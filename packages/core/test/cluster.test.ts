@@ -209,7 +209,7 @@ describe('CP pushes config', () => {
     const { hash } = await cluster.cp.setConfig(configB);
     await cluster.clock.advance(1_000); // the end of the push window
     await Promise.all(dps.map((dp) => dp.waitForConfig({ hash })));
-    expect(cluster.cp.configEncodes).toBe(2);
+    expect(cluster.cp.counters.configsEncoded).toBe(2);
   });
 
   it('encodes only the newest of setConfig calls queued behind one another; each still gets its version', async () => {
@@ -224,7 +224,7 @@ describe('CP pushes config', () => {
     );
     expect(results.map((r) => r.version)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     await dp.waitForConfig({ hash: results[19]!.hash });
-    expect(cluster.cp.configEncodes).toBeLessThanOrEqual(2);
+    expect(cluster.cp.counters.configsEncoded).toBeLessThanOrEqual(2);
   });
 
   it('a version superseded in the queue is still pushed when the call that superseded it fails', async () => {
@@ -239,7 +239,7 @@ describe('CP pushes config', () => {
     expect(bad).toMatchObject({ status: 'rejected', reason: { code: 'CONFIG_INVALID' } });
     const { hash } = (good as PromiseFulfilledResult<{ hash: string }>).value;
     await dp.waitForConfig({ hash });
-    expect(cluster.cp.configEncodes).toBe(1);
+    expect(cluster.cp.counters.configsEncoded).toBe(1);
   });
 
   it('creates no new version when the hash is unchanged', async () => {
@@ -247,7 +247,7 @@ describe('CP pushes config', () => {
     const first = await cluster.cp.setConfig(configA);
     const again = await cluster.cp.setConfig(structuredClone(configA));
     expect(again).toEqual(first);
-    expect(cluster.cp.configEncodes).toBe(1);
+    expect(cluster.cp.counters.configsEncoded).toBe(1);
   });
 
   it('pushes only the latest on reconnect, never a replay of older versions', async () => {
@@ -329,7 +329,7 @@ describe('CP pushes config', () => {
     }
     expect(received.length).toBeLessThanOrEqual(2);
     expect(received.at(-1)).toBe(results.at(-1)?.version);
-    expect(cp.configEncodes).toBe(20);
+    expect(cp.counters.configsEncoded).toBe(20);
   });
 
   it('one config frame in flight per DP: versions published before its ack reach it as one frame, the newest', async () => {

@@ -36,6 +36,12 @@ import { DataPlaneSession } from './session.ts';
 export type { DataPlaneStatus } from './data-plane-status.ts';
 export type { AnalyticsEvent, ControlPlaneEvents } from './events.ts';
 
+/** What a ControlPlane counts ({@link ControlPlane.counters}). */
+export interface ControlPlaneCounters {
+  /** Config versions encoded and compressed: once per version and protocol, never per DP. */
+  readonly configsEncoded: number;
+}
+
 /** Options of a {@link ControlPlane}. */
 export interface ControlPlaneOptions<TConfig = unknown> {
   transport: TransportServer;
@@ -235,7 +241,16 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     return this.#publisher.latest;
   }
 
-  /** How many times a config version was encoded and compressed (once per version). */
+  /**
+   * What the CP has counted since it was made, as plain numbers (a metrics library maps them):
+   * `configsEncoded`, how many times a config version was encoded and compressed — once per
+   * version and protocol, never per DP.
+   */
+  get counters(): ControlPlaneCounters {
+    return { configsEncoded: this.#broadcaster.encodes };
+  }
+
+  /** @deprecated since 0.2: `counters.configsEncoded`. */
   get configEncodes(): number {
     return this.#broadcaster.encodes;
   }

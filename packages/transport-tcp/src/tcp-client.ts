@@ -5,11 +5,9 @@ import {
   InvalidArgumentError,
   type TransportClient,
 } from '@planesync/core';
-import { dialedName, dialTls } from './dial.ts';
+import { dialedName, dialTls, type ProxyOptions, type TlsIdentity } from '@planesync/node-tls';
 import { FrameDecoder, frameHeader } from './framing.ts';
 import { TcpConnection } from './tcp-connection.ts';
-import type { TlsIdentity } from './tls-options.ts';
-import type { ProxyOptions } from './tunnel.ts';
 
 /** Options of {@link tcpClient}. */
 export interface TcpClientOptions {

@@ -5,8 +5,8 @@ import {
   ConnectionClosedError,
   type ConnectionInit,
 } from '@planesync/core';
+import { formatAddress, peerCertificateChain } from '@planesync/node-tls';
 import { closeFrame, type FrameDecoder, type FrameEvent, frameHeader } from './framing.ts';
-import { formatAddress, peerCertificateChain } from './peer-chain.ts';
 
 /** How long a closing side waits for the peer to close its end before destroying the socket. */
 const CLOSE_GRACE_MS = 5_000;

@@ -10,12 +10,19 @@ import {
   type TransportServer,
   throwIfAborted,
 } from '@planesync/core';
+import {
+  closeServer,
+  formatAddress,
+  HandshakeGuard,
+  type HandshakeLimits,
+  listenOn,
+  peerCertificateChain,
+  TLS_HARDENING,
+  type TlsIdentity,
+  tlsIdentityOptions,
+} from '@planesync/node-tls';
 import { closeFrame, FrameDecoder, type FrameEvent } from './framing.ts';
-import { HandshakeGuard, type HandshakeLimits, TLS_HARDENING } from './handshake-guard.ts';
-import { formatAddress, peerCertificateChain } from './peer-chain.ts';
-import { closeServer, listenOn } from './server-lifecycle.ts';
 import { TcpConnection } from './tcp-connection.ts';
-import { type TlsIdentity, tlsIdentityOptions } from './tls-options.ts';
 
 /** The preface (the client's metadata) is small: a bigger first frame is refused unread. */
 export const MAX_PREFACE_BYTES = 8 * 1024;

@@ -10,9 +10,10 @@ import {
   TrustVerifier,
 } from '@planesync/core';
 import { transportConformance } from '@planesync/core/testing';
+import { startProxy } from '@planesync/node-tls/testing';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { closeFrame, FrameDecoder, frameHeader, tcpClient, tcpServer } from '../src/index.ts';
-import { startProxy } from './proxy-fixture.ts';
+import { closeFrame, FrameDecoder, frameHeader } from '../src/framing.ts';
+import { tcpClient, tcpServer } from '../src/index.ts';
 
 let cluster: CertificateKeyPair;
 beforeAll(async () => {
@@ -278,7 +279,8 @@ describe('forward proxy (cluster_use_proxy)', () => {
 
   it('tunnels with HTTP CONNECT and runs mutual TLS end to end inside it', async () => {
     const { cp, port } = await startCp(tls(), trust());
-    const proxy = await startProxy(stops);
+    const proxy = await startProxy();
+    stops.push(() => proxy.close());
     const { hash } = await cp.setConfig(config);
     const dp = startDp({
       transport: tcpClient({
@@ -292,12 +294,15 @@ describe('forward proxy (cluster_use_proxy)', () => {
     });
     await dp.start();
     await dp.waitForConfig({ hash });
-    expect(proxy.tunnels).toEqual([`127.0.0.1:${port} host=127.0.0.1:${port}`]);
+    expect(proxy.requests).toMatchObject([
+      { target: `127.0.0.1:${port}`, headers: { host: `127.0.0.1:${port}` }, tunnelled: true },
+    ]);
   });
 
   it('sends Proxy-Authorization: Basic when the proxy URL has credentials', async () => {
     const { cp, port } = await startCp(tls(), trust());
-    const proxy = await startProxy(stops, 'kong:s3cret');
+    const proxy = await startProxy({ credentials: 'kong:s3cret' });
+    stops.push(() => proxy.close());
     const { hash } = await cp.setConfig(config);
     const dp = startDp({
       transport: tcpClient({
@@ -322,10 +327,10 @@ describe('forward proxy (cluster_use_proxy)', () => {
       usage: 'server',
       altNames: ['127.0.0.1'],
     });
-    const proxy = await startProxy(stops, undefined, {
-      cert: proxyIdentity.certificate,
-      key: proxyIdentity.privateKey,
+    const proxy = await startProxy({
+      tls: { cert: proxyIdentity.certificate, key: proxyIdentity.privateKey },
     });
+    stops.push(() => proxy.close());
     const { hash } = await cp.setConfig(config);
     const url = `https://127.0.0.1:${proxy.port}`;
     const verified = tcpClient({
@@ -349,12 +354,13 @@ describe('forward proxy (cluster_use_proxy)', () => {
     });
     await dp.start();
     await dp.waitForConfig({ hash });
-    expect(proxy.tunnels).toHaveLength(2);
+    expect(proxy.requests.filter((request) => request.tunnelled)).toHaveLength(2);
   });
 
   it('fails with PROXY_REFUSED (status 407) on a wrong password', async () => {
     const { port } = await startCp(tls(), trust());
-    const proxy = await startProxy(stops, 'kong:s3cret');
+    const proxy = await startProxy({ credentials: 'kong:s3cret' });
+    stops.push(() => proxy.close());
     const client = tcpClient({
       host: '127.0.0.1',
       port,

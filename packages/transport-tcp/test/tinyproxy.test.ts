@@ -5,11 +5,11 @@ import {
   type PlanesyncError,
   TrustVerifier,
 } from '@planesync/core';
+import { hasTinyproxy, startTinyproxy } from '@planesync/node-tls/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tcpClient, tcpServer } from '../src/index.ts';
-import { hasTinyproxy, startTinyproxy } from './tinyproxy-fixture.ts';
 
-if (!hasTinyproxy)
+if (!hasTinyproxy())
   console.log(
     'tinyproxy tests skipped: tinyproxy is not installed (.ci/run installs it where apt is available)',
   );
@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 describe('through a real tinyproxy on loopback (skipped when tinyproxy is not installed)', () => {
-  it.skipIf(!hasTinyproxy)(
+  it.skipIf(!hasTinyproxy())(
     'delivers config through the CONNECT tunnel, with and without Basic auth',
     async () => {
       const cluster = await generateClusterCertificate();
@@ -32,7 +32,9 @@ describe('through a real tinyproxy on loopback (skipped when tinyproxy is not in
       stops.push(() => cp.stop());
       const { hash } = await cp.setConfig({ _format_version: '3.0' });
       for (const auth of [undefined, { user: 'kong', password: 's3cret' }]) {
-        const proxyPort = await startTinyproxy(stops, auth);
+        const proxy = await startTinyproxy(auth);
+        stops.push(() => proxy.close());
+        const proxyPort = proxy.port;
         const credentials = auth ? `${auth.user}:${auth.password}@` : '';
         const dp = new DataPlane({
           transport: tcpClient({
@@ -52,9 +54,11 @@ describe('through a real tinyproxy on loopback (skipped when tinyproxy is not in
     },
   );
 
-  it.skipIf(!hasTinyproxy)('fails with PROXY_REFUSED on a wrong password', async () => {
+  it.skipIf(!hasTinyproxy())('fails with PROXY_REFUSED on a wrong password', async () => {
     const cluster = await generateClusterCertificate();
-    const proxyPort = await startTinyproxy(stops, { user: 'kong', password: 's3cret' });
+    const proxy = await startTinyproxy({ user: 'kong', password: 's3cret' });
+    stops.push(() => proxy.close());
+    const proxyPort = proxy.port;
     const client = tcpClient({
       host: '127.0.0.1',
       port: 9,

@@ -21,7 +21,7 @@ import {
   type ProxyOptions,
   peerCertificateChain,
   type TlsIdentity,
-} from '@planesync/transport-tcp';
+} from '@planesync/node-tls';
 import { WebSocket } from 'ws';
 import { WsConnection } from './ws-connection.ts';
 

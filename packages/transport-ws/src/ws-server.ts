@@ -21,7 +21,7 @@ import {
   TLS_HARDENING,
   type TlsIdentity,
   tlsIdentityOptions,
-} from '@planesync/transport-tcp';
+} from '@planesync/node-tls';
 import { WebSocketServer } from 'ws';
 import { WsConnection } from './ws-connection.ts';
 

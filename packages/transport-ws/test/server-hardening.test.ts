@@ -13,7 +13,7 @@ import {
   type TransportServer,
   TrustVerifier,
 } from '@planesync/core';
-import { frameHeader, tcpClient, tcpServer } from '@planesync/transport-tcp';
+import { tcpClient, tcpServer } from '@planesync/transport-tcp';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { wsClient, wsServer } from '../src/index.ts';
 
@@ -30,6 +30,13 @@ afterEach(async () => {
 });
 
 const TIMEOUT_MS = 300;
+
+/** A TCP frame's 4-byte big-endian length. */
+function frameHeader(length: number): Buffer {
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(length);
+  return header;
+}
 
 interface Kind {
   server(options: {

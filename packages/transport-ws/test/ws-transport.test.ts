@@ -11,10 +11,9 @@ import {
   TrustVerifier,
 } from '@planesync/core';
 import { transportConformance } from '@planesync/core/testing';
+import { hasTinyproxy, startProxy, startTinyproxy } from '@planesync/node-tls/testing';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { startProxy } from '../../transport-tcp/test/proxy-fixture.ts';
-import { hasTinyproxy, startTinyproxy } from '../../transport-tcp/test/tinyproxy-fixture.ts';
 import { wsClient, wsServer } from '../src/index.ts';
 
 let cluster: CertificateKeyPair;
@@ -409,13 +408,21 @@ describe('the WebSocket endpoint', () => {
 
   it('goes through an HTTP CONNECT proxy, with Basic auth, and reports a wrong password as PROXY_REFUSED', async () => {
     const { base, accepted } = await endpoint();
-    const { port: proxyPort, tunnels } = await startProxy(stops, 'kong:s3cret');
+    const proxy = await startProxy({ credentials: 'kong:s3cret' });
+    stops.push(() => proxy.close());
+    const proxyPort = proxy.port;
     const url = `${base}/planesync/v1`;
     await withNode(
       wsClient({ url, tls: tls(), proxy: { url: `http://kong:s3cret@127.0.0.1:${proxyPort}` } }),
     ).connect();
     expect(accepted).toHaveLength(1);
-    expect(tunnels).toEqual([`${new URL(base).host} host=${new URL(base).host}`]);
+    expect(proxy.requests[0]).toMatchObject({
+      target: new URL(base).host,
+      headers: {
+        host: new URL(base).host,
+        'proxy-authorization': `Basic ${Buffer.from('kong:s3cret').toString('base64')}`,
+      },
+    });
     const failure = (await withNode(
       wsClient({ url, tls: tls(), proxy: { url: `http://kong:nope@127.0.0.1:${proxyPort}` } }),
     )
@@ -426,14 +433,16 @@ describe('the WebSocket endpoint', () => {
 });
 
 describe('through a real tinyproxy on loopback (skipped when tinyproxy is not installed)', () => {
-  it.skipIf(!hasTinyproxy)(
+  it.skipIf(!hasTinyproxy())(
     'delivers config over wss through the CONNECT tunnel with Basic auth',
     async () => {
       const tls = { cert: cluster.certificate, key: cluster.privateKey };
       const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
       const { cp, url } = await startCp(tls, trust);
       const { hash } = await cp.setConfig(config);
-      const proxyPort = await startTinyproxy(stops, { user: 'kong', password: 's3cret' });
+      const proxy = await startTinyproxy({ user: 'kong', password: 's3cret' });
+      stops.push(() => proxy.close());
+      const proxyPort = proxy.port;
       const dp = startDp({
         transport: wsClient({
           url,

@@ -8,7 +8,7 @@ import {
   TransportFailedError,
   throwIfAborted,
 } from '@planesync/core';
-import { toPemChain } from './tls-options.ts';
+import { toPemChain } from './tls-identity.ts';
 
 /** A forward proxy, as Kong's `cluster_use_proxy` / `proxy_server` configure it. */
 export interface ProxyOptions {

@@ -2,7 +2,7 @@ import { isIP, type Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { AbortedError, TransportFailedError, throwIfAborted } from '@planesync/core';
 import { TLS_HARDENING } from './handshake-guard.ts';
-import { type TlsIdentity, tlsIdentityOptions } from './tls-options.ts';
+import { type TlsIdentity, tlsIdentityOptions } from './tls-identity.ts';
 import { openTunnel, type ProxyOptions } from './tunnel.ts';
 
 /** Where and how to dial a CP. */

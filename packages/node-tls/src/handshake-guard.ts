@@ -1,6 +1,13 @@
 import { constants } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
-import { defaultLogger, type Logger, logSafely } from '@planesync/core';
+import {
+  type Clock,
+  defaultLogger,
+  type Logger,
+  logSafely,
+  systemClock,
+  type TimerId,
+} from '@planesync/core';
 
 /**
  * Options both socket servers share for peers that are not yet connections: how long one may
@@ -22,6 +29,11 @@ export interface HandshakeLimits {
   maxPendingConnections?: number;
   /** Where the server reports refusals, drops and errors; default warnings and errors on stderr. */
   logger?: Logger;
+  /**
+   * The clock the handshake deadline reads; a `FakeClock` in tests steps a peer past
+   * `handshakeTimeoutMs` without waiting. Default the system clock.
+   */
+  clock?: Clock;
 }
 
 /** TLS options every planesync server and client uses: TLS 1.2+, and no renegotiation. */
@@ -35,13 +47,24 @@ export const TLS_HARDENING = {
  * Watches a server's raw sockets from accept until each is handed over (`settled`): drops one
  * that handshakes for longer than `handshakeTimeoutMs`, and the oldest when more than
  * `maxPendingConnections` wait.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:tls';
+ * import { HandshakeGuard, TLS_HARDENING } from '@planesync/node-tls';
+ * const guard = new HandshakeGuard({ handshakeTimeoutMs: 10_000 });
+ * const server = createServer({ ...TLS_HARDENING, requestCert: true });
+ * guard.watch(server);
+ * server.on('secureConnection', (socket) => guard.settled(socket)); // a connection now
+ * ```
  */
 export class HandshakeGuard {
   readonly timeoutMs: number;
   readonly #max: number;
   readonly #logger: Logger;
+  readonly #clock: Clock;
   /** Waiting sockets by `address:port`, oldest first. */
-  readonly #pending = new Map<string, { socket: Socket; timer: NodeJS.Timeout }>();
+  readonly #pending = new Map<string, { socket: Socket; timer: TimerId }>();
   #dropped = 0;
   #lastWarning = 0;
 
@@ -49,6 +72,7 @@ export class HandshakeGuard {
     this.timeoutMs = limits.handshakeTimeoutMs ?? 10_000;
     this.#max = limits.maxPendingConnections ?? 256;
     this.#logger = limits.logger ?? defaultLogger;
+    this.#clock = limits.clock ?? systemClock;
   }
 
   /** Starts watching every socket `server` accepts; a failed TLS handshake is dropped. */
@@ -82,8 +106,10 @@ export class HandshakeGuard {
 
   #accepted(socket: Socket): void {
     const key = keyOf(socket);
-    const timer = setTimeout(() => this.#drop(key, socket, 'handshake timeout'), this.timeoutMs);
-    timer.unref();
+    const timer = this.#clock.setTimeout(
+      () => this.#drop(key, socket, 'handshake timeout'),
+      this.timeoutMs,
+    );
     this.#pending.set(key, { socket, timer });
     // Read the key now: a closed socket no longer knows its address.
     socket.once('close', () => this.#forget(key));
@@ -99,7 +125,7 @@ export class HandshakeGuard {
   #forget(key: string): void {
     const entry = this.#pending.get(key);
     if (!entry) return;
-    clearTimeout(entry.timer);
+    this.#clock.clearTimeout(entry.timer);
     this.#pending.delete(key);
   }
 
@@ -107,7 +133,7 @@ export class HandshakeGuard {
     this.#forget(key);
     socket.destroy();
     this.#dropped++;
-    const now = Date.now();
+    const now = this.#clock.now();
     const level = now - this.#lastWarning > 60_000 ? 'warn' : 'debug';
     if (level === 'warn') this.#lastWarning = now;
     logSafely(

@@ -10,6 +10,7 @@
  * @module
  */
 
+export { type DeadlineOptions, withDeadline } from './deadline.ts';
 export { type DialOptions, dialedName, dialTls } from './dial.ts';
 export { HandshakeGuard, type HandshakeLimits, TLS_HARDENING } from './handshake-guard.ts';
 export { formatAddress, peerCertificateChain } from './peer-chain.ts';

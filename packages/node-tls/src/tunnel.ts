@@ -2,6 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import { rootCertificates, connect as tlsConnect } from 'node:tls';
 import {
+  AbortedError,
   type CertificateInput,
   InvalidArgumentError,
   ProxyRefusedError,
@@ -105,7 +106,7 @@ export function openTunnel(options: {
     request.once('error', (error) => {
       reject(
         options.signal?.aborted
-          ? error
+          ? new AbortedError(undefined, { cause: options.signal.reason })
           : new TransportFailedError(`cannot reach proxy ${url.host}: ${error.message}`, {
               cause: error,
             }),

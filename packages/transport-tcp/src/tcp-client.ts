@@ -1,4 +1,5 @@
 import {
+  type Clock,
   type Connection,
   type ConnectOptions,
   DEFAULT_MAX_PAYLOAD_BYTES,
@@ -25,6 +26,8 @@ export interface TcpClientOptions {
   maxPayloadBytes?: number;
   /** The whole dial — proxy tunnel and TLS handshake — at most this long. Default 30 000 ms. */
   connectTimeoutMs?: number;
+  /** The clock `connectTimeoutMs` reads; a `FakeClock` in tests. Default the system clock. */
+  clock?: Clock;
 }
 
 /**
@@ -53,6 +56,7 @@ export function tcpClient(options: TcpClientOptions): TransportClient {
         ...(options.serverName ? { serverName: options.serverName } : {}),
         ...(options.proxy ? { proxy: options.proxy } : {}),
         ...(options.connectTimeoutMs ? { timeoutMs: options.connectTimeoutMs } : {}),
+        ...(options.clock ? { clock: options.clock } : {}),
         ...(connectOptions.signal ? { signal: connectOptions.signal } : {}),
       });
       const metadata = { ...(connectOptions.metadata ?? {}) };

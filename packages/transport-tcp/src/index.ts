@@ -6,10 +6,6 @@
  */
 
 export type { ProxyOptions, TlsIdentity } from '@planesync/node-tls';
+export { MAX_PREFACE_BYTES } from './framing.ts';
 export { type TcpClientOptions, tcpClient } from './tcp-client.ts';
-export {
-  MAX_PREFACE_BYTES,
-  type TcpServerOptions,
-  type TcpTransportServer,
-  tcpServer,
-} from './tcp-server.ts';
+export { type TcpServerOptions, type TcpTransportServer, tcpServer } from './tcp-server.ts';

@@ -2,12 +2,14 @@ import {
   type Clock,
   type Connection,
   type ConnectOptions,
+  checkConnectOptions,
   DEFAULT_MAX_PAYLOAD_BYTES,
+  FRAMES_ONLY,
   InvalidArgumentError,
   type TransportClient,
 } from '@planesync/core';
 import { dialedName, dialTls, type ProxyOptions, type TlsIdentity } from '@planesync/node-tls';
-import { FrameDecoder, frameHeader } from './framing.ts';
+import { FrameDecoder, frameHeader, MAX_PREFACE_BYTES } from './framing.ts';
 import { TcpConnection } from './tcp-connection.ts';
 
 /** Options of {@link tcpClient}. */
@@ -32,7 +34,10 @@ export interface TcpClientOptions {
 
 /**
  * The DP side of TLS over TCP: dials the CP (through a forward proxy when asked), presents
- * its certificate chain, sends its metadata as the first frame.
+ * its certificate chain, sends its metadata as the first frame (the preface: a connect's
+ * `request.query` pairs, then the deprecated `metadata`, as a JSON object of strings). It
+ * carries frames only (`features` is `FRAMES_ONLY`): a connect asking for a request path, a
+ * subprotocol or manual pings is refused with `INVALID_ARGUMENT`.
  *
  * @example
  * ```ts
@@ -48,7 +53,19 @@ export function tcpClient(options: TcpClientOptions): TransportClient {
   const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const { host, port } = hostAndPort(options.host, options.port);
   return {
+    features: FRAMES_ONLY,
+
     async connect(connectOptions: ConnectOptions = {}): Promise<Connection> {
+      checkConnectOptions(FRAMES_ONLY, connectOptions, 'tcpClient');
+      const metadata = {
+        ...Object.fromEntries(connectOptions.request?.query ?? []),
+        ...(connectOptions.metadata ?? {}),
+      };
+      const preface = Buffer.from(JSON.stringify(metadata), 'utf8');
+      if (preface.length > MAX_PREFACE_BYTES)
+        throw new InvalidArgumentError(
+          `the metadata takes ${preface.length} bytes; a TCP preface holds at most ${MAX_PREFACE_BYTES}`,
+        );
       const socket = await dialTls({
         host,
         port,
@@ -59,8 +76,6 @@ export function tcpClient(options: TcpClientOptions): TransportClient {
         ...(options.clock ? { clock: options.clock } : {}),
         ...(connectOptions.signal ? { signal: connectOptions.signal } : {}),
       });
-      const metadata = { ...(connectOptions.metadata ?? {}) };
-      const preface = Buffer.from(JSON.stringify(metadata), 'utf8');
       socket.write(Buffer.concat([frameHeader(preface.length), preface]));
       return new TcpConnection(socket, new FrameDecoder(maxPayloadBytes), {
         metadata,

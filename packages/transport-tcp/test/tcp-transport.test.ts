@@ -1,9 +1,11 @@
 import {
   type CertificateKeyPair,
+  type Connection,
   ControlPlane,
   createCertificateAuthority,
   DataPlane,
   decodePemCertificates,
+  FRAMES_ONLY,
   generateClusterCertificate,
   issueCertificate,
   type PlanesyncError,
@@ -48,6 +50,7 @@ transportConformance(vitest, {
       serverCertificates: der,
     };
   },
+  features: FRAMES_ONLY,
 });
 
 describe('length-prefixed framing', () => {
@@ -223,12 +226,38 @@ describe('ControlPlane ↔ DataPlane over TCP with mutual TLS', () => {
     await dp.waitForConfig({ hash });
   });
 
-  it('rejects a DP with an untrusted certificate: no config byte reaches it', async () => {
+  it('rejects a DP with an untrusted certificate: no config byte reaches it, only the close frame', async () => {
     const tls = { cert: cluster.certificate, key: cluster.privateKey };
     const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
     const { cp, port } = await startCp(tls, trust);
     await cp.setConfig(config);
     const stranger = await generateClusterCertificate();
+    // On the wire: every byte the CP sends an untrusted DP that dials it as a DataPlane does
+    // (TLS, then its preface, then a hello) is one close frame naming the refusal.
+    const { connect } = await import('node:tls');
+    const socket = connect({
+      host: '127.0.0.1',
+      port,
+      cert: stranger.certificate,
+      key: stranger.privateKey,
+      rejectUnauthorized: false,
+      servername: 'kong_clustering',
+    });
+    socket.on('error', () => undefined);
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    const gone = new Promise((resolve) => socket.once('close', resolve));
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    const preface = Buffer.from(JSON.stringify({ node_id: 'stranger' }));
+    const hello = Buffer.from('{"type":"hello"}');
+    socket.write(Buffer.concat([frameHeader(preface.length), preface]));
+    socket.write(Buffer.concat([frameHeader(hello.length), hello]));
+    await gone;
+    expect(new FrameDecoder(1024 * 1024).push(Buffer.concat(received))).toEqual([
+      { kind: 'close', code: 1008, reason: 'TRUST_PIN_MISMATCH' },
+    ]);
+    expect(Buffer.concat(received)).toEqual(closeFrame(1008, 'TRUST_PIN_MISMATCH'));
+    // And a DataPlane dialing with that certificate is told why and keeps its empty config.
     const rejected = new Promise<{ code: string }>((resolve) =>
       cp.once('dataPlaneRejected', resolve),
     );
@@ -270,6 +299,41 @@ describe('ControlPlane ↔ DataPlane over TCP with mutual TLS', () => {
     socket.write(Buffer.concat([frameHeader(2), Buffer.from('{}')]));
     expect((await rejected).code).toBe('TRUST_NO_CERTIFICATE');
     socket.destroy();
+  });
+});
+
+describe('what TCP carries', () => {
+  it('carries request.query pairs without a path as metadata in the preface, then the deprecated metadata', async () => {
+    const server = tcpServer({
+      host: '127.0.0.1',
+      port: 0,
+      tls: { cert: cluster.certificate, key: cluster.privateKey },
+    });
+    let onConnection!: (connection: Connection) => void;
+    const accepted = new Promise<Connection>((resolve) => {
+      onConnection = resolve;
+    });
+    await server.listen((connection) => onConnection(connection));
+    stops.push(() => server.close());
+    const client = tcpClient({
+      host: '127.0.0.1',
+      port: server.port!,
+      tls: { cert: cluster.certificate, key: cluster.privateKey },
+    });
+    const connection = await client.connect({
+      request: {
+        query: [
+          ['node_id', 'n1'],
+          ['node_version', '3.9.0'],
+        ],
+      },
+      metadata: { node_version: '3.10.0', node_hostname: 'dp-1' },
+    });
+    const peer = await accepted;
+    expect(peer.metadata).toEqual({ node_id: 'n1', node_version: '3.10.0', node_hostname: 'dp-1' });
+    expect(peer.request).toBeUndefined();
+    expect(connection.request).toBeUndefined();
+    await connection.close();
   });
 });
 

@@ -7,7 +7,6 @@ import {
   generateClusterCertificate,
   issueCertificate,
   type PlanesyncError,
-  type TransportClient,
   TrustVerifier,
 } from '@planesync/core';
 import { transportConformance } from '@planesync/core/testing';
@@ -28,14 +27,6 @@ const node = {
   node_version: '3.10.0',
 };
 
-/** Every planesync WebSocket connect carries the node's query parameters. */
-function withNode(client: TransportClient): TransportClient {
-  return {
-    connect: (options = {}) =>
-      client.connect({ ...options, metadata: { ...node, ...(options.metadata ?? {}) } }),
-  };
-}
-
 const vitest = { describe, it, beforeEach, afterEach };
 
 transportConformance(vitest, {
@@ -51,17 +42,16 @@ transportConformance(vitest, {
     return {
       server,
       client: () =>
-        withNode(
-          wsClient({
-            url: `wss://127.0.0.1:${server.port}/planesync/v1`,
-            tls: { cert: cluster.certificate, key: cluster.privateKey },
-          }),
-        ),
+        wsClient({
+          url: `wss://127.0.0.1:${server.port}/planesync/v1`,
+          tls: { cert: cluster.certificate, key: cluster.privateKey },
+        }),
       maxPayloadBytes: LIMIT,
       clientCertificates: der,
       serverCertificates: der,
     };
   },
+  features: { request: true, controlFrames: true },
 });
 
 const stops: Array<() => Promise<void>> = [];
@@ -320,9 +310,7 @@ describe('ControlPlane ↔ DataPlane over wss', () => {
     cp.on('dataPlaneRejected', (rejection) => refusals.push(rejection.code));
     await cp.setConfig(config);
     const stranger = await generateClusterCertificate();
-    const client = withNode(
-      wsClient({ url, tls: { cert: stranger.certificate, key: stranger.privateKey } }),
-    );
+    const client = wsClient({ url, tls: { cert: stranger.certificate, key: stranger.privateKey } });
     await expect(client.connect()).rejects.toMatchObject({
       code: 'PEER_REFUSED',
       closeCode: 1008,
@@ -348,20 +336,22 @@ describe('the WebSocket endpoint', () => {
   }
   const tls = () => ({ cert: cluster.certificate, key: cluster.privateKey });
 
-  it('refuses an upgrade without node_id, node_hostname and node_version with HTTP 400', async () => {
-    const { base } = await endpoint();
-    await expect(
-      wsClient({ url: `${base}/planesync/v1`, tls: tls() }).connect({ metadata: { node_id: 'x' } }),
-    ).rejects.toMatchObject({
-      code: 'TRANSPORT_FAILED',
-      message: expect.stringContaining('HTTP 400'),
+  it('takes an upgrade without any query: nothing in core reads node_id and the rest', async () => {
+    const { base, accepted } = await endpoint();
+    const connection = await wsClient({ url: `${base}/planesync/v1`, tls: tls() }).connect();
+    expect(accepted[0]!.metadata).toEqual({});
+    expect(accepted[0]!.request).toEqual({
+      path: '/planesync/v1',
+      rawQuery: '',
+      subprotocol: undefined,
     });
+    await connection.close();
   });
 
   it('answers a wrong path with HTTP 404', async () => {
     const { base } = await endpoint();
     await expect(
-      withNode(wsClient({ url: `${base}/v1/outlet`, tls: tls() })).connect(),
+      wsClient({ url: `${base}/v1/outlet`, tls: tls() }).connect(),
     ).rejects.toMatchObject({
       message: expect.stringContaining('HTTP 404'),
     });
@@ -386,18 +376,64 @@ describe('the WebSocket endpoint', () => {
 
   it('enforces maxPayloadBytes with ws’s own limit: an oversized message closes with 1009', async () => {
     const { base, accepted } = await endpoint(1024);
-    const connection = await withNode(
-      wsClient({ url: `${base}/planesync/v1`, tls: tls() }),
-    ).connect();
+    const connection = await wsClient({ url: `${base}/planesync/v1`, tls: tls() }).connect();
     await connection.send(new Uint8Array(1025)).catch(() => undefined);
     expect((await accepted[0]!.closed).code).toBe(1009);
     expect((await connection.closed).code).toBe(1009);
   });
 
-  it('carries node id, hostname and version as query parameters of the upgrade', async () => {
+  it('carries the deprecated metadata (node id, hostname, version) as query parameters', async () => {
     const { base, accepted } = await endpoint();
-    await withNode(wsClient({ url: `${base}/planesync/v1`, tls: tls() })).connect();
+    await wsClient({ url: `${base}/planesync/v1`, tls: tls() }).connect({ metadata: node });
     expect(accepted[0]!.metadata).toEqual(node);
+    expect(accepted[0]!.request?.rawQuery).toBe(
+      'node_id=b1f6c0de-0000-4000-8000-000000000001&node_hostname=dp-1&node_version=3.10.0',
+    );
+  });
+
+  it('keeps the URL’s own query first, and a path the URL would rewrite is refused', async () => {
+    const { base, accepted } = await endpoint();
+    await wsClient({ url: `${base}/planesync/v1?cluster=eu`, tls: tls() }).connect({
+      request: { query: [['node_id', 'n1']] },
+    });
+    expect(accepted[0]!.request?.rawQuery).toBe('cluster=eu&node_id=n1');
+    await expect(
+      wsClient({ url: `${base}/planesync/v1`, tls: tls() }).connect({
+        request: { path: '/planesync/../v1' },
+      }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('answers an admission refusal with the status core names and the reason as its body', async () => {
+    const server = wsServer({ host: '127.0.0.1', port: 0, tls: tls() });
+    await server.listen(() => undefined, {
+      admit: () => ({ accept: false, code: 1008, reason: 'NOT_TODAY', status: 429 }),
+    });
+    stops.push(() => server.close());
+    await expect(
+      wsClient({ url: `wss://127.0.0.1:${server.port}/planesync/v1`, tls: tls() }).connect(),
+    ).rejects.toMatchObject({
+      code: 'TRANSPORT_FAILED',
+      message: expect.stringContaining('HTTP 429 (NOT_TODAY)'),
+    });
+  });
+
+  it('says why a subprotocol is refused: the route’s own, in the 400’s body', async () => {
+    const server = wsServer({ host: '127.0.0.1', port: 0, tls: tls() });
+    await server.listen(() => undefined, {
+      routes: [{ path: '/v1/outlet', subprotocol: 'kong.v1' }],
+    });
+    stops.push(() => server.close());
+    await expect(
+      wsClient({ url: `wss://127.0.0.1:${server.port}/v1/outlet`, tls: tls() }).connect({
+        request: { subprotocol: 'kong.v2' },
+      }),
+    ).rejects.toMatchObject({
+      code: 'TRANSPORT_FAILED',
+      message: expect.stringContaining(
+        'HTTP 400 (/v1/outlet speaks subprotocol kong.v1; the client asked for kong.v2)',
+      ),
+    });
   });
 
   it('refuses a plain ws:// URL unless insecure is set', () => {
@@ -412,9 +448,11 @@ describe('the WebSocket endpoint', () => {
     stops.push(() => proxy.close());
     const proxyPort = proxy.port;
     const url = `${base}/planesync/v1`;
-    await withNode(
-      wsClient({ url, tls: tls(), proxy: { url: `http://kong:s3cret@127.0.0.1:${proxyPort}` } }),
-    ).connect();
+    await wsClient({
+      url,
+      tls: tls(),
+      proxy: { url: `http://kong:s3cret@127.0.0.1:${proxyPort}` },
+    }).connect();
     expect(accepted).toHaveLength(1);
     expect(proxy.requests[0]).toMatchObject({
       target: new URL(base).host,
@@ -423,9 +461,11 @@ describe('the WebSocket endpoint', () => {
         'proxy-authorization': `Basic ${Buffer.from('kong:s3cret').toString('base64')}`,
       },
     });
-    const failure = (await withNode(
-      wsClient({ url, tls: tls(), proxy: { url: `http://kong:nope@127.0.0.1:${proxyPort}` } }),
-    )
+    const failure = (await wsClient({
+      url,
+      tls: tls(),
+      proxy: { url: `http://kong:nope@127.0.0.1:${proxyPort}` },
+    })
       .connect()
       .catch((error: unknown) => error)) as PlanesyncError & { status: number };
     expect([failure.code, failure.status]).toEqual(['PROXY_REFUSED', 407]);

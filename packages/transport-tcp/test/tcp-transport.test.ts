@@ -8,13 +8,11 @@ import {
   FRAMES_ONLY,
   generateClusterCertificate,
   issueCertificate,
-  type PlanesyncError,
   TrustVerifier,
 } from '@planesync/core';
 import { transportConformance } from '@planesync/core/testing';
-import { startProxy } from '@planesync/node-tls/testing';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { closeFrame, FrameDecoder, frameHeader } from '../src/framing.ts';
+import { closeFrame, FrameDecoder, frameHeader, MAX_PREFACE_BYTES } from '../src/framing.ts';
 import { tcpClient, tcpServer } from '../src/index.ts';
 
 let cluster: CertificateKeyPair;
@@ -171,23 +169,6 @@ describe('ControlPlane ↔ DataPlane over TCP with mutual TLS', () => {
     expect(cp.dataPlanes()[0]?.ip).toBe('127.0.0.1'); // without the port, as Kong's ip
   });
 
-  it('gives up a dial to a CP that never answers the TLS handshake after connectTimeoutMs', async () => {
-    const { createServer } = await import('node:net');
-    const silent = createServer(() => {}); // accepts, never speaks TLS
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    stops.push(async () => {
-      silent.close();
-    });
-    const port = (silent.address() as import('node:net').AddressInfo).port;
-    const tls = { cert: cluster.certificate, key: cluster.privateKey };
-    await expect(
-      tcpClient({ host: '127.0.0.1', port, tls, connectTimeoutMs: 200 }).connect(),
-    ).rejects.toMatchObject({
-      code: 'TRANSPORT_FAILED',
-      message: expect.stringContaining('no TLS handshake within 200 ms'),
-    });
-  });
-
   it('takes the CP address as Kong writes it: host:port', async () => {
     const tls = { cert: cluster.certificate, key: cluster.privateKey };
     const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
@@ -224,6 +205,33 @@ describe('ControlPlane ↔ DataPlane over TCP with mutual TLS', () => {
     });
     await dp.start();
     await dp.waitForConfig({ hash });
+  });
+
+  it('in PKI mode a DP refuses a CP whose CA-issued certificate is not for the dialed host', async () => {
+    const pki = await makePki();
+    const impostor = await issueCertificate({
+      issuer: pki.intermediate,
+      commonName: 'impostor',
+      usage: 'server',
+      altNames: ['impostor.internal'],
+    });
+    const trust = new TrustVerifier({ mode: 'pki', trustAnchors: [pki.root.certificate] });
+    const { port } = await startCp(
+      { cert: [impostor.certificate, pki.intermediate.certificate], key: impostor.privateKey },
+      trust,
+    );
+    const dp = startDp({
+      transport: tcpClient({
+        host: '127.0.0.1',
+        port,
+        tls: { cert: [pki.dp.certificate, pki.intermediate.certificate], key: pki.dp.privateKey },
+      }),
+      trust,
+      version: '3.10.0',
+    });
+    const refused = new Promise<{ code: string }>((resolve) => dp.once('rejected', resolve));
+    await dp.start();
+    expect((await refused).code).toBe('TRUST_NAME_MISMATCH');
   });
 
   it('rejects a DP with an untrusted certificate: no config byte reaches it, only the close frame', async () => {
@@ -303,6 +311,30 @@ describe('ControlPlane ↔ DataPlane over TCP with mutual TLS', () => {
 });
 
 describe('what TCP carries', () => {
+  it('refuses a preface over 8 KiB from its header, without buffering it', async () => {
+    const tls = { cert: cluster.certificate, key: cluster.privateKey };
+    const server = tcpServer({ host: '127.0.0.1', port: 0, tls });
+    const accepted: Connection[] = [];
+    await server.listen((connection) => accepted.push(connection));
+    stops.push(() => server.close());
+    const { connect } = await import('node:tls');
+    const socket = connect({
+      host: '127.0.0.1',
+      port: server.port!,
+      ...tls,
+      rejectUnauthorized: false,
+      servername: 'kong_clustering',
+    });
+    socket.on('error', () => undefined);
+    socket.resume();
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    socket.write(frameHeader(MAX_PREFACE_BYTES + 1));
+    socket.write(Buffer.alloc(64 * 1024, 0x7b));
+    await closed;
+    expect(accepted).toEqual([]);
+  });
+
   it('carries request.query pairs without a path as metadata in the preface, then the deprecated metadata', async () => {
     const server = tcpServer({
       host: '127.0.0.1',
@@ -334,106 +366,5 @@ describe('what TCP carries', () => {
     expect(peer.request).toBeUndefined();
     expect(connection.request).toBeUndefined();
     await connection.close();
-  });
-});
-
-describe('forward proxy (cluster_use_proxy)', () => {
-  const tls = () => ({ cert: cluster.certificate, key: cluster.privateKey });
-  const trust = () => new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
-
-  it('tunnels with HTTP CONNECT and runs mutual TLS end to end inside it', async () => {
-    const { cp, port } = await startCp(tls(), trust());
-    const proxy = await startProxy();
-    stops.push(() => proxy.close());
-    const { hash } = await cp.setConfig(config);
-    const dp = startDp({
-      transport: tcpClient({
-        host: '127.0.0.1',
-        port,
-        tls: tls(),
-        proxy: { url: `http://127.0.0.1:${proxy.port}` },
-      }),
-      trust: trust(),
-      version: '3.10.0',
-    });
-    await dp.start();
-    await dp.waitForConfig({ hash });
-    expect(proxy.requests).toMatchObject([
-      { target: `127.0.0.1:${port}`, headers: { host: `127.0.0.1:${port}` }, tunnelled: true },
-    ]);
-  });
-
-  it('sends Proxy-Authorization: Basic when the proxy URL has credentials', async () => {
-    const { cp, port } = await startCp(tls(), trust());
-    const proxy = await startProxy({ credentials: 'kong:s3cret' });
-    stops.push(() => proxy.close());
-    const { hash } = await cp.setConfig(config);
-    const dp = startDp({
-      transport: tcpClient({
-        host: '127.0.0.1',
-        port,
-        tls: tls(),
-        proxy: { url: `http://kong:s3cret@127.0.0.1:${proxy.port}` },
-      }),
-      trust: trust(),
-      version: '3.10.0',
-    });
-    await dp.start();
-    await dp.waitForConfig({ hash });
-  });
-
-  it('reaches an https:// proxy over TLS, verifying it against the given CA unless verify is false', async () => {
-    const { cp, port } = await startCp(tls(), trust());
-    const pki = await makePki();
-    const proxyIdentity = await issueCertificate({
-      issuer: pki.root,
-      commonName: 'proxy',
-      usage: 'server',
-      altNames: ['127.0.0.1'],
-    });
-    const proxy = await startProxy({
-      tls: { cert: proxyIdentity.certificate, key: proxyIdentity.privateKey },
-    });
-    stops.push(() => proxy.close());
-    const { hash } = await cp.setConfig(config);
-    const url = `https://127.0.0.1:${proxy.port}`;
-    const verified = tcpClient({
-      host: '127.0.0.1',
-      port,
-      tls: tls(),
-      proxy: { url, ca: [pki.root.certificate] },
-    });
-    await (await verified.connect()).close();
-    const unverifiable = tcpClient({
-      host: '127.0.0.1',
-      port,
-      tls: tls(),
-      proxy: { url, ca: ['system'] },
-    });
-    await expect(unverifiable.connect()).rejects.toMatchObject({ code: 'TRANSPORT_FAILED' });
-    const dp = startDp({
-      transport: tcpClient({ host: '127.0.0.1', port, tls: tls(), proxy: { url, verify: false } }),
-      trust: trust(),
-      version: '3.10.0',
-    });
-    await dp.start();
-    await dp.waitForConfig({ hash });
-    expect(proxy.requests.filter((request) => request.tunnelled)).toHaveLength(2);
-  });
-
-  it('fails with PROXY_REFUSED (status 407) on a wrong password', async () => {
-    const { port } = await startCp(tls(), trust());
-    const proxy = await startProxy({ credentials: 'kong:s3cret' });
-    stops.push(() => proxy.close());
-    const client = tcpClient({
-      host: '127.0.0.1',
-      port,
-      tls: tls(),
-      proxy: { url: `http://kong:wrong@127.0.0.1:${proxy.port}` },
-    });
-    const failure = (await client.connect().catch((error: unknown) => error)) as PlanesyncError & {
-      status: number;
-    };
-    expect([failure.code, failure.status]).toEqual(['PROXY_REFUSED', 407]);
   });
 });

@@ -36,7 +36,16 @@ export interface HandshakeLimits {
   clock?: Clock;
 }
 
-/** TLS options every planesync server and client uses: TLS 1.2+, and no renegotiation. */
+/**
+ * TLS options every planesync server and client uses: TLS 1.2+, and no renegotiation.
+ *
+ * @example
+ * ```ts
+ * import { connect } from 'node:tls';
+ * import { TLS_HARDENING } from '@planesync/node-tls';
+ * const socket = connect({ host: 'cp.internal', port: 8005, ...TLS_HARDENING });
+ * ```
+ */
 export const TLS_HARDENING = {
   minVersion: 'TLSv1.2',
   // A renegotiation costs the server a handshake per request of the peer's: never allowed.
@@ -65,6 +74,8 @@ export class HandshakeGuard {
   readonly #clock: Clock;
   /** Waiting sockets by `address:port`, oldest first. */
   readonly #pending = new Map<string, { socket: Socket; timer: TimerId }>();
+  /** Refused peers whose answer is on its way. */
+  readonly #refused = new Map<Socket, TimerId>();
   #dropped = 0;
   #lastWarning = 0;
 
@@ -99,9 +110,25 @@ export class HandshakeGuard {
     this.#forget(keyOf(socket));
   }
 
-  /** Drops every peer still handshaking (the server is closing). */
+  /**
+   * A refused peer whose answer (a close frame, an HTTP status) is on its way: destroyed
+   * `graceMs` later on the guard's clock, or at `dropAll`, whichever comes first — so a
+   * closing server never waits on it.
+   */
+  dropLater(socket: Socket, graceMs = 1_000): void {
+    if (socket.destroyed) return;
+    const timer = this.#clock.setTimeout(() => socket.destroy(), graceMs);
+    this.#refused.set(socket, timer);
+    socket.once('close', () => {
+      this.#clock.clearTimeout(timer);
+      this.#refused.delete(socket);
+    });
+  }
+
+  /** Drops every peer still handshaking, and every refused one (the server is closing). */
   dropAll(): void {
     for (const { socket } of this.#pending.values()) socket.destroy();
+    for (const socket of this.#refused.keys()) socket.destroy();
   }
 
   #accepted(socket: Socket): void {

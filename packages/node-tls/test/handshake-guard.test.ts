@@ -80,6 +80,25 @@ describe('HandshakeGuard', () => {
     await Promise.all(peers.map(({ client }) => closedOf(client)));
   });
 
+  it('drops a refused peer after its grace on the clock, or at once when the server closes', async () => {
+    const clock = new FakeClock();
+    const guard = new HandshakeGuard({ clock, logger: silentLogger });
+    const { peer } = await guarded(guard);
+    const first = await peer();
+    const second = await peer();
+    guard.settled(first.server);
+    guard.settled(second.server);
+    guard.dropLater(first.server, 1_000);
+    guard.dropLater(second.server, 60_000);
+    await clock.advance(999);
+    expect([first.client.closed, second.client.closed]).toEqual([false, false]);
+    await clock.advance(1);
+    await closedOf(first.client);
+    expect(second.client.closed).toBe(false);
+    guard.dropAll();
+    await closedOf(second.client);
+  });
+
   it('a throwing logger never breaks the drop', async () => {
     const boom = () => {
       throw new Error('logger sink is broken');

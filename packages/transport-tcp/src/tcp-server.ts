@@ -99,7 +99,7 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
         if (admission && !admission.accept) {
           watch.settled(socket);
           if (admission.silent) socket.destroy();
-          else refuse(socket, admission.code, admission.reason);
+          else refuse(socket, watch, admission.code, admission.reason);
           logSafely(
             logger,
             'debug',
@@ -147,10 +147,10 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
 }
 
 /** Tells a refused peer why (a close frame), reads nothing more, and lets the socket go. */
-function refuse(socket: TLSSocket, code: number, reason: string): void {
+function refuse(socket: TLSSocket, guard: HandshakeGuard, code: number, reason: string): void {
   socket.pause();
   socket.end(closeFrame(code, reason));
-  setTimeout(() => socket.destroy(), 1_000).unref();
+  guard.dropLater(socket);
 }
 
 /**

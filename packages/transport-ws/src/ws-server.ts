@@ -1,5 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { createServer, type Server } from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import {
   type ConnectionHandler,
@@ -149,12 +151,12 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
         const target = request.url ?? '/';
         const url = new URL(target, 'https://planesync');
         const endpoint = byPath.get(url.pathname);
-        if (!endpoint) return refuse(socket, 404);
+        if (!endpoint) return refuse(socket, watch, 404);
         const refusal = subprotocolRefusal(
           endpoint.route,
           request.headers['sec-websocket-protocol'],
         );
-        if (refusal) return refuse(socket, 400, refusal);
+        if (refusal) return refuse(socket, watch, 400, refusal);
         const at = target.indexOf('?');
         const rawQuery = at === -1 ? '' : target.slice(at + 1);
         const query = queryRecord(rawQuery);
@@ -173,7 +175,7 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
             'refused a peer',
           );
           if (admission.silent) return void socket.destroy();
-          return refuse(socket, admission.status ?? 403, admission.reason);
+          return refuse(socket, watch, admission.status ?? 403, admission.reason);
         }
         endpoint.sockets.handleUpgrade(request, socket, head, (ws) => {
           const connection = new WsConnection(
@@ -247,7 +249,8 @@ function subprotocolRefusal(route: Route, header: string | undefined): string | 
 
 /** Answers a refused upgrade over HTTP and drops the socket without reading more from it. */
 function refuse(
-  socket: { end(data: string): void; pause(): void; destroy(): void },
+  socket: Duplex,
+  guard: HandshakeGuard,
   status: number,
   body = STATUS_CODES[status] ?? 'Refused',
 ): void {
@@ -255,5 +258,5 @@ function refuse(
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Refused'}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
-  setTimeout(() => socket.destroy(), 1_000).unref();
+  guard.dropLater(socket as Socket);
 }

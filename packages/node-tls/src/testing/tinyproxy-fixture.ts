@@ -9,6 +9,12 @@ let found: boolean | undefined;
 /**
  * Whether a real `tinyproxy` can be run here (planesync's CI installs it where apt is
  * available). Asked once per process.
+ *
+ * @example
+ * ```ts
+ * import { hasTinyproxy } from '@planesync/node-tls/testing';
+ * if (!hasTinyproxy()) console.log('tinyproxy cases skipped: tinyproxy is not installed');
+ * ```
  */
 export function hasTinyproxy(): boolean {
   found ??= spawnSync('tinyproxy', ['-v']).status === 0;

@@ -291,9 +291,10 @@ export interface ListenOptions extends AbortOptions {
   admit?: (peer: PeerInfo) => Admission;
   /**
    * The paths a server with a request step answers (one listener, several protocols); a
-   * request for any other path is refused (404). Default: the transport's own path. A server
-   * without a request step refuses more than one route, or a route it cannot carry
-   * (`INVALID_ARGUMENT`).
+   * request for any other path is refused (404) before `admit` is asked. Default: the
+   * transport's own path (`wsServer`'s `path` option; the memory transport takes any path). A
+   * server without a request step refuses more than one route, or a route it cannot carry
+   * (`INVALID_ARGUMENT`); so does any server for a path named twice.
    */
   routes?: readonly Route[];
 }

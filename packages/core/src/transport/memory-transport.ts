@@ -229,6 +229,14 @@ class MemoryServer implements MemoryTransportServer {
     this.#connections.add(remote);
     void remote.closed.then(() => this.#connections.delete(remote));
     handler(remote);
+    // An abort that lands as the connect completes — before the caller's `await` has resumed
+    // — closes the connection, so a caller stopping at that moment leaves none open.
+    const { signal } = options;
+    if (signal) {
+      const onAbort = () => void local.close(CloseCode.GOING_AWAY, 'the connect was aborted');
+      signal.addEventListener('abort', onAbort, { once: true });
+      setImmediate(() => signal.removeEventListener('abort', onAbort));
+    }
     return local;
   }
 }

@@ -7,8 +7,8 @@
 // declarations name none of zod's types, whose .d.cts would need them) under TypeScript 5.9
 // and the workspace's own;
 // runs both (a CP and a DP over wss, then over tcp, sync one config and exit 0), runs a
-// node:test file using FakeClock and createTestCluster and the conformance suites under each,
-// and runs the planesync bin. Everything happens in a temporary directory, removed at the end
+// node:test file using FakeClock and createTestCluster, the conformance suites and
+// @planesync/node-tls's TLS/proxy suite under each, and runs the planesync bin. Everything happens in a temporary directory, removed at the end
 // (kept with --keep).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,6 +47,15 @@ function checkTarball(tarball) {
   const name = manifest.name;
   const need = ['LICENSE', 'README.md', 'package.json', 'dist/index.js', 'dist/index.cjs'];
   need.push('dist/index.d.ts', 'dist/index.d.cts');
+  // every file each entry point of the exports map names (`./testing` too), and its node10 stub
+  for (const [entry, conditions] of Object.entries(manifest.exports ?? {})) {
+    if (typeof conditions !== 'object') continue;
+    for (const target of Object.values(conditions).flatMap((c) =>
+      typeof c === 'string' ? [c] : Object.values(c),
+    ))
+      need.push(target.replace('./', ''));
+    if (entry !== '.' && entry !== './package.json') need.push(`${entry.slice(2)}/package.json`);
+  }
   if (manifest.bin) need.push(...Object.values(manifest.bin).map((bin) => bin.replace('./', '')));
   for (const file of need) {
     if (!files.includes(`package/${file}`)) problems.push(`${name}: the tarball has no ${file}`);
@@ -157,6 +166,10 @@ try {
       join(root, 'packages/core/test/node-test/conformance.node-test.ts'),
       join(dir, 'conformance.test.ts'),
     );
+    copyFileSync(
+      join(root, 'packages/transport-tcp/test/node-test/tls-suite.node-test.ts'),
+      join(dir, 'tls-suite.test.ts'),
+    );
 
     step(`${kind}: tsc ${USER_TYPESCRIPT}, then the workspace's tsc`);
     const tsconfig = join(dir, 'tsconfig.json');
@@ -183,7 +196,13 @@ try {
     const tests = run(
       `${kind} node --test`,
       process.execPath,
-      ['--test', '--test-reporter=tap', 'build/cluster.test.js', 'build/conformance.test.js'],
+      [
+        '--test',
+        '--test-reporter=tap',
+        'build/cluster.test.js',
+        'build/conformance.test.js',
+        'build/tls-suite.test.js',
+      ],
       { cwd: dir, timeout: 120_000 },
     );
     const summary = tests?.match(/^# pass (\d+)$/m);

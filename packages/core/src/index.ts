@@ -216,6 +216,20 @@ export {
   type TransportServer,
 } from './transport/contract.ts';
 export {
+  CONTROL_BACKLOG,
+  ControlFrameInbox,
+  checkControlFrame,
+  MAX_CONTROL_PAYLOAD_BYTES,
+} from './transport/control-frames.ts';
+export {
+  checkConnectOptions,
+  checkRequestPath,
+  checkRoutes,
+  checkSubprotocol,
+  dialRequestQuery,
+  queryRecord,
+} from './transport/dial-request.ts';
+export {
   type MemoryClientOptions,
   type MemoryTransport,
   type MemoryTransportOptions,

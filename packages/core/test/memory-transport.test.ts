@@ -24,6 +24,7 @@ transportConformance(vitest, {
       serverCertificates: serverChain,
     };
   },
+  features: { request: true, controlFrames: true },
 });
 
 transportConformance(vitest, {
@@ -42,6 +43,7 @@ transportConformance(vitest, {
       serverCertificates: [],
     };
   },
+  features: { request: true, controlFrames: true },
 });
 
 async function connectPair(transport: ReturnType<typeof memoryTransport>) {

@@ -5,6 +5,9 @@
  */
 export const CLOSE_MARK = 0xffffffff;
 
+/** The preface (the client's metadata) is small: a bigger first frame is refused unread. */
+export const MAX_PREFACE_BYTES = 8 * 1024;
+
 export type FrameEvent =
   | { kind: 'frame'; frame: Uint8Array }
   | { kind: 'close'; code: number; reason: string }

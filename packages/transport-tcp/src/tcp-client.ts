@@ -1,15 +1,16 @@
 import {
+  type Clock,
   type Connection,
   type ConnectOptions,
+  checkConnectOptions,
   DEFAULT_MAX_PAYLOAD_BYTES,
+  FRAMES_ONLY,
   InvalidArgumentError,
   type TransportClient,
 } from '@planesync/core';
-import { dialedName, dialTls } from './dial.ts';
-import { FrameDecoder, frameHeader } from './framing.ts';
+import { dialedName, dialTls, type ProxyOptions, type TlsIdentity } from '@planesync/node-tls';
+import { FrameDecoder, frameHeader, MAX_PREFACE_BYTES } from './framing.ts';
 import { TcpConnection } from './tcp-connection.ts';
-import type { TlsIdentity } from './tls-options.ts';
-import type { ProxyOptions } from './tunnel.ts';
 
 /** Options of {@link tcpClient}. */
 export interface TcpClientOptions {
@@ -27,11 +28,16 @@ export interface TcpClientOptions {
   maxPayloadBytes?: number;
   /** The whole dial — proxy tunnel and TLS handshake — at most this long. Default 30 000 ms. */
   connectTimeoutMs?: number;
+  /** The clock `connectTimeoutMs` reads; a `FakeClock` in tests. Default the system clock. */
+  clock?: Clock;
 }
 
 /**
  * The DP side of TLS over TCP: dials the CP (through a forward proxy when asked), presents
- * its certificate chain, sends its metadata as the first frame.
+ * its certificate chain, sends its metadata as the first frame (the preface: a connect's
+ * `request.query` pairs, then the deprecated `metadata`, as a JSON object of strings). It
+ * carries frames only (`features` is `FRAMES_ONLY`): a connect asking for a request path, a
+ * subprotocol or manual pings is refused with `INVALID_ARGUMENT`.
  *
  * @example
  * ```ts
@@ -47,7 +53,19 @@ export function tcpClient(options: TcpClientOptions): TransportClient {
   const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const { host, port } = hostAndPort(options.host, options.port);
   return {
+    features: FRAMES_ONLY,
+
     async connect(connectOptions: ConnectOptions = {}): Promise<Connection> {
+      checkConnectOptions(FRAMES_ONLY, connectOptions, 'tcpClient');
+      const metadata = {
+        ...Object.fromEntries(connectOptions.request?.query ?? []),
+        ...(connectOptions.metadata ?? {}),
+      };
+      const preface = Buffer.from(JSON.stringify(metadata), 'utf8');
+      if (preface.length > MAX_PREFACE_BYTES)
+        throw new InvalidArgumentError(
+          `the metadata takes ${preface.length} bytes; a TCP preface holds at most ${MAX_PREFACE_BYTES}`,
+        );
       const socket = await dialTls({
         host,
         port,
@@ -55,10 +73,9 @@ export function tcpClient(options: TcpClientOptions): TransportClient {
         ...(options.serverName ? { serverName: options.serverName } : {}),
         ...(options.proxy ? { proxy: options.proxy } : {}),
         ...(options.connectTimeoutMs ? { timeoutMs: options.connectTimeoutMs } : {}),
+        ...(options.clock ? { clock: options.clock } : {}),
         ...(connectOptions.signal ? { signal: connectOptions.signal } : {}),
       });
-      const metadata = { ...(connectOptions.metadata ?? {}) };
-      const preface = Buffer.from(JSON.stringify(metadata), 'utf8');
       socket.write(Buffer.concat([frameHeader(preface.length), preface]));
       return new TcpConnection(socket, new FrameDecoder(maxPayloadBytes), {
         metadata,

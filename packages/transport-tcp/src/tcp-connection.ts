@@ -5,8 +5,8 @@ import {
   ConnectionClosedError,
   type ConnectionInit,
 } from '@planesync/core';
+import { formatAddress, peerCertificateChain, writable } from '@planesync/node-tls';
 import { closeFrame, type FrameDecoder, type FrameEvent, frameHeader } from './framing.ts';
-import { formatAddress, peerCertificateChain } from './peer-chain.ts';
 
 /** How long a closing side waits for the peer to close its end before destroying the socket. */
 const CLOSE_GRACE_MS = 5_000;
@@ -35,14 +35,16 @@ export class TcpConnection extends ConnectionBase {
   }
 
   protected async writeFrame(frame: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
-    if (this.socket.writableNeedDrain) await this.#drained(signal);
-    if (this.isClosed || this.socket.destroyed) throw new ConnectionClosedError();
+    // Wait for room *before* writing: a send blocked by a slow peer holds nothing in the
+    // socket, so aborting it never lets its frame through (bounded memory: one frame past
+    // the socket's high-water mark at most).
+    await writable(this.socket, signal);
+    if (this.isClosed) throw new ConnectionClosedError();
+    if (signal?.aborted) throw new AbortedError(undefined, { cause: signal.reason });
     this.socket.cork();
     this.socket.write(frameHeader(frame.byteLength));
-    const accepted = this.socket.write(frame);
+    this.socket.write(frame);
     this.socket.uncork();
-    // Bounded memory: the next send waits until the kernel has taken this one.
-    if (!accepted) await this.#drained(undefined);
   }
 
   protected closeTransport(code: number, reason: string): void {
@@ -70,30 +72,5 @@ export class TcpConnection extends ConnectionBase {
       this.#remoteClose = { code: event.code, reason: event.reason };
       this.socket.end();
     }
-  }
-
-  #drained(signal: AbortSignal | undefined): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const cleanup = () => {
-        this.socket.off('drain', onDrain);
-        this.socket.off('close', onClose);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const onDrain = () => {
-        cleanup();
-        resolve();
-      };
-      const onClose = () => {
-        cleanup();
-        reject(new ConnectionClosedError());
-      };
-      const onAbort = () => {
-        cleanup();
-        reject(new AbortedError(undefined, { cause: signal?.reason }));
-      };
-      this.socket.once('drain', onDrain);
-      this.socket.once('close', onClose);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
   }
 }

@@ -1,8 +1,10 @@
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import {
   type ConnectionHandler,
+  checkRoutes,
   DEFAULT_MAX_PAYLOAD_BYTES,
   defaultLogger,
+  FRAMES_ONLY,
   type ListenInfo,
   type ListenOptions,
   logSafely,
@@ -10,15 +12,19 @@ import {
   type TransportServer,
   throwIfAborted,
 } from '@planesync/core';
-import { closeFrame, FrameDecoder, type FrameEvent } from './framing.ts';
-import { HandshakeGuard, type HandshakeLimits, TLS_HARDENING } from './handshake-guard.ts';
-import { formatAddress, peerCertificateChain } from './peer-chain.ts';
-import { closeServer, listenOn } from './server-lifecycle.ts';
+import {
+  closeServer,
+  formatAddress,
+  HandshakeGuard,
+  type HandshakeLimits,
+  listenOn,
+  peerCertificateChain,
+  TLS_HARDENING,
+  type TlsIdentity,
+  tlsIdentityOptions,
+} from '@planesync/node-tls';
+import { closeFrame, FrameDecoder, type FrameEvent, MAX_PREFACE_BYTES } from './framing.ts';
 import { TcpConnection } from './tcp-connection.ts';
-import { type TlsIdentity, tlsIdentityOptions } from './tls-options.ts';
-
-/** The preface (the client's metadata) is small: a bigger first frame is refused unread. */
-export const MAX_PREFACE_BYTES = 8 * 1024;
 
 /** Options of {@link tcpServer}. */
 export interface TcpServerOptions extends HandshakeLimits {
@@ -42,7 +48,10 @@ export interface TcpTransportServer extends TransportServer {
  * core's pre-accept step (`admit`) the moment the handshake ends — a peer core refuses gets a
  * close frame and is never read from. An admitted client has `handshakeTimeoutMs` to send its
  * preface (at most 8 KiB) before its connection is handed over; frames after it are
- * length-prefixed, up to `maxPayloadBytes`. Renegotiation is refused.
+ * length-prefixed, up to `maxPayloadBytes`. Renegotiation is refused. A silent refusal
+ * (`silent: true`) drops the socket without the close frame. It carries frames only
+ * (`features` is `FRAMES_ONLY`): `listen` refuses more than one route, or a route with a
+ * subprotocol or manual pings, with `INVALID_ARGUMENT`.
  *
  * @example
  * ```ts
@@ -60,6 +69,8 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
   const connections = new Set<TcpConnection>();
 
   return {
+    features: FRAMES_ONLY,
+
     get port() {
       return boundPort;
     },
@@ -70,6 +81,7 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
     ): Promise<ListenInfo> {
       throwIfAborted(listenOptions.signal);
       if (server?.listening) throw new TransportFailedError('the TCP server is already listening');
+      checkRoutes(FRAMES_ONLY, listenOptions.routes, [], 'tcpServer');
       const watch = new HandshakeGuard(options);
       const created = createServer({
         ...identity,
@@ -86,11 +98,16 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
         });
         if (admission && !admission.accept) {
           watch.settled(socket);
-          refuse(socket, admission.code, admission.reason);
+          if (admission.silent) socket.destroy();
+          else refuse(socket, watch, admission.code, admission.reason);
           logSafely(
             logger,
             'debug',
-            { remoteAddress: socket.remoteAddress, reason: admission.reason },
+            {
+              remoteAddress: socket.remoteAddress,
+              reason: admission.reason,
+              silent: admission.silent === true,
+            },
             'refused a peer',
           );
           return;
@@ -130,10 +147,10 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
 }
 
 /** Tells a refused peer why (a close frame), reads nothing more, and lets the socket go. */
-function refuse(socket: TLSSocket, code: number, reason: string): void {
+function refuse(socket: TLSSocket, guard: HandshakeGuard, code: number, reason: string): void {
   socket.pause();
   socket.end(closeFrame(code, reason));
-  setTimeout(() => socket.destroy(), 1_000).unref();
+  guard.dropLater(socket);
 }
 
 /**

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FrameDecoder, frameHeader } from '../src/index.ts';
+import { FrameDecoder, frameHeader } from '../src/framing.ts';
 
 const RUNS = Number(process.env.PLANESYNC_FUZZ_RUNS ?? 10_000);
 

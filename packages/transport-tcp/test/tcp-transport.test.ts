@@ -1,18 +1,19 @@
 import {
   type CertificateKeyPair,
+  type Connection,
   ControlPlane,
   createCertificateAuthority,
   DataPlane,
   decodePemCertificates,
+  FRAMES_ONLY,
   generateClusterCertificate,
   issueCertificate,
-  type PlanesyncError,
   TrustVerifier,
 } from '@planesync/core';
 import { transportConformance } from '@planesync/core/testing';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { closeFrame, FrameDecoder, frameHeader, tcpClient, tcpServer } from '../src/index.ts';
-import { startProxy } from './proxy-fixture.ts';
+import { closeFrame, FrameDecoder, frameHeader, MAX_PREFACE_BYTES } from '../src/framing.ts';
+import { tcpClient, tcpServer } from '../src/index.ts';
 
 let cluster: CertificateKeyPair;
 beforeAll(async () => {
@@ -47,6 +48,7 @@ transportConformance(vitest, {
       serverCertificates: der,
     };
   },
+  features: FRAMES_ONLY,
 });
 
 describe('length-prefixed framing', () => {
@@ -167,23 +169,6 @@ describe('ControlPlane ↔ DataPlane over TCP with mutual TLS', () => {
     expect(cp.dataPlanes()[0]?.ip).toBe('127.0.0.1'); // without the port, as Kong's ip
   });
 
-  it('gives up a dial to a CP that never answers the TLS handshake after connectTimeoutMs', async () => {
-    const { createServer } = await import('node:net');
-    const silent = createServer(() => {}); // accepts, never speaks TLS
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    stops.push(async () => {
-      silent.close();
-    });
-    const port = (silent.address() as import('node:net').AddressInfo).port;
-    const tls = { cert: cluster.certificate, key: cluster.privateKey };
-    await expect(
-      tcpClient({ host: '127.0.0.1', port, tls, connectTimeoutMs: 200 }).connect(),
-    ).rejects.toMatchObject({
-      code: 'TRANSPORT_FAILED',
-      message: expect.stringContaining('no TLS handshake within 200 ms'),
-    });
-  });
-
   it('takes the CP address as Kong writes it: host:port', async () => {
     const tls = { cert: cluster.certificate, key: cluster.privateKey };
     const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
@@ -222,12 +207,65 @@ describe('ControlPlane ↔ DataPlane over TCP with mutual TLS', () => {
     await dp.waitForConfig({ hash });
   });
 
-  it('rejects a DP with an untrusted certificate: no config byte reaches it', async () => {
+  it('in PKI mode a DP refuses a CP whose CA-issued certificate is not for the dialed host', async () => {
+    const pki = await makePki();
+    const impostor = await issueCertificate({
+      issuer: pki.intermediate,
+      commonName: 'impostor',
+      usage: 'server',
+      altNames: ['impostor.internal'],
+    });
+    const trust = new TrustVerifier({ mode: 'pki', trustAnchors: [pki.root.certificate] });
+    const { port } = await startCp(
+      { cert: [impostor.certificate, pki.intermediate.certificate], key: impostor.privateKey },
+      trust,
+    );
+    const dp = startDp({
+      transport: tcpClient({
+        host: '127.0.0.1',
+        port,
+        tls: { cert: [pki.dp.certificate, pki.intermediate.certificate], key: pki.dp.privateKey },
+      }),
+      trust,
+      version: '3.10.0',
+    });
+    const refused = new Promise<{ code: string }>((resolve) => dp.once('rejected', resolve));
+    await dp.start();
+    expect((await refused).code).toBe('TRUST_NAME_MISMATCH');
+  });
+
+  it('rejects a DP with an untrusted certificate: no config byte reaches it, only the close frame', async () => {
     const tls = { cert: cluster.certificate, key: cluster.privateKey };
     const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
     const { cp, port } = await startCp(tls, trust);
     await cp.setConfig(config);
     const stranger = await generateClusterCertificate();
+    // On the wire: every byte the CP sends an untrusted DP that dials it as a DataPlane does
+    // (TLS, then its preface, then a hello) is one close frame naming the refusal.
+    const { connect } = await import('node:tls');
+    const socket = connect({
+      host: '127.0.0.1',
+      port,
+      cert: stranger.certificate,
+      key: stranger.privateKey,
+      rejectUnauthorized: false,
+      servername: 'kong_clustering',
+    });
+    socket.on('error', () => undefined);
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    const gone = new Promise((resolve) => socket.once('close', resolve));
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    const preface = Buffer.from(JSON.stringify({ node_id: 'stranger' }));
+    const hello = Buffer.from('{"type":"hello"}');
+    socket.write(Buffer.concat([frameHeader(preface.length), preface]));
+    socket.write(Buffer.concat([frameHeader(hello.length), hello]));
+    await gone;
+    expect(new FrameDecoder(1024 * 1024).push(Buffer.concat(received))).toEqual([
+      { kind: 'close', code: 1008, reason: 'TRUST_PIN_MISMATCH' },
+    ]);
+    expect(Buffer.concat(received)).toEqual(closeFrame(1008, 'TRUST_PIN_MISMATCH'));
+    // And a DataPlane dialing with that certificate is told why and keeps its empty config.
     const rejected = new Promise<{ code: string }>((resolve) =>
       cp.once('dataPlaneRejected', resolve),
     );
@@ -272,98 +310,61 @@ describe('ControlPlane ↔ DataPlane over TCP with mutual TLS', () => {
   });
 });
 
-describe('forward proxy (cluster_use_proxy)', () => {
-  const tls = () => ({ cert: cluster.certificate, key: cluster.privateKey });
-  const trust = () => new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
-
-  it('tunnels with HTTP CONNECT and runs mutual TLS end to end inside it', async () => {
-    const { cp, port } = await startCp(tls(), trust());
-    const proxy = await startProxy(stops);
-    const { hash } = await cp.setConfig(config);
-    const dp = startDp({
-      transport: tcpClient({
-        host: '127.0.0.1',
-        port,
-        tls: tls(),
-        proxy: { url: `http://127.0.0.1:${proxy.port}` },
-      }),
-      trust: trust(),
-      version: '3.10.0',
-    });
-    await dp.start();
-    await dp.waitForConfig({ hash });
-    expect(proxy.tunnels).toEqual([`127.0.0.1:${port} host=127.0.0.1:${port}`]);
-  });
-
-  it('sends Proxy-Authorization: Basic when the proxy URL has credentials', async () => {
-    const { cp, port } = await startCp(tls(), trust());
-    const proxy = await startProxy(stops, 'kong:s3cret');
-    const { hash } = await cp.setConfig(config);
-    const dp = startDp({
-      transport: tcpClient({
-        host: '127.0.0.1',
-        port,
-        tls: tls(),
-        proxy: { url: `http://kong:s3cret@127.0.0.1:${proxy.port}` },
-      }),
-      trust: trust(),
-      version: '3.10.0',
-    });
-    await dp.start();
-    await dp.waitForConfig({ hash });
-  });
-
-  it('reaches an https:// proxy over TLS, verifying it against the given CA unless verify is false', async () => {
-    const { cp, port } = await startCp(tls(), trust());
-    const pki = await makePki();
-    const proxyIdentity = await issueCertificate({
-      issuer: pki.root,
-      commonName: 'proxy',
-      usage: 'server',
-      altNames: ['127.0.0.1'],
-    });
-    const proxy = await startProxy(stops, undefined, {
-      cert: proxyIdentity.certificate,
-      key: proxyIdentity.privateKey,
-    });
-    const { hash } = await cp.setConfig(config);
-    const url = `https://127.0.0.1:${proxy.port}`;
-    const verified = tcpClient({
+describe('what TCP carries', () => {
+  it('refuses a preface over 8 KiB from its header, without buffering it', async () => {
+    const tls = { cert: cluster.certificate, key: cluster.privateKey };
+    const server = tcpServer({ host: '127.0.0.1', port: 0, tls });
+    const accepted: Connection[] = [];
+    await server.listen((connection) => accepted.push(connection));
+    stops.push(() => server.close());
+    const { connect } = await import('node:tls');
+    const socket = connect({
       host: '127.0.0.1',
-      port,
-      tls: tls(),
-      proxy: { url, ca: [pki.root.certificate] },
+      port: server.port!,
+      ...tls,
+      rejectUnauthorized: false,
+      servername: 'kong_clustering',
     });
-    await (await verified.connect()).close();
-    const unverifiable = tcpClient({
-      host: '127.0.0.1',
-      port,
-      tls: tls(),
-      proxy: { url, ca: ['system'] },
-    });
-    await expect(unverifiable.connect()).rejects.toMatchObject({ code: 'TRANSPORT_FAILED' });
-    const dp = startDp({
-      transport: tcpClient({ host: '127.0.0.1', port, tls: tls(), proxy: { url, verify: false } }),
-      trust: trust(),
-      version: '3.10.0',
-    });
-    await dp.start();
-    await dp.waitForConfig({ hash });
-    expect(proxy.tunnels).toHaveLength(2);
+    socket.on('error', () => undefined);
+    socket.resume();
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    socket.write(frameHeader(MAX_PREFACE_BYTES + 1));
+    socket.write(Buffer.alloc(64 * 1024, 0x7b));
+    await closed;
+    expect(accepted).toEqual([]);
   });
 
-  it('fails with PROXY_REFUSED (status 407) on a wrong password', async () => {
-    const { port } = await startCp(tls(), trust());
-    const proxy = await startProxy(stops, 'kong:s3cret');
+  it('carries request.query pairs without a path as metadata in the preface, then the deprecated metadata', async () => {
+    const server = tcpServer({
+      host: '127.0.0.1',
+      port: 0,
+      tls: { cert: cluster.certificate, key: cluster.privateKey },
+    });
+    let onConnection!: (connection: Connection) => void;
+    const accepted = new Promise<Connection>((resolve) => {
+      onConnection = resolve;
+    });
+    await server.listen((connection) => onConnection(connection));
+    stops.push(() => server.close());
     const client = tcpClient({
       host: '127.0.0.1',
-      port,
-      tls: tls(),
-      proxy: { url: `http://kong:wrong@127.0.0.1:${proxy.port}` },
+      port: server.port!,
+      tls: { cert: cluster.certificate, key: cluster.privateKey },
     });
-    const failure = (await client.connect().catch((error: unknown) => error)) as PlanesyncError & {
-      status: number;
-    };
-    expect([failure.code, failure.status]).toEqual(['PROXY_REFUSED', 407]);
+    const connection = await client.connect({
+      request: {
+        query: [
+          ['node_id', 'n1'],
+          ['node_version', '3.9.0'],
+        ],
+      },
+      metadata: { node_version: '3.10.0', node_hostname: 'dp-1' },
+    });
+    const peer = await accepted;
+    expect(peer.metadata).toEqual({ node_id: 'n1', node_version: '3.10.0', node_hostname: 'dp-1' });
+    expect(peer.request).toBeUndefined();
+    expect(connection.request).toBeUndefined();
+    await connection.close();
   });
 });

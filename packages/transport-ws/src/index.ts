@@ -1,12 +1,12 @@
 /**
- * `@planesync/transport-ws`: WebSocket over mutual TLS (`wsServer`, `wsClient`) with the
- * same trust, proxy and limits as the TCP transport, whose TLS dialer it reuses.
+ * `@planesync/transport-ws`: WebSocket over mutual TLS — `wsServer` for a ControlPlane,
+ * `wsClient` for a DataPlane — through HTTP CONNECT forward proxies when asked.
  *
  * @module
  */
 
+export type { ProxyOptions, TlsIdentity } from '@planesync/node-tls';
 export { type WsClientOptions, wsClient } from './ws-client.ts';
-export { WsConnection } from './ws-connection.ts';
 export {
   MAX_REQUEST_HEADER_BYTES,
   REQUIRED_QUERY,

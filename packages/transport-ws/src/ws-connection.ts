@@ -1,21 +1,40 @@
+import type { Writable } from 'node:stream';
 import {
   AbortedError,
+  type AbortOptions,
   CloseCode,
   ConnectionBase,
   ConnectionClosedError,
   type ConnectionInit,
+  type ControlFrame,
+  ControlFrameInbox,
+  checkControlFrame,
 } from '@planesync/core';
+import { writable } from '@planesync/node-tls';
 import type { WebSocket } from 'ws';
 
-/** One planesync connection over a WebSocket: each frame is one binary message. */
+/**
+ * One planesync connection over a WebSocket: each frame is one binary message. With manual
+ * pings, ws answers none and each ping and pong goes to `onControl`; otherwise ws answers
+ * every ping itself.
+ */
 export class WsConnection extends ConnectionBase {
+  readonly #control = new ControlFrameInbox();
+
+  /**
+   * @param ws the upgraded WebSocket
+   * @param socket the socket under it, whose buffer tells when a send must wait
+   * @param pings `'manual'` when ws was told not to answer pings (`autoPong: false`)
+   */
   constructor(
-    private readonly socket: WebSocket,
+    private readonly ws: WebSocket,
+    private readonly socket: Writable,
     init: ConnectionInit,
+    pings: 'auto' | 'manual',
   ) {
     super(init);
-    socket.binaryType = 'nodebuffer';
-    socket.on('message', (data, isBinary) => {
+    ws.binaryType = 'nodebuffer';
+    ws.on('message', (data, isBinary) => {
       if (!isBinary) {
         // planesync frames are binary; a text message is a protocol violation.
         void this.close(CloseCode.PROTOCOL_VIOLATION, 'text messages are not planesync frames');
@@ -24,12 +43,16 @@ export class WsConnection extends ConnectionBase {
       const bytes = data as Buffer; // a view, not a copy: ws hands each message its own bytes
       this.receive(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     });
-    socket.on('error', (error: Error & { code?: string }) => {
+    if (pings === 'manual') {
+      ws.on('ping', (data: Buffer) => this.#controlFrame('ping', data));
+      ws.on('pong', (data: Buffer) => this.#controlFrame('pong', data));
+    }
+    ws.on('error', (error: Error & { code?: string }) => {
       // ws enforces maxPayload itself and closes with 1009; it is this side's close.
       if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
         this.rejectOversized(this.maxPayloadBytes + 1);
     });
-    socket.on('close', (code: number, reason: Buffer) =>
+    ws.on('close', (code: number, reason: Buffer) =>
       // 1005: the peer closed without a code — a plain, normal close.
       this.socketClosed({
         code: code === 1005 ? CloseCode.NORMAL : code,
@@ -38,37 +61,52 @@ export class WsConnection extends ConnectionBase {
     );
   }
 
-  protected writeFrame(frame: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(new AbortedError(undefined, { cause: signal.reason }));
-        return;
-      }
-      if (this.socket.readyState !== this.socket.OPEN) {
-        reject(new ConnectionClosedError());
-        return;
-      }
-      // The callback fires once the bytes are written to the socket: the next send waits.
-      this.socket.send(frame, { binary: true }, (error) =>
-        error ? reject(new ConnectionClosedError(undefined, { cause: error })) : resolve(),
-      );
+  /** Sends a ping or a pong with its payload (at most 125 bytes), as the protocol says. */
+  async sendControl(frame: ControlFrame, options: AbortOptions = {}): Promise<void> {
+    checkControlFrame(frame, options.signal);
+    if (this.isClosed || this.ws.readyState !== this.ws.OPEN) throw new ConnectionClosedError();
+    const payload = Buffer.from(frame.payload);
+    await new Promise<void>((resolve, reject) => {
+      const done = (error?: Error) =>
+        error ? reject(new ConnectionClosedError(undefined, { cause: error })) : resolve();
+      if (frame.kind === 'ping') this.ws.ping(payload, undefined, done);
+      else this.ws.pong(payload, undefined, done);
     });
   }
 
+  onControl(listener: (frame: ControlFrame) => void): void {
+    this.#control.listen(listener);
+  }
+
+  protected async writeFrame(frame: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
+    // Wait for room before handing ws the frame: a send blocked by a slow peer holds nothing
+    // in the socket, so aborting it never lets its frame through.
+    await writable(this.socket, signal);
+    if (signal?.aborted) throw new AbortedError(undefined, { cause: signal.reason });
+    if (this.isClosed || this.ws.readyState !== this.ws.OPEN) throw new ConnectionClosedError();
+    // ws writes the frame to the socket now (no compression); a failure closes the socket.
+    this.ws.send(frame, { binary: true }, () => undefined);
+  }
+
   protected closeTransport(code: number, reason: string): void {
-    if (this.socket.readyState === this.socket.CLOSED) return;
-    if (this.socket.readyState === this.socket.CONNECTING) this.socket.terminate();
-    else this.socket.close(code, Buffer.from(reason, 'utf8').subarray(0, 123).toString('utf8'));
-    const timer = setTimeout(() => this.socket.terminate(), 5_000);
+    if (this.ws.readyState === this.ws.CLOSED) return;
+    if (this.ws.readyState === this.ws.CONNECTING) this.ws.terminate();
+    else this.ws.close(code, Buffer.from(reason, 'utf8').subarray(0, 123).toString('utf8'));
+    const timer = setTimeout(() => this.ws.terminate(), 5_000);
     timer.unref();
-    this.socket.once('close', () => clearTimeout(timer));
+    this.ws.once('close', () => clearTimeout(timer));
   }
 
   protected override pauseReading(): void {
-    this.socket.pause();
+    this.ws.pause();
   }
 
   protected override resumeReading(): void {
-    this.socket.resume();
+    this.ws.resume();
+  }
+
+  #controlFrame(kind: 'ping' | 'pong', data: Buffer): void {
+    if (this.isClosed) return;
+    this.#control.push({ kind, payload: new Uint8Array(data) });
   }
 }

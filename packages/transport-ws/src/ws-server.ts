@@ -1,12 +1,19 @@
+import { STATUS_CODES } from 'node:http';
 import { createServer, type Server } from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import {
   type ConnectionHandler,
+  checkRequestPath,
+  checkRoutes,
   DEFAULT_MAX_PAYLOAD_BYTES,
   defaultLogger,
   type ListenInfo,
   type ListenOptions,
   logSafely,
+  queryRecord,
+  type Route,
   TransportFailedError,
   type TransportServer,
   throwIfAborted,
@@ -21,11 +28,18 @@ import {
   TLS_HARDENING,
   type TlsIdentity,
   tlsIdentityOptions,
-} from '@planesync/transport-tcp';
+} from '@planesync/node-tls';
 import { WebSocketServer } from 'ws';
+import { WS_FEATURES } from './ws-client.ts';
 import { WsConnection } from './ws-connection.ts';
 
-/** The query parameters every upgrade request must carry, as Kong's `/v1/outlet`. */
+/**
+ * The query parameters Kong's `/v1/outlet` carries.
+ *
+ * @deprecated since 0.2: the server no longer requires them (nothing reads them: the hello
+ * carries the same facts), and a protocol declares its query in a connect's `request.query`.
+ * Removed in 0.3.0.
+ */
 export const REQUIRED_QUERY = ['node_id', 'node_hostname', 'node_version'] as const;
 
 /** The upgrade request's headers are small: a bigger request is refused (431). */
@@ -39,7 +53,7 @@ export interface WsServerOptions extends HandshakeLimits {
   port?: number;
   /** The CP's certificate (chain) and key. */
   tls: TlsIdentity;
-  /** Default `/planesync/v1`. */
+  /** The path of the one route when `listen` names no `routes`. Default `/planesync/v1`. */
   path?: string;
   /** Largest message accepted from an admitted peer (ws's own `maxPayload`); default 16 MiB. */
   maxPayloadBytes?: number;
@@ -50,14 +64,23 @@ export interface WsTransportServer extends TransportServer {
   readonly port: number | undefined;
 }
 
+/** A route and the ws server that upgrades its requests (ws answers pings per server). */
+interface Endpoint {
+  route: Route;
+  sockets: WebSocketServer;
+}
+
 /**
- * The CP side of WebSocket over mutual TLS: `wss://host:port/planesync/v1?node_id=…&node_hostname=…&node_version=…`.
- * Requests every client's certificate and hands the chain, with the upgrade's path and query,
- * to core's pre-accept step (`admit`) as soon as the upgrade request has arrived (at most
- * 8 KiB of headers, within the handshake timeout): a refused peer gets an HTTP answer (403,
- * 503) naming the reason and is never upgraded or read from again. Refuses a wrong path (404), an upgrade
- * without the node's query parameters (400) and request headers over 8 KiB (431). A peer has
- * `handshakeTimeoutMs` from its TCP accept to its upgrade; renegotiation is refused.
+ * The CP side of WebSocket over mutual TLS: `wss://host:port/planesync/v1`, or the paths
+ * `listen`'s `routes` name, each with the subprotocol it agrees to (none by default) and who
+ * answers its pings. Requests every client's certificate and hands the chain, with the
+ * upgrade's path and query, to core's pre-accept step (`admit`) as soon as the upgrade request
+ * has arrived (at most 8 KiB of headers, within the handshake timeout): a refused peer gets an
+ * HTTP answer (403, 503, or the status core names) with the reason as its body — or, for a
+ * silent refusal, no answer at all — and is never upgraded or read from again. Answers a path
+ * no route names with 404, a subprotocol other than the route's with 400, request headers
+ * over 8 KiB with 431. A peer has `handshakeTimeoutMs` from its TCP accept to its upgrade;
+ * renegotiation is refused.
  *
  * @example
  * ```ts
@@ -68,15 +91,18 @@ export interface WsTransportServer extends TransportServer {
 export function wsServer(options: WsServerOptions): WsTransportServer {
   const identity = tlsIdentityOptions(options.tls);
   const path = options.path ?? '/planesync/v1';
+  checkRequestPath(path);
   const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const logger = options.logger ?? defaultLogger;
   let server: Server | undefined;
-  let sockets: WebSocketServer | undefined;
+  let endpoints: ReadonlyMap<string, Endpoint> = new Map();
   let guard: HandshakeGuard | undefined;
   let boundPort: number | undefined;
   const connections = new Set<WsConnection>();
 
   return {
+    features: WS_FEATURES,
+
     get port() {
       return boundPort;
     },
@@ -88,6 +114,7 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
       throwIfAborted(listenOptions.signal);
       if (server?.listening)
         throw new TransportFailedError('the WebSocket server is already listening');
+      const routes = checkRoutes(WS_FEATURES, listenOptions.routes, [{ path }], 'wsServer');
       const watch = new HandshakeGuard(options);
       const https = createServer({
         ...identity,
@@ -100,49 +127,69 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
         requestTimeout: watch.timeoutMs,
       });
       watch.watch(https);
-      const wss = new WebSocketServer({
-        noServer: true,
-        maxPayload: maxPayloadBytes,
-        perMessageDeflate: false,
-      });
+      const byPath = new Map<string, Endpoint>(
+        routes.map((route) => [
+          route.path,
+          {
+            route,
+            sockets: new WebSocketServer({
+              noServer: true,
+              maxPayload: maxPayloadBytes,
+              perMessageDeflate: false,
+              autoPong: route.pings !== 'manual',
+              handleProtocols: () => route.subprotocol ?? false,
+            }),
+          },
+        ]),
+      );
       https.on('request', (_request, response) => {
         response.writeHead(426, { Upgrade: 'websocket', Connection: 'close' }).end();
       });
       https.on('upgrade', (request, socket, head) => {
         const tlsSocket = request.socket as TLSSocket;
         watch.settled(tlsSocket);
-        const url = new URL(request.url ?? '/', 'https://planesync');
-        if (url.pathname !== path) return refuse(socket, 404, 'Not Found');
-        const missing = REQUIRED_QUERY.filter((name) => !url.searchParams.get(name));
-        if (missing.length > 0)
-          return refuse(
-            socket,
-            400,
-            'Bad Request',
-            `missing query parameters: ${missing.join(', ')}`,
-          );
+        const target = request.url ?? '/';
+        const url = new URL(target, 'https://planesync');
+        const endpoint = byPath.get(url.pathname);
+        if (!endpoint) return refuse(socket, watch, 404);
+        const refusal = subprotocolRefusal(
+          endpoint.route,
+          request.headers['sec-websocket-protocol'],
+        );
+        if (refusal) return refuse(socket, watch, 400, refusal);
+        const at = target.indexOf('?');
+        const rawQuery = at === -1 ? '' : target.slice(at + 1);
+        const query = queryRecord(rawQuery);
         const remoteAddress = formatAddress(tlsSocket.remoteAddress, tlsSocket.remotePort);
         const peerCertificates = peerCertificateChain(tlsSocket);
         const admission = listenOptions.admit?.({
           remoteAddress,
           peerCertificates,
-          request: { path: url.pathname, query: Object.fromEntries(url.searchParams) },
+          request: { path: url.pathname, query, rawQuery },
         });
         if (admission && !admission.accept) {
-          logSafely(logger, 'debug', { remoteAddress, reason: admission.reason }, 'refused a peer');
-          const status = admission.status ?? 403;
-          return refuse(socket, status, STATUS_TEXT[status] ?? 'Forbidden', admission.reason);
-        }
-        wss.handleUpgrade(request, socket, head, (ws) => {
-          const metadata = Object.fromEntries(
-            REQUIRED_QUERY.map((name) => [name, url.searchParams.get(name)!]),
+          logSafely(
+            logger,
+            'debug',
+            { remoteAddress, reason: admission.reason, silent: admission.silent === true },
+            'refused a peer',
           );
-          const connection = new WsConnection(ws, {
-            remoteAddress,
-            peerCertificates,
-            metadata,
-            maxPayloadBytes,
-          });
+          if (admission.silent) return void socket.destroy();
+          return refuse(socket, watch, admission.status ?? 403, admission.reason);
+        }
+        endpoint.sockets.handleUpgrade(request, socket, head, (ws) => {
+          const connection = new WsConnection(
+            ws,
+            tlsSocket,
+            {
+              remoteAddress,
+              peerCertificates,
+              metadata: query,
+              request: { path: url.pathname, rawQuery, subprotocol: ws.protocol || undefined },
+              maxPayloadBytes,
+            },
+            endpoint.route.pings ?? 'auto',
+          );
           connections.add(connection);
           void connection.closed.then(() => connections.delete(connection));
           onConnection(connection);
@@ -162,7 +209,7 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
       });
       const info = await listenOn(https, options.port ?? 8005, options.host ?? '127.0.0.1');
       server = https;
-      sockets = wss;
+      endpoints = byPath;
       guard = watch;
       boundPort = info.port;
       return info;
@@ -172,7 +219,8 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
       const closing = server;
       server = undefined;
       const done = closeServer(closing, connections);
-      sockets?.close();
+      for (const { sockets } of endpoints.values()) sockets.close();
+      endpoints = new Map();
       guard?.dropAll();
       // HTTPS sockets that never upgraded would hold the server open.
       closing?.closeAllConnections();
@@ -181,23 +229,34 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
   };
 }
 
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  403: 'Forbidden',
-  404: 'Not Found',
-  503: 'Service Unavailable',
-};
+/**
+ * Why the subprotocols a client offers do not fit `route`, or `undefined` when they do: the
+ * route's own must be among them, and a route without one takes a client offering none.
+ */
+function subprotocolRefusal(route: Route, header: string | undefined): string | undefined {
+  const offered = (header ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  if (route.subprotocol === undefined)
+    return offered.length === 0
+      ? undefined
+      : `${route.path} agrees to no subprotocol; the client asked for ${offered.join(', ')}`;
+  return offered.includes(route.subprotocol)
+    ? undefined
+    : `${route.path} speaks subprotocol ${route.subprotocol}; the client asked for ${offered.join(', ') || 'none'}`;
+}
 
 /** Answers a refused upgrade over HTTP and drops the socket without reading more from it. */
 function refuse(
-  socket: { end(data: string): void; pause(): void; destroy(): void },
+  socket: Duplex,
+  guard: HandshakeGuard,
   status: number,
-  text: string,
-  body = text,
+  body = STATUS_CODES[status] ?? 'Refused',
 ): void {
   socket.pause();
   socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Refused'}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
-  setTimeout(() => socket.destroy(), 1_000).unref();
+  guard.dropLater(socket as Socket);
 }

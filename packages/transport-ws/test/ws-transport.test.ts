@@ -6,15 +6,11 @@ import {
   decodePemCertificates,
   generateClusterCertificate,
   issueCertificate,
-  type PlanesyncError,
-  type TransportClient,
   TrustVerifier,
 } from '@planesync/core';
 import { transportConformance } from '@planesync/core/testing';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { startProxy } from '../../transport-tcp/test/proxy-fixture.ts';
-import { hasTinyproxy, startTinyproxy } from '../../transport-tcp/test/tinyproxy-fixture.ts';
 import { wsClient, wsServer } from '../src/index.ts';
 
 let cluster: CertificateKeyPair;
@@ -28,14 +24,6 @@ const node = {
   node_hostname: 'dp-1',
   node_version: '3.10.0',
 };
-
-/** Every planesync WebSocket connect carries the node's query parameters. */
-function withNode(client: TransportClient): TransportClient {
-  return {
-    connect: (options = {}) =>
-      client.connect({ ...options, metadata: { ...node, ...(options.metadata ?? {}) } }),
-  };
-}
 
 const vitest = { describe, it, beforeEach, afterEach };
 
@@ -52,17 +40,16 @@ transportConformance(vitest, {
     return {
       server,
       client: () =>
-        withNode(
-          wsClient({
-            url: `wss://127.0.0.1:${server.port}/planesync/v1`,
-            tls: { cert: cluster.certificate, key: cluster.privateKey },
-          }),
-        ),
+        wsClient({
+          url: `wss://127.0.0.1:${server.port}/planesync/v1`,
+          tls: { cert: cluster.certificate, key: cluster.privateKey },
+        }),
       maxPayloadBytes: LIMIT,
       clientCertificates: der,
       serverCertificates: der,
     };
   },
+  features: { request: true, controlFrames: true },
 });
 
 const stops: Array<() => Promise<void>> = [];
@@ -236,34 +223,6 @@ describe('ControlPlane ↔ DataPlane over wss', () => {
         expect(dp.status.connection).not.toBe('connected');
       });
 
-      it('refuses it over TCP as well', async () => {
-        const { cp } = await impostor();
-        await cp.stop();
-        const { tcpClient, tcpServer } = await import('@planesync/transport-tcp');
-        const leaf = await issueCertificate({
-          issuer: intermediate,
-          commonName: 'impostor',
-          usage: 'server',
-          altNames: ['impostor.internal'],
-        });
-        const transport = tcpServer({
-          host: '127.0.0.1',
-          port: 0,
-          tls: { cert: [leaf.certificate, intermediate.certificate], key: leaf.privateKey },
-        });
-        const tcpCp = new ControlPlane({ transport, trust: pki(), version: '3.10.0' });
-        await tcpCp.start();
-        stops.push(() => tcpCp.stop());
-        const dp = startDp({
-          transport: tcpClient({ host: '127.0.0.1', port: transport.port!, tls: dpTls() }),
-          trust: pki(),
-          version: '3.10.0',
-        });
-        const refused = new Promise<{ code: string }>((resolve) => dp.once('rejected', resolve));
-        await dp.start();
-        expect((await refused).code).toBe('TRUST_NAME_MISMATCH');
-      });
-
       it('accepts the real CP, whose certificate names the dialed address', async () => {
         const { cp, url } = await startCp(
           { cert: [cpLeaf.certificate, intermediate.certificate], key: cpLeaf.privateKey },
@@ -321,9 +280,7 @@ describe('ControlPlane ↔ DataPlane over wss', () => {
     cp.on('dataPlaneRejected', (rejection) => refusals.push(rejection.code));
     await cp.setConfig(config);
     const stranger = await generateClusterCertificate();
-    const client = withNode(
-      wsClient({ url, tls: { cert: stranger.certificate, key: stranger.privateKey } }),
-    );
+    const client = wsClient({ url, tls: { cert: stranger.certificate, key: stranger.privateKey } });
     await expect(client.connect()).rejects.toMatchObject({
       code: 'PEER_REFUSED',
       closeCode: 1008,
@@ -349,20 +306,22 @@ describe('the WebSocket endpoint', () => {
   }
   const tls = () => ({ cert: cluster.certificate, key: cluster.privateKey });
 
-  it('refuses an upgrade without node_id, node_hostname and node_version with HTTP 400', async () => {
-    const { base } = await endpoint();
-    await expect(
-      wsClient({ url: `${base}/planesync/v1`, tls: tls() }).connect({ metadata: { node_id: 'x' } }),
-    ).rejects.toMatchObject({
-      code: 'TRANSPORT_FAILED',
-      message: expect.stringContaining('HTTP 400'),
+  it('takes an upgrade without any query: nothing in core reads node_id and the rest', async () => {
+    const { base, accepted } = await endpoint();
+    const connection = await wsClient({ url: `${base}/planesync/v1`, tls: tls() }).connect();
+    expect(accepted[0]!.metadata).toEqual({});
+    expect(accepted[0]!.request).toEqual({
+      path: '/planesync/v1',
+      rawQuery: '',
+      subprotocol: undefined,
     });
+    await connection.close();
   });
 
   it('answers a wrong path with HTTP 404', async () => {
     const { base } = await endpoint();
     await expect(
-      withNode(wsClient({ url: `${base}/v1/outlet`, tls: tls() })).connect(),
+      wsClient({ url: `${base}/v1/outlet`, tls: tls() }).connect(),
     ).rejects.toMatchObject({
       message: expect.stringContaining('HTTP 404'),
     });
@@ -387,18 +346,88 @@ describe('the WebSocket endpoint', () => {
 
   it('enforces maxPayloadBytes with ws’s own limit: an oversized message closes with 1009', async () => {
     const { base, accepted } = await endpoint(1024);
-    const connection = await withNode(
-      wsClient({ url: `${base}/planesync/v1`, tls: tls() }),
-    ).connect();
+    const connection = await wsClient({ url: `${base}/planesync/v1`, tls: tls() }).connect();
     await connection.send(new Uint8Array(1025)).catch(() => undefined);
     expect((await accepted[0]!.closed).code).toBe(1009);
     expect((await connection.closed).code).toBe(1009);
   });
 
-  it('carries node id, hostname and version as query parameters of the upgrade', async () => {
+  it('carries the deprecated metadata (node id, hostname, version) as query parameters', async () => {
     const { base, accepted } = await endpoint();
-    await withNode(wsClient({ url: `${base}/planesync/v1`, tls: tls() })).connect();
+    await wsClient({ url: `${base}/planesync/v1`, tls: tls() }).connect({ metadata: node });
     expect(accepted[0]!.metadata).toEqual(node);
+    expect(accepted[0]!.request?.rawQuery).toBe(
+      'node_id=b1f6c0de-0000-4000-8000-000000000001&node_hostname=dp-1&node_version=3.10.0',
+    );
+  });
+
+  it('keeps the URL’s own query first, and a path the URL would rewrite is refused', async () => {
+    const { base, accepted } = await endpoint();
+    await wsClient({ url: `${base}/planesync/v1?cluster=eu`, tls: tls() }).connect({
+      request: { query: [['node_id', 'n1']] },
+    });
+    expect(accepted[0]!.request?.rawQuery).toBe('cluster=eu&node_id=n1');
+    await expect(
+      wsClient({ url: `${base}/planesync/v1`, tls: tls() }).connect({
+        request: { path: '/planesync/../v1' },
+      }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('answers an admission refusal with the status core names and the reason as its body', async () => {
+    const server = wsServer({ host: '127.0.0.1', port: 0, tls: tls() });
+    await server.listen(() => undefined, {
+      admit: () => ({ accept: false, code: 1008, reason: 'NOT_TODAY', status: 429 }),
+    });
+    stops.push(() => server.close());
+    await expect(
+      wsClient({ url: `wss://127.0.0.1:${server.port}/planesync/v1`, tls: tls() }).connect(),
+    ).rejects.toMatchObject({
+      code: 'TRANSPORT_FAILED',
+      message: expect.stringContaining('HTTP 429 (NOT_TODAY)'),
+    });
+  });
+
+  it('says why a subprotocol is refused: the route’s own, in the 400’s body', async () => {
+    const server = wsServer({ host: '127.0.0.1', port: 0, tls: tls() });
+    await server.listen(() => undefined, {
+      routes: [{ path: '/v1/outlet', subprotocol: 'kong.v1' }],
+    });
+    stops.push(() => server.close());
+    await expect(
+      wsClient({ url: `wss://127.0.0.1:${server.port}/v1/outlet`, tls: tls() }).connect({
+        request: { subprotocol: 'kong.v2' },
+      }),
+    ).rejects.toMatchObject({
+      code: 'TRANSPORT_FAILED',
+      message: expect.stringContaining(
+        'HTTP 400 (/v1/outlet speaks subprotocol kong.v1; the client asked for kong.v2)',
+      ),
+    });
+  });
+
+  it('answers request headers over 8 KiB with 431 and never upgrades', async () => {
+    const { base, accepted } = await endpoint();
+    const { connect } = await import('node:tls');
+    const socket = connect({
+      host: '127.0.0.1',
+      port: Number(new URL(base).port),
+      cert: cluster.certificate,
+      key: cluster.privateKey,
+      rejectUnauthorized: false,
+      servername: 'kong_clustering',
+    });
+    socket.on('error', () => undefined);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    socket.write(
+      `GET /planesync/v1 HTTP/1.1\r\nHost: x\r\nX-Pad: ${'a'.repeat(16 * 1024)}\r\n\r\n`,
+    );
+    await closed;
+    expect(Buffer.concat(chunks).toString('latin1')).toMatch(/^HTTP\/1\.1 431/);
+    expect(accepted).toEqual([]);
   });
 
   it('refuses a plain ws:// URL unless insecure is set', () => {
@@ -406,45 +435,4 @@ describe('the WebSocket endpoint', () => {
       expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
     );
   });
-
-  it('goes through an HTTP CONNECT proxy, with Basic auth, and reports a wrong password as PROXY_REFUSED', async () => {
-    const { base, accepted } = await endpoint();
-    const { port: proxyPort, tunnels } = await startProxy(stops, 'kong:s3cret');
-    const url = `${base}/planesync/v1`;
-    await withNode(
-      wsClient({ url, tls: tls(), proxy: { url: `http://kong:s3cret@127.0.0.1:${proxyPort}` } }),
-    ).connect();
-    expect(accepted).toHaveLength(1);
-    expect(tunnels).toEqual([`${new URL(base).host} host=${new URL(base).host}`]);
-    const failure = (await withNode(
-      wsClient({ url, tls: tls(), proxy: { url: `http://kong:nope@127.0.0.1:${proxyPort}` } }),
-    )
-      .connect()
-      .catch((error: unknown) => error)) as PlanesyncError & { status: number };
-    expect([failure.code, failure.status]).toEqual(['PROXY_REFUSED', 407]);
-  });
-});
-
-describe('through a real tinyproxy on loopback (skipped when tinyproxy is not installed)', () => {
-  it.skipIf(!hasTinyproxy)(
-    'delivers config over wss through the CONNECT tunnel with Basic auth',
-    async () => {
-      const tls = { cert: cluster.certificate, key: cluster.privateKey };
-      const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
-      const { cp, url } = await startCp(tls, trust);
-      const { hash } = await cp.setConfig(config);
-      const proxyPort = await startTinyproxy(stops, { user: 'kong', password: 's3cret' });
-      const dp = startDp({
-        transport: wsClient({
-          url,
-          tls,
-          proxy: { url: `http://kong:s3cret@127.0.0.1:${proxyPort}` },
-        }),
-        trust,
-        version: '3.10.0',
-      });
-      await dp.start();
-      await dp.waitForConfig({ hash });
-    },
-  );
 });

@@ -73,14 +73,18 @@ export async function runLink(
   let connection: Connection;
   try {
     const dial = protocol.dataPlane.dial({ nodeId, hostname, version: options.version });
-    // TEMP(merge of the transports branch): transports honour request.query from then on.
-    const metadata = Object.fromEntries(dial.request?.query ?? []);
-    connection = await options.transport.connect({ ...dial, metadata, signal });
+    connection = await options.transport.connect({ ...dial, signal });
   } catch (error) {
     runtime.connection.disconnected();
     if (error instanceof PeerRefusedError)
       runtime.announce('rejected', { code: error.reason, message: error.message });
     throw error;
+  }
+  if (signal.aborted) {
+    // stop() came as the dial completed: this link is not wanted, and stop() waits for it.
+    runtime.connection.disconnected();
+    await connection.close(CloseCode.NORMAL, 'data plane stopping');
+    return { close: await connection.closed, wasConnected: false };
   }
   const trust = verifyControlPlane(runtime, connection);
   if (!trust.ok) {

@@ -4,6 +4,7 @@ import {
   CloseCode,
   type Connection,
   type ConnectOptions,
+  type ControlFrame,
   type TransportClient,
 } from '../transport/contract.ts';
 
@@ -55,6 +56,7 @@ export function faultyClient(
 ): TransportClient {
   let connections = 0;
   return {
+    ...(inner.features ? { features: inner.features } : {}),
     async connect(options?: ConnectOptions): Promise<Connection> {
       const connection = await inner.connect(options);
       return new FaultyConnection(connection, connections++, decide);
@@ -62,15 +64,22 @@ export function faultyClient(
   };
 }
 
+/** Frames pass through the fault rule; control frames and everything else pass unchanged. */
 class FaultyConnection implements Connection {
   #in = 0;
   #out = 0;
+  readonly sendControl?: (frame: ControlFrame, options?: AbortOptions) => Promise<void>;
+  readonly onControl?: (listener: (frame: ControlFrame) => void) => void;
 
   constructor(
     private readonly inner: Connection,
     private readonly number: number,
     private readonly decide: (frame: FrameInfo) => Fault,
-  ) {}
+  ) {
+    if (inner.sendControl)
+      this.sendControl = (frame, options) => inner.sendControl!(frame, options);
+    if (inner.onControl) this.onControl = (listener) => inner.onControl!(listener);
+  }
 
   get remoteAddress() {
     return this.inner.remoteAddress;
@@ -80,6 +89,12 @@ class FaultyConnection implements Connection {
   }
   get metadata() {
     return this.inner.metadata;
+  }
+  get request() {
+    return this.inner.request;
+  }
+  get serverName() {
+    return this.inner.serverName;
   }
   get isClosed() {
     return this.inner.isClosed;

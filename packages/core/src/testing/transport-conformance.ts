@@ -4,8 +4,13 @@ import { PlanesyncError } from '../errors.ts';
 import {
   CloseCode,
   type Connection,
+  type ConnectOptions,
+  type ControlFrame,
+  FRAMES_ONLY,
+  type ListenOptions,
   type PeerInfo,
   type TransportClient,
+  type TransportFeatures,
   type TransportServer,
 } from '../transport/contract.ts';
 import { assertMatches } from './assertions.ts';
@@ -35,12 +40,27 @@ export interface TransportConformanceOptions {
   teardown?(fixture: TransportFixture): Promise<void>;
   /** Cases this transport cannot run, each with its reason; printed in the case name. */
   skip?: ConformanceSkip;
+  /**
+   * What the transport's client and server declare (their `features`; default
+   * `FRAMES_ONLY`). Cases of a request step (path, query, subprotocol, routes) run when
+   * `request` is true, cases of control frames when `controlFrames` is; otherwise cases that
+   * check the transport refuses them run instead. A case checks the transport declares
+   * exactly this, so a mismatch cannot skip cases unseen.
+   */
+  features?: TransportFeatures;
 }
+
+/** The path the request-step cases dial and route. */
+const PATH = '/conformance/v1';
 
 /**
  * Registers the transport contract's cases with your test runner: frames whole and in order,
  * frames up to the payload limit, large frames, the oversized-frame close, close both ways
- * with code and reason, abort, the peer chain, metadata, concurrent sends. Every transport
+ * with code and reason, abort (of a dial in flight, of a send blocked by backpressure),
+ * backpressure itself, listening again after close, the pre-accept step (refusals with a
+ * reason, silent ones), the peer chain, metadata, concurrent sends — and, as the transport's
+ * declared `features` say, the request step (path, raw and encoded query, subprotocol,
+ * routes) and control frames (manual and automatic pings), or their refusal. Every transport
  * runs it — the memory transport in core, WebSocket and TCP over real loopback TLS.
  *
  * `test` is `{ describe, it, beforeEach, afterEach }` from vitest, `node:test`, jest or
@@ -59,6 +79,7 @@ export interface TransportConformanceOptions {
  *     return { server, client: () => client(), maxPayloadBytes: 1 << 20,
  *              clientCertificates: [], serverCertificates: [] };
  *   },
+ *   features: { request: true, controlFrames: true },
  * });
  * ```
  */
@@ -79,18 +100,20 @@ export function transportConformance(
     second === undefined
       ? [globalTestApi('transportConformance'), first as TransportConformanceOptions]
       : [first as TestApi, second];
+  const features = options.features ?? FRAMES_ONLY;
   test.describe(options.name ?? 'transport conformance', () => {
     let fixture: TransportFixture;
     let accepted: ConnectionQueue;
     const opened: Connection[] = [];
+    const onConnection = (connection: Connection) => {
+      opened.push(connection);
+      accepted.push(connection);
+    };
 
     test.beforeEach(async () => {
       fixture = await options.setup();
       accepted = new ConnectionQueue();
-      await fixture.server.listen((connection) => {
-        opened.push(connection);
-        accepted.push(connection);
-      });
+      await fixture.server.listen(onConnection);
     });
 
     test.afterEach(async () => {
@@ -101,15 +124,257 @@ export function transportConformance(
 
     /** Connects one client and returns both ends. */
     async function pair(metadata?: Record<string, string>) {
-      const client = await fixture.client().connect(metadata ? { metadata } : {});
+      return dial(metadata ? { metadata } : {});
+    }
+
+    /** Connects one client with `connect` options and returns both ends. */
+    async function dial(connectOptions: ConnectOptions) {
+      const client = await fixture.client().connect(connectOptions);
       opened.push(client);
       const server = await accepted.next();
       return { client, server };
     }
 
+    /** Listens again with `listenOptions`; returns the peers the admit step was asked about. */
+    async function relisten(listenOptions: Omit<ListenOptions, 'admit'> = {}) {
+      await fixture.server.close();
+      const asked: PeerInfo[] = [];
+      await fixture.server.listen(onConnection, {
+        ...listenOptions,
+        admit: (peer) => {
+          asked.push(peer);
+          return { accept: true };
+        },
+      });
+      return asked;
+    }
+
+    /**
+     * Sends `pattern` frames of 64 KiB to a peer that reads nothing until a send waits: one
+     * still pending after 2 × 64 turns of the event loop. Resolves with how many frames went
+     * out before it, that send and its abort controller; `undefined` when 64 MiB went out and
+     * no send ever waited.
+     */
+    async function sendUntilBlocked(client: Connection) {
+      for (let n = 0; n < BACKPRESSURE_FRAMES; n++) {
+        const controller = new AbortController();
+        const sending = client.send(pattern(1000 + n, BACKPRESSURE_FRAME_BYTES), {
+          signal: controller.signal,
+        });
+        sending.catch(() => undefined);
+        if (!(await settlesWithin(sending, 64)) && !(await settlesWithin(sending, 64)))
+          return { sent: n, sending, controller };
+      }
+      return undefined;
+    }
+
+    const requestCases: Record<string, () => Promise<void>> = {
+      'carries the request path, encoded query and subprotocol to the server, then the deprecated metadata':
+        async () => {
+          const asked = await relisten({
+            routes: [{ path: PATH, subprotocol: 'planesync.conformance' }],
+          });
+          const query: Array<[string, string]> = [
+            ['node_id', 'a b&c=d#e'],
+            ['label', 'ü+%'],
+            ['node_id', 'second'],
+          ];
+          const { client, server } = await dial({
+            request: { path: PATH, query, subprotocol: 'planesync.conformance' },
+            metadata: { legacy: 'yes' },
+          });
+          const sent = [...query, ['legacy', 'yes']];
+          assertMatches(server.request, { path: PATH, subprotocol: 'planesync.conformance' });
+          assert.deepEqual([...new URLSearchParams(server.request!.rawQuery)], sent);
+          assert.deepEqual(
+            { ...server.metadata },
+            { node_id: 'second', label: 'ü+%', legacy: 'yes' },
+          );
+          assert.deepEqual({ ...client.request }, { ...server.request });
+          assert.deepEqual({ ...client.metadata }, { ...server.metadata });
+          assert.equal(asked.length, 1);
+          assertMatches(asked[0]!.request, {
+            path: PATH,
+            rawQuery: server.request!.rawQuery,
+            query: { ...server.metadata },
+          });
+        },
+
+      'sends raw query values as given with encodeQuery: false, and refuses one a URL cannot carry':
+        async () => {
+          const asked = await relisten({ routes: [{ path: PATH }] });
+          const query: Array<[string, string]> = [
+            ['node_id', '9f8e1b2c-0000-4000-8000-000000000001'],
+            ['node_hostname', 'dp-1.example'],
+            ['node_version', '3.10.0.0+enterprise'],
+            ['sig', 'a%2Fb=c'],
+          ];
+          const { server } = await dial({ request: { path: PATH, query, encodeQuery: false } });
+          assert.equal(
+            server.request?.rawQuery,
+            'node_id=9f8e1b2c-0000-4000-8000-000000000001&node_hostname=dp-1.example&node_version=3.10.0.0+enterprise&sig=a%2Fb=c',
+          );
+          assert.equal(server.metadata.sig, 'a/b=c');
+          for (const value of ['a&b', 'a#b', 'a b', 'a\u0000b']) {
+            await assert.rejects(
+              fixture.client().connect({
+                request: { path: PATH, query: [['k', value]], encodeQuery: false },
+              }),
+              { code: 'INVALID_ARGUMENT' },
+            );
+          }
+          assert.equal(asked.length, 1);
+        },
+
+      'routes each path to its route and refuses an unknown path before the admit step':
+        async () => {
+          const asked = await relisten({
+            routes: [{ path: `${PATH}/a` }, { path: `${PATH}/b`, subprotocol: 'planesync.b' }],
+          });
+          const a = await dial({ request: { path: `${PATH}/a` } });
+          const b = await dial({ request: { path: `${PATH}/b`, subprotocol: 'planesync.b' } });
+          assertMatches(a.server.request, { path: `${PATH}/a`, subprotocol: undefined });
+          assertMatches(b.server.request, { path: `${PATH}/b`, subprotocol: 'planesync.b' });
+          assertMatches(b.client.request, { subprotocol: 'planesync.b' });
+          await assert.rejects(fixture.client().connect({ request: { path: `${PATH}/c` } }), {
+            code: 'TRANSPORT_FAILED',
+          });
+          assert.deepEqual(
+            asked.map((peer) => peer.request?.path),
+            [`${PATH}/a`, `${PATH}/b`],
+          );
+          const next = await dial({ request: { path: `${PATH}/a` } });
+          assertMatches(next.server.request, { path: `${PATH}/a` });
+        },
+
+      'refuses a subprotocol other than the route’s, and none where the route names one':
+        async () => {
+          const asked = await relisten({
+            routes: [{ path: PATH, subprotocol: 'planesync.b' }, { path: `${PATH}/plain` }],
+          });
+          for (const request of [
+            { path: PATH, subprotocol: 'planesync.other' },
+            { path: PATH },
+            { path: `${PATH}/plain`, subprotocol: 'planesync.b' },
+          ]) {
+            await assert.rejects(fixture.client().connect({ request }), {
+              code: 'TRANSPORT_FAILED',
+            });
+          }
+          assert.equal(asked.length, 0);
+        },
+    };
+
+    const controlCases: Record<string, () => Promise<void>> = {
+      'hands manual pings and pongs over with their payload, in order, kept until a listener is set':
+        async () => {
+          await relisten({ routes: [{ path: PATH, pings: 'manual' }] });
+          const { client, server } = await dial({ request: { path: PATH }, pings: 'manual' });
+          const clientControl = controlFrames(client);
+          await client.sendControl!({ kind: 'ping', payload: Uint8Array.of(1, 2, 3) });
+          await client.sendControl!({ kind: 'ping', payload: new Uint8Array(0) });
+          await client.sendControl!({ kind: 'pong', payload: Uint8Array.of(9) });
+          // a data frame after them: once it is read, the control frames have arrived
+          const marker = collect(server, 1);
+          await client.send(pattern(12, 8));
+          await marker;
+          const serverControl = controlFrames(server);
+          assert.deepEqual(await serverControl.take(3), ['ping:010203', 'ping:', 'pong:09']);
+          // nothing was answered for the protocol: the client's first control frame is this
+          await server.sendControl!({ kind: 'pong', payload: new Uint8Array(0) });
+          assert.deepEqual(await clientControl.take(1), ['pong:']);
+        },
+
+      'answers each ping itself in auto mode, echoing the payload': async () => {
+        // a manual client and an auto server
+        const first = await dial({ pings: 'manual' });
+        const fromServer = controlFrames(first.client);
+        await first.client.sendControl!({ kind: 'ping', payload: Uint8Array.of(7, 7) });
+        assert.deepEqual(await fromServer.take(1), ['pong:0707']);
+        // an auto client and a manual server
+        await relisten({ routes: [{ path: PATH, pings: 'manual' }] });
+        const second = await dial({ request: { path: PATH } });
+        const fromClient = controlFrames(second.server);
+        await second.server.sendControl!({ kind: 'ping', payload: Uint8Array.of(5) });
+        assert.deepEqual(await fromClient.take(1), ['pong:05']);
+      },
+
+      'refuses a control frame over 125 bytes, and after close': async () => {
+        const { client } = await dial({ pings: 'manual' });
+        await assert.rejects(client.sendControl!({ kind: 'ping', payload: new Uint8Array(126) }), {
+          code: 'INVALID_ARGUMENT',
+        });
+        await client.close();
+        await assert.rejects(client.sendControl!({ kind: 'ping', payload: new Uint8Array(1) }), {
+          code: 'CONNECTION_CLOSED',
+        });
+      },
+    };
+
+    const framesOnlyCases: Record<string, () => Promise<void>> = {
+      'refuses a dial request or routes it cannot carry (frames only), before dialing':
+        async () => {
+          for (const connectOptions of [
+            { request: { path: PATH } },
+            { request: { subprotocol: 'planesync.b' } },
+          ]) {
+            await assert.rejects(fixture.client().connect(connectOptions), {
+              code: 'INVALID_ARGUMENT',
+            });
+          }
+          await fixture.server.close();
+          await assert.rejects(
+            fixture.server.listen(onConnection, { routes: [{ path: '/a' }, { path: '/b' }] }),
+            { code: 'INVALID_ARGUMENT' },
+          );
+          await assert.rejects(
+            fixture.server.listen(onConnection, { routes: [{ path: '/a', subprotocol: 'x' }] }),
+            { code: 'INVALID_ARGUMENT' },
+          );
+          await fixture.server.listen(onConnection);
+          const { server } = await pair({ probe: 'after the refusals' });
+          assert.equal(server.metadata.probe, 'after the refusals');
+        },
+    };
+
+    const noControlCases: Record<string, () => Promise<void>> = {
+      'refuses manual pings it cannot carry, and offers no sendControl': async () => {
+        await assert.rejects(fixture.client().connect({ pings: 'manual' }), {
+          code: 'INVALID_ARGUMENT',
+        });
+        const { client, server } = await pair();
+        assert.equal(typeof client.sendControl, 'undefined');
+        assert.equal(typeof server.sendControl, 'undefined');
+      },
+    };
+
+    const notApplicable = new Map<string, string>();
+    for (const name of Object.keys(requestCases))
+      if (!features.request) notApplicable.set(name, 'the transport declares no request step');
+    for (const name of Object.keys(framesOnlyCases))
+      if (features.request) notApplicable.set(name, 'the transport carries a request step');
+    for (const name of Object.keys(controlCases))
+      if (!features.controlFrames)
+        notApplicable.set(name, 'the transport declares no control frames');
+    for (const name of Object.keys(noControlCases))
+      if (features.controlFrames) notApplicable.set(name, 'the transport carries control frames');
+
     registerCases(
       test,
       {
+        'declares the features the suite was given, on its client and its server': async () => {
+          for (const [side, declared] of [
+            ['client', fixture.client().features],
+            ['server', fixture.server.features],
+          ] as const) {
+            assert.deepEqual(
+              { ...FRAMES_ONLY, ...declared },
+              { ...features },
+              `the ${side} declares features ${JSON.stringify(declared ?? FRAMES_ONLY)}, but transportConformance was given ${JSON.stringify(features)}: pass the transport's features so their cases run`,
+            );
+          }
+        },
+
         'delivers frames whole and in order in both directions': async () => {
           const { client, server } = await pair();
           const frames = Array.from({ length: 200 }, (_, i) => pattern(i, 1 + ((i * 7919) % 5000)));
@@ -240,6 +505,112 @@ export function transportConformance(
           await assert.rejects(attempt, { code: 'ABORTED' });
         },
 
+        'aborts connect with ABORTED while dialing, leaving no connection behind': async () => {
+          const controller = new AbortController();
+          const attempt = fixture.client().connect({ signal: controller.signal });
+          controller.abort(new Error('stop'));
+          await assert.rejects(attempt, { code: 'ABORTED' });
+          // The server goes on serving; whatever it accepted of the aborted dial is closed.
+          const probe = await fixture.client().connect({ metadata: { probe: 'after the abort' } });
+          opened.push(probe);
+          for (let n = 0; n < 16; n++) {
+            const server = await accepted.next();
+            if (server.metadata.probe === 'after the abort') return;
+            await server.closed;
+          }
+          assert.fail('the probe never reached the server');
+        },
+
+        'makes send wait while the peer reads nothing, instead of buffering without bound':
+          async () => {
+            const { client, server } = await pair();
+            const blocked = await sendUntilBlocked(client);
+            assert.ok(
+              blocked,
+              `${BACKPRESSURE_FRAMES} frames of ${BACKPRESSURE_FRAME_BYTES} bytes went to a peer that reads nothing and no send ever waited`,
+            );
+            // Once the peer reads, the waiting send completes and every frame arrives, in order.
+            const received = collect(server, blocked.sent + 1);
+            await blocked.sending;
+            const frames = await received;
+            assert.equal(frames.length, blocked.sent + 1);
+            assert.deepEqual(
+              frames.map(fingerprint),
+              Array.from({ length: blocked.sent + 1 }, (_, n) =>
+                fingerprint(pattern(1000 + n, BACKPRESSURE_FRAME_BYTES)),
+              ),
+            );
+          },
+
+        'aborts a send blocked by backpressure with ABORTED and never delivers it': async () => {
+          const { client, server } = await pair();
+          const blocked = await sendUntilBlocked(client);
+          assert.ok(blocked, 'no send ever waited for a peer that reads nothing');
+          blocked.controller.abort();
+          await assert.rejects(blocked.sending, { code: 'ABORTED' });
+          const marker = pattern(13, 8);
+          const received = collect(server, blocked.sent + 1);
+          const sendingMarker = client.send(marker);
+          const frames = await received;
+          await sendingMarker;
+          assert.deepEqual(frames.at(-1) && hex(frames.at(-1)!), hex(marker));
+          assert.equal(frames.length, blocked.sent + 1, 'the aborted frame was delivered');
+        },
+
+        'listens again after close and serves new connections': async () => {
+          await pair();
+          await fixture.server.close();
+          await fixture.server.listen(onConnection);
+          const { client, server } = await pair({ probe: 'second life' });
+          assert.equal(server.metadata.probe, 'second life');
+          const received = collect(server, 1);
+          await client.send(pattern(14, 32));
+          assert.deepEqual((await received).map(hex), [hex(pattern(14, 32))]);
+        },
+
+        'drops a peer refused silently without telling it the code or reason': async () => {
+          await fixture.server.close();
+          const reached: Connection[] = [];
+          let asked = 0;
+          await fixture.server.listen((connection) => reached.push(connection), {
+            admit: () => {
+              asked++;
+              return {
+                accept: false,
+                code: CloseCode.POLICY_VIOLATION,
+                reason: 'SILENT_REFUSAL',
+                silent: true,
+              };
+            },
+          });
+          const outcome = await fixture
+            .client()
+            .connect()
+            .then(
+              async (connection) => {
+                opened.push(connection);
+                await drain(connection);
+                return connection.closed;
+              },
+              (error: unknown) => error,
+            );
+          assert.equal(asked, 1);
+          assert.equal(reached.length, 0);
+          // Refused at connect without a verdict, or connected and then lost: never told why.
+          if (outcome instanceof PlanesyncError) {
+            assert.notEqual(outcome.code, 'PEER_REFUSED');
+            assert.doesNotMatch(outcome.message, /SILENT_REFUSAL/);
+          } else {
+            assertMatches(outcome, { code: CloseCode.ABNORMAL });
+            assert.doesNotMatch((outcome as { reason: string }).reason, /SILENT_REFUSAL/);
+          }
+        },
+
+        ...requestCases,
+        ...framesOnlyCases,
+        ...controlCases,
+        ...noControlCases,
+
         'aborts send with ABORTED and delivers nothing for it': async () => {
           const { client, server } = await pair();
           const controller = new AbortController();
@@ -348,8 +719,46 @@ export function transportConformance(
         },
       },
       options.skip,
+      notApplicable,
     );
   });
+}
+
+/** The backpressure cases send up to this many frames of this size (64 MiB) before failing. */
+const BACKPRESSURE_FRAMES = 1024;
+const BACKPRESSURE_FRAME_BYTES = 64 * 1024;
+
+/** Whether `promise` settles within `turns` turns of the event loop (no timer, no sleep). */
+async function settlesWithin(promise: Promise<unknown>, turns: number): Promise<boolean> {
+  let settled = false;
+  promise.then(
+    () => {
+      settled = true;
+    },
+    () => {
+      settled = true;
+    },
+  );
+  for (let turn = 0; turn < turns && !settled; turn++)
+    await new Promise((resolve) => setImmediate(resolve));
+  return settled;
+}
+
+/** Sets `connection`'s control listener; `take(n)` resolves with the next n as `kind:hex`. */
+function controlFrames(connection: Connection) {
+  assert.equal(typeof connection.onControl, 'function', 'the connection has no onControl');
+  const frames: string[] = [];
+  let wake: (() => void) | undefined;
+  connection.onControl!((frame: ControlFrame) => {
+    frames.push(`${frame.kind}:${hex(frame.payload)}`);
+    wake?.();
+  });
+  return {
+    async take(count: number): Promise<string[]> {
+      while (frames.length < count) await new Promise<void>((resolve) => (wake = resolve));
+      return frames.splice(0, count);
+    },
+  };
 }
 
 /** Deterministic bytes: frame `seed` of `size` bytes. */

@@ -4,13 +4,15 @@ import {
   InvalidArgumentError,
   PayloadTooLargeError,
 } from '../errors.ts';
-import { CloseCode, type CloseInfo, type Connection } from './contract.ts';
+import { CloseCode, type CloseInfo, type Connection, type ConnectionRequest } from './contract.ts';
 
 /** What every connection knows from its handshake. */
 export interface ConnectionInit {
   remoteAddress: string;
   peerCertificates?: readonly Uint8Array[];
   metadata?: Readonly<Record<string, string>>;
+  /** For a transport with a request step: the request as sent (client) or received (server). */
+  request?: ConnectionRequest | undefined;
   /** Client side: the name dialed, checked against the server's certificate. */
   serverName?: string | undefined;
   /** Largest frame this side accepts; a bigger one closes with `PAYLOAD_TOO_LARGE`. */
@@ -59,6 +61,7 @@ export abstract class ConnectionBase implements Connection {
   readonly remoteAddress: string;
   readonly peerCertificates: readonly Uint8Array[];
   readonly metadata: Readonly<Record<string, string>>;
+  readonly request: ConnectionRequest | undefined;
   readonly serverName: string | undefined;
   readonly closed: Promise<CloseInfo>;
   protected readonly maxPayloadBytes: number;
@@ -84,6 +87,7 @@ export abstract class ConnectionBase implements Connection {
     this.remoteAddress = init.remoteAddress;
     this.peerCertificates = Object.freeze([...(init.peerCertificates ?? [])]);
     this.metadata = Object.freeze({ ...(init.metadata ?? {}) });
+    this.request = init.request ? Object.freeze({ ...init.request }) : undefined;
     this.serverName = init.serverName;
     this.maxPayloadBytes = init.maxPayloadBytes;
     this.highWaterMark = init.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;

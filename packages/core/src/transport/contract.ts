@@ -75,9 +75,9 @@ export interface Connection extends AsyncIterable<Uint8Array> {
    */
   readonly peerCertificates: readonly Uint8Array[];
   /**
-   * The query of the client's request step as key/value pairs (the last value of a repeated
-   * key), as the server received it; on the client side, what it sent. Empty for a transport
-   * without a request step.
+   * The query of the client's request step as key/value pairs, decoded (the last value of a
+   * repeated key), as the server received it; on the client side, what it sent. A transport
+   * without a request step may carry the pairs some other way (TCP: in its preface).
    */
   readonly metadata: Readonly<Record<string, string>>;
   /**
@@ -88,13 +88,18 @@ export interface Connection extends AsyncIterable<Uint8Array> {
   readonly request?: ConnectionRequest | undefined;
   /**
    * Sends a ping or pong control frame with `payload` (at most 125 bytes). Present on
-   * transports whose features include `controlFrames`.
+   * transports whose features include `controlFrames`. Resolves once the frame is handed to
+   * the socket; rejects with `INVALID_ARGUMENT` (not a ping or pong, payload over 125 bytes),
+   * `CONNECTION_CLOSED` after close, `ABORTED` when `signal` has aborted (nothing is sent).
    */
   sendControl?(frame: ControlFrame, options?: AbortOptions): Promise<void>;
   /**
    * With `pings: 'manual'` (a client's connect option, or a server route's): each ping and
    * pong frame received, in order. Frames received before a listener is set are kept (at most
-   * 64) and handed to it when it is. Without manual pings the transport answers pings itself.
+   * 64: past that the oldest is dropped) and handed to it when it is; a later call replaces
+   * the listener. A listener that throws is logged, and the connection goes on. Without manual
+   * pings the transport answers each ping itself (a pong echoing its payload) and hands
+   * nothing here.
    */
   onControl?(listener: (frame: ControlFrame) => void): void;
   /**
@@ -149,11 +154,16 @@ export interface DialRequest {
   readonly query?: ReadonlyArray<readonly [string, string]>;
   /**
    * `false` sends the query's keys and values as given, not percent-encoded (Kong's DP
-   * concatenates them so); a value holding `&`, `#`, a space or a control character is then
-   * refused (`INVALID_ARGUMENT`). Default `true`.
+   * concatenates them so); a key or value a URL would not carry as it is — holding `&`, `#`,
+   * a space, a control character, `"`, `'`, `<`, `>` or a non-ASCII character, or a key
+   * holding `=` — is then refused (`INVALID_ARGUMENT`). Default `true`: each key and value is
+   * percent-encoded as `encodeURIComponent` does.
    */
   readonly encodeQuery?: boolean;
-  /** A subprotocol to ask for (`Sec-WebSocket-Protocol`); default none. */
+  /**
+   * A subprotocol to ask for (`Sec-WebSocket-Protocol`); default none. The server's route
+   * must agree to exactly this one, or the dial is refused.
+   */
   readonly subprotocol?: string;
 }
 
@@ -164,7 +174,11 @@ export interface ConnectOptions extends AbortOptions {
    * release: its pairs are sent as query parameters after `request.query`'s.
    */
   metadata?: Readonly<Record<string, string>>;
-  /** The request step a protocol needs (path, query, subprotocol). */
+  /**
+   * The request step a protocol needs (path, query, subprotocol). A transport without one
+   * (its `features.request` is false) refuses a `path` or a `subprotocol` with
+   * `INVALID_ARGUMENT`, and may carry the query pairs as metadata.
+   */
   request?: DialRequest;
   /**
    * `'auto'` (default): the transport answers each ping itself, echoing its payload.
@@ -277,9 +291,10 @@ export interface ListenOptions extends AbortOptions {
   admit?: (peer: PeerInfo) => Admission;
   /**
    * The paths a server with a request step answers (one listener, several protocols); a
-   * request for any other path is refused (404). Default: the transport's own path. A server
-   * without a request step refuses more than one route, or a route it cannot carry
-   * (`INVALID_ARGUMENT`).
+   * request for any other path is refused (404) before `admit` is asked. Default: the
+   * transport's own path (`wsServer`'s `path` option; the memory transport takes any path). A
+   * server without a request step refuses more than one route, or a route it cannot carry
+   * (`INVALID_ARGUMENT`); so does any server for a path named twice.
    */
   routes?: readonly Route[];
 }

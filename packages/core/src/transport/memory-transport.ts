@@ -10,15 +10,22 @@ import {
 import { type CertificateData, toDerChain } from '../trust/pem.ts';
 import { ConnectionBase, DEFAULT_MAX_PAYLOAD_BYTES } from './connection-base.ts';
 import {
+  type AbortOptions,
   CloseCode,
   type CloseInfo,
   type ConnectionHandler,
+  type ConnectionRequest,
   type ConnectOptions,
+  type ControlFrame,
   type ListenInfo,
   type ListenOptions,
+  type Route,
   type TransportClient,
+  type TransportFeatures,
   type TransportServer,
 } from './contract.ts';
+import { ControlFrameInbox, checkControlFrame } from './control-frames.ts';
+import { checkConnectOptions, checkRoutes, dialRequestQuery, queryRecord } from './dial-request.ts';
 
 /** Options of {@link memoryTransport}; all optional. */
 export interface MemoryTransportOptions {
@@ -45,6 +52,8 @@ export interface MemoryClientOptions {
   remoteAddress?: string;
   /** The name this client "dials": its connections' `serverName`, checked against the server's certificate. */
   serverName?: string;
+  /** The path a connect asks for when its `request` names none. Default `/`. */
+  path?: string;
 }
 
 /** The server half of a memory transport, with a view of what it holds. */
@@ -61,11 +70,17 @@ export interface MemoryTransport {
   client(options?: MemoryClientOptions): TransportClient;
 }
 
+/** The memory transport carries everything a WebSocket does: a request step and control frames. */
+const MEMORY_FEATURES: TransportFeatures = Object.freeze({ request: true, controlFrames: true });
+
 /**
  * An in-process transport pair that behaves like a real one — frames arrive whole and in
  * order, close propagates both ways with its code and reason, backpressure and payload limits
  * apply, certificate chains are presented — for core logic and for unit-testing a gateway
- * integration without a network.
+ * integration without a network. It carries a request step (path, query, subprotocol,
+ * routes, as a WebSocket upgrade does) and ping/pong control frames, so a protocol that needs
+ * them can be tested here too. A server listening without `routes` takes any path and agrees
+ * to no subprotocol.
  *
  * @example
  * ```ts
@@ -94,11 +109,15 @@ export function memoryTransport(options: MemoryTransportOptions = {}): MemoryTra
   return {
     server,
     client(clientOptions = {}) {
-      const address = clientOptions.remoteAddress ?? `memory:client-${++clients}`;
-      const chain = toDerChain(clientOptions.certificates ?? []);
-      const { serverName } = clientOptions;
+      const dialer: Dialer = {
+        address: clientOptions.remoteAddress ?? `memory:client-${++clients}`,
+        chain: toDerChain(clientOptions.certificates ?? []),
+        serverName: clientOptions.serverName,
+        path: clientOptions.path ?? '/',
+      };
       return {
-        connect: (connectOptions) => server.accept(address, chain, serverName, connectOptions),
+        features: MEMORY_FEATURES,
+        connect: (connectOptions) => server.accept(dialer, connectOptions),
       };
     },
   };
@@ -111,9 +130,19 @@ interface LinkSettings {
   maxPayloadBytes: number;
 }
 
+/** Who dials: one memory client. */
+interface Dialer {
+  address: string;
+  chain: Uint8Array[];
+  serverName: string | undefined;
+  path: string;
+}
+
 class MemoryServer implements MemoryTransportServer {
+  readonly features = MEMORY_FEATURES;
   #handler: ConnectionHandler | undefined;
   #admit: ListenOptions['admit'];
+  #routes: readonly Route[] | undefined;
   readonly #connections = new Set<MemoryConnection>();
 
   constructor(
@@ -132,51 +161,82 @@ class MemoryServer implements MemoryTransportServer {
   async listen(onConnection: ConnectionHandler, options: ListenOptions = {}): Promise<ListenInfo> {
     throwIfAborted(options.signal);
     if (this.#handler) throw new TransportFailedError('the memory server is already listening');
+    const routes = options.routes && checkRoutes(MEMORY_FEATURES, options.routes, [], 'memory');
     this.#handler = onConnection;
     this.#admit = options.admit;
+    this.#routes = routes;
     return { address: 'memory' };
   }
 
   async close(): Promise<void> {
     this.#handler = undefined;
     this.#admit = undefined;
+    this.#routes = undefined;
     const open = [...this.#connections];
     await Promise.all(open.map((c) => c.close(CloseCode.GOING_AWAY, 'server closing')));
   }
 
-  async accept(
-    clientAddress: string,
-    clientChain: Uint8Array[],
-    serverName: string | undefined,
-    options: ConnectOptions = {},
-  ): Promise<MemoryConnection> {
+  async accept(dialer: Dialer, options: ConnectOptions = {}): Promise<MemoryConnection> {
     throwIfAborted(options.signal);
-    if (this.settings.latencyMs > 0) {
+    checkConnectOptions(MEMORY_FEATURES, options, 'the memory transport');
+    const rawQuery = dialRequestQuery(options);
+    const path = options.request?.path ?? dialer.path;
+    const asked = options.request?.subprotocol;
+    // A dial takes at least a turn (and the latency, when there is one): it can be aborted.
+    if (this.settings.latencyMs > 0)
       await delay(this.settings.clock, this.settings.latencyMs, options);
-    }
+    else await Promise.resolve();
+    throwIfAborted(options.signal);
     const handler = this.#handler;
     if (!handler) throw new TransportFailedError('no memory server is listening');
-    const verdict = this.#admit?.({ remoteAddress: clientAddress, peerCertificates: clientChain });
+    const route = this.#routes ? this.#routes.find((r) => r.path === path) : { path };
+    if (!route) throw new TransportFailedError(`the memory server has no route for ${path} (404)`);
+    if (asked !== route.subprotocol)
+      throw new TransportFailedError(
+        route.subprotocol === undefined
+          ? `the memory server agrees to no subprotocol on ${path}, asked for ${asked} (400)`
+          : `the memory server agrees to subprotocol ${route.subprotocol} on ${path}, asked for ${asked ?? 'none'} (400)`,
+      );
+    const metadata = queryRecord(rawQuery);
+    const verdict = this.#admit?.({
+      remoteAddress: dialer.address,
+      peerCertificates: dialer.chain,
+      request: { path, query: metadata, rawQuery },
+    });
     if (verdict && !verdict.accept) {
+      if (verdict.silent)
+        throw new TransportFailedError(
+          'the memory server dropped the connection without an answer',
+        );
       throw new PeerRefusedError(verdict.code, verdict.reason);
     }
-    const metadata = { ...(options.metadata ?? {}) };
-    const local = new MemoryConnection(this.settings, {
+    const request: ConnectionRequest = { path, rawQuery, subprotocol: route.subprotocol };
+    const local = new MemoryConnection(this.settings, options.pings ?? 'auto', {
       remoteAddress: 'memory:server',
       peerCertificates: this.chain,
       metadata,
-      serverName,
+      request,
+      serverName: dialer.serverName,
     });
-    const remote = new MemoryConnection(this.settings, {
-      remoteAddress: clientAddress,
-      peerCertificates: clientChain,
+    const remote = new MemoryConnection(this.settings, route.pings ?? 'auto', {
+      remoteAddress: dialer.address,
+      peerCertificates: dialer.chain,
       metadata,
+      request,
     });
     local.peer = remote;
     remote.peer = local;
     this.#connections.add(remote);
     void remote.closed.then(() => this.#connections.delete(remote));
     handler(remote);
+    // An abort that lands as the connect completes — before the caller's `await` has resumed
+    // — closes the connection, so a caller stopping at that moment leaves none open.
+    const { signal } = options;
+    if (signal) {
+      const onAbort = () => void local.close(CloseCode.GOING_AWAY, 'the connect was aborted');
+      signal.addEventListener('abort', onAbort, { once: true });
+      setImmediate(() => signal.removeEventListener('abort', onAbort));
+    }
     return local;
   }
 }
@@ -185,13 +245,18 @@ class MemoryConnection extends ConnectionBase {
   peer!: MemoryConnection;
   #readingPaused = false;
   #roomWaiters: Array<() => void> = [];
+  /** Bytes this side sent that have not reached the peer yet (the latency's pipe). */
+  #inFlight = 0;
+  readonly #control = new ControlFrameInbox();
 
   constructor(
     private readonly settings: LinkSettings,
+    private readonly pings: 'auto' | 'manual',
     init: {
       remoteAddress: string;
       peerCertificates: Uint8Array[];
       metadata: Record<string, string>;
+      request: ConnectionRequest;
       serverName?: string | undefined;
     },
   ) {
@@ -202,13 +267,36 @@ class MemoryConnection extends ConnectionBase {
     });
   }
 
+  async sendControl(frame: ControlFrame, options: AbortOptions = {}): Promise<void> {
+    checkControlFrame(frame, options.signal);
+    if (this.isClosed) throw new ConnectionClosedError();
+    const copy: ControlFrame = { kind: frame.kind, payload: frame.payload.slice() };
+    this.#afterLatency(() => this.peer.#receiveControl(copy));
+  }
+
+  onControl(listener: (frame: ControlFrame) => void): void {
+    this.#control.listen(listener);
+  }
+
   protected async writeFrame(frame: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
     const peer = this.peer;
-    while (peer.#readingPaused && !peer.isClosed) await peer.#waitForRoom(signal);
+    // Room at the peer: it reads, and what is on its way stays under the high-water mark.
+    while (
+      (peer.#readingPaused || this.#inFlight >= this.settings.highWaterMark) &&
+      !peer.isClosed &&
+      !this.isClosed
+    )
+      await peer.#waitForRoom(signal);
     if (peer.isClosed || this.isClosed) throw new ConnectionClosedError();
+    if (signal?.aborted) throw new AbortedError(undefined, { cause: signal.reason });
     // A real socket copies what it sends: the caller may reuse its buffer at once.
     const copy = frame.slice();
-    this.#afterLatency(() => peer.receive(copy));
+    this.#inFlight += copy.byteLength;
+    this.#afterLatency(() => {
+      this.#inFlight -= copy.byteLength;
+      peer.receive(copy);
+      peer.#wakeWriters();
+    });
   }
 
   protected closeTransport(code: number, reason: string, error?: Error): void {
@@ -233,6 +321,14 @@ class MemoryConnection extends ConnectionBase {
     this.#wakeWriters();
   }
 
+  /** A control frame from the peer: kept for `onControl` (manual), or a ping answered (auto). */
+  #receiveControl(frame: ControlFrame): void {
+    if (this.isClosed) return;
+    if (this.pings === 'manual') this.#control.push(frame);
+    else if (frame.kind === 'ping')
+      this.sendControl({ kind: 'pong', payload: frame.payload }).catch(() => undefined);
+  }
+
   #afterLatency(action: () => void): void {
     if (this.settings.latencyMs > 0)
       this.settings.clock.setTimeout(action, this.settings.latencyMs);
@@ -241,6 +337,10 @@ class MemoryConnection extends ConnectionBase {
 
   #waitForRoom(signal: AbortSignal | undefined): Promise<void> {
     return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(new AbortedError(undefined, { cause: signal.reason }));
+        return;
+      }
       const onAbort = () => {
         this.#roomWaiters = this.#roomWaiters.filter((waiter) => waiter !== wake);
         reject(new AbortedError(undefined, { cause: signal?.reason }));

@@ -18,6 +18,7 @@ transportConformance(nodeTest, {
       serverCertificates: [],
     };
   },
+  features: { request: true, controlFrames: true },
 });
 
 configStoreConformance(nodeTest, {

@@ -2,13 +2,14 @@ import { request as httpRequest } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import { rootCertificates, connect as tlsConnect } from 'node:tls';
 import {
+  AbortedError,
   type CertificateInput,
   InvalidArgumentError,
   ProxyRefusedError,
   TransportFailedError,
   throwIfAborted,
 } from '@planesync/core';
-import { toPemChain } from './tls-options.ts';
+import { toPemChain } from './tls-identity.ts';
 
 /** A forward proxy, as Kong's `cluster_use_proxy` / `proxy_server` configure it. */
 export interface ProxyOptions {
@@ -23,7 +24,20 @@ export interface ProxyOptions {
 /**
  * Opens an HTTP CONNECT tunnel to `host:port` through the proxy and resolves with the raw
  * socket, ready for the end-to-end TLS handshake. Sends `Host` and, when the URL carries
- * credentials, `Proxy-Authorization: Basic`; a non-2xx answer is `PROXY_REFUSED`.
+ * credentials, `Proxy-Authorization: Basic`; a non-2xx answer is `PROXY_REFUSED`, an abort
+ * `ABORTED`, an unreachable proxy `TRANSPORT_FAILED`, a URL that is not `http://` or
+ * `https://` `INVALID_ARGUMENT` (thrown at once).
+ *
+ * @example
+ * ```ts
+ * import { openTunnel } from '@planesync/node-tls';
+ * const raw = await openTunnel({
+ *   proxy: { url: 'http://user:secret@proxy.internal:3128' },
+ *   host: 'cp.internal',
+ *   port: 8005,
+ * });
+ * // raw is a TCP stream to cp.internal:8005: start TLS on it (dialTls does)
+ * ```
  */
 export function openTunnel(options: {
   proxy: ProxyOptions;
@@ -105,7 +119,7 @@ export function openTunnel(options: {
     request.once('error', (error) => {
       reject(
         options.signal?.aborted
-          ? error
+          ? new AbortedError(undefined, { cause: options.signal.reason })
           : new TransportFailedError(`cannot reach proxy ${url.host}: ${error.message}`, {
               cause: error,
             }),

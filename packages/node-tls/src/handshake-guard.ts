@@ -1,6 +1,13 @@
 import { constants } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
-import { defaultLogger, type Logger, logSafely } from '@planesync/core';
+import {
+  type Clock,
+  defaultLogger,
+  type Logger,
+  logSafely,
+  systemClock,
+  type TimerId,
+} from '@planesync/core';
 
 /**
  * Options both socket servers share for peers that are not yet connections: how long one may
@@ -22,9 +29,23 @@ export interface HandshakeLimits {
   maxPendingConnections?: number;
   /** Where the server reports refusals, drops and errors; default warnings and errors on stderr. */
   logger?: Logger;
+  /**
+   * The clock the handshake deadline reads; a `FakeClock` in tests steps a peer past
+   * `handshakeTimeoutMs` without waiting. Default the system clock.
+   */
+  clock?: Clock;
 }
 
-/** TLS options every planesync server and client uses: TLS 1.2+, and no renegotiation. */
+/**
+ * TLS options every planesync server and client uses: TLS 1.2+, and no renegotiation.
+ *
+ * @example
+ * ```ts
+ * import { connect } from 'node:tls';
+ * import { TLS_HARDENING } from '@planesync/node-tls';
+ * const socket = connect({ host: 'cp.internal', port: 8005, ...TLS_HARDENING });
+ * ```
+ */
 export const TLS_HARDENING = {
   minVersion: 'TLSv1.2',
   // A renegotiation costs the server a handshake per request of the peer's: never allowed.
@@ -35,13 +56,26 @@ export const TLS_HARDENING = {
  * Watches a server's raw sockets from accept until each is handed over (`settled`): drops one
  * that handshakes for longer than `handshakeTimeoutMs`, and the oldest when more than
  * `maxPendingConnections` wait.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:tls';
+ * import { HandshakeGuard, TLS_HARDENING } from '@planesync/node-tls';
+ * const guard = new HandshakeGuard({ handshakeTimeoutMs: 10_000 });
+ * const server = createServer({ ...TLS_HARDENING, requestCert: true });
+ * guard.watch(server);
+ * server.on('secureConnection', (socket) => guard.settled(socket)); // a connection now
+ * ```
  */
 export class HandshakeGuard {
   readonly timeoutMs: number;
   readonly #max: number;
   readonly #logger: Logger;
+  readonly #clock: Clock;
   /** Waiting sockets by `address:port`, oldest first. */
-  readonly #pending = new Map<string, { socket: Socket; timer: NodeJS.Timeout }>();
+  readonly #pending = new Map<string, { socket: Socket; timer: TimerId }>();
+  /** Refused peers whose answer is on its way. */
+  readonly #refused = new Map<Socket, TimerId>();
   #dropped = 0;
   #lastWarning = 0;
 
@@ -49,6 +83,7 @@ export class HandshakeGuard {
     this.timeoutMs = limits.handshakeTimeoutMs ?? 10_000;
     this.#max = limits.maxPendingConnections ?? 256;
     this.#logger = limits.logger ?? defaultLogger;
+    this.#clock = limits.clock ?? systemClock;
   }
 
   /** Starts watching every socket `server` accepts; a failed TLS handshake is dropped. */
@@ -75,15 +110,33 @@ export class HandshakeGuard {
     this.#forget(keyOf(socket));
   }
 
-  /** Drops every peer still handshaking (the server is closing). */
+  /**
+   * A refused peer whose answer (a close frame, an HTTP status) is on its way: destroyed
+   * `graceMs` later on the guard's clock, or at `dropAll`, whichever comes first — so a
+   * closing server never waits on it.
+   */
+  dropLater(socket: Socket, graceMs = 1_000): void {
+    if (socket.destroyed) return;
+    const timer = this.#clock.setTimeout(() => socket.destroy(), graceMs);
+    this.#refused.set(socket, timer);
+    socket.once('close', () => {
+      this.#clock.clearTimeout(timer);
+      this.#refused.delete(socket);
+    });
+  }
+
+  /** Drops every peer still handshaking, and every refused one (the server is closing). */
   dropAll(): void {
     for (const { socket } of this.#pending.values()) socket.destroy();
+    for (const socket of this.#refused.keys()) socket.destroy();
   }
 
   #accepted(socket: Socket): void {
     const key = keyOf(socket);
-    const timer = setTimeout(() => this.#drop(key, socket, 'handshake timeout'), this.timeoutMs);
-    timer.unref();
+    const timer = this.#clock.setTimeout(
+      () => this.#drop(key, socket, 'handshake timeout'),
+      this.timeoutMs,
+    );
     this.#pending.set(key, { socket, timer });
     // Read the key now: a closed socket no longer knows its address.
     socket.once('close', () => this.#forget(key));
@@ -99,7 +152,7 @@ export class HandshakeGuard {
   #forget(key: string): void {
     const entry = this.#pending.get(key);
     if (!entry) return;
-    clearTimeout(entry.timer);
+    this.#clock.clearTimeout(entry.timer);
     this.#pending.delete(key);
   }
 
@@ -107,7 +160,7 @@ export class HandshakeGuard {
     this.#forget(key);
     socket.destroy();
     this.#dropped++;
-    const now = Date.now();
+    const now = this.#clock.now();
     const level = now - this.#lastWarning > 60_000 ? 'warn' : 'debug';
     if (level === 'warn') this.#lastWarning = now;
     logSafely(

@@ -1,8 +1,9 @@
 import { isIP, type Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
-import { AbortedError, TransportFailedError, throwIfAborted } from '@planesync/core';
+import { AbortedError, type Clock, TransportFailedError, throwIfAborted } from '@planesync/core';
+import { withDeadline } from './deadline.ts';
 import { TLS_HARDENING } from './handshake-guard.ts';
-import { type TlsIdentity, tlsIdentityOptions } from './tls-options.ts';
+import { type TlsIdentity, tlsIdentityOptions } from './tls-identity.ts';
 import { openTunnel, type ProxyOptions } from './tunnel.ts';
 
 /** Where and how to dial a CP. */
@@ -17,14 +18,25 @@ export interface DialOptions {
   proxy?: ProxyOptions;
   /** ALPN protocols to offer. */
   alpn?: readonly string[];
-  /** The whole dial — tunnel and TLS handshake — at most this long. Default 30 000 ms. */
+  /**
+   * The whole dial — tunnel and TLS handshake — at most this long; `Infinity` when the caller
+   * holds a deadline of its own (pass its `signal`). Default 30 000 ms.
+   */
   timeoutMs?: number;
+  /** The clock the deadline reads; a `FakeClock` in tests. Default the system clock. */
+  clock?: Clock;
   signal?: AbortSignal;
 }
 
 /**
  * The name a DP dialed, as core checks the CP's certificate against it: the `serverName`
  * option, else the host (an IP address too: the certificate then needs it as an IP SAN).
+ *
+ * @example
+ * ```ts
+ * import { dialedName } from '@planesync/node-tls';
+ * dialedName({ host: '10.0.0.7', serverName: 'cp.internal' }); // 'cp.internal'
+ * ```
  */
 export function dialedName(options: { host: string; serverName?: string | undefined }): string {
   return options.serverName ?? options.host;
@@ -34,35 +46,32 @@ export function dialedName(options: { host: string; serverName?: string | undefi
  * Dials a CP with mutual TLS (1.2 or later), directly or through a CONNECT tunnel, and
  * resolves once the handshake is done. The CP's certificate is *not* judged here — core's
  * TrustVerifier does that from `peerCertificateChain(socket)` — so this resolves for any CP.
- * Shared by the TCP and WebSocket transports.
+ * Rejects with `TRANSPORT_FAILED` (unreachable, handshake failed, no handshake within
+ * `timeoutMs`), `PROXY_REFUSED`, or `ABORTED` when `signal` aborts first; an aborted or
+ * timed-out dial leaves no socket behind.
+ *
+ * @example
+ * ```ts
+ * import { dialTls, peerCertificateChain } from '@planesync/node-tls';
+ * const socket = await dialTls({
+ *   host: 'cp.internal', port: 8005,
+ *   tls: { cert: '/cluster/dp.crt', key: '/cluster/dp.key' },
+ * });
+ * const chain = peerCertificateChain(socket); // for core's TrustVerifier
+ * ```
  */
 export async function dialTls(options: DialOptions): Promise<TLSSocket> {
   throwIfAborted(options.signal);
   const timeoutMs = options.timeoutMs ?? 30_000;
-  // One signal for the caller's abort and the deadline (not AbortSignal.any: a DP dials
-  // forever under one long-lived stop signal, and each composite would stay attached to it).
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(options.signal?.reason);
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, timeoutMs);
-  timer.unref();
-  try {
-    return await dial({ ...options, signal: controller.signal });
-  } catch (error) {
-    if (timedOut)
-      throw new TransportFailedError(
+  return withDeadline(
+    { timeoutMs, clock: options.clock, signal: options.signal },
+    (signal) => dial({ ...options, signal }),
+    (cause) =>
+      new TransportFailedError(
         `cannot connect to ${options.host}:${options.port}: no TLS handshake within ${timeoutMs} ms`,
-        { cause: error },
-      );
-    throw error;
-  } finally {
-    clearTimeout(timer);
-    options.signal?.removeEventListener('abort', onAbort);
-  }
+        { cause },
+      ),
+  );
 }
 
 async function dial(options: DialOptions): Promise<TLSSocket> {
@@ -76,6 +85,10 @@ async function dial(options: DialOptions): Promise<TLSSocket> {
         ...(options.signal ? { signal: options.signal } : {}),
       })
     : undefined;
+  if (options.signal?.aborted) {
+    tunnel?.destroy();
+    throw new AbortedError(undefined, { cause: options.signal.reason });
+  }
   const servername = options.serverName ?? (isIP(options.host) ? 'kong_clustering' : options.host);
   return new Promise<TLSSocket>((resolve, reject) => {
     const socket = tlsConnect({
@@ -89,6 +102,7 @@ async function dial(options: DialOptions): Promise<TLSSocket> {
     });
     const onAbort = () => {
       socket.destroy();
+      tunnel?.destroy();
       reject(new AbortedError(undefined, { cause: options.signal?.reason }));
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });

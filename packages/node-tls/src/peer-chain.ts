@@ -3,6 +3,15 @@ import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 /**
  * The chain the peer presented, DER, leaf first: node's `getPeerCertificate(true)` walked
  * through `issuerCertificate` until it points at itself.
+ *
+ * @example
+ * ```ts
+ * import { TrustVerifier } from '@planesync/core';
+ * import { dialTls, peerCertificateChain } from '@planesync/node-tls';
+ * const socket = await dialTls({ host: 'cp.internal', port: 8005, tls: { cert: '/cluster/dp.crt', key: '/cluster/dp.key' } });
+ * const trust = new TrustVerifier({ mode: 'pinned', certificates: ['/cluster/cluster.crt'] });
+ * trust.verify(peerCertificateChain(socket), { role: 'control-plane', serverName: 'cp.internal' });
+ * ```
  */
 export function peerCertificateChain(socket: TLSSocket): Uint8Array[] {
   const chain: Uint8Array[] = [];
@@ -16,7 +25,15 @@ export function peerCertificateChain(socket: TLSSocket): Uint8Array[] {
   return chain;
 }
 
-/** `host:port`, IPv6 in brackets (`[::1]:8005`), as every planesync transport reports addresses. */
+/**
+ * `host:port`, IPv6 in brackets (`[::1]:8005`), as every planesync transport reports addresses.
+ *
+ * @example
+ * ```ts
+ * import { formatAddress } from '@planesync/node-tls';
+ * formatAddress('::1', 8005); // '[::1]:8005'
+ * ```
+ */
 export function formatAddress(host: string | undefined, port: number | undefined): string {
   const shown = host?.includes(':') ? `[${host}]` : (host ?? 'unknown');
   return `${shown}:${port ?? 0}`;

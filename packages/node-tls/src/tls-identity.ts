@@ -11,7 +11,16 @@ export interface TlsIdentity {
   ca?: readonly CertificateInput[];
 }
 
-/** PEM certificates joined with newlines, as node's TLS wants a chain. */
+/**
+ * PEM certificates joined with newlines, as node's TLS wants a chain; throws
+ * `INVALID_ARGUMENT` when `inputs` hold no certificate.
+ *
+ * @example
+ * ```ts
+ * import { toPemChain } from '@planesync/node-tls';
+ * const chain = toPemChain(['/cluster/dp.crt', '/cluster/intermediate.crt']);
+ * ```
+ */
 export function toPemChain(inputs: CertificateInput | readonly CertificateInput[]): string {
   const list = (Array.isArray(inputs) ? inputs : [inputs]) as readonly CertificateInput[];
   const ders = readCertificates(list);
@@ -27,7 +36,16 @@ export function toPemChain(inputs: CertificateInput | readonly CertificateInput[
     .join('\n');
 }
 
-/** The private key as PEM text (node's TLS takes PEM, not a KeyObject). */
+/**
+ * The private key as PEM text (node's TLS takes PEM, not a KeyObject), from PEM text or bytes
+ * or a PEM file's path; throws `INVALID_ARGUMENT` for anything else.
+ *
+ * @example
+ * ```ts
+ * import { toPemKey } from '@planesync/node-tls';
+ * const key = toPemKey('/cluster/dp.key');
+ * ```
+ */
 export function toPemKey(key: string | Uint8Array): string {
   const text = typeof key === 'string' ? key : Buffer.from(key).toString('utf8');
   if (text.includes('-----BEGIN')) return text;
@@ -42,7 +60,21 @@ export function toPemKey(key: string | Uint8Array): string {
   throw new InvalidArgumentError('the private key must be PEM text or a PEM file path');
 }
 
-/** The `cert`/`key`/`ca` options of node's `tls` for an identity. */
+/**
+ * The `cert`/`key`/`ca` options of node's `tls` for an identity.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:tls';
+ * import { TLS_HARDENING, tlsIdentityOptions } from '@planesync/node-tls';
+ * const server = createServer({
+ *   ...tlsIdentityOptions({ cert: '/cluster/cp.crt', key: '/cluster/cp.key' }),
+ *   ...TLS_HARDENING,
+ *   requestCert: true,
+ *   rejectUnauthorized: false, // core's TrustVerifier judges the chain
+ * });
+ * ```
+ */
 export function tlsIdentityOptions(identity: TlsIdentity): {
   cert: string;
   key: string;

@@ -4,8 +4,22 @@ import { type AddressInfo, createServer, connect as netConnect } from 'node:net'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** Whether a real tinyproxy can be run here (.ci/run installs it where apt is available). */
-export const hasTinyproxy = spawnSync('tinyproxy', ['-v']).status === 0;
+let found: boolean | undefined;
+
+/**
+ * Whether a real `tinyproxy` can be run here (planesync's CI installs it where apt is
+ * available). Asked once per process.
+ *
+ * @example
+ * ```ts
+ * import { hasTinyproxy } from '@planesync/node-tls/testing';
+ * if (!hasTinyproxy()) console.log('tinyproxy cases skipped: tinyproxy is not installed');
+ * ```
+ */
+export function hasTinyproxy(): boolean {
+  found ??= spawnSync('tinyproxy', ['-v']).status === 0;
+  return found;
+}
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -15,11 +29,25 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Starts a real tinyproxy on loopback and waits (bounded) until it accepts connections. */
-export async function startTinyproxy(
-  stops: Array<() => Promise<void>>,
-  auth?: { user: string; password: string },
-): Promise<number> {
+/**
+ * Starts a real tinyproxy on loopback, optionally with Basic auth, and resolves once it
+ * accepts connections (at most 100 attempts, 30 ms apart: a process start, not a test wait).
+ * `close()` kills it and removes its configuration.
+ *
+ * @example
+ * ```ts
+ * import { hasTinyproxy, startTinyproxy } from '@planesync/node-tls/testing';
+ * if (hasTinyproxy()) {
+ *   const proxy = await startTinyproxy({ user: 'kong', password: 's3cret' });
+ *   // dial through `http://kong:s3cret@127.0.0.1:${proxy.port}`
+ *   await proxy.close();
+ * }
+ * ```
+ */
+export async function startTinyproxy(auth?: {
+  user: string;
+  password: string;
+}): Promise<{ port: number; close(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'planesync-tinyproxy-'));
   const port = await freePort();
   const conf = [
@@ -34,10 +62,10 @@ export async function startTinyproxy(
   ].join('\n');
   await writeFile(join(dir, 'tinyproxy.conf'), `${conf}\n`);
   const proc = spawn('tinyproxy', ['-d', '-c', join(dir, 'tinyproxy.conf')], { stdio: 'ignore' });
-  stops.push(async () => {
+  const close = async () => {
     proc.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
-  });
+  };
   for (let attempt = 0; attempt < 100; attempt++) {
     const up = await new Promise<boolean>((resolve) => {
       const socket = netConnect(port, '127.0.0.1', () => {
@@ -46,8 +74,9 @@ export async function startTinyproxy(
       });
       socket.on('error', () => resolve(false));
     });
-    if (up) return port;
+    if (up) return { port, close };
     await new Promise((resolve) => setTimeout(resolve, 30));
   }
+  await close();
   throw new Error('tinyproxy did not start');
 }

@@ -5,13 +5,14 @@ import {
   DataPlane,
   generateClusterCertificate,
   memoryTransport,
-  RingBuffer,
   type TransportClient,
   type TransportServer,
   TrustVerifier,
 } from '@planesync/core';
 import { wsClient, wsServer } from '@planesync/transport-ws';
 import Denque from 'denque';
+// The buffer inside DataPlane.recordRequest, measured on its own (not a public export).
+import { RingBuffer } from '../packages/core/src/analytics/ring-buffer.ts';
 import { type BenchResult, compare } from './harness.ts';
 
 const N = 200_000;

@@ -11,13 +11,13 @@ import {
   ControlPlane,
   DataPlane,
   declarativeConfigSchema,
-  encodeConfigFrame,
   generateClusterCertificate,
   hashConfig,
   memoryTransport,
   TrustVerifier,
   validateConfig,
 } from '@planesync/core';
+import { encodeConfigFrame } from '@planesync/core/protocol';
 import { lmdbStore } from '@planesync/storage-lmdb';
 import { wsServer } from '@planesync/transport-ws';
 import { WebSocketServer } from 'ws';

@@ -8,15 +8,8 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  type Connection,
-  ControlPlane,
-  DataPlane,
-  decodeFrame,
-  encodeMessage,
-  MessageType,
-  TrustVerifier,
-} from '@planesync/core';
+import { type Connection, ControlPlane, DataPlane, TrustVerifier } from '@planesync/core';
+import { decodeFrame, encodeMessage, MessageType } from '@planesync/core/protocol';
 import { wsClient, wsServer } from '@planesync/transport-ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { FleetCommand } from './fleet.ts';

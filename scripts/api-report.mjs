@@ -63,9 +63,10 @@ function describe(checker, exported) {
     exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
   const name = exported.name;
   const declaration = symbol.declarations?.[0];
-  const deprecated = ts
-    .getJSDocTags(declaration ?? ts.factory.createIdentifier(''))
-    .some((tag) => tag.tagName.text === 'deprecated');
+  // Deprecated where it is declared, or where this entry point re-exports it.
+  const deprecated = [declaration, exported.declarations?.[0]].some(
+    (node) => node && ts.getJSDocTags(node).some((tag) => tag.tagName.text === 'deprecated'),
+  );
   const mark = deprecated ? ' (deprecated)' : '';
   const flags = symbol.flags;
   const lines = [];
@@ -136,6 +137,9 @@ function members(checker, type, prefix, keep, owner) {
     // Members a class inherits from a library base (EventEmitter-like) are that base's.
     if (owner && declaration && declaration.parent !== owner && !isOwnedByWorkspace(declaration))
       continue;
+    const deprecated =
+      declaration && ts.getJSDocTags(declaration).some((tag) => tag.tagName.text === 'deprecated');
+    const note = deprecated ? ' (deprecated)' : '';
     const protectedMark = modifiers & ts.ModifierFlags.Protected ? 'protected ' : '';
     const readonlyMark = modifiers & ts.ModifierFlags.Readonly ? 'readonly ' : '';
     const optional = property.flags & ts.SymbolFlags.Optional ? '?' : '';
@@ -144,15 +148,15 @@ function members(checker, type, prefix, keep, owner) {
     if (property.flags & ts.SymbolFlags.Method && signatures.length > 0) {
       for (const signature of signatures)
         lines.push(
-          `${prefix}${protectedMark}${property.name}${optional}${signatureText(checker, signature)}`,
+          `${prefix}${protectedMark}${property.name}${optional}${signatureText(checker, signature)}${note}`,
         );
     } else if (property.flags & ts.SymbolFlags.GetAccessor) {
       lines.push(
-        `${prefix}${protectedMark}get ${property.name}: ${checker.typeToString(propertyType, undefined, FLAGS)}`,
+        `${prefix}${protectedMark}get ${property.name}: ${checker.typeToString(propertyType, undefined, FLAGS)}${note}`,
       );
     } else {
       lines.push(
-        `${prefix}${protectedMark}${readonlyMark}${property.name}${optional}: ${checker.typeToString(propertyType, undefined, FLAGS)}`,
+        `${prefix}${protectedMark}${readonlyMark}${property.name}${optional}: ${checker.typeToString(propertyType, undefined, FLAGS)}${note}`,
       );
     }
   }

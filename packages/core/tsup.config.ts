@@ -22,7 +22,13 @@ const reflectPolyfillOwnFile: Plugin = {
 
 export default [
   packageBuild(
-    { index: 'src/index.ts', testing: 'src/testing/index.ts' },
+    {
+      index: 'src/index.ts',
+      testing: 'src/testing/index.ts',
+      transport: 'src/transport/index.ts',
+      storage: 'src/storage/index.ts',
+      protocol: 'src/protocol/index.ts',
+    },
     { esbuildPlugins: [reflectPolyfillOwnFile] },
   ),
   packageBuild(

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type ConfigStore, FileConfigStore, hashConfig, toStoredRecord } from '@planesync/core';
+import { type ConfigStore, FileConfigStore, hashConfig } from '@planesync/core';
+import { toStoredRecord } from '@planesync/core/storage';
 import { lmdbStore } from '@planesync/storage-lmdb';
 import { describe, expect, it } from 'vitest';
 import { cliInTempDir } from './capture.ts';

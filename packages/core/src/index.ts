@@ -1,6 +1,10 @@
 /**
- * `@planesync/core`: the Control Plane / Data Plane link of a hybrid-mode gateway — contracts
- * for transports and stores, the in-memory adapters, time and errors.
+ * `@planesync/core`: the Control Plane / Data Plane link of a hybrid-mode gateway, for the
+ * application that runs one — ControlPlane, DataPlane, trust and certificates, Kong's config
+ * format and hash, the in-memory transport and stores, time, logging and errors. Adapter
+ * authors have their own entry points: `@planesync/core/transport`, `/storage`, `/protocol`,
+ * and `/testing` for the conformance suites and test helpers. What 0.1.0 exported from here
+ * for them still works, marked `@deprecated`, until 0.3.
  *
  * @module
  */
@@ -12,9 +16,7 @@ export {
   OTHER_KEY,
   type TrafficStats,
 } from './analytics/aggregator.ts';
-export { LatencyHistogram } from './analytics/latency-histogram.ts';
 export type { RequestRecord } from './analytics/request-record.ts';
-export { RingBuffer } from './analytics/ring-buffer.ts';
 export type { AnalyticsOptions, AnalyticsState } from './analytics/telemetry-queue.ts';
 export { type Clock, delay, systemClock, type TimerId } from './clock.ts';
 export { DECLARATIVE_ENTITY_TYPES } from './config/declarative-collections.ts';
@@ -30,21 +32,17 @@ export {
   hashConfig,
   type ValueHash,
 } from './config/hash.ts';
-export { LatestSlot } from './config/latest-slot.ts';
-export {
-  type ConfigLimits,
-  checkEntityCount,
-  DEFAULT_CONFIG_LIMITS,
-  resolveLimits,
-} from './config/limits.ts';
+export { type ConfigLimits, DEFAULT_CONFIG_LIMITS } from './config/limits.ts';
 export {
   loadDeclarativeConfig,
   type ParseConfigOptions,
   parseDeclarativeConfig,
 } from './config/parse.ts';
+export type { PublishedConfig } from './config/publisher.ts';
 export {
+  /** @deprecated since 0.2: the ControlPlane's own machinery (`cp.setConfig`), internal from 0.3. */
   ConfigPublisher,
-  type PublishedConfig,
+  /** @deprecated since 0.2: the ControlPlane's own machinery, internal from 0.3. */
   type PublishResult,
 } from './config/publisher.ts';
 export {
@@ -54,12 +52,19 @@ export {
   type ConfigSource,
 } from './config/snapshot.ts';
 export {
+  /** @deprecated since 0.2: the DataPlane's own machinery, internal from 0.3. */
   CONFIG_VERSION_TRANSITIONS,
+  /** @deprecated since 0.2: the DataPlane's own machinery, internal from 0.3. */
   ConfigCandidate,
+  /** @deprecated since 0.2: the DataPlane's own machinery, internal from 0.3. */
   type ConfigVersionState,
+  /** @deprecated since 0.2: the DataPlane's own machinery, internal from 0.3. */
   DATA_PLANE_CONFIG_TRANSITIONS,
+  /** @deprecated since 0.2: the DataPlane's own machinery, internal from 0.3. */
   DataPlaneConfigMachine,
+  /** @deprecated since 0.2: the DataPlane's own machinery, internal from 0.3. */
   type DataPlaneConfigState,
+  /** @deprecated since 0.2: the DataPlane's own machinery, internal from 0.3. */
   type IgnoredBecause,
 } from './config/state-machine.ts';
 export {
@@ -110,6 +115,7 @@ export {
   TransportFailedError,
   type TrustCode,
   TrustError,
+  /** @deprecated since 0.2: import it from `@planesync/core/transport` or `/storage`. */
   throwIfAborted,
   VersionIncompatibleError,
 } from './errors.ts';
@@ -121,59 +127,52 @@ export {
   type Logger,
   type LogLevel,
   type LogSink,
-  logSafely,
   silentLogger,
 } from './host/logger.ts';
 export {
+  /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   assembleConfigFrame,
+  /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   decodeFrame,
+  /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   encodeCompressed,
+  /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   encodeConfigFrame,
+  /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   encodeMessage,
+  /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   inflateJson,
 } from './protocol/codec.ts';
+export type { PluginVersion } from './protocol/compatibility.ts';
 export {
+  /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   configuredPlugins,
-  type PluginVersion,
+  /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   pluginCompatibility,
+  /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   versionsCompatible,
 } from './protocol/compatibility.ts';
 export {
+  /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   type ConfigFrame,
+  /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   type ConfigHeader,
-  LABEL_LIMITS,
   type License,
-  labelProblem,
-  MAX_HELLO_BYTES,
+  /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   type Message,
-  type MessageBodies,
+  /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   type MessageName,
+  /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   MessageType,
-  NACK_LIMITS,
-  nackProblems,
+  /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   PROTOCOL_VERSION,
-  pickProtocol,
-  SUPPORTED_PROTOCOLS,
   SYNC_STATUSES,
   type SyncStatus,
   type TelemetryBatch,
+  type TelemetryRecord,
 } from './protocol/messages.ts';
 export { type PlanesyncProtocolOptions, planesyncProtocol } from './protocol/planesync.ts';
-export {
-  type ConfigOffer,
-  type ConfigRefusal,
-  type ConfigReport,
-  type ControlPlaneLink,
-  type ControlPlaneMessage,
-  type DataPlaneIdentity,
-  type DataPlaneLink,
-  type DataPlaneMessage,
-  type EncodedConfig,
-  type Identification,
-  missingFeatures,
-  type PendingEncoding,
-  type WireProtocol,
-} from './protocol/wire-protocol.ts';
+export type { WireProtocol } from './protocol/wire-protocol.ts';
 export type {
   ConfigStore,
   SaveOptions,
@@ -182,17 +181,20 @@ export type {
 } from './storage/contract.ts';
 export { FileConfigStore, type FileConfigStoreOptions, fileStore } from './storage/file-store.ts';
 export { MemoryConfigStore, memoryStore } from './storage/memory-store.ts';
-export { assertNodeId } from './storage/node-id.ts';
 export {
+  /** @deprecated since 0.2: import it from `@planesync/core/storage`. */
   fromStoredRecord,
+  /** @deprecated since 0.2: import it from `@planesync/core/storage`. */
   serializeStoredRecord,
+  /** @deprecated since 0.2: import it from `@planesync/core/storage`. */
   toStoredRecord,
 } from './storage/stored-snapshot.ts';
-export { acquireWriterLock, type WriterLock } from './storage/writer-lock.ts';
-export { hostOfAddress } from './transport/address.ts';
 export {
+  /** @deprecated since 0.2: import it from `@planesync/core/transport`. */
   ConnectionBase,
+  /** @deprecated since 0.2: import it from `@planesync/core/transport`. */
   type ConnectionInit,
+  /** @deprecated since 0.2: import it from `@planesync/core/transport`. */
   DEFAULT_MAX_PAYLOAD_BYTES,
 } from './transport/connection-base.ts';
 export {
@@ -206,7 +208,6 @@ export {
   type ConnectOptions,
   type ControlFrame,
   type DialRequest,
-  FRAMES_ONLY,
   type ListenInfo,
   type ListenOptions,
   type PeerInfo,
@@ -216,27 +217,13 @@ export {
   type TransportServer,
 } from './transport/contract.ts';
 export {
-  CONTROL_BACKLOG,
-  ControlFrameInbox,
-  checkControlFrame,
-  MAX_CONTROL_PAYLOAD_BYTES,
-} from './transport/control-frames.ts';
-export {
-  checkConnectOptions,
-  checkRequestPath,
-  checkRoutes,
-  checkSubprotocol,
-  dialRequestQuery,
-  queryRecord,
-} from './transport/dial-request.ts';
-export {
   type MemoryClientOptions,
   type MemoryTransport,
   type MemoryTransportOptions,
   type MemoryTransportServer,
   memoryTransport,
 } from './transport/memory-transport.ts';
-export { altNameProblem, ipVersion } from './trust/alt-names.ts';
+export { altNameProblem } from './trust/alt-names.ts';
 export {
   type CertificateInput,
   readCertificates,

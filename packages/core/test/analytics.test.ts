@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { LatencyHistogram } from '../src/analytics/latency-histogram.ts';
+import { RingBuffer } from '../src/analytics/ring-buffer.ts';
 import {
   AnalyticsAggregator,
   type Connection,
-  LatencyHistogram,
-  RingBuffer,
   type TelemetryBatch,
   type TransportClient,
 } from '../src/index.ts';

@@ -8,11 +8,8 @@ import {
   ControlPlane,
   DataPlane,
   type DataPlaneStatus,
-  decodeFrame,
   EMPTY_CONFIG_HASH,
   type ErrorContext,
-  encodeConfigFrame,
-  encodeMessage,
   FileConfigStore,
   generateClusterCertificate,
   hashConfig,
@@ -24,6 +21,7 @@ import {
   type TransportClient,
   TrustVerifier,
 } from '../src/index.ts';
+import { decodeFrame, encodeConfigFrame, encodeMessage } from '../src/protocol/index.ts';
 import { createTestCluster, FakeClock, type TestCluster } from '../src/testing/index.ts';
 
 const configA = { _format_version: '3.0', services: [{ name: 'a', host: 'a.internal' }] };

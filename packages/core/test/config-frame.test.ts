@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodeFrame, encodeConfigFrame, hashConfig, inflateJson } from '../src/index.ts';
+import { hashConfig } from '../src/index.ts';
+import { decodeFrame, encodeConfigFrame, inflateJson } from '../src/protocol/index.ts';
 import { createTestCluster, type TestCluster } from '../src/testing/index.ts';
 
 /** A declarative config of about `megabytes` MB of JSON that gzip cannot shrink much. */

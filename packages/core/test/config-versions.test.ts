@@ -1,15 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { LatestSlot } from '../src/config/latest-slot.ts';
+import { ConfigPublisher } from '../src/config/publisher.ts';
 import {
   CONFIG_VERSION_TRANSITIONS,
-  ConfigPublisher,
-  type ConfigSnapshot,
   type ConfigVersionState,
   DATA_PLANE_CONFIG_TRANSITIONS,
   DataPlaneConfigMachine,
+} from '../src/config/state-machine.ts';
+import {
+  type ConfigSnapshot,
   declarativeConfigSchema,
   hashConfig,
-  LatestSlot,
   StateError,
 } from '../src/index.ts';
 import { FakeClock } from '../src/testing/index.ts';

@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { ConnectionBase, DEFAULT_MAX_PAYLOAD_BYTES } from '../src/index.ts';
+import { ConnectionBase, DEFAULT_MAX_PAYLOAD_BYTES } from '../src/transport/index.ts';
 
 /** A connection whose socket is the test: frames are pushed in by hand. */
 class Probe extends ConnectionBase {

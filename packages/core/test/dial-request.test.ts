@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { type ControlFrame, silentLogger } from '../src/index.ts';
 import {
-  type ControlFrame,
   ControlFrameInbox,
   checkConnectOptions,
   checkControlFrame,
@@ -9,8 +9,7 @@ import {
   dialRequestQuery,
   FRAMES_ONLY,
   queryRecord,
-  silentLogger,
-} from '../src/index.ts';
+} from '../src/transport/index.ts';
 
 const invalid = expect.objectContaining({ code: 'INVALID_ARGUMENT' });
 const ALL = { request: true, controlFrames: true };

@@ -28,9 +28,9 @@ import {
   type TrustCode,
   TrustError,
   TrustVerifier,
-  throwIfAborted,
   VersionIncompatibleError,
 } from '../src/index.ts';
+import { throwIfAborted } from '../src/transport/index.ts';
 
 /** docs/errors.md: each `## \`CODE\`` heading with the text of its section. */
 const sections = (() => {

@@ -1,10 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  generateClusterCertificate,
-  MessageType,
-  type PlanesyncError,
-  TrustVerifier,
-} from '../src/index.ts';
+import { generateClusterCertificate, type PlanesyncError, TrustVerifier } from '../src/index.ts';
+import { MessageType } from '../src/protocol/index.ts';
 import {
   createTestCluster,
   type Fault,

@@ -2,18 +2,20 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   createCertificateAuthority,
-  decodeFrame,
   decodePemCertificates,
-  encodeCompressed,
-  encodeConfigFrame,
-  encodeMessage,
   hashConfig,
-  inflateJson,
   issueCertificate,
   PlanesyncError,
   parseDeclarativeConfig,
   TrustVerifier,
 } from '../src/index.ts';
+import {
+  decodeFrame,
+  encodeCompressed,
+  encodeConfigFrame,
+  encodeMessage,
+  inflateJson,
+} from '../src/protocol/index.ts';
 
 /** Cases per decoder: CI runs at least 10 000; `pnpm soak` sets PLANESYNC_FUZZ_RUNS=1000000. */
 const RUNS = Number(process.env.PLANESYNC_FUZZ_RUNS ?? 10_000);

@@ -1,21 +1,23 @@
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  assembleConfigFrame,
   type CloseInfo,
   type Connection,
   DataPlane,
-  decodeFrame,
-  encodeConfigFrame,
-  encodeMessage,
   generateClusterCertificate,
   hashConfig,
   MemoryConfigStore,
-  type Message,
   memoryTransport,
   silentLogger,
   TrustVerifier,
 } from '../src/index.ts';
+import {
+  assembleConfigFrame,
+  decodeFrame,
+  encodeConfigFrame,
+  encodeMessage,
+  type Message,
+} from '../src/protocol/index.ts';
 import { createTestCluster, type TestCluster } from '../src/testing/index.ts';
 
 let cluster: TestCluster | undefined;

@@ -2,8 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { generateClusterCertificate, hostOfAddress, TrustVerifier } from '../src/index.ts';
+import { generateClusterCertificate, TrustVerifier } from '../src/index.ts';
 import { createTestCluster, type TestCluster } from '../src/testing/index.ts';
+import { hostOfAddress } from '../src/transport/index.ts';
 
 let cluster: TestCluster | undefined;
 const cleanups: Array<() => Promise<unknown>> = [];

@@ -4,11 +4,8 @@ import { ConnectionMachine } from '../src/data-plane/connection-machine.ts';
 import {
   type Connection,
   ControlPlane,
-  type ControlPlaneMessage,
   DataPlane,
-  type DataPlaneMessage,
   type DataPlaneStatus,
-  type EncodedConfig,
   ErrorCode,
   InvalidArgumentError,
   type License,
@@ -20,6 +17,11 @@ import {
   type TransportClient,
   type WireProtocol,
 } from '../src/index.ts';
+import type {
+  ControlPlaneMessage,
+  DataPlaneMessage,
+  EncodedConfig,
+} from '../src/protocol/index.ts';
 import { createTestCluster, FakeClock, type TestCluster } from '../src/testing/index.ts';
 
 let cluster: TestCluster | undefined;

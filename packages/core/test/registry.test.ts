@@ -7,12 +7,12 @@ import {
   DataPlane,
   type DataPlaneOptions,
   EMPTY_CONFIG_HASH,
-  encodeMessage,
   issueCertificate,
   memoryTransport,
   silentLogger,
   TrustVerifier,
 } from '../src/index.ts';
+import { encodeMessage } from '../src/protocol/index.ts';
 import { createTestCluster, FakeClock, type TestCluster } from '../src/testing/index.ts';
 
 let cluster: TestCluster | undefined;
@@ -250,7 +250,7 @@ describe('protocol version negotiation (a rolling upgrade)', () => {
   }
 
   it('a DP offering a newer protocol and this one is served in the newest both speak', async () => {
-    const { pickProtocol } = await import('../src/index.ts');
+    const { pickProtocol } = await import('../src/protocol/index.ts');
     cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
     const answer = await answerTo({
       protocol: 'planesync/2',

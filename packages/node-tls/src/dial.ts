@@ -1,6 +1,7 @@
 import { isIP, type Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
-import { AbortedError, type Clock, TransportFailedError, throwIfAborted } from '@planesync/core';
+import { AbortedError, type Clock, TransportFailedError } from '@planesync/core';
+import { throwIfAborted } from '@planesync/core/transport';
 import { withDeadline } from './deadline.ts';
 import { TLS_HARDENING } from './handshake-guard.ts';
 import { type TlsIdentity, tlsIdentityOptions } from './tls-identity.ts';

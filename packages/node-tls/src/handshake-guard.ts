@@ -1,13 +1,7 @@
 import { constants } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
-import {
-  type Clock,
-  defaultLogger,
-  type Logger,
-  logSafely,
-  systemClock,
-  type TimerId,
-} from '@planesync/core';
+import { type Clock, defaultLogger, type Logger, systemClock, type TimerId } from '@planesync/core';
+import { logSafely } from '@planesync/core/transport';
 
 /**
  * Options both socket servers share for peers that are not yet connections: how long one may

@@ -7,8 +7,8 @@ import {
   InvalidArgumentError,
   ProxyRefusedError,
   TransportFailedError,
-  throwIfAborted,
 } from '@planesync/core';
+import { throwIfAborted } from '@planesync/core/transport';
 import { toPemChain } from './tls-identity.ts';
 
 /** A forward proxy, as Kong's `cluster_use_proxy` / `proxy_server` configure it. */

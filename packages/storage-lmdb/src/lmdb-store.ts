@@ -2,24 +2,26 @@ import { lstatSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type AbortOptions,
-  acquireWriterLock,
-  assertNodeId,
   type Clock,
   type ConfigSnapshot,
   type ConfigStore,
-  fromStoredRecord,
   InvalidArgumentError,
   type SaveOptions,
   type StoreAccess,
   StoreCorruptError,
   type StoredSnapshot,
   StoreWriteFailedError,
-  serializeStoredRecord,
   systemClock,
+} from '@planesync/core';
+import {
+  acquireWriterLock,
+  assertNodeId,
+  fromStoredRecord,
+  serializeStoredRecord,
   throwIfAborted,
   toStoredRecord,
   type WriterLock,
-} from '@planesync/core';
+} from '@planesync/core/storage';
 import { open, type RootDatabase } from 'lmdb';
 import { decrypt, encrypt, toKey } from './encryption.ts';
 import { readEnvironment } from './environment-file.ts';

@@ -2,12 +2,14 @@ import {
   type Clock,
   type Connection,
   type ConnectOptions,
-  checkConnectOptions,
-  DEFAULT_MAX_PAYLOAD_BYTES,
-  FRAMES_ONLY,
   InvalidArgumentError,
   type TransportClient,
 } from '@planesync/core';
+import {
+  checkConnectOptions,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  FRAMES_ONLY,
+} from '@planesync/core/transport';
 import { dialedName, dialTls, type ProxyOptions, type TlsIdentity } from '@planesync/node-tls';
 import { FrameDecoder, frameHeader, MAX_PREFACE_BYTES } from './framing.ts';
 import { TcpConnection } from './tcp-connection.ts';

@@ -1,10 +1,6 @@
 import type { TLSSocket } from 'node:tls';
-import {
-  AbortedError,
-  ConnectionBase,
-  ConnectionClosedError,
-  type ConnectionInit,
-} from '@planesync/core';
+import { AbortedError, ConnectionClosedError } from '@planesync/core';
+import { ConnectionBase, type ConnectionInit } from '@planesync/core/transport';
 import { formatAddress, peerCertificateChain, writable } from '@planesync/node-tls';
 import { closeFrame, type FrameDecoder, type FrameEvent, frameHeader } from './framing.ts';
 

@@ -1,17 +1,19 @@
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import {
   type ConnectionHandler,
-  checkRoutes,
-  DEFAULT_MAX_PAYLOAD_BYTES,
   defaultLogger,
-  FRAMES_ONLY,
   type ListenInfo,
   type ListenOptions,
-  logSafely,
   TransportFailedError,
   type TransportServer,
-  throwIfAborted,
 } from '@planesync/core';
+import {
+  checkRoutes,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  FRAMES_ONLY,
+  logSafely,
+  throwIfAborted,
+} from '@planesync/core/transport';
 import {
   closeServer,
   formatAddress,

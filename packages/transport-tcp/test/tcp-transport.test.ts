@@ -5,12 +5,12 @@ import {
   createCertificateAuthority,
   DataPlane,
   decodePemCertificates,
-  FRAMES_ONLY,
   generateClusterCertificate,
   issueCertificate,
   TrustVerifier,
 } from '@planesync/core';
 import { transportConformance } from '@planesync/core/testing';
+import { FRAMES_ONLY } from '@planesync/core/transport';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { closeFrame, FrameDecoder, frameHeader, MAX_PREFACE_BYTES } from '../src/framing.ts';
 import { tcpClient, tcpServer } from '../src/index.ts';

@@ -8,18 +8,20 @@ import {
   CloseCode,
   type Connection,
   type ConnectOptions,
-  checkConnectOptions,
-  DEFAULT_MAX_PAYLOAD_BYTES,
-  dialRequestQuery,
   InvalidArgumentError,
   PeerRefusedError,
   PlanesyncError,
-  queryRecord,
   type TransportClient,
   TransportFailedError,
   type TransportFeatures,
-  throwIfAborted,
 } from '@planesync/core';
+import {
+  checkConnectOptions,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  dialRequestQuery,
+  queryRecord,
+  throwIfAborted,
+} from '@planesync/core/transport';
 import {
   dialedName,
   dialTls,

@@ -3,13 +3,15 @@ import {
   AbortedError,
   type AbortOptions,
   CloseCode,
-  ConnectionBase,
   ConnectionClosedError,
-  type ConnectionInit,
   type ControlFrame,
+} from '@planesync/core';
+import {
+  ConnectionBase,
+  type ConnectionInit,
   ControlFrameInbox,
   checkControlFrame,
-} from '@planesync/core';
+} from '@planesync/core/transport';
 import { writable } from '@planesync/node-tls';
 import type { WebSocket } from 'ws';
 

@@ -5,19 +5,21 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import {
   type ConnectionHandler,
-  checkRequestPath,
-  checkRoutes,
-  DEFAULT_MAX_PAYLOAD_BYTES,
   defaultLogger,
   type ListenInfo,
   type ListenOptions,
-  logSafely,
-  queryRecord,
   type Route,
   TransportFailedError,
   type TransportServer,
-  throwIfAborted,
 } from '@planesync/core';
+import {
+  checkRequestPath,
+  checkRoutes,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  logSafely,
+  queryRecord,
+  throwIfAborted,
+} from '@planesync/core/transport';
 import {
   closeServer,
   formatAddress,

@@ -1,15 +1,14 @@
 import {
   ConfigInvalidError,
   type ConfigSnapshot,
-  checkEntityCount,
   DEFAULT_CONFIG_LIMITS,
   declarativeConfigSchema,
-  fromStoredRecord,
   hashConfig,
   parseDeclarativeConfig,
   StoreCorruptError,
   validateConfig,
 } from '@planesync/core';
+import { checkEntityCount, fromStoredRecord } from '@planesync/core/storage';
 import { readInput } from '../files.ts';
 import { CliError, type CliIo } from '../io.ts';
 

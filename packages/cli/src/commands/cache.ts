@@ -7,8 +7,8 @@ import {
   StoreDecryptFailedError,
   type StoredSnapshot,
   StoreLockedError,
-  toStoredRecord,
 } from '@planesync/core';
+import { toStoredRecord } from '@planesync/core/storage';
 import { lmdbStore } from '@planesync/storage-lmdb';
 import { CliError, type CliIo, UsageError } from '../io.ts';
 import { parseOptions } from '../options.ts';

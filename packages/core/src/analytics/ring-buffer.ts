@@ -3,17 +3,8 @@ import { InvalidArgumentError } from '../errors.ts';
 /**
  * A fixed-capacity FIFO in a preallocated array: `push` is O(1) and, when full, evicts the
  * oldest entry and counts it in `dropped` — the spec's analytics buffer, which "starts dropping
- * older data" once it fills.
- *
- * @example
- * ```ts
- * import { RingBuffer } from '@planesync/core';
- * const ring = new RingBuffer<number>(3);
- * for (const n of [1, 2, 3, 4]) ring.push(n);
- * [...ring];        // [2, 3, 4]
- * ring.dropped;     // 1
- * ring.drain(2);    // [2, 3]
- * ```
+ * older data" once it fills. Of capacity 3, pushing 1, 2, 3, 4 leaves [2, 3, 4] with
+ * `dropped` 1, and `drain(2)` takes [2, 3]. Internal: the DataPlane's analytics buffer.
  */
 export class RingBuffer<T> implements Iterable<T> {
   readonly capacity: number;

@@ -4,15 +4,8 @@
  * that is still receiving: when the send finishes, only the newest version goes next —
  * never a queue of old ones. With `supersede`, a newer offer also aborts the delivery in
  * progress (through its signal), so a send still waiting on a full socket is dropped too.
- *
- * @example
- * ```ts
- * import { LatestSlot } from '@planesync/core';
- * const sent: number[] = [];
- * const slot = new LatestSlot<number>(async (v) => { sent.push(v); });
- * slot.offer(1); slot.offer(2); slot.offer(3);
- * await slot.idle();  // sent: [1, 3] — 2 was replaced before its turn
- * ```
+ * Offering 1, 2 and 3 at once delivers 1 and 3: 2 was replaced before its turn. Internal:
+ * each DP's feed on the CP and each link's config applier on the DP use one.
  */
 export class LatestSlot<T> {
   #waiting: { value: T } | undefined;

@@ -82,7 +82,7 @@ export const defaultLogger: Logger = consoleLogger();
  *
  * @example
  * ```ts
- * import { defaultLogger, logSafely } from '@planesync/core';
+ * import { defaultLogger, logSafely } from '@planesync/core/transport';
  * logSafely(defaultLogger, 'warn', { peer: '10.0.0.7' }, 'dropped a peer');
  * ```
  */

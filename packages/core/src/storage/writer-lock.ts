@@ -26,7 +26,7 @@ export interface WriterLock {
  *
  * @example
  * ```ts
- * import { acquireWriterLock } from '@planesync/core';
+ * import { acquireWriterLock } from '@planesync/core/storage';
  * const lock = await acquireWriterLock('/usr/local/kong/my-cache/planesync.pid');
  * if (lock !== 'read-only') await lock.release();
  * ```

@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { hostOfAddress } from '@planesync/core';
+ * import { hostOfAddress } from '@planesync/core/transport';
  * hostOfAddress('[::1]:8005'); // '::1'
  * ```
  */

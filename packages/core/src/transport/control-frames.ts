@@ -14,7 +14,7 @@ export const CONTROL_BACKLOG = 64;
  *
  * @example
  * ```ts
- * import { checkControlFrame } from '@planesync/core';
+ * import { checkControlFrame } from '@planesync/core/transport';
  * checkControlFrame({ kind: 'ping', payload: new Uint8Array(8) }); // fine
  * ```
  */
@@ -39,7 +39,7 @@ export function checkControlFrame(frame: ControlFrame, signal?: AbortSignal): vo
  *
  * @example
  * ```ts
- * import { ControlFrameInbox } from '@planesync/core';
+ * import { ControlFrameInbox } from '@planesync/core/transport';
  * const inbox = new ControlFrameInbox();
  * inbox.push({ kind: 'ping', payload: new Uint8Array([1]) }); // kept
  * inbox.listen((frame) => console.log(frame.kind)); // 'ping'

@@ -26,7 +26,7 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
  *
  * @example
  * ```ts
- * import { dialRequestQuery } from '@planesync/core';
+ * import { dialRequestQuery } from '@planesync/core/transport';
  * dialRequestQuery({ request: { query: [['node_id', 'a b']] } }); // 'node_id=a%20b'
  * dialRequestQuery({ request: { query: [['v', '3.10+ee']], encodeQuery: false } }); // 'v=3.10+ee'
  * ```
@@ -59,7 +59,7 @@ export function dialRequestQuery(
  *
  * @example
  * ```ts
- * import { queryRecord } from '@planesync/core';
+ * import { queryRecord } from '@planesync/core/transport';
  * queryRecord('node_id=a%20b&v=1&v=2'); // { node_id: 'a b', v: '2' }
  * ```
  */
@@ -74,7 +74,7 @@ export function queryRecord(rawQuery: string): Record<string, string> {
  *
  * @example
  * ```ts
- * import { checkRequestPath } from '@planesync/core';
+ * import { checkRequestPath } from '@planesync/core/transport';
  * checkRequestPath('/v1/outlet'); // fine
  * ```
  */
@@ -90,7 +90,7 @@ export function checkRequestPath(path: string): void {
  *
  * @example
  * ```ts
- * import { checkSubprotocol } from '@planesync/core';
+ * import { checkSubprotocol } from '@planesync/core/transport';
  * checkSubprotocol('planesync.v2'); // fine
  * ```
  */
@@ -110,7 +110,7 @@ export function checkSubprotocol(subprotocol: string): void {
  *
  * @example
  * ```ts
- * import { checkConnectOptions, FRAMES_ONLY } from '@planesync/core';
+ * import { checkConnectOptions, FRAMES_ONLY } from '@planesync/core/transport';
  * checkConnectOptions(FRAMES_ONLY, { request: { path: '/v1/outlet' } }, 'my transport');
  * // throws INVALID_ARGUMENT: my transport cannot carry a request path …
  * ```
@@ -147,7 +147,7 @@ export function checkConnectOptions(
  *
  * @example
  * ```ts
- * import { checkRoutes } from '@planesync/core';
+ * import { checkRoutes } from '@planesync/core/transport';
  * const routes = checkRoutes({ request: true, controlFrames: true }, undefined, [{ path: '/planesync/v1' }], 'wsServer');
  * ```
  */

@@ -1,8 +1,9 @@
 // A store that forgets nothing on clear(), under node:test: the suite must fail exactly the
 // clear case (conformance-runners.test.ts checks the exit code and the TAP report).
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { type AbortOptions, MemoryConfigStore, throwIfAborted } from '@planesync/core';
+import { type AbortOptions, MemoryConfigStore } from '@planesync/core';
 import { configStoreConformance } from '@planesync/core/testing';
+import { throwIfAborted } from '@planesync/core/transport';
 
 class StoreThatNeverClears extends MemoryConfigStore {
   override async clear(options: AbortOptions = {}): Promise<void> {

@@ -1,0 +1,70 @@
+/**
+ * `@planesync/core/protocol`: for protocol authors and peers written by hand. The
+ * wire-protocol seam (`WireProtocol` and its links, also named in `.`), planesync/1's codec,
+ * message types and limits, and the compatibility rules a CP applies whatever the protocol.
+ * docs/protocol.md describes the wire and the seam.
+ *
+ * @module
+ */
+
+export {
+  assembleConfigFrame,
+  compressConfig,
+  decodeFrame,
+  encodeCompressed,
+  encodeConfigFrame,
+  encodeMessage,
+  inflate,
+  inflateJson,
+  parseJson,
+} from './codec.ts';
+export {
+  configuredPlugins,
+  type PluginVersion,
+  pluginCompatibility,
+  versionsCompatible,
+} from './compatibility.ts';
+export {
+  type Ack,
+  type ConfigFrame,
+  type ConfigHeader,
+  type Hello,
+  LABEL_LIMITS,
+  type License,
+  labelProblem,
+  MAX_HELLO_BYTES,
+  MAX_TELEMETRY_RECORDS,
+  type Message,
+  type MessageBodies,
+  type MessageName,
+  MessageType,
+  NACK_LIMITS,
+  type Nack,
+  nackProblems,
+  type Ping,
+  PROTOCOL_VERSION,
+  pickProtocol,
+  type Reject,
+  SUPPORTED_PROTOCOLS,
+  SYNC_STATUSES,
+  type SyncStatus,
+  type TelemetryBatch,
+  type TelemetryRecord,
+  type Welcome,
+} from './messages.ts';
+export { type PlanesyncProtocolOptions, planesyncProtocol } from './planesync.ts';
+export {
+  type ConfigOffer,
+  type ConfigRefusal,
+  type ConfigReport,
+  type ControlPlaneLink,
+  type ControlPlaneMessage,
+  type DataPlaneIdentity,
+  type DataPlaneLink,
+  type DataPlaneMessage,
+  type EncodedConfig,
+  type Identification,
+  missingFeatures,
+  type PendingEncoding,
+  type WireProtocol,
+} from './wire-protocol.ts';

@@ -1,0 +1,16 @@
+/**
+ * `@planesync/core/storage`: for store authors and tools that write a DP's cache. The
+ * `ConfigStore` contract (also in `.`), the stored-record format every planesync store
+ * writes, the writer lock that keeps a prefix to one process, and the checks a store makes
+ * on what it is given — so a new store passes `configStoreConformance` from
+ * `@planesync/core/testing`. docs/writing-a-store.md walks through one.
+ *
+ * @module
+ */
+
+export { checkEntityCount } from '../config/limits.ts';
+export { throwIfAborted } from '../errors.ts';
+export type { ConfigStore, SaveOptions, StoreAccess, StoredSnapshot } from './contract.ts';
+export { assertNodeId } from './node-id.ts';
+export { fromStoredRecord, serializeStoredRecord, toStoredRecord } from './stored-snapshot.ts';
+export { acquireWriterLock, type WriterLock } from './writer-lock.ts';

@@ -13,6 +13,7 @@ import {
   type PlanesyncError,
   ProtocolViolationError,
   planesyncProtocol,
+  type Route,
   silentLogger,
   type TransportClient,
   type WireProtocol,
@@ -48,10 +49,11 @@ function parse(frame: Uint8Array): Record<string, unknown> {
  * said who it is), no ack (the heartbeat carrying the new hash is the answer, as in Kong's
  * protocol) and no telemetry.
  */
-function jsonProtocol(requires: WireProtocol['requires'] = {}): WireProtocol {
+function jsonProtocol(requires: WireProtocol['requires'] = {}, route?: Route): WireProtocol {
   return {
     name: 'json',
     requires,
+    ...(route ? { route } : {}),
     controlPlane: {
       encodeConfig: (config) => ({
         async seal(header) {
@@ -96,7 +98,7 @@ function jsonProtocol(requires: WireProtocol['requires'] = {}): WireProtocol {
       }),
     },
     dataPlane: {
-      dial: () => ({}),
+      dial: () => (route ? { request: { path: route.path } } : {}),
       open(connection) {
         let deliver: ((message: ControlPlaneMessage) => void) | undefined;
         return {
@@ -213,18 +215,43 @@ describe('the wire-protocol seam: a second protocol is a new module, not edits a
     }
   });
 
-  it('two protocols on the transport’s own path are refused: each needs its route', () => {
+  it('a CP serving several protocols needs a route for each, and distinct ones', () => {
     const transport = memoryTransport({ certificates: [] });
-    expect(
-      () =>
-        new ControlPlane({
-          transport: transport.server,
-          trust: {} as never,
-          version: '3.10.0',
-          protocols: [planesyncProtocol(), jsonProtocol()],
-          logger: silentLogger,
-        }),
-    ).toThrow(/two protocols on the transport's own path/);
+    const make = (protocols: WireProtocol[]) => () =>
+      new ControlPlane({
+        transport: transport.server,
+        trust: {} as never,
+        version: '3.10.0',
+        protocols,
+        logger: silentLogger,
+      });
+    expect(make([planesyncProtocol(), jsonProtocol({}, { path: '/json/v1' })])).toThrow(
+      /serves each on its own path: give planesync a route/,
+    );
+    const route = { path: '/v1' };
+    expect(make([planesyncProtocol({ route }), jsonProtocol({}, route)])).toThrow(
+      /two protocols on \/v1/,
+    );
+  });
+
+  it('one listener serves two protocols, each on its path: DPs of both sync, and an unknown path is refused', async () => {
+    const planesync = planesyncProtocol({ route: { path: '/planesync/v1' } });
+    const json = jsonProtocol({}, { path: '/json/v1' });
+    cluster = await createTestCluster({ controlPlane: { protocols: [planesync, json] } });
+    const own = cluster.dataPlane({ protocol: planesync, nodeId: 'planesync-dp' });
+    const other = cluster.dataPlane({ protocol: json, nodeId: 'json-dp' });
+    await Promise.all([own.start(), other.start()]);
+    const { hash } = await cluster.cp.setConfig({
+      _format_version: '3.0',
+      services: [{ name: 's', url: 'http://a.test' }],
+    });
+    await Promise.all([own.waitForConfig({ hash }), other.waitForConfig({ hash })]);
+    const byId = Object.fromEntries(cluster.cp.dataPlanes().map((r) => [r.id, r.protocol]));
+    expect(byId).toEqual({ 'planesync-dp': 'planesync/1', 'json-dp': 'json/1' });
+    const client = cluster.transport.client({ certificates: [cluster.certificate] });
+    await expect(client.connect({ request: { path: '/elsewhere' } })).rejects.toThrow(
+      /404|elsewhere/,
+    );
   });
 });
 

@@ -15,6 +15,9 @@ import {
 import { writable } from '@planesync/node-tls';
 import type { WebSocket } from 'ws';
 
+/** What `ws` reports for a close frame without a code (RFC 6455 §7.1.5). */
+const NO_STATUS_RECEIVED = 1005;
+
 /**
  * One planesync connection over a WebSocket: each frame is one binary message. With manual
  * pings, ws answers none and each ping and pong goes to `onControl`; otherwise ws answers
@@ -55,9 +58,10 @@ export class WsConnection extends ConnectionBase {
         this.rejectOversized(this.maxPayloadBytes + 1);
     });
     ws.on('close', (code: number, reason: Buffer) =>
-      // 1005: the peer closed without a code — a plain, normal close.
+      // The peer closed without a code (RFC 6455's 1005, never sent on the wire): a plain,
+      // normal close.
       this.socketClosed({
-        code: code === 1005 ? CloseCode.NORMAL : code,
+        code: code === NO_STATUS_RECEIVED ? CloseCode.NORMAL : code,
         reason: reason.toString('utf8'),
       }),
     );

@@ -6,6 +6,7 @@ import {
   decodePemCertificates,
   generateClusterCertificate,
   issueCertificate,
+  planesyncProtocol,
   TrustVerifier,
 } from '@planesync/core';
 import { transportConformance } from '@planesync/core/testing';
@@ -95,6 +96,49 @@ describe('ControlPlane ↔ DataPlane over wss', () => {
       connected: true,
       ip: '127.0.0.1', // the address, without the port, as Kong records it
     });
+  });
+
+  it('one wss listener routes each path to its protocol: a fleet mid-migration syncs on both', async () => {
+    const tls = { cert: cluster.certificate, key: cluster.privateKey };
+    const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
+    const current = planesyncProtocol({ route: { path: '/planesync/v1' } });
+    const next = planesyncProtocol({
+      route: { path: '/planesync/v2' },
+      versions: ['planesync/2', 'planesync/1'],
+    });
+    const transport = wsServer({ host: '127.0.0.1', port: 0, tls });
+    const cp = new ControlPlane({
+      transport,
+      trust,
+      version: '3.10.0',
+      protocols: [current, next],
+    });
+    await cp.start();
+    stops.push(() => cp.stop());
+    const { hash } = await cp.setConfig(config);
+    // The URL names the host; each protocol names its path.
+    const url = `wss://127.0.0.1:${transport.port}`;
+    const dps = [
+      startDp({
+        transport: wsClient({ url, tls }),
+        trust,
+        version: '3.10.0',
+        nodeId: 'old',
+        protocol: current,
+      }),
+      startDp({
+        transport: wsClient({ url, tls }),
+        trust,
+        version: '3.10.0',
+        nodeId: 'new',
+        protocol: next,
+      }),
+    ];
+    for (const dp of dps) await dp.start();
+    await Promise.all(dps.map((dp) => dp.waitForConfig({ hash })));
+    await cp.waitForSync({ hash });
+    const byId = Object.fromEntries(cp.dataPlanes().map((record) => [record.id, record.protocol]));
+    expect(byId).toEqual({ old: 'planesync/1', new: 'planesync/2' });
   });
 
   it('takes the CP address as Kong writes it: host:port', async () => {

@@ -566,6 +566,13 @@ function checkProtocols(
   if (protocols.length === 0)
     throw new InvalidArgumentError('a ControlPlane needs at least one protocol');
   const features = transport.features ?? FRAMES_ONLY;
+  if (protocols.length > 1 && protocols.some((protocol) => !protocol.route))
+    throw new InvalidArgumentError(
+      `a ControlPlane serving several protocols serves each on its own path: give ${protocols
+        .filter((protocol) => !protocol.route)
+        .map((protocol) => protocol.name)
+        .join(' and ')} a route (planesyncProtocol({ route: { path: '/planesync/v1' } }))`,
+    );
   const paths = new Set<string | undefined>();
   for (const protocol of protocols) {
     const path = protocol.route?.path;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ProtocolViolationError, VersionIncompatibleError } from '../errors.ts';
-import type { Connection } from '../transport/contract.ts';
+import type { Connection, Route } from '../transport/contract.ts';
 import {
   assembleConfigFrame,
   compressConfig,
@@ -40,6 +40,12 @@ import type {
 /** Options of {@link planesyncProtocol}. */
 export interface PlanesyncProtocolOptions {
   /**
+   * The path it is served on, for a CP that serves several protocols on one WebSocket
+   * listener (each needs its own); the DP dials it too. Default: the transport's own path
+   * (a wsClient's URL path, the wsServer's `path`).
+   */
+  route?: Route;
+  /**
    * The versions spoken, newest first; default {@link SUPPORTED_PROTOCOLS}. A DP offers them
    * all in its hello and the CP picks the newest both speak — how a fleet is upgraded one
    * node at a time (and how a test plays a node of another release).
@@ -63,8 +69,10 @@ export interface PlanesyncProtocolOptions {
 export function planesyncProtocol(options: PlanesyncProtocolOptions = {}): WireProtocol {
   const versions = [...(options.versions ?? SUPPORTED_PROTOCOLS)];
   if (versions.length === 0) throw new TypeError('planesyncProtocol needs at least one version');
+  const route = options.route;
   return {
     name: 'planesync',
+    ...(route ? { route } : {}),
     requires: {},
     controlPlane: {
       encodeConfig: (config) => encodePlanesyncConfig(config),
@@ -74,6 +82,7 @@ export function planesyncProtocol(options: PlanesyncProtocolOptions = {}): WireP
     dataPlane: {
       dial: ({ nodeId, hostname, version }) => ({
         request: {
+          ...(route ? { path: route.path } : {}),
           query: [
             ['node_id', nodeId],
             ['node_hostname', hostname],

@@ -328,15 +328,31 @@ function readOverflow(
   return { value, pages };
 }
 
-/** A free-list entry: a count, then that many page numbers, each inside the file. */
+/**
+ * A free-list entry as lmdb-js's LMDB writes it (mdb_freelist_save, mdb_midl_xmerge): a count
+ * n, then n slots, each empty (0), one free page, or a run of pages — the run's length negated,
+ * then its first page. The entry may be longer than its count: LMDB reserves entries with a
+ * spare slot and rewrites them in place with fewer pages, leaving the tail as it was (a run's
+ * first page may sit in that spare slot, where LMDB reads it). Every page named lies between
+ * the meta pages and the last page, which is what LMDB's next write relies on.
+ */
 function checkFreeList(value: Buffer, meta: Meta, where: string): void {
   const fail = () => corrupt(where, 'the free list names pages that cannot exist');
   if (value.length < 8 || value.length % 8 !== 0) throw fail();
+  const slots = value.length / 8 - 1;
   const count = value.readBigUInt64LE(0);
-  if (count !== BigInt(value.length / 8 - 1)) throw fail();
-  for (let offset = 8; offset < value.length; offset += 8) {
-    const pgno = value.readBigUInt64LE(offset);
-    if (pgno < 2n || pgno > meta.lastPage) throw fail();
+  if (count > BigInt(slots)) throw fail();
+  for (let slot = 1; slot <= Number(count); slot++) {
+    const entry = value.readBigInt64LE(slot * 8);
+    if (entry === 0n) continue;
+    let first = entry;
+    let pages = 1n;
+    if (entry < 0n) {
+      pages = -entry;
+      if (++slot > slots) throw fail();
+      first = value.readBigInt64LE(slot * 8);
+    }
+    if (first < 2n || first + pages - 1n > meta.lastPage) throw fail();
   }
 }
 

@@ -83,6 +83,30 @@ describe('lmdbStore', () => {
     expect((loaded!.config as { blob: string }).blob.length).toBe(50 * 1024 * 1024);
   });
 
+  it('reads back every save of a cache LMDB has rewritten many times: a free list of page runs, empty slots and spare room is not damage', async () => {
+    // A node id and a snapshot saved back to back, as a DP saves them, with values from a few
+    // bytes to megabytes: LMDB frees and reuses runs of pages, and writes its free list as
+    // lmdb-js's LMDB does — runs, empty slots, entries longer than their count, some on
+    // overflow pages of their own. The checked reader once took all of that for damage from
+    // the fourth save on, and the next save moved the cache aside.
+    const s = store({ mapSize: 1024 * 1024 });
+    const blobs = [0, 3_000, 40_000, 3_000_000, 200, 600_000, 9_000];
+    for (let version = 1; version <= 3 * blobs.length; version++) {
+      const base = sampleSnapshot(version);
+      const config = {
+        ...(base.config as object),
+        blob: 'x'.repeat(blobs[version % blobs.length]!),
+      };
+      const { config_hash, hashes } = hashConfig(config);
+      await s.saveNodeId(`node-${version}`);
+      await s.save({ ...base, config, hash: config_hash, hashes });
+      const fresh = lmdbStore({ prefix });
+      const why = `after save ${version}`;
+      expect(await fresh.loadNodeId(), why).toBe(`node-${version}`);
+      expect((await fresh.load())?.hash, why).toBe(config_hash);
+    }
+  });
+
   it('stores nothing readable without the key, and fails with STORE_DECRYPT_FAILED on a wrong or missing key', async () => {
     const key = Buffer.alloc(32, 7);
     const secret = store({ encryptionKey: key });

@@ -160,12 +160,6 @@ function currentMeta(fd: number, size: number, where: string): Meta {
   if (candidates[1]) meta = pickMeta(meta, candidates[1]);
   meta = pickMeta(meta, readMeta(first, pageSize / 2));
   if (meta.pageSize !== pageSize) throw corrupt(where, 'its meta pages disagree on the page size');
-  const pages = BigInt(Math.floor(size / meta.pageSize));
-  if (meta.lastPage >= pages)
-    throw corrupt(
-      where,
-      `its meta page names page ${meta.lastPage}, but the file holds ${pages} pages`,
-    );
   return { ...meta, fileSize: size };
 }
 
@@ -264,7 +258,8 @@ function walk(
     integerKeys: true,
     copied,
   });
-  for (const [, value] of free) checkFreeList(value!, meta, where);
+  const freeRuns = free.flatMap(([, value]) => checkFreeList(value!, meta, where));
+  checkFileLength(freeRuns, meta, where);
   const main = walkDb(
     fd,
     meta,
@@ -416,12 +411,13 @@ function readOverflow(
  * first page may sit in that spare slot, where LMDB reads it). Every page named lies between
  * the meta pages and the last page, which is what LMDB's next write relies on.
  */
-function checkFreeList(value: Buffer, meta: Meta, where: string): void {
+function checkFreeList(value: Buffer, meta: Meta, where: string): Array<[bigint, bigint]> {
   const fail = () => corrupt(where, 'the free list names pages that cannot exist');
   if (value.length < 8 || value.length % 8 !== 0) throw fail();
   const slots = value.length / 8 - 1;
   const count = value.readBigUInt64LE(0);
   if (count > BigInt(slots)) throw fail();
+  const runs: Array<[bigint, bigint]> = [];
   for (let slot = 1; slot <= Number(count); slot++) {
     const entry = value.readBigInt64LE(slot * 8);
     if (entry === 0n) continue;
@@ -433,7 +429,32 @@ function checkFreeList(value: Buffer, meta: Meta, where: string): void {
       first = value.readBigInt64LE(slot * 8);
     }
     if (first < 2n || first + pages - 1n > meta.lastPage) throw fail();
+    runs.push([first, first + pages - 1n]);
   }
+  return runs;
+}
+
+/**
+ * The file may end before the meta page's last page, but only over free pages: LMDB leaves a
+ * page it allocated and freed within one transaction unwritten, and records it as free
+ * ("the file may be shorter if the freeDB lists the final pages", MDB_meta in mdb.c). A page
+ * of a tree past the end is found cut short where the walk reads it; any other page missing
+ * there is damage.
+ */
+function checkFileLength(freeRuns: Array<[bigint, bigint]>, meta: Meta, where: string): void {
+  const pages = BigInt(Math.floor(meta.fileSize / meta.pageSize));
+  if (pages > meta.lastPage) return;
+  let missing = pages; // the first page past the end not yet found free
+  const pastTheEnd = freeRuns.filter(([, last]) => last >= pages);
+  for (const [first, last] of pastTheEnd.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (first > missing) break;
+    if (last >= missing) missing = last + 1n;
+  }
+  if (missing <= meta.lastPage)
+    throw corrupt(
+      where,
+      `its meta page names page ${meta.lastPage}, but the file holds ${pages} pages and page ${missing} is not free`,
+    );
 }
 
 /** LMDB's order: bytes compared as memcmp does, or (MDB_INTEGERKEY) 64-bit integers. */

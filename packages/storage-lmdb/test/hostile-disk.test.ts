@@ -225,6 +225,35 @@ describe('a damaged dbless.lmdb is STORE_CORRUPT: never a crash, never a silent 
     expect((await restarted.load())?.hash).toBe(hash);
   });
 
+  it('a file that ends before its last page is whole when the pages missing are free ones LMDB never wrote; otherwise STORE_CORRUPT', async () => {
+    const prefix = await freshPrefix();
+    const file = join(prefix, 'dbless.lmdb', 'data.mdb');
+    const seed = lmdbStore({ prefix });
+    for (let version = 1; version <= 10; version++)
+      await seed.save(sampleSnapshot(version, 'control-plane', 40));
+    await seed.close();
+    // One transaction that writes a large value and deletes it again: LMDB allocates its pages
+    // past the end of the file, lists them as free, and never writes them.
+    const lmdb = open<Uint8Array, string>({ path: file, encoding: 'binary', compression: false });
+    await lmdb.transaction(() => {
+      lmdb.put('scratch', Buffer.alloc(400_000));
+      lmdb.remove('scratch');
+    });
+    await lmdb.close();
+    const bytes = await readFile(file);
+    const metas = [0, PAGE / 2, PAGE].map((page) => page + 24);
+    const newest = metas.reduce((a, b) =>
+      bytes.readBigUInt64LE(b + 128) > bytes.readBigUInt64LE(a + 128) ? b : a,
+    );
+    const lastPage = bytes.readBigUInt64LE(newest + 120);
+    expect(BigInt(bytes.length / PAGE)).toBeLessThan(lastPage + 1n); // the file ends early
+    expect((await lmdbStore({ prefix }).load())?.version).toBe(10);
+    // A meta page naming pages past the end that are not free is damage.
+    for (const meta of metas) bytes.writeBigUInt64LE(lastPage + 1_000n, meta + 120);
+    await writeFile(file, bytes);
+    await expect(lmdbStore({ prefix }).load()).rejects.toMatchObject({ code: 'STORE_CORRUPT' });
+  });
+
   it('a cache written before checksums (planesync 0.1) still loads', async () => {
     const prefix = await freshPrefix();
     const snapshot = sampleSnapshot(7);

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { StoreCorruptError } from '@planesync/core';
 
 /**
@@ -11,7 +11,9 @@ import { StoreCorruptError } from '@planesync/core';
  *
  * The layout is that of the LMDB lmdb-js ships (LMDB 1.0, "mdb.master3"): a 24-byte page
  * header carrying the page number and a transaction id, node offsets counted from the end of
- * the header, 64-bit page numbers.
+ * the header, 64-bit page numbers, a sparse free list, and a third, flushed meta in page 0. It
+ * reads the snapshot LMDB itself would open (see `pickMeta`), so that a file LMDB reads whole
+ * is never called damaged.
  */
 
 const MAGIC = 0xbeefc0de;
@@ -23,11 +25,25 @@ const P_OVERFLOW = 0x04;
 const P_META = 0x08;
 const F_BIGDATA = 0x01;
 const P_INVALID = 0xffffffffffffffffn;
-/** MDB_meta after the page header: magic, version, address, map size, two MDB_db, last page, txnid. */
-const META = { magic: 0, version: 4, dbs: 24, dbSize: 48, lastPage: 120, txnid: 128 };
+/**
+ * MDB_meta after the page header: magic, version, address, map size, two MDB_db, last page,
+ * txnid, and (lmdb-js) the id of the boot that wrote it.
+ */
+const META = {
+  magic: 0,
+  version: 4,
+  mapSize: 16,
+  dbs: 24,
+  dbSize: 48,
+  lastPage: 120,
+  txnid: 128,
+  bootId: 136,
+  end: 144,
+};
 /** MDB_db: pad (the page size, in the free DB), flags, depth, page counts, entries, root. */
 const DB = {
   pad: 0,
+  flags: 4,
   depth: 6,
   branchPages: 8,
   leafPages: 16,
@@ -35,6 +51,13 @@ const DB = {
   entries: 32,
   root: 40,
 };
+/**
+ * lmdb-js commits without waiting for the disk and flushes after (MDB_OVERLAPPINGSYNC): each
+ * meta page it commits carries this flag in the free DB's flags, "not known to be on disk";
+ * once the flush is done it writes that commit's meta again, flag cleared, in the second half
+ * of page 0 — the flushed meta.
+ */
+const UNFLUSHED = 0x1000;
 const FREE_DB = 0;
 const MAIN_DB = 1;
 /** A B-tree deeper than this is not one LMDB wrote for a handful of keys. */
@@ -61,6 +84,8 @@ interface Meta {
   pageSize: number;
   lastPage: bigint;
   txnid: bigint;
+  bootId: bigint;
+  unflushed: boolean;
   dbs: [DbRecord, DbRecord];
   /** The file's size: no walk copies more bytes of values than the file holds. */
   fileSize: number;
@@ -116,10 +141,10 @@ export function readEnvironment(
 }
 
 function currentMeta(fd: number, size: number, where: string): Meta {
-  const first = readAt(fd, 0, 4096);
-  const pageSize = parseMeta(first, 0, where).pageSize;
+  const pageSize = parseMeta(readAt(fd, 0, 4096), 0, where).pageSize;
   if (size < pageSize * 2)
     throw corrupt(where, `it is ${size} bytes, shorter than its two meta pages`);
+  const first = readAt(fd, 0, pageSize);
   const candidates: Meta[] = [];
   let failure: StoreCorruptError | undefined;
   for (const [index, page] of [first, readAt(fd, pageSize, pageSize)].entries()) {
@@ -130,25 +155,75 @@ function currentMeta(fd: number, size: number, where: string): Meta {
     }
   }
   // LMDB writes the newer meta page last; a torn one leaves the other, older snapshot whole.
-  const meta = candidates.sort((a, b) => (a.txnid > b.txnid ? -1 : 1))[0];
+  let meta = candidates[0];
   if (!meta) throw failure ?? corrupt(where, 'it has no valid meta page');
-  const pages = BigInt(Math.floor(size / meta.pageSize));
-  if (meta.lastPage >= pages)
-    throw corrupt(
-      where,
-      `its meta page names page ${meta.lastPage}, but the file holds ${pages} pages`,
-    );
+  if (candidates[1]) meta = pickMeta(meta, candidates[1]);
+  meta = pickMeta(meta, readMeta(first, pageSize / 2));
+  if (meta.pageSize !== pageSize) throw corrupt(where, 'its meta pages disagree on the page size');
   return { ...meta, fileSize: size };
 }
 
+/**
+ * The snapshot LMDB opens, of two (mdb_pick_meta, as lmdb-js opens an environment no process
+ * holds: MDB_PREVSNAPSHOT with MDB_OVERLAPPINGSYNC): the newer, unless it is marked unflushed
+ * and was written before this boot — its pages may never have reached the disk, so LMDB goes
+ * back to the older. A process that holds the environment wrote its meta pages since this boot,
+ * so the rule gives the newer one then, as LMDB does.
+ */
+function pickMeta(a: Meta, b: Meta): Meta {
+  const newer = a.txnid >= b.txnid ? a : b;
+  if (b.txnid === 0n) return a;
+  const boot = thisBoot();
+  if (!newer.unflushed || boot === 'unknown' || (newer.bootId !== 0n && newer.bootId === boot))
+    return newer;
+  return a.txnid > b.txnid ? b : a;
+}
+
+let bootId: bigint | 'unknown' | undefined;
+/**
+ * This boot's id as lmdb-js reads it: on Linux the leading hex digits of
+ * /proc/sys/kernel/random/boot_id, 0 when unreadable (or when `LMDB_RESTORE=safe` asks lmdb-js
+ * to trust flushed meta pages only). Elsewhere planesync cannot read it (`unknown`), and takes
+ * the newer meta page, as LMDB does within a boot.
+ */
+function thisBoot(): bigint | 'unknown' {
+  if (process.env.LMDB_RESTORE === 'safe') return 0n;
+  if (bootId === undefined) {
+    bootId = 'unknown';
+    if (process.platform === 'linux') {
+      try {
+        const hex = /^\s*([0-9a-f]{1,15})/i.exec(
+          readFileSync('/proc/sys/kernel/random/boot_id', 'latin1'),
+        );
+        bootId = hex ? BigInt(`0x${hex[1]}`) : 0n;
+      } catch {
+        bootId = 0n;
+      }
+    }
+  }
+  return bootId;
+}
+
 function parseMeta(page: Buffer, index: number, where: string): Meta {
-  if (page.length < HEADER + META.txnid + 8)
-    throw corrupt(where, `meta page ${index} is truncated`);
-  const at = (offset: number) => HEADER + offset;
-  if ((page.readUInt16LE(18) & P_META) === 0 || page.readUInt32LE(at(META.magic)) !== MAGIC)
+  if (page.length < HEADER + META.end) throw corrupt(where, `meta page ${index} is truncated`);
+  if ((page.readUInt16LE(18) & P_META) === 0 || page.readUInt32LE(HEADER + META.magic) !== MAGIC)
     throw corrupt(where, `page ${index} is not an LMDB meta page`);
-  if (page.readUInt32LE(at(META.version)) !== DATA_VERSION)
+  if (page.readUInt32LE(HEADER + META.version) !== DATA_VERSION)
     throw corrupt(where, 'it has an unknown LMDB data version');
+  const meta = readMeta(page, 0);
+  const pageSize = meta.pageSize;
+  if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0)
+    throw corrupt(where, `its page size ${pageSize} is impossible`);
+  return meta;
+}
+
+/**
+ * The MDB_meta of the "page" at `offset` in `page`, its fields as they are. The flushed meta
+ * (at half a page) has no magic or version: lmdb-js writes it from the map size on. Before the
+ * first flush it is zeros, a transaction id of 0, which `pickMeta` passes over.
+ */
+function readMeta(page: Buffer, offset: number): Meta {
+  const at = (field: number) => offset + HEADER + field;
   const db = (n: number): DbRecord => {
     const base = at(META.dbs + n * META.dbSize);
     return {
@@ -160,13 +235,12 @@ function parseMeta(page: Buffer, index: number, where: string): Meta {
       root: page.readBigUInt64LE(base + DB.root),
     };
   };
-  const pageSize = page.readUInt32LE(at(META.dbs + DB.pad));
-  if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0)
-    throw corrupt(where, `its page size ${pageSize} is impossible`);
   return {
-    pageSize,
+    pageSize: page.readUInt32LE(at(META.dbs + DB.pad)),
     lastPage: page.readBigUInt64LE(at(META.lastPage)),
     txnid: page.readBigUInt64LE(at(META.txnid)),
+    bootId: page.readBigInt64LE(at(META.bootId)),
+    unflushed: (page.readUInt16LE(at(META.dbs + DB.flags)) & UNFLUSHED) !== 0,
     dbs: [db(FREE_DB), db(MAIN_DB)],
     fileSize: 0,
   };
@@ -184,7 +258,8 @@ function walk(
     integerKeys: true,
     copied,
   });
-  for (const [, value] of free) checkFreeList(value!, meta, where);
+  const freeRuns = free.flatMap(([, value]) => checkFreeList(value!, meta, where));
+  checkFileLength(freeRuns, meta, where);
   const main = walkDb(
     fd,
     meta,
@@ -328,16 +403,58 @@ function readOverflow(
   return { value, pages };
 }
 
-/** A free-list entry: a count, then that many page numbers, each inside the file. */
-function checkFreeList(value: Buffer, meta: Meta, where: string): void {
+/**
+ * A free-list entry as lmdb-js's LMDB writes it (mdb_freelist_save, mdb_midl_xmerge): a count
+ * n, then n slots, each empty (0), one free page, or a run of pages — the run's length negated,
+ * then its first page. The entry may be longer than its count: LMDB reserves entries with a
+ * spare slot and rewrites them in place with fewer pages, leaving the tail as it was (a run's
+ * first page may sit in that spare slot, where LMDB reads it). Every page named lies between
+ * the meta pages and the last page, which is what LMDB's next write relies on.
+ */
+function checkFreeList(value: Buffer, meta: Meta, where: string): Array<[bigint, bigint]> {
   const fail = () => corrupt(where, 'the free list names pages that cannot exist');
   if (value.length < 8 || value.length % 8 !== 0) throw fail();
+  const slots = value.length / 8 - 1;
   const count = value.readBigUInt64LE(0);
-  if (count !== BigInt(value.length / 8 - 1)) throw fail();
-  for (let offset = 8; offset < value.length; offset += 8) {
-    const pgno = value.readBigUInt64LE(offset);
-    if (pgno < 2n || pgno > meta.lastPage) throw fail();
+  if (count > BigInt(slots)) throw fail();
+  const runs: Array<[bigint, bigint]> = [];
+  for (let slot = 1; slot <= Number(count); slot++) {
+    const entry = value.readBigInt64LE(slot * 8);
+    if (entry === 0n) continue;
+    let first = entry;
+    let pages = 1n;
+    if (entry < 0n) {
+      pages = -entry;
+      if (++slot > slots) throw fail();
+      first = value.readBigInt64LE(slot * 8);
+    }
+    if (first < 2n || first + pages - 1n > meta.lastPage) throw fail();
+    runs.push([first, first + pages - 1n]);
   }
+  return runs;
+}
+
+/**
+ * The file may end before the meta page's last page, but only over free pages: LMDB leaves a
+ * page it allocated and freed within one transaction unwritten, and records it as free
+ * ("the file may be shorter if the freeDB lists the final pages", MDB_meta in mdb.c). A page
+ * of a tree past the end is found cut short where the walk reads it; any other page missing
+ * there is damage.
+ */
+function checkFileLength(freeRuns: Array<[bigint, bigint]>, meta: Meta, where: string): void {
+  const pages = BigInt(Math.floor(meta.fileSize / meta.pageSize));
+  if (pages > meta.lastPage) return;
+  let missing = pages; // the first page past the end not yet found free
+  const pastTheEnd = freeRuns.filter(([, last]) => last >= pages);
+  for (const [first, last] of pastTheEnd.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (first > missing) break;
+    if (last >= missing) missing = last + 1n;
+  }
+  if (missing <= meta.lastPage)
+    throw corrupt(
+      where,
+      `its meta page names page ${meta.lastPage}, but the file holds ${pages} pages and page ${missing} is not free`,
+    );
 }
 
 /** LMDB's order: bytes compared as memcmp does, or (MDB_INTEGERKEY) 64-bit integers. */

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import type { PlanesyncError } from '@planesync/core';
 import { createTestCluster, sampleSnapshot } from '@planesync/core/testing';
 import { open } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
+import { readEnvironment } from '../src/environment-file.ts';
 import { lmdbStore } from '../src/index.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -29,6 +30,11 @@ function store(prefix: string) {
 }
 
 const PAGE = 4096;
+
+/** A value's SHA-256, to compare megabytes at a glance; `none` for a missing one. */
+function digest(value: Uint8Array | undefined): string {
+  return value ? createHash('sha256').update(value).digest('hex') : 'none';
+}
 
 /** Mounting a small tmpfs needs root (CI runs as root); elsewhere these tests say why they skip. */
 const canMount = (() => {
@@ -219,6 +225,35 @@ describe('a damaged dbless.lmdb is STORE_CORRUPT: never a crash, never a silent 
     expect((await restarted.load())?.hash).toBe(hash);
   });
 
+  it('a file that ends before its last page is whole when the pages missing are free ones LMDB never wrote; otherwise STORE_CORRUPT', async () => {
+    const prefix = await freshPrefix();
+    const file = join(prefix, 'dbless.lmdb', 'data.mdb');
+    const seed = lmdbStore({ prefix });
+    for (let version = 1; version <= 10; version++)
+      await seed.save(sampleSnapshot(version, 'control-plane', 40));
+    await seed.close();
+    // One transaction that writes a large value and deletes it again: LMDB allocates its pages
+    // past the end of the file, lists them as free, and never writes them.
+    const lmdb = open<Uint8Array, string>({ path: file, encoding: 'binary', compression: false });
+    await lmdb.transaction(() => {
+      lmdb.put('scratch', Buffer.alloc(400_000));
+      lmdb.remove('scratch');
+    });
+    await lmdb.close();
+    const bytes = await readFile(file);
+    const metas = [0, PAGE / 2, PAGE].map((page) => page + 24);
+    const newest = metas.reduce((a, b) =>
+      bytes.readBigUInt64LE(b + 128) > bytes.readBigUInt64LE(a + 128) ? b : a,
+    );
+    const lastPage = bytes.readBigUInt64LE(newest + 120);
+    expect(BigInt(bytes.length / PAGE)).toBeLessThan(lastPage + 1n); // the file ends early
+    expect((await lmdbStore({ prefix }).load())?.version).toBe(10);
+    // A meta page naming pages past the end that are not free is damage.
+    for (const meta of metas) bytes.writeBigUInt64LE(lastPage + 1_000n, meta + 120);
+    await writeFile(file, bytes);
+    await expect(lmdbStore({ prefix }).load()).rejects.toMatchObject({ code: 'STORE_CORRUPT' });
+  });
+
   it('a cache written before checksums (planesync 0.1) still loads', async () => {
     const prefix = await freshPrefix();
     const snapshot = sampleSnapshot(7);
@@ -234,6 +269,62 @@ describe('a damaged dbless.lmdb is STORE_CORRUPT: never a crash, never a silent 
     const s = store(prefix);
     expect((await s.load())?.hash).toBe(snapshot.hash);
     expect(await s.loadNodeId()).toBe('legacy-node');
+  });
+});
+
+describe('after a restart of the machine, the snapshot LMDB itself opens', () => {
+  /** The snapshot the checked reader reads, and the one LMDB reads from a copy of the file. */
+  async function bothReadings(prefix: string, bytes: Buffer) {
+    const file = join(prefix, 'dbless.lmdb', 'data.mdb');
+    await writeFile(file, bytes);
+    const copy = await freshPrefix();
+    await writeFile(join(copy, 'data.mdb'), bytes);
+    const lmdb = open<Buffer, string>({
+      path: join(copy, 'data.mdb'),
+      encoding: 'binary',
+      compression: false,
+    });
+    const byLmdb = digest(lmdb.get('snapshot'));
+    await lmdb.close();
+    const loaded = await lmdbStore({ prefix })
+      .load()
+      .catch((error: PlanesyncError) => error);
+    const checked = loaded instanceof Error ? loaded.code : loaded?.version;
+    return {
+      checked,
+      agree: digest(readEnvironment(file, file)?.values.get('snapshot')) === byLmdb,
+    };
+  }
+
+  it('passes over a commit not known to be flushed when it was written before the restart, as LMDB does, even if its pages never reached the disk', async () => {
+    const prefix = await freshPrefix();
+    const file = join(prefix, 'dbless.lmdb', 'data.mdb');
+    const writer = lmdbStore({ prefix });
+    await writer.save(sampleSnapshot(1, 'control-plane', 2_000));
+    // lmdb-js reports a commit once it is flushed; the flushed copy of its meta (half a page
+    // into page 0) now names the first save.
+    const firstFlushed = await readFile(file);
+    await writer.save(sampleSnapshot(2, 'control-plane', 2_000));
+    await writer.close();
+    const bytes = await readFile(file);
+    // As if the second commit had been written but not flushed when its process was killed:
+    // the flushed meta still names the first save.
+    const flushedMeta = PAGE / 2 + 24;
+    firstFlushed.copy(bytes, flushedMeta + 16, flushedMeta + 16, flushedMeta + 144);
+    // Within the boot that wrote it, LMDB trusts the newer commit: so does the reader.
+    expect(await bothReadings(prefix, bytes)).toEqual({ checked: 2, agree: true });
+    // After a restart of the machine (its meta pages name another boot) LMDB goes back to the
+    // flushed snapshot …
+    for (const meta of [24, PAGE + 24]) bytes.writeBigInt64LE(0x5eedn, meta + 136);
+    expect(await bothReadings(prefix, bytes)).toEqual({ checked: 1, agree: true });
+    // … which stays whole when the second commit's pages never reached the disk: no
+    // STORE_CORRUPT, no cache moved aside.
+    const second = bytes.readBigUInt64LE(PAGE + 24 + 128) > bytes.readBigUInt64LE(24 + 128);
+    const txnid = bytes.readBigUInt64LE((second ? PAGE : 0) + 24 + 128);
+    for (let page = 2; page < bytes.length / PAGE; page++)
+      if (bytes.readBigUInt64LE(page * PAGE + 8) === txnid)
+        bytes.fill(0, page * PAGE, (page + 1) * PAGE);
+    expect(await bothReadings(prefix, bytes)).toEqual({ checked: 1, agree: true });
   });
 });
 

@@ -1,13 +1,16 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type DataPlane, hashConfig, type PlanesyncError } from '@planesync/core';
 import { configStoreConformance, createTestCluster, sampleSnapshot } from '@planesync/core/testing';
 import { build, type Plugin } from 'esbuild';
+import { open as openLmdb } from 'lmdb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readEnvironment } from '../src/environment-file.ts';
 import { lmdbStore } from '../src/index.ts';
 
 const prefixes: string[] = [];
@@ -81,6 +84,30 @@ describe('lmdbStore', () => {
     const loaded = await s.load();
     expect(loaded?.hash).toBe(config_hash);
     expect((loaded!.config as { blob: string }).blob.length).toBe(50 * 1024 * 1024);
+  });
+
+  it('reads back every save of a cache LMDB has rewritten many times: a free list of page runs, empty slots and spare room is not damage', async () => {
+    // A node id and a snapshot saved back to back, as a DP saves them, with values from a few
+    // bytes to megabytes: LMDB frees and reuses runs of pages, and writes its free list as
+    // lmdb-js's LMDB does — runs, empty slots, entries longer than their count, some on
+    // overflow pages of their own. The checked reader once took all of that for damage from
+    // the fourth save on, and the next save moved the cache aside.
+    const s = store({ mapSize: 1024 * 1024 });
+    const blobs = [0, 3_000, 40_000, 3_000_000, 200, 600_000, 9_000];
+    for (let version = 1; version <= 3 * blobs.length; version++) {
+      const base = sampleSnapshot(version);
+      const config = {
+        ...(base.config as object),
+        blob: 'x'.repeat(blobs[version % blobs.length]!),
+      };
+      const { config_hash, hashes } = hashConfig(config);
+      await s.saveNodeId(`node-${version}`);
+      await s.save({ ...base, config, hash: config_hash, hashes });
+      const fresh = lmdbStore({ prefix });
+      const why = `after save ${version}`;
+      expect(await fresh.loadNodeId(), why).toBe(`node-${version}`);
+      expect((await fresh.load())?.hash, why).toBe(config_hash);
+    }
   });
 
   it('stores nothing readable without the key, and fails with STORE_DECRYPT_FAILED on a wrong or missing key', async () => {
@@ -208,7 +235,7 @@ describe('lmdbStore', () => {
       ['end', 1],
       ['begin', 2],
     ];
-    const child = await bundleCrashChild();
+    const child = await bundleChild('crash-child.ts');
     let highest = 0;
     for (const point of points) {
       const run = await killChildAt(child, prefix, highest, point);
@@ -232,19 +259,90 @@ describe('lmdbStore', () => {
     }
     expect(highest).toBeGreaterThanOrEqual(points.length);
   });
+
+  it('survives SIGKILL around back-to-back saves of the node id and the config: lmdb and the checked reader read the same file, and nothing saved is lost', {
+    timeout: 60_000,
+  }, async () => {
+    // Each round writes two transactions, the node id then the config, over values from none
+    // to megabytes (back-to-back-child.ts). Kills land while the node id is written, between
+    // the two writes and just after both, so that the file the next child opens has been
+    // rewritten many times, its free list too.
+    const points: KillPoint[] = [
+      ['node', 1],
+      ['end', 2],
+      ['begin', 3],
+      ['node', 2],
+      ['end', 4],
+      ['begin', 2],
+      ['node', 3],
+      ['end', 1],
+      ['begin', 4],
+      ['node', 4],
+      ['end', 3],
+      ['begin', 1],
+    ];
+    const child = await bundleChild('back-to-back-child.ts');
+    const file = join(prefix, 'dbless.lmdb', 'data.mdb');
+    let highest = 0; // the config saved last; the child numbers its rounds after it
+    let highestNodeId = 0;
+    for (const point of points) {
+      const run = await killChildAt(child, prefix, highest, point);
+      const why = `killed after "${point.join(' ')}": began ${run.began}, node id saved ${run.nodeIdSaved}, ended ${run.ended}`;
+      // What LMDB itself reads, from a copy (opening the file may write to it) …
+      const copy = await freshPrefix();
+      await copyFile(file, join(copy, 'data.mdb'));
+      const lmdb = openLmdb<Buffer, string>({
+        path: join(copy, 'data.mdb'),
+        encoding: 'binary',
+        compression: false,
+      });
+      const byLmdb = ['node_id', 'snapshot'].map((key) => digest(lmdb.get(key)));
+      await lmdb.close();
+      // … is what the checked reader reads: no false alarm, no other snapshot.
+      const checked = readEnvironment(file, `${file} (${why})`)?.values;
+      expect(
+        ['node_id', 'snapshot'].map((key) => digest(checked?.get(key))),
+        why,
+      ).toEqual(byLmdb);
+      // Nothing the child reported saved is lost (and the next child does not move the file
+      // aside): at least the last node id and the last config saved, at most those under way.
+      const fresh = lmdbStore({ prefix });
+      const version = (await fresh.load())?.version ?? 0;
+      const nodeId = Number((await fresh.loadNodeId())?.replace('node-', '') ?? 0);
+      await fresh.close();
+      const saved = Math.max(highest, run.ended);
+      expect(version, why).toBeOneOf(run.began > saved ? [saved, run.began] : [saved]);
+      const nodeIdSaved = Math.max(highestNodeId, run.nodeIdSaved);
+      expect(nodeId, why).toBeOneOf(
+        run.began > nodeIdSaved ? [nodeIdSaved, run.began] : [nodeIdSaved],
+      );
+      highest = version;
+      highestNodeId = nodeId;
+    }
+    expect(highest).toBeGreaterThanOrEqual(points.length);
+  });
 });
 
-/** Kill the child once it has printed `begin N` or `end N` for its Nth save of the run. */
-type KillPoint = ['begin' | 'end', number];
+/** A value's SHA-256, to compare megabytes at a glance; `none` for a missing one. */
+function digest(value: Uint8Array | undefined): string {
+  return value ? createHash('sha256').update(value).digest('hex') : 'none';
+}
 
 /**
- * crash-child.ts as one plain JavaScript file, so that each child starts in a fraction of the
- * time tsx takes to load core's sources. Only lmdb (native) stays outside, imported by path.
+ * Kill the child once it has printed `begin N`, `node N` (back-to-back-child.ts only) or
+ * `end N` for its Nth save of the run.
  */
-async function bundleCrashChild(): Promise<string> {
+type KillPoint = ['begin' | 'node' | 'end', number];
+
+/**
+ * A child script of this folder as one plain JavaScript file, so that each child starts in a
+ * fraction of the time tsx takes to load core's sources. Only lmdb (native) stays outside,
+ * imported by path.
+ */
+async function bundleChild(script: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'planesync-crash-child-'));
   prefixes.push(dir);
-  const outfile = join(dir, 'crash-child.mjs');
+  const outfile = join(dir, script.replace(/\.ts$/, '.mjs'));
   const lmdbByPath: Plugin = {
     name: 'lmdb-by-path',
     setup(bundler) {
@@ -260,7 +358,7 @@ async function bundleCrashChild(): Promise<string> {
     },
   };
   await build({
-    entryPoints: [new URL('./crash-child.ts', import.meta.url).pathname],
+    entryPoints: [new URL(`./${script}`, import.meta.url).pathname],
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -278,8 +376,9 @@ async function bundleCrashChild(): Promise<string> {
 
 /**
  * Starts the saving child (numbering its saves after `highest`), SIGKILLs it as soon as it
- * reports `point`, and returns the last save it reported begun and ended. No timer: every wait
- * is for the child's own output or its exit.
+ * reports `point`, and returns the last save it reported begun, the last whose node id it
+ * reported saved, and the last it reported ended. No timer: every wait is for the child's own
+ * output or its exit.
  */
 async function killChildAt(
   child: string,
@@ -291,6 +390,7 @@ async function killChildAt(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let began = highest;
+  let nodeIdSaved = highest;
   let ended = highest;
   let errors = '';
   proc.stderr.on('data', (chunk) => {
@@ -303,6 +403,7 @@ async function killChildAt(
     for await (const line of output) {
       const [what, number] = line.split(' ');
       if (what === 'begin') began = Number(number);
+      if (what === 'node') nodeIdSaved = Number(number);
       if (what === 'end') ended = Number(number);
       if (!killed && line === target) {
         killed = proc.kill('SIGKILL');
@@ -314,7 +415,7 @@ async function killChildAt(
   const killed = await read; // every line the child wrote, read
   if (!killed)
     throw new Error(`the child exited (${code ?? signal}) before "${target}":\n${errors}`);
-  return { began, ended };
+  return { began, nodeIdSaved, ended };
 }
 
 function runNode(source: string): Promise<string> {

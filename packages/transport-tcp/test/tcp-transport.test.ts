@@ -7,6 +7,7 @@ import {
   decodePemCertificates,
   generateClusterCertificate,
   issueCertificate,
+  planesyncProtocol,
   TrustVerifier,
 } from '@planesync/core';
 import { transportConformance } from '@planesync/core/testing';
@@ -311,6 +312,33 @@ describe('ControlPlane ↔ DataPlane over TCP with mutual TLS', () => {
 });
 
 describe('what TCP carries', () => {
+  it('a protocol that needs a request path and ping frames cannot be combined with TCP: the CP and the DP say so at once', () => {
+    const tls = { cert: cluster.certificate, key: cluster.privateKey };
+    const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
+    // As Kong's protocol will: its own path, and pings carrying the DP's hash.
+    const protocol = planesyncProtocol({ route: { path: '/v1/outlet', pings: 'manual' } });
+    expect(
+      () =>
+        new ControlPlane({
+          transport: tcpServer({ port: 0, tls }),
+          trust,
+          version: '3.10.0',
+          protocols: [protocol],
+        }),
+    ).toThrow(
+      /cannot carry the planesync protocol: it has no request step .* and no ping and pong/,
+    );
+    expect(
+      () =>
+        new DataPlane({
+          transport: tcpClient({ host: '127.0.0.1', port: 1, tls }),
+          trust,
+          version: '3.10.0',
+          protocol,
+        }),
+    ).toThrow(/cannot carry the planesync protocol/);
+  });
+
   it('refuses a preface over 8 KiB from its header, without buffering it', async () => {
     const tls = { cert: cluster.certificate, key: cluster.privateKey };
     const server = tcpServer({ host: '127.0.0.1', port: 0, tls });

@@ -61,6 +61,12 @@ export class DataPlaneFeed {
     if (config && this.target.wants(config, force)) this.#slot.offer({ config, force });
   }
 
+  /** The version of `hash` when it is the current one (for reports that carry no version). */
+  versionOf(hash: string): number | undefined {
+    const current = this.owner.current(this.target.protocol);
+    return current?.hash === hash ? current.version : undefined;
+  }
+
   /** The DP answered the frame carrying `hash` (an ack, a nack, a heartbeat). */
   answered(hash: string): void {
     if (this.#inFlight?.hash === hash) this.#inFlight.answered();

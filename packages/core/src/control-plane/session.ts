@@ -156,11 +156,17 @@ export class DataPlaneSession implements FeedTarget {
     switch (message.type) {
       case 'heartbeat':
       case 'applied': {
-        const { version, hash, cacheHash } = message.report;
+        const { hash, cacheHash } = message.report;
+        // A protocol without version numbers (Kong's) reports the hash alone.
+        const version =
+          message.report.version ??
+          this.#feed?.versionOf(hash) ??
+          this.host.registry.get(nodeId)?.configVersion ??
+          0;
         this.#update({ configHash: hash, configVersion: version, cacheHash });
         this.#feed?.answered(hash);
         if (message.type === 'heartbeat') await this.#link.answerHeartbeat();
-        else this.host.emit('configApplied', { nodeId, ...message.report });
+        else this.host.emit('configApplied', { nodeId, version, hash });
         return;
       }
       case 'refused':

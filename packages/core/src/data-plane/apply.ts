@@ -4,10 +4,10 @@ import { type ConfigLimits, checkEntityCount } from '../config/limits.ts';
 import type { ConfigSnapshot } from '../config/snapshot.ts';
 import type { DataPlaneConfigMachine } from '../config/state-machine.ts';
 import { type ConfigSchema, validateConfig } from '../config/validate.ts';
-import { ConfigHashMismatchError, ConfigInvalidError } from '../errors.ts';
+import { ConfigHashMismatchError, ConfigInvalidError, ProtocolViolationError } from '../errors.ts';
 import { asPlanesyncError } from '../protocol/failure.ts';
 import type { License } from '../protocol/messages.ts';
-import type { ConfigOffer, DataPlaneLink } from '../protocol/wire-protocol.ts';
+import type { ConfigOffer, ConfigRead, DataPlaneLink } from '../protocol/wire-protocol.ts';
 import type { ConfigCache } from './config-cache.ts';
 import { makeSnapshot } from './start-sequence.ts';
 
@@ -41,28 +41,33 @@ export async function applyOffer(
   link: DataPlaneLink,
 ): Promise<void> {
   if (offer.license) context.license(offer.license);
-  const candidate = context.machine.receive(offer.version, offer.hash);
+  // A protocol that says the hash only inside the compressed body (Kong's) is read first;
+  // bytes that cannot be read then end the link, as they would after a refusal.
+  let early: ConfigRead | undefined;
+  if (offer.hash === undefined) {
+    early = await offer.read(context.settings.maxConfigBytes);
+    if (typeof early.hash !== 'string')
+      throw new ProtocolViolationError('the config carries no hash to check it by');
+  }
+  const hash = offer.hash ?? early!.hash!;
+  const candidate = context.machine.receive(offer.version, hash);
   if (candidate.state === 'ignored') {
     if (candidate.ignoredBecause === 'unchanged')
-      await link.applied({
-        version: offer.version,
-        hash: offer.hash,
-        ...cacheReport(context.cache),
-      });
+      await link.applied({ version: offer.version, hash, ...cacheReport(context.cache) });
     return;
   }
   candidate.validating();
   let snapshot: ConfigSnapshot;
   let json: Uint8Array | undefined;
   try {
-    const read = await offer.read(context.settings.maxConfigBytes);
+    const read = early ?? (await offer.read(context.settings.maxConfigBytes));
     const { config } = read;
     const { limits } = context.settings;
     // The hash is the one truth both sides compare: what this DP serves must hash to what
     // the CP says it sent. The hash walk is also where nesting depth is bounded.
     const computed = hashConfig(config, { maxDepth: limits.maxDepth }) as ConfigHash;
-    if (computed.config_hash !== offer.hash)
-      throw new ConfigHashMismatchError(offer.hash, computed.config_hash);
+    if (computed.config_hash !== hash)
+      throw new ConfigHashMismatchError(hash, computed.config_hash);
     checkEntityCount(config, limits.maxEntities);
     const valid = validateConfig(config, context.schema);
     // A schema that changed nothing returns its input: the bytes read are then its JSON.
@@ -78,7 +83,7 @@ export async function applyOffer(
         ? failure.problems
         : [{ path: '(root)', message: failure.message }];
     candidate.reject(problems);
-    await link.refused({ version: offer.version, hash: offer.hash, errors: [...problems] });
+    await link.refused({ version: offer.version, hash, errors: [...problems] });
     // Bytes the CP should never have sent end the link; an invalid config, or a schema of
     // the host's that threw (INTERNAL_ERROR), is refused and the link stays.
     if (failure.code === 'PROTOCOL_VIOLATION' || failure.code === 'PAYLOAD_TOO_LARGE')

@@ -55,6 +55,7 @@ export {
 export { type PlanesyncProtocolOptions, planesyncProtocol } from './planesync.ts';
 export {
   type ConfigOffer,
+  type ConfigRead,
   type ConfigRefusal,
   type ConfigReport,
   type ControlPlaneLink,

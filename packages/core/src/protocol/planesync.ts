@@ -280,7 +280,7 @@ class PlanesyncDataPlaneLink implements DataPlaneLink {
   }
 
   async applied(report: ConfigReport): Promise<void> {
-    await this.connection.send(encodeMessage('ack', report));
+    await this.connection.send(encodeMessage('ack', numbered(report)));
     await this.heartbeat(report);
   }
 
@@ -291,10 +291,16 @@ class PlanesyncDataPlaneLink implements DataPlaneLink {
   }
 
   heartbeat(report: ConfigReport): Promise<void> {
-    return this.connection.send(encodeMessage('ping', report));
+    return this.connection.send(encodeMessage('ping', numbered(report)));
   }
 
   async sendTelemetry(batch: TelemetryBatch): Promise<void> {
     await this.connection.send(await encodeCompressed('telemetry', batch));
   }
+}
+
+/** planesync/1 numbers every report (a DP always knows the version it serves). */
+function numbered(report: ConfigReport): { version: number; hash: string; cacheHash?: string } {
+  const { version = 0, hash, cacheHash } = report;
+  return cacheHash === undefined ? { version, hash } : { version, hash, cacheHash };
 }

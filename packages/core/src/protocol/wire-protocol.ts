@@ -39,7 +39,11 @@ export interface DataPlaneIdentity {
 
 /** What a DP reports of the config it serves: in an ack, or in a heartbeat. */
 export interface ConfigReport {
-  version: number;
+  /**
+   * The version it serves, when the protocol numbers versions (Kong's does not: the CP
+   * then takes the version from the hash when it is the one it pushed).
+   */
+  version?: number | undefined;
   hash: string;
   /** What its cache holds (32 zeros: nothing), when the protocol says. */
   cacheHash?: string | undefined;
@@ -65,16 +69,30 @@ export type DataPlaneMessage =
 
 /** A config as a DP receives it, not yet inflated or parsed. */
 export interface ConfigOffer {
+  /** Increases with each config the CP sends on a link (a protocol without versions counts). */
   version: number;
-  hash: string;
+  /**
+   * The CP's hash of the config, when the protocol says it outside the compressed body
+   * (planesync/1's header); `undefined` when only `read` can tell (Kong's gzip message).
+   */
+  hash?: string | undefined;
   hashes?: ConfigHashes | undefined;
   license?: License | undefined;
   /**
    * Inflates and parses the config, never holding more than `maxBytes` inflated
    * (`PAYLOAD_TOO_LARGE`; broken bytes are a `PROTOCOL_VIOLATION`). `json` is set when the
-   * inflated bytes are the config's JSON alone (a store may keep them as they are).
+   * inflated bytes are the config's JSON alone (a store may keep them as they are); `hash`
+   * and `hashes` when the body carries them.
    */
-  read(maxBytes: number): Promise<{ config: unknown; json?: Uint8Array | undefined }>;
+  read(maxBytes: number): Promise<ConfigRead>;
+}
+
+/** What {@link ConfigOffer.read} found. */
+export interface ConfigRead {
+  config: unknown;
+  json?: Uint8Array | undefined;
+  hash?: string | undefined;
+  hashes?: ConfigHashes | undefined;
 }
 
 /** One message from the CP. */

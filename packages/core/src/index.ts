@@ -152,6 +152,7 @@ export {
   /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   versionsCompatible,
 } from './protocol/compatibility.ts';
+export { KONG_PROTOCOL, kongProtocol } from './protocol/kong.ts';
 export {
   /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   type ConfigFrame,

@@ -1,3 +1,4 @@
+import { gunzipSync } from 'node:zlib';
 import {
   type CertificateKeyPair,
   ControlPlane,
@@ -6,12 +7,13 @@ import {
   decodePemCertificates,
   generateClusterCertificate,
   issueCertificate,
+  kongProtocol,
   planesyncProtocol,
   TrustVerifier,
 } from '@planesync/core';
 import { transportConformance } from '@planesync/core/testing';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
+import { type ClientOptions, WebSocket } from 'ws';
 import { wsClient, wsServer } from '../src/index.ts';
 
 let cluster: CertificateKeyPair;
@@ -139,6 +141,64 @@ describe('ControlPlane ↔ DataPlane over wss', () => {
     await cp.waitForSync({ hash });
     const byId = Object.fromEntries(cp.dataPlanes().map((record) => [record.id, record.protocol]));
     expect(byId).toEqual({ old: 'planesync/1', new: 'planesync/2' });
+  });
+
+  it("serves a client speaking Kong's sync v1 as a Kong DP does: basic_info, a gzip reconfigure, pings with the hash, empty pongs; 400 without node_id", async () => {
+    const tls = { cert: cluster.certificate, key: cluster.privateKey };
+    const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
+    const transport = wsServer({ host: '127.0.0.1', port: 0, tls });
+    const cp = new ControlPlane({
+      transport,
+      trust,
+      version: '3.10.0',
+      protocols: [planesyncProtocol({ route: { path: '/planesync/v1' } }), kongProtocol()],
+    });
+    await cp.start();
+    stops.push(() => cp.stop());
+    const { hash } = await cp.setConfig(config);
+    const outlet = `wss://127.0.0.1:${transport.port}/v1/outlet`;
+    const client = {
+      cert: cluster.certificate,
+      key: cluster.privateKey,
+      rejectUnauthorized: false,
+    };
+    // Kong's DP concatenates the query as it is, and sends the name kong_clustering.
+    const kongDialOptions: ClientOptions & { servername: string } = {
+      ...client,
+      servername: 'kong_clustering',
+    };
+    const ws = new WebSocket(
+      `${outlet}?node_id=kong-dp-1&node_hostname=dp.internal&node_version=3.10.0`,
+      kongDialOptions,
+    );
+    stops.push(async () => ws.terminate());
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const reconfigure = new Promise<Buffer>((resolve) =>
+      ws.once('message', (data, isBinary) => isBinary && resolve(data as Buffer)),
+    );
+    ws.send(Buffer.from(JSON.stringify({ type: 'basic_info', plugins: [], labels: {} })), {
+      binary: true,
+    });
+    const message = JSON.parse(gunzipSync(await reconfigure).toString('utf8'));
+    expect(message).toMatchObject({ type: 'reconfigure', config_hash: hash });
+    const pong = new Promise<Buffer>((resolve) => ws.once('pong', resolve));
+    ws.ping(Buffer.from(hash));
+    expect((await pong).byteLength).toBe(0);
+    expect((await cp.waitForSync({ hash }))[0]).toMatchObject({
+      id: 'kong-dp-1',
+      hostname: 'dp.internal',
+      protocol: 'kong/sync-v1',
+      configHash: hash,
+    });
+    const status = await new Promise<number | undefined>((resolve) => {
+      const bare = new WebSocket(`${outlet}?node_hostname=dp.internal`, client);
+      bare.on('error', () => undefined);
+      bare.once('unexpected-response', (_request, response) => {
+        resolve(response.statusCode);
+        bare.terminate();
+      });
+    });
+    expect(status).toBe(400);
   });
 
   it('takes the CP address as Kong writes it: host:port', async () => {

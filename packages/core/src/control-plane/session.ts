@@ -234,6 +234,9 @@ export class DataPlaneSession implements FeedTarget {
     }
     this.#nodeId = record.id;
     this.#link.listen?.((message) => {
+      // A message outside the frame stream (Kong's ping) is a sign of life as a frame is.
+      this.#armLiveness();
+      this.#update({ lastSeen: this.host.clock.now() });
       this.#handle(message).catch((error: unknown) => this.#fail(error));
     });
     await this.#link.accept({ syncStatus: record.syncStatus });

@@ -24,6 +24,7 @@ export {
   pluginCompatibility,
   versionsCompatible,
 } from './compatibility.ts';
+export { KONG_OUTLET_PATH, KONG_PROTOCOL, kongProtocol, MAX_BASIC_INFO_BYTES } from './kong.ts';
 export {
   type Ack,
   type ConfigFrame,

@@ -1,0 +1,299 @@
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import { z } from 'zod';
+import type { ConfigHashes } from '../config/snapshot.ts';
+import { ProtocolViolationError } from '../errors.ts';
+import { CloseCode, type Connection, type PeerInfo, type Route } from '../transport/contract.ts';
+import { inflate, parseJson } from './codec.ts';
+import { labelProblem } from './messages.ts';
+import type {
+  ConfigReport,
+  ControlPlaneLink,
+  ControlPlaneMessage,
+  DataPlaneIdentity,
+  DataPlaneLink,
+  DataPlaneMessage,
+  EncodedConfig,
+  Identification,
+  PendingEncoding,
+  WireProtocol,
+} from './wire-protocol.ts';
+
+const gzipAsync = promisify(gzip);
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The name a link speaking Kong's protocol reports (`DataPlaneStatus.protocol`). */
+export const KONG_PROTOCOL = 'kong/sync-v1';
+
+/** Kong's path for sync v1: `wss://<cluster_control_plane>/v1/outlet`. */
+export const KONG_OUTLET_PATH = '/v1/outlet';
+
+/** A Kong DP's `basic_info` is small, but carries its whole `process_conf`: at most 1 MiB. */
+export const MAX_BASIC_INFO_BYTES = 1024 * 1024;
+
+/** Kong's config hash when a DP has none, sent as its ping payload. */
+const NO_CONFIG = '0'.repeat(32);
+const HASH = /^[0-9a-f]{32}$/;
+
+const basicInfoSchema = z.object({
+  type: z.literal('basic_info'),
+  plugins: z.array(z.object({ name: z.string().max(256), version: z.string().max(64) })).max(1024),
+  labels: z.record(z.string().max(63), z.string().max(63)).optional(),
+});
+
+const reconfigureSchema = z.object({
+  type: z.literal('reconfigure'),
+  config_table: z.record(z.string(), z.unknown()),
+  config_hash: z.string().regex(HASH),
+  hashes: z
+    .object({
+      config: z.string().regex(HASH),
+      routes: z.string().regex(HASH),
+      services: z.string().regex(HASH),
+      plugins: z.string().regex(HASH),
+      upstreams: z.string().regex(HASH),
+      targets: z.string().regex(HASH),
+    })
+    .optional(),
+});
+
+/**
+ * Kong's own hybrid-mode protocol, sync v1 (Kong 3.x OSS), as its `kong/clustering/`
+ * speaks it: a WebSocket at `/v1/outlet` whose query names the node (`node_id`,
+ * `node_hostname`, `node_version`, concatenated without URL-encoding); the DP's first frame
+ * is the JSON `basic_info` (its plugins and labels); the CP sends the gzip of a
+ * `reconfigure` message (the config table, its hash and Kong's per-collection hashes) once
+ * the DP is in and after every change; the DP sends WebSocket pings whose payload is the
+ * hash it serves (32 zeros for none), every 30 s and right after applying a config, and the
+ * CP answers each with an empty pong. There is no welcome, no ack and no telemetry: the
+ * ping carrying the pushed hash is the answer, and a DP's refusal of a config is only
+ * logged on its side, as Kong's is.
+ *
+ * This is the first increment of Kong compatibility (issue 19): the wire. The config is
+ * sent as the CP was given it — give the ControlPlane a config in Kong's export shape for a
+ * Kong DP; the compat adaptations for older DPs and the empty-config rule come next.
+ *
+ * @example
+ * ```ts
+ * import { ControlPlane, kongProtocol, planesyncProtocol } from '@planesync/core';
+ * import type { ControlPlaneOptions } from '@planesync/core';
+ * declare const options: ControlPlaneOptions;
+ * // planesync DPs and Kong DPs on one listener, each on its path.
+ * const cp = new ControlPlane({
+ *   ...options,
+ *   protocols: [planesyncProtocol({ route: { path: '/planesync/v1' } }), kongProtocol()],
+ * });
+ * ```
+ */
+export function kongProtocol(): WireProtocol {
+  const route: Route = { path: KONG_OUTLET_PATH, pings: 'manual' };
+  return {
+    name: 'kong',
+    route,
+    requires: { request: true, controlFrames: true },
+    controlPlane: {
+      admit: admitKongRequest,
+      encodeConfig: encodeReconfigure,
+      open: (connection) => new KongControlPlaneLink(connection),
+    },
+    dataPlane: {
+      dial: ({ nodeId, hostname, version }) => ({
+        request: {
+          path: KONG_OUTLET_PATH,
+          query: [
+            ['node_id', nodeId],
+            ['node_hostname', hostname],
+            ['node_version', version],
+          ],
+          // Kong's DP concatenates them as they are.
+          encodeQuery: false,
+        },
+        pings: 'manual',
+      }),
+      open: (connection) => new KongDataPlaneLink(connection),
+    },
+  };
+}
+
+/** Kong's CP answers an upgrade without `node_id` or `node_version` with HTTP 400. */
+function admitKongRequest(peer: PeerInfo) {
+  const query = peer.request?.query ?? {};
+  const missing = ['node_id', 'node_version'].filter((key) => !query[key]);
+  if (missing.length === 0) return undefined;
+  return {
+    accept: false as const,
+    code: CloseCode.POLICY_VIOLATION,
+    reason: `missing ${missing.join(' and ')} in the query`,
+    status: 400,
+  };
+}
+
+/** The gzip of Kong's `reconfigure` message, made once per version for every Kong DP. */
+function encodeReconfigure(config: unknown): PendingEncoding {
+  return {
+    async seal(header) {
+      const message = {
+        type: 'reconfigure',
+        timestamp: Date.now() / 1000,
+        config_table: config,
+        config_hash: header.hash,
+        hashes: header.hashes,
+      };
+      const frame = await gzipAsync(encoder.encode(JSON.stringify(message)));
+      const encoded: EncodedConfig = {
+        version: header.version,
+        hash: header.hash,
+        hashes: header.hashes,
+        frame,
+        // Kong's message carries no licence: the same bytes serve every licence.
+        relicense: () => encoded,
+      };
+      return encoded;
+    },
+  };
+}
+
+/** The raw query of a request as key/value pairs, each value taken as Kong's DP wrote it. */
+function queryOf(connection: Connection): Record<string, string> {
+  const raw = connection.request?.rawQuery ?? '';
+  const values: Record<string, string> = {};
+  for (const [key, value] of new URLSearchParams(raw)) values[key] = value;
+  return { ...connection.metadata, ...values };
+}
+
+class KongControlPlaneLink implements ControlPlaneLink {
+  constructor(private readonly connection: Connection) {}
+
+  identify(frame: Uint8Array): Identification {
+    if (frame.byteLength > MAX_BASIC_INFO_BYTES)
+      throw new ProtocolViolationError(
+        `a basic_info of ${frame.byteLength} bytes: at most ${MAX_BASIC_INFO_BYTES}`,
+      );
+    const parsed = basicInfoSchema.safeParse(parseJson(frame, 'basic_info'));
+    if (!parsed.success)
+      throw new ProtocolViolationError('the first frame is not a valid basic_info', {
+        cause: parsed.error,
+      });
+    const labels = parsed.data.labels ?? {};
+    const wrong = labelProblem(labels);
+    if (wrong) throw new ProtocolViolationError(`basic_info labels: ${wrong}`);
+    const query = queryOf(this.connection);
+    const nodeId = query.node_id ?? '';
+    if (!/^[\x21-\x7e]{1,256}$/.test(nodeId))
+      throw new ProtocolViolationError('the request names no valid node_id');
+    const identity: DataPlaneIdentity = {
+      nodeId,
+      hostname: (query.node_hostname ?? '').slice(0, 256),
+      version: (query.node_version ?? '').slice(0, 64),
+      labels,
+      plugins: parsed.data.plugins,
+      // A Kong DP says what it serves in its first ping.
+      configHash: NO_CONFIG,
+      configVersion: 0,
+    };
+    return { identity, protocol: KONG_PROTOCOL };
+  }
+
+  /** Kong's CP says nothing to a DP it accepts: the config follows. */
+  async accept(): Promise<void> {}
+
+  /** Kong's CP closes on a DP it refuses; the session closes the link. */
+  async refuse(): Promise<void> {}
+
+  /** A Kong DP sends only pings after its basic_info; a data frame ends the link. */
+  read(frame: Uint8Array): DataPlaneMessage {
+    throw new ProtocolViolationError(
+      `a Kong data plane sends only pings after basic_info, got a ${frame.byteLength}-byte frame`,
+    );
+  }
+
+  answerHeartbeat(): Promise<void> {
+    return this.connection.sendControl!({ kind: 'pong', payload: new Uint8Array(0) });
+  }
+
+  async acknowledgeTelemetry(): Promise<void> {}
+
+  sendConfig(config: EncodedConfig, options?: { signal?: AbortSignal }): Promise<void> {
+    return this.connection.send(config.frame, options);
+  }
+
+  listen(deliver: (message: DataPlaneMessage) => void): void {
+    this.connection.onControl?.((frame) => {
+      if (frame.kind !== 'ping') return;
+      const hash = decoder.decode(frame.payload);
+      if (!HASH.test(hash)) {
+        // Kong's CP drops a DP whose ping does not carry a 32-character hash.
+        void this.connection.close(CloseCode.PROTOCOL_VIOLATION, 'PROTOCOL_VIOLATION');
+        return;
+      }
+      deliver({ type: 'heartbeat', report: { hash } });
+    });
+  }
+}
+
+class KongDataPlaneLink implements DataPlaneLink {
+  #received = 0;
+  #deliver: ((message: ControlPlaneMessage) => void) | undefined;
+
+  constructor(private readonly connection: Connection) {}
+
+  async identify(identity: DataPlaneIdentity): Promise<void> {
+    await this.connection.send(
+      encoder.encode(
+        JSON.stringify({
+          type: 'basic_info',
+          plugins: identity.plugins,
+          labels: identity.labels,
+        }),
+      ),
+    );
+    // No welcome in Kong's protocol: a DP that has said who it is is in.
+    this.#deliver?.({ type: 'accepted', protocol: KONG_PROTOCOL, syncStatus: 'unknown' });
+  }
+
+  listen(deliver: (message: ControlPlaneMessage) => void): void {
+    this.#deliver = deliver;
+    this.connection.onControl?.((frame) => {
+      if (frame.kind === 'pong') deliver({ type: 'heartbeatAnswered' });
+    });
+  }
+
+  read(frame: Uint8Array): ControlPlaneMessage {
+    const payload = frame;
+    return {
+      type: 'config',
+      offer: {
+        // Kong numbers nothing: configs count up on this link.
+        version: ++this.#received,
+        async read(maxBytes) {
+          const message = reconfigureSchema.safeParse(
+            parseJson(await inflate(payload, maxBytes), 'reconfigure message'),
+          );
+          if (!message.success)
+            throw new ProtocolViolationError('not a valid reconfigure message', {
+              cause: message.error,
+            });
+          const { config_table, config_hash, hashes } = message.data;
+          return {
+            config: config_table,
+            hash: config_hash,
+            ...(hashes ? { hashes: hashes as ConfigHashes } : {}),
+          };
+        },
+      },
+    };
+  }
+
+  /** Kong's DP pings right after it applied a config: the ping carries the new hash. */
+  applied(report: ConfigReport): Promise<void> {
+    return this.heartbeat(report);
+  }
+
+  /** Kong's DP only logs a config it could not apply. */
+  async refused(): Promise<void> {}
+
+  heartbeat(report: ConfigReport): Promise<void> {
+    return this.connection.sendControl!({ kind: 'ping', payload: encoder.encode(report.hash) });
+  }
+}

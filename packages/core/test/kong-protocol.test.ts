@@ -1,0 +1,204 @@
+import { gunzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type Connection,
+  type ControlFrame,
+  KONG_PROTOCOL,
+  kongProtocol,
+  PeerRefusedError,
+  planesyncProtocol,
+  silentLogger,
+} from '../src/index.ts';
+import { createTestCluster, type TestCluster } from '../src/testing/index.ts';
+
+let cluster: TestCluster | undefined;
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+const encoder = new TextEncoder();
+const config = (name: string) => ({
+  _format_version: '3.0',
+  services: [{ name, url: 'http://upstream.test' }],
+});
+
+/** A CP serving planesync/1 DPs and Kong DPs on one listener, as a mixed fleet needs. */
+async function mixedCluster() {
+  return createTestCluster({
+    controlPlane: {
+      protocols: [planesyncProtocol({ route: { path: '/planesync/v1' } }), kongProtocol()],
+      logger: silentLogger,
+    },
+  });
+}
+
+/** Dials as a Kong 3.x DP does: `/v1/outlet`, the node in a raw query, pings by hand. */
+async function kongDataPlane(
+  cluster: TestCluster,
+  query = 'node_id=6a1f0c2e-0000-4000-8000-000000000001&node_hostname=kong-dp-1&node_version=3.10.0',
+) {
+  const connection = await cluster.transport
+    .client({ certificates: [cluster.certificate] })
+    .connect({
+      request: {
+        path: '/v1/outlet',
+        query: query.split('&').map((pair) => pair.split('=') as [string, string]),
+        encodeQuery: false,
+      },
+      pings: 'manual',
+    });
+  const control: ControlFrame[] = [];
+  connection.onControl?.((frame) => control.push(frame));
+  return { connection, control, frames: connection[Symbol.asyncIterator]() };
+}
+
+const basicInfo = (plugins: Array<{ name: string; version: string }> = []) =>
+  encoder.encode(JSON.stringify({ type: 'basic_info', plugins, labels: { region: 'eu' } }));
+
+async function closed(connection: Connection) {
+  for await (const _ of connection) {
+    // drain until the CP closes
+  }
+  return connection.closed;
+}
+
+describe("Kong's sync v1 wire: a Kong DP as the CP sees it", () => {
+  it('gets the gzip of a reconfigure message after basic_info, and its ping carrying the hash marks it in sync', async () => {
+    cluster = await mixedCluster();
+    const { hash } = await cluster.cp.setConfig(config('a'));
+    const dp = await kongDataPlane(cluster);
+    await dp.connection.send(basicInfo([{ name: 'key-auth', version: '3.10.0' }]));
+    const frame = (await dp.frames.next()).value as Uint8Array;
+    const message = JSON.parse(gunzipSync(frame).toString('utf8'));
+    expect(message).toMatchObject({
+      type: 'reconfigure',
+      config_table: cluster.cp.currentConfig?.config,
+      config_hash: hash,
+      hashes: {
+        config: expect.stringMatching(/^[0-9a-f]{32}$/),
+        routes: expect.any(String),
+        services: expect.any(String),
+        plugins: expect.any(String),
+        upstreams: expect.any(String),
+        targets: expect.any(String),
+      },
+    });
+    expect(typeof message.timestamp).toBe('number');
+    await dp.connection.sendControl!({ kind: 'ping', payload: encoder.encode(hash) });
+    const [record] = await cluster.cp.waitForSync({ hash });
+    expect(record).toMatchObject({
+      id: '6a1f0c2e-0000-4000-8000-000000000001',
+      hostname: 'kong-dp-1',
+      version: '3.10.0',
+      labels: { region: 'eu' },
+      protocol: KONG_PROTOCOL,
+      configHash: hash,
+      configVersion: 1,
+      connected: true,
+    });
+    // Each ping is answered with an empty pong.
+    await cluster.clock.advance(0);
+    expect(dp.control).toEqual([{ kind: 'pong', payload: new Uint8Array(0) }]);
+    await dp.connection.close();
+  });
+
+  it('stays connected on pings alone, and a change made meanwhile follows its ping', async () => {
+    cluster = await mixedCluster();
+    const first = await cluster.cp.setConfig(config('a'));
+    const dp = await kongDataPlane(cluster);
+    await dp.connection.send(basicInfo());
+    await dp.frames.next();
+    for (let second = 0; second < 120; second += 30) {
+      await dp.connection.sendControl!({ kind: 'ping', payload: encoder.encode(first.hash) });
+      await cluster.clock.advance(30_000);
+    }
+    expect(dp.connection.isClosed).toBe(false);
+    const next = await cluster.cp.setConfig(config('b'));
+    await cluster.clock.advance(1_000); // the push window
+    const message = JSON.parse(gunzipSync((await dp.frames.next()).value).toString('utf8'));
+    expect(message.config_hash).toBe(next.hash);
+    await dp.connection.close();
+  });
+
+  it.each([
+    ['a ping whose payload is not a 32-character hash', 'ping'],
+    ['a data frame after basic_info', 'data'],
+  ])('closes the link on %s (1002)', async (_, what) => {
+    cluster = await mixedCluster();
+    const dp = await kongDataPlane(cluster);
+    await dp.connection.send(basicInfo());
+    if (what === 'ping')
+      await dp.connection.sendControl!({ kind: 'ping', payload: encoder.encode('short') });
+    else await dp.connection.send(encoder.encode('{"type":"basic_info","plugins":[]}'));
+    expect(await closed(dp.connection)).toMatchObject({ code: 1002 });
+  });
+
+  it.each([
+    ['not JSON', encoder.encode('hello')],
+    ['another type', encoder.encode(JSON.stringify({ type: 'hello', plugins: [] }))],
+    [
+      'plugins that are not a list',
+      encoder.encode(JSON.stringify({ type: 'basic_info', plugins: 'x' })),
+    ],
+  ])('closes the link when the first frame is %s', async (_, frame) => {
+    cluster = await mixedCluster();
+    const dp = await kongDataPlane(cluster);
+    await dp.connection.send(frame);
+    expect(await closed(dp.connection)).toMatchObject({ code: 1002 });
+    expect(cluster.cp.dataPlanes()).toEqual([]);
+  });
+
+  it('refuses an upgrade without node_id or node_version before any frame (HTTP 400 over WebSocket)', async () => {
+    cluster = await mixedCluster();
+    const refused = await kongDataPlane(cluster, 'node_hostname=kong-dp-1').catch(
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(PeerRefusedError);
+    expect((refused as PeerRefusedError).reason).toBe(
+      'missing node_id and node_version in the query',
+    );
+    expect(cluster.cp.dataPlanes()).toEqual([]);
+  });
+});
+
+describe("Kong's sync v1 wire: a planesync DP speaking it", () => {
+  it('syncs from a planesync CP beside a planesync/1 DP, both on one listener', async () => {
+    cluster = await mixedCluster();
+    const kong = cluster.dataPlane({ protocol: kongProtocol(), nodeId: 'kong-mode' });
+    const own = cluster.dataPlane({
+      protocol: planesyncProtocol({ route: { path: '/planesync/v1' } }),
+      nodeId: 'planesync-mode',
+    });
+    await Promise.all([kong.start(), own.start()]);
+    const first = await cluster.cp.setConfig(config('a'));
+    await Promise.all([kong.waitForConfig(first), own.waitForConfig(first)]);
+    const second = await cluster.cp.setConfig(config('b'));
+    await cluster.clock.advance(1_000);
+    await Promise.all([kong.waitForConfig(second), own.waitForConfig(second)]);
+    await cluster.cp.waitForSync({ hash: second.hash });
+    const byId = Object.fromEntries(
+      cluster.cp.dataPlanes().map((record) => [record.id, [record.protocol, record.configVersion]]),
+    );
+    expect(byId).toEqual({
+      'kong-mode': [KONG_PROTOCOL, 2],
+      'planesync-mode': ['planesync/1', 2],
+    });
+    expect(kong.status).toMatchObject({ connection: 'connected', protocol: KONG_PROTOCOL });
+  });
+
+  it('keeps its config when the CP goes away and takes the newest when it is back', async () => {
+    cluster = await mixedCluster();
+    const dp = cluster.dataPlane({ protocol: kongProtocol(), random: () => 0 });
+    await dp.start();
+    const first = await cluster.cp.setConfig(config('a'));
+    await dp.waitForConfig(first);
+    await cluster.cp.stop();
+    await cluster.clock.advance(60_000);
+    expect(dp.currentConfig?.hash).toBe(first.hash);
+    const second = await cluster.cp.setConfig(config('b'));
+    await cluster.cp.start();
+    await cluster.clock.advance(10_000);
+    await dp.waitForConfig(second);
+  });
+});

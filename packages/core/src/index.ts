@@ -16,7 +16,15 @@ export {
   OTHER_KEY,
   type TrafficStats,
 } from './analytics/aggregator.ts';
+export {
+  /** @deprecated since 0.2: the aggregator's histogram, internal from 0.3. */
+  LatencyHistogram,
+} from './analytics/latency-histogram.ts';
 export type { RequestRecord } from './analytics/request-record.ts';
+export {
+  /** @deprecated since 0.2: the DataPlane's analytics buffer, internal from 0.3. */
+  RingBuffer,
+} from './analytics/ring-buffer.ts';
 export type { AnalyticsOptions, AnalyticsState } from './analytics/telemetry-queue.ts';
 export { type Clock, delay, systemClock, type TimerId } from './clock.ts';
 export { DECLARATIVE_ENTITY_TYPES } from './config/declarative-collections.ts';
@@ -32,6 +40,10 @@ export {
   hashConfig,
   type ValueHash,
 } from './config/hash.ts';
+export {
+  /** @deprecated since 0.2: the CP's and DP's "only the newest" slot, internal from 0.3. */
+  LatestSlot,
+} from './config/latest-slot.ts';
 export { type ConfigLimits, DEFAULT_CONFIG_LIMITS } from './config/limits.ts';
 export {
   loadDeclarativeConfig,
@@ -182,6 +194,10 @@ export type {
 } from './storage/contract.ts';
 export { FileConfigStore, type FileConfigStoreOptions, fileStore } from './storage/file-store.ts';
 export { MemoryConfigStore, memoryStore } from './storage/memory-store.ts';
+export {
+  /** @deprecated since 0.2: import it from `@planesync/core/storage`. */
+  assertNodeId,
+} from './storage/node-id.ts';
 export {
   /** @deprecated since 0.2: import it from `@planesync/core/storage`. */
   fromStoredRecord,

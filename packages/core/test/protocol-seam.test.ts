@@ -53,6 +53,8 @@ function jsonProtocol(requires: WireProtocol['requires'] = {}, route?: Route): W
   return {
     name: 'json',
     requires,
+    // Only a heartbeat carrying the new hash says a config was applied.
+    answersConfigs: false,
     ...(route ? { route } : {}),
     controlPlane: {
       encodeConfig: (config) => ({
@@ -92,7 +94,8 @@ function jsonProtocol(requires: WireProtocol['requires'] = {}, route?: Route): W
             report: { version: Number(message.version), hash: String(message.hash) },
           };
         },
-        answerHeartbeat: async () => undefined,
+        // The DP counts its link dead after 45 s without a frame from the CP.
+        answerHeartbeat: () => send(connection, { t: 'beat-ok' }),
         acknowledgeTelemetry: async () => undefined,
         sendConfig: (config, options) => connection.send(config.frame, options),
       }),
@@ -121,6 +124,7 @@ function jsonProtocol(requires: WireProtocol['requires'] = {}, route?: Route): W
           },
           read(frame): ControlPlaneMessage {
             const { t, config, version, hash } = parse(frame);
+            if (t === 'beat-ok') return { type: 'heartbeatAnswered' };
             if (t !== 'config') throw new ProtocolViolationError(`unexpected ${t}`);
             return {
               type: 'config',

@@ -27,6 +27,7 @@ const vitest = { describe, it, beforeEach, afterEach };
 
 transportConformance(vitest, {
   name: 'TCP transport conformance over loopback mutual TLS',
+  carriesMetadata: true, // in its preface
   async setup() {
     const server = tcpServer({
       host: '127.0.0.1',

@@ -39,6 +39,12 @@ export class DataPlaneFeed {
       async ({ config, force }, signal) => {
         // The DP may have caught up while this version waited its turn.
         if (!target.wants(config, force)) return;
+        // A protocol whose DPs answer only the configs they apply is not waited for: a
+        // refused config would hold the next one back until the ack timeout.
+        if (target.protocol.answersConfigs === false) {
+          await target.send(config, signal);
+          return;
+        }
         const answer = this.#expectAnswer(config.hash);
         try {
           await target.send(config, signal);
@@ -237,12 +243,13 @@ export class ConfigBroadcaster<TConfig = unknown> {
   async #seal(
     version: PublishedConfig<TConfig>,
     pending = this.#startEncoding(version.config),
-  ): Promise<Map<WireProtocol, EncodedConfig>> {
+  ): Promise<{ encoded: Map<WireProtocol, EncodedConfig>; license: License | undefined }> {
+    const license = this.#license;
     const header = {
       version: version.version,
       hash: version.hash,
       hashes: version.hashes,
-      ...(this.#license ? { license: this.#license } : {}),
+      ...(license ? { license } : {}),
     };
     const sealed = await Promise.all(
       [...pending].map(async ([protocol, encoding]) => {
@@ -256,12 +263,22 @@ export class ConfigBroadcaster<TConfig = unknown> {
       if (config.frame.byteLength > maxConfigFrameBytes)
         throw new PayloadTooLargeError(config.frame.byteLength, maxConfigFrameBytes);
     }
-    return new Map(sealed);
+    return { encoded: new Map(sealed), license };
   }
 
-  #install(version: PublishedConfig<TConfig>, encoded: Map<WireProtocol, EncodedConfig>): void {
+  #install(
+    version: PublishedConfig<TConfig>,
+    sealed: { encoded: Map<WireProtocol, EncodedConfig>; license: License | undefined },
+  ): void {
     this.#unencoded = false;
-    this.#current = encoded;
+    // A licence set while the config was compressing goes out with it.
+    const license = this.#license;
+    this.#current =
+      sealed.license === license
+        ? sealed.encoded
+        : new Map(
+            [...sealed.encoded].map(([protocol, config]) => [protocol, config.relicense(license)]),
+          );
     this.#options.installed(version);
     this.#push();
   }

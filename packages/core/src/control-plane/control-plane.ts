@@ -5,6 +5,7 @@ import type { ConfigLimits } from '../config/limits.ts';
 import { ConfigPublisher } from '../config/publisher.ts';
 import type { ConfigSchema } from '../config/validate.ts';
 import { AbortedError, ErrorCode, InvalidArgumentError } from '../errors.ts';
+import { renamedOption, warnDeprecated } from '../host/deprecation.ts';
 import { IsolatedEmitter } from '../host/isolated-emitter.ts';
 import { defaultLogger, type Logger, logSafely } from '../host/logger.ts';
 import {
@@ -205,10 +206,12 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       maxDataPlaneRecords: options.maxDataPlaneRecords ?? DEFAULTS.maxDataPlaneRecords,
       maxDataPlanes: options.maxDataPlanes ?? DEFAULTS.maxDataPlanes,
       maxConfigFrameBytes:
-        options.maxConfigFrameBytes ?? options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+        options.maxConfigFrameBytes ??
+        renamedOption(options, 'maxPayloadBytes', 'maxConfigFrameBytes', 'ControlPlane') ??
+        DEFAULT_MAX_PAYLOAD_BYTES,
       maxAnalyticsBatchBytes:
         options.maxAnalyticsBatchBytes ??
-        options.maxInflatedBytes ??
+        renamedOption(options, 'maxInflatedBytes', 'maxAnalyticsBatchBytes', 'ControlPlane') ??
         DEFAULTS.maxAnalyticsBatchBytes,
     };
     this.#analytics = new AnalyticsAggregator(this.#clock, options.analytics);
@@ -252,6 +255,10 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
 
   /** @deprecated since 0.2: `counters.configsEncoded`. */
   get configEncodes(): number {
+    warnDeprecated(
+      'PLANESYNC_DEP_CONFIG_ENCODES',
+      'cp.configEncodes is deprecated and goes in 0.3.0: read cp.counters.configsEncoded',
+    );
     return this.#broadcaster.encodes;
   }
 
@@ -513,7 +520,13 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
         break;
     }
     this.emit(event, ...args);
-    if (event === 'analytics') this.emit('telemetry', ...(args as [AnalyticsEvent]));
+    if (event === 'analytics' && this.listenerCount('telemetry') > 0) {
+      warnDeprecated(
+        'PLANESYNC_DEP_TELEMETRY_EVENT',
+        "ControlPlane's 'telemetry' event is deprecated and goes in 0.3.0: listen to 'analytics'",
+      );
+      this.emit('telemetry', ...(args as [AnalyticsEvent]));
+    }
   }
 
   /** The protocol served on `path`: its route's, else the one on the transport's own path. */

@@ -4,7 +4,12 @@ import { type ConfigLimits, checkEntityCount } from '../config/limits.ts';
 import type { ConfigSnapshot } from '../config/snapshot.ts';
 import type { DataPlaneConfigMachine } from '../config/state-machine.ts';
 import { type ConfigSchema, validateConfig } from '../config/validate.ts';
-import { ConfigHashMismatchError, ConfigInvalidError, ProtocolViolationError } from '../errors.ts';
+import {
+  AbortedError,
+  ConfigHashMismatchError,
+  ConfigInvalidError,
+  ProtocolViolationError,
+} from '../errors.ts';
 import { asPlanesyncError } from '../protocol/failure.ts';
 import type { License } from '../protocol/messages.ts';
 import type { ConfigOffer, ConfigRead, DataPlaneLink } from '../protocol/wire-protocol.ts';
@@ -39,20 +44,26 @@ export async function applyOffer(
   context: ApplyContext,
   offer: ConfigOffer,
   link: DataPlaneLink,
+  signal: AbortSignal,
 ): Promise<void> {
   if (offer.license) context.license(offer.license);
+  // The read stops waiting when the link ends (a protocol's read may never settle); a
+  // config already read is applied and saved all the same.
+  const read = () => untilAborted(offer.read(context.settings.maxConfigBytes, { signal }), signal);
   // A protocol that says the hash only inside the compressed body (Kong's) is read first;
   // bytes that cannot be read then end the link, as they would after a refusal.
   let early: ConfigRead | undefined;
   if (offer.hash === undefined) {
-    early = await offer.read(context.settings.maxConfigBytes);
+    early = await read();
     if (typeof early.hash !== 'string')
       throw new ProtocolViolationError('the config carries no hash to check it by');
   }
   const hash = offer.hash ?? early!.hash!;
   const candidate = context.machine.receive(offer.version, hash);
   if (candidate.state === 'ignored') {
-    if (candidate.ignoredBecause === 'unchanged')
+    // What it serves already (the same config again, or under a new licence) is answered,
+    // so the CP need not wait for its ack timeout.
+    if (hash === context.machine.active?.hash)
       await link.applied({ version: offer.version, hash, ...cacheReport(context.cache) });
     return;
   }
@@ -60,8 +71,8 @@ export async function applyOffer(
   let snapshot: ConfigSnapshot;
   let json: Uint8Array | undefined;
   try {
-    const read = early ?? (await offer.read(context.settings.maxConfigBytes));
-    const { config } = read;
+    const body = early ?? (await read());
+    const { config } = body;
     const { limits } = context.settings;
     // The hash is the one truth both sides compare: what this DP serves must hash to what
     // the CP says it sent. The hash walk is also where nesting depth is bounded.
@@ -71,13 +82,18 @@ export async function applyOffer(
     checkEntityCount(config, limits.maxEntities);
     const valid = validateConfig(config, context.schema);
     // A schema that changed nothing returns its input: the bytes read are then its JSON.
-    if (valid === config) json = read.json;
+    if (valid === config) json = body.json;
     snapshot = makeSnapshot(context.clock, valid, 'control-plane', offer.version, {
       hash: computed.config_hash,
       hashes: computed.hashes,
     });
   } catch (error) {
     const failure = asPlanesyncError(error);
+    if (signal.aborted) {
+      // The link ended before the config was read: not a refusal, nothing to tell the CP.
+      candidate.reject([{ path: '(root)', message: 'the link ended before the config was read' }]);
+      return;
+    }
     const problems =
       failure instanceof ConfigInvalidError
         ? failure.problems
@@ -99,5 +115,15 @@ export async function applyOffer(
     version: snapshot.version,
     hash: snapshot.hash,
     ...cacheReport(context.cache),
+  });
+}
+
+/** `promise`, or an `ABORTED` rejection as soon as `signal` aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new AbortedError(undefined, { cause: signal.reason }));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError(undefined, { cause: signal.reason }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
 }

@@ -151,6 +151,11 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
   }
 
   async #start(): Promise<void> {
+    if (this.#configs.active) {
+      // Started again after stop(): it serves what it served, and reconnects.
+      this.#loop = this.#connectForever(this.#startContext());
+      return;
+    }
     await this.#cache.open();
     this.#nodeId = await this.#cache.nodeId(this.#options.nodeId);
     const start = this.#startContext();
@@ -158,13 +163,20 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     this.#loop = this.#connectForever(start);
   }
 
-  /** Closes the link, stops retrying and cancels every timer; the active config stays. */
+  /**
+   * Closes the link, stops retrying and cancels every timer; resolves once a config being
+   * applied is saved. The active config stays, and `start()` reconnects.
+   */
   async stop(): Promise<void> {
+    await this.#starting?.catch(() => undefined);
     this.#stop.abort(new AbortedError('the data plane is stopping'));
     this.#license.stop();
     await this.#runtime?.live?.connection.close(CloseCode.NORMAL, 'data plane stopping');
     await this.#loop;
     this.#connection.disconnected();
+    this.#loop = undefined;
+    this.#starting = undefined;
+    this.#stop = new AbortController();
   }
 
   /**

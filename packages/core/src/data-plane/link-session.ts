@@ -119,7 +119,7 @@ export async function runLink(
   });
   let refused = false;
   const configs = new LatestSlot<ConfigOffer>(
-    (offer) => applyOffer(runtime.apply, offer, link),
+    (offer, signal) => applyOffer(runtime.apply, offer, link, signal),
     fail,
   );
   const handle = (message: ControlPlaneMessage) => {
@@ -180,7 +180,10 @@ export async function runLink(
     fail(error);
   } finally {
     timers.stop();
+    // A config being read is abandoned; one being applied and saved finishes first, so a
+    // stop() that resolves leaves no store write behind.
     configs.close();
+    await configs.idle();
     runtime.telemetry.detach();
     runtime.live = undefined;
   }

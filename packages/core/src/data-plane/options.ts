@@ -4,6 +4,7 @@ import { type ConfigLimits, resolveLimits } from '../config/limits.ts';
 import type { ConfigSnapshot, ConfigSource } from '../config/snapshot.ts';
 import type { ConfigSchema } from '../config/validate.ts';
 import { type ErrorContext, InvalidArgumentError, type PlanesyncError } from '../errors.ts';
+import { renamedOption } from '../host/deprecation.ts';
 import type { Logger } from '../host/logger.ts';
 import type { PluginVersion } from '../protocol/compatibility.ts';
 import { type License, labelProblem, type SyncStatus } from '../protocol/messages.ts';
@@ -158,6 +159,8 @@ export function resolveDataPlaneSettings(options: DataPlaneOptions<never>): Data
   const [low, high] = options.reconnectDelayMs ?? [5_000, 10_000];
   if (!(low >= 0 && high >= low))
     throw new InvalidArgumentError('reconnectDelayMs is [min, max] with 0 ≤ min ≤ max');
+  if (options.expectedServerName === undefined)
+    renamedOption(options, 'serverName', 'expectedServerName', 'DataPlane');
   const protocol = options.protocol ?? planesyncProtocol();
   const missing = missingFeatures(
     protocol,
@@ -172,7 +175,10 @@ export function resolveDataPlaneSettings(options: DataPlaneOptions<never>): Data
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 30_000,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 45_000,
     delay: [low, high],
-    maxConfigBytes: options.maxConfigBytes ?? options.maxInflatedBytes ?? 256 * 1024 * 1024,
+    maxConfigBytes:
+      options.maxConfigBytes ??
+      renamedOption(options, 'maxInflatedBytes', 'maxConfigBytes', 'DataPlane') ??
+      256 * 1024 * 1024,
     limits: resolveLimits(options.limits),
     protocol,
   };

@@ -8,6 +8,15 @@
  */
 
 export {
+  ConfigHashMismatchError,
+  InternalError,
+  NodeIdInUseError,
+  PayloadTooLargeError,
+  PlanesyncError,
+  ProtocolViolationError,
+  VersionIncompatibleError,
+} from '../errors.ts';
+export {
   assembleConfigFrame,
   compressConfig,
   decodeFrame,

@@ -92,6 +92,7 @@ export function kongProtocol(): WireProtocol {
     name: 'kong',
     route,
     requires: { request: true, controlFrames: true },
+    answersConfigs: false,
     controlPlane: {
       admit: admitKongRequest,
       encodeConfig: encodeReconfigure,
@@ -234,10 +235,12 @@ class KongControlPlaneLink implements ControlPlaneLink {
 
 class KongDataPlaneLink implements DataPlaneLink {
   #received = 0;
+  #accepted = false;
   #deliver: ((message: ControlPlaneMessage) => void) | undefined;
 
   constructor(private readonly connection: Connection) {}
 
+  /** `basic_info`, then a ping at once (as Kong's DP does) so that the CP's pong says it is in. */
   async identify(identity: DataPlaneIdentity): Promise<void> {
     await this.connection.send(
       encoder.encode(
@@ -248,28 +251,40 @@ class KongDataPlaneLink implements DataPlaneLink {
         }),
       ),
     );
-    // No welcome in Kong's protocol: a DP that has said who it is is in.
-    this.#deliver?.({ type: 'accepted', protocol: KONG_PROTOCOL, syncStatus: 'unknown' });
+    await this.heartbeat({ hash: identity.configHash });
   }
 
   listen(deliver: (message: ControlPlaneMessage) => void): void {
     this.#deliver = deliver;
     this.connection.onControl?.((frame) => {
-      if (frame.kind === 'pong') deliver({ type: 'heartbeatAnswered' });
+      if (frame.kind !== 'pong') return;
+      this.#accept();
+      deliver({ type: 'heartbeatAnswered' });
     });
   }
 
+  /**
+   * No welcome in Kong's protocol: the CP's first answer (a pong, or the config) says the DP
+   * is in. A CP that refuses it closes the link first, so a refused DP is never `connected`.
+   */
+  #accept(): void {
+    if (this.#accepted) return;
+    this.#accepted = true;
+    this.#deliver?.({ type: 'accepted', protocol: KONG_PROTOCOL, syncStatus: 'unknown' });
+  }
+
   read(frame: Uint8Array): ControlPlaneMessage {
+    this.#accept();
     const payload = frame;
     return {
       type: 'config',
       offer: {
         // Kong numbers nothing: configs count up on this link.
         version: ++this.#received,
-        async read(maxBytes) {
-          const message = reconfigureSchema.safeParse(
-            parseJson(await inflate(payload, maxBytes), 'reconfigure message'),
-          );
+        async read(maxBytes, options) {
+          const inflated = await inflate(payload, maxBytes);
+          if (options?.signal?.aborted) throw new ProtocolViolationError('the link ended');
+          const message = reconfigureSchema.safeParse(parseJson(inflated, 'reconfigure message'));
           if (!message.success)
             throw new ProtocolViolationError('not a valid reconfigure message', {
               cause: message.error,

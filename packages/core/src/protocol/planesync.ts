@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ProtocolViolationError, VersionIncompatibleError } from '../errors.ts';
+import { ProtocolViolationError, throwIfAborted, VersionIncompatibleError } from '../errors.ts';
 import type { Connection, Route } from '../transport/contract.ts';
 import {
   assembleConfigFrame,
@@ -263,8 +263,9 @@ class PlanesyncDataPlaneLink implements DataPlaneLink {
           type: 'config',
           offer: {
             ...header,
-            async read(maxBytes) {
+            async read(maxBytes, options) {
               const json = await inflate(payload, maxBytes);
+              throwIfAborted(options?.signal);
               return { config: parseJson(json, 'config payload'), json };
             },
           },

@@ -84,7 +84,7 @@ export interface ConfigOffer {
    * inflated bytes are the config's JSON alone (a store may keep them as they are); `hash`
    * and `hashes` when the body carries them.
    */
-  read(maxBytes: number): Promise<ConfigRead>;
+  read(maxBytes: number, options?: { signal?: AbortSignal }): Promise<ConfigRead>;
 }
 
 /** What {@link ConfigOffer.read} found. */
@@ -142,9 +142,16 @@ export interface ControlPlaneLink {
   refuse(error: PlanesyncError, syncStatus?: SyncStatus): Promise<void>;
   /** Decodes one frame after the first; throws `PROTOCOL_VIOLATION` for a malformed one. */
   read(frame: Uint8Array): DataPlaneMessage;
-  /** Answers a heartbeat (a pong), when the protocol does. */
+  /**
+   * Answers a heartbeat (a pong). The DP counts its link dead after 45 s without anything
+   * from the CP, so a protocol whose CP sends nothing else must answer here.
+   */
   answerHeartbeat(): Promise<void>;
-  /** Acknowledges a telemetry batch, when the protocol does. */
+  /**
+   * Acknowledges a telemetry batch. A DP sends its next batch only once the last is
+   * acknowledged: a protocol that carries telemetry must acknowledge it, here or (when its
+   * wire has no acknowledgement) by passing `telemetryAcknowledged` from its DP link.
+   */
   acknowledgeTelemetry(batch: number): Promise<void>;
   /** Sends one encoded config. */
   sendConfig(encoded: EncodedConfig, options?: AbortOptions): Promise<void>;
@@ -190,6 +197,14 @@ export interface WireProtocol {
   readonly route?: Route | undefined;
   /** What it needs of a transport; combining it with one that lacks it is refused at once. */
   readonly requires: Partial<TransportFeatures>;
+  /**
+   * Whether a DP answers every config it is sent — applied or refused (planesync/1's ack and
+   * nack). Default `true`: the CP then sends a DP one config at a time, the newest next once
+   * it is answered. `false` (Kong's protocol: only a heartbeat carrying the new hash says a
+   * config was applied, a refusal says nothing): the CP sends each change without waiting,
+   * still only the newest.
+   */
+  readonly answersConfigs?: boolean;
   /** The CP's side. */
   readonly controlPlane: {
     /** A request this protocol cannot serve, refused before the upgrade; `undefined`: fine. */

@@ -10,6 +10,7 @@ import {
   StoreWriteFailedError,
   throwIfAborted,
 } from '../errors.ts';
+import { renamedOption } from '../host/deprecation.ts';
 import type { AbortOptions } from '../transport/contract.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 import type { ConfigStore, SaveOptions, StoreAccess, StoredSnapshot } from './contract.ts';
@@ -69,7 +70,9 @@ export class FileConfigStore implements ConfigStore {
     this.#nodeIdPath = join(options.prefix, 'node_id');
     this.#lockPath = join(options.prefix, 'planesync.pid');
     this.#maxInflatedBytes =
-      options.maxConfigBytes ?? options.maxInflatedBytes ?? 256 * 1024 * 1024;
+      options.maxConfigBytes ??
+      renamedOption(options, 'maxInflatedBytes', 'maxConfigBytes', 'fileStore') ??
+      256 * 1024 * 1024;
     this.#clock = options.clock ?? systemClock;
   }
 

@@ -9,7 +9,16 @@
  */
 
 export { checkEntityCount } from '../config/limits.ts';
-export { throwIfAborted } from '../errors.ts';
+export {
+  AbortedError,
+  InvalidArgumentError,
+  PlanesyncError,
+  StoreCorruptError,
+  StoreDecryptFailedError,
+  StoreLockedError,
+  StoreWriteFailedError,
+  throwIfAborted,
+} from '../errors.ts';
 export type { ConfigStore, SaveOptions, StoreAccess, StoredSnapshot } from './contract.ts';
 export { assertNodeId } from './node-id.ts';
 export { fromStoredRecord, serializeStoredRecord, toStoredRecord } from './stored-snapshot.ts';

@@ -43,7 +43,7 @@ const FRAME_OVERHEAD = 64;
  *
  * @example
  * ```ts
- * import { ConnectionBase, DEFAULT_MAX_PAYLOAD_BYTES } from '@planesync/core';
+ * import { ConnectionBase, DEFAULT_MAX_PAYLOAD_BYTES } from '@planesync/core/transport';
  * class LoopbackConnection extends ConnectionBase {
  *   constructor() {
  *     super({ remoteAddress: 'loopback', maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES });

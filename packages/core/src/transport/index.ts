@@ -7,7 +7,17 @@
  * @module
  */
 
-export { throwIfAborted } from '../errors.ts';
+export {
+  AbortedError,
+  ConnectionClosedError,
+  InvalidArgumentError,
+  PayloadTooLargeError,
+  PeerRefusedError,
+  PlanesyncError,
+  ProxyRefusedError,
+  TransportFailedError,
+  throwIfAborted,
+} from '../errors.ts';
 export { defaultLogger, type Logger, logSafely } from '../host/logger.ts';
 export { hostOfAddress } from './address.ts';
 export {

@@ -149,6 +149,16 @@ describe("Kong's sync v1 wire: a Kong DP as the CP sees it", () => {
     expect(cluster.cp.dataPlanes()).toEqual([]);
   });
 
+  it('drops a DP that has not sent basic_info within 5 s, as Kong does', async () => {
+    cluster = await mixedCluster();
+    const dp = await kongDataPlane(cluster);
+    await cluster.clock.advance(4_999);
+    expect(dp.connection.isClosed).toBe(false);
+    await cluster.clock.advance(1);
+    expect(await closed(dp.connection)).toMatchObject({ code: 1001 });
+    expect(cluster.cp.dataPlanes()).toEqual([]);
+  });
+
   it('refuses an upgrade without node_id or node_version before any frame (HTTP 400 over WebSocket)', async () => {
     cluster = await mixedCluster();
     const refused = await kongDataPlane(cluster, 'node_hostname=kong-dp-1').catch(

@@ -79,7 +79,9 @@ export class DataPlaneSession implements FeedTarget {
 
   /** Reads frames until the connection closes. */
   async run(): Promise<void> {
-    this.#armLiveness();
+    // Until the DP has said who it is, its protocol's deadline for that applies (Kong's
+    // CP waits 5 s for basic_info), else the heartbeat timeout.
+    this.#armLiveness(this.protocol.identifyTimeoutMs);
     try {
       for await (const frame of this.connection) {
         this.#armLiveness();
@@ -278,15 +280,13 @@ export class DataPlaneSession implements FeedTarget {
     await this.connection.close(CloseCode.POLICY_VIOLATION, error.code);
   }
 
-  #armLiveness(): void {
+  #armLiveness(timeoutMs = this.host.settings.heartbeatTimeoutMs): void {
     if (this.#liveness) this.host.clock.clearTimeout(this.#liveness);
     this.#liveness = this.host.clock.setTimeout(() => {
-      const error = new HeartbeatTimeoutError(
-        `no frame for ${this.host.settings.heartbeatTimeoutMs} ms`,
-      );
+      const error = new HeartbeatTimeoutError(`no frame for ${timeoutMs} ms`);
       this.#report(error);
       void this.connection.close(CloseCode.GOING_AWAY, 'heartbeat timeout');
-    }, this.host.settings.heartbeatTimeoutMs);
+    }, timeoutMs);
   }
 
   #fail(error: unknown): void {

@@ -93,6 +93,7 @@ export function kongProtocol(): WireProtocol {
     route,
     requires: { request: true, controlFrames: true },
     answersConfigs: false,
+    identifyTimeoutMs: 5_000,
     controlPlane: {
       admit: admitKongRequest,
       encodeConfig: encodeReconfigure,

@@ -205,6 +205,11 @@ export interface WireProtocol {
    * still only the newest.
    */
   readonly answersConfigs?: boolean;
+  /**
+   * How long a CP waits for a DP's first frame (who it is) before it drops the link; default
+   * the CP's `heartbeatTimeoutMs`. Kong's CP waits 5 s for `basic_info`.
+   */
+  readonly identifyTimeoutMs?: number;
   /** The CP's side. */
   readonly controlPlane: {
     /** A request this protocol cannot serve, refused before the upgrade; `undefined`: fine. */

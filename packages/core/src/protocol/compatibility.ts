@@ -6,9 +6,28 @@ export interface PluginVersion {
   version: string;
 }
 
+/**
+ * A version's major and minor, as Kong reads them: `major.minor.patch` at the start, anything
+ * after (`3.14.0.0-enterprise-edition`) ignored; `undefined` without all three.
+ */
 function majorMinor(version: string): [number, number] | undefined {
-  const match = /^(\d+)\.(\d+)/.exec(version);
+  const match = /^(\d+)\.(\d+)\.\d+/.exec(version);
   return match ? [Number(match[1]), Number(match[2])] : undefined;
+}
+
+/**
+ * Kong's number for a version (`version.string_to_number`): up to four dotted parts, each
+ * read as its leading digits, weighted 10⁹, 10⁶, 10³, 1 — `3.10.0.0` is 3 010 000 000.
+ * What Kong's compat adaptations compare versions by.
+ */
+export function versionNumber(version: string): number {
+  let base = 1_000_000_000;
+  let number = 0;
+  for (const part of version.split('.', 4)) {
+    number += base * Number(/^\d+/.exec(part)?.[0] ?? 0);
+    base /= 1000;
+  }
+  return number;
 }
 
 /**
@@ -22,10 +41,12 @@ export function versionsCompatible(controlPlane: string, dataPlane: string): boo
 }
 
 /**
- * Whether a DP can run the plugins a config uses: each must be installed on the DP
- * (`plugin_set_incompatible` otherwise) with the same major version as the CP's copy
- * (`plugin_version_incompatible` otherwise). Plugins the CP does not list are checked for
- * presence only.
+ * Whether a DP can run the plugins a config uses, by Kong's rule (`compat/init.lua`): each
+ * must be installed on the DP (`plugin_set_incompatible` otherwise); where both sides give a
+ * version, the DP's copy has the CP's major and a minor no newer than the CP's
+ * (`plugin_version_incompatible` otherwise) — except a DP's `opentelemetry` 0.1.x, which Kong
+ * always accepts (that plugin shipped as 0.1.0 for several releases). Plugins the CP does not
+ * list are checked for presence only.
  */
 export function pluginCompatibility(
   configured: Iterable<string>,
@@ -37,10 +58,11 @@ export function pluginCompatibility(
   for (const name of configured) {
     const dpVersion = installed.get(name);
     if (dpVersion === undefined) return 'plugin_set_incompatible';
-    const cpVersion = controlPlanePlugins.get(name);
-    if (cpVersion !== undefined && majorMinor(cpVersion)?.[0] !== majorMinor(dpVersion)?.[0]) {
-      status = 'plugin_version_incompatible';
-    }
+    const cp = majorMinor(controlPlanePlugins.get(name) ?? '');
+    const dp = majorMinor(dpVersion);
+    if (!cp || !dp) continue;
+    if (name === 'opentelemetry' && dp[0] === 0 && dp[1] === 1) continue;
+    if (cp[0] !== dp[0] || cp[1] < dp[1]) status = 'plugin_version_incompatible';
   }
   return status;
 }

@@ -31,6 +31,7 @@ export {
   configuredPlugins,
   type PluginVersion,
   pluginCompatibility,
+  versionNumber,
   versionsCompatible,
 } from './compatibility.ts';
 export { KONG_OUTLET_PATH, KONG_PROTOCOL, kongProtocol, MAX_BASIC_INFO_BYTES } from './kong.ts';

@@ -219,6 +219,28 @@ describe('the wire-protocol seam: a second protocol is a new module, not edits a
     }
   });
 
+  it('a DP judges what its protocol’s dial asks for, not only what it declares, at construction', () => {
+    const base = jsonProtocol();
+    // Declares nothing, but dials with manual pings: a frames-only transport cannot carry that.
+    const undeclared: WireProtocol = {
+      ...base,
+      dataPlane: { ...base.dataPlane, dial: () => ({ pings: 'manual' }) },
+    };
+    const transport = memoryTransport({ certificates: [] });
+    const framesOnly: TransportClient = {
+      connect: (options) => transport.client().connect(options),
+    };
+    expect(
+      () =>
+        new DataPlane({
+          transport: framesOnly,
+          trust: {} as never,
+          version: '3.10.0',
+          protocol: undeclared,
+        }),
+    ).toThrow(/cannot carry the json protocol: it has no ping and pong control frames/);
+  });
+
   it('a CP serving several protocols needs a route for each, and distinct ones', () => {
     const transport = memoryTransport({ certificates: [] });
     const make = (protocols: WireProtocol[]) => () =>

@@ -162,11 +162,21 @@ export function resolveDataPlaneSettings(options: DataPlaneOptions<never>): Data
   if (options.expectedServerName === undefined)
     renamedOption(options, 'serverName', 'expectedServerName', 'DataPlane');
   const protocol = options.protocol ?? planesyncProtocol();
-  const missing = missingFeatures(
-    protocol,
-    options.transport.features ?? FRAMES_ONLY,
-    protocol.route,
-  );
+  // What the protocol declares, and what its dial asks for (judged once, here, rather than
+  // failing every reconnect).
+  const dial = protocol.dataPlane.dial({
+    nodeId: options.nodeId ?? 'node',
+    hostname: options.hostname ?? 'host',
+    version: options.version,
+  });
+  const path = dial.request?.path ?? protocol.route?.path;
+  const subprotocol = dial.request?.subprotocol ?? protocol.route?.subprotocol;
+  const pings = dial.pings ?? protocol.route?.pings;
+  const missing = missingFeatures(protocol, options.transport.features ?? FRAMES_ONLY, {
+    ...(path !== undefined ? { path } : {}),
+    ...(subprotocol !== undefined ? { subprotocol } : {}),
+    ...(pings !== undefined ? { pings } : {}),
+  });
   if (missing.length > 0)
     throw new InvalidArgumentError(
       `this transport cannot carry the ${protocol.name} protocol: it has no ${missing.join(' and no ')}`,

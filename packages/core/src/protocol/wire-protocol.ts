@@ -233,11 +233,15 @@ export interface WireProtocol {
   };
 }
 
-/** What `protocol` needs (for `route`) that a transport with `features` lacks. */
+/**
+ * What `protocol` needs that a transport with `features` lacks: what it `requires`, and what
+ * `route` (its route, or what its dial asks for) takes — a path or a subprotocol needs a
+ * request step, manual pings need control frames.
+ */
 export function missingFeatures(
   protocol: WireProtocol,
   features: TransportFeatures,
-  route: Route | undefined,
+  route: Partial<Route> | undefined,
 ): string[] {
   const missing: string[] = [];
   const needsRequest =

@@ -182,6 +182,20 @@ export function tlsTransportSuite(test: TestApi, options: TlsTransportSuiteOptio
       return { server, port: server.port!, accepted };
     }
 
+    /** A client of `port` presenting the cluster pair (its settings' `extra` on top). */
+    async function clusterClient(
+      port: number,
+      extra: Partial<TlsClientSettings> = {},
+    ): Promise<TransportClient> {
+      const { cluster } = await pki!;
+      return fixture.client({
+        host: '127.0.0.1',
+        port,
+        tls: { cert: cluster.certificate, key: cluster.privateKey },
+        ...extra,
+      });
+    }
+
     /** Connects `client` and keeps the connection for the clean-up. */
     async function connect(client: TransportClient, signal?: AbortSignal) {
       const connection = await client.connect(signal ? { signal } : {});
@@ -249,13 +263,7 @@ export function tlsTransportSuite(test: TestApi, options: TlsTransportSuiteOptio
           const asked: PeerInfo[] = [];
           const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
           const { port, accepted } = await listen({ admit: judge(trust, asked) });
-          const client = await connect(
-            fixture.client({
-              host: '127.0.0.1',
-              port,
-              tls: { cert: cluster.certificate, key: cluster.privateKey },
-            }),
-          );
+          const client = await connect(await clusterClient(port));
           const server = await accepted.next();
           const der = decodePemCertificates(cluster.certificate);
           assert.deepEqual(
@@ -526,17 +534,9 @@ export function tlsTransportSuite(test: TestApi, options: TlsTransportSuiteOptio
 
       'gives up a dial after connectTimeoutMs on its clock when the CP never answers TLS':
         async () => {
-          const { cluster } = await pki!;
           const silent = await silentServer();
           const clock = new FakeClock();
-          const attempt = fixture
-            .client({
-              host: '127.0.0.1',
-              port: silent.port,
-              tls: { cert: cluster.certificate, key: cluster.privateKey },
-              connectTimeoutMs: 5_000,
-              clock,
-            })
+          const attempt = (await clusterClient(silent.port, { connectTimeoutMs: 5_000, clock }))
             .connect()
             .catch((error: unknown) => error);
           const peer = await silent.accepted.next();
@@ -550,15 +550,9 @@ export function tlsTransportSuite(test: TestApi, options: TlsTransportSuiteOptio
         },
 
       'an abort while dialing rejects ABORTED and closes the socket': async () => {
-        const { cluster } = await pki!;
         const silent = await silentServer();
         const controller = new AbortController();
-        const attempt = fixture
-          .client({
-            host: '127.0.0.1',
-            port: silent.port,
-            tls: { cert: cluster.certificate, key: cluster.privateKey },
-          })
+        const attempt = (await clusterClient(silent.port))
           .connect({ signal: controller.signal })
           .catch((error: unknown) => error);
         const peer = await silent.accepted.next();
@@ -599,7 +593,6 @@ export function tlsTransportSuite(test: TestApi, options: TlsTransportSuiteOptio
 
       'keeps at most maxPendingConnections peers handshaking, dropping the oldest; a client still connects':
         async () => {
-          const { cluster } = await pki!;
           const { port, accepted } = await listen({ maxPendingConnections: 5 });
           const idle = await Promise.all(Array.from({ length: 20 }, () => tcpPeer(port)));
           // 15 of them are dropped (the oldest the server accepted), 5 keep waiting
@@ -611,13 +604,7 @@ export function tlsTransportSuite(test: TestApi, options: TlsTransportSuiteOptio
               });
           });
           assert.equal(idle.filter((socket) => !socket.closed).length, 5);
-          const client = await connect(
-            fixture.client({
-              host: '127.0.0.1',
-              port,
-              tls: { cert: cluster.certificate, key: cluster.privateKey },
-            }),
-          );
+          const client = await connect(await clusterClient(port));
           await exchange(client, await accepted.next());
         },
 
@@ -639,13 +626,7 @@ export function tlsTransportSuite(test: TestApi, options: TlsTransportSuiteOptio
         const refusedClosed = received(refused);
         refused.write(fixture.opening);
         await refusedClosed;
-        const client = await connect(
-          fixture.client({
-            host: '127.0.0.1',
-            port,
-            tls: { cert: cluster.certificate, key: cluster.privateKey },
-          }),
-        );
+        const client = await connect(await clusterClient(port));
         await exchange(client, await accepted.next());
       },
 

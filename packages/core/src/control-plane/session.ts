@@ -5,6 +5,7 @@ import {
   type PlanesyncError,
   VersionIncompatibleError,
 } from '../errors.ts';
+import { TELEMETRY_SLICE, yieldToEventLoop } from '../host/event-loop.ts';
 import { type PluginVersion, versionsCompatible } from '../protocol/compatibility.ts';
 import { closeForFailure } from '../protocol/failure.ts';
 import type { SyncStatus, TelemetryBatch } from '../protocol/messages.ts';
@@ -22,14 +23,6 @@ import type { DataPlaneFeed, FeedTarget } from './broadcaster.ts';
 import type { DataPlaneStatus } from './data-plane-status.ts';
 import type { ControlPlaneEvents } from './events.ts';
 import type { DataPlaneRegistry } from './registry.ts';
-
-/** Telemetry records counted between two turns of the event loop. */
-const TELEMETRY_SLICE = 2_000;
-
-/** Lets timers and other DPs' frames run before going on. */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 /** What a session needs from its ControlPlane. */
 export interface SessionHost {

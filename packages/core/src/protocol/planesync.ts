@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ProtocolViolationError, throwIfAborted, VersionIncompatibleError } from '../errors.ts';
+import { TELEMETRY_SLICE, yieldToEventLoop } from '../host/event-loop.ts';
 import type { Connection, Route } from '../transport/contract.ts';
 import {
   assembleConfigFrame,
@@ -119,13 +120,7 @@ function encoded(header: ConfigHeader, compressed: Uint8Array): EncodedConfig {
   };
 }
 
-/** Telemetry records checked between two turns of the event loop. */
-const TELEMETRY_SLICE = 2_000;
 const telemetrySliceSchema = z.array(telemetryRecordSchema);
-
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 /** Inflates and checks a telemetry batch, its records in slices that let the loop breathe. */
 async function readTelemetry(body: Uint8Array, maxBytes: number): Promise<TelemetryBatch> {

@@ -1,13 +1,21 @@
 import type { Clock, TimerId } from '../clock.ts';
 import { LatestSlot } from '../config/latest-slot.ts';
 import type { ConfigPublisher, PublishedConfig } from '../config/publisher.ts';
-import { PayloadTooLargeError } from '../errors.ts';
+import { PayloadTooLargeError, type PlanesyncError } from '../errors.ts';
+import { asPlanesyncError } from '../protocol/failure.ts';
 import type { License } from '../protocol/messages.ts';
-import type { EncodedConfig, PendingEncoding, WireProtocol } from '../protocol/wire-protocol.ts';
+import type {
+  ConfigAdaptation,
+  EncodedConfig,
+  PendingEncoding,
+  WireProtocol,
+} from '../protocol/wire-protocol.ts';
 
 /** One DP as the broadcaster feeds it. */
 export interface FeedTarget {
   readonly protocol: WireProtocol;
+  /** How this DP receives configs when it differs from the rest of its protocol's DPs. */
+  readonly adaptation?: ConfigAdaptation | undefined;
   /**
    * Whether the DP is to be sent `config` now: it can be served (its sync status), and —
    * unless `force` (a licence change) — it does not serve that hash already.
@@ -17,6 +25,11 @@ export interface FeedTarget {
   send(config: EncodedConfig, signal: AbortSignal): Promise<void>;
   /** A send failed (the session closes the link and reports). */
   failed(error: unknown): void;
+  /**
+   * The current version cannot be sent to this DP (its frame is larger than the DP takes);
+   * `undefined` once a version went out.
+   */
+  blocked(error: PlanesyncError | undefined): void;
 }
 
 /**
@@ -26,7 +39,7 @@ export interface FeedTarget {
  */
 export class DataPlaneFeed {
   /** The config frame sent and not yet answered. */
-  #inFlight: { hash: string; answered: () => void } | undefined;
+  #inFlight: { hash: string; served?: string | undefined; answered: () => void } | undefined;
   readonly #slot: LatestSlot<{ config: EncodedConfig; force: boolean }>;
 
   constructor(
@@ -45,7 +58,7 @@ export class DataPlaneFeed {
           await target.send(config, signal);
           return;
         }
-        const answer = this.#expectAnswer(config.hash);
+        const answer = this.#expectAnswer(config);
         try {
           await target.send(config, signal);
         } catch (error) {
@@ -63,19 +76,32 @@ export class DataPlaneFeed {
 
   /** Offers the current version (when the DP wants it); `force` even if it has its hash. */
   offer(force = false): void {
-    const config = this.owner.current(this.target.protocol);
-    if (config && this.target.wants(config, force)) this.#slot.offer({ config, force });
+    const { protocol, adaptation } = this.target;
+    const config = this.owner.currentFor(protocol, adaptation, () => this.offer(force));
+    if (config instanceof Error) {
+      this.target.blocked(config);
+      return;
+    }
+    if (!config || !this.target.wants(config, force)) return;
+    const limit = adaptation?.maxFrameBytes;
+    if (limit !== undefined && config.frame.byteLength > limit) {
+      this.target.blocked(new PayloadTooLargeError(config.frame.byteLength, limit));
+      return;
+    }
+    this.target.blocked(undefined);
+    this.#slot.offer({ config, force });
   }
 
   /** The version of `hash` when it is the current one (for reports that carry no version). */
   versionOf(hash: string): number | undefined {
     const current = this.owner.current(this.target.protocol);
-    return current?.hash === hash ? current.version : undefined;
+    return current && servedAs(current, hash) ? current.version : undefined;
   }
 
   /** The DP answered the frame carrying `hash` (an ack, a nack, a heartbeat). */
   answered(hash: string): void {
-    if (this.#inFlight?.hash === hash) this.#inFlight.answered();
+    if (this.#inFlight && (this.#inFlight.hash === hash || this.#inFlight.served === hash))
+      this.#inFlight.answered();
   }
 
   /** The link ended: nothing more is sent. */
@@ -85,11 +111,12 @@ export class DataPlaneFeed {
     this.owner.unsubscribe(this);
   }
 
-  #expectAnswer(hash: string): Promise<void> {
+  #expectAnswer({ hash, servedHash }: EncodedConfig): Promise<void> {
     return new Promise((resolve) => {
       const timer = this.clock.setTimeout(() => this.#inFlight?.answered(), this.ackTimeoutMs);
       this.#inFlight = {
         hash,
+        served: servedHash,
         answered: () => {
           this.clock.clearTimeout(timer);
           this.#inFlight = undefined;
@@ -98,6 +125,11 @@ export class DataPlaneFeed {
       };
     });
   }
+}
+
+/** Whether a DP reporting `hash` serves `config` (its hash, or the hash it is served under). */
+export function servedAs(config: EncodedConfig, hash: string): boolean {
+  return config.hash === hash || config.servedHash === hash;
 }
 
 /** Options of a {@link ConfigBroadcaster}. */
@@ -111,6 +143,13 @@ export interface BroadcasterOptions<TConfig> {
   installed(version: PublishedConfig<TConfig>): void;
   /** A failure no caller is waiting for (encoding a version published while queued). */
   failed(error: unknown): void;
+  /** A version was adapted for some DPs (Kong's compat rules): what changed, once per key. */
+  adapted?(details: {
+    protocol: string;
+    key: string;
+    version: number;
+    notes: readonly string[];
+  }): void;
 }
 
 /**
@@ -124,6 +163,13 @@ export class ConfigBroadcaster<TConfig = unknown> {
   readonly #options: BroadcasterOptions<TConfig>;
   readonly #feeds = new Set<DataPlaneFeed>();
   #current = new Map<WireProtocol, EncodedConfig>();
+  /** The installed version, whose config adaptations start from. */
+  #installed: PublishedConfig<TConfig> | undefined;
+  /**
+   * The current version adapted for DPs that differ (by protocol, then adaptation key): an
+   * encoding, a failure, or the work under way. Emptied when a version is installed.
+   */
+  #adapted = new Map<WireProtocol, Map<string, EncodedConfig | PlanesyncError | Promise<void>>>();
   #license: License | undefined;
   #tail: Promise<unknown> = Promise.resolve();
   /** setConfig calls waiting for their turn. */
@@ -143,9 +189,71 @@ export class ConfigBroadcaster<TConfig = unknown> {
     return this.#encodes;
   }
 
-  /** The current version as `protocol` sends it. */
+  /** The current version as `protocol` sends it to DPs that need no adaptation. */
   current(protocol: WireProtocol): EncodedConfig | undefined {
     return this.#current.get(protocol);
+  }
+
+  /**
+   * The current version as `protocol` sends it — adapted, when `adaptation` says how: each
+   * adaptation (by key) is made and encoded once per version, the first time a DP needs it,
+   * and `ready` is called once it is (`undefined` meanwhile). A failure to adapt or encode
+   * is returned as the error, for that DP's status.
+   */
+  currentFor(
+    protocol: WireProtocol,
+    adaptation: ConfigAdaptation | undefined,
+    ready: () => void,
+  ): EncodedConfig | PlanesyncError | undefined {
+    const base = this.#current.get(protocol);
+    if (!base || !adaptation?.adapt) return base;
+    const key = adaptation.key ?? '';
+    const byKey = this.#adapted.get(protocol) ?? new Map();
+    this.#adapted.set(protocol, byKey);
+    const known = byKey.get(key);
+    if (known instanceof Promise) {
+      void known.then(ready);
+      return undefined;
+    }
+    if (known) return known;
+    const work = this.#adapt(protocol, base, adaptation, key).then((result) => {
+      // A version installed meanwhile made its own map: this result is dropped.
+      if (this.#adapted.get(protocol) === byKey) byKey.set(key, result);
+    });
+    byKey.set(key, work);
+    void work.then(ready);
+    return undefined;
+  }
+
+  async #adapt(
+    protocol: WireProtocol,
+    base: EncodedConfig,
+    adaptation: ConfigAdaptation,
+    key: string,
+  ): Promise<EncodedConfig | PlanesyncError> {
+    const installed = this.#installed;
+    if (!installed || installed.version !== base.version) return base;
+    try {
+      const { config, notes } = adaptation.adapt!(installed.config);
+      if (notes?.length)
+        this.#options.adapted?.({ protocol: protocol.name, key, version: base.version, notes });
+      if (config === installed.config) return base;
+      const license = this.#license;
+      const encoded = await protocol.controlPlane.encodeConfig(config).seal({
+        version: base.version,
+        // Kong's CP keeps the original hash for an adapted config.
+        hash: base.hash,
+        hashes: base.hashes,
+        ...(license ? { license } : {}),
+      });
+      this.#encodes++;
+      const { maxConfigFrameBytes } = this.#options.settings;
+      if (encoded.frame.byteLength > maxConfigFrameBytes)
+        return new PayloadTooLargeError(encoded.frame.byteLength, maxConfigFrameBytes);
+      return license === this.#license ? encoded : encoded.relicense(this.#license);
+    } catch (error) {
+      return asPlanesyncError(error);
+    }
   }
 
   /**
@@ -173,6 +281,7 @@ export class ConfigBroadcaster<TConfig = unknown> {
     this.#current = new Map(
       [...this.#current].map(([protocol, config]) => [protocol, config.relicense(license)]),
     );
+    this.#adapted = new Map();
     for (const feed of this.#feeds) feed.offer(true);
   }
 
@@ -271,6 +380,8 @@ export class ConfigBroadcaster<TConfig = unknown> {
     sealed: { encoded: Map<WireProtocol, EncodedConfig>; license: License | undefined },
   ): void {
     this.#unencoded = false;
+    this.#installed = version;
+    this.#adapted = new Map();
     // A licence set while the config was compressing goes out with it.
     const license = this.#license;
     this.#current =

@@ -231,6 +231,8 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       },
       failed: (error) =>
         this.#announce('error', asPlanesyncError(error), { remoteAddress: 'control-plane' }),
+      adapted: (details) =>
+        logSafely(this.logger, 'warn', details, 'config adapted for older data planes'),
     });
   }
 
@@ -356,10 +358,10 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
         if (hash === undefined) return undefined;
         if (options.nodeId !== undefined) {
           const record = this.#registry.get(options.nodeId);
-          return record?.connected && record.configHash === hash ? [{ ...record }] : undefined;
+          return record?.connected && this.#serves(record, hash) ? [{ ...record }] : undefined;
         }
         const live = this.#registry.connected().filter((record) => record.syncStatus === 'normal');
-        return live.every((record) => record.configHash === hash)
+        return live.every((record) => this.#serves(record, hash))
           ? live.map((record) => ({ ...record }))
           : undefined;
       };
@@ -406,7 +408,9 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
    * more DP. A refusal is announced once, where it is made.
    */
   #verdict(peer: PeerInfo): { admission: Admission; expiresAt?: number } {
-    let refusal: { code: string; message: string; close: number; status: number } | undefined;
+    let refusal:
+      | { code: string; message: string; close: number; status: number; silent?: boolean }
+      | undefined;
     let expiresAt: number | undefined;
     if (this.#live >= this.#settings.maxDataPlanes) {
       refusal = {
@@ -421,13 +425,19 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
         at: this.#clock.now(),
       });
       if (trust.ok) expiresAt = trust.expiresAt.getTime();
-      else
+      else {
+        // Each protocol refuses an untrusted peer as its own CP would (Kong's: 400 or silence).
+        const how = peer.request
+          ? this.#protocolFor(peer.request.path).controlPlane.untrusted?.(this.#trust.mode)
+          : undefined;
         refusal = {
           code: trust.code,
           message: trust.message,
           close: CloseCode.POLICY_VIOLATION,
-          status: 403,
+          status: how?.status ?? 403,
+          ...(how?.silent ? { silent: true } : {}),
         };
+      }
     }
     if (!refusal && peer.request) {
       // A request the protocol on its path cannot serve (Kong's: no node_id) is its to refuse.
@@ -446,6 +456,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
         code: refusal.close,
         reason: refusal.code,
         status: refusal.status,
+        ...(refusal.silent ? { silent: true } : {}),
       },
     };
   }
@@ -527,6 +538,18 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       );
       this.emit('telemetry', ...(args as [AnalyticsEvent]));
     }
+  }
+
+  /**
+   * Whether the DP of `record` serves the config of `hash`: it reports that hash, or the one
+   * its protocol serves the current config under (Kong's 32 zeros for only workspaces).
+   */
+  #serves(record: DataPlaneStatus, hash: string): boolean {
+    if (record.configHash === hash) return true;
+    return this.#protocols.some((protocol) => {
+      const current = this.#broadcaster.current(protocol);
+      return current?.hash === hash && current.servedHash === record.configHash;
+    });
   }
 
   /** The protocol served on `path`: its route's, else the one on the transport's own path. */

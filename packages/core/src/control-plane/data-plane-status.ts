@@ -25,6 +25,12 @@ export interface DataPlaneStatus {
   /** When the DP's certificate chain stops being trusted (ms since the epoch). */
   certExpiresAt: number | undefined;
   /**
+   * Why the current config is not sent to this DP, when it cannot be: its frame is larger
+   * than the DP's release accepts (an older Kong DP's `cluster_max_payload`), or adapting it
+   * for the DP's version failed. `undefined` once a config goes out.
+   */
+  pushError?: string | undefined;
+  /**
    * The wire protocol and version the link speaks (`planesync/1`); `undefined` for a DP
    * refused before one was agreed.
    */

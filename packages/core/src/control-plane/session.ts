@@ -10,6 +10,7 @@ import { type PluginVersion, versionsCompatible } from '../protocol/compatibilit
 import { closeForFailure } from '../protocol/failure.ts';
 import type { SyncStatus, TelemetryBatch } from '../protocol/messages.ts';
 import type {
+  ConfigAdaptation,
   ControlPlaneLink,
   DataPlaneIdentity,
   DataPlaneMessage,
@@ -57,6 +58,8 @@ export class DataPlaneSession implements FeedTarget {
   #plugins: readonly PluginVersion[] = [];
   #liveness: TimerId | undefined;
   #feed: DataPlaneFeed | undefined;
+  /** How this DP receives configs, when its protocol adapts them for it (an older Kong). */
+  adaptation: ConfigAdaptation | undefined;
 
   constructor(
     private readonly connection: Connection,
@@ -107,7 +110,17 @@ export class DataPlaneSession implements FeedTarget {
     // The configured plugins change with the config: compatibility is judged again.
     const syncStatus = this.host.syncStatusFor(this.#plugins);
     if (syncStatus !== record.syncStatus) this.#update({ syncStatus });
+    // Only the CP's own hash says the DP has this config: a DP reporting the hash a config is
+    // served under (Kong's zeros) may have none at all, and is sent it (as Kong's CP would).
     return syncStatus === 'normal' && (force || record.configHash !== config.hash);
+  }
+
+  blocked(error: PlanesyncError | undefined): void {
+    if (!this.#nodeId) return;
+    const pushError = error ? `${error.code}: ${error.message}` : undefined;
+    if (this.host.registry.get(this.#nodeId)?.pushError === pushError) return;
+    this.#update({ pushError });
+    if (error) this.#report(error);
   }
 
   send(config: EncodedConfig, signal: AbortSignal): Promise<void> {
@@ -228,6 +241,9 @@ export class DataPlaneSession implements FeedTarget {
       return;
     }
     this.#nodeId = record.id;
+    this.adaptation = this.protocol.controlPlane.adaptFor?.(identity, {
+      controlPlaneVersion: this.host.controlPlaneVersion,
+    });
     this.#link.listen?.((message) => {
       // A message outside the frame stream (Kong's ping) is a sign of life as a frame is.
       this.#armLiveness();
@@ -237,7 +253,9 @@ export class DataPlaneSession implements FeedTarget {
     await this.#link.accept({ syncStatus: record.syncStatus });
     this.host.emit('dataPlaneConnected', { ...record, connected: true });
     this.#feed = this.host.subscribe(this);
-    this.#feed.offer();
+    // A DP that does not answer configs says its hash only later (Kong's, in its first
+    // ping): it gets the current config at once, as Kong's CP sends one on every connect.
+    this.#feed.offer(this.protocol.answersConfigs === false);
   }
 
   #record(identity: DataPlaneIdentity): DataPlaneStatus {

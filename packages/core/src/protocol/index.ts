@@ -34,7 +34,14 @@ export {
   versionNumber,
   versionsCompatible,
 } from './compatibility.ts';
-export { KONG_OUTLET_PATH, KONG_PROTOCOL, kongProtocol, MAX_BASIC_INFO_BYTES } from './kong.ts';
+export {
+  isKongEmptyConfig,
+  KONG_OUTLET_PATH,
+  KONG_PROTOCOL,
+  kongProtocol,
+  MAX_BASIC_INFO_BYTES,
+} from './kong.ts';
+export { kongGeneratedId, toKongExport, uuidV5 } from './kong-export.ts';
 export {
   type Ack,
   type ConfigFrame,
@@ -65,6 +72,7 @@ export {
 } from './messages.ts';
 export { type PlanesyncProtocolOptions, planesyncProtocol } from './planesync.ts';
 export {
+  type ConfigAdaptation,
   type ConfigOffer,
   type ConfigRead,
   type ConfigRefusal,

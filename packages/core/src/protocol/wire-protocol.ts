@@ -109,6 +109,11 @@ export interface EncodedConfig {
   readonly hash: string;
   readonly hashes: ConfigHashes;
   readonly frame: Uint8Array;
+  /**
+   * The hash a DP reports once it serves this version, when it is not `hash`: Kong's DP
+   * reports 32 zeros for a config that holds only workspaces (its empty-config rule).
+   */
+  readonly servedHash?: string | undefined;
   /** The same version under another licence, without compressing the config again. */
   relicense(license: License | undefined): EncodedConfig;
 }
@@ -121,6 +126,27 @@ export interface PendingEncoding {
     hashes: ConfigHashes;
     license?: License | undefined;
   }): Promise<EncodedConfig>;
+}
+
+/**
+ * How one DP is to receive configs, when it differs from the rest: Kong's CP adapts a config
+ * for a DP of another Kong version (its `compat/` rules) and knows the largest frame that
+ * release accepts. DPs whose adaptations share a `key` share one encoding per version.
+ */
+export interface ConfigAdaptation {
+  /** Identifies the adaptation (e.g. the DP's version); required with `adapt`. */
+  readonly key?: string | undefined;
+  /**
+   * The config as this DP is to receive it, and one line per change made (logged once per
+   * version and key). Must not change its input; returns it when nothing applies. The
+   * version's hash stays the original's, as Kong's CP keeps it.
+   */
+  adapt?(config: unknown): { config: unknown; notes?: readonly string[] };
+  /**
+   * The largest config frame this DP accepts: a larger one is not sent, and the DP's status
+   * (`pushError`) and a log line say why.
+   */
+  readonly maxFrameBytes?: number | undefined;
 }
 
 /** What a DP's first frame said, and the protocol version the link will speak. */
@@ -202,7 +228,8 @@ export interface WireProtocol {
    * nack). Default `true`: the CP then sends a DP one config at a time, the newest next once
    * it is answered. `false` (Kong's protocol: only a heartbeat carrying the new hash says a
    * config was applied, a refusal says nothing): the CP sends each change without waiting,
-   * still only the newest.
+   * still only the newest, and sends the current config to every DP as soon as it is in,
+   * whatever hash it said (Kong's CP does: its DP says its hash only in its first ping).
    */
   readonly answersConfigs?: boolean;
   /**
@@ -221,6 +248,20 @@ export interface WireProtocol {
      * when the config turns out unchanged.
      */
     encodeConfig(config: unknown): PendingEncoding;
+    /**
+     * How the DP `identity` is to receive configs, when it differs from the rest (an older
+     * release); `undefined`: as every other DP of this protocol.
+     */
+    adaptFor?(
+      identity: DataPlaneIdentity,
+      context: { controlPlaneVersion: string },
+    ): ConfigAdaptation | undefined;
+    /**
+     * How a peer whose certificate chain is not trusted is refused, when the transport asks
+     * before the upgrade: Kong's nginx answers HTTP 400 in PKI mode, its Lua closes without
+     * an answer in pinned mode. Default: HTTP 403.
+     */
+    untrusted?(mode: 'pinned' | 'pki'): { status?: number; silent?: boolean };
     open(connection: Connection, context: { controlPlaneVersion: string }): ControlPlaneLink;
   };
   /** The DP's side. */
@@ -230,6 +271,11 @@ export interface WireProtocol {
       identity: Pick<DataPlaneIdentity, 'nodeId' | 'hostname' | 'version'>,
     ): Pick<ConnectOptions, 'request' | 'pings'>;
     open(connection: Connection): DataPlaneLink;
+    /**
+     * The hash a DP serves, stores and reports `config` under, when it is not Kong's `hash`
+     * of it: Kong's DP uses 32 zeros for a config that holds only workspaces. Optional.
+     */
+    servedHash?(config: unknown, hash: string): string;
   };
 }
 

@@ -22,6 +22,8 @@ export interface ApplyContext {
   machine: DataPlaneConfigMachine;
   cache: ConfigCache;
   schema: ConfigSchema<unknown>;
+  /** The hash the DP's protocol serves a config under (Kong's empty-config rule). */
+  servedHash(config: unknown, hash: string): string;
   settings: { maxConfigBytes: number; limits: Required<ConfigLimits> };
   /** Makes a snapshot the one served (and announces it). */
   activate(snapshot: ConfigSnapshot): void;
@@ -84,7 +86,8 @@ export async function applyOffer(
     // A schema that changed nothing returns its input: the bytes read are then its JSON.
     if (valid === config) json = body.json;
     snapshot = makeSnapshot(context.clock, valid, 'control-plane', offer.version, {
-      hash: computed.config_hash,
+      // Kong's DP serves a workspaces-only config as "no config" (32 zeros).
+      hash: context.servedHash(config, computed.config_hash),
       hashes: computed.hashes,
     });
   } catch (error) {

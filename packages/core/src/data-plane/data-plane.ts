@@ -228,6 +228,10 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     });
   }
 
+  /** The hash a config is served under: Kong's, unless the protocol says otherwise. */
+  readonly #servedHash = (config: unknown, hash: string): string =>
+    this.#settings.protocol.dataPlane.servedHash?.(config, hash) ?? hash;
+
   #startContext(): StartContext {
     return {
       clock: this.#clock,
@@ -236,6 +240,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
       schema: this.#schema as ConfigSchema<unknown>,
       maxDepth: this.#settings.limits.maxDepth,
       declarativeConfig: this.#options.declarativeConfig,
+      servedHash: this.#servedHash,
       activate: (snapshot) => this.#activated(snapshot),
       report: (error) => this.#report(error),
     };
@@ -247,6 +252,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
       machine: this.#configs,
       cache: this.#cache,
       schema: this.#schema as ConfigSchema<unknown>,
+      servedHash: this.#servedHash,
       settings: this.#settings,
       activate: (snapshot) => this.#activated(snapshot),
       license: (license) => this.#license.apply(license),

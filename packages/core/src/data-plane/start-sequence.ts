@@ -38,6 +38,8 @@ export interface StartContext {
   schema: ConfigSchema<unknown>;
   maxDepth: number;
   declarativeConfig: object | string | undefined;
+  /** The hash the DP's protocol serves a config under (Kong's empty-config rule). */
+  servedHash(config: unknown, hash: string): string;
   /** Makes a snapshot the one served (and announces it). */
   activate(snapshot: ConfigSnapshot): void;
   report(error: unknown): void;
@@ -72,7 +74,8 @@ export async function checkCachedConfig(context: StartContext): Promise<void> {
   if (cached?.source !== 'cache') return;
   let actual: string | undefined;
   try {
-    actual = hashConfig(cached.config, { maxDepth: context.maxDepth }).config_hash;
+    const computed = hashConfig(cached.config, { maxDepth: context.maxDepth }).config_hash;
+    actual = context.servedHash(cached.config, computed);
   } catch {
     actual = undefined;
   }
@@ -97,7 +100,9 @@ async function fromDeclarative(context: StartContext): Promise<ConfigSnapshot | 
       typeof declarative === 'string'
         ? await loadDeclarativeConfig(declarative, { schema: context.schema })
         : parseDeclarativeConfig(declarative, { schema: context.schema });
-    return makeSnapshot(context.clock, config, 'declarative', 0);
+    const snapshot = makeSnapshot(context.clock, config, 'declarative', 0);
+    const hash = context.servedHash(snapshot.config, snapshot.hash);
+    return hash === snapshot.hash ? snapshot : { ...snapshot, hash };
   } catch (error) {
     context.report(error);
     return undefined;

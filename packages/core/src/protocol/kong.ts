@@ -1,10 +1,11 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { z } from 'zod';
+import { hashConfig } from '../config/hash.ts';
 import type { ConfigHashes } from '../config/snapshot.ts';
 import { ProtocolViolationError } from '../errors.ts';
 import { CloseCode, type Connection, type PeerInfo, type Route } from '../transport/contract.ts';
-import { inflate, parseJson } from './codec.ts';
+import { inflate, jsonMemberSpan, parseJson } from './codec.ts';
 import { labelProblem } from './messages.ts';
 import type {
   ConfigReport,
@@ -45,7 +46,8 @@ const basicInfoSchema = z.object({
 const reconfigureSchema = z.object({
   type: z.literal('reconfigure'),
   config_table: z.record(z.string(), z.unknown()),
-  config_hash: z.string().regex(HASH),
+  // Kong's CP always sends it; Kong's DP computes it when it is absent, and so does this one.
+  config_hash: z.string().regex(HASH).optional(),
   hashes: z
     .object({
       config: z.string().regex(HASH),
@@ -96,6 +98,9 @@ export function kongProtocol(): WireProtocol {
     identifyTimeoutMs: 5_000,
     controlPlane: {
       admit: admitKongRequest,
+      // Kong's nginx answers an untrusted chain with 400 in PKI mode (`ssl_verify_client
+      // on`); in pinned mode its Lua check closes without an answer (ngx.exit(444)).
+      untrusted: (mode) => (mode === 'pki' ? { status: 400 } : { silent: true }),
       encodeConfig: encodeReconfigure,
       open: (connection) => new KongControlPlaneLink(connection),
     },
@@ -114,6 +119,8 @@ export function kongProtocol(): WireProtocol {
         pings: 'manual',
       }),
       open: (connection) => new KongDataPlaneLink(connection),
+      // Kong's empty-config rule: a DP serving only workspaces stores and reports 32 zeros.
+      servedHash: (config, hash) => (isKongEmptyConfig(config) ? NO_CONFIG : hash),
     },
   };
 }
@@ -148,12 +155,29 @@ function encodeReconfigure(config: unknown): PendingEncoding {
         hash: header.hash,
         hashes: header.hashes,
         frame,
+        ...(isKongEmptyConfig(config) ? { servedHash: NO_CONFIG } : {}),
         // Kong's message carries no licence: the same bytes serve every licence.
         relicense: () => encoded,
       };
       return encoded;
     },
   };
+}
+
+/**
+ * Kong's empty-config rule (`kong/db/declarative/import.lua`, `config_is_empty`): a config
+ * whose only entities are workspaces is stored, and reported in pings, as 32 zeros — the
+ * hash of no config — while the CP still sends that config's real hash.
+ */
+export function isKongEmptyConfig(config: unknown): boolean {
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) return false;
+  let workspaces = false;
+  for (const [key, value] of Object.entries(config)) {
+    if (key.startsWith('_') || !Array.isArray(value) || value.length === 0) continue;
+    if (key !== 'workspaces') return false;
+    workspaces = true;
+  }
+  return workspaces;
 }
 
 /** The raw query of a request as key/value pairs, each value taken as Kong's DP wrote it. */
@@ -290,9 +314,13 @@ class KongDataPlaneLink implements DataPlaneLink {
             throw new ProtocolViolationError('not a valid reconfigure message', {
               cause: message.error,
             });
-          const { config_table, config_hash, hashes } = message.data;
+          const { config_table, hashes } = message.data;
+          const config_hash = message.data.config_hash ?? hashConfig(config_table).config_hash;
+          // The config's own bytes, as the CP wrote them, are what the cache keeps.
+          const span = jsonMemberSpan(inflated, 'config_table');
           return {
             config: config_table,
+            ...(span ? { json: inflated.subarray(span[0], span[1]) } : {}),
             hash: config_hash,
             ...(hashes ? { hashes: hashes as ConfigHashes } : {}),
           };

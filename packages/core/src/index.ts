@@ -165,6 +165,7 @@ export {
   versionsCompatible,
 } from './protocol/compatibility.ts';
 export { KONG_PROTOCOL, kongProtocol } from './protocol/kong.ts';
+export { toKongExport } from './protocol/kong-export.ts';
 export {
   /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   type ConfigFrame,

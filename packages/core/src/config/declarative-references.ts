@@ -60,8 +60,13 @@ function entityAt(source: Source, index: number): Entity | undefined {
   return typeof entity === 'string' && source.owner ? { name: entity } : undefined;
 }
 
-/** Which collection each reference field points into, and by which keys it may name it. */
-const REFERENCES: ReadonlyArray<{ from: string; field: string; to: string; keys: string[] }> = [
+/** Which collection each reference field points into, and by which keys it may name it (also what `toKongExport` resolves to ids). */
+export const REFERENCES: ReadonlyArray<{
+  from: string;
+  field: string;
+  to: string;
+  keys: string[];
+}> = [
   { from: 'routes', field: 'service', to: 'services', keys: ['id', 'name'] },
   { from: 'plugins', field: 'service', to: 'services', keys: ['id', 'name'] },
   { from: 'plugins', field: 'route', to: 'routes', keys: ['id', 'name'] },

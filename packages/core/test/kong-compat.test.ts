@@ -4,7 +4,11 @@ import {
   type RemovedFieldsTable,
   removedFieldsFor,
 } from '../src/protocol/kong-compat/checkers.ts';
-import { adaptKongConfig, kongMaxPayloadBytes } from '../src/protocol/kong-compat/index.ts';
+import {
+  adaptKongConfig,
+  kongMaxPayloadBytes,
+  kongMixedRoutesRefusal,
+} from '../src/protocol/kong-compat/index.ts';
 
 type Config = Record<string, unknown>;
 
@@ -312,6 +316,47 @@ describe("Kong's compat spec: core entities compatible changes", () => {
       expect(https).toHaveProperty(field);
       expect(plainTls).not.toHaveProperty(field);
     }
+  });
+});
+
+describe("Kong's compat spec: route entities compatible changes (expressions flavor)", () => {
+  const traditional = {
+    protocols: ['http'],
+    id: '00000000-0000-0000-0000-000000000001',
+    hosts: ['example.com'],
+    expression: null,
+  };
+  const expression = (id: string, path: string) => ({
+    protocols: ['http'],
+    id,
+    expression: `http.path == "${path}"`,
+  });
+
+  it("won't update with mixed mode routes in expressions flavor lower than 3.7", () => {
+    const config = {
+      routes: [traditional, expression('00000000-0000-0000-0000-000000000002', '/foo')],
+    };
+    expect(kongMixedRoutesRefusal(config, '3.6.0', 'expressions')).toMatch(
+      'does not support mixed mode route',
+    );
+    expect(kongMixedRoutesRefusal(config, '3.7.0', 'expressions')).toBeUndefined();
+    expect(kongMixedRoutesRefusal(config, '3.6.0', 'traditional_compatible')).toBeUndefined();
+  });
+
+  it('updates with all traditional routes in expressions flavor', () => {
+    expect(
+      kongMixedRoutesRefusal({ routes: [traditional] }, '3.6.0', 'expressions'),
+    ).toBeUndefined();
+  });
+
+  it('updates with all expression routes in expressions flavor', () => {
+    const config = {
+      routes: [
+        expression('00000000-0000-0000-0000-000000000001', '/foo'),
+        expression('00000000-0000-0000-0000-000000000002', '/bar'),
+      ],
+    };
+    expect(kongMixedRoutesRefusal(config, '3.6.0', 'expressions')).toBeUndefined();
   });
 });
 

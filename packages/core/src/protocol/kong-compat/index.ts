@@ -1,5 +1,5 @@
 import { versionNumber } from '../compatibility.ts';
-import { adaptConfig } from './checkers.ts';
+import { adaptConfig, mixedRoutesRefusal } from './checkers.ts';
 import { KONG_MAX_PAYLOAD_DEFAULTS, KONG_REMOVED_FIELDS } from './removed-fields.ts';
 
 /** A config adapted for a Kong DP's version (see {@link adaptKongConfig}). */
@@ -55,4 +55,21 @@ export function kongMaxPayloadBytes(dataPlaneVersion: string): number {
   let bytes = (KONG_MAX_PAYLOAD_DEFAULTS[0] as { bytes: number }).bytes;
   for (const row of KONG_MAX_PAYLOAD_DEFAULTS) if (number >= row.since) bytes = row.bytes;
   return bytes;
+}
+
+/**
+ * Why a Kong CP would send no config to this DP, or `undefined`: a CP whose router flavor is
+ * `expressions` does not send a DP older than 3.7 a config mixing expression routes with
+ * traditional ones (`check_mixed_route_entities` in Kong's compat/init.lua).
+ *
+ * @param configTable - The config, in Kong's export shape.
+ * @param dataPlaneVersion - The DP's Kong version.
+ * @param routerFlavor - The CP's `router_flavor` (`traditional_compatible`, `expressions`, …).
+ */
+export function kongMixedRoutesRefusal(
+  configTable: Record<string, unknown>,
+  dataPlaneVersion: string,
+  routerFlavor: string,
+): string | undefined {
+  return mixedRoutesRefusal(configTable, dataPlaneVersion, routerFlavor);
 }

@@ -212,3 +212,86 @@ describe("Kong's sync v1 wire: a planesync DP speaking it", () => {
     await dp.waitForConfig(second);
   });
 });
+
+describe("Older Kong DPs: the config adapted as Kong's compat/ adapts it", () => {
+  const upstreams = {
+    _format_version: '3.0',
+    upstreams: [{ name: 'shop', algorithm: 'latency', use_srv_name: true }],
+  };
+  const reconfigure = async (dp: Awaited<ReturnType<typeof kongDataPlane>>) =>
+    JSON.parse(gunzipSync((await dp.frames.next()).value as Uint8Array).toString('utf8'));
+  const kongDp = (id: string, version: string) =>
+    kongDataPlane(cluster!, `node_id=${id}&node_hostname=${id}&node_version=${version}`);
+
+  it('sends a 3.0 DP the config without what it does not know, under the original hash; a 3.10 DP gets it whole', async () => {
+    cluster = await mixedCluster();
+    const { hash } = await cluster.cp.setConfig(upstreams);
+    const old = await kongDp('old', '3.0.1');
+    const current = await kongDp('current', '3.10.0');
+    await Promise.all([old.connection.send(basicInfo()), current.connection.send(basicInfo())]);
+    const [forOld, forCurrent] = await Promise.all([reconfigure(old), reconfigure(current)]);
+    // Kong's checkers.lua: `latency` is round-robin before 3.2, use_srv_name unknown before 3.1.
+    expect(forOld.config_table.upstreams).toEqual([{ name: 'shop', algorithm: 'round-robin' }]);
+    expect(forCurrent.config_table.upstreams).toEqual(upstreams.upstreams);
+    expect([forOld.config_hash, forCurrent.config_hash]).toEqual([hash, hash]);
+    // The old DP's ping of the pushed hash marks it in sync.
+    await old.connection.sendControl!({ kind: 'ping', payload: encoder.encode(hash) });
+    await cluster.cp.waitForSync({ nodeId: 'old', hash });
+  });
+
+  it('adapts and encodes once per version and DP release, however many DPs of it are connected', async () => {
+    cluster = await mixedCluster();
+    const dps = await Promise.all([
+      kongDp('a', '3.0.0'),
+      kongDp('b', '3.0.1'),
+      kongDp('c', '3.0.1.0-enterprise-edition'),
+      kongDp('d', '3.10.0'),
+    ]);
+    for (const dp of dps) await dp.connection.send(basicInfo());
+    await cluster.clock.advance(0);
+    const before = cluster.cp.counters.configsEncoded;
+    await cluster.cp.setConfig(upstreams);
+    const frames = await Promise.all(dps.map(reconfigure));
+    expect(frames.map((frame) => frame.config_table.upstreams[0].algorithm)).toEqual([
+      'round-robin',
+      'round-robin',
+      'round-robin',
+      'latency',
+    ]);
+    // planesync/1's frame, Kong's frame, and one adaptation each for 3.0.0 and 3.0.1.
+    expect(cluster.cp.counters.configsEncoded - before).toBe(4);
+  });
+
+  it('does not send a DP a frame larger than its release takes (4 MiB before 3.4); its status and an error say why', async () => {
+    cluster = await createTestCluster({
+      controlPlane: {
+        protocols: [kongProtocol()],
+        logger: silentLogger,
+        maxConfigFrameBytes: 32 * 1024 * 1024,
+      },
+    });
+    const errors: string[] = [];
+    cluster.cp.on('error', (error, context) => errors.push(`${context.nodeId}: ${error.code}`));
+    const old = await kongDp('old', '3.3.0');
+    const current = await kongDp('current', '3.4.0');
+    await Promise.all([old.connection.send(basicInfo()), current.connection.send(basicInfo())]);
+    // 6 MB of random base64 gzips to about 4.5 MB.
+    const { randomBytes } = await import('node:crypto');
+    const big = {
+      _format_version: '3.0',
+      services: [{ name: 'big', host: 'big.internal', tags: ['x'] }],
+      keyauth_credentials: [{ key: randomBytes(4_500_000).toString('base64') }],
+    };
+    const { hash } = await cluster.cp.setConfig(big);
+    expect((await reconfigure(current)).config_hash).toBe(hash);
+    await cluster.clock.advance(0);
+    const record = cluster.cp.dataPlanes().find((dp) => dp.id === 'old');
+    expect(record?.pushError).toMatch(/^PAYLOAD_TOO_LARGE: .*4194304/);
+    expect(errors).toEqual(['old: PAYLOAD_TOO_LARGE']);
+    // A config that fits goes out, and clears the status.
+    const small = await cluster.cp.setConfig(config('small'));
+    await cluster.clock.advance(1_000);
+    expect((await reconfigure(old)).config_hash).toBe(small.hash);
+    expect(cluster.cp.dataPlanes().find((dp) => dp.id === 'old')?.pushError).toBeUndefined();
+  });
+});

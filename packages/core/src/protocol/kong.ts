@@ -6,8 +6,11 @@ import type { ConfigHashes } from '../config/snapshot.ts';
 import { ProtocolViolationError } from '../errors.ts';
 import { CloseCode, type Connection, type PeerInfo, type Route } from '../transport/contract.ts';
 import { inflate, jsonMemberSpan, parseJson } from './codec.ts';
+import { versionNumber } from './compatibility.ts';
+import { adaptKongConfig, kongMaxPayloadBytes } from './kong-compat/index.ts';
 import { labelProblem } from './messages.ts';
 import type {
+  ConfigAdaptation,
   ConfigReport,
   ControlPlaneLink,
   ControlPlaneMessage,
@@ -72,9 +75,11 @@ const reconfigureSchema = z.object({
  * ping carrying the pushed hash is the answer, and a DP's refusal of a config is only
  * logged on its side, as Kong's is.
  *
- * This is the first increment of Kong compatibility (issue 19): the wire. The config is
- * sent as the CP was given it — give the ControlPlane a config in Kong's export shape for a
- * Kong DP; the compat adaptations for older DPs and the empty-config rule come next.
+ * A DP of an older release gets the config adapted as Kong's CP adapts it (its `compat/`
+ * rules, the hash kept), never a frame larger than that release's default
+ * `cluster_max_payload`; Kong's empty-config rule holds on both sides. The config is sent as
+ * the CP was given it: give a ControlPlane that serves Kong DPs a config in Kong's export
+ * shape ({@link toKongExport}).
  *
  * @example
  * ```ts
@@ -102,6 +107,7 @@ export function kongProtocol(): WireProtocol {
       // on`); in pinned mode its Lua check closes without an answer (ngx.exit(444)).
       untrusted: (mode) => (mode === 'pki' ? { status: 400 } : { silent: true }),
       encodeConfig: encodeReconfigure,
+      adaptFor: adaptForKongDataPlane,
       open: (connection) => new KongControlPlaneLink(connection),
     },
     dataPlane: {
@@ -135,6 +141,33 @@ function admitKongRequest(peer: PeerInfo) {
     code: CloseCode.POLICY_VIOLATION,
     reason: `missing ${missing.join(' and ')} in the query`,
     status: 400,
+  };
+}
+
+/**
+ * What Kong's CP does for a DP of another release (`kong/clustering/compat`): the config
+ * adapted by its rules (shared by every DP of that version number, the hash kept), and no
+ * frame larger than that release's default `cluster_max_payload`.
+ */
+function adaptForKongDataPlane(
+  identity: DataPlaneIdentity,
+  { controlPlaneVersion }: { controlPlaneVersion: string },
+): ConfigAdaptation {
+  const maxFrameBytes = kongMaxPayloadBytes(identity.version);
+  const number = versionNumber(identity.version);
+  if (number === versionNumber(controlPlaneVersion)) return { maxFrameBytes };
+  return {
+    key: `kong ${number}`,
+    maxFrameBytes,
+    adapt(config) {
+      if (typeof config !== 'object' || config === null || Array.isArray(config)) return { config };
+      const adapted = adaptKongConfig(
+        config as Record<string, unknown>,
+        identity.version,
+        controlPlaneVersion,
+      );
+      return { config: adapted.config, notes: adapted.notes };
+    },
   };
 }
 

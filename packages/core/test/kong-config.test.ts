@@ -245,7 +245,7 @@ describe("Kong's empty-config rule (only workspaces: 32 zeros)", () => {
 
 describe('A planesync DP speaking Kong, against a Kong CP written from its Lua', () => {
   /** Listens as Kong's CP does on /v1/outlet: reads basic_info, sends frames, pongs pings. */
-  async function kongControlPlane() {
+  async function kongControlPlane({ answerPings = true } = {}) {
     const clock = new FakeClock();
     const { certificate } = await generateClusterCertificate({ clock });
     const transport = memoryTransport({ clock, certificates: [certificate] });
@@ -263,7 +263,8 @@ describe('A planesync DP speaking Kong, against a Kong CP written from its Lua',
           if (frame.kind !== 'ping') return;
           link.pings.push(decoder.decode(frame.payload));
           pinged.get(decoder.decode(frame.payload))?.();
-          void connection.sendControl!({ kind: 'pong', payload: new Uint8Array(0) });
+          if (answerPings)
+            void connection.sendControl!({ kind: 'pong', payload: new Uint8Array(0) });
         });
         void (async () => {
           for await (const frame of connection) {
@@ -294,7 +295,7 @@ describe('A planesync DP speaking Kong, against a Kong CP written from its Lua',
     });
     await dp.start();
     await linked;
-    return { dp, link: links[0]!, ping, store };
+    return { dp, link: links[0]!, ping, store, clock };
   }
 
   it('keeps the config_table bytes exactly as Kong’s cjson wrote them (escaped slashes and all)', async () => {
@@ -311,6 +312,21 @@ describe('A planesync DP speaking Kong, against a Kong CP written from its Lua',
     await dp.waitForConfig({ hash: config_hash });
     expect(decoder.decode(store.saved.at(-1))).toBe(table);
     await pinged;
+  });
+
+  it('stays linked on pongs alone, and drops a CP silent for 45 s (no pong, no config)', async () => {
+    const answered = await kongControlPlane();
+    for (let second = 0; second < 120; second += 15) await answered.clock.advance(15_000);
+    expect(answered.link.connection.isClosed).toBe(false);
+    expect(answered.link.pings.length).toBeGreaterThanOrEqual(4);
+    const silent = await kongControlPlane({ answerPings: false });
+    const errors: string[] = [];
+    silent.dp.on('error', (error) => errors.push(error.code));
+    await silent.clock.advance(44_000);
+    expect(silent.link.connection.isClosed).toBe(false);
+    await silent.clock.advance(1_000);
+    await silent.link.connection.closed;
+    expect(errors).toContain('HEARTBEAT_TIMEOUT');
   });
 
   it('computes the hash itself when the message carries none, as Kong’s DP does', async () => {

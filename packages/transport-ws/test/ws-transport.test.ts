@@ -9,6 +9,7 @@ import {
   issueCertificate,
   kongProtocol,
   planesyncProtocol,
+  silentLogger,
   TrustVerifier,
 } from '@planesync/core';
 import { transportConformance } from '@planesync/core/testing';
@@ -199,6 +200,73 @@ describe('ControlPlane ↔ DataPlane over wss', () => {
       });
     });
     expect(status).toBe(400);
+  });
+
+  describe("refuses an untrusted Kong DP as Kong's CP does", () => {
+    /** The answer a raw client gets to an upgrade on `path`: an HTTP status, or none. */
+    async function answer(port: number, path: string, certificate: CertificateKeyPair) {
+      const ws = new WebSocket(
+        `wss://127.0.0.1:${port}${path}?node_id=kong-dp-9&node_hostname=dp&node_version=3.10.0`,
+        { cert: certificate.certificate, key: certificate.privateKey, rejectUnauthorized: false },
+      );
+      stops.push(async () => ws.terminate());
+      return new Promise<number | 'no answer' | 'open'>((resolve) => {
+        ws.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+        ws.once('open', () => resolve('open'));
+        ws.once('error', () => resolve('no answer'));
+      });
+    }
+
+    async function serve(trust: TrustVerifier, tls: { cert: string; key: string }) {
+      const transport = wsServer({ host: '127.0.0.1', port: 0, tls });
+      const cp = new ControlPlane({
+        transport,
+        trust,
+        version: '3.10.0',
+        protocols: [planesyncProtocol({ route: { path: '/planesync/v1' } }), kongProtocol()],
+        logger: silentLogger,
+      });
+      const rejected: string[] = [];
+      cp.on('dataPlaneRejected', (event) => rejected.push(event.code));
+      await cp.start();
+      stops.push(() => cp.stop());
+      return { port: transport.port!, rejected };
+    }
+
+    it('pinned mode: a certificate other than the pinned one gets no HTTP answer on /v1/outlet (ngx.exit(444)), a 403 on planesync’s path', async () => {
+      const stranger = await generateClusterCertificate();
+      const { port, rejected } = await serve(
+        new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] }),
+        { cert: cluster.certificate, key: cluster.privateKey },
+      );
+      expect(await answer(port, '/v1/outlet', stranger)).toBe('no answer');
+      expect(await answer(port, '/planesync/v1', stranger)).toBe(403);
+      expect(await answer(port, '/v1/outlet', cluster)).toBe('open');
+      expect(rejected).toEqual(['TRUST_PIN_MISMATCH', 'TRUST_PIN_MISMATCH']);
+    });
+
+    it('PKI mode: a chain from another CA is answered HTTP 400 on /v1/outlet, as nginx with ssl_verify_client on', async () => {
+      const root = await createCertificateAuthority({ commonName: 'cluster root' });
+      const otherRoot = await createCertificateAuthority({ commonName: 'other root' });
+      const cp = await issueCertificate({
+        issuer: root,
+        commonName: 'cp',
+        usage: 'server',
+        altNames: ['127.0.0.1'],
+      });
+      const dp = await issueCertificate({ issuer: root, commonName: 'dp', usage: 'client' });
+      const stranger = await issueCertificate({
+        issuer: otherRoot,
+        commonName: 'dp',
+        usage: 'client',
+      });
+      const { port } = await serve(
+        new TrustVerifier({ mode: 'pki', trustAnchors: [root.certificate] }),
+        { cert: cp.certificate, key: cp.privateKey },
+      );
+      expect(await answer(port, '/v1/outlet', stranger)).toBe(400);
+      expect(await answer(port, '/v1/outlet', dp)).toBe('open');
+    });
   });
 
   it('takes the CP address as Kong writes it: host:port', async () => {

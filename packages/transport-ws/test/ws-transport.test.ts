@@ -6,6 +6,7 @@ import {
   DataPlane,
   decodePemCertificates,
   generateClusterCertificate,
+  hashConfig,
   issueCertificate,
   kongProtocol,
   planesyncProtocol,
@@ -267,6 +268,99 @@ describe('ControlPlane ↔ DataPlane over wss', () => {
       expect(await answer(port, '/v1/outlet', stranger)).toBe(400);
       expect(await answer(port, '/v1/outlet', dp)).toBe('open');
     });
+  });
+
+  it("syncs a planesync DP speaking Kong from a Kong CP peer written from Kong's Lua (raw ws over mTLS): the frames byte by byte", async () => {
+    const { createServer } = await import('node:https');
+    const { createHash } = await import('node:crypto');
+    const { gzipSync } = await import('node:zlib');
+    const { WebSocketServer } = await import('ws');
+    const pin = createHash('sha256')
+      .update(decodePemCertificates(cluster.certificate)[0]!)
+      .digest('hex');
+    const seen = {
+      url: '',
+      headers: {} as Record<string, unknown>,
+      first: undefined as { binary: boolean; json: unknown } | undefined,
+      pings: [] as string[],
+    };
+    const sockets = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      autoPong: false,
+    });
+    const https = createServer({
+      cert: cluster.certificate,
+      key: cluster.privateKey,
+      requestCert: true,
+      rejectUnauthorized: false,
+    });
+    let pinged: (hash: string) => void = () => undefined;
+    https.on('upgrade', (request, socket, head) => {
+      // Kong's shared mode: the DP's leaf must be the CP's own cluster certificate.
+      const leaf = (request.socket as import('node:tls').TLSSocket).getPeerCertificate();
+      const digest = createHash('sha256').update(leaf.raw).digest('hex');
+      if (request.url?.split('?')[0] !== '/v1/outlet' || digest !== pin) return socket.destroy();
+      seen.url = request.url ?? '';
+      seen.headers = request.headers;
+      sockets.handleUpgrade(request, socket, head, (ws) => {
+        ws.once('message', (data, isBinary) => {
+          seen.first = { binary: isBinary, json: JSON.parse(String(data)) };
+          const config_table = { _format_version: '3.0', services: [{ name: 's', host: 'h' }] };
+          const message = {
+            type: 'reconfigure',
+            timestamp: Date.now() / 1000,
+            config_table,
+            config_hash: hashConfig(config_table).config_hash,
+          };
+          ws.send(gzipSync(JSON.stringify(message)), { binary: true });
+        });
+        ws.on('ping', (payload) => {
+          seen.pings.push(payload.toString('latin1'));
+          ws.pong(Buffer.alloc(0));
+          pinged(payload.toString('latin1'));
+        });
+      });
+    });
+    await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve));
+    stops.push(async () => {
+      for (const ws of sockets.clients) ws.terminate();
+      await new Promise((resolve) => https.close(resolve));
+    });
+    const port = (https.address() as import('node:net').AddressInfo).port;
+    const expected = hashConfig({ _format_version: '3.0', services: [{ name: 's', host: 'h' }] });
+    const applied = new Promise<void>((resolve) => {
+      pinged = (hash) => hash === expected.config_hash && resolve();
+    });
+    const dp = startDp({
+      transport: wsClient({
+        url: `wss://127.0.0.1:${port}`,
+        tls: { cert: cluster.certificate, key: cluster.privateKey },
+      }),
+      trust: new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] }),
+      version: '3.10.0',
+      nodeId: 'b1f6c0de-0000-4000-8000-000000000009',
+      hostname: 'dp-9',
+      protocol: kongProtocol(),
+      plugins: [{ name: 'key-auth', version: '3.10.0' }],
+    });
+    await dp.start();
+    await applied;
+    // The query as Kong's DP writes it; no subprotocol, no permessage-deflate offered.
+    expect(seen.url).toBe(
+      '/v1/outlet?node_id=b1f6c0de-0000-4000-8000-000000000009&node_hostname=dp-9&node_version=3.10.0',
+    );
+    expect(seen.headers['sec-websocket-protocol']).toBeUndefined();
+    expect(seen.headers['sec-websocket-extensions']).toBeUndefined();
+    // basic_info first, one binary frame of JSON; then pings of 32 characters: zeros, the hash.
+    expect(seen.first).toEqual({
+      binary: true,
+      json: { type: 'basic_info', plugins: [{ name: 'key-auth', version: '3.10.0' }], labels: {} },
+    });
+    expect(seen.pings[0]).toBe('0'.repeat(32));
+    expect(seen.pings.at(-1)).toBe(expected.config_hash);
+    expect(dp.currentConfig?.hash).toBe(expected.config_hash);
+    expect(dp.status).toMatchObject({ connection: 'connected', protocol: 'kong/sync-v1' });
   });
 
   it('takes the CP address as Kong writes it: host:port', async () => {

@@ -1,6 +1,7 @@
 // The narrated demo (`npm run demo`): a PKI, a Control Plane, two gateway Data Planes (wss and
-// tcp), a config change, a CP outage, a gateway restarted from its dbless.lmdb cache, the CP's
-// return, and the analytics it collected. Everything on loopback; every process it starts is
+// tcp), a config change, a third gateway speaking Kong's own hybrid-mode protocol to the same
+// CP, a CP outage, a gateway restarted from its dbless.lmdb cache, the CP's return, and the
+// analytics it collected. Everything on loopback; every process it starts is
 // stopped before it exits. With --keep-cache the gateways' prefixes stay behind, so
 // `planesync cache inspect` can be tried on them.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -21,7 +22,7 @@ if (unknown.length > 0) {
   );
   process.exit(2);
 }
-const STEPS = 11;
+const STEPS = 12;
 let step = 0;
 const started = Date.now();
 const children = new Set<ChildProcess>();
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
   workdir = await mkdtemp(join(tmpdir(), 'planesync-demo-'));
   const file = (name: string) => join(workdir, name);
 
-  say('Generating a PKI: root CA → intermediate CA → a CP certificate and two DP certificates');
+  say('Generating a PKI: root CA → intermediate CA → a CP certificate and three DP certificates');
   const rootCa = await createCertificateAuthority({ commonName: 'Demo Root CA' });
   const intermediate = await createCertificateAuthority({
     commonName: 'Demo Intermediate CA',
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
   });
   const gw1 = await issueCertificate({ issuer: intermediate, commonName: 'gw-1', usage: 'client' });
   const gw2 = await issueCertificate({ issuer: intermediate, commonName: 'gw-2', usage: 'client' });
+  const gw3 = await issueCertificate({ issuer: intermediate, commonName: 'gw-3', usage: 'client' });
   for (const [name, pem] of Object.entries({
     'root.crt': rootCa.certificate,
     'intermediate.crt': intermediate.certificate,
@@ -62,6 +64,8 @@ async function main(): Promise<void> {
     'gw-1.key': gw1.privateKey,
     'gw-2.crt': gw2.certificate,
     'gw-2.key': gw2.privateKey,
+    'gw-3.crt': gw3.certificate,
+    'gw-3.key': gw3.privateKey,
   })) {
     await writeFile(file(name), pem, { mode: name.endsWith('.key') ? 0o600 : 0o644 });
   }
@@ -79,7 +83,8 @@ async function main(): Promise<void> {
   detail(`echo service on http://127.0.0.1:${echoPort}`);
 
   say('Starting the Control Plane (wss + tcp listeners, admin API)');
-  const [wssPort, tcpPort, adminPort, gw1Port, gw2Port] = (await freePorts(5)) as [
+  const [wssPort, tcpPort, adminPort, gw1Port, gw2Port, gw3Port] = (await freePorts(6)) as [
+    number,
     number,
     number,
     number,
@@ -158,9 +163,25 @@ async function main(): Promise<void> {
   }
   detail(`both gateways picked up config ${secondHash.slice(0, 8)}`);
 
+  say("A Kong-protocol Data Plane joins the same CP: gw-3 speaks Kong's sync v1 over wss");
+  start([...gatewayArgs('gw-3', 'wss', gw3Port, wssPort), '--protocol', 'kong']);
+  const gw3Url = `http://127.0.0.1:${gw3Port}`;
+  const all = [...gateways, gw3Url];
+  const kongHash = await inSync(admin, all, 3);
+  expect(kongHash === secondHash, 'gw-3 serves the config the planesync/1 gateways serve');
+  const kongHit = await get(`${gw3Url}/v2/orders`);
+  detail(`${gw3Url}/v2/orders → ${kongHit.status} ${kongHit.body}`);
+  expect(kongHit.status === 200, 'gw-3 routes by the config it was pushed');
+  detail(
+    `gw-3 joined over Kong's sync v1 (/v1/outlet): basic_info, a gzip reconfigure, pings carrying its hash —`,
+  );
+  detail(
+    `it serves config ${kongHash.slice(0, 8)}, the hash gw-1 and gw-2 serve over planesync/1, from the one CP`,
+  );
+
   say('Stopping the Control Plane: the gateways keep serving');
   await stop(controlPlane);
-  for (const gateway of gateways) {
+  for (const gateway of all) {
     const hit = await get(`${gateway}/echo/still-here`);
     detail(`${gateway}/echo/still-here → ${hit.status} (CP down)`);
     expect(hit.status === 200, 'a gateway keeps proxying while the CP is down');
@@ -190,19 +211,23 @@ async function main(): Promise<void> {
   say('Starting the Control Plane again: the gateways reconnect after 5–10 s and resync');
   controlPlane = start(cpArgs);
   const reconnectStarted = Date.now();
-  const resynced = await inSync(admin, gateways, 2);
+  const resynced = await inSync(admin, all, 3);
   detail(
-    `both gateways reconnected and in sync after ${((Date.now() - reconnectStarted) / 1000).toFixed(1)} s`,
+    `all three gateways reconnected and in sync after ${((Date.now() - reconnectStarted) / 1000).toFixed(1)} s`,
   );
   detail(
     `the restarted CP numbers its versions afresh (version 1), but a version is only a counter:`,
   );
   detail(
-    `what CP and DPs compare is the config hash — ${resynced.slice(0, 8)} on both sides — so nothing was resent`,
+    `what CP and DPs compare is the config hash — ${resynced.slice(0, 8)} on both sides — so gw-1 and gw-2 were sent nothing;`,
+  );
+  detail(
+    `gw-3 was sent a reconfigure all the same, as Kong's CP sends one on every connect, and serves the same hash`,
   );
 
   say('Sending more traffic and reading the CP analytics');
   for (let i = 0; i < 20; i++) await get(`${gateways[i % 2]}/echo/item/${i}`);
+  for (let i = 0; i < 5; i++) await get(`${gw3Url}/echo/kong/${i}`);
   await waitFor('telemetry', async () => {
     const summary = JSON.parse((await get(`${admin}/analytics`)).body) as {
       billing: { apiCalls: number };
@@ -221,15 +246,16 @@ async function main(): Promise<void> {
   detail(
     `API calls since the CP restarted: ${summary.billing.apiCalls} (status classes ${JSON.stringify(summary.total.statusClasses)})`,
   );
+  detail(`the 5 requests through gw-3 are not among them: Kong's sync v1 carries no analytics`);
   detail(
     `latency p50 ${summary.total.latencyMs.p50.toFixed(1)} ms, p95 ${summary.total.latencyMs.p95.toFixed(1)} ms; services in config: ${summary.billing.services}`,
   );
   const planes = JSON.parse((await get(`${admin}/clustering/data-planes`)).body) as {
-    data: Array<{ hostname: string; sync_status: string }>;
+    data: Array<{ hostname: string; sync_status: string; protocol: string }>;
   };
   detail(
     `GET /clustering/data-planes: ${planes.data
-      .map((d) => `${d.hostname} ${d.sync_status}`)
+      .map((d) => `${d.hostname} ${d.sync_status} ${d.protocol}`)
       .sort()
       .join(', ')}`,
   );

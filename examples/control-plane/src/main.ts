@@ -6,10 +6,14 @@ import {
   type ConnectionHandler,
   ControlPlane,
   consoleLogger,
+  KONG_PROTOCOL,
+  kongProtocol,
   type ListenOptions,
   loadDeclarativeConfig,
+  planesyncProtocol,
   type TransportServer,
   TrustVerifier,
+  toKongExport,
 } from '@planesync/core';
 import { tcpServer } from '@planesync/transport-tcp';
 import { wsServer } from '@planesync/transport-ws';
@@ -21,7 +25,8 @@ const USAGE = `Usage: control-plane --config kong.yml --cert FILE[,FILE] --key F
   --key FILE           its private key
   --ca FILE            trust anchor for DP certificates (PKI); with --pinned, the pinned certificate
   --pinned             shared mode: trust exactly --ca
-  --wss-port N         WebSocket listener (default 8005)
+  --wss-port N         WebSocket listener (default 8005): planesync/1 DPs on /planesync/v1,
+                       Kong DPs (Kong's own sync v1 protocol) on /v1/outlet
   --tcp-port N         TCP listener (default 8007; Kong's 8006 is its telemetry port, which
                        planesync does not need: telemetry rides the same link)
   --admin-port N       GET /clustering/data-planes and /analytics (default 8001)
@@ -47,13 +52,23 @@ if (values.help || !values.config || !values.cert || !values.key || !values.ca) 
   process.exit(values.help ? 0 : 2);
 }
 
-/** One CP listening on several transports at once. */
+/**
+ * One CP listening on several transports at once. It carries what its richest listener does
+ * (wss: paths and ping frames), and hands the CP's routes only to listeners with a request
+ * step: a TCP connection names no path, so the CP serves it the protocol listed first.
+ */
 function both(...servers: TransportServer[]): TransportServer {
+  const carry = (feature: 'request' | 'controlFrames') =>
+    servers.some((server) => server.features?.[feature] === true);
   return {
-    async listen(onConnection: ConnectionHandler, options?: ListenOptions) {
+    features: { request: carry('request'), controlFrames: carry('controlFrames') },
+    async listen(onConnection: ConnectionHandler, options: ListenOptions = {}) {
+      const { routes, ...rest } = options;
       // The pre-accept step (admit) goes to each: core judges every peer before it is read.
       const infos = await Promise.all(
-        servers.map((server) => server.listen(onConnection, options)),
+        servers.map((server) =>
+          server.listen(onConnection, server.features?.request && routes ? options : rest),
+        ),
       );
       return { address: infos.map((info) => info.address).join(', ') };
     },
@@ -74,6 +89,9 @@ const cp = new ControlPlane({
     wsServer({ port: Number(values['wss-port']), tls, logger: planesyncLog }),
     tcpServer({ port: Number(values['tcp-port']), tls, logger: planesyncLog }),
   ),
+  // planesync/1 first: it is what the TCP listener's DPs speak (see `both`). Kong's DPs
+  // dial /v1/outlet on the wss listener, as they dial a Kong CP.
+  protocols: [planesyncProtocol({ route: { path: '/planesync/v1' } }), kongProtocol()],
   trust,
   version: '3.10.0',
   logger: planesyncLog,
@@ -82,7 +100,9 @@ function log(line: string): void {
   process.stdout.write(`[control-plane] ${line}\n`);
 }
 cp.on('dataPlaneConnected', (dp) =>
-  log(`data plane ${dp.hostname} connected from ${dp.ip} (sync status ${dp.syncStatus})`),
+  log(
+    `data plane ${dp.hostname} connected from ${dp.ip} over ${dp.protocol} (sync status ${dp.syncStatus})`,
+  ),
 );
 cp.on('dataPlaneDisconnected', (dp) => log(`data plane ${dp.hostname} disconnected`));
 cp.on('dataPlaneRejected', (rejection) =>
@@ -98,7 +118,9 @@ cp.on('configRejected', (event) =>
 
 async function publish(): Promise<void> {
   try {
-    const config = await loadDeclarativeConfig(values.config!);
+    // Kong's DPs take the config in the shape Kong's CP exports it (ids, references as ids);
+    // planesync's DPs take that shape too, so every DP gets the same config and hash.
+    const config = toKongExport(await loadDeclarativeConfig(values.config!));
     const { version, hash } = await cp.setConfig(config);
     log(`serving ${values.config} as version ${version} (${hash.slice(0, 8)})`);
   } catch (error) {
@@ -132,6 +154,9 @@ const admin = createServer((request, response) => {
             dp.certExpiresAt === undefined ? null : Math.floor(dp.certExpiresAt / 1000),
         },
         connected: dp.connected,
+        // Not one of Kong's fields (a Kong CP serves only its own protocol): planesync's, the
+        // wire protocol the DP speaks, `planesync/1` or `kong/sync-v1`.
+        protocol: dp.protocol ?? null,
       })),
       next: null,
     });
@@ -145,7 +170,7 @@ await new Promise<void>((resolve) =>
   admin.listen(Number(values['admin-port']), '127.0.0.1', resolve),
 );
 log(
-  `listening: wss :${values['wss-port']}, tcp :${values['tcp-port']}, admin http://127.0.0.1:${values['admin-port']}`,
+  `listening: wss :${values['wss-port']} (planesync/1 on /planesync/v1, ${KONG_PROTOCOL} on /v1/outlet), tcp :${values['tcp-port']}, admin http://127.0.0.1:${values['admin-port']}`,
 );
 
 const summaryEvery = Number(values['summary-every']) * 1000;

@@ -6,6 +6,7 @@ import {
   type CloseInfo,
   consoleLogger,
   DataPlane,
+  kongProtocol,
   TrustVerifier,
 } from '@planesync/core';
 import { lmdbStore } from '@planesync/storage-lmdb';
@@ -17,6 +18,9 @@ const USAGE = `Usage: gateway --cp HOST:PORT --cert FILE[,FILE] --key FILE --ca 
 
   --cp HOST:PORT              the control plane (its wss or tcp listener)
   --transport wss|tcp         default wss
+  --protocol planesync|kong   the wire protocol: planesync/1 (default), or Kong's own hybrid-mode
+                              protocol (sync v1, at /v1/outlet) as a Kong DP speaks it; kong
+                              needs --transport wss
   --cert FILE[,FILE]          this DP's certificate, then its intermediates
   --key FILE                  its private key
   --ca FILE                   trust anchor for the CP's certificate (PKI); with --pinned, the pinned certificate
@@ -32,6 +36,7 @@ const { values } = parseArgs({
   options: {
     cp: { type: 'string' },
     transport: { type: 'string', default: 'wss' },
+    protocol: { type: 'string', default: 'planesync' },
     cert: { type: 'string' },
     key: { type: 'string' },
     ca: { type: 'string' },
@@ -49,6 +54,18 @@ if (values.help || !values.cp || !values.cert || !values.key || !values.ca || !v
   process.exit(values.help ? 0 : 2);
 }
 
+if (values.protocol !== 'planesync' && values.protocol !== 'kong') {
+  process.stderr.write(`gateway: --protocol is planesync or kong, not ${values.protocol}\n`);
+  process.exit(2);
+}
+const kong = values.protocol === 'kong';
+if (kong && values.transport !== 'wss') {
+  process.stderr.write(
+    `gateway: --protocol kong needs --transport wss: Kong's sync v1 is a WebSocket protocol (a path, a query, ping frames) that ${values.transport} cannot carry\n`,
+  );
+  process.exit(2);
+}
+
 const [cpHost = '127.0.0.1', cpPort = '8005'] = values.cp.split(':');
 const tls = { cert: values.cert.split(','), key: values.key };
 const name = values.name ?? hostname();
@@ -61,7 +78,8 @@ const transport =
         ...(values.pinned ? { serverName: 'kong_clustering' } : {}),
       })
     : wsClient({
-        url: `wss://${cpHost}:${cpPort}/planesync/v1`,
+        // kongProtocol() dials /v1/outlet itself, with Kong's query naming the node.
+        url: `wss://${cpHost}:${cpPort}${kong ? '/v1/outlet' : '/planesync/v1'}`,
         tls,
         ...(values.pinned ? { serverName: 'kong_clustering' } : {}),
       });
@@ -71,6 +89,7 @@ const trust = values.pinned
 const log = (line: string) => process.stdout.write(`[${name}] ${line}\n`);
 const dp = new DataPlane({
   transport,
+  ...(kong ? { protocol: kongProtocol() } : {}),
   // The events below say what happens; planesync's own log adds only its errors.
   logger: consoleLogger({ level: 'error', sink: log }),
   trust,
@@ -98,7 +117,9 @@ dp.on('error', (error) => {
 const gateway = new Gateway(dp);
 await dp.start();
 const port = await gateway.listen(Number(values.port));
-log(`proxying on http://127.0.0.1:${port} over ${values.transport}`);
+log(
+  `proxying on http://127.0.0.1:${port} over ${values.transport}${kong ? " (Kong's sync v1)" : ''}`,
+);
 
 const stop = async () => {
   await gateway.close();

@@ -48,7 +48,9 @@ export interface ControlPlaneOptions<TConfig = unknown> {
   transport: TransportServer;
   /**
    * The wire protocols DPs may speak, each on its own path of a transport with a request
-   * step (one on a transport without). Default `[planesyncProtocol()]`.
+   * step (one on a transport without). Default `[planesyncProtocol()]`. A connection whose
+   * path names none of them (a transport without paths, such as TCP) speaks the protocol
+   * without a route, else the first in this list.
    */
   protocols?: readonly WireProtocol[];
   /**

@@ -31,9 +31,9 @@ describe('npm run demo', () => {
       'from cache',
       // a DP speaking Kong's own protocol joins the same CP and routes by the same config
       "gw-3 joined over Kong's sync v1 (/v1/outlet)",
-      'the hash gw-1 and gw-2 serve over planesync/1, from the one CP',
+      'the hash gw-1 and gw-2 serve over planesync/2, from the one CP',
       'all three gateways reconnected and in sync',
-      'GET /clustering/data-planes: gw-1 normal planesync/1, gw-2 normal planesync/1, gw-3 normal kong/sync-v1',
+      'GET /clustering/data-planes: gw-1 normal planesync/2, gw-2 normal planesync/2, gw-3 normal kong/sync-v1',
       // the version counter restarting with the CP is explained, not left to puzzle over
       'what CP and DPs compare is the config hash',
       // closes in words, counts in English

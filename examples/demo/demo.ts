@@ -168,7 +168,7 @@ async function main(): Promise<void> {
   const gw3Url = `http://127.0.0.1:${gw3Port}`;
   const all = [...gateways, gw3Url];
   const kongHash = await inSync(admin, all, 3);
-  expect(kongHash === secondHash, 'gw-3 serves the config the planesync/1 gateways serve');
+  expect(kongHash === secondHash, 'gw-3 serves the config the planesync gateways serve');
   const kongHit = await get(`${gw3Url}/v2/orders`);
   detail(`${gw3Url}/v2/orders → ${kongHit.status} ${kongHit.body}`);
   expect(kongHit.status === 200, 'gw-3 routes by the config it was pushed');
@@ -176,7 +176,7 @@ async function main(): Promise<void> {
     `gw-3 joined over Kong's sync v1 (/v1/outlet): basic_info, a gzip reconfigure, pings carrying its hash —`,
   );
   detail(
-    `it serves config ${kongHash.slice(0, 8)}, the hash gw-1 and gw-2 serve over planesync/1, from the one CP`,
+    `it serves config ${kongHash.slice(0, 8)}, the hash gw-1 and gw-2 serve over planesync/2, from the one CP`,
   );
 
   say('Stopping the Control Plane: the gateways keep serving');

@@ -25,7 +25,7 @@ const USAGE = `Usage: control-plane --config kong.yml --cert FILE[,FILE] --key F
   --key FILE           its private key
   --ca FILE            trust anchor for DP certificates (PKI); with --pinned, the pinned certificate
   --pinned             shared mode: trust exactly --ca
-  --wss-port N         WebSocket listener (default 8005): planesync/1 DPs on /planesync/v1,
+  --wss-port N         WebSocket listener (default 8005): planesync DPs on /planesync/v1,
                        Kong DPs (Kong's own sync v1 protocol) on /v1/outlet
   --tcp-port N         TCP listener (default 8007; Kong's 8006 is its telemetry port, which
                        planesync does not need: telemetry rides the same link)
@@ -89,7 +89,7 @@ const cp = new ControlPlane({
     wsServer({ port: Number(values['wss-port']), tls, logger: planesyncLog }),
     tcpServer({ port: Number(values['tcp-port']), tls, logger: planesyncLog }),
   ),
-  // planesync/1 first: it is what the TCP listener's DPs speak (see `both`). Kong's DPs
+  // planesync first: it is what the TCP listener's DPs speak (see `both`). Kong's DPs
   // dial /v1/outlet on the wss listener, as they dial a Kong CP.
   protocols: [planesyncProtocol({ route: { path: '/planesync/v1' } }), kongProtocol()],
   trust,
@@ -155,7 +155,7 @@ const admin = createServer((request, response) => {
         },
         connected: dp.connected,
         // Not one of Kong's fields (a Kong CP serves only its own protocol): planesync's, the
-        // wire protocol the DP speaks, `planesync/1` or `kong/sync-v1`.
+        // wire protocol the DP speaks, `planesync/2` (or /1) or `kong/sync-v1`.
         protocol: dp.protocol ?? null,
       })),
       next: null,
@@ -170,7 +170,7 @@ await new Promise<void>((resolve) =>
   admin.listen(Number(values['admin-port']), '127.0.0.1', resolve),
 );
 log(
-  `listening: wss :${values['wss-port']} (planesync/1 on /planesync/v1, ${KONG_PROTOCOL} on /v1/outlet), tcp :${values['tcp-port']}, admin http://127.0.0.1:${values['admin-port']}`,
+  `listening: wss :${values['wss-port']} (planesync on /planesync/v1, ${KONG_PROTOCOL} on /v1/outlet), tcp :${values['tcp-port']}, admin http://127.0.0.1:${values['admin-port']}`,
 );
 
 const summaryEvery = Number(values['summary-every']) * 1000;

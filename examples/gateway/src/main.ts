@@ -18,7 +18,7 @@ const USAGE = `Usage: gateway --cp HOST:PORT --cert FILE[,FILE] --key FILE --ca 
 
   --cp HOST:PORT              the control plane (its wss or tcp listener)
   --transport wss|tcp         default wss
-  --protocol planesync|kong   the wire protocol: planesync/1 (default), or Kong's own hybrid-mode
+  --protocol planesync|kong   the wire protocol: planesync (default), or Kong's own hybrid-mode
                               protocol (sync v1, at /v1/outlet) as a Kong DP speaks it; kong
                               needs --transport wss
   --cert FILE[,FILE]          this DP's certificate, then its intermediates

@@ -37,6 +37,8 @@ export const ErrorCode = {
   CONFIG_INVALID: 'CONFIG_INVALID',
   /** A config does not hash to the hash the CP sent with it: refused, never applied. */
   CONFIG_HASH_MISMATCH: 'CONFIG_HASH_MISMATCH',
+  /** A config delta does not apply to the config it names as its base: refused, a full config follows. */
+  CONFIG_DELTA_INVALID: 'CONFIG_DELTA_INVALID',
   /** A state machine was asked for a transition its table does not allow. */
   INVALID_STATE_TRANSITION: 'INVALID_STATE_TRANSITION',
   /** A peer sent a frame that is malformed, unknown, or out of order. */
@@ -260,6 +262,16 @@ export class ConfigHashMismatchError extends PlanesyncError {
     );
     this.expected = expected;
     this.actual = actual;
+  }
+}
+
+/**
+ * A config delta (planesync/2) cannot be applied: its base is not the config the DP serves,
+ * or the delta is malformed (a run outside its base list, a key it keeps that the base lacks).
+ */
+export class ConfigDeltaInvalidError extends PlanesyncError {
+  constructor(message: string, options?: PlanesyncErrorOptions) {
+    super(ErrorCode.CONFIG_DELTA_INVALID, message, options);
   }
 }
 

@@ -103,6 +103,7 @@ export {
 export {
   AbortedError,
   CapacityExceededError,
+  ConfigDeltaInvalidError,
   ConfigHashMismatchError,
   ConfigInvalidError,
   type ConfigProblem,

@@ -5,6 +5,7 @@ import * as core from '../src/index.ts';
 import {
   AbortedError,
   CapacityExceededError,
+  ConfigDeltaInvalidError,
   ConfigHashMismatchError,
   ConfigInvalidError,
   ConnectionClosedError,
@@ -85,6 +86,10 @@ const MAKE: Record<
   ConfigInvalidError: () => ({
     error: new ConfigInvalidError([{ path: 'services[0].port', message: 'too big' }], { cause }),
     fields: { problems: [{ path: 'services[0].port', message: 'too big' }] },
+  }),
+  ConfigDeltaInvalidError: () => ({
+    error: new ConfigDeltaInvalidError('a delta from an unknown base', { cause }),
+    fields: {},
   }),
   ConfigHashMismatchError: () => ({
     error: new ConfigHashMismatchError('a'.repeat(32), 'b'.repeat(32), { cause }),

@@ -6,6 +6,7 @@ import {
   KONG_PROTOCOL,
   kongProtocol,
   PeerRefusedError,
+  PROTOCOL_VERSION,
   planesyncProtocol,
   silentLogger,
 } from '../src/index.ts';
@@ -192,7 +193,7 @@ describe("Kong's sync v1 wire: a planesync DP speaking it", () => {
     );
     expect(byId).toEqual({
       'kong-mode': [KONG_PROTOCOL, 2],
-      'planesync-mode': ['planesync/1', 2],
+      'planesync-mode': [PROTOCOL_VERSION, 2],
     });
     expect(kong.status).toMatchObject({ connection: 'connected', protocol: KONG_PROTOCOL });
   });

@@ -11,6 +11,7 @@ import {
   type License,
   memoryTransport,
   type PlanesyncError,
+  PROTOCOL_VERSION,
   ProtocolViolationError,
   planesyncProtocol,
   type Route,
@@ -273,7 +274,7 @@ describe('the wire-protocol seam: a second protocol is a new module, not edits a
     });
     await Promise.all([own.waitForConfig({ hash }), other.waitForConfig({ hash })]);
     const byId = Object.fromEntries(cluster.cp.dataPlanes().map((r) => [r.id, r.protocol]));
-    expect(byId).toEqual({ 'planesync-dp': 'planesync/1', 'json-dp': 'json/1' });
+    expect(byId).toEqual({ 'planesync-dp': PROTOCOL_VERSION, 'json-dp': 'json/1' });
     const client = cluster.transport.client({ certificates: [cluster.certificate] });
     await expect(client.connect({ request: { path: '/elsewhere' } })).rejects.toThrow(
       /404|elsewhere/,

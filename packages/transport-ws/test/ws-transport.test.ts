@@ -105,11 +105,11 @@ describe('ControlPlane ↔ DataPlane over wss', () => {
   it('one wss listener routes each path to its protocol: a fleet mid-migration syncs on both', async () => {
     const tls = { cert: cluster.certificate, key: cluster.privateKey };
     const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
-    const current = planesyncProtocol({ route: { path: '/planesync/v1' } });
-    const next = planesyncProtocol({
-      route: { path: '/planesync/v2' },
-      versions: ['planesync/2', 'planesync/1'],
+    const current = planesyncProtocol({
+      route: { path: '/planesync/v1' },
+      versions: ['planesync/1'],
     });
+    const next = planesyncProtocol({ route: { path: '/planesync/v2' } });
     const transport = wsServer({ host: '127.0.0.1', port: 0, tls });
     const cp = new ControlPlane({
       transport,

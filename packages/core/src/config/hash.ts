@@ -54,8 +54,9 @@ export function hashConfig(value: unknown, options: HashOptions = {}): ConfigHas
     return { config_hash: config, hashes: { config } };
   }
   const record = value as Record<string, unknown>;
-  const [routes, services, plugins, upstreams, targets] = ENTITY_KEYS.map((key) =>
-    hashPart(Object.hasOwn(record, key) ? record[key] : undefined, sink),
+  const [routes, services, plugins, upstreams, targets] = ENTITY_KEYS.map(
+    (key) =>
+      options.known?.[key] ?? hashPart(Object.hasOwn(record, key) ? record[key] : undefined, sink),
   ) as [string, string, string, string, string];
   const rest = hashPart(withoutEntities(value), sink);
   const config = md5Hex(routes + services + plugins + upstreams + targets + rest);
@@ -69,6 +70,11 @@ export interface HashOptions {
    * 1 000, as `DEFAULT_CONFIG_LIMITS.maxDepth`.
    */
   maxDepth?: number;
+  /**
+   * Hashes of collections the caller knows (unchanged since they were hashed, as a delta
+   * says): taken as they are, not computed again. The rest of the config is always hashed.
+   */
+  known?: Partial<Record<(typeof ENTITY_KEYS)[number], string>>;
 }
 
 function withoutEntities(value: object): unknown {

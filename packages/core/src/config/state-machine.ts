@@ -149,6 +149,8 @@ export class DataPlaneConfigMachine {
   #active: ConfigSnapshot | undefined;
   #inFlight: ConfigCandidate | undefined;
   #highestInSession = Number.NEGATIVE_INFINITY;
+  /** A version whose delta was refused: its whole config may come next. */
+  #retry: number | undefined;
 
   get state(): DataPlaneConfigState {
     return this.#state;
@@ -188,12 +190,22 @@ export class DataPlaneConfigMachine {
    * A version arrives from the CP. Returns its candidate: `received` to be processed, or
    * already `ignored` (stale in this session, or its hash is the active one).
    */
+  /**
+   * A delta of `version` was refused: the CP sends that version again as a whole config,
+   * which the next `receive` takes rather than ignoring it as stale.
+   */
+  expectRetry(version: number): void {
+    this.#retry = version;
+  }
+
   receive(version: number, hash: string): ConfigCandidate {
     if (this.#state !== 'active')
       throw new StateError('data plane config', this.#state, 'received');
     if (this.inFlight) throw new StateError('config version', this.inFlight.state, 'received');
     const candidate = new ConfigCandidate(this, version, hash);
-    if (version <= this.#highestInSession) {
+    const retried = version === this.#retry;
+    this.#retry = undefined;
+    if (version <= this.#highestInSession && !retried) {
       candidate.ignore('stale');
       return candidate;
     }

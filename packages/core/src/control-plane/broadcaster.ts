@@ -1,4 +1,5 @@
 import type { Clock, TimerId } from '../clock.ts';
+import { type ConfigFingerprint, diffConfig, fingerprintConfig } from '../config/delta.ts';
 import { LatestSlot } from '../config/latest-slot.ts';
 import type { ConfigPublisher, PublishedConfig } from '../config/publisher.ts';
 import { PayloadTooLargeError, type PlanesyncError } from '../errors.ts';
@@ -16,6 +17,11 @@ export interface FeedTarget {
   readonly protocol: WireProtocol;
   /** How this DP receives configs when it differs from the rest of its protocol's DPs. */
   readonly adaptation?: ConfigAdaptation | undefined;
+  /**
+   * The hash of the config the DP serves, when its link takes deltas: a delta from it is
+   * sent when the history holds it. `undefined`: whole configs only.
+   */
+  deltaBase?(): string | undefined;
   /**
    * Whether the DP is to be sent `config` now: it can be served (its sync status), and —
    * unless `force` (a licence change) — it does not serve that hash already.
@@ -39,7 +45,11 @@ export interface FeedTarget {
  */
 export class DataPlaneFeed {
   /** The config frame sent and not yet answered. */
-  #inFlight: { hash: string; served?: string | undefined; answered: () => void } | undefined;
+  #inFlight:
+    | { hash: string; served?: string | undefined; base?: string; answered: () => void }
+    | undefined;
+  /** A delta was refused: the next frame is the whole config. */
+  #wholeNext = false;
   readonly #slot: LatestSlot<{ config: EncodedConfig; force: boolean }>;
 
   constructor(
@@ -77,7 +87,8 @@ export class DataPlaneFeed {
   /** Offers the current version (when the DP wants it); `force` even if it has its hash. */
   offer(force = false): void {
     const { protocol, adaptation } = this.target;
-    const config = this.owner.currentFor(protocol, adaptation, () => this.offer(force));
+    const base = this.#wholeNext ? undefined : this.target.deltaBase?.();
+    const config = this.owner.currentFor(protocol, adaptation, () => this.offer(force), base);
     if (config instanceof Error) {
       this.target.blocked(config);
       return;
@@ -98,6 +109,18 @@ export class DataPlaneFeed {
     return current && servedAs(current, hash) ? current.version : undefined;
   }
 
+  /**
+   * The DP refused the frame carrying `hash`. A refused delta is followed by the whole
+   * config (a DP whose config was not the delta's base, or a delta that did not hash right).
+   */
+  refused(hash: string): void {
+    const wasDelta = this.#inFlight?.hash === hash && this.#inFlight.base !== undefined;
+    this.answered(hash);
+    if (!wasDelta) return;
+    this.#wholeNext = true;
+    this.offer(true);
+  }
+
   /** The DP answered the frame carrying `hash` (an ack, a nack, a heartbeat). */
   answered(hash: string): void {
     if (this.#inFlight && (this.#inFlight.hash === hash || this.#inFlight.served === hash))
@@ -111,12 +134,15 @@ export class DataPlaneFeed {
     this.owner.unsubscribe(this);
   }
 
-  #expectAnswer({ hash, servedHash }: EncodedConfig): Promise<void> {
+  #expectAnswer({ hash, servedHash, base }: EncodedConfig): Promise<void> {
+    // A whole config goes out: deltas may follow it again.
+    if (base === undefined) this.#wholeNext = false;
     return new Promise((resolve) => {
       const timer = this.clock.setTimeout(() => this.#inFlight?.answered(), this.ackTimeoutMs);
       this.#inFlight = {
         hash,
         served: servedHash,
+        ...(base !== undefined ? { base } : {}),
         answered: () => {
           this.clock.clearTimeout(timer);
           this.#inFlight = undefined;
@@ -138,7 +164,13 @@ export interface BroadcasterOptions<TConfig> {
   /** The protocols DPs speak; each version is encoded once for each. */
   protocols: readonly WireProtocol[];
   clock: Clock;
-  settings: { pushIntervalMs: number; configAckTimeoutMs: number; maxConfigFrameBytes: number };
+  settings: {
+    pushIntervalMs: number;
+    configAckTimeoutMs: number;
+    maxConfigFrameBytes: number;
+    /** How many recent versions, and how many bytes of them, deltas may start from. */
+    deltaHistory: { versions: number; bytes: number };
+  };
   /** A version became the one every DP is brought to. */
   installed(version: PublishedConfig<TConfig>): void;
   /** A failure no caller is waiting for (encoding a version published while queued). */
@@ -170,6 +202,12 @@ export class ConfigBroadcaster<TConfig = unknown> {
    * encoding, a failure, or the work under way. Emptied when a version is installed.
    */
   #adapted = new Map<WireProtocol, Map<string, EncodedConfig | PlanesyncError | Promise<void>>>();
+  /** Recent versions deltas may start from (oldest first), by hash: fingerprints, no configs. */
+  readonly #history = new Map<string, ConfigFingerprint>();
+  #historyBytes = 0;
+  /** The current version as deltas from each base, by protocol: made once per pair. */
+  #deltas = new Map<WireProtocol, Map<string, EncodedConfig | Promise<void>>>();
+  #deltasMade = 0;
   #license: License | undefined;
   #tail: Promise<unknown> = Promise.resolve();
   /** setConfig calls waiting for their turn. */
@@ -204,8 +242,11 @@ export class ConfigBroadcaster<TConfig = unknown> {
     protocol: WireProtocol,
     adaptation: ConfigAdaptation | undefined,
     ready: () => void,
+    from?: string,
   ): EncodedConfig | PlanesyncError | undefined {
     const base = this.#current.get(protocol);
+    if (base && from !== undefined && !adaptation?.adapt)
+      return this.#deltaFor(protocol, base, from, ready);
     if (!base || !adaptation?.adapt) return base;
     const key = adaptation.key ?? '';
     const byKey = this.#adapted.get(protocol) ?? new Map();
@@ -223,6 +264,90 @@ export class ConfigBroadcaster<TConfig = unknown> {
     byKey.set(key, work);
     void work.then(ready);
     return undefined;
+  }
+
+  /** How many deltas were made (once per pair of versions and protocol). */
+  get deltasMade(): number {
+    return this.#deltasMade;
+  }
+
+  /**
+   * The current version for a DP serving `from`: a delta when the protocol makes them, the
+   * history holds `from` and the delta is smaller than the whole config; else the whole.
+   */
+  #deltaFor(
+    protocol: WireProtocol,
+    whole: EncodedConfig,
+    from: string,
+    ready: () => void,
+  ): EncodedConfig | undefined {
+    if (from === whole.hash || !protocol.controlPlane.encodeDelta || !this.#history.has(from))
+      return whole;
+    const byBase = this.#deltas.get(protocol) ?? new Map();
+    this.#deltas.set(protocol, byBase);
+    const known = byBase.get(from);
+    if (known instanceof Promise) {
+      void known.then(ready);
+      return undefined;
+    }
+    if (known) return known;
+    const work = this.#makeDelta(protocol, whole, from).then((result) => {
+      if (this.#deltas.get(protocol) === byBase) byBase.set(from, result);
+    });
+    byBase.set(from, work);
+    void work.then(ready);
+    return undefined;
+  }
+
+  async #makeDelta(
+    protocol: WireProtocol,
+    whole: EncodedConfig,
+    from: string,
+  ): Promise<EncodedConfig> {
+    const installed = this.#installed;
+    const print = this.#history.get(from);
+    const current = this.#history.get(whole.hash);
+    if (!installed || !print || !current || installed.version !== whole.version) return whole;
+    try {
+      const delta = diffConfig(print, installed.config as Record<string, unknown>, current);
+      const license = this.#license;
+      const encoded = await protocol.controlPlane.encodeDelta!(delta, from).seal({
+        version: whole.version,
+        hash: whole.hash,
+        hashes: whole.hashes,
+        ...(license ? { license } : {}),
+      });
+      this.#deltasMade++;
+      // A delta no smaller than the whole config is not worth the DP's work.
+      if (encoded.frame.byteLength >= whole.frame.byteLength) return whole;
+      return license === this.#license ? encoded : encoded.relicense(this.#license);
+    } catch (error) {
+      // A delta that cannot be made is no failure: the whole config goes instead.
+      this.#options.failed(error);
+      return whole;
+    }
+  }
+
+  /** Remembers a version deltas may start from, within the history's bounds. */
+  #remember(version: PublishedConfig<TConfig>): void {
+    const { versions, bytes } = this.#options.settings.deltaHistory;
+    if (versions <= 0) return;
+    const wantsDeltas = this.#options.protocols.some(
+      (protocol) => protocol.controlPlane.encodeDelta,
+    );
+    const config = version.config;
+    if (!wantsDeltas || typeof config !== 'object' || config === null || Array.isArray(config))
+      return;
+    if (this.#history.has(version.hash)) return;
+    const print = fingerprintConfig(config as Record<string, unknown>);
+    this.#history.set(version.hash, print);
+    this.#historyBytes += print.bytes;
+    for (const [hash, old] of this.#history) {
+      if (this.#history.size <= versions && this.#historyBytes <= bytes) break;
+      if (hash === version.hash) break; // the current version stays, however large
+      this.#history.delete(hash);
+      this.#historyBytes -= old.bytes;
+    }
   }
 
   async #adapt(
@@ -282,6 +407,7 @@ export class ConfigBroadcaster<TConfig = unknown> {
       [...this.#current].map(([protocol, config]) => [protocol, config.relicense(license)]),
     );
     this.#adapted = new Map();
+    this.#deltas = new Map();
     for (const feed of this.#feeds) feed.offer(true);
   }
 
@@ -382,6 +508,8 @@ export class ConfigBroadcaster<TConfig = unknown> {
     this.#unencoded = false;
     this.#installed = version;
     this.#adapted = new Map();
+    this.#deltas = new Map();
+    this.#remember(version);
     // A licence set while the config was compressing goes out with it.
     const license = this.#license;
     this.#current =

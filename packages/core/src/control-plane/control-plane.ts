@@ -41,6 +41,8 @@ export type { AnalyticsEvent, ControlPlaneEvents } from './events.ts';
 export interface ControlPlaneCounters {
   /** Config versions encoded and compressed: once per version and protocol, never per DP. */
   readonly configsEncoded: number;
+  /** Config deltas encoded and compressed: once per pair of versions and protocol, never per DP. */
+  readonly deltasEncoded: number;
 }
 
 /** Options of a {@link ControlPlane}. */
@@ -121,6 +123,14 @@ export interface ControlPlaneOptions<TConfig = unknown> {
    * sent. Default 30 000.
    */
   configAckTimeoutMs?: number;
+  /**
+   * The recent versions a config delta may start from (planesync/2): a DP whose acknowledged
+   * hash is among them is sent only what changed since; any other gets the whole config.
+   * Kept as fingerprints of each entity (about 72 bytes an entity), not as configs. Default
+   * `{ versions: 10, bytes: 64 MiB }`; `versions: 0` sends whole configs only. A CP restart
+   * empties it.
+   */
+  deltaHistory?: { versions?: number; bytes?: number };
 }
 
 const DEFAULTS = {
@@ -131,6 +141,7 @@ const DEFAULTS = {
   maxDataPlaneRecords: 10_000,
   maxDataPlanes: 10_000,
   maxAnalyticsBatchBytes: 64 * 1024 * 1024,
+  deltaHistory: { versions: 10, bytes: 64 * 1024 * 1024 },
 };
 
 /**
@@ -170,6 +181,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     maxDataPlanes: number;
     maxConfigFrameBytes: number;
     maxAnalyticsBatchBytes: number;
+    deltaHistory: { versions: number; bytes: number };
   };
   readonly #protocols: readonly WireProtocol[];
   readonly #registry: DataPlaneRegistry<DataPlaneSession>;
@@ -215,6 +227,10 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
         options.maxAnalyticsBatchBytes ??
         renamedOption(options, 'maxInflatedBytes', 'maxAnalyticsBatchBytes', 'ControlPlane') ??
         DEFAULTS.maxAnalyticsBatchBytes,
+      deltaHistory: {
+        versions: options.deltaHistory?.versions ?? DEFAULTS.deltaHistory.versions,
+        bytes: options.deltaHistory?.bytes ?? DEFAULTS.deltaHistory.bytes,
+      },
     };
     this.#analytics = new AnalyticsAggregator(this.#clock, options.analytics);
     this.#protocols = checkProtocols(options.protocols ?? [planesyncProtocol()], this.#transport);
@@ -254,7 +270,10 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
    * version and protocol, never per DP.
    */
   get counters(): ControlPlaneCounters {
-    return { configsEncoded: this.#broadcaster.encodes };
+    return {
+      configsEncoded: this.#broadcaster.encodes,
+      deltasEncoded: this.#broadcaster.deltasMade,
+    };
   }
 
   /** @deprecated since 0.2: `counters.configsEncoded`. */

@@ -60,6 +60,8 @@ export class DataPlaneSession implements FeedTarget {
   #feed: DataPlaneFeed | undefined;
   /** How this DP receives configs, when its protocol adapts them for it (an older Kong). */
   adaptation: ConfigAdaptation | undefined;
+  /** Whether the link takes config deltas (planesync/2). */
+  #deltas = false;
 
   constructor(
     private readonly connection: Connection,
@@ -113,6 +115,11 @@ export class DataPlaneSession implements FeedTarget {
     // Only the CP's own hash says the DP has this config: a DP reporting the hash a config is
     // served under (Kong's zeros) may have none at all, and is sent it (as Kong's CP would).
     return syncStatus === 'normal' && (force || record.configHash !== config.hash);
+  }
+
+  deltaBase(): string | undefined {
+    if (!this.#deltas || !this.#nodeId) return undefined;
+    return this.host.registry.get(this.#nodeId)?.configHash;
   }
 
   blocked(error: PlanesyncError | undefined): void {
@@ -178,7 +185,7 @@ export class DataPlaneSession implements FeedTarget {
         return;
       }
       case 'refused':
-        this.#feed?.answered(message.refusal.hash);
+        this.#feed?.refused(message.refusal.hash);
         this.host.emit('configRejected', { nodeId, ...message.refusal });
         return;
       case 'telemetry': {
@@ -211,7 +218,10 @@ export class DataPlaneSession implements FeedTarget {
   async #identify(frame: Uint8Array): Promise<void> {
     const identification = this.#link.identify(frame);
     const record = this.#record(identification.identity);
-    if ('protocol' in identification) record.protocol = identification.protocol;
+    if ('protocol' in identification) {
+      record.protocol = identification.protocol;
+      this.#deltas = identification.deltas === true;
+    }
     if ('refusal' in identification) {
       await this.#refuse(record, identification.refusal);
       return;

@@ -1,11 +1,12 @@
 import type { Clock } from '../clock.ts';
 import { type ConfigHash, EMPTY_CONFIG_HASH, hashConfig } from '../config/hash.ts';
 import { type ConfigLimits, checkEntityCount } from '../config/limits.ts';
-import type { ConfigSnapshot } from '../config/snapshot.ts';
+import type { ConfigHashes, ConfigSnapshot } from '../config/snapshot.ts';
 import type { DataPlaneConfigMachine } from '../config/state-machine.ts';
 import { type ConfigSchema, validateConfig } from '../config/validate.ts';
 import {
   AbortedError,
+  ConfigDeltaInvalidError,
   ConfigHashMismatchError,
   ConfigInvalidError,
   ProtocolViolationError,
@@ -51,7 +52,16 @@ export async function applyOffer(
   if (offer.license) context.license(offer.license);
   // The read stops waiting when the link ends (a protocol's read may never settle); a
   // config already read is applied and saved all the same.
-  const read = () => untilAborted(offer.read(context.settings.maxConfigBytes, { signal }), signal);
+  // A delta applies to the config this DP serves, which must be the one it was made from.
+  const base = offer.base !== undefined ? context.machine.active : undefined;
+  const read = () =>
+    untilAborted(
+      offer.read(context.settings.maxConfigBytes, {
+        signal,
+        ...(base ? { base: base.config } : {}),
+      }),
+      signal,
+    );
   // A protocol that says the hash only inside the compressed body (Kong's) is read first;
   // bytes that cannot be read then end the link, as they would after a refusal.
   let early: ConfigRead | undefined;
@@ -73,12 +83,21 @@ export async function applyOffer(
   let snapshot: ConfigSnapshot;
   let json: Uint8Array | undefined;
   try {
+    if (offer.base !== undefined && base?.hash !== offer.base)
+      throw new ConfigDeltaInvalidError(
+        `a delta from ${offer.base}, but this data plane serves ${base?.hash ?? 'nothing'}`,
+      );
     const body = early ?? (await read());
     const { config } = body;
     const { limits } = context.settings;
     // The hash is the one truth both sides compare: what this DP serves must hash to what
-    // the CP says it sent. The hash walk is also where nesting depth is bounded.
-    const computed = hashConfig(config, { maxDepth: limits.maxDepth }) as ConfigHash;
+    // the CP says it sent. The hash walk is also where nesting depth is bounded. A delta's
+    // unchanged collections keep the hashes they had.
+    const known = body.changed && base ? unchangedHashes(base.hashes, body.changed) : undefined;
+    const computed = hashConfig(config, {
+      maxDepth: limits.maxDepth,
+      ...(known ? { known } : {}),
+    }) as ConfigHash;
     if (computed.config_hash !== hash)
       throw new ConfigHashMismatchError(hash, computed.config_hash);
     checkEntityCount(config, limits.maxEntities);
@@ -102,6 +121,8 @@ export async function applyOffer(
         ? failure.problems
         : [{ path: '(root)', message: failure.message }];
     candidate.reject(problems);
+    // The CP answers a refused delta with the whole config of the same version.
+    if (offer.base !== undefined) context.machine.expectRetry(offer.version);
     await link.refused({ version: offer.version, hash, errors: [...problems] });
     // Bytes the CP should never have sent end the link; an invalid config, or a schema of
     // the host's that threw (INTERNAL_ERROR), is refused and the link stays.
@@ -119,6 +140,16 @@ export async function applyOffer(
     hash: snapshot.hash,
     ...cacheReport(context.cache),
   });
+}
+
+/** The per-collection hashes of `hashes` for the collections a delta did not change. */
+function unchangedHashes(hashes: ConfigHashes, changed: ReadonlySet<string>) {
+  const known: Partial<
+    Record<'routes' | 'services' | 'plugins' | 'upstreams' | 'targets', string>
+  > = {};
+  for (const key of ['routes', 'services', 'plugins', 'upstreams', 'targets'] as const)
+    if (!changed.has(key)) known[key] = hashes[key];
+  return known;
 }
 
 /** `promise`, or an `ABORTED` rejection as soon as `signal` aborts. */

@@ -6,6 +6,9 @@ import {
   type ConfigFrame,
   type ConfigHeader,
   configHeaderSchema,
+  type DeltaFrame,
+  type DeltaHeader,
+  deltaHeaderSchema,
   type Message,
   type MessageBodies,
   type MessageName,
@@ -65,11 +68,17 @@ export async function compressConfig(config: unknown): Promise<Uint8Array> {
   return Buffer.concat(members);
 }
 
-/** The same payload under a new header (a licence change does not recompress the config). */
-export function assembleConfigFrame(header: ConfigHeader, compressed: Uint8Array): Uint8Array {
+/**
+ * The same payload under a new header (a licence change does not recompress the config); a
+ * delta frame when the header names its `base`.
+ */
+export function assembleConfigFrame(
+  header: ConfigHeader | DeltaHeader,
+  compressed: Uint8Array,
+): Uint8Array {
   const head = encoder.encode(JSON.stringify(header));
   const frame = new Uint8Array(1 + 4 + head.byteLength + compressed.byteLength);
-  frame[0] = MessageType.config;
+  frame[0] = 'base' in header ? MessageType.delta : MessageType.config;
   new DataView(frame.buffer).setUint32(1, head.byteLength);
   frame.set(head, 5);
   frame.set(compressed, 5 + head.byteLength);
@@ -103,6 +112,7 @@ export function decodeFrame(frame: Uint8Array): Message {
   const body = frame.subarray(1);
   if (name === 'telemetry') return { type: 'telemetry', body };
   if (name === 'config') return { type: 'config', body: decodeConfigFrame(body) };
+  if (name === 'delta') return { type: 'delta', body: decodeConfigFrame(body, deltaHeaderSchema) };
   const schema = messageSchemas[name];
   const parsed = schema.safeParse(parseJson(body, name));
   if (!parsed.success) {
@@ -117,16 +127,19 @@ export function decodeFrame(frame: Uint8Array): Message {
   return { type: name, body: parsed.data } as Message;
 }
 
-function decodeConfigFrame(body: Uint8Array): ConfigFrame {
+function decodeConfigFrame(body: Uint8Array): ConfigFrame;
+function decodeConfigFrame(body: Uint8Array, schema: typeof deltaHeaderSchema): DeltaFrame;
+function decodeConfigFrame(
+  body: Uint8Array,
+  schema: typeof configHeaderSchema = configHeaderSchema,
+): ConfigFrame {
   if (body.byteLength < 4)
     throw new ProtocolViolationError('config frame too short for its header length');
   const headerLength = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(0);
   if (headerLength > 64 * 1024 || 4 + headerLength > body.byteLength) {
     throw new ProtocolViolationError(`config header length ${headerLength} does not fit the frame`);
   }
-  const parsed = configHeaderSchema.safeParse(
-    parseJson(body.subarray(4, 4 + headerLength), 'config header'),
-  );
+  const parsed = schema.safeParse(parseJson(body.subarray(4, 4 + headerLength), 'config header'));
   if (!parsed.success)
     throw new ProtocolViolationError('invalid config header', { cause: parsed.error });
   return { header: parsed.data, payload: body.subarray(4 + headerLength) };

@@ -8,6 +8,7 @@
  */
 
 export {
+  ConfigDeltaInvalidError,
   ConfigHashMismatchError,
   InternalError,
   NodeIdInUseError,

@@ -1,15 +1,23 @@
 import { z } from 'zod';
 import { type ConfigHashes, configHashesSchema } from '../config/snapshot.ts';
 
-/** The protocol this version of planesync speaks best. */
-export const PROTOCOL_VERSION = 'planesync/1';
+/**
+ * The protocol this version of planesync speaks best: planesync/2, which is planesync/1 with
+ * config deltas (a `delta` frame: what changed since a version the DP acknowledged).
+ */
+export const PROTOCOL_VERSION = 'planesync/2';
 
 /**
  * Every protocol version this planesync speaks, newest first. A DP offers its list in the
  * hello; the CP picks the newest both speak and names it in the welcome — so a fleet can be
  * upgraded one node at a time when a new version comes.
  */
-export const SUPPORTED_PROTOCOLS: readonly string[] = [PROTOCOL_VERSION];
+export const SUPPORTED_PROTOCOLS: readonly string[] = [PROTOCOL_VERSION, 'planesync/1'];
+
+/** Whether a link speaking `protocol` carries config deltas (planesync/2 and later). */
+export function carriesDeltas(protocol: string): boolean {
+  return Number(/^planesync\/(\d+)$/.exec(protocol)?.[1] ?? 0) >= 2;
+}
 
 /**
  * The newest protocol in `offered` that `supported` holds too (`planesync/N`, by N), or
@@ -35,6 +43,8 @@ export const MessageType = {
   pong: 0x08,
   telemetry: 0x09,
   telemetryAck: 0x0a,
+  /** planesync/2: a config as the change from a version the DP has (see config/delta.ts). */
+  delta: 0x0b,
 } as const;
 
 export type MessageName = keyof typeof MessageType;
@@ -246,6 +256,24 @@ export const configHeaderSchema: z.ZodType<ConfigHeader> = z.object({
   license: licenseSchema.optional(),
 });
 
+/** The header of a delta frame: a config header, and the hash of the config it applies to. */
+export interface DeltaHeader extends ConfigHeader {
+  base: string;
+}
+export const deltaHeaderSchema: z.ZodType<DeltaHeader> = z.object({
+  version,
+  hash,
+  hashes: configHashesSchema.optional(),
+  license: licenseSchema.optional(),
+  base: hash,
+});
+
+/** A delta as it travels: its header, and the gzip bytes of the delta's JSON. */
+export interface DeltaFrame {
+  header: DeltaHeader;
+  payload: Uint8Array;
+}
+
 /** A config as it travels: its header, and the gzip bytes of the config's JSON. */
 export interface ConfigFrame {
   header: ConfigHeader;
@@ -308,6 +336,7 @@ export type Message =
   | { type: 'welcome'; body: Welcome }
   | { type: 'reject'; body: Reject }
   | { type: 'config'; body: ConfigFrame }
+  | { type: 'delta'; body: DeltaFrame }
   | { type: 'ack'; body: Ack }
   | { type: 'nack'; body: Nack }
   | { type: 'ping'; body: Ping }

@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { ProtocolViolationError, throwIfAborted, VersionIncompatibleError } from '../errors.ts';
+import { applyDelta, type ConfigDelta } from '../config/delta.ts';
+import {
+  ConfigDeltaInvalidError,
+  ProtocolViolationError,
+  throwIfAborted,
+  VersionIncompatibleError,
+} from '../errors.ts';
 import { TELEMETRY_SLICE, yieldToEventLoop } from '../host/event-loop.ts';
 import type { Connection, Route } from '../transport/contract.ts';
 import {
@@ -14,6 +20,8 @@ import {
 } from './codec.ts';
 import {
   type ConfigHeader,
+  carriesDeltas,
+  type DeltaHeader,
   type License,
   MAX_HELLO_BYTES,
   nackProblems,
@@ -77,6 +85,7 @@ export function planesyncProtocol(options: PlanesyncProtocolOptions = {}): WireP
     requires: {},
     controlPlane: {
       encodeConfig: (config) => encodePlanesyncConfig(config),
+      encodeDelta: (delta, base) => encodePlanesyncDelta(delta, base),
       open: (connection, context) =>
         new PlanesyncControlPlaneLink(connection, versions, context.controlPlaneVersion),
     },
@@ -107,13 +116,25 @@ function encodePlanesyncConfig(config: unknown): PendingEncoding {
   };
 }
 
-function encoded(header: ConfigHeader, compressed: Uint8Array): EncodedConfig {
+/** A delta frame (planesync/2): the delta's gzip JSON under a header naming its base. */
+function encodePlanesyncDelta(delta: ConfigDelta, base: string): PendingEncoding {
+  const compressing = compressConfig(delta);
+  compressing.catch(() => undefined);
+  return {
+    async seal(header) {
+      return encoded({ ...header, base }, await compressing);
+    },
+  };
+}
+
+function encoded(header: ConfigHeader | DeltaHeader, compressed: Uint8Array): EncodedConfig {
   const { license, ...rest } = header;
   const fields = { ...rest, hashes: header.hashes! };
   return {
     version: header.version,
     hash: header.hash,
     hashes: header.hashes!,
+    ...('base' in header ? { base: header.base } : {}),
     frame: assembleConfigFrame(license ? { ...fields, license } : fields, compressed),
     relicense: (next: License | undefined) =>
       encoded(next ? { ...fields, license: next } : fields, compressed),
@@ -172,7 +193,7 @@ class PlanesyncControlPlaneLink implements ControlPlaneLink {
       };
     }
     this.#protocol = protocol;
-    return { identity, protocol };
+    return { identity, protocol, deltas: carriesDeltas(protocol) };
   }
 
   accept({ syncStatus }: { syncStatus: SyncStatus }): Promise<void> {
@@ -226,6 +247,10 @@ class PlanesyncControlPlaneLink implements ControlPlaneLink {
 }
 
 class PlanesyncDataPlaneLink implements DataPlaneLink {
+  /** The version the CP chose, and whether it carries deltas. */
+  #protocol: string | undefined;
+  #deltas = false;
+
   constructor(
     private readonly connection: Connection,
     private readonly versions: readonly string[],
@@ -249,6 +274,8 @@ class PlanesyncDataPlaneLink implements DataPlaneLink {
           throw new ProtocolViolationError(
             `the control plane chose ${message.body.protocol}, which this data plane did not offer`,
           );
+        this.#protocol = message.body.protocol;
+        this.#deltas = carriesDeltas(message.body.protocol);
         return { type: 'accepted', ...message.body };
       case 'reject':
         return { type: 'refused', ...message.body };
@@ -262,6 +289,33 @@ class PlanesyncDataPlaneLink implements DataPlaneLink {
               const json = await inflate(payload, maxBytes);
               throwIfAborted(options?.signal);
               return { config: parseJson(json, 'config payload'), json };
+            },
+          },
+        };
+      }
+      case 'delta': {
+        if (!this.#deltas)
+          throw new ProtocolViolationError(
+            `a delta on a link speaking ${this.#protocol ?? 'planesync/1'}, which carries none`,
+          );
+        const { header, payload } = message.body;
+        return {
+          type: 'config',
+          offer: {
+            ...header,
+            async read(maxBytes, options) {
+              const json = await inflate(payload, maxBytes);
+              throwIfAborted(options?.signal);
+              const base = options?.base;
+              if (typeof base !== 'object' || base === null || Array.isArray(base))
+                throw new ConfigDeltaInvalidError(
+                  `a delta from ${header.base}, and no config to apply it to`,
+                );
+              const { config, changed } = applyDelta(
+                base as Record<string, unknown>,
+                parseJson(json, 'delta payload'),
+              );
+              return { config, changed };
             },
           },
         };

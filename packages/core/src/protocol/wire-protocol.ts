@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { ConfigDelta } from '../config/delta.ts';
 import type { ConfigHashes } from '../config/snapshot.ts';
 import type { PlanesyncError } from '../errors.ts';
 import type {
@@ -79,12 +80,17 @@ export interface ConfigOffer {
   hashes?: ConfigHashes | undefined;
   license?: License | undefined;
   /**
+   * The hash of the config this offer is a delta from, when it is one (planesync/2): `read`
+   * then needs that config as `base`, and gives back the whole new config.
+   */
+  base?: string | undefined;
+  /**
    * Inflates and parses the config, never holding more than `maxBytes` inflated
    * (`PAYLOAD_TOO_LARGE`; broken bytes are a `PROTOCOL_VIOLATION`). `json` is set when the
    * inflated bytes are the config's JSON alone (a store may keep them as they are); `hash`
    * and `hashes` when the body carries them.
    */
-  read(maxBytes: number, options?: { signal?: AbortSignal }): Promise<ConfigRead>;
+  read(maxBytes: number, options?: { signal?: AbortSignal; base?: unknown }): Promise<ConfigRead>;
 }
 
 /** What {@link ConfigOffer.read} found. */
@@ -93,6 +99,11 @@ export interface ConfigRead {
   json?: Uint8Array | undefined;
   hash?: string | undefined;
   hashes?: ConfigHashes | undefined;
+  /**
+   * For a delta: the top-level keys whose value differs from the base's (the others are the
+   * base's own values, whose hashes need not be computed again).
+   */
+  changed?: ReadonlySet<string> | undefined;
 }
 
 /** One message from the CP. */
@@ -114,6 +125,8 @@ export interface EncodedConfig {
    * reports 32 zeros for a config that holds only workspaces (its empty-config rule).
    */
   readonly servedHash?: string | undefined;
+  /** For a delta: the hash of the config it applies to. */
+  readonly base?: string | undefined;
   /** The same version under another licence, without compressing the config again. */
   relicense(license: License | undefined): EncodedConfig;
 }
@@ -151,7 +164,12 @@ export interface ConfigAdaptation {
 
 /** What a DP's first frame said, and the protocol version the link will speak. */
 export type Identification =
-  | { identity: DataPlaneIdentity; protocol: string }
+  | {
+      identity: DataPlaneIdentity;
+      protocol: string;
+      /** Whether the link takes config deltas (`encodeDelta`); default `false`. */
+      deltas?: boolean;
+    }
   /** The DP said who it is but cannot be served by this protocol (no common version). */
   | { identity: DataPlaneIdentity; refusal: PlanesyncError };
 
@@ -248,6 +266,12 @@ export interface WireProtocol {
      * when the config turns out unchanged.
      */
     encodeConfig(config: unknown): PendingEncoding;
+    /**
+     * Encodes the change from the version hashed `base` to a newer one, for the links that
+     * take deltas; `seal` gives a frame whose `base` is set. Called once per pair of versions,
+     * shared by every DP on `base`. Optional: without it every DP gets whole configs.
+     */
+    encodeDelta?(delta: ConfigDelta, base: string): PendingEncoding;
     /**
      * How the DP `identity` is to receive configs, when it differs from the rest (an older
      * release); `undefined`: as every other DP of this protocol.

@@ -28,6 +28,8 @@ export type Fault =
 export interface FrameInfo {
   direction: 'in' | 'out';
   type: number;
+  /** The frame's length in bytes (what it costs on the wire, before the transport's framing). */
+  bytes: number;
   /** 0 for the first frame in this direction on this connection. */
   index: number;
   /** 0 for the first connection this client made. */
@@ -111,6 +113,7 @@ class FaultyConnection implements Connection {
     const fault = this.decide({
       direction: 'out',
       type: frame[0] ?? -1,
+      bytes: frame.byteLength,
       index: this.#out++,
       connection: this.number,
     });
@@ -157,6 +160,7 @@ class FaultyConnection implements Connection {
           const fault = this.decide({
             direction: 'in',
             type: result.value[0] ?? -1,
+            bytes: result.value.byteLength,
             index: this.#in++,
             connection: this.number,
           });

@@ -1,0 +1,214 @@
+import { createHash } from 'node:crypto';
+import { ConfigDeltaInvalidError } from '../errors.ts';
+
+/**
+ * Config deltas: what changed from one version to the next, as planesync/2 sends it.
+ *
+ * A delta lists the new config's top-level keys in order; each key is carried by the base
+ * (unchanged), set whole (a value that is not a list, or a list that did not exist), or — a
+ * list of entities — rebuilt from runs: `[start, end]` copies the base list's entities
+ * `start` to `end - 1`, `{ e: entity }` adds one entity as it is. The result is the new config
+ * exactly, entity order included (Kong's hash depends on it), and with the same key order
+ * (so its JSON is byte-identical to a full push).
+ *
+ * Entities are matched by content (an entity whose fields changed travels whole), never by
+ * id or name: a delta needs no ids, and the CP never adds any to a config.
+ *
+ * @module
+ */
+
+/** A piece of a rebuilt list: a range of the base list, or one entity given whole. */
+export type DeltaRun = [start: number, end: number] | { e: unknown };
+
+/** The change from one config to the next (see the module's description). */
+export interface ConfigDelta {
+  /** The new config's top-level keys, in order. */
+  keys: string[];
+  /** Keys whose whole value is given. */
+  set: Record<string, unknown>;
+  /** Lists rebuilt from runs. */
+  lists: Record<string, DeltaRun[]>;
+}
+
+/** What a version needs remembered for a delta to be made from it: fingerprints, not the config. */
+export interface ConfigFingerprint {
+  /** The top-level keys, in order. */
+  readonly keys: readonly string[];
+  /** For each key holding a list, one fingerprint per entity. */
+  readonly lists: ReadonlyMap<string, readonly string[]>;
+  /** For each other key, the fingerprint of its value. */
+  readonly values: ReadonlyMap<string, string>;
+  /** About how much memory this takes (bytes), for the history's bound. */
+  readonly bytes: number;
+}
+
+/** SHA-1 (base64) of a value's JSON: equal content, equal fingerprint. */
+function fingerprint(value: unknown): string {
+  return createHash('sha1')
+    .update(JSON.stringify(value) ?? 'undefined')
+    .digest('base64');
+}
+
+/** The fingerprints of `config`'s entities and values. */
+export function fingerprintConfig(config: Readonly<Record<string, unknown>>): ConfigFingerprint {
+  const keys = Object.keys(config);
+  const lists = new Map<string, string[]>();
+  const values = new Map<string, string>();
+  let bytes = 64;
+  for (const key of keys) {
+    const value = config[key];
+    bytes += 2 * key.length + 64;
+    if (Array.isArray(value)) {
+      const prints = value.map(fingerprint);
+      lists.set(key, prints);
+      bytes += prints.length * 72;
+    } else values.set(key, fingerprint(value));
+  }
+  return { keys, lists, values, bytes };
+}
+
+/**
+ * The delta that turns the config `base` describes into `next`. Runs reuse the longest
+ * stretches of the base list they can: an unchanged list is not in the delta at all, a list
+ * with one entity changed is three runs.
+ */
+export function diffConfig(
+  base: ConfigFingerprint,
+  next: Readonly<Record<string, unknown>>,
+  nextPrints: ConfigFingerprint = fingerprintConfig(next),
+): ConfigDelta {
+  const delta: ConfigDelta = { keys: [...nextPrints.keys], set: {}, lists: {} };
+  for (const key of nextPrints.keys) {
+    const value = next[key];
+    const prints = nextPrints.lists.get(key);
+    if (!prints) {
+      if (base.values.get(key) !== nextPrints.values.get(key)) put(delta.set, key, value);
+      continue;
+    }
+    const old = base.lists.get(key);
+    if (!old) {
+      put(delta.set, key, value);
+      continue;
+    }
+    if (old.length === prints.length && old.every((print, index) => print === prints[index]))
+      continue;
+    put(delta.lists, key, runsFor(old, prints, value as readonly unknown[]));
+  }
+  return delta;
+}
+
+function runsFor(
+  old: readonly string[],
+  prints: readonly string[],
+  entities: readonly unknown[],
+): DeltaRun[] {
+  // Where each fingerprint first appears in the base list (equal content: any copy will do).
+  const at = new Map<string, number>();
+  for (let index = old.length - 1; index >= 0; index--) at.set(old[index]!, index);
+  const runs: DeltaRun[] = [];
+  let run: [number, number] | undefined;
+  for (let index = 0; index < prints.length; index++) {
+    const print = prints[index]!;
+    if (run && old[run[1]] === print) {
+      run[1]++;
+      continue;
+    }
+    const from = at.get(print);
+    if (from === undefined) {
+      run = undefined;
+      runs.push({ e: entities[index] });
+      continue;
+    }
+    run = [from, from + 1];
+    runs.push(run);
+  }
+  return runs;
+}
+
+const MAX_KEYS = 10_000;
+
+/**
+ * Applies a delta received from a peer to `base`, checking every part of it first (a delta is
+ * untrusted): its shape, that every key it keeps exists in the base, that every run lies
+ * within its base list. Throws `CONFIG_DELTA_INVALID` otherwise; `base` is never changed.
+ * Returns the new config and the keys it changed (the rest are the base's own values).
+ */
+export function applyDelta(
+  base: Readonly<Record<string, unknown>>,
+  delta: unknown,
+): { config: Record<string, unknown>; changed: Set<string> } {
+  if (typeof delta !== 'object' || delta === null || Array.isArray(delta))
+    throw new ConfigDeltaInvalidError('a delta is an object');
+  const { keys, set, lists } = delta as Partial<ConfigDelta>;
+  if (
+    !Array.isArray(keys) ||
+    keys.length > MAX_KEYS ||
+    !keys.every((key) => typeof key === 'string')
+  )
+    throw new ConfigDeltaInvalidError('a delta names its keys: a list of strings');
+  if (!isRecord(set) || !isRecord(lists))
+    throw new ConfigDeltaInvalidError('a delta has `set` and `lists` objects');
+  const named = new Set(keys);
+  if (named.size !== keys.length) throw new ConfigDeltaInvalidError('a delta names a key twice');
+  for (const key of [...Object.keys(set), ...Object.keys(lists)])
+    if (!named.has(key)) throw new ConfigDeltaInvalidError(`"${key}" is not among the keys`);
+  const config: Record<string, unknown> = {};
+  const changed = new Set<string>();
+  for (const key of keys) {
+    let value: unknown;
+    if (Object.hasOwn(lists, key)) {
+      value = rebuild(key, base[key], lists[key]);
+      changed.add(key);
+    } else if (Object.hasOwn(set, key)) {
+      value = set[key];
+      changed.add(key);
+    } else if (Object.hasOwn(base, key)) value = base[key];
+    else throw new ConfigDeltaInvalidError(`"${key}" is kept but the base has no such key`);
+    put(config, key, value);
+  }
+  for (const key of Object.keys(base)) if (!named.has(key)) changed.add(key);
+  return { config, changed };
+}
+
+function rebuild(key: string, base: unknown, runs: unknown): unknown[] {
+  if (!Array.isArray(base))
+    throw new ConfigDeltaInvalidError(
+      `"${key}" is rebuilt from runs, but the base has no list there`,
+    );
+  if (!Array.isArray(runs)) throw new ConfigDeltaInvalidError(`"${key}": runs are a list`);
+  const list: unknown[] = [];
+  for (const run of runs) {
+    if (Array.isArray(run)) {
+      const [start, end] = run as unknown[];
+      if (
+        run.length !== 2 ||
+        !Number.isInteger(start) ||
+        !Number.isInteger(end) ||
+        (start as number) < 0 ||
+        (start as number) >= (end as number) ||
+        (end as number) > base.length
+      )
+        throw new ConfigDeltaInvalidError(
+          `"${key}": run ${JSON.stringify(run)} is not a range of the base's ${base.length} entities`,
+        );
+      for (let index = start as number; index < (end as number); index++) list.push(base[index]);
+    } else if (isRecord(run) && Object.hasOwn(run, 'e') && Object.keys(run).length === 1) {
+      list.push(run.e);
+    } else throw new ConfigDeltaInvalidError(`"${key}": a run is [start, end] or { e }`);
+  }
+  return list;
+}
+
+/** Sets a key, `__proto__` included, as a key like any other (never the prototype). */
+function put(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,488 @@
+import { describe, expect, it } from 'vitest';
+import { applyDelta, diffConfig, fingerprintConfig } from '../src/config/delta.ts';
+import {
+  type ConfigSnapshot,
+  type DataPlane,
+  MemoryConfigStore,
+  planesyncProtocol,
+  type SaveOptions,
+  silentLogger,
+  type WireProtocol,
+} from '../src/index.ts';
+import { MessageType } from '../src/protocol/messages.ts';
+import { createTestCluster, type FrameInfo, faultyClient } from '../src/testing/index.ts';
+
+type Entity = Record<string, unknown>;
+type Config = Record<string, unknown> & { _format_version: string };
+
+/** A small deterministic PRNG (mulberry32), so a failing sequence can be replayed by its seed. */
+function prng(seed: number) {
+  let state = seed >>> 0;
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return {
+    next,
+    int: (below: number) => Math.floor(next() * below),
+    pick: <T>(items: readonly T[]) => items[Math.floor(next() * items.length)]!,
+  };
+}
+
+const PLUGINS = [
+  { name: 'cors', version: '3.10.0' },
+  { name: 'key-auth', version: '3.10.0' },
+];
+
+/**
+ * Random valid edits of a declarative config, across the entity types (services, routes,
+ * plugins, consumers, upstreams, targets, a type planesync does not model) and top-level
+ * values: creates, updates, deletes, renames, moves. Each returns a new config; the old one
+ * is never changed (a CP and the reference both hold it).
+ */
+let editors = 0;
+function editor(seed: number) {
+  const random = prng(seed);
+  const instance = editors++;
+  let serial = 0;
+  const fresh = () => `e${seed}-${instance}-${serial++}`;
+  const list = (config: Config, key: string) => [...((config[key] as Entity[] | undefined) ?? [])];
+  const edits: Array<(config: Config) => Config> = [
+    (config) => {
+      const name = fresh();
+      const routes = list(config, 'routes');
+      routes.splice(random.int(routes.length + 1), 0, {
+        name: `r-${name}`,
+        paths: [`/${name}`],
+        service: `s-${name}`,
+      });
+      return {
+        ...config,
+        services: [...list(config, 'services'), { name: `s-${name}`, host: `${name}.internal` }],
+        routes,
+      };
+    },
+    (config) => {
+      const services = list(config, 'services');
+      if (services.length === 0) return config;
+      const index = random.int(services.length);
+      services[index] = { ...services[index], port: 1024 + random.int(60_000) };
+      return { ...config, services };
+    },
+    (config) => {
+      const services = list(config, 'services');
+      if (services.length === 0) return config;
+      const [gone] = services.splice(random.int(services.length), 1);
+      const keep = (entity: Entity) => entity.service !== gone!.name;
+      return {
+        ...config,
+        services,
+        routes: list(config, 'routes').filter(keep),
+        plugins: list(config, 'plugins').filter(keep),
+      };
+    },
+    (config) => {
+      // A rename: the route's name is an update of that route.
+      const routes = list(config, 'routes');
+      if (routes.length === 0) return config;
+      const index = random.int(routes.length);
+      if (list(config, 'plugins').some((plugin) => plugin.route === routes[index]!.name))
+        return config;
+      routes[index] = { ...routes[index], name: `renamed-${fresh()}` };
+      return { ...config, routes };
+    },
+    (config) => {
+      // A move: order matters to Kong's hash, so a delta must keep it.
+      const routes = list(config, 'routes');
+      if (routes.length < 2) return config;
+      const [moved] = routes.splice(random.int(routes.length), 1);
+      routes.splice(random.int(routes.length + 1), 0, moved!);
+      return { ...config, routes };
+    },
+    (config) => {
+      const services = list(config, 'services');
+      if (services.length === 0) return config;
+      const plugin = {
+        name: random.pick(['cors', 'key-auth']),
+        service: random.pick(services).name,
+      };
+      return {
+        ...config,
+        plugins: [...list(config, 'plugins'), { ...plugin, instance_name: fresh() }],
+      };
+    },
+    (config) => {
+      const plugins = list(config, 'plugins');
+      if (plugins.length === 0) return config;
+      plugins.splice(random.int(plugins.length), 1);
+      return { ...config, plugins };
+    },
+    (config) => {
+      const name = fresh();
+      return {
+        ...config,
+        consumers: [...list(config, 'consumers'), { username: name }],
+        keyauth_credentials: [
+          ...list(config, 'keyauth_credentials'),
+          { key: name, consumer: name },
+        ],
+      };
+    },
+    (config) => {
+      const upstreams = list(config, 'upstreams');
+      if (upstreams.length === 0 || random.next() < 0.3) {
+        const name = fresh();
+        return {
+          ...config,
+          upstreams: [...upstreams, { name }],
+          targets: [
+            ...list(config, 'targets'),
+            { upstream: name, target: '10.0.0.1:80', weight: 100 },
+          ],
+        };
+      }
+      const targets = list(config, 'targets');
+      if (targets.length === 0) return config;
+      const index = random.int(targets.length);
+      targets[index] = { ...targets[index], weight: random.int(1000) };
+      return { ...config, targets };
+    },
+    (config) => {
+      // A top-level value that is not a list.
+      const { _transform, ...rest } = config;
+      return _transform === undefined
+        ? { ...rest, _transform: random.next() < 0.5 }
+        : (rest as Config);
+    },
+    (config) => {
+      // A whole collection goes away, or comes back.
+      if (config.consumers === undefined) return config;
+      const { consumers: _c, keyauth_credentials: _k, ...rest } = config;
+      return rest as Config;
+    },
+  ];
+  return {
+    random,
+    edit(config: Config): Config {
+      return random.pick(edits)(config);
+    },
+  };
+}
+
+function seedConfig(seed: number, edits = 20): Config {
+  const { edit } = editor(seed);
+  let config: Config = { _format_version: '3.0' };
+  for (let i = 0; i < edits; i++) config = edit(config);
+  return config;
+}
+
+describe('config deltas: the change from one version to the next', () => {
+  it.each(Array.from({ length: 40 }, (_, seed) => seed))(
+    'rebuild the next config exactly, key and entity order included (seed %i)',
+    (seed) => {
+      const { edit } = editor(1000 + seed);
+      let config = seedConfig(seed);
+      for (let step = 0; step < 10; step++) {
+        const next = edit(edit(config));
+        const delta = diffConfig(fingerprintConfig(config), next);
+        // The delta crosses the wire as JSON.
+        const { config: rebuilt, changed } = applyDelta(config, JSON.parse(JSON.stringify(delta)));
+        expect(JSON.stringify(rebuilt)).toBe(JSON.stringify(next));
+        for (const key of new Set([...Object.keys(config), ...Object.keys(next)]))
+          if (JSON.stringify(config[key]) !== JSON.stringify(next[key]))
+            expect(changed).toContain(key);
+        config = next;
+      }
+    },
+  );
+
+  it('carry an unchanged list not at all, and one changed entity of many as three runs', () => {
+    const services = Array.from({ length: 1000 }, (_, i) => ({ name: `s${i}`, host: `h${i}` }));
+    const base = { _format_version: '3.0', services, consumers: [{ username: 'a' }] };
+    const next = {
+      ...base,
+      services: services.map((s, i) => (i === 500 ? { ...s, port: 8080 } : s)),
+    };
+    const delta = diffConfig(fingerprintConfig(base), next);
+    expect(delta.set).toEqual({});
+    expect(Object.keys(delta.lists)).toEqual(['services']);
+    expect(delta.lists.services).toEqual([[0, 500], { e: next.services[500] }, [501, 1000]]);
+    expect(JSON.stringify(delta).length).toBeLessThan(JSON.stringify(next).length / 100);
+  });
+
+  it.each([
+    ['not an object', []],
+    ['keys not a list', { keys: 'a', set: {}, lists: {} }],
+    ['a key named twice', { keys: ['a', 'a'], set: {}, lists: {} }],
+    ['a kept key the base lacks', { keys: ['missing'], set: {}, lists: {} }],
+    ['a set key not among the keys', { keys: [], set: { a: 1 }, lists: {} }],
+    ['a run past the base list', { keys: ['services'], set: {}, lists: { services: [[0, 3]] } }],
+    ['an empty run', { keys: ['services'], set: {}, lists: { services: [[1, 1]] } }],
+    ['a run of fractions', { keys: ['services'], set: {}, lists: { services: [[0.5, 1]] } }],
+    ['a run that is neither', { keys: ['services'], set: {}, lists: { services: [{ x: 1 }] } }],
+    [
+      'runs over a value that is not a list',
+      { keys: ['_format_version'], set: {}, lists: { _format_version: [[0, 1]] } },
+    ],
+  ])('refuse a malformed delta (%s) with CONFIG_DELTA_INVALID, the base unchanged', (_, delta) => {
+    const base = { _format_version: '3.0', services: [{ name: 'a' }, { name: 'b' }] };
+    const before = JSON.stringify(base);
+    expect(() => applyDelta(base, delta)).toThrow(
+      expect.objectContaining({ code: 'CONFIG_DELTA_INVALID' }),
+    );
+    expect(JSON.stringify(base)).toBe(before);
+  });
+
+  it('take a key named __proto__ as a key, never as the prototype', () => {
+    const delta = JSON.parse(
+      '{"keys":["__proto__"],"set":{"__proto__":{"polluted":true}},"lists":{}}',
+    );
+    const { config } = applyDelta({}, delta);
+    expect(Object.getPrototypeOf(config)).toBe(Object.prototype);
+    expect(Object.keys(config)).toEqual(['__proto__']);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+/** A store that keeps the bytes of each save: what a cache on disk would hold. */
+class BytesStore extends MemoryConfigStore {
+  bytes: string | undefined;
+  override async save(snapshot: ConfigSnapshot, options?: SaveOptions) {
+    this.bytes = options?.json
+      ? new TextDecoder().decode(options.json)
+      : JSON.stringify(snapshot.config);
+    return super.save(snapshot, options);
+  }
+}
+
+describe('incremental sync over planesync/2', () => {
+  async function fleet(options: { versions?: number; protocol?: WireProtocol } = {}) {
+    const cluster = await createTestCluster({
+      controlPlane: {
+        logger: silentLogger,
+        ...(options.protocol ? { protocols: [options.protocol] } : {}),
+        ...(options.versions !== undefined ? { deltaHistory: { versions: options.versions } } : {}),
+      },
+    });
+    const frames: Array<FrameInfo & { dp: string }> = [];
+    const dataPlane = (nodeId: string, extra: Record<string, unknown> = {}) => {
+      const store = new BytesStore();
+      const dp = cluster.dataPlane({
+        nodeId,
+        plugins: PLUGINS,
+        storage: store,
+        random: () => 0,
+        transport: faultyClient(
+          cluster.transport.client({ certificates: [cluster.certificate] }),
+          (frame) => {
+            if (frame.direction === 'in') frames.push({ ...frame, dp: nodeId });
+            return { kind: 'pass' };
+          },
+        ),
+        ...extra,
+      });
+      return { dp, store };
+    };
+    const received = (dp: string, type: number) =>
+      frames.filter((frame) => frame.dp === dp && frame.type === type);
+    return { cluster, dataPlane, frames, received };
+  }
+
+  it('sends one changed service of many as a delta: a fraction of the bytes, the same hash and cache bytes', async () => {
+    const { cluster, dataPlane, received } = await fleet();
+    try {
+      const delta = dataPlane('delta');
+      const whole = dataPlane('whole', {
+        protocol: planesyncProtocol({ versions: ['planesync/1'] }),
+      });
+      await Promise.all([delta.dp.start(), whole.dp.start()]);
+      // Tags that do not compress away, as real configs' ids and names do not.
+      const random = prng(5);
+      const tag = () => random.int(2 ** 31).toString(36) + random.int(2 ** 31).toString(36);
+      const services = Array.from({ length: 5000 }, (_, i) => ({
+        name: `s${i}`,
+        host: `s${i}.internal`,
+        tags: [tag(), tag()],
+      }));
+      const first = await cluster.cp.setConfig({ _format_version: '3.0', services });
+      await cluster.cp.waitForSync({ hash: first.hash });
+      const changed = services.map((s, i) => (i === 1234 ? { ...s, port: 8443 } : s));
+      await cluster.clock.advance(1_000);
+      const second = await cluster.cp.setConfig({ _format_version: '3.0', services: changed });
+      await cluster.cp.waitForSync({ hash: second.hash });
+      const [fullFrame] = received('delta', MessageType.config);
+      const [deltaFrame] = received('delta', MessageType.delta);
+      expect(received('delta', MessageType.delta)).toHaveLength(1);
+      expect(deltaFrame!.bytes).toBeLessThan(fullFrame!.bytes / 100);
+      expect(received('whole', MessageType.delta)).toHaveLength(0);
+      expect(received('whole', MessageType.config)).toHaveLength(2);
+      expect(delta.dp.currentConfig?.hash).toBe(second.hash);
+      expect(delta.store.bytes).toBe(whole.store.bytes);
+      expect(cluster.cp.counters.deltasEncoded).toBe(1);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it('makes a delta once per pair of versions, shared by every DP on the same base', async () => {
+    const { cluster, dataPlane } = await fleet();
+    try {
+      const dps = ['a', 'b', 'c'].map((id) => dataPlane(id).dp);
+      await Promise.all(dps.map((dp) => dp.start()));
+      const first = await cluster.cp.setConfig(seedConfig(1));
+      await cluster.cp.waitForSync({ hash: first.hash });
+      await cluster.clock.advance(1_000);
+      const second = await cluster.cp.setConfig(editor(7).edit(seedConfig(1)));
+      await cluster.cp.waitForSync({ hash: second.hash });
+      expect(cluster.cp.counters.deltasEncoded).toBe(1);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it('sends a DP whose version fell out of the history the whole config', async () => {
+    const { cluster, dataPlane, received } = await fleet({ versions: 2 });
+    try {
+      const lagging = dataPlane('lagging');
+      await lagging.dp.start();
+      let config = seedConfig(3);
+      const first = await cluster.cp.setConfig(config);
+      await cluster.cp.waitForSync({ hash: first.hash });
+      await lagging.dp.stop();
+      const { edit } = editor(33);
+      let last = first;
+      for (let i = 0; i < 3; i++) {
+        config = edit(edit(config));
+        last = await cluster.cp.setConfig(config);
+      }
+      await lagging.dp.start();
+      await cluster.clock.advance(10_000);
+      await cluster.cp.waitForSync({ hash: last.hash });
+      expect(received('lagging', MessageType.delta)).toHaveLength(0);
+      expect(received('lagging', MessageType.config)).toHaveLength(2);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  /** planesync's protocol, with its deltas tampered with on the CP's side. */
+  function tampered(tamper: 'drop an entity' | 'wrong base'): WireProtocol {
+    const inner = planesyncProtocol();
+    return {
+      ...inner,
+      controlPlane: {
+        ...inner.controlPlane,
+        encodeDelta: (delta, base) => {
+          if (tamper === 'wrong base')
+            return inner.controlPlane.encodeDelta!(delta, 'f'.repeat(32));
+          const [name] = Object.keys(delta.lists);
+          const lists = name
+            ? { ...delta.lists, [name]: delta.lists[name]!.slice(1) }
+            : delta.lists;
+          return inner.controlPlane.encodeDelta!({ ...delta, lists }, base);
+        },
+      },
+    };
+  }
+
+  it.each([
+    [
+      'a forged delta (an entity dropped) fails the hash check',
+      'drop an entity',
+      'CONFIG_HASH_MISMATCH',
+    ],
+    ['a delta from another base', 'wrong base', 'CONFIG_DELTA_INVALID'],
+  ] as const)(
+    '%s: the DP refuses it, keeps its config, and the CP repairs it with the whole config',
+    async (_, tamper, code) => {
+      const { cluster, dataPlane, received } = await fleet({ protocol: tampered(tamper) });
+      try {
+        const { dp } = dataPlane('dp');
+        const rejected: string[] = [];
+        cluster.cp.on('configRejected', (event) => rejected.push(event.errors[0]!.message));
+        const errors: string[] = [];
+        dp.on('error', (error) => errors.push(error.code));
+        await dp.start();
+        const services = Array.from({ length: 50 }, (_, i) => ({ name: `s${i}`, host: `h${i}` }));
+        const first = await cluster.cp.setConfig({ _format_version: '3.0', services });
+        await cluster.cp.waitForSync({ hash: first.hash });
+        await cluster.clock.advance(1_000);
+        const second = await cluster.cp.setConfig({
+          _format_version: '3.0',
+          services: services.map((s, i) => (i === 0 ? { ...s, port: 81 } : s)),
+        });
+        await cluster.cp.waitForSync({ hash: second.hash });
+        expect(errors).toContain(code);
+        expect(rejected).toHaveLength(1);
+        expect(received('dp', MessageType.delta)).toHaveLength(1);
+        expect(received('dp', MessageType.config)).toHaveLength(2);
+        expect(dp.currentConfig?.hash).toBe(second.hash);
+      } finally {
+        await cluster.stop();
+      }
+    },
+  );
+
+  it.each([11, 22, 33])(
+    'random edits with DPs joining, lagging and restarting end where full configs would (seed %i)',
+    async (seed) => {
+      const { cluster, dataPlane, received } = await fleet({ versions: 4 });
+      const { edit, random } = editor(seed);
+      const nodes = new Map<string, { dp: DataPlane; store: BytesStore; running: boolean }>();
+      const add = (id: string, extra?: Record<string, unknown>) => {
+        const node = { ...dataPlane(id, extra), running: false };
+        nodes.set(id, node);
+        return node;
+      };
+      try {
+        add('reference', { protocol: planesyncProtocol({ versions: ['planesync/1'] }) });
+        for (const id of ['steady', 'lagging', 'restarting']) add(id);
+        for (const node of nodes.values()) {
+          await node.dp.start();
+          node.running = true;
+        }
+        let config = seedConfig(seed);
+        for (let step = 0; step < 25; step++) {
+          config = edit(config);
+          if (random.next() < 0.5) config = edit(config);
+          await cluster.cp.setConfig(config);
+          await cluster.clock.advance(random.pick([0, 500, 1_000]));
+          // Someone joins, someone lags, someone restarts from its cache.
+          if (step === 8)
+            await add('late')
+              .dp.start()
+              .then(() => (nodes.get('late')!.running = true));
+          const lagging = nodes.get('lagging')!;
+          if (random.next() < 0.2) {
+            if (lagging.running) await lagging.dp.stop();
+            else await lagging.dp.start();
+            lagging.running = !lagging.running;
+          }
+          if (random.next() < 0.15) {
+            const restarting = nodes.get('restarting')!;
+            await restarting.dp.stop();
+            await restarting.dp.start();
+          }
+        }
+        for (const node of nodes.values()) if (!node.running) await node.dp.start();
+        await cluster.clock.advance(11_000);
+        const { hash } = await cluster.cp.setConfig(config);
+        await cluster.cp.waitForSync({ hash });
+        for (let i = 0; i < 3; i++) await cluster.clock.advance(1_000);
+        const reference = nodes.get('reference')!;
+        for (const [id, node] of nodes) {
+          expect(node.dp.currentConfig?.hash, id).toBe(hash);
+          expect(node.store.bytes, id).toBe(reference.store.bytes);
+        }
+        // Deltas did travel, and never to the planesync/1 reference.
+        expect(received('steady', MessageType.delta).length).toBeGreaterThan(0);
+        expect(received('reference', MessageType.delta)).toHaveLength(0);
+      } finally {
+        await cluster.stop();
+      }
+    },
+  );
+});

@@ -165,7 +165,7 @@ export {
   /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */
   versionsCompatible,
 } from './protocol/compatibility.ts';
-export { KONG_PROTOCOL, kongProtocol } from './protocol/kong.ts';
+export { KONG_PROTOCOL, type KongProtocolOptions, kongProtocol } from './protocol/kong.ts';
 export { toKongExport } from './protocol/kong-export.ts';
 export {
   /** @deprecated since 0.2: import it from `@planesync/core/protocol`. */

@@ -6,8 +6,8 @@ import {
 } from '../src/protocol/kong-compat/checkers.ts';
 import {
   adaptKongConfig,
+  kongAdaptationKey,
   kongMaxPayloadBytes,
-  kongMixedRoutesRefusal,
 } from '../src/protocol/kong-compat/index.ts';
 
 type Config = Record<string, unknown>;
@@ -316,47 +316,6 @@ describe("Kong's compat spec: core entities compatible changes", () => {
       expect(https).toHaveProperty(field);
       expect(plainTls).not.toHaveProperty(field);
     }
-  });
-});
-
-describe("Kong's compat spec: route entities compatible changes (expressions flavor)", () => {
-  const traditional = {
-    protocols: ['http'],
-    id: '00000000-0000-0000-0000-000000000001',
-    hosts: ['example.com'],
-    expression: null,
-  };
-  const expression = (id: string, path: string) => ({
-    protocols: ['http'],
-    id,
-    expression: `http.path == "${path}"`,
-  });
-
-  it("won't update with mixed mode routes in expressions flavor lower than 3.7", () => {
-    const config = {
-      routes: [traditional, expression('00000000-0000-0000-0000-000000000002', '/foo')],
-    };
-    expect(kongMixedRoutesRefusal(config, '3.6.0', 'expressions')).toMatch(
-      'does not support mixed mode route',
-    );
-    expect(kongMixedRoutesRefusal(config, '3.7.0', 'expressions')).toBeUndefined();
-    expect(kongMixedRoutesRefusal(config, '3.6.0', 'traditional_compatible')).toBeUndefined();
-  });
-
-  it('updates with all traditional routes in expressions flavor', () => {
-    expect(
-      kongMixedRoutesRefusal({ routes: [traditional] }, '3.6.0', 'expressions'),
-    ).toBeUndefined();
-  });
-
-  it('updates with all expression routes in expressions flavor', () => {
-    const config = {
-      routes: [
-        expression('00000000-0000-0000-0000-000000000001', '/foo'),
-        expression('00000000-0000-0000-0000-000000000002', '/bar'),
-      ],
-    };
-    expect(kongMixedRoutesRefusal(config, '3.6.0', 'expressions')).toBeUndefined();
   });
 });
 
@@ -725,5 +684,34 @@ describe("kongMaxPayloadBytes: a Kong DP's default cluster_max_payload", () => {
     ['not a version', 65536],
   ])('Kong %s: %d bytes', (version, bytes) => {
     expect(kongMaxPayloadBytes(version)).toBe(bytes);
+  });
+});
+
+describe('adaptation classes: one adaptation per set of rules, not per patch release', () => {
+  it.each([
+    ['3.0.0', '3.0.1', true],
+    ['3.0.1', '3.0.2.0-enterprise-edition', true],
+    ['3.0.0', '3.1.0', false],
+    ['3.9.0', '3.9.1', true],
+    ['3.9.1', '3.10.0', false],
+  ])('%s and %s share an adaptation: %s', (a, b, same) => {
+    expect(kongAdaptationKey(a) === kongAdaptationKey(b)).toBe(same);
+  });
+
+  it('every DP of one class gets exactly what the first of them got', () => {
+    const config = {
+      upstreams: [{ name: 'u', algorithm: 'latency', use_srv_name: true, updated_at: 1 }],
+      plugins: [{ name: 'session', config: { cookie_same_site: 'Default' } }],
+    };
+    for (const [a, b] of [
+      ['3.0.0', '3.0.9'],
+      ['3.2.0', '3.2.4'],
+      ['3.7.0', '3.7.1'],
+    ] as const) {
+      expect(kongAdaptationKey(a)).toBe(kongAdaptationKey(b));
+      expect(adaptKongConfig(config, a, '3.10.0').config).toEqual(
+        adaptKongConfig(config, b, '3.10.0').config,
+      );
+    }
   });
 });

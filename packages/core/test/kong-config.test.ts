@@ -245,7 +245,7 @@ describe("Kong's empty-config rule (only workspaces: 32 zeros)", () => {
 
 describe('A planesync DP speaking Kong, against a Kong CP written from its Lua', () => {
   /** Listens as Kong's CP does on /v1/outlet: reads basic_info, sends frames, pongs pings. */
-  async function kongControlPlane({ answerPings = true } = {}) {
+  async function kongControlPlane({ answerPings = true, version = '3.10.0' } = {}) {
     const clock = new FakeClock();
     const { certificate } = await generateClusterCertificate({ clock });
     const transport = memoryTransport({ clock, certificates: [certificate] });
@@ -280,7 +280,7 @@ describe('A planesync DP speaking Kong, against a Kong CP written from its Lua',
     const dp = new DataPlane({
       transport: transport.client({ certificates: [certificate] }),
       trust: new TrustVerifier({ mode: 'pinned', certificates: [certificate], clock }),
-      version: '3.10.0',
+      version,
       clock,
       logger: silentLogger,
       protocol: kongProtocol(),
@@ -329,6 +329,60 @@ describe('A planesync DP speaking Kong, against a Kong CP written from its Lua',
     expect(errors).toContain('HEARTBEAT_TIMEOUT');
   });
 
+  it('refuses a config too deep to hash when the message carries no hash, and keeps the link', async () => {
+    const { dp, link } = await kongControlPlane();
+    const errors: string[] = [];
+    dp.on('error', (error) => errors.push(error.code));
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 2_000; i++) deep = { a: deep };
+    const config_table = {
+      _format_version: '3.0',
+      services: [{ name: 'a', host: 'a', tags: [deep] }],
+    };
+    // JSON.stringify would overflow on its own recursion sooner than this depth: build the text.
+    const message = `{"type":"reconfigure","timestamp":1,"config_table":${JSON.stringify(config_table).replace('"bottom"', `${'{"a":'.repeat(2_000)}1${'}'.repeat(2_000)}`)}}`;
+    await link.connection.send(gzipSync(encoder.encode(message)));
+    const good = { _format_version: '3.0', services: [{ name: 'b', host: 'b.internal' }] };
+    await link.connection.send(
+      gzipSync(encoder.encode(JSON.stringify({ type: 'reconfigure', config_table: good }))),
+    );
+    await dp.waitForConfig({ hash: hashConfig(good).config_hash });
+    expect(errors).toContain('CONFIG_INVALID');
+    expect(link.connection.isClosed).toBe(false);
+  });
+
+  it('serves a config the CP adapted for this older DP under the CP’s hash, as Kong’s DP does, and restarts from it', async () => {
+    const { dp, link, ping, store } = await kongControlPlane({ version: '3.0.1' });
+    // What Kong 3.10's CP sends a 3.0 DP: `latency` turned into round-robin, the hash of the
+    // config before that change.
+    const original = { _format_version: '3.0', upstreams: [{ name: 'u', algorithm: 'latency' }] };
+    const adapted = {
+      _format_version: '3.0',
+      upstreams: [{ name: 'u', algorithm: 'round-robin' }],
+    };
+    const { config_hash } = hashConfig(original);
+    const pinged = ping(config_hash);
+    const message = { type: 'reconfigure', timestamp: 1, config_table: adapted, config_hash };
+    await link.connection.send(gzipSync(encoder.encode(JSON.stringify(message))));
+    await dp.waitForConfig({ hash: config_hash });
+    await pinged;
+    expect(dp.currentConfig?.config).toEqual(adapted);
+    const cached = await store.load();
+    expect(cached).toMatchObject({
+      hash: config_hash,
+      hashes: { config: hashConfig(adapted).config_hash },
+    });
+    // A restart serves that cache: the hash stored with it is the CP's, its own beside it.
+    await dp.stop();
+    const errors: string[] = [];
+    dp.on('error', (error) => errors.push(error.code));
+    await dp.start();
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(dp.currentConfig).toMatchObject({ hash: config_hash });
+    expect(errors).not.toContain('STORE_CORRUPT');
+  });
+
   it('computes the hash itself when the message carries none, as Kong’s DP does', async () => {
     const { dp, link } = await kongControlPlane();
     const config = { _format_version: '3.0', services: [{ name: 'a', host: 'a.internal' }] };
@@ -356,6 +410,10 @@ describe('jsonMemberSpan: where a top-level member’s value lies in JSON bytes'
     ['{"a":1}', 'b', undefined],
     ['{"b\\u0062":1}', 'bb', undefined],
     ['[1,2]', 'b', undefined],
+    // JSON.parse keeps the last of two: a span of the first would cache what is not served.
+    ['{"b":1,"b":2}', 'b', undefined],
+    ['{"b":1,"\\u0062":2}', 'b', undefined],
+    ['{}', 'b', undefined],
   ])('in %s, %s is %s', (json, key, expected) => {
     expect(span(json, key)).toBe(expected);
   });

@@ -10,7 +10,7 @@ import {
   planesyncProtocol,
   silentLogger,
 } from '../src/index.ts';
-import { createTestCluster, type TestCluster } from '../src/testing/index.ts';
+import { createTestCluster, faultyClient, type TestCluster } from '../src/testing/index.ts';
 
 let cluster: TestCluster | undefined;
 afterEach(async () => {
@@ -125,12 +125,15 @@ describe("Kong's sync v1 wire: a Kong DP as the CP sees it", () => {
   it.each([
     ['a ping whose payload is not a 32-character hash', 'ping'],
     ['a data frame after basic_info', 'data'],
+    ['a pong (the CP never pings)', 'pong'],
   ])('closes the link on %s (1002)', async (_, what) => {
     cluster = await mixedCluster();
     const dp = await kongDataPlane(cluster);
     await dp.connection.send(basicInfo());
     if (what === 'ping')
       await dp.connection.sendControl!({ kind: 'ping', payload: encoder.encode('short') });
+    else if (what === 'pong')
+      await dp.connection.sendControl!({ kind: 'pong', payload: new Uint8Array(0) });
     else await dp.connection.send(encoder.encode('{"type":"basic_info","plugins":[]}'));
     expect(await closed(dp.connection)).toMatchObject({ code: 1002 });
   });
@@ -148,6 +151,18 @@ describe("Kong's sync v1 wire: a Kong DP as the CP sees it", () => {
     await dp.connection.send(frame);
     expect(await closed(dp.connection)).toMatchObject({ code: 1002 });
     expect(cluster.cp.dataPlanes()).toEqual([]);
+  });
+
+  it('takes the query values as nginx does: raw, not URL-decoded, the first of a repeated one', async () => {
+    cluster = await mixedCluster();
+    await cluster.cp.setConfig(config('a'));
+    const dp = await kongDataPlane(
+      cluster,
+      'node_id=raw-1&node_hostname=dp%20one+x&node_hostname=second&node_version=3.10.0',
+    );
+    await dp.connection.send(basicInfo());
+    await dp.frames.next();
+    expect(cluster.cp.dataPlanes()[0]).toMatchObject({ id: 'raw-1', hostname: 'dp%20one+x' });
   });
 
   it('drops a DP that has not sent basic_info within 5 s, as Kong does', async () => {
@@ -240,7 +255,7 @@ describe("Older Kong DPs: the config adapted as Kong's compat/ adapts it", () =>
     await cluster.cp.waitForSync({ nodeId: 'old', hash });
   });
 
-  it('adapts and encodes once per version and DP release, however many DPs of it are connected', async () => {
+  it('adapts and encodes once per version and class of DP release (the rules it falls under), however many DPs of it are connected', async () => {
     cluster = await mixedCluster();
     const dps = await Promise.all([
       kongDp('a', '3.0.0'),
@@ -259,8 +274,9 @@ describe("Older Kong DPs: the config adapted as Kong's compat/ adapts it", () =>
       'round-robin',
       'latency',
     ]);
-    // planesync/1's frame, Kong's frame, and one adaptation each for 3.0.0 and 3.0.1.
-    expect(cluster.cp.counters.configsEncoded - before).toBe(4);
+    // planesync's frame, Kong's frame, and one adaptation for 3.0.x: the rules that apply to
+    // 3.0.0 apply to 3.0.1 too, so its patch releases share one.
+    expect(cluster.cp.counters.configsEncoded - before).toBe(3);
   });
 
   it('does not send a DP a frame larger than its release takes (4 MiB before 3.4); its status and an error say why', async () => {
@@ -294,5 +310,58 @@ describe("Older Kong DPs: the config adapted as Kong's compat/ adapts it", () =>
     await cluster.clock.advance(1_000);
     expect((await reconfigure(old)).config_hash).toBe(small.hash);
     expect(cluster.cp.dataPlanes().find((dp) => dp.id === 'old')?.pushError).toBeUndefined();
+  });
+});
+
+describe('a licence change, and a protocol that adapts without a key', () => {
+  it('resends the config to planesync DPs, whose frames carry the licence, and not to Kong DPs', async () => {
+    cluster = await mixedCluster();
+    let configFrames = 0;
+    const own = cluster.dataPlane({
+      protocol: planesyncProtocol({ route: { path: '/planesync/v1' } }),
+      transport: faultyClient(
+        cluster.transport.client({ certificates: [cluster.certificate] }),
+        (frame) => {
+          if (frame.direction === 'in' && frame.type === 0x04) configFrames++;
+          return { kind: 'pass' };
+        },
+      ),
+    });
+    await own.start();
+    const { hash } = await cluster.cp.setConfig(config('a'));
+    const kong = await kongDataPlane(cluster);
+    await kong.connection.send(basicInfo());
+    await kong.frames.next();
+    await kong.connection.sendControl!({ kind: 'ping', payload: encoder.encode(hash) });
+    await cluster.cp.waitForSync({ hash });
+    expect(configFrames).toBe(1);
+    cluster.cp.setLicense({ expiresAt: cluster.clock.now() + 86_400_000 });
+    for (let i = 0; i < 5; i++) await cluster.clock.advance(0);
+    expect(configFrames).toBe(2);
+    // Nothing more for the Kong DP: the next thing it gets is the next version.
+    const next = await cluster.cp.setConfig(config('b'));
+    await cluster.clock.advance(1_000);
+    const frame = JSON.parse(gunzipSync((await kong.frames.next()).value).toString('utf8'));
+    expect(frame.config_hash).toBe(next.hash);
+  });
+
+  it('blocks a DP whose protocol adapts configs without naming the adaptation (INTERNAL_ERROR)', async () => {
+    const inner = kongProtocol();
+    const keyless = {
+      ...inner,
+      controlPlane: {
+        ...inner.controlPlane,
+        adaptFor: () => ({ adapt: (config: unknown) => ({ config }) }),
+      },
+    };
+    cluster = await createTestCluster({
+      controlPlane: { protocols: [keyless], logger: silentLogger },
+    });
+    cluster.cp.on('error', () => undefined);
+    await cluster.cp.setConfig(config('a'));
+    const dp = await kongDataPlane(cluster);
+    await dp.connection.send(basicInfo());
+    await cluster.clock.advance(0);
+    expect(cluster.cp.dataPlanes()[0]?.pushError).toMatch(/^INTERNAL_ERROR: .*without a key/);
   });
 });

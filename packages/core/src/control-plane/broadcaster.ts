@@ -2,7 +2,7 @@ import type { Clock, TimerId } from '../clock.ts';
 import { type ConfigFingerprint, diffConfig, fingerprintConfig } from '../config/delta.ts';
 import { LatestSlot } from '../config/latest-slot.ts';
 import type { ConfigPublisher, PublishedConfig } from '../config/publisher.ts';
-import { PayloadTooLargeError, type PlanesyncError } from '../errors.ts';
+import { InternalError, PayloadTooLargeError, type PlanesyncError } from '../errors.ts';
 import { asPlanesyncError } from '../protocol/failure.ts';
 import type { License } from '../protocol/messages.ts';
 import type {
@@ -82,6 +82,11 @@ export class DataPlaneFeed {
       // A newer version drops a send still waiting on a full socket: never a queue.
       { supersede: true },
     );
+  }
+
+  /** The protocol its DP speaks. */
+  get protocol(): WireProtocol {
+    return this.target.protocol;
   }
 
   /** Offers the current version (when the DP wants it); `force` even if it has its hash. */
@@ -248,7 +253,10 @@ export class ConfigBroadcaster<TConfig = unknown> {
     if (base && from !== undefined && !adaptation?.adapt)
       return this.#deltaFor(protocol, base, from, ready);
     if (!base || !adaptation?.adapt) return base;
-    const key = adaptation.key ?? '';
+    // Without a key, one DP's adaptation would be served to every other adapted DP.
+    if (adaptation.key === undefined)
+      return new InternalError(`${protocol.name}'s adaptFor gave an adapt without a key`);
+    const key = adaptation.key;
     const byKey = this.#adapted.get(protocol) ?? new Map();
     this.#adapted.set(protocol, byKey);
     const known = byKey.get(key);
@@ -357,7 +365,9 @@ export class ConfigBroadcaster<TConfig = unknown> {
     key: string,
   ): Promise<EncodedConfig | PlanesyncError> {
     const installed = this.#installed;
-    if (!installed || installed.version !== base.version) return base;
+    // The current frame and the installed version change together.
+    if (!installed || installed.version !== base.version)
+      return new InternalError('the installed version and its frame disagree');
     try {
       const { config, notes } = adaptation.adapt!(installed.config);
       if (notes?.length)
@@ -403,12 +413,20 @@ export class ConfigBroadcaster<TConfig = unknown> {
   setLicense(license: License): void {
     this.#license = license;
     if (this.#current.size === 0) return;
+    // Only the protocols whose frames carry the licence send them again (Kong's carry none).
+    const changed = new Set<WireProtocol>();
     this.#current = new Map(
-      [...this.#current].map(([protocol, config]) => [protocol, config.relicense(license)]),
+      [...this.#current].map(([protocol, config]) => {
+        const relicensed = config.relicense(license);
+        if (relicensed !== config) changed.add(protocol);
+        return [protocol, relicensed];
+      }),
     );
-    this.#adapted = new Map();
-    this.#deltas = new Map();
-    for (const feed of this.#feeds) feed.offer(true);
+    for (const protocol of changed) {
+      this.#adapted.delete(protocol);
+      this.#deltas.delete(protocol);
+    }
+    for (const feed of this.#feeds) if (changed.has(feed.protocol)) feed.offer(true);
   }
 
   /** Starts feeding one DP; `close` the feed when its link ends. */

@@ -9,7 +9,6 @@ import {
   ConfigDeltaInvalidError,
   ConfigHashMismatchError,
   ConfigInvalidError,
-  ProtocolViolationError,
 } from '../errors.ts';
 import { asPlanesyncError } from '../protocol/failure.ts';
 import type { License } from '../protocol/messages.ts';
@@ -25,6 +24,8 @@ export interface ApplyContext {
   schema: ConfigSchema<unknown>;
   /** The hash the DP's protocol serves a config under (Kong's empty-config rule). */
   servedHash(config: unknown, hash: string): string;
+  /** Whether the protocol's CP may adapt a config under the original hash (Kong's). */
+  acceptsAdaptedConfigs: boolean;
   settings: { maxConfigBytes: number; limits: Required<ConfigLimits> };
   /** Makes a snapshot the one served (and announces it). */
   activate(snapshot: ConfigSnapshot): void;
@@ -65,12 +66,21 @@ export async function applyOffer(
   // A protocol that says the hash only inside the compressed body (Kong's) is read first;
   // bytes that cannot be read then end the link, as they would after a refusal.
   let early: ConfigRead | undefined;
-  if (offer.hash === undefined) {
+  let hash = offer.hash;
+  if (hash === undefined) {
     early = await read();
-    if (typeof early.hash !== 'string')
-      throw new ProtocolViolationError('the config carries no hash to check it by');
+    hash = early.hash;
+    if (hash === undefined) {
+      // A message without a hash (Kong's DP computes one then): a config too deep to hash is
+      // refused like any invalid config, and the link stays.
+      try {
+        hash = hashConfig(early.config, { maxDepth: context.settings.limits.maxDepth }).config_hash;
+      } catch (error) {
+        context.report(error);
+        return;
+      }
+    }
   }
-  const hash = offer.hash ?? early!.hash!;
   const candidate = context.machine.receive(offer.version, hash);
   if (candidate.state === 'ignored') {
     // What it serves already (the same config again, or under a new licence) is answered,
@@ -98,7 +108,9 @@ export async function applyOffer(
       maxDepth: limits.maxDepth,
       ...(known ? { known } : {}),
     }) as ConfigHash;
-    if (computed.config_hash !== hash)
+    // A protocol whose CP adapts configs for older DPs under the original hash (Kong's) is
+    // served under the CP's hash, as Kong's DP does; any other mismatch is refused.
+    if (computed.config_hash !== hash && !context.acceptsAdaptedConfigs)
       throw new ConfigHashMismatchError(hash, computed.config_hash);
     checkEntityCount(config, limits.maxEntities);
     const valid = validateConfig(config, context.schema);
@@ -106,7 +118,7 @@ export async function applyOffer(
     if (valid === config) json = body.json;
     snapshot = makeSnapshot(context.clock, valid, 'control-plane', offer.version, {
       // Kong's DP serves a workspaces-only config as "no config" (32 zeros).
-      hash: context.servedHash(config, computed.config_hash),
+      hash: context.servedHash(config, context.acceptsAdaptedConfigs ? hash : computed.config_hash),
       hashes: computed.hashes,
     });
   } catch (error) {

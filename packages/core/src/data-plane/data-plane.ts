@@ -253,6 +253,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
       cache: this.#cache,
       schema: this.#schema as ConfigSchema<unknown>,
       servedHash: this.#servedHash,
+      acceptsAdaptedConfigs: this.#settings.protocol.dataPlane.acceptsAdaptedConfigs === true,
       settings: this.#settings,
       activate: (snapshot) => this.#activated(snapshot),
       license: (license) => this.#license.apply(license),

@@ -76,6 +76,8 @@ export async function checkCachedConfig(context: StartContext): Promise<void> {
   try {
     const computed = hashConfig(cached.config, { maxDepth: context.maxDepth }).config_hash;
     actual = context.servedHash(cached.config, computed);
+    // A config adapted for this DP is stored under the CP's hash, beside its own.
+    if (computed === cached.hashes.config) actual = cached.hash;
   } catch {
     actual = undefined;
   }

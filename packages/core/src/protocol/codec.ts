@@ -195,16 +195,18 @@ const BACKSLASH = 0x5c;
 /**
  * Where the value of the top-level member `key` lies in `json` (bytes already known to be a
  * valid JSON object: `JSON.parse` read them), as `[start, end)`; `undefined` when the object
- * has no such member or a key is escaped (then a caller falls back to serialising). A linear
- * scan that skips strings and nesting, so that a value's own bytes can be kept as they came.
+ * has no such member, has it twice (`JSON.parse` keeps the last), or has any escaped key
+ * (which could spell it) — a caller then serialises the parsed value instead. A linear scan
+ * that skips strings and nesting, so that a value's own bytes can be kept as they came.
  */
 export function jsonMemberSpan(json: Uint8Array, key: string): [number, number] | undefined {
   const wanted = new TextEncoder().encode(key);
+  let found: [number, number] | undefined;
   let at = skipSpace(json, 0);
   if (json[at] !== 0x7b) return undefined; // {
-  at++;
+  at = skipSpace(json, at + 1);
+  if (json[at] === 0x7d) return undefined; // {}
   for (;;) {
-    at = skipSpace(json, at);
     if (json[at] !== QUOTE) return undefined;
     const keyStart = at + 1;
     const keyEnd = skipString(json, at) - 1;
@@ -215,11 +217,13 @@ export function jsonMemberSpan(json: Uint8Array, key: string): [number, number] 
     if (
       keyEnd - keyStart === wanted.length &&
       wanted.every((byte, index) => json[keyStart + index] === byte)
-    )
-      return [start, end];
+    ) {
+      if (found) return undefined;
+      found = [start, end];
+    }
     at = skipSpace(json, end);
-    if (json[at] !== 0x2c) return undefined; // no ',': the object ended
-    at++;
+    if (json[at] !== 0x2c) return found; // no ',': the object ended
+    at = skipSpace(json, at + 1);
   }
 }
 

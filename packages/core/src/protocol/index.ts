@@ -39,6 +39,7 @@ export {
   isKongEmptyConfig,
   KONG_OUTLET_PATH,
   KONG_PROTOCOL,
+  type KongProtocolOptions,
   kongProtocol,
   MAX_BASIC_INFO_BYTES,
 } from './kong.ts';

@@ -1,13 +1,13 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { z } from 'zod';
-import { hashConfig } from '../config/hash.ts';
+import { type Clock, systemClock } from '../clock.ts';
 import type { ConfigHashes } from '../config/snapshot.ts';
 import { ProtocolViolationError } from '../errors.ts';
 import { CloseCode, type Connection, type PeerInfo, type Route } from '../transport/contract.ts';
 import { inflate, jsonMemberSpan, parseJson } from './codec.ts';
 import { versionNumber } from './compatibility.ts';
-import { adaptKongConfig, kongMaxPayloadBytes } from './kong-compat/index.ts';
+import { adaptKongConfig, kongAdaptationKey, kongMaxPayloadBytes } from './kong-compat/index.ts';
 import { labelProblem } from './messages.ts';
 import type {
   ConfigAdaptation,
@@ -63,6 +63,12 @@ const reconfigureSchema = z.object({
     .optional(),
 });
 
+/** Options of {@link kongProtocol}. */
+export interface KongProtocolOptions {
+  /** Where a reconfigure message's `timestamp` comes from; default the system clock. */
+  clock?: Clock;
+}
+
 /**
  * Kong's own hybrid-mode protocol, sync v1 (Kong 3.x OSS), as its `kong/clustering/`
  * speaks it: a WebSocket at `/v1/outlet` whose query names the node (`node_id`,
@@ -93,7 +99,8 @@ const reconfigureSchema = z.object({
  * });
  * ```
  */
-export function kongProtocol(): WireProtocol {
+export function kongProtocol(options: KongProtocolOptions = {}): WireProtocol {
+  const clock = options.clock ?? systemClock;
   const route: Route = { path: KONG_OUTLET_PATH, pings: 'manual' };
   return {
     name: 'kong',
@@ -106,7 +113,7 @@ export function kongProtocol(): WireProtocol {
       // Kong's nginx answers an untrusted chain with 400 in PKI mode (`ssl_verify_client
       // on`); in pinned mode its Lua check closes without an answer (ngx.exit(444)).
       untrusted: (mode) => (mode === 'pki' ? { status: 400 } : { silent: true }),
-      encodeConfig: encodeReconfigure,
+      encodeConfig: (config) => encodeReconfigure(config, clock),
       adaptFor: adaptForKongDataPlane,
       open: (connection) => new KongControlPlaneLink(connection),
     },
@@ -125,6 +132,8 @@ export function kongProtocol(): WireProtocol {
         pings: 'manual',
       }),
       open: (connection) => new KongDataPlaneLink(connection),
+      // Kong's CP adapts a config for an older DP and keeps the original hash.
+      acceptsAdaptedConfigs: true,
       // Kong's empty-config rule: a DP serving only workspaces stores and reports 32 zeros.
       servedHash: (config, hash) => (isKongEmptyConfig(config) ? NO_CONFIG : hash),
     },
@@ -157,7 +166,7 @@ function adaptForKongDataPlane(
   const number = versionNumber(identity.version);
   if (number === versionNumber(controlPlaneVersion)) return { maxFrameBytes };
   return {
-    key: `kong ${number}`,
+    key: kongAdaptationKey(identity.version),
     maxFrameBytes,
     adapt(config) {
       if (typeof config !== 'object' || config === null || Array.isArray(config)) return { config };
@@ -172,12 +181,12 @@ function adaptForKongDataPlane(
 }
 
 /** The gzip of Kong's `reconfigure` message, made once per version for every Kong DP. */
-function encodeReconfigure(config: unknown): PendingEncoding {
+function encodeReconfigure(config: unknown, clock: Clock): PendingEncoding {
   return {
     async seal(header) {
       const message = {
         type: 'reconfigure',
-        timestamp: Date.now() / 1000,
+        timestamp: clock.now() / 1000,
         config_table: config,
         config_hash: header.hash,
         hashes: header.hashes,
@@ -213,12 +222,21 @@ export function isKongEmptyConfig(config: unknown): boolean {
   return workspaces;
 }
 
-/** The raw query of a request as key/value pairs, each value taken as Kong's DP wrote it. */
+/**
+ * The raw query of a request as key/value pairs, each value exactly as the DP wrote it: nginx's
+ * `$arg_node_id` is not URL-decoded, so neither is it here (`%41` stays `%41`, `+` stays `+`).
+ */
 function queryOf(connection: Connection): Record<string, string> {
-  const raw = connection.request?.rawQuery ?? '';
+  const raw = connection.request?.rawQuery;
+  if (raw === undefined) return { ...connection.metadata };
   const values: Record<string, string> = {};
-  for (const [key, value] of new URLSearchParams(raw)) values[key] = value;
-  return { ...connection.metadata, ...values };
+  for (const pair of raw.split('&')) {
+    const at = pair.indexOf('=');
+    const key = at === -1 ? pair : pair.slice(0, at);
+    // nginx takes the first of a repeated argument.
+    if (key && !Object.hasOwn(values, key)) values[key] = at === -1 ? '' : pair.slice(at + 1);
+  }
+  return values;
 }
 
 class KongControlPlaneLink implements ControlPlaneLink {
@@ -279,7 +297,11 @@ class KongControlPlaneLink implements ControlPlaneLink {
 
   listen(deliver: (message: DataPlaneMessage) => void): void {
     this.connection.onControl?.((frame) => {
-      if (frame.kind !== 'ping') return;
+      if (frame.kind !== 'ping') {
+        // Kong's CP never pings, so a pong from a DP is out of place: Kong closes the link.
+        void this.connection.close(CloseCode.PROTOCOL_VIOLATION, 'PROTOCOL_VIOLATION');
+        return;
+      }
       const hash = decoder.decode(frame.payload);
       if (!HASH.test(hash)) {
         // Kong's CP drops a DP whose ping does not carry a 32-character hash.
@@ -347,14 +369,13 @@ class KongDataPlaneLink implements DataPlaneLink {
             throw new ProtocolViolationError('not a valid reconfigure message', {
               cause: message.error,
             });
-          const { config_table, hashes } = message.data;
-          const config_hash = message.data.config_hash ?? hashConfig(config_table).config_hash;
+          const { config_table, config_hash, hashes } = message.data;
           // The config's own bytes, as the CP wrote them, are what the cache keeps.
           const span = jsonMemberSpan(inflated, 'config_table');
           return {
             config: config_table,
             ...(span ? { json: inflated.subarray(span[0], span[1]) } : {}),
-            hash: config_hash,
+            ...(config_hash ? { hash: config_hash } : {}),
             ...(hashes ? { hashes: hashes as ConfigHashes } : {}),
           };
         },

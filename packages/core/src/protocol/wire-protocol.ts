@@ -300,6 +300,12 @@ export interface WireProtocol {
      * of it: Kong's DP uses 32 zeros for a config that holds only workspaces. Optional.
      */
     servedHash?(config: unknown, hash: string): string;
+    /**
+     * Whether the CP may send this DP a config adapted for its release under the original
+     * config's hash (Kong's CP does, for an older DP): the DP then serves it under the CP's
+     * hash, as Kong's DP does, where a mismatch is otherwise refused. Default `false`.
+     */
+    readonly acceptsAdaptedConfigs?: boolean;
   };
 }
 

@@ -606,28 +606,6 @@ function removeUnknownPluginFields(
 }
 
 /**
- * Kong's refusal of mixed routes (compat/init.lua `check_mixed_route_entities`): a CP whose
- * router flavor is `expressions` sends no config to a DP older than 3.7 when some routes, not
- * all, are expression routes (an `expression` that is set and not `null`). The reason, or
- * `undefined` when the config may be sent.
- */
-export function mixedRoutesRefusal(
-  configTable: Record<string, unknown>,
-  dataPlaneVersion: string,
-  routerFlavor: string,
-): string | undefined {
-  if (routerFlavor !== 'expressions' || versionNumber(dataPlaneVersion) >= 3007000000) {
-    return undefined;
-  }
-  const routes = Array.isArray(configTable.routes) ? configTable.routes : [];
-  const expressions = routes.filter(
-    (route) => isObject(route) && isTruthy(route, 'expression') && route.expression !== null,
-  ).length;
-  if (expressions === 0 || expressions === routes.length) return undefined;
-  return `${dataPlaneVersion} does not support mixed mode route`;
-}
-
-/**
  * Kong's adaptation of a config for a DP of another version (compat/init.lua
  * `update_compatible_payload`), with `removedFields` as its removed-fields table: each
  * structural rule for a release newer than the DP, in Kong's order, then the plugin field
@@ -651,4 +629,19 @@ export function adaptConfig(
   }
   removeUnknownPluginFields(draft, removedFieldsFor(removedFields, dataPlaneNumber));
   return { config: draft.table, changed: draft.changed, notes: draft.notes };
+}
+
+/**
+ * Every version number below which some rule applies (a structural rule, a rename, the
+ * session SameSite rule, a removed-fields release), ascending: two DPs below exactly the same
+ * ones get the same adaptation.
+ */
+export function ruleThresholds(removedFields: RemovedFieldsTable): number[] {
+  const thresholds = new Set<number>([
+    ...KONG_CHECKERS.map((checker) => checker.before),
+    ...RENAMES.map((rename) => rename.before),
+    3002000000,
+    ...Object.keys(removedFields).map(Number),
+  ]);
+  return [...thresholds].sort((a, b) => a - b);
 }

@@ -1,5 +1,5 @@
 import { versionNumber } from '../compatibility.ts';
-import { adaptConfig, mixedRoutesRefusal } from './checkers.ts';
+import { adaptConfig, ruleThresholds } from './checkers.ts';
 import { KONG_MAX_PAYLOAD_DEFAULTS, KONG_REMOVED_FIELDS } from './removed-fields.ts';
 
 /** A config adapted for a Kong DP's version (see {@link adaptKongConfig}). */
@@ -57,19 +57,15 @@ export function kongMaxPayloadBytes(dataPlaneVersion: string): number {
   return bytes;
 }
 
+const THRESHOLDS = ruleThresholds(KONG_REMOVED_FIELDS);
+
 /**
- * Why a Kong CP would send no config to this DP, or `undefined`: a CP whose router flavor is
- * `expressions` does not send a DP older than 3.7 a config mixing expression routes with
- * traditional ones (`check_mixed_route_entities` in Kong's compat/init.lua).
- *
- * @param configTable - The config, in Kong's export shape.
- * @param dataPlaneVersion - The DP's Kong version.
- * @param routerFlavor - The CP's `router_flavor` (`traditional_compatible`, `expressions`, …).
+ * Which adaptation a DP of `dataPlaneVersion` gets: DPs below the same rule versions get the
+ * same one (3.0.0, 3.0.1 and 3.0.2.0-enterprise-edition share `below 3001000000`), so a CP
+ * adapts and encodes a version once per class, whatever patch releases its fleet runs.
  */
-export function kongMixedRoutesRefusal(
-  configTable: Record<string, unknown>,
-  dataPlaneVersion: string,
-  routerFlavor: string,
-): string | undefined {
-  return mixedRoutesRefusal(configTable, dataPlaneVersion, routerFlavor);
+export function kongAdaptationKey(dataPlaneVersion: string): string {
+  const number = versionNumber(dataPlaneVersion);
+  const next = THRESHOLDS.find((threshold) => number < threshold);
+  return next === undefined ? 'kong, no rule' : `kong below ${next}`;
 }

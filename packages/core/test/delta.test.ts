@@ -321,7 +321,12 @@ describe('incremental sync over planesync/2', () => {
       expect(received('whole', MessageType.config)).toHaveLength(2);
       expect(delta.dp.currentConfig?.hash).toBe(second.hash);
       expect(delta.store.bytes).toBe(whole.store.bytes);
-      expect(cluster.cp.counters.deltasEncoded).toBe(1);
+      expect(cluster.cp.counters).toMatchObject({
+        deltasEncoded: 1,
+        deltasSent: 1,
+        deltaBytesSent: deltaFrame!.bytes,
+        wholeConfigsSent: 3,
+      });
     } finally {
       await cluster.stop();
     }

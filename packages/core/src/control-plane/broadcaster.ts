@@ -66,11 +66,13 @@ export class DataPlaneFeed {
         // refused config would hold the next one back until the ack timeout.
         if (target.protocol.answersConfigs === false) {
           await target.send(config, signal);
+          this.owner.sent(config);
           return;
         }
         const answer = this.#expectAnswer(config);
         try {
           await target.send(config, signal);
+          this.owner.sent(config);
         } catch (error) {
           this.#inFlight?.answered();
           throw error;
@@ -213,6 +215,7 @@ export class ConfigBroadcaster<TConfig = unknown> {
   /** The current version as deltas from each base, by protocol: made once per pair. */
   #deltas = new Map<WireProtocol, Map<string, EncodedConfig | Promise<void>>>();
   #deltasMade = 0;
+  readonly #sent = { wholeFrames: 0, wholeBytes: 0, deltaFrames: 0, deltaBytes: 0 };
   #license: License | undefined;
   #tail: Promise<unknown> = Promise.resolve();
   /** setConfig calls waiting for their turn. */
@@ -272,6 +275,27 @@ export class ConfigBroadcaster<TConfig = unknown> {
     byKey.set(key, work);
     void work.then(ready);
     return undefined;
+  }
+
+  /** Config frames the transports took, whole and delta, with their bytes. */
+  get sentFrames(): Readonly<{
+    wholeFrames: number;
+    wholeBytes: number;
+    deltaFrames: number;
+    deltaBytes: number;
+  }> {
+    return { ...this.#sent };
+  }
+
+  /** @internal A feed's frame went out. */
+  sent(config: EncodedConfig): void {
+    if (config.base === undefined) {
+      this.#sent.wholeFrames++;
+      this.#sent.wholeBytes += config.frame.byteLength;
+    } else {
+      this.#sent.deltaFrames++;
+      this.#sent.deltaBytes += config.frame.byteLength;
+    }
   }
 
   /** How many deltas were made (once per pair of versions and protocol). */

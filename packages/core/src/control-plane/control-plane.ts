@@ -43,6 +43,12 @@ export interface ControlPlaneCounters {
   readonly configsEncoded: number;
   /** Config deltas encoded and compressed: once per pair of versions and protocol, never per DP. */
   readonly deltasEncoded: number;
+  /** Whole config frames the transports took (one per DP sent one), and their bytes. */
+  readonly wholeConfigsSent: number;
+  readonly wholeConfigBytesSent: number;
+  /** Delta frames the transports took, and their bytes. */
+  readonly deltasSent: number;
+  readonly deltaBytesSent: number;
 }
 
 /** Options of a {@link ControlPlane}. */
@@ -270,9 +276,14 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
    * version and protocol, never per DP.
    */
   get counters(): ControlPlaneCounters {
+    const sent = this.#broadcaster.sentFrames;
     return {
       configsEncoded: this.#broadcaster.encodes,
       deltasEncoded: this.#broadcaster.deltasMade,
+      wholeConfigsSent: sent.wholeFrames,
+      wholeConfigBytesSent: sent.wholeBytes,
+      deltasSent: sent.deltaFrames,
+      deltaBytesSent: sent.deltaBytes,
     };
   }
 

@@ -27,6 +27,7 @@ export {
 } from './analytics/ring-buffer.ts';
 export type { AnalyticsOptions, AnalyticsState } from './analytics/telemetry-queue.ts';
 export { type Clock, delay, systemClock, type TimerId } from './clock.ts';
+export type { ConfigChange } from './config/change.ts';
 export { DECLARATIVE_ENTITY_TYPES } from './config/declarative-collections.ts';
 export {
   type DeclarativeConfig,

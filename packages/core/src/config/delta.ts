@@ -42,11 +42,23 @@ export interface ConfigFingerprint {
   readonly bytes: number;
 }
 
+/**
+ * Fingerprints by object: an entity a new version shares with the last (an `updateConfig`
+ * that changed one service of 25 000) is not serialised again. Configs handed to the CP are
+ * not changed afterwards (its `setConfig` says so); were one changed, its delta would not hash
+ * right on the DP, which then gets the whole config.
+ */
+const known = new WeakMap<object, string>();
+
 /** SHA-1 (base64) of a value's JSON: equal content, equal fingerprint. */
 function fingerprint(value: unknown): string {
-  return createHash('sha1')
+  const cached = typeof value === 'object' && value !== null ? known.get(value) : undefined;
+  if (cached !== undefined) return cached;
+  const print = createHash('sha1')
     .update(JSON.stringify(value) ?? 'undefined')
     .digest('base64');
+  if (typeof value === 'object' && value !== null) known.set(value, print);
+  return print;
 }
 
 /** The fingerprints of `config`'s entities and values. */

@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from '../clock.ts';
 import { ConfigInvalidError, PlanesyncError, StateError } from '../errors.ts';
-import { type ConfigHash, hashConfig } from './hash.ts';
+import { type ConfigHash, type HashOptions, hashConfig } from './hash.ts';
 import { type ConfigLimits, checkEntityCount, resolveLimits } from './limits.ts';
 import type { ConfigHashes } from './snapshot.ts';
 import { type ConfigSchema, validateConfig } from './validate.ts';
@@ -56,6 +56,11 @@ export class ConfigPublisher<TConfig = unknown> {
     this.#limits = resolveLimits(options.limits);
   }
 
+  /** The limits configs are checked against. */
+  get limits(): Required<ConfigLimits> {
+    return this.#limits;
+  }
+
   get latest(): PublishedConfig<TConfig> | undefined {
     return this.#latest;
   }
@@ -98,10 +103,22 @@ export class ConfigPublisher<TConfig = unknown> {
     }
   }
 
-  /** `prepare` for a config `validate` returned. */
-  prepareValid(valid: TConfig): PublishedConfig<TConfig> & { changed: boolean } {
+  /**
+   * `prepare` for a config `validate` returned (or an incremental change checked). `known`
+   * names collections unchanged since the latest version: their hashes are the latest's.
+   */
+  prepareValid(
+    valid: TConfig,
+    unchanged?: ReadonlySet<string>,
+  ): PublishedConfig<TConfig> & { changed: boolean } {
+    const known: HashOptions['known'] = {};
+    const latestHashes = this.#latest?.hashes;
+    if (unchanged && latestHashes)
+      for (const key of ['routes', 'services', 'plugins', 'upstreams', 'targets'] as const)
+        if (unchanged.has(key)) known[key] = latestHashes[key];
     const { config_hash, hashes } = hashConfig(valid as Record<string, unknown>, {
       maxDepth: this.#limits.maxDepth,
+      known,
     }) as ConfigHash;
     const latest = this.#latest;
     if (latest && latest.hash === config_hash) return { ...latest, changed: false };

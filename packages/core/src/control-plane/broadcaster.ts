@@ -1,4 +1,5 @@
 import type { Clock, TimerId } from '../clock.ts';
+import { applyConfigChange, type ConfigChange } from '../config/change.ts';
 import { type ConfigFingerprint, diffConfig, fingerprintConfig } from '../config/delta.ts';
 import { LatestSlot } from '../config/latest-slot.ts';
 import type { ConfigPublisher, PublishedConfig } from '../config/publisher.ts';
@@ -420,10 +421,17 @@ export class ConfigBroadcaster<TConfig = unknown> {
    * `PAYLOAD_TOO_LARGE` (the previous version stays).
    */
   setConfig(config: unknown): Promise<{ version: number; hash: string }> {
+    return this.#enqueue(() => this.#publish(config));
+  }
+
+  /** Runs `publish` after every earlier call, and encodes a version left unencoded after. */
+  #enqueue(
+    publish: () => Promise<{ version: number; hash: string }>,
+  ): Promise<{ version: number; hash: string }> {
     this.#queued++;
     const run = this.#tail.then(() => {
       this.#queued--;
-      return this.#publish(config);
+      return publish();
     });
     // Once the queue drains, a version published without a frame (superseded while queued,
     // then the newer call failed) is encoded and pushed after all.
@@ -431,6 +439,28 @@ export class ConfigBroadcaster<TConfig = unknown> {
       .catch(() => undefined)
       .then(() => (this.#queued === 0 && this.#unencoded ? this.#encodeLatest() : undefined));
     return run;
+  }
+
+  /**
+   * Publishes the latest config changed by `change` (after every earlier call): only what
+   * changed is checked (see `applyConfigChange`) unless the CP's schema is not the declarative
+   * one, and only the collections it touched are hashed again.
+   */
+  updateConfig(
+    change: ConfigChange,
+    checkWhole: ((config: unknown) => unknown) | undefined,
+  ): Promise<{ version: number; hash: string }> {
+    return this.#enqueue(() => {
+      const { publisher } = this.#options;
+      const base = (publisher.latest?.config ?? { _format_version: '3.0' }) as Record<
+        string,
+        unknown
+      >;
+      const { config, changed } = applyConfigChange(base, change, publisher.limits.maxEntities);
+      if (checkWhole) return this.#publish(checkWhole(config));
+      const unchanged = new Set(Object.keys(config).filter((key) => !changed.has(key)));
+      return this.#publishValid(config as TConfig, unchanged);
+    });
   }
 
   /** The licence every frame carries from now on; DPs get the current version again. */
@@ -476,12 +506,18 @@ export class ConfigBroadcaster<TConfig = unknown> {
   }
 
   async #publish(config: unknown): Promise<{ version: number; hash: string }> {
+    return this.#publishValid(this.#options.publisher.validate(config));
+  }
+
+  async #publishValid(
+    valid: TConfig,
+    unchanged?: ReadonlySet<string>,
+  ): Promise<{ version: number; hash: string }> {
     const { publisher } = this.#options;
-    const valid = publisher.validate(config);
     // Encoding (compression) starts now, in libuv's pool, while this thread hashes. (Wasted
     // when the hash turns out unchanged; skipped when a newer call already waits.)
     const pending = this.#queued > 0 ? undefined : this.#startEncoding(valid);
-    const prepared = publisher.prepareValid(valid);
+    const prepared = publisher.prepareValid(valid, unchanged);
     if (!prepared.changed) return { version: prepared.version, hash: prepared.hash };
     if (this.#queued > 0) {
       // A newer setConfig is already waiting: this version is published but never encoded or

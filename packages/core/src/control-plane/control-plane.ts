@@ -1,5 +1,6 @@
 import { AnalyticsAggregator, type AnalyticsAggregatorOptions } from '../analytics/aggregator.ts';
 import { type Clock, systemClock, type TimerId } from '../clock.ts';
+import type { ConfigChange } from '../config/change.ts';
 import { declarativeConfigSchema } from '../config/declarative-schema.ts';
 import type { ConfigLimits } from '../config/limits.ts';
 import { ConfigPublisher } from '../config/publisher.ts';
@@ -177,6 +178,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   #trust: TrustVerifier;
   readonly #clock: Clock;
   readonly #publisher: ConfigPublisher<TConfig>;
+  readonly #wholeSchema: boolean;
   readonly #plugins: ReadonlyMap<string, string>;
   readonly #settings: {
     pushIntervalMs: number;
@@ -212,6 +214,8 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     this.#transport = options.transport;
     this.#trust = options.trust;
     this.#clock = options.clock ?? systemClock;
+    // A host's own schema cannot be checked piece by piece: its changes are validated whole.
+    this.#wholeSchema = options.schema !== undefined && options.schema !== declarativeConfigSchema;
     this.#publisher = new ConfigPublisher<TConfig>({
       schema: options.schema ?? (declarativeConfigSchema as unknown as ConfigSchema<TConfig>),
       clock: this.#clock,
@@ -342,6 +346,33 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
    */
   setConfig(config: unknown): Promise<{ version: number; hash: string }> {
     return this.#broadcaster.setConfig(config);
+  }
+
+  /**
+   * Changes the latest config by entities added, replaced or removed, rather than resubmitting
+   * it whole: a host managing 25 000 entities changes one with one small call. Only what
+   * changed is checked — each upserted entity against its type's schema, then references and
+   * unique names across the result in one linear pass — and only the collections it touched
+   * are hashed again (a CP given its own `schema` validates the result whole). Then it is
+   * published, encoded and pushed as `setConfig` does (planesync/2 DPs get a delta), in order
+   * with `setConfig` calls. Rejects with `CONFIG_INVALID`, every problem at its path in the
+   * change (`upsert.services[0].port`), the latest version unchanged.
+   *
+   * @example
+   * ```ts
+   * import type { ControlPlane } from '@planesync/core';
+   * declare const cp: ControlPlane;
+   * await cp.updateConfig({
+   *   upsert: { services: [{ name: 'orders', host: 'orders.internal', port: 8443 }] },
+   *   delete: { routes: ['legacy-orders'] },
+   * });
+   * ```
+   */
+  updateConfig(change: ConfigChange): Promise<{ version: number; hash: string }> {
+    return this.#broadcaster.updateConfig(
+      change,
+      this.#wholeSchema ? (config) => this.#publisher.validate(config) : undefined,
+    );
   }
 
   /**

@@ -1,0 +1,227 @@
+import { ConfigInvalidError, type ConfigProblem } from '../errors.ts';
+import { NESTING } from './declarative-collections.ts';
+import { ENTITIES } from './declarative-entities.ts';
+import { relationProblems } from './declarative-references.ts';
+import { expandUrl } from './declarative-service-url.ts';
+import { checkEntityCount } from './limits.ts';
+import { formatPath } from './validate.ts';
+
+/**
+ * Incremental input: a change to the latest config, as entity upserts and deletes, so a host
+ * managing 25 000 entities does not resubmit them all to change one.
+ *
+ * @module
+ */
+
+type Entity = Record<string, unknown>;
+
+/**
+ * A change to a CP's latest config ({@link ControlPlane.updateConfig}): entities added or
+ * replaced, entities removed, top-level values set — by collection (`services`, `routes`,
+ * `keyauth_credentials`, …), in the flat shape (a route names its `service`; nothing nested).
+ */
+export interface ConfigChange {
+  /**
+   * Entities to add or replace. One replaces the entity it identifies — by its `id` when it
+   * has one (a name another entity holds is then a duplicate), else by its unique name (`name` for services, routes, upstreams and SNIs; `username` for consumers;
+   * `instance_name` for plugins; `prefix` for vaults; `upstream` and `target` for targets) —
+   * in place, keeping its position; one that identifies none is added at the end.
+   */
+  upsert?: Readonly<Record<string, readonly object[]>>;
+  /** Entities to remove, each by its `id` or unique name as above. */
+  delete?: Readonly<Record<string, readonly string[]>>;
+  /** Top-level values to set (`_transform`, …); `undefined` removes the key. */
+  set?: Readonly<Record<string, unknown>>;
+}
+
+/** What identifies an entity of a collection besides its `id`. */
+const NATURAL_KEYS: Readonly<Record<string, (entity: Entity) => string | undefined>> = {
+  services: (entity) => text(entity.name),
+  routes: (entity) => text(entity.name),
+  upstreams: (entity) => text(entity.name),
+  snis: (entity) => text(entity.name),
+  consumers: (entity) => text(entity.username),
+  plugins: (entity) => text(entity.instance_name),
+  vaults: (entity) => text(entity.prefix),
+  targets: (entity) =>
+    typeof entity.upstream === 'string' && typeof entity.target === 'string'
+      ? `${entity.upstream}\0${entity.target}`
+      : undefined,
+};
+
+const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+
+/** The top-level values `set` may change, each with its check (`true`: fine). */
+const SETTABLE: Readonly<Record<string, (value: unknown) => true | string>> = {
+  _transform: (value) =>
+    value === undefined || value === null || typeof value === 'boolean'
+      ? true
+      : 'expected a boolean',
+  _comment: (value) =>
+    value === undefined || (typeof value === 'string' && value.length <= 4096)
+      ? true
+      : 'expected a string of at most 4096 characters',
+};
+
+/** The keys an entity is known by: its id, and its natural key. */
+function keysOf(collection: string, entity: Entity): string[] {
+  const keys: string[] = [];
+  if (typeof entity.id === 'string') keys.push(`id\0${entity.id}`);
+  const natural = NATURAL_KEYS[collection]?.(entity);
+  if (natural !== undefined) keys.push(`key\0${natural}`);
+  return keys;
+}
+
+/** A delete names an entity by id or natural key; targets by `upstream` + NUL + `target`. */
+function deleteKeys(reference: string): string[] {
+  return [`id\0${reference}`, `key\0${reference}`];
+}
+
+/**
+ * Applies `change` to `base` (the latest config, flat, already valid) without changing it:
+ * the lists it touches are copies, the rest shared. Checks only what changed: each upserted
+ * entity against its type's schema (the declarative schema's own rules), then references and
+ * unique names across the result (a linear pass, no per-entity re-validation). Throws
+ * `CONFIG_INVALID` listing every problem, each at its path in the change
+ * (`upsert.services[0].port`). Returns the new config and the top-level keys it changed.
+ */
+export function applyConfigChange(
+  base: Readonly<Record<string, unknown>>,
+  change: ConfigChange,
+  maxEntities: number,
+): { config: Record<string, unknown>; changed: Set<string> } {
+  if (typeof change !== 'object' || change === null)
+    throw invalid([{ path: '(root)', message: 'a change is an object: { upsert, delete, set }' }]);
+  const problems: ConfigProblem[] = [];
+  const config: Record<string, unknown> = { ...base };
+  const changed = new Set<string>();
+  for (const [key, value] of Object.entries(change.set ?? {})) {
+    const problem =
+      SETTABLE[key]?.(value) ??
+      `set takes ${Object.keys(SETTABLE).join(' and ')}; entities are upserted`;
+    if (problem !== true) {
+      problems.push({ path: formatPath(['set', key]), message: problem });
+      continue;
+    }
+    changed.add(key);
+    if (value === undefined) delete config[key];
+    else config[key] = value;
+  }
+  const lists = new Map<string, Entity[]>();
+  const listOf = (collection: string): Entity[] => {
+    let list = lists.get(collection);
+    if (!list) {
+      const current = config[collection];
+      list = Array.isArray(current) ? [...(current as Entity[])] : [];
+      lists.set(collection, list);
+      changed.add(collection);
+    }
+    return list;
+  };
+  for (const [collection, references] of Object.entries(change.delete ?? {})) {
+    if (!Array.isArray(references)) {
+      problems.push({
+        path: formatPath(['delete', collection]),
+        message: 'expected a list of ids or names',
+      });
+      continue;
+    }
+    const list = listOf(collection);
+    references.forEach((reference, index) => {
+      const wanted = new Set(deleteKeys(String(reference)));
+      const at = list.findIndex((entity) =>
+        keysOf(collection, entity).some((key) => wanted.has(key)),
+      );
+      if (at === -1)
+        problems.push({
+          path: formatPath(['delete', collection, index]),
+          message: `no entity of ${collection} is ${JSON.stringify(reference)}`,
+        });
+      else list.splice(at, 1);
+    });
+  }
+  for (const [collection, entities] of Object.entries(change.upsert ?? {})) {
+    if (!Array.isArray(entities)) {
+      problems.push({
+        path: formatPath(['upsert', collection]),
+        message: 'expected a list of entities',
+      });
+      continue;
+    }
+    const list = listOf(collection);
+    const index = new Map<string, number>();
+    list.forEach((entity, at) => {
+      for (const key of keysOf(collection, entity)) index.set(key, at);
+    });
+    entities.forEach((entity, at) => {
+      const path = ['upsert', collection, at];
+      const problem = entityProblems(collection, entity as Entity, path);
+      if (problem.length > 0) {
+        problems.push(...problem);
+        return;
+      }
+      // An id identifies alone; without one, the natural key does.
+      const [key] = keysOf(collection, entity as Entity);
+      const found = key === undefined ? undefined : index.get(key);
+      // A service's `url` is split into its parts, as setConfig's flattening does.
+      const stored =
+        collection === 'services' && typeof (entity as Entity).url === 'string'
+          ? expandUrl(entity as Entity)
+          : (entity as Entity);
+      if (found !== undefined) list[found] = stored;
+      else {
+        list.push(stored);
+        for (const key of keysOf(collection, stored)) index.set(key, list.length - 1);
+      }
+    });
+  }
+  for (const [collection, list] of lists) config[collection] = list;
+  if (problems.length > 0) throw invalid(problems);
+  checkEntityCount(config, maxEntities);
+  // References and unique names across the result: a linear pass over the whole config.
+  const relations = relationProblems(config);
+  if (relations.length > 0)
+    throw invalid(
+      relations.map((problem) => ({ path: formatPath(problem.path), message: problem.message })),
+    );
+  return { config, changed };
+}
+
+/** One upserted entity against its type's schema, flat (nothing nested under it). */
+function entityProblems(
+  collection: string,
+  entity: Entity,
+  path: (string | number)[],
+): ConfigProblem[] {
+  if (typeof entity !== 'object' || entity === null || Array.isArray(entity))
+    return [{ path: formatPath(path), message: 'expected an entity (an object)' }];
+  const problems: ConfigProblem[] = [];
+  for (const { parent, child } of NESTING)
+    if (parent === collection && entity[child] !== undefined)
+      problems.push({
+        path: formatPath([...path, child]),
+        message: `upsert ${child} in their own collection, naming their ${parent.slice(0, -1)}`,
+      });
+  const schema = (
+    ENTITIES as Record<
+      string,
+      {
+        safeParse(value: unknown): {
+          success: boolean;
+          error?: { issues: Array<{ path: PropertyKey[]; message: string }> };
+        };
+      }
+    >
+  )[collection];
+  if (schema) {
+    const result = schema.safeParse(entity);
+    if (!result.success)
+      for (const issue of result.error!.issues)
+        problems.push({ path: formatPath([...path, ...issue.path]), message: issue.message });
+  }
+  return problems;
+}
+
+function invalid(problems: ConfigProblem[]): ConfigInvalidError {
+  return new ConfigInvalidError(problems);
+}

@@ -27,6 +27,7 @@ describe('npm run demo', () => {
     for (const line of [
       '/nowhere → 404 {"message":"no Route matched"}',
       'both gateways picked up config',
+      'the change travelled as 2 planesync/2 deltas of',
       '(CP down)',
       'from cache',
       // a DP speaking Kong's own protocol joins the same CP and routes by the same config

@@ -154,6 +154,7 @@ async function main(): Promise<void> {
   }
 
   say('Changing the config on the Control Plane: a new route /v2');
+  const before = await counters(admin);
   await writeFile(kongYml, configYaml(echoPort, ['/echo', '/v2']));
   const secondHash = await inSync(admin, gateways, 2, firstHash);
   for (const gateway of gateways) {
@@ -162,6 +163,14 @@ async function main(): Promise<void> {
     expect(hit.status === 200, 'the new route works on every gateway');
   }
   detail(`both gateways picked up config ${secondHash.slice(0, 8)}`);
+  const after = await counters(admin);
+  const deltas = after.deltasSent - before.deltasSent;
+  const deltaBytes = (after.deltaBytesSent - before.deltaBytesSent) / Math.max(deltas, 1);
+  const wholeBytes = before.wholeConfigBytesSent / Math.max(before.wholeConfigsSent, 1);
+  detail(
+    `the change travelled as ${deltas} planesync/2 deltas of ${deltaBytes.toFixed(0)} bytes each; the whole config is ${wholeBytes.toFixed(0)} bytes`,
+  );
+  expect(deltas === 2 && deltaBytes < wholeBytes / 4, 'a small change travels as a small delta');
 
   say("A Kong-protocol Data Plane joins the same CP: gw-3 speaks Kong's sync v1 over wss");
   start([...gatewayArgs('gw-3', 'wss', gw3Port, wssPort), '--protocol', 'kong']);
@@ -278,7 +287,23 @@ function configYaml(echoPort: number, paths: string[]): string {
   const routes = paths
     .map((path) => `      - name: route${path.replace(/\//g, '-')}\n        paths: [${path}]`)
     .join('\n');
-  return `_format_version: "3.0"\nservices:\n  - name: echo\n    url: http://127.0.0.1:${echoPort}\n    routes:\n${routes}\n`;
+  // Other teams' services, so that a change to one route is small beside the whole config.
+  const others = Array.from(
+    { length: 200 },
+    (_, i) =>
+      `  - name: team-${i}\n    url: http://team-${i}.internal:8080/v${i % 7}\n    tags: [team-${i}]`,
+  ).join('\n');
+  return `_format_version: "3.0"\nservices:\n  - name: echo\n    url: http://127.0.0.1:${echoPort}\n    routes:\n${routes}\n${others}\n`;
+}
+
+/** The CP's counters of configs and deltas sent. */
+async function counters(admin: string) {
+  return JSON.parse((await get(`${admin}/counters`)).body) as {
+    deltasSent: number;
+    deltaBytesSent: number;
+    wholeConfigsSent: number;
+    wholeConfigBytesSent: number;
+  };
 }
 
 /** The hash every gateway and the CP agree on, once `count` DPs are connected and in sync. */

@@ -29,7 +29,7 @@ const USAGE = `Usage: control-plane --config kong.yml --cert FILE[,FILE] --key F
                        Kong DPs (Kong's own sync v1 protocol) on /v1/outlet
   --tcp-port N         TCP listener (default 8007; Kong's 8006 is its telemetry port, which
                        planesync does not need: telemetry rides the same link)
-  --admin-port N       GET /clustering/data-planes and /analytics (default 8001)
+  --admin-port N       GET /clustering/data-planes, /analytics and /counters (default 8001)
   --summary-every S    print an analytics summary every S seconds (default 5)
 `;
 
@@ -162,6 +162,9 @@ const admin = createServer((request, response) => {
     });
   } else if (request.url === '/analytics') {
     send(200, cp.analytics.summary());
+  } else if (request.url === '/counters') {
+    // What the CP counts: configs and deltas encoded and sent, with their bytes.
+    send(200, cp.counters);
   } else {
     send(404, { message: 'Not found' });
   }

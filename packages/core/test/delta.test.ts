@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { checkDeltaResult } from '../src/config/change.ts';
 import { applyDelta, diffConfig, fingerprintConfig } from '../src/config/delta.ts';
 import {
   type ConfigSnapshot,
@@ -234,6 +235,60 @@ describe('config deltas: the change from one version to the next', () => {
       expect.objectContaining({ code: 'CONFIG_DELTA_INVALID' }),
     );
     expect(JSON.stringify(base)).toBe(before);
+  });
+
+  it.each([
+    ['an entity its schema refuses', { name: 's2', host: 'h', port: 'http' }, 'services[1].port'],
+    [
+      'an entity with another nested in it',
+      { name: 's2', host: 'h', routes: [] },
+      'services[1].routes',
+    ],
+    ['a name another entity holds', { name: 's0', host: 'h' }, 'services[1].name'],
+  ])(
+    'leave a DP that checks only what a delta brought refusing %s (CONFIG_INVALID at its path)',
+    (_, entity, path) => {
+      const base = { _format_version: '3.0', services: [{ name: 's0', host: 'h0' }] };
+      const delta = {
+        keys: ['_format_version', 'services'],
+        set: {},
+        lists: { services: [[0, 1], { e: entity }] },
+      };
+      const { config, added } = applyDelta(base, delta);
+      expect(() => checkDeltaResult(config, added!)).toThrow(
+        expect.objectContaining({
+          code: 'CONFIG_INVALID',
+          problems: expect.arrayContaining([expect.objectContaining({ path })]),
+        }),
+      );
+    },
+  );
+
+  it('leave a DP checking a route a delta kept whose service the delta removed (a dangling reference)', () => {
+    const base = {
+      _format_version: '3.0',
+      services: [{ name: 's0', host: 'h0' }],
+      routes: [{ name: 'r0', paths: ['/'], service: 's0' }],
+    };
+    const delta = {
+      keys: ['_format_version', 'services', 'routes'],
+      set: {},
+      lists: { services: [] },
+    };
+    const { config, added } = applyDelta(base, delta);
+    expect(() => checkDeltaResult(config, added!)).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
+  });
+
+  it('ask for a whole check when a delta sets a top-level value that is not a list', () => {
+    const base = { _format_version: '3.0', services: [] };
+    const { added } = applyDelta(base, {
+      keys: ['_format_version', 'services'],
+      set: { _format_version: '9' },
+      lists: {},
+    });
+    expect(added).toBeUndefined();
   });
 
   it('take a key named __proto__ as a key, never as the prototype', () => {

@@ -225,3 +225,34 @@ function entityProblems(
 function invalid(problems: ConfigProblem[]): ConfigInvalidError {
   return new ConfigInvalidError(problems);
 }
+
+/**
+ * Checks a config made by a delta from a valid one: the entities the delta brought, each
+ * against its type's schema (flat), then references and unique names across the result in
+ * one linear pass — what a whole validation would find wrong in it, since everything else is
+ * the base's and was checked. Throws `CONFIG_INVALID`.
+ */
+export function checkDeltaResult(
+  config: Readonly<Record<string, unknown>>,
+  added: ReadonlyMap<string, readonly unknown[]>,
+): void {
+  const problems: ConfigProblem[] = [];
+  for (const [collection, entities] of added) {
+    if (entities.length === 0) continue;
+    const list = config[collection] as readonly unknown[];
+    const positions = new Map<unknown, number>();
+    list.forEach((entity, index) => {
+      positions.set(entity, index);
+    });
+    for (const entity of entities)
+      problems.push(
+        ...entityProblems(collection, entity as Entity, [collection, positions.get(entity) ?? -1]),
+      );
+  }
+  if (problems.length > 0) throw invalid(problems);
+  const relations = relationProblems(config);
+  if (relations.length > 0)
+    throw invalid(
+      relations.map((problem) => ({ path: formatPath(problem.path), message: problem.message })),
+    );
+}

@@ -148,7 +148,15 @@ const MAX_KEYS = 10_000;
 export function applyDelta(
   base: Readonly<Record<string, unknown>>,
   delta: unknown,
-): { config: Record<string, unknown>; changed: Set<string> } {
+): {
+  config: Record<string, unknown>;
+  changed: Set<string>;
+  /**
+   * The entities the delta brought, by list (the rest are the base's own, checked when it
+   * was); `undefined` when it set a top-level value that is not a list.
+   */
+  added: Map<string, unknown[]> | undefined;
+} {
   if (typeof delta !== 'object' || delta === null || Array.isArray(delta))
     throw new ConfigDeltaInvalidError('a delta is an object');
   const { keys, set, lists } = delta as Partial<ConfigDelta>;
@@ -166,23 +174,28 @@ export function applyDelta(
     if (!named.has(key)) throw new ConfigDeltaInvalidError(`"${key}" is not among the keys`);
   const config: Record<string, unknown> = {};
   const changed = new Set<string>();
+  let added: Map<string, unknown[]> | undefined = new Map();
   for (const key of keys) {
     let value: unknown;
     if (Object.hasOwn(lists, key)) {
-      value = rebuild(key, base[key], lists[key]);
+      const entities: unknown[] = [];
+      value = rebuild(key, base[key], lists[key], entities);
+      added?.set(key, entities);
       changed.add(key);
     } else if (Object.hasOwn(set, key)) {
       value = set[key];
+      if (Array.isArray(value)) added?.set(key, value);
+      else added = undefined;
       changed.add(key);
     } else if (Object.hasOwn(base, key)) value = base[key];
     else throw new ConfigDeltaInvalidError(`"${key}" is kept but the base has no such key`);
     put(config, key, value);
   }
   for (const key of Object.keys(base)) if (!named.has(key)) changed.add(key);
-  return { config, changed };
+  return { config, changed, added };
 }
 
-function rebuild(key: string, base: unknown, runs: unknown): unknown[] {
+function rebuild(key: string, base: unknown, runs: unknown, added: unknown[]): unknown[] {
   if (!Array.isArray(base))
     throw new ConfigDeltaInvalidError(
       `"${key}" is rebuilt from runs, but the base has no list there`,
@@ -206,6 +219,7 @@ function rebuild(key: string, base: unknown, runs: unknown): unknown[] {
       for (let index = start as number; index < (end as number); index++) list.push(base[index]);
     } else if (isRecord(run) && Object.hasOwn(run, 'e') && Object.keys(run).length === 1) {
       list.push(run.e);
+      added.push(run.e);
     } else throw new ConfigDeltaInvalidError(`"${key}": a run is [start, end] or { e }`);
   }
   return list;

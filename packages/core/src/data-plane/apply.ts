@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.ts';
+import { checkDeltaResult } from '../config/change.ts';
 import { type ConfigHash, EMPTY_CONFIG_HASH, hashConfig } from '../config/hash.ts';
 import { type ConfigLimits, checkEntityCount } from '../config/limits.ts';
 import type { ConfigHashes, ConfigSnapshot } from '../config/snapshot.ts';
@@ -24,6 +25,8 @@ export interface ApplyContext {
   schema: ConfigSchema<unknown>;
   /** The hash the DP's protocol serves a config under (Kong's empty-config rule). */
   servedHash(config: unknown, hash: string): string;
+  /** Whether a delta's result may be checked only where it changed (the declarative schema). */
+  checksDeltas: boolean;
   /** Whether the protocol's CP may adapt a config under the original hash (Kong's). */
   acceptsAdaptedConfigs: boolean;
   settings: { maxConfigBytes: number; limits: Required<ConfigLimits> };
@@ -113,7 +116,13 @@ export async function applyOffer(
     if (computed.config_hash !== hash && !context.acceptsAdaptedConfigs)
       throw new ConfigHashMismatchError(hash, computed.config_hash);
     checkEntityCount(config, limits.maxEntities);
-    const valid = validateConfig(config, context.schema);
+    // A delta's result is checked where it differs from its (valid) base, when the schema is
+    // the declarative one; anything else is validated whole.
+    let valid: unknown;
+    if (body.added && context.checksDeltas) {
+      checkDeltaResult(config as Record<string, unknown>, body.added);
+      valid = config;
+    } else valid = validateConfig(config, context.schema);
     // A schema that changed nothing returns its input: the bytes read are then its JSON.
     if (valid === config) json = body.json;
     snapshot = makeSnapshot(context.clock, valid, 'control-plane', offer.version, {

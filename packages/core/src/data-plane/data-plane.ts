@@ -254,6 +254,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
       schema: this.#schema as ConfigSchema<unknown>,
       servedHash: this.#servedHash,
       acceptsAdaptedConfigs: this.#settings.protocol.dataPlane.acceptsAdaptedConfigs === true,
+      checksDeltas: this.#schema === (declarativeConfigSchema as unknown),
       settings: this.#settings,
       activate: (snapshot) => this.#activated(snapshot),
       license: (license) => this.#license.apply(license),

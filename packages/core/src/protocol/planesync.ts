@@ -311,11 +311,11 @@ class PlanesyncDataPlaneLink implements DataPlaneLink {
                 throw new ConfigDeltaInvalidError(
                   `a delta from ${header.base}, and no config to apply it to`,
                 );
-              const { config, changed } = applyDelta(
+              const { config, changed, added } = applyDelta(
                 base as Record<string, unknown>,
                 parseJson(json, 'delta payload'),
               );
-              return { config, changed };
+              return { config, changed, ...(added ? { added } : {}) };
             },
           },
         };

@@ -104,6 +104,12 @@ export interface ConfigRead {
    * base's own values, whose hashes need not be computed again).
    */
   changed?: ReadonlySet<string> | undefined;
+  /**
+   * For a delta: the entities it brought, by collection — the rest are the base's, checked
+   * when it was — so a DP may check only these (and the references across the result);
+   * `undefined`: check the config whole.
+   */
+  added?: ReadonlyMap<string, readonly unknown[]> | undefined;
 }
 
 /** One message from the CP. */

@@ -291,6 +291,37 @@ describe('config deltas: the change from one version to the next', () => {
     expect(added).toBeUndefined();
   });
 
+  it('copy each base entity at most once, so a small delta cannot multiply a config', () => {
+    const base = {
+      _format_version: '3.0',
+      services: Array.from({ length: 1000 }, (_, i) => ({ name: `s${i}`, host: 'h' })),
+    };
+    const runs = Array.from({ length: 3000 }, () => [0, 1000]);
+    const delta = { keys: ['_format_version', 'services'], set: {}, lists: { services: runs } };
+    expect(() => applyDelta(base, delta)).toThrow(
+      expect.objectContaining({
+        code: 'CONFIG_DELTA_INVALID',
+        message: expect.stringContaining('copied twice'),
+      }),
+    );
+    // A list with the same entity twice still travels: the second copy whole.
+    const twice = { ...base, services: [...base.services, base.services[0]!] };
+    const made = diffConfig(fingerprintConfig(base), twice);
+    expect(JSON.stringify(applyDelta(base, made).config)).toBe(JSON.stringify(twice));
+  });
+
+  it('leave out a key whose value is undefined, as JSON does', () => {
+    const base = { _format_version: '3.0', services: [{ name: 'a', host: 'a' }] };
+    const next = { ...base, _transform: undefined, services: [{ name: 'b', host: 'b' }] };
+    const delta = JSON.parse(JSON.stringify(diffConfig(fingerprintConfig(base), next)));
+    expect(JSON.stringify(applyDelta(base, delta).config)).toBe(JSON.stringify(next));
+  });
+
+  it('ask for a whole check when a delta removes a top-level key', () => {
+    const base = { _format_version: '3.0', services: [] };
+    expect(applyDelta(base, { keys: ['services'], set: {}, lists: {} }).added).toBeUndefined();
+  });
+
   it('take a key named __proto__ as a key, never as the prototype', () => {
     const delta = JSON.parse(
       '{"keys":["__proto__"],"set":{"__proto__":{"polluted":true}},"lists":{}}',
@@ -310,6 +341,33 @@ class BytesStore extends MemoryConfigStore {
       ? new TextDecoder().decode(options.json)
       : JSON.stringify(snapshot.config);
     return super.save(snapshot, options);
+  }
+}
+
+/** A store whose saves wait until the gate `close()` returned is opened (a slow disk). */
+class GatedStore extends BytesStore {
+  #gate: Promise<void> | undefined;
+  close(): () => void {
+    let open!: () => void;
+    this.#gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    return () => {
+      this.#gate = undefined;
+      open();
+    };
+  }
+  override async save(snapshot: ConfigSnapshot, options?: SaveOptions) {
+    if (this.#gate) await this.#gate;
+    return super.save(snapshot, options);
+  }
+}
+
+/** Lets compression in libuv's pool and the frames it releases finish: bounded, no sleeping. */
+async function settle(cluster: { clock: { advance(ms: number): Promise<unknown> } }) {
+  for (let i = 0; i < 50; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    await cluster.clock.advance(0);
   }
 }
 
@@ -392,10 +450,14 @@ describe('incremental sync over planesync/2', () => {
     try {
       const dps = ['a', 'b', 'c'].map((id) => dataPlane(id).dp);
       await Promise.all(dps.map((dp) => dp.start()));
-      const first = await cluster.cp.setConfig(seedConfig(1));
+      const services = Array.from({ length: 300 }, (_, i) => ({ name: `s${i}`, host: `h${i}` }));
+      const first = await cluster.cp.setConfig({ _format_version: '3.0', services });
       await cluster.cp.waitForSync({ hash: first.hash });
       await cluster.clock.advance(1_000);
-      const second = await cluster.cp.setConfig(editor(7).edit(seedConfig(1)));
+      const second = await cluster.cp.setConfig({
+        _format_version: '3.0',
+        services: services.map((s, i) => (i === 7 ? { ...s, port: 81 } : s)),
+      });
       await cluster.cp.waitForSync({ hash: second.hash });
       expect(cluster.cp.counters.deltasEncoded).toBe(1);
     } finally {
@@ -485,6 +547,94 @@ describe('incremental sync over planesync/2', () => {
       }
     },
   );
+
+  it('a change made while a slow DP is still saving the previous one reaches it as a delta from where it is', async () => {
+    const { cluster, dataPlane, received } = await fleet();
+    try {
+      const store = new GatedStore();
+      const { dp } = dataPlane('slow', { storage: store });
+      const errors: string[] = [];
+      dp.on('error', (error) => errors.push(error.code));
+      await dp.start();
+      const services = Array.from({ length: 200 }, (_, i) => ({ name: `s${i}`, host: `h${i}` }));
+      const version = (port: number) => ({
+        _format_version: '3.0',
+        services: services.map((s, i) => (i === 0 ? { ...s, port } : s)),
+      });
+      const v0 = await cluster.cp.setConfig(version(80));
+      await cluster.cp.waitForSync({ hash: v0.hash });
+      const opened = store.close();
+      await cluster.clock.advance(1_000);
+      await cluster.cp.setConfig(version(81)); // the DP applies it; its save waits
+      await settle(cluster);
+      await cluster.clock.advance(1_000);
+      const v2 = await cluster.cp.setConfig(version(82)); // waits for v1's answer
+      await settle(cluster);
+      opened();
+      await cluster.cp.waitForSync({ hash: v2.hash });
+      expect(errors).not.toContain('CONFIG_DELTA_INVALID');
+      expect(received('slow', MessageType.delta)).toHaveLength(2);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it('repairs a delta refused after its ack timeout with the whole config', async () => {
+    const { cluster, dataPlane } = await fleet({ protocol: tampered('wrong base') });
+    try {
+      const store = new GatedStore();
+      const { dp } = dataPlane('slow', { storage: store });
+      await dp.start();
+      const services = Array.from({ length: 200 }, (_, i) => ({ name: `s${i}`, host: `h${i}` }));
+      const v0 = await cluster.cp.setConfig({ _format_version: '3.0', services });
+      await cluster.cp.waitForSync({ hash: v0.hash });
+      const opened = store.close();
+      await cluster.clock.advance(1_000);
+      // The DP holds the delta while its store is stuck: the refusal comes after 30 s.
+      await cluster.cp.setConfig({ _format_version: '3.0', services: services.slice(1) });
+      await settle(cluster);
+      await cluster.clock.advance(31_000);
+      const v2 = await cluster.cp.setConfig({
+        _format_version: '3.0',
+        services: services.slice(2),
+      });
+      await settle(cluster);
+      await cluster.clock.advance(31_000); // v2's ack timeout passes before the DP answers it
+      opened();
+      await cluster.cp.waitForSync({ hash: v2.hash });
+      expect(dp.currentConfig?.hash).toBe(v2.hash);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it('a hash published again in other bytes (keys reordered) sends no delta from it, and every DP ends on the same bytes', async () => {
+    const { cluster, dataPlane } = await fleet();
+    try {
+      const delta = dataPlane('delta');
+      const whole = dataPlane('whole', {
+        protocol: planesyncProtocol({ versions: ['planesync/1'] }),
+      });
+      await Promise.all([delta.dp.start(), whole.dp.start()]);
+      const services = Array.from({ length: 100 }, (_, i) => ({ name: `s${i}`, host: `h${i}` }));
+      const a = { _format_version: '3.0', services };
+      const b = { _format_version: '3.0', services: services.slice(1) };
+      // The same config as a, its keys in another order: the same Kong hash, other bytes.
+      const reordered = {
+        services: services.map(({ name, host }) => ({ host, name })),
+        _format_version: '3.0',
+      };
+      for (const config of [a, b, reordered]) {
+        const { hash } = await cluster.cp.setConfig(config);
+        await cluster.cp.waitForSync({ hash });
+        await cluster.clock.advance(1_000);
+      }
+      expect(delta.store.bytes).toBe(whole.store.bytes);
+      expect(delta.store.bytes).toBe(JSON.stringify(reordered));
+    } finally {
+      await cluster.stop();
+    }
+  });
 
   it.each([11, 22, 33])(
     'random edits with DPs joining, lagging and restarting end where full configs would (seed %i)',

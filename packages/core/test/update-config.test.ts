@@ -104,6 +104,11 @@ describe('updateConfig: entity upserts and deletes instead of the whole config',
     ],
     ['a delete of what does not exist', { delete: { routes: ['missing'] } }, 'delete.routes[0]'],
     ['a list given to set', { set: { services: [] } }, 'set.services'],
+    [
+      'an upsert into a top-level value',
+      { upsert: { _format_version: [{ name: 'x' }] } },
+      'upsert._format_version',
+    ],
   ])(
     'refuses %s with CONFIG_INVALID at its path, the latest version kept',
     async (_, change, path) => {
@@ -116,6 +121,13 @@ describe('updateConfig: entity upserts and deletes instead of the whole config',
       expect(cp.currentConfig).toBe(before);
     },
   );
+
+  it('makes no version of a change that changes nothing', async () => {
+    const { cp } = await cpWith();
+    const before = cp.currentConfig;
+    expect(await cp.updateConfig({ upsert: { vaults: [] } })).toMatchObject({ version: 1 });
+    expect(cp.currentConfig).toBe(before);
+  });
 
   it('sets and removes a top-level value', async () => {
     const { cp } = await cpWith();

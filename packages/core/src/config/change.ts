@@ -108,13 +108,24 @@ export function applyConfigChange(
     else config[key] = value;
   }
   const lists = new Map<string, Entity[]>();
-  const listOf = (collection: string): Entity[] => {
+  /** The list of a collection, copied once; `undefined` for a key that is not one. */
+  const listOf = (collection: string, path: (string | number)[]): Entity[] | undefined => {
     let list = lists.get(collection);
     if (!list) {
       const current = config[collection];
+      // `_format_version` and the like are not collections; nor is a key holding a value.
+      if (
+        collection.startsWith('_') ||
+        (current !== undefined && current !== null && !Array.isArray(current))
+      ) {
+        problems.push({
+          path: formatPath(path),
+          message: `${collection} is not a collection of entities`,
+        });
+        return undefined;
+      }
       list = Array.isArray(current) ? [...(current as Entity[])] : [];
       lists.set(collection, list);
-      changed.add(collection);
     }
     return list;
   };
@@ -126,7 +137,8 @@ export function applyConfigChange(
       });
       continue;
     }
-    const list = listOf(collection);
+    const list = listOf(collection, ['delete', collection]);
+    if (!list) continue;
     references.forEach((reference, index) => {
       const wanted = new Set(deleteKeys(String(reference)));
       const at = list.findIndex((entity) =>
@@ -148,7 +160,8 @@ export function applyConfigChange(
       });
       continue;
     }
-    const list = listOf(collection);
+    const list = listOf(collection, ['upsert', collection]);
+    if (!list) continue;
     const index = new Map<string, number>();
     list.forEach((entity, at) => {
       for (const key of keysOf(collection, entity)) index.set(key, at);
@@ -175,7 +188,12 @@ export function applyConfigChange(
       }
     });
   }
-  for (const [collection, list] of lists) config[collection] = list;
+  for (const [collection, list] of lists) {
+    // Nothing added to a collection that did not exist: it still does not.
+    if (list.length === 0 && !Array.isArray(config[collection])) continue;
+    config[collection] = list;
+    changed.add(collection);
+  }
   if (problems.length > 0) throw invalid(problems);
   checkEntityCount(config, maxEntities);
   // References and unique names across the result: a linear pass over the whole config.

@@ -63,7 +63,8 @@ function fingerprint(value: unknown): string {
 
 /** The fingerprints of `config`'s entities and values. */
 export function fingerprintConfig(config: Readonly<Record<string, unknown>>): ConfigFingerprint {
-  const keys = Object.keys(config);
+  // A key whose value is undefined is not in the config's JSON: not in its delta either.
+  const keys = Object.keys(config).filter((key) => config[key] !== undefined);
   const lists = new Map<string, string[]>();
   const values = new Map<string, string>();
   let bytes = 64;
@@ -109,28 +110,48 @@ export function diffConfig(
   return delta;
 }
 
+/**
+ * Runs rebuilding `prints` from `old`: each base entity is copied at most once (a receiver
+ * enforces it, so a delta never rebuilds more than its base and its own entities hold); an
+ * entity whose every copy in the base is taken travels whole.
+ */
 function runsFor(
   old: readonly string[],
   prints: readonly string[],
   entities: readonly unknown[],
 ): DeltaRun[] {
-  // Where each fingerprint first appears in the base list (equal content: any copy will do).
-  const at = new Map<string, number>();
-  for (let index = old.length - 1; index >= 0; index--) at.set(old[index]!, index);
+  // Where each fingerprint appears in the base list, in order (equal content: any copy will do).
+  const at = new Map<string, number[]>();
+  for (let index = old.length - 1; index >= 0; index--) {
+    const indices = at.get(old[index]!);
+    if (indices) indices.push(index);
+    else at.set(old[index]!, [index]);
+  }
+  const used = new Uint8Array(old.length);
+  const take = (print: string): number | undefined => {
+    const indices = at.get(print);
+    while (indices && indices.length > 0) {
+      const index = indices.pop()!;
+      if (!used[index]) return index;
+    }
+    return undefined;
+  };
   const runs: DeltaRun[] = [];
   let run: [number, number] | undefined;
   for (let index = 0; index < prints.length; index++) {
     const print = prints[index]!;
-    if (run && old[run[1]] === print) {
+    if (run && run[1] < old.length && !used[run[1]] && old[run[1]] === print) {
+      used[run[1]] = 1;
       run[1]++;
       continue;
     }
-    const from = at.get(print);
+    const from = take(print);
     if (from === undefined) {
       run = undefined;
       runs.push({ e: entities[index] });
       continue;
     }
+    used[from] = 1;
     run = [from, from + 1];
     runs.push(run);
   }
@@ -191,7 +212,12 @@ export function applyDelta(
     else throw new ConfigDeltaInvalidError(`"${key}" is kept but the base has no such key`);
     put(config, key, value);
   }
-  for (const key of Object.keys(base)) if (!named.has(key)) changed.add(key);
+  for (const key of Object.keys(base))
+    if (!named.has(key)) {
+      changed.add(key);
+      // A key removed (`_format_version`, say) is a change the entities alone do not show.
+      added = undefined;
+    }
   return { config, changed, added };
 }
 
@@ -202,6 +228,9 @@ function rebuild(key: string, base: unknown, runs: unknown, added: unknown[]): u
     );
   if (!Array.isArray(runs)) throw new ConfigDeltaInvalidError(`"${key}": runs are a list`);
   const list: unknown[] = [];
+  // Each base entity is copied at most once: the result is never larger than the base and
+  // the delta's own entities together (a few runs of [0, n] cannot multiply a config).
+  const used = new Uint8Array(base.length);
   for (const run of runs) {
     if (Array.isArray(run)) {
       const [start, end] = run as unknown[];
@@ -216,7 +245,14 @@ function rebuild(key: string, base: unknown, runs: unknown, added: unknown[]): u
         throw new ConfigDeltaInvalidError(
           `"${key}": run ${JSON.stringify(run)} is not a range of the base's ${base.length} entities`,
         );
-      for (let index = start as number; index < (end as number); index++) list.push(base[index]);
+      for (let index = start as number; index < (end as number); index++) {
+        if (used[index])
+          throw new ConfigDeltaInvalidError(
+            `"${key}": entity ${index} of the base is copied twice`,
+          );
+        used[index] = 1;
+        list.push(base[index]);
+      }
     } else if (isRecord(run) && Object.hasOwn(run, 'e') && Object.keys(run).length === 1) {
       list.push(run.e);
       added.push(run.e);

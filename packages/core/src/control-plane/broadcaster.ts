@@ -51,7 +51,9 @@ export class DataPlaneFeed {
     | undefined;
   /** A delta was refused: the next frame is the whole config. */
   #wholeNext = false;
-  readonly #slot: LatestSlot<{ config: EncodedConfig; force: boolean }>;
+  /** The last frame the transport took. */
+  #lastSent: EncodedConfig | undefined;
+  readonly #slot: LatestSlot<{ config: EncodedConfig; force: boolean; from: string | undefined }>;
 
   constructor(
     private readonly owner: ConfigBroadcaster,
@@ -60,9 +62,15 @@ export class DataPlaneFeed {
     private readonly ackTimeoutMs: number,
   ) {
     this.#slot = new LatestSlot(
-      async ({ config, force }, signal) => {
+      async ({ config, force, from }, signal) => {
         // The DP may have caught up while this version waited its turn.
         if (!target.wants(config, force)) return;
+        // A delta made from the hash the DP had when it was offered: if the DP has moved on
+        // (it applied the frame that was in flight), make the delta from where it is now.
+        if (config.base !== undefined && from !== this.#base()) {
+          this.offer(force);
+          return;
+        }
         // A protocol whose DPs answer only the configs they apply is not waited for: a
         // refused config would hold the next one back until the ack timeout.
         if (target.protocol.answersConfigs === false) {
@@ -71,6 +79,8 @@ export class DataPlaneFeed {
           return;
         }
         const answer = this.#expectAnswer(config);
+        // Before the send resolves: its answer may come first.
+        this.#lastSent = config;
         try {
           await target.send(config, signal);
           this.owner.sent(config);
@@ -92,23 +102,33 @@ export class DataPlaneFeed {
     return this.target.protocol;
   }
 
+  /** The hash a delta to this DP starts from, unless it is to get the whole config. */
+  #base(): string | undefined {
+    return this.#wholeNext ? undefined : this.target.deltaBase?.();
+  }
+
   /** Offers the current version (when the DP wants it); `force` even if it has its hash. */
   offer(force = false): void {
     const { protocol, adaptation } = this.target;
-    const base = this.#wholeNext ? undefined : this.target.deltaBase?.();
-    const config = this.owner.currentFor(protocol, adaptation, () => this.offer(force), base);
+    const from = this.#base();
+    const config = this.owner.currentFor(protocol, adaptation, () => this.offer(force), from);
     if (config instanceof Error) {
       this.target.blocked(config);
       return;
     }
-    if (!config || !this.target.wants(config, force)) return;
+    if (!config) return;
+    if (!this.target.wants(config, force)) {
+      // The DP has this version already: a delta may start from it again.
+      this.#wholeNext = false;
+      return;
+    }
     const limit = adaptation?.maxFrameBytes;
     if (limit !== undefined && config.frame.byteLength > limit) {
       this.target.blocked(new PayloadTooLargeError(config.frame.byteLength, limit));
       return;
     }
     this.target.blocked(undefined);
-    this.#slot.offer({ config, force });
+    this.#slot.offer({ config, force, from });
   }
 
   /** The version of `hash` when it is the current one (for reports that carry no version). */
@@ -122,7 +142,8 @@ export class DataPlaneFeed {
    * config (a DP whose config was not the delta's base, or a delta that did not hash right).
    */
   refused(hash: string): void {
-    const wasDelta = this.#inFlight?.hash === hash && this.#inFlight.base !== undefined;
+    // The frame refused is the last sent, whether or not its answer came in time.
+    const wasDelta = this.#lastSent?.hash === hash && this.#lastSent.base !== undefined;
     this.answered(hash);
     if (!wasDelta) return;
     this.#wholeNext = true;
@@ -159,6 +180,22 @@ export class DataPlaneFeed {
       };
     });
   }
+}
+
+/** Whether two fingerprints describe the same bytes. */
+function samePrints(a: ConfigFingerprint, b: ConfigFingerprint): boolean {
+  if (a.keys.length !== b.keys.length || a.keys.some((key, i) => key !== b.keys[i])) return false;
+  for (const key of a.keys) {
+    if (a.values.get(key) !== b.values.get(key)) return false;
+    const left = a.lists.get(key);
+    const right = b.lists.get(key);
+    if (!left || !right) {
+      if (left !== right) return false;
+      continue;
+    }
+    if (left.length !== right.length || left.some((print, i) => print !== right[i])) return false;
+  }
+  return true;
 }
 
 /** Whether a DP reporting `hash` serves `config` (its hash, or the hash it is served under). */
@@ -212,6 +249,8 @@ export class ConfigBroadcaster<TConfig = unknown> {
   #adapted = new Map<WireProtocol, Map<string, EncodedConfig | PlanesyncError | Promise<void>>>();
   /** Recent versions deltas may start from (oldest first), by hash: fingerprints, no configs. */
   readonly #history = new Map<string, ConfigFingerprint>();
+  /** Hashes published again in other bytes: deltas do not start from them. */
+  readonly #ambiguous = new Set<string>();
   #historyBytes = 0;
   /** The current version as deltas from each base, by protocol: made once per pair. */
   #deltas = new Map<WireProtocol, Map<string, EncodedConfig | Promise<void>>>();
@@ -314,7 +353,14 @@ export class ConfigBroadcaster<TConfig = unknown> {
     from: string,
     ready: () => void,
   ): EncodedConfig | undefined {
-    if (from === whole.hash || !protocol.controlPlane.encodeDelta || !this.#history.has(from))
+    // A protocol whose DPs do not answer configs could never say a delta was refused.
+    if (
+      from === whole.hash ||
+      !protocol.controlPlane.encodeDelta ||
+      protocol.answersConfigs === false ||
+      !this.#history.has(from) ||
+      this.#ambiguous.has(from)
+    )
       return whole;
     const byBase = this.#deltas.get(protocol) ?? new Map();
     this.#deltas.set(protocol, byBase);
@@ -350,9 +396,9 @@ export class ConfigBroadcaster<TConfig = unknown> {
         hashes: whole.hashes,
         ...(license ? { license } : {}),
       });
-      this.#deltasMade++;
       // A delta no smaller than the whole config is not worth the DP's work.
       if (encoded.frame.byteLength >= whole.frame.byteLength) return whole;
+      this.#deltasMade++;
       return license === this.#license ? encoded : encoded.relicense(this.#license);
     } catch (error) {
       // A delta that cannot be made is no failure: the whole config goes instead.
@@ -371,14 +417,22 @@ export class ConfigBroadcaster<TConfig = unknown> {
     const config = version.config;
     if (!wantsDeltas || typeof config !== 'object' || config === null || Array.isArray(config))
       return;
-    if (this.#history.has(version.hash)) return;
     const print = fingerprintConfig(config as Record<string, unknown>);
+    const earlier = this.#history.get(version.hash);
+    if (earlier) {
+      // The same hash again (Kong's hash ignores key order), maybe in other bytes: DPs still
+      // on the earlier bytes cannot be told apart by their hash, so no delta starts from it.
+      if (!samePrints(earlier, print)) this.#ambiguous.add(version.hash);
+      this.#history.delete(version.hash);
+      this.#historyBytes -= earlier.bytes;
+    }
     this.#history.set(version.hash, print);
     this.#historyBytes += print.bytes;
     for (const [hash, old] of this.#history) {
       if (this.#history.size <= versions && this.#historyBytes <= bytes) break;
       if (hash === version.hash) break; // the current version stays, however large
       this.#history.delete(hash);
+      this.#ambiguous.delete(hash);
       this.#historyBytes -= old.bytes;
     }
   }
@@ -457,7 +511,7 @@ export class ConfigBroadcaster<TConfig = unknown> {
         unknown
       >;
       const { config, changed } = applyConfigChange(base, change, publisher.limits.maxEntities);
-      if (checkWhole) return this.#publish(checkWhole(config));
+      if (checkWhole) return this.#publishValid(checkWhole(config) as TConfig);
       const unchanged = new Set(Object.keys(config).filter((key) => !changed.has(key)));
       return this.#publishValid(config as TConfig, unchanged);
     });

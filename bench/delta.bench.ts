@@ -110,18 +110,48 @@ class Acks {
   }
 }
 
+/** How long any wait may take: a wait that never ends is a broken run (a DP refused), not a slow one. */
+const WAIT_MS = 120_000;
+
+/** `promise`, or a failure naming `what` once `WAIT_MS` passed. */
+async function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`delta bench: ${what}, still waiting after ${WAIT_MS / 1000} s`)),
+      WAIT_MS,
+    );
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `done` every 10 ms, for at most `WAIT_MS`. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  const deadline = performance.now() + WAIT_MS;
+  while (!done()) {
+    if (performance.now() > deadline)
+      throw new Error(`delta bench: ${what}, still waiting after ${WAIT_MS / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** Resolves once the CP counts `n` connected DPs (all on `hash`, when given). */
-async function connected(cp: ControlPlane, n: number, hash?: string): Promise<void> {
-  const ready = () =>
-    cp.dataPlanes().filter((d) => d.connected && (hash === undefined || d.configHash === hash))
-      .length >= n;
-  while (!ready()) await new Promise((resolve) => setTimeout(resolve, 10));
+function connected(cp: ControlPlane, n: number, hash?: string): Promise<void> {
+  return until(
+    () =>
+      cp.dataPlanes().filter((d) => d.connected && (hash === undefined || d.configHash === hash))
+        .length >= n,
+    `${n} DPs connected${hash ? ` on ${hash}` : ''}`,
+  );
 }
 
 /** Resolves once the CP counts no connected DP. */
-async function allGone(cp: ControlPlane): Promise<void> {
-  while (cp.dataPlanes().some((d) => d.connected))
-    await new Promise((resolve) => setTimeout(resolve, 10));
+function allGone(cp: ControlPlane): Promise<void> {
+  return until(() => !cp.dataPlanes().some((d) => d.connected), 'every DP disconnected');
 }
 
 /** What the counters moved by between two readings. */
@@ -173,7 +203,7 @@ async function fanOut(n: number, pair: Pair, trust: TrustVerifier): Promise<Benc
     const start = performance.now();
     const { version } = await cp.setConfig(config);
     const resolved = performance.now() - start;
-    await acks.all(version);
+    await within(acks.all(version), `${n} acks of version ${version} (${side})`);
     const total = performance.now() - start;
     const sent = sentSince(before, cp.counters);
     if (!record) return;
@@ -351,7 +381,7 @@ async function dpApply(pair: Pair, trust: TrustVerifier): Promise<BenchResult> {
     });
     const up = new Promise((resolve) => dp.once('connected', resolve));
     await dp.start();
-    await up;
+    await within(up, 'the DataPlane connected');
     const editor = new Editor();
     /** Publishes the editor's next version; resolves with the DP's time and the frame's type. */
     const apply = async (config: Config) => {
@@ -359,7 +389,7 @@ async function dpApply(pair: Pair, trust: TrustVerifier): Promise<BenchResult> {
         timing.done = resolve;
       });
       await cp.setConfig(config);
-      await acked;
+      await within(acked, "the DataPlane's ack");
       return { ms: timing.ms, type: timing.type };
     };
     return { cp, dp, store, editor, apply };
@@ -497,7 +527,7 @@ async function catchUp(n: number, pair: Pair, trust: TrustVerifier): Promise<Ben
     const caughtUp = serving(cp, n, hash);
     const start = performance.now();
     await fleet.request({ cmd: 'hello' });
-    await caughtUp;
+    await within(caughtUp, `${n} DPs ${lag} versions behind catching up`);
     const ms = performance.now() - start;
     const { frames } = await fleet.request<{ frames: number[] }>({ cmd: 'frames' });
     rows.push({

@@ -15,11 +15,20 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { FleetCommand } from './fleet.ts';
 
 type Tls = { cert: string; key: string };
+type Plugin = { name: string; version: string };
 
 const connections: Connection[] = [];
 const rawSockets: WebSocket[] = [];
 const dataPlanes: DataPlane[] = [];
 let frames: number[] = [];
+/** Of those frames, the deltas. */
+let deltas: number[] = [];
+/** What each thin DP acked last (kept across `disconnect`, offered again on `thin` with `resume`). */
+let states: Array<{ hash: string; version: number }> = [];
+/** Hellos of thin DPs connected with `deferHello`, which `hello` sends. */
+const deferredHellos: Array<() => Promise<void>> = [];
+/** The thin DPs' connections, which `disconnect` closes. */
+const thinConnections: Connection[] = [];
 let rawReceived = 0;
 let rawExpected = 0;
 let stopping = false;
@@ -41,32 +50,55 @@ function memory(): { rss: number; heap: number } {
 /** Milliseconds on a clock both processes share. */
 const now = () => performance.timeOrigin + performance.now();
 
-function hello(id: string, configHash: string, configVersion: number): Uint8Array {
+function hello(
+  id: string,
+  configHash: string,
+  configVersion: number,
+  protocols: readonly string[] = ['planesync/1'],
+  plugins: readonly Plugin[] = [],
+): Uint8Array {
   return encodeMessage('hello', {
-    protocol: 'planesync/1',
+    protocol: protocols[0]!,
+    protocols: [...protocols],
     nodeId: id,
     hostname: id,
     version: '3.10.0',
     labels: {},
-    plugins: [],
+    plugins: [...plugins],
     configHash,
     configVersion,
   });
 }
 
-/** A thin DP: hello, then an ack for every config frame the moment it arrives, never inflating it. */
-async function thin(url: string, tls: Tls, index: number): Promise<Connection> {
+/**
+ * A thin DP: hello (offering `protocols`, with the hash and version it last acked), then an
+ * ack for every config frame — whole (0x04) or delta (0x0b) — the moment it arrives, with the
+ * header's version and hash, never inflating or applying it.
+ */
+async function thin(
+  url: string,
+  tls: Tls,
+  index: number,
+  protocols: readonly string[],
+  plugins: readonly Plugin[],
+  deferHello: boolean,
+): Promise<Connection> {
   const id = `thin-${index}`;
   const metadata = { node_id: id, node_hostname: id, node_version: '3.10.0' };
   const connection = await wsClient({ url, tls }).connect({ metadata });
-  await connection.send(hello(id, '0'.repeat(32), 0));
+  const state = states[index] ?? { hash: '0'.repeat(32), version: 0 };
+  const sendHello = () => connection.send(hello(id, state.hash, state.version, protocols, plugins));
+  if (deferHello) deferredHellos.push(sendHello);
+  else await sendHello();
   void (async () => {
     for await (const frame of connection) {
-      if (frame[0] !== MessageType.config) continue;
+      if (frame[0] !== MessageType.config && frame[0] !== MessageType.delta) continue;
       const message = decodeFrame(frame);
-      if (message.type !== 'config') continue;
+      if (message.type !== 'config' && message.type !== 'delta') continue;
       frames[index]!++;
+      if (message.type === 'delta') deltas[index]!++;
       const { version, hash } = message.body.header;
+      states[index] = { hash, version };
       await connection.send(encodeMessage('ack', { version, hash })).catch(() => undefined);
     }
   })();
@@ -136,10 +168,32 @@ async function inBatches<T>(n: number, open: (index: number) => Promise<T>): Pro
 
 async function handle(command: FleetCommand): Promise<unknown> {
   switch (command.cmd) {
-    case 'thin':
+    case 'thin': {
       frames = new Array<number>(command.n).fill(0);
-      connections.push(...(await inBatches(command.n, (i) => thin(command.url, command.tls, i))));
+      deltas = new Array<number>(command.n).fill(0);
+      if (!command.resume) states = [];
+      const protocols = command.protocols ?? ['planesync/1'];
+      const plugins = command.plugins ?? [];
+      const opened = await inBatches(command.n, (i) =>
+        thin(command.url, command.tls, i, protocols, plugins, command.deferHello === true),
+      );
+      thinConnections.push(...opened);
+      connections.push(...opened);
       return { connected: command.n };
+    }
+    case 'hello': {
+      const sending = deferredHellos.splice(0);
+      await Promise.all(sending.map((send) => send()));
+      return { sent: sending.length };
+    }
+    case 'disconnect': {
+      const closing = thinConnections.splice(0);
+      await Promise.all(closing.map((c) => c.close()));
+      const open = new Set(closing);
+      for (let i = connections.length - 1; i >= 0; i--)
+        if (open.has(connections[i]!)) connections.splice(i, 1);
+      return { closed: closing.length };
+    }
     case 'raw': {
       rawReceived = 0;
       rawExpected = command.expect;
@@ -156,7 +210,7 @@ async function handle(command: FleetCommand): Promise<unknown> {
       rawExpected = command.expect;
       return {};
     case 'frames':
-      return { frames };
+      return { frames, deltas };
     case 'storm':
       stopping = false;
       stop = new AbortController();

@@ -9,14 +9,27 @@ type Tls = { cert: string; key: string };
 
 /** What the worker can be asked to do. */
 export type FleetCommand = { id: number } & (
-  | { cmd: 'thin'; url: string; tls: Tls; n: number }
+  | {
+      cmd: 'thin';
+      url: string;
+      tls: Tls;
+      n: number;
+      /** The protocols the hello offers, newest first; default `['planesync/1']`. */
+      protocols?: readonly string[];
+      /** The plugins the hello declares (a config using others is not sent); default none. */
+      plugins?: ReadonlyArray<{ name: string; version: string }>;
+      /** Hello with the hash and version each DP acked last (after a `disconnect`). */
+      resume?: boolean;
+      /** Connect (TLS, upgrade) but send no hello until the `hello` command. */
+      deferHello?: boolean;
+    }
   | { cmd: 'raw'; url: string; tls: Tls; n: number; expect: number }
   | { cmd: 'dataPlanes'; url: string; tls: Tls; n: number }
   | { cmd: 'storm'; url: string; tls: Tls; n: number }
   | { cmd: 'rawReset'; expect: number }
   | { cmd: 'serveControlPlane' | 'serveRaw'; tls: Tls }
   | { cmd: 'memory' }
-  | { cmd: 'frames' | 'mark' | 'report' | 'close' }
+  | { cmd: 'frames' | 'mark' | 'report' | 'hello' | 'disconnect' | 'close' }
 );
 
 type Request = FleetCommand extends infer C ? (C extends unknown ? Omit<C, 'id'> : never) : never;

@@ -81,7 +81,7 @@ export function printTable(results: BenchResult[]): void {
     r.name,
     `${r.subject}: ${r.subjectMs.toFixed(r.unit ? 1 : 3)} ${r.unit ?? 'ms'}`,
     `${r.baseline}: ${r.baselineMs.toFixed(r.unit ? 1 : 3)} ${r.unit ?? 'ms'}`,
-    `${r.ratio.toFixed(2)}×`,
+    `${r.ratio < 0.1 ? r.ratio.toPrecision(2) : r.ratio.toFixed(2)}×`,
   ]);
   const header = ['benchmark', 'planesync (median)', 'baseline (median)', 'ratio'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));

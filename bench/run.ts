@@ -10,6 +10,7 @@ const benchmarks: Record<string, () => Promise<{ run(): Promise<BenchResult[]> }
   'cold-start': () => import('./cold-start.bench.ts'),
   analytics: () => import('./analytics.bench.ts'),
   cluster: () => import('./cluster.bench.ts'),
+  delta: () => import('./delta.bench.ts'),
 };
 
 const wanted = process.argv.slice(2);

@@ -77,11 +77,15 @@ class Editor {
     return this.#config;
   }
 
+  /** The service the last `next` changed, as `updateConfig` would be given it. */
+  changed: Config | undefined;
+
   next(): Config {
     const edit = ++this.#edits;
     const services = [...(this.#config.services as Config[])];
     const index = (edit * 37) % services.length;
     services[index] = { ...services[index], host: `moved-${edit}.internal.example.com` };
+    this.changed = services[index];
     this.#config = { ...this.#config, services };
     return this.#config;
   }
@@ -193,24 +197,33 @@ async function fanOut(n: number, pair: Pair, trust: TrustVerifier): Promise<Benc
   const editors = { delta: new Editor(), whole: new Editor() };
   const figures = {
     delta: { totals: [] as number[], resolved: [] as number[], perDp: [] as number[] },
+    update: { totals: [] as number[], resolved: [] as number[], perDp: [] as number[] },
     whole: { totals: [] as number[], resolved: [] as number[], perDp: [] as number[] },
   };
   const odd: string[] = [];
   let deltasEncoded = 0;
-  const round = async (side: 'delta' | 'whole', config: Config, record: boolean) => {
-    const { cp, acks } = sides[side];
+  const round = async (
+    side: 'delta' | 'update' | 'whole',
+    config: Config,
+    record: boolean,
+    change?: Config,
+  ) => {
+    const { cp, acks } = sides[side === 'update' ? 'delta' : side];
     const before = cp.counters;
     const start = performance.now();
-    const { version } = await cp.setConfig(config);
+    // The incremental input: the one service changed, not the 25 000 entities.
+    const { version } = change
+      ? await cp.updateConfig({ upsert: { services: [change] } })
+      : await cp.setConfig(config);
     const resolved = performance.now() - start;
     await within(acks.all(version), `${n} acks of version ${version} (${side})`);
     const total = performance.now() - start;
     const sent = sentSince(before, cp.counters);
     if (!record) return;
     const frames = sent.deltas + sent.wholes;
-    if (frames !== n || (side === 'delta' ? sent.wholes : sent.deltas) !== 0)
+    if (frames !== n || (side === 'whole' ? sent.deltas : sent.wholes) !== 0)
       odd.push(`${side} v${version}: ${sent.deltas} deltas and ${sent.wholes} whole configs`);
-    if (side === 'delta') deltasEncoded += sent.deltasEncoded;
+    if (side !== 'whole') deltasEncoded += sent.deltasEncoded;
     figures[side].totals.push(total);
     figures[side].resolved.push(resolved);
     figures[side].perDp.push((sent.deltaBytes + sent.wholeBytes) / frames);
@@ -221,7 +234,10 @@ async function fanOut(n: number, pair: Pair, trust: TrustVerifier): Promise<Benc
   const rounds = quick ? 3 : 5;
   for (let i = 0; i < warmup + rounds; i++) {
     await round('delta', editors.delta.next(), i >= warmup);
+    const updated = editors.delta.next();
+    await round('update', updated, i >= warmup, editors.delta.changed);
     await round('whole', editors.whole.next(), i >= warmup);
+    editors.whole.next(); // the whole side's config stays the delta side's
   }
   const { frames, deltas } = await sides.delta.fleet.request<{
     frames: number[];
@@ -234,7 +250,11 @@ async function fanOut(n: number, pair: Pair, trust: TrustVerifier): Promise<Benc
     await side.cp.stop();
   }
   const bytes = { delta: median(figures.delta.perDp), whole: median(figures.whole.perDp) };
-  const time = { delta: median(figures.delta.totals), whole: median(figures.whole.totals) };
+  const time = {
+    delta: median(figures.delta.totals),
+    update: median(figures.update.totals),
+    whole: median(figures.whole.totals),
+  };
   const check =
     odd.length === 0
       ? `every delta round: ${n} delta frames, 0 whole configs; ${deltasEncoded} deltas encoded for ${rounds} versions; the planesync/2 DPs received ${deltaFrames} deltas in ${frames.reduce((a, b) => a + b, 0)} frames`
@@ -260,6 +280,15 @@ async function fanOut(n: number, pair: Pair, trust: TrustVerifier): Promise<Benc
       notes:
         `setConfig resolved after ${median(figures.delta.resolved).toFixed(0)} ms (delta side) and ${median(figures.whole.resolved).toFixed(0)} ms (whole side): both validate, hash, gzip the whole config and fingerprint it for the history, then hand the frames to the sockets — the whole side its ${n} whole frames, the delta side none yet (its delta is made after, once per version, and shared by every DP); ` +
         `CP steps for one version, each alone: ${steps}; the same CP options on both sides (default history, pushIntervalMs 0); median of ${rounds} rounds each, alternating, after ${warmup} warm-up`,
+    },
+    {
+      name: `one service changed, ${n} thin DPs over wss+mTLS: updateConfig → last ack`,
+      subject: 'updateConfig (one upsert), delta to planesync/2 DPs',
+      subjectMs: time.update,
+      baseline: 'setConfig(whole), whole config to planesync/1 DPs',
+      baselineMs: time.whole,
+      ratio: time.update / time.whole,
+      notes: `updateConfig resolved after ${median(figures.update.resolved).toFixed(0)} ms: it checks the one service and the references across the config, hashes services and the rest again, gzips the whole config (for DPs that need it) and makes one delta; ${median(figures.update.perDp).toFixed(0)} bytes per DP`,
     },
   ];
 }

@@ -465,26 +465,30 @@ describe('incremental sync over planesync/2', () => {
     }
   });
 
-  it('sends a DP whose version fell out of the history the whole config', async () => {
+  it.each([
+    [2, 'a delta'],
+    [3, 'the whole config'],
+  ])('with deltaHistory.versions 2, sends a DP %i versions behind %s', async (behind, what) => {
     const { cluster, dataPlane, received } = await fleet({ versions: 2 });
     try {
       const lagging = dataPlane('lagging');
       await lagging.dp.start();
-      let config = seedConfig(3);
-      const first = await cluster.cp.setConfig(config);
+      const services = Array.from({ length: 200 }, (_, i) => ({ name: `s${i}`, host: `h${i}` }));
+      const version = (port: number) => ({
+        _format_version: '3.0',
+        services: services.map((s, i) => (i === 0 ? { ...s, port } : s)),
+      });
+      const first = await cluster.cp.setConfig(version(1));
       await cluster.cp.waitForSync({ hash: first.hash });
       await lagging.dp.stop();
-      const { edit } = editor(33);
       let last = first;
-      for (let i = 0; i < 3; i++) {
-        config = edit(edit(config));
-        last = await cluster.cp.setConfig(config);
-      }
+      for (let i = 0; i < behind; i++) last = await cluster.cp.setConfig(version(100 + i));
       await lagging.dp.start();
       await cluster.clock.advance(10_000);
       await cluster.cp.waitForSync({ hash: last.hash });
-      expect(received('lagging', MessageType.delta)).toHaveLength(0);
-      expect(received('lagging', MessageType.config)).toHaveLength(2);
+      const deltas = what === 'a delta' ? 1 : 0;
+      expect(received('lagging', MessageType.delta)).toHaveLength(deltas);
+      expect(received('lagging', MessageType.config)).toHaveLength(2 - deltas);
     } finally {
       await cluster.stop();
     }

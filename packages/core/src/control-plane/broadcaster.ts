@@ -429,7 +429,8 @@ export class ConfigBroadcaster<TConfig = unknown> {
     this.#history.set(version.hash, print);
     this.#historyBytes += print.bytes;
     for (const [hash, old] of this.#history) {
-      if (this.#history.size <= versions && this.#historyBytes <= bytes) break;
+      // `versions` earlier versions, besides the current one, that deltas may start from.
+      if (this.#history.size <= versions + 1 && this.#historyBytes <= bytes) break;
       if (hash === version.hash) break; // the current version stays, however large
       this.#history.delete(hash);
       this.#ambiguous.delete(hash);

@@ -182,6 +182,37 @@ export class DataPlaneFeed {
   }
 }
 
+/** Per protocol and key, a value of the current version: made, or being made. */
+type VersionCache<V> = Map<WireProtocol, Map<string, V | Promise<void>>>;
+
+/**
+ * The value of `key` for the current version, made at most once: the value when it is made,
+ * else `undefined`, and `ready` is called once it is. A cache replaced meanwhile (a new version
+ * installed) drops the result.
+ */
+function madeOnce<V>(
+  caches: VersionCache<V>,
+  protocol: WireProtocol,
+  key: string,
+  ready: () => void,
+  make: () => Promise<V>,
+): V | undefined {
+  const cache = caches.get(protocol) ?? new Map<string, V | Promise<void>>();
+  caches.set(protocol, cache);
+  const known = cache.get(key);
+  if (known instanceof Promise) {
+    void known.then(ready);
+    return undefined;
+  }
+  if (known !== undefined) return known;
+  const work = make().then((result) => {
+    if (caches.get(protocol) === cache) cache.set(key, result);
+  });
+  cache.set(key, work);
+  void work.then(ready);
+  return undefined;
+}
+
 /** Whether two fingerprints describe the same bytes. */
 function samePrints(a: ConfigFingerprint, b: ConfigFingerprint): boolean {
   if (a.keys.length !== b.keys.length || a.keys.some((key, i) => key !== b.keys[i])) return false;
@@ -246,14 +277,14 @@ export class ConfigBroadcaster<TConfig = unknown> {
    * The current version adapted for DPs that differ (by protocol, then adaptation key): an
    * encoding, a failure, or the work under way. Emptied when a version is installed.
    */
-  #adapted = new Map<WireProtocol, Map<string, EncodedConfig | PlanesyncError | Promise<void>>>();
+  #adapted: VersionCache<EncodedConfig | PlanesyncError> = new Map();
   /** Recent versions deltas may start from (oldest first), by hash: fingerprints, no configs. */
   readonly #history = new Map<string, ConfigFingerprint>();
   /** Hashes published again in other bytes: deltas do not start from them. */
   readonly #ambiguous = new Set<string>();
   #historyBytes = 0;
   /** The current version as deltas from each base, by protocol: made once per pair. */
-  #deltas = new Map<WireProtocol, Map<string, EncodedConfig | Promise<void>>>();
+  #deltas: VersionCache<EncodedConfig> = new Map();
   #deltasMade = 0;
   readonly #sent = { wholeFrames: 0, wholeBytes: 0, deltaFrames: 0, deltaBytes: 0 };
   #license: License | undefined;
@@ -300,21 +331,9 @@ export class ConfigBroadcaster<TConfig = unknown> {
     if (adaptation.key === undefined)
       return new InternalError(`${protocol.name}'s adaptFor gave an adapt without a key`);
     const key = adaptation.key;
-    const byKey = this.#adapted.get(protocol) ?? new Map();
-    this.#adapted.set(protocol, byKey);
-    const known = byKey.get(key);
-    if (known instanceof Promise) {
-      void known.then(ready);
-      return undefined;
-    }
-    if (known) return known;
-    const work = this.#adapt(protocol, base, adaptation, key).then((result) => {
-      // A version installed meanwhile made its own map: this result is dropped.
-      if (this.#adapted.get(protocol) === byKey) byKey.set(key, result);
-    });
-    byKey.set(key, work);
-    void work.then(ready);
-    return undefined;
+    return madeOnce(this.#adapted, protocol, key, ready, () =>
+      this.#adapt(protocol, base, adaptation, key),
+    );
   }
 
   /** Config frames the transports took, whole and delta, with their bytes. */
@@ -362,20 +381,9 @@ export class ConfigBroadcaster<TConfig = unknown> {
       this.#ambiguous.has(from)
     )
       return whole;
-    const byBase = this.#deltas.get(protocol) ?? new Map();
-    this.#deltas.set(protocol, byBase);
-    const known = byBase.get(from);
-    if (known instanceof Promise) {
-      void known.then(ready);
-      return undefined;
-    }
-    if (known) return known;
-    const work = this.#makeDelta(protocol, whole, from).then((result) => {
-      if (this.#deltas.get(protocol) === byBase) byBase.set(from, result);
-    });
-    byBase.set(from, work);
-    void work.then(ready);
-    return undefined;
+    return madeOnce(this.#deltas, protocol, from, ready, () =>
+      this.#makeDelta(protocol, whole, from),
+    );
   }
 
   async #makeDelta(

@@ -46,9 +46,7 @@ export interface FeedTarget {
  */
 export class DataPlaneFeed {
   /** The config frame sent and not yet answered. */
-  #inFlight:
-    | { hash: string; served?: string | undefined; base?: string; answered: () => void }
-    | undefined;
+  #inFlight: { hash: string; served?: string | undefined; answered: () => void } | undefined;
   /** A delta was refused: the next frame is the whole config. */
   #wholeNext = false;
   /** The last frame the transport took. */
@@ -171,7 +169,6 @@ export class DataPlaneFeed {
       this.#inFlight = {
         hash,
         served: servedHash,
-        ...(base !== undefined ? { base } : {}),
         answered: () => {
           this.clock.clearTimeout(timer);
           this.#inFlight = undefined;

@@ -129,7 +129,12 @@ function encodePlanesyncDelta(delta: ConfigDelta, base: string): PendingEncoding
 
 function encoded(header: ConfigHeader | DeltaHeader, compressed: Uint8Array): EncodedConfig {
   const { license, ...rest } = header;
-  const fields = { ...rest, hashes: header.hashes! };
+  // A delta's header leaves out the per-collection hashes (the DP computes them as it checks
+  // the result): for a one-entity change they were more than half the frame.
+  const fields =
+    'base' in header
+      ? { version: header.version, hash: header.hash, base: header.base }
+      : { ...rest, hashes: header.hashes! };
   return {
     version: header.version,
     hash: header.hash,
@@ -137,7 +142,7 @@ function encoded(header: ConfigHeader | DeltaHeader, compressed: Uint8Array): En
     ...('base' in header ? { base: header.base } : {}),
     frame: assembleConfigFrame(license ? { ...fields, license } : fields, compressed),
     relicense: (next: License | undefined) =>
-      encoded(next ? { ...fields, license: next } : fields, compressed),
+      encoded(next ? { ...rest, license: next } : rest, compressed),
   };
 }
 

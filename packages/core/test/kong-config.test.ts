@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { jsonMemberSpan } from '../src/config/json-scan.ts';
 import {
   type Connection,
   type ControlFrame,
@@ -18,7 +19,6 @@ import {
   TrustVerifier,
   toKongExport,
 } from '../src/index.ts';
-import { jsonMemberSpan } from '../src/protocol/codec.ts';
 import { isKongEmptyConfig, kongGeneratedId, uuidV5 } from '../src/protocol/index.ts';
 import { createTestCluster, FakeClock, type TestCluster } from '../src/testing/index.ts';
 

@@ -192,6 +192,9 @@ describe('config deltas: the change from one version to the next', () => {
         // The delta crosses the wire as JSON.
         const { config: rebuilt, changed } = applyDelta(config, JSON.parse(JSON.stringify(delta)));
         expect(JSON.stringify(rebuilt)).toBe(JSON.stringify(next));
+        // Valid edits make a valid config: the DP's partial check agrees.
+        const { added, dropped } = applyDelta(config, JSON.parse(JSON.stringify(delta)));
+        if (added) expect(() => checkDeltaResult(rebuilt, added, dropped)).not.toThrow();
         for (const key of new Set([...Object.keys(config), ...Object.keys(next)]))
           if (JSON.stringify(config[key]) !== JSON.stringify(next[key]))
             expect(changed).toContain(key);
@@ -254,8 +257,8 @@ describe('config deltas: the change from one version to the next', () => {
         set: {},
         lists: { services: [[0, 1], { e: entity }] },
       };
-      const { config, added } = applyDelta(base, delta);
-      expect(() => checkDeltaResult(config, added!)).toThrow(
+      const { config, added, dropped } = applyDelta(base, delta);
+      expect(() => checkDeltaResult(config, added!, dropped)).toThrow(
         expect.objectContaining({
           code: 'CONFIG_INVALID',
           problems: expect.arrayContaining([expect.objectContaining({ path })]),
@@ -263,6 +266,54 @@ describe('config deltas: the change from one version to the next', () => {
       );
     },
   );
+
+  it.each([
+    [
+      'a route the delta adds, naming a service that does not exist',
+      { routes: [[0, 1], { e: { name: 'r1', paths: ['/x'], service: 'nope' } }] },
+      'routes[1].service',
+    ],
+    [
+      'a plugin the delta adds, naming a consumer by a name no one holds',
+      { plugins: [{ e: { name: 'cors', consumer: 'ghost' } }] },
+      'plugins[0].consumer',
+    ],
+    [
+      'a service the delta replaces under another name, its route left behind',
+      { services: [{ e: { name: 's9', host: 'h' } }] },
+      'routes[0].service',
+    ],
+  ])('leave a DP refusing %s, looking only at what the delta touched', (_, lists, path) => {
+    const base = {
+      _format_version: '3.0',
+      services: [{ name: 's0', host: 'h0' }],
+      routes: [{ name: 'r0', paths: ['/'], service: 's0' }],
+      plugins: [] as unknown[],
+    };
+    const delta = { keys: Object.keys(base), set: {}, lists };
+    const { config, added, dropped } = applyDelta(base, delta);
+    expect(() => checkDeltaResult(config, added!, dropped)).toThrow(
+      expect.objectContaining({
+        code: 'CONFIG_INVALID',
+        problems: [expect.objectContaining({ path })],
+      }),
+    );
+  });
+
+  it('leave a DP accepting a service replaced under the same name, its route still finding it', () => {
+    const base = {
+      _format_version: '3.0',
+      services: [{ name: 's0', host: 'h0' }],
+      routes: [{ name: 'r0', paths: ['/'], service: 's0' }],
+    };
+    const delta = {
+      keys: Object.keys(base),
+      set: {},
+      lists: { services: [{ e: { name: 's0', host: 'h1', port: 81 } }] },
+    };
+    const { config, added, dropped } = applyDelta(base, delta);
+    expect(() => checkDeltaResult(config, added!, dropped)).not.toThrow();
+  });
 
   it('leave a DP checking a route a delta kept whose service the delta removed (a dangling reference)', () => {
     const base = {
@@ -275,8 +326,8 @@ describe('config deltas: the change from one version to the next', () => {
       set: {},
       lists: { services: [] },
     };
-    const { config, added } = applyDelta(base, delta);
-    expect(() => checkDeltaResult(config, added!)).toThrow(
+    const { config, added, dropped } = applyDelta(base, delta);
+    expect(() => checkDeltaResult(config, added!, dropped)).toThrow(
       expect.objectContaining({ code: 'CONFIG_INVALID' }),
     );
   });
@@ -363,12 +414,19 @@ class GatedStore extends BytesStore {
   }
 }
 
-/** Lets compression in libuv's pool and the frames it releases finish: bounded, no sleeping. */
-async function settle(cluster: { clock: { advance(ms: number): Promise<unknown> } }) {
-  for (let i = 0; i < 50; i++) {
+/**
+ * Turns the event loop (compression runs in libuv's pool, whatever the fake clock says) until
+ * `done`, without advancing the clock: bounded, and no sleeping for a set time.
+ */
+async function until(
+  cluster: { clock: { advance(ms: number): Promise<unknown> } },
+  done: () => boolean,
+) {
+  for (let turn = 0; turn < 20_000 && !done(); turn++) {
     await new Promise((resolve) => setImmediate(resolve));
     await cluster.clock.advance(0);
   }
+  expect(done()).toBe(true);
 }
 
 describe('incremental sync over planesync/2', () => {
@@ -570,11 +628,12 @@ describe('incremental sync over planesync/2', () => {
       const opened = store.close();
       await cluster.clock.advance(1_000);
       await cluster.cp.setConfig(version(81)); // the DP applies it; its save waits
-      await settle(cluster);
+      await until(cluster, () => received('slow', MessageType.delta).length === 1);
       await cluster.clock.advance(1_000);
-      const v2 = await cluster.cp.setConfig(version(82)); // waits for v1's answer
-      await settle(cluster);
+      await cluster.cp.setConfig(version(82)); // waits for v1's answer
+      await until(cluster, () => cluster.cp.counters.deltasEncoded === 2);
       opened();
+      const v2 = { hash: cluster.cp.currentConfig!.hash };
       await cluster.cp.waitForSync({ hash: v2.hash });
       expect(errors).not.toContain('CONFIG_DELTA_INVALID');
       expect(received('slow', MessageType.delta)).toHaveLength(2);
@@ -584,7 +643,7 @@ describe('incremental sync over planesync/2', () => {
   });
 
   it('repairs a delta refused after its ack timeout with the whole config', async () => {
-    const { cluster, dataPlane } = await fleet({ protocol: tampered('wrong base') });
+    const { cluster, dataPlane, received } = await fleet({ protocol: tampered('wrong base') });
     try {
       const store = new GatedStore();
       const { dp } = dataPlane('slow', { storage: store });
@@ -596,13 +655,14 @@ describe('incremental sync over planesync/2', () => {
       await cluster.clock.advance(1_000);
       // The DP holds the delta while its store is stuck: the refusal comes after 30 s.
       await cluster.cp.setConfig({ _format_version: '3.0', services: services.slice(1) });
-      await settle(cluster);
+      // Refused at once (its base is wrong), repaired whole: the DP's save of that now waits.
+      await until(cluster, () => received('slow', MessageType.config).length === 2);
       await cluster.clock.advance(31_000);
       const v2 = await cluster.cp.setConfig({
         _format_version: '3.0',
         services: services.slice(2),
       });
-      await settle(cluster);
+      await until(cluster, () => received('slow', MessageType.delta).length === 2);
       await cluster.clock.advance(31_000); // v2's ack timeout passes before the DP answers it
       opened();
       await cluster.cp.waitForSync({ hash: v2.hash });

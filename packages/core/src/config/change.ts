@@ -1,7 +1,7 @@
 import { ConfigInvalidError, type ConfigProblem } from '../errors.ts';
 import { NESTING } from './declarative-collections.ts';
 import { ENTITIES } from './declarative-entities.ts';
-import { relationProblems } from './declarative-references.ts';
+import { REFERENCES, relationProblems, UNIQUE } from './declarative-references.ts';
 import { expandUrl } from './declarative-service-url.ts';
 import { checkEntityCount } from './limits.ts';
 import { formatPath } from './validate.ts';
@@ -80,8 +80,9 @@ function deleteKeys(reference: string): string[] {
 /**
  * Applies `change` to `base` (the latest config, flat, already valid) without changing it:
  * the lists it touches are copies, the rest shared. Checks only what changed: each upserted
- * entity against its type's schema (the declarative schema's own rules), then references and
- * unique names across the result (a linear pass, no per-entity re-validation). Throws
+ * entity against its type's schema (the declarative schema's own rules), then the references
+ * and unique names the change can have broken: names it claims, references it makes, names
+ * it drops (each list read once, against the small set of values touched). Throws
  * `CONFIG_INVALID` listing every problem, each at its path in the change
  * (`upsert.services[0].port`). Returns the new config and the top-level keys it changed.
  */
@@ -108,6 +109,12 @@ export function applyConfigChange(
     else config[key] = value;
   }
   const lists = new Map<string, Entity[]>();
+  const addedBy = new Map<string, Entity[]>();
+  const droppedBy = new Map<string, unknown[]>();
+  const added = (collection: string) =>
+    addedBy.get(collection) ?? addedBy.set(collection, []).get(collection)!;
+  const dropped = (collection: string) =>
+    droppedBy.get(collection) ?? droppedBy.set(collection, []).get(collection)!;
   /** The list of a collection, copied once; `undefined` for a key that is not one. */
   const listOf = (collection: string, path: (string | number)[]): Entity[] | undefined => {
     let list = lists.get(collection);
@@ -149,7 +156,7 @@ export function applyConfigChange(
           path: formatPath(['delete', collection, index]),
           message: `no entity of ${collection} is ${JSON.stringify(reference)}`,
         });
-      else list.splice(at, 1);
+      else dropped(collection).push(...list.splice(at, 1));
     });
   }
   for (const [collection, entities] of Object.entries(change.upsert ?? {})) {
@@ -181,8 +188,11 @@ export function applyConfigChange(
         collection === 'services' && typeof (entity as Entity).url === 'string'
           ? expandUrl(entity as Entity)
           : (entity as Entity);
-      if (found !== undefined) list[found] = stored;
-      else {
+      added(collection).push(stored);
+      if (found !== undefined) {
+        dropped(collection).push(list[found]);
+        list[found] = stored;
+      } else {
         list.push(stored);
         for (const key of keysOf(collection, stored)) index.set(key, list.length - 1);
       }
@@ -196,8 +206,8 @@ export function applyConfigChange(
   }
   if (problems.length > 0) throw invalid(problems);
   checkEntityCount(config, maxEntities);
-  // References and unique names across the result: a linear pass over the whole config.
-  const relations = relationProblems(config);
+  // References and unique names: only the values the change touched, each list read once.
+  const relations = changedRelationProblems(config, addedBy, droppedBy);
   if (relations.length > 0)
     throw invalid(
       relations.map((problem) => ({ path: formatPath(problem.path), message: problem.message })),
@@ -246,31 +256,120 @@ function invalid(problems: ConfigProblem[]): ConfigInvalidError {
 
 /**
  * Checks a config made by a delta from a valid one: the entities the delta brought, each
- * against its type's schema (flat), then references and unique names across the result in
- * one linear pass — what a whole validation would find wrong in it, since everything else is
- * the base's and was checked. Throws `CONFIG_INVALID`.
+ * against its type's schema (flat), then the references and unique names they can have broken
+ * — what a whole validation would find wrong in it, since everything else is the base's and was
+ * checked. `dropped` are the base's entities the delta left out; without it, references and
+ * names are checked across the whole result. Throws `CONFIG_INVALID`.
  */
 export function checkDeltaResult(
   config: Readonly<Record<string, unknown>>,
   added: ReadonlyMap<string, readonly unknown[]>,
+  dropped?: ReadonlyMap<string, readonly unknown[]>,
 ): void {
   const problems: ConfigProblem[] = [];
-  for (const [collection, entities] of added) {
-    if (entities.length === 0) continue;
-    const list = config[collection] as readonly unknown[];
-    const positions = new Map<unknown, number>();
-    list.forEach((entity, index) => {
-      positions.set(entity, index);
-    });
+  const at = (collection: string, entity: unknown) =>
+    (config[collection] as readonly unknown[] | undefined)?.indexOf(entity) ?? -1;
+  for (const [collection, entities] of added)
     for (const entity of entities)
       problems.push(
-        ...entityProblems(collection, entity as Entity, [collection, positions.get(entity) ?? -1]),
+        ...entityProblems(collection, entity as Entity, [collection, at(collection, entity)]),
       );
-  }
   if (problems.length > 0) throw invalid(problems);
-  const relations = relationProblems(config);
+  const relations = dropped
+    ? changedRelationProblems(config, added, dropped)
+    : relationProblems(config);
   if (relations.length > 0)
     throw invalid(
       relations.map((problem) => ({ path: formatPath(problem.path), message: problem.message })),
     );
+}
+
+/** The entities of `collection` in `config` (top-level), as entities. */
+function entitiesOf(config: Readonly<Record<string, unknown>>, collection: string): Entity[] {
+  const list = config[collection];
+  return Array.isArray(list)
+    ? (list.filter((entity) => typeof entity === 'object' && entity !== null) as Entity[])
+    : [];
+}
+
+/** The name or id a reference field holds (`"x"`, `{ id }`, `{ name }`). */
+function referenced(ref: unknown): string | undefined {
+  if (typeof ref === 'string') return ref;
+  if (typeof ref === 'object' && ref !== null) {
+    const named = (ref as Entity).id ?? (ref as Entity).name;
+    return typeof named === 'string' ? named : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The reference and unique-name problems a change can cause, found by looking only for the
+ * values it touches: names the added entities claim (held twice?), references they make
+ * (to nothing?), and names the dropped entities held (still referred to, by no one else
+ * held?). Each pass reads one collection once, against a small set.
+ */
+function changedRelationProblems(
+  config: Readonly<Record<string, unknown>>,
+  added: ReadonlyMap<string, readonly unknown[]>,
+  dropped: ReadonlyMap<string, readonly unknown[]>,
+): Array<{ path: Array<string | number>; message: string }> {
+  const problems: Array<{ path: Array<string | number>; message: string }> = [];
+  for (const { collection, keys } of UNIQUE) {
+    const claimed = added.get(collection);
+    if (!claimed?.length) continue;
+    const list = entitiesOf(config, collection);
+    for (const key of keys) {
+      const values = new Set<unknown>(
+        claimed
+          .map((entity) => (entity as Entity)[key])
+          .filter((value) => typeof value === 'string'),
+      );
+      if (values.size === 0) continue;
+      const first = new Map<unknown, number>();
+      list.forEach((entity, index) => {
+        const value = entity[key];
+        if (!values.has(value)) return;
+        const earlier = first.get(value);
+        if (earlier === undefined) first.set(value, index);
+        else
+          problems.push({
+            path: [collection, index, key],
+            message: `${key} ${JSON.stringify(value)} is already used by ${formatPath([collection, earlier])}`,
+          });
+      });
+    }
+  }
+  for (const { from, field, to, keys } of REFERENCES) {
+    // References the added entities make: to something that exists?
+    const making = (added.get(from) ?? []) as Entity[];
+    const wanted = new Set(
+      making.map((entity) => referenced(entity[field])).filter((name) => name !== undefined),
+    );
+    // Names the dropped entities held: still held by another, or still referred to?
+    const gone = new Set(
+      ((dropped.get(to) ?? []) as Entity[]).flatMap((entity) =>
+        keys
+          .map((key) => entity[key])
+          .filter((value): value is string => typeof value === 'string'),
+      ),
+    );
+    if (wanted.size === 0 && gone.size === 0) continue;
+    const held = new Set<string>();
+    for (const entity of entitiesOf(config, to))
+      for (const key of keys) {
+        const value = entity[key];
+        if (typeof value === 'string' && (wanted.has(value) || gone.has(value))) held.add(value);
+      }
+    for (const name of held) gone.delete(name);
+    const check = (entity: Entity, index: number) => {
+      const name = referenced(entity[field]);
+      if (name === undefined || held.has(name) || !(wanted.has(name) || gone.has(name))) return;
+      problems.push({
+        path: [from, index, field],
+        message: `references ${to.replace(/s$/, '')} ${JSON.stringify(name)}, which does not exist`,
+      });
+    };
+    entitiesOf(config, from).forEach(check);
+  }
+  return problems;
 }

@@ -78,7 +78,7 @@ export const REFERENCES: ReadonlyArray<{
 ];
 
 /** Fields that must be unique within their collection, as Kong's schemas require. */
-const UNIQUE: ReadonlyArray<{ collection: string; keys: string[] }> = [
+export const UNIQUE: ReadonlyArray<{ collection: string; keys: string[] }> = [
   { collection: 'services', keys: ['id', 'name'] },
   { collection: 'routes', keys: ['id', 'name'] },
   { collection: 'plugins', keys: ['id', 'instance_name'] },

@@ -177,6 +177,8 @@ export function applyDelta(
    * was); `undefined` when it set a top-level value that is not a list.
    */
   added: Map<string, unknown[]> | undefined;
+  /** The base's entities the delta left out, by list. */
+  dropped: Map<string, unknown[]>;
 } {
   if (typeof delta !== 'object' || delta === null || Array.isArray(delta))
     throw new ConfigDeltaInvalidError('a delta is an object');
@@ -196,17 +198,21 @@ export function applyDelta(
   const config: Record<string, unknown> = {};
   const changed = new Set<string>();
   let added: Map<string, unknown[]> | undefined = new Map();
+  const dropped = new Map<string, unknown[]>();
   for (const key of keys) {
     let value: unknown;
     if (Object.hasOwn(lists, key)) {
       const entities: unknown[] = [];
-      value = rebuild(key, base[key], lists[key], entities);
+      const left: unknown[] = [];
+      value = rebuild(key, base[key], lists[key], entities, left);
       added?.set(key, entities);
+      dropped.set(key, left);
       changed.add(key);
     } else if (Object.hasOwn(set, key)) {
       value = set[key];
       if (Array.isArray(value)) added?.set(key, value);
       else added = undefined;
+      if (Array.isArray(base[key])) dropped.set(key, base[key] as unknown[]);
       changed.add(key);
     } else if (Object.hasOwn(base, key)) value = base[key];
     else throw new ConfigDeltaInvalidError(`"${key}" is kept but the base has no such key`);
@@ -218,10 +224,16 @@ export function applyDelta(
       // A key removed (`_format_version`, say) is a change the entities alone do not show.
       added = undefined;
     }
-  return { config, changed, added };
+  return { config, changed, added, dropped };
 }
 
-function rebuild(key: string, base: unknown, runs: unknown, added: unknown[]): unknown[] {
+function rebuild(
+  key: string,
+  base: unknown,
+  runs: unknown,
+  added: unknown[],
+  dropped: unknown[],
+): unknown[] {
   if (!Array.isArray(base))
     throw new ConfigDeltaInvalidError(
       `"${key}" is rebuilt from runs, but the base has no list there`,
@@ -258,6 +270,7 @@ function rebuild(key: string, base: unknown, runs: unknown, added: unknown[]): u
       added.push(run.e);
     } else throw new ConfigDeltaInvalidError(`"${key}": a run is [start, end] or { e }`);
   }
+  for (let index = 0; index < base.length; index++) if (!used[index]) dropped.push(base[index]);
   return list;
 }
 

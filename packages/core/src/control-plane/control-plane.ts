@@ -351,8 +351,9 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   /**
    * Changes the latest config by entities added, replaced or removed, rather than resubmitting
    * it whole: a host managing 25 000 entities changes one with one small call. Only what
-   * changed is checked — each upserted entity against its type's schema, then references and
-   * unique names across the result in one linear pass — and only the collections it touched
+   * changed is checked — each upserted entity against its type's schema, then the references
+   * and unique names it touched (names it claims, references it makes or drops) — and only
+   * the collections it touched
    * are hashed again (a CP given its own `schema` validates the result whole). Then it is
    * published, encoded and pushed as `setConfig` does (planesync/2 DPs get a delta), in order
    * with `setConfig` calls. Rejects with `CONFIG_INVALID`, every problem at its path in the

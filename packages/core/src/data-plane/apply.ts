@@ -120,7 +120,7 @@ export async function applyOffer(
     // the declarative one; anything else is validated whole.
     let valid: unknown;
     if (body.added && context.checksDeltas) {
-      checkDeltaResult(config as Record<string, unknown>, body.added);
+      checkDeltaResult(config as Record<string, unknown>, body.added, body.dropped);
       valid = config;
     } else valid = validateConfig(config, context.schema);
     // A schema that changed nothing returns its input: the bytes read are then its JSON.

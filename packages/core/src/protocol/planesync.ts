@@ -316,11 +316,11 @@ class PlanesyncDataPlaneLink implements DataPlaneLink {
                 throw new ConfigDeltaInvalidError(
                   `a delta from ${header.base}, and no config to apply it to`,
                 );
-              const { config, changed, added } = applyDelta(
+              const { config, changed, added, dropped } = applyDelta(
                 base as Record<string, unknown>,
                 parseJson(json, 'delta payload'),
               );
-              return { config, changed, ...(added ? { added } : {}) };
+              return { config, changed, ...(added ? { added, dropped } : {}) };
             },
           },
         };

@@ -110,6 +110,8 @@ export interface ConfigRead {
    * `undefined`: check the config whole.
    */
   added?: ReadonlyMap<string, readonly unknown[]> | undefined;
+  /** With `added`: the base's entities the delta left out, by collection. */
+  dropped?: ReadonlyMap<string, readonly unknown[]> | undefined;
 }
 
 /** One message from the CP. */

@@ -1,7 +1,8 @@
 // `node --import ./scripts/forbid-vitest.mjs …`: makes `vitest` unresolvable in that
 // process, as in an application that does not have it, so code that still imports it fails.
 // In-thread hooks (`module.registerHooks`, Node 22.15+) where Node has them; `module.register`,
-// which Node 26 deprecates with a warning on stderr, only on older versions.
+// which Node 26 deprecates with a warning on stderr, only on older ones (22.0–22.14, and the
+// machine's Node 20 when a test runs there).
 import * as mod from 'node:module';
 
 function forbidden(specifier) {

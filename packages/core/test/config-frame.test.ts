@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashConfig } from '../src/index.ts';
-import { decodeFrame, encodeConfigFrame, inflateJson } from '../src/protocol/index.ts';
+import { BLOCK_ENTITIES } from '../src/protocol/config-members.ts';
+import {
+  compressConfig,
+  decodeFrame,
+  encodeConfigFrame,
+  inflate,
+  inflateJson,
+} from '../src/protocol/index.ts';
 import { createTestCluster, type TestCluster } from '../src/testing/index.ts';
 
 /** A declarative config of about `megabytes` MB of JSON that gzip cannot shrink much. */
@@ -44,6 +51,49 @@ describe('config frame payload', () => {
     expect(starts).toBeGreaterThanOrEqual(2);
     // About the size of one stream.
     expect(payload.byteLength).toBeLessThan(gzipSync(json).byteLength * 1.02);
+  });
+
+  it('the members inflate to exactly the JSON of the config, whatever its shape', async () => {
+    const odd = {
+      toJSON: () => ({ replaced: true }),
+    };
+    const shapes: unknown[] = [
+      null,
+      'text',
+      [1, 2, 3],
+      {},
+      { services: [] },
+      { a: undefined, f: () => 1, services: [{ id: 1 }], b: 2 },
+      { when: new Date(0), routes: Array.from({ length: 1025 }, (_, i) => ({ i })), tail: 'x' },
+      { list: Array.from({ length: 512 }, (_, i) => i), other: [undefined, odd], after: [] },
+      odd,
+      { _format_version: '3.0', ...bigConfig(1), plugins: [{ name: 'cors' }] },
+    ];
+    for (const config of shapes) {
+      const inflated = await inflate(await compressConfig(config), 64 * 1024 * 1024);
+      expect(Buffer.from(inflated).toString()).toBe(JSON.stringify(config) ?? 'null');
+    }
+  });
+
+  it('a config derived by changing some entities reuses the members of the entities it kept', async () => {
+    const first = bigConfig(1);
+    await compressConfig(first);
+    const kept = first.services[0]!;
+    // An entity of another member than the first (members end every BLOCK_ENTITIES entities).
+    const at = 3 * BLOCK_ENTITIES + 5;
+    const changed = { ...first.services[at]!, host: 'changed.internal' };
+    const services = first.services.map((service, i) => (i === at ? changed : service));
+    services.push({ ...kept, name: 'appended' });
+    const next = { ...first, services };
+    // An object edited in place after it was given is not seen: its member is reused as it
+    // was compressed (configs handed to the CP must not be edited, its docs say).
+    const original = kept.host;
+    kept.host = 'edited-in-place.internal';
+    const derived = await inflateJson(await compressConfig(next, { derivedFrom: first }), 1e8);
+    const fresh = await inflateJson(await compressConfig(next), 1e8);
+    kept.host = original;
+    expect(derived).toEqual(next);
+    expect((fresh as typeof next).services[0]!.host).toBe('edited-in-place.internal');
   });
 
   it('a DP applies a config compressed in pieces, pushed by the CP', async () => {

@@ -519,7 +519,8 @@ export class ConfigBroadcaster<TConfig = unknown> {
       const { config, changed } = applyConfigChange(base, change, publisher.limits.maxEntities);
       if (checkWhole) return this.#publishValid(checkWhole(config) as TConfig);
       const unchanged = new Set(Object.keys(config).filter((key) => !changed.has(key)));
-      return this.#publishValid(config as TConfig, unchanged);
+      // Entities the change kept are the base's objects, hashed and encoded as they were.
+      return this.#publishValid(config as TConfig, { unchanged, derivedFrom: base });
     });
   }
 
@@ -571,13 +572,13 @@ export class ConfigBroadcaster<TConfig = unknown> {
 
   async #publishValid(
     valid: TConfig,
-    unchanged?: ReadonlySet<string>,
+    from: { unchanged: ReadonlySet<string>; derivedFrom: unknown } | undefined = undefined,
   ): Promise<{ version: number; hash: string }> {
     const { publisher } = this.#options;
     // Encoding (compression) starts now, in libuv's pool, while this thread hashes. (Wasted
     // when the hash turns out unchanged; skipped when a newer call already waits.)
-    const pending = this.#queued > 0 ? undefined : this.#startEncoding(valid);
-    const prepared = publisher.prepareValid(valid, unchanged);
+    const pending = this.#queued > 0 ? undefined : this.#startEncoding(valid, from?.derivedFrom);
+    const prepared = publisher.prepareValid(valid, from?.unchanged);
     if (!prepared.changed) return { version: prepared.version, hash: prepared.hash };
     if (this.#queued > 0) {
       // A newer setConfig is already waiting: this version is published but never encoded or
@@ -603,11 +604,12 @@ export class ConfigBroadcaster<TConfig = unknown> {
     }
   }
 
-  #startEncoding(config: unknown): Map<WireProtocol, PendingEncoding> {
+  #startEncoding(config: unknown, derivedFrom?: unknown): Map<WireProtocol, PendingEncoding> {
+    const options = derivedFrom === undefined ? undefined : { derivedFrom };
     return new Map(
       this.#options.protocols.map((protocol) => [
         protocol,
-        protocol.controlPlane.encodeConfig(config),
+        protocol.controlPlane.encodeConfig(config, options),
       ]),
     );
   }

@@ -357,7 +357,9 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
    * are hashed again (a CP given its own `schema` validates the result whole). Then it is
    * published, encoded and pushed as `setConfig` does (planesync/2 DPs get a delta), in order
    * with `setConfig` calls. Rejects with `CONFIG_INVALID`, every problem at its path in the
-   * change (`upsert.services[0].port`), the latest version unchanged.
+   * change (`upsert.services[0].port`), the latest version unchanged. The entities it keeps
+   * are taken as they were hashed and compressed before: replace an entity by upserting a new
+   * object, never by editing one already given to the CP.
    *
    * @example
    * ```ts

@@ -2,6 +2,7 @@ import { promisify } from 'node:util';
 import { gunzip, gunzipSync, gzip, gzipSync } from 'node:zlib';
 import { formatPath } from '../config/validate.ts';
 import { PayloadTooLargeError, ProtocolViolationError } from '../errors.ts';
+import { type CompressOptions, compressMembers } from './config-members.ts';
 import {
   type ConfigFrame,
   type ConfigHeader,
@@ -48,24 +49,14 @@ export async function encodeConfigFrame(
   return assembleConfigFrame(header, await compressConfig(config));
 }
 
-/** JSON longer than two of these is compressed in pieces of at least this size, side by side. */
-const PIECE_BYTES = 1024 * 1024;
-
 /**
- * A config frame's payload: the gzip of the config's JSON, compressed in libuv's pool. A
- * large one is cut into up to four pieces compressed side by side and joined as gzip members
- * — one gzip stream to any reader (gunzip reads every member), at about the same size (each
- * piece restarts deflate's 32 KiB window once per megabyte or more).
+ * A config frame's payload: the gzip of the config's JSON, compressed in libuv's pool as
+ * gzip members of a few hundred entities each (see `config-members.ts`), side by side. With
+ * `derivedFrom` (the config this one was made from by changing some entities), only the
+ * members holding what changed are compressed again.
  */
-export async function compressConfig(config: unknown): Promise<Uint8Array> {
-  const json = encoder.encode(JSON.stringify(config));
-  if (json.byteLength <= 2 * PIECE_BYTES) return gzipAsync(json);
-  const count = Math.min(4, Math.floor(json.byteLength / PIECE_BYTES));
-  const size = Math.ceil(json.byteLength / count);
-  const members = await Promise.all(
-    Array.from({ length: count }, (_, i) => gzipAsync(json.subarray(i * size, (i + 1) * size))),
-  );
-  return Buffer.concat(members);
+export function compressConfig(config: unknown, options?: CompressOptions): Promise<Uint8Array> {
+  return compressMembers(config, options);
 }
 
 /**

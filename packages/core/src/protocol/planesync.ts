@@ -18,6 +18,7 @@ import {
   inflateJson,
   parseJson,
 } from './codec.ts';
+import type { CompressOptions } from './config-members.ts';
 import {
   type ConfigHeader,
   carriesDeltas,
@@ -84,7 +85,7 @@ export function planesyncProtocol(options: PlanesyncProtocolOptions = {}): WireP
     ...(route ? { route } : {}),
     requires: {},
     controlPlane: {
-      encodeConfig: (config) => encodePlanesyncConfig(config),
+      encodeConfig: (config, options) => encodePlanesyncConfig(config, options),
       encodeDelta: (delta, base) => encodePlanesyncDelta(delta, base),
       open: (connection, context) =>
         new PlanesyncControlPlaneLink(connection, versions, context.controlPlaneVersion),
@@ -106,8 +107,8 @@ export function planesyncProtocol(options: PlanesyncProtocolOptions = {}): WireP
 }
 
 /** Compression starts at once (in libuv's pool); the header is added when sealed. */
-function encodePlanesyncConfig(config: unknown): PendingEncoding {
-  const compressing = compressConfig(config);
+function encodePlanesyncConfig(config: unknown, options?: CompressOptions): PendingEncoding {
+  const compressing = compressConfig(config, options);
   compressing.catch(() => undefined); // a dropped encoding must not be an unhandled rejection
   return {
     async seal(header) {

@@ -271,9 +271,11 @@ export interface WireProtocol {
      * Starts encoding a config for every DP of this protocol — called once per version,
      * before the config is hashed, so that compression can run meanwhile (in libuv's pool);
      * `seal` finishes it once the version and hash are known. A pending encoding is dropped
-     * when the config turns out unchanged.
+     * when the config turns out unchanged. `derivedFrom` is the previous version's config
+     * when this one was made from it by `updateConfig`: the entities (objects) both hold are
+     * unchanged, so an encoder may reuse what it made of them.
      */
-    encodeConfig(config: unknown): PendingEncoding;
+    encodeConfig(config: unknown, options?: { derivedFrom?: unknown }): PendingEncoding;
     /**
      * Encodes the change from the version hashed `base` to a newer one, for the links that
      * take deltas; `seal` gives a frame whose `base` is set. Called once per pair of versions,

@@ -169,9 +169,12 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
    */
   async stop(): Promise<void> {
     await this.#starting?.catch(() => undefined);
+    // The link is closed first, so that it ends as stopped (1000) even when a transport
+    // still watches the signal of the connect that opened it (one that just completed).
+    const closing = this.#runtime?.live?.connection.close(CloseCode.NORMAL, 'data plane stopping');
     this.#stop.abort(new AbortedError('the data plane is stopping'));
     this.#license.stop();
-    await this.#runtime?.live?.connection.close(CloseCode.NORMAL, 'data plane stopping');
+    await closing;
     await this.#loop;
     this.#connection.disconnected();
     this.#loop = undefined;

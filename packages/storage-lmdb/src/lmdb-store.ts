@@ -15,9 +15,14 @@ import {
 } from '@planesync/core';
 import {
   acquireWriterLock,
+  appendToChain,
   assertNodeId,
+  type DeltaChain,
+  type DeltaChainLimits,
   fromStoredRecord,
+  loadChain,
   serializeStoredRecord,
+  startChain,
   throwIfAborted,
   toStoredRecord,
   type WriterLock,
@@ -35,10 +40,17 @@ export interface LmdbStoreOptions {
   mapSize?: number;
   /** 32 bytes (or 64 hex digits) to encrypt the stored config with AES-256-GCM. Default: none, as Kong. */
   encryptionKey?: Uint8Array | string;
+  /**
+   * When the deltas kept beside the snapshot are folded into it (a save written whole):
+   * after 16 deltas, or when they reach a quarter of the snapshot's bytes.
+   */
+  deltaChain?: DeltaChainLimits;
   clock?: Clock;
 }
 
 const SNAPSHOT_KEY = 'snapshot';
+/** The deltas applied to the snapshot since it was written (see `stored-deltas.ts` in core). */
+const DELTAS_KEY = 'deltas';
 const NODE_ID_KEY = 'node_id';
 const LOCK_FILE = 'planesync.pid';
 const encoder = new TextEncoder();
@@ -48,7 +60,10 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
  * The DP config cache in `<prefix>/dbless.lmdb`, where Kong keeps it. One save is one LMDB
  * write transaction holding the whole snapshot (config, version, hash, per-entity hashes,
  * source, save time), so a reader — in this process or another — sees the old snapshot or the
- * new one, never a mix, and a crash mid-save leaves the old one. The node id lives in the same
+ * new one, never a mix, and a crash mid-save leaves the old one. A config that came as a delta
+ * (planesync/2) is saved as the delta, beside the snapshot it applies to, in one transaction
+ * too; `load` applies the deltas, and every 16th save (or once they reach a quarter of the
+ * snapshot's bytes) writes the snapshot whole again. The node id lives in the same
  * environment.
  *
  * Reading never maps the file: a checked reader walks it with plain reads, and every value
@@ -80,6 +95,9 @@ export class LmdbConfigStore implements ConfigStore {
   readonly #mapSize: number;
   readonly #key: Buffer | undefined;
   readonly #clock: Clock;
+  readonly #chainLimits: DeltaChainLimits;
+  /** What the store holds, as a delta may extend it; `undefined` until a load or save says. */
+  #chain: DeltaChain | undefined;
   #lock: Promise<WriterLock | 'read-only'> | undefined;
   #db: Promise<RootDatabase<Uint8Array, string>> | undefined;
 
@@ -92,6 +110,7 @@ export class LmdbConfigStore implements ConfigStore {
     this.#mapSize = options.mapSize ?? 64 * 1024 * 1024;
     this.#key = options.encryptionKey === undefined ? undefined : toKey(options.encryptionKey);
     this.#clock = options.clock ?? systemClock;
+    this.#chainLimits = options.deltaChain ?? {};
   }
 
   /**
@@ -106,7 +125,8 @@ export class LmdbConfigStore implements ConfigStore {
 
   async load(options: AbortOptions = {}): Promise<StoredSnapshot | undefined> {
     throwIfAborted(options.signal);
-    const value = this.#read(SNAPSHOT_KEY);
+    // One read of the file: the snapshot and its deltas as one transaction left them.
+    const [value, deltas] = this.#readAll([SNAPSHOT_KEY, DELTAS_KEY]);
     if (value === undefined) return undefined;
     const plaintext = decrypt(this.#key, value, this.path);
     let record: unknown;
@@ -117,24 +137,44 @@ export class LmdbConfigStore implements ConfigStore {
         cause: error,
       });
     }
-    return fromStoredRecord(record, this.path);
+    const base = fromStoredRecord(record, this.path);
+    if (deltas === undefined) {
+      this.#chain = startChain(base.hash, plaintext.byteLength);
+      return base;
+    }
+    const chainBytes = decrypt(this.#key, deltas, this.path);
+    const { snapshot, chain } = loadChain(base, plaintext.byteLength, chainBytes, this.path);
+    this.#chain = chain;
+    return snapshot;
   }
 
   async save(snapshot: ConfigSnapshot, options: SaveOptions = {}): Promise<void> {
     throwIfAborted(options.signal);
-    const record = toStoredRecord({ ...snapshot, savedAt: this.#clock.now() });
-    const bytes = serializeStoredRecord(record, options.json);
-    await this.#write(SNAPSHOT_KEY, this.#key ? encrypt(this.#key, bytes) : bytes);
+    const stored = { ...snapshot, savedAt: this.#clock.now() };
+    const appended = appendToChain(this.#chain, stored, options.delta, this.#chainLimits);
+    if (appended) {
+      const { bytes } = appended;
+      await this.#writeAll([[DELTAS_KEY, this.#key ? encrypt(this.#key, bytes) : bytes]]);
+      this.#chain = appended.chain;
+      return;
+    }
+    const bytes = serializeStoredRecord(toStoredRecord(stored), options.json);
+    // Forgotten until the write is known to have landed (a failed one may have, or not).
+    this.#chain = undefined;
+    await this.#writeAll([
+      [SNAPSHOT_KEY, this.#key ? encrypt(this.#key, bytes) : bytes],
+      [DELTAS_KEY, undefined],
+    ]);
+    this.#chain = startChain(snapshot.hash, bytes.byteLength);
   }
 
   async clear(options: AbortOptions = {}): Promise<void> {
     throwIfAborted(options.signal);
-    const db = await this.#openForWriting();
-    try {
-      await db.remove(SNAPSHOT_KEY);
-    } catch (error) {
-      throw writeFailed(this.path, error);
-    }
+    this.#chain = undefined;
+    await this.#writeAll([
+      [SNAPSHOT_KEY, undefined],
+      [DELTAS_KEY, undefined],
+    ]);
   }
 
   async loadNodeId(options: AbortOptions = {}): Promise<string | undefined> {
@@ -169,17 +209,35 @@ export class LmdbConfigStore implements ConfigStore {
 
   /** One value, read with the checked reader and its checksum verified; never creates anything. */
   #read(key: string): Buffer | undefined {
+    return this.#readAll([key])[0];
+  }
+
+  /** Values of one read of the file, each checked as `#read` does. */
+  #readAll(keys: readonly string[]): (Buffer | undefined)[] {
     this.#refuseLinks();
-    const contents = readEnvironment(this.#file, this.path, new Set([key]));
-    const value = contents?.values.get(key);
-    return value === undefined ? undefined : unseal(value, this.path);
+    const contents = readEnvironment(this.#file, this.path, new Set(keys));
+    return keys.map((key) => {
+      const value = contents?.values.get(key);
+      return value === undefined ? undefined : unseal(value, this.path);
+    });
   }
 
   async #write(key: string, value: Uint8Array): Promise<void> {
+    await this.#writeAll([[key, value]]);
+  }
+
+  /** Puts (or, for `undefined`, removes) values in one write transaction. */
+  async #writeAll(entries: readonly (readonly [string, Uint8Array | undefined])[]): Promise<void> {
     const db = await this.#openForWriting();
+    const sealed = entries.map(([key, value]) => [key, value && seal(value)] as const);
     try {
-      // One write transaction: readers see the previous value until it commits.
-      await db.put(key, seal(value));
+      // One write transaction: readers see the previous values until it commits.
+      await db.transaction(() => {
+        for (const [key, value] of sealed) {
+          if (value) db.put(key, value);
+          else db.remove(key);
+        }
+      });
     } catch (error) {
       throw writeFailed(this.path, error);
     }

@@ -95,6 +95,7 @@ export async function applyOffer(
   candidate.validating();
   let snapshot: ConfigSnapshot;
   let json: Uint8Array | undefined;
+  let delta: { base: string; json: Uint8Array } | undefined;
   try {
     if (offer.base !== undefined && base?.hash !== offer.base)
       throw new ConfigDeltaInvalidError(
@@ -125,6 +126,8 @@ export async function applyOffer(
     } else valid = validateConfig(config, context.schema);
     // A schema that changed nothing returns its input: the bytes read are then its JSON.
     if (valid === config) json = body.json;
+    // A store holding the base may keep it and add the delta (a small write, not 7 MB).
+    if (valid === config && body.delta && base) delta = { base: base.hash, json: body.delta };
     snapshot = makeSnapshot(context.clock, valid, 'control-plane', offer.version, {
       // Kong's DP serves a workspaces-only config as "no config" (32 zeros).
       hash: context.servedHash(config, context.acceptsAdaptedConfigs ? hash : computed.config_hash),
@@ -155,7 +158,7 @@ export async function applyOffer(
   candidate.applying();
   candidate.activate(snapshot);
   context.activate(snapshot);
-  await context.cache.save(snapshot, json);
+  await context.cache.save(snapshot, { json, delta });
   await link.applied({
     version: snapshot.version,
     hash: snapshot.hash,

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.ts';
 import type { ConfigSnapshot } from '../config/snapshot.ts';
 import { PlanesyncError } from '../errors.ts';
 import { type Logger, logSafely } from '../host/logger.ts';
-import type { ConfigStore } from '../storage/contract.ts';
+import type { ConfigStore, SaveOptions } from '../storage/contract.ts';
 
 /**
  * The DP's view of its storage: whether it can be written, which config it holds, and the
@@ -83,11 +83,21 @@ export class ConfigCache {
     return { ...snapshot, source: 'cache', appliedAt: this.clock.now() };
   }
 
-  /** Saves `snapshot` (with its JSON when the bytes are the config's alone). Never throws. */
-  async save(snapshot: ConfigSnapshot, json?: Uint8Array): Promise<void> {
+  /**
+   * Saves `snapshot` (with its JSON when the bytes are the config's alone, and the delta it
+   * came as when the store holds its base). Never throws.
+   */
+  async save(
+    snapshot: ConfigSnapshot,
+    given: { json?: Uint8Array | undefined; delta?: SaveOptions['delta'] | undefined } = {},
+  ): Promise<void> {
     if (!this.writable) return;
+    const options: SaveOptions = {};
+    if (given.json) options.json = given.json;
+    // Only a delta from what the store holds: after a failed save it holds an older config.
+    if (given.delta && given.delta.base === this.hash) options.delta = given.delta;
     try {
-      await this.storage.save(snapshot, json ? { json } : {});
+      await this.storage.save(snapshot, options);
       this.hash = snapshot.hash;
     } catch (error) {
       // The config stays applied in memory; only the cache is behind (acks and pings say so).

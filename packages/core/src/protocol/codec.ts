@@ -3,6 +3,9 @@ import { gunzip, gunzipSync, gzip, gzipSync } from 'node:zlib';
 import { formatPath } from '../config/validate.ts';
 import { PayloadTooLargeError, ProtocolViolationError } from '../errors.ts';
 import { type CompressOptions, compressMembers } from './config-members.ts';
+
+export type { CompressOptions } from './config-members.ts';
+
 import {
   type ConfigFrame,
   type ConfigHeader,

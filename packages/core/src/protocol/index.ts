@@ -8,6 +8,14 @@
  */
 
 export {
+  applyDelta,
+  type ConfigDelta,
+  type ConfigFingerprint,
+  type DeltaRun,
+  diffConfig,
+  fingerprintConfig,
+} from '../config/delta.ts';
+export {
   ConfigDeltaInvalidError,
   ConfigHashMismatchError,
   InternalError,
@@ -19,6 +27,7 @@ export {
 } from '../errors.ts';
 export {
   assembleConfigFrame,
+  type CompressOptions,
   compressConfig,
   decodeFrame,
   encodeCompressed,

@@ -321,7 +321,7 @@ class PlanesyncDataPlaneLink implements DataPlaneLink {
                 base as Record<string, unknown>,
                 parseJson(json, 'delta payload'),
               );
-              return { config, changed, ...(added ? { added, dropped } : {}) };
+              return { config, changed, delta: json, ...(added ? { added, dropped } : {}) };
             },
           },
         };

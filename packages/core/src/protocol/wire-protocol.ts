@@ -112,6 +112,8 @@ export interface ConfigRead {
   added?: ReadonlyMap<string, readonly unknown[]> | undefined;
   /** With `added`: the base's entities the delta left out, by collection. */
   dropped?: ReadonlyMap<string, readonly unknown[]> | undefined;
+  /** For a delta: its JSON (as `applyDelta` reads it), for a store that keeps deltas. */
+  delta?: Uint8Array | undefined;
 }
 
 /** One message from the CP. */

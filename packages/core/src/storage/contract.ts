@@ -14,6 +14,15 @@ export interface SaveOptions extends AbortOptions {
    * it inflated): a store may write these bytes instead of serializing the config again.
    */
   json?: Uint8Array;
+  /**
+   * When `snapshot` came as a delta (planesync/2) applied to the snapshot hashed `base`: the
+   * delta's JSON, as `applyDelta` reads it. A store that holds `base` may keep it and add the
+   * delta rather than write the whole config again, as long as `load` gives back exactly
+   * `snapshot` (`applyDelta` rebuilds it, key and entity order included) and the save stays
+   * atomic; a store that holds anything else, or keeps only whole configs, writes `snapshot`
+   * whole.
+   */
+  delta?: { base: string; json: Uint8Array };
 }
 
 /** What {@link ConfigStore.open} found. */

@@ -21,5 +21,12 @@ export {
 } from '../errors.ts';
 export type { ConfigStore, SaveOptions, StoreAccess, StoredSnapshot } from './contract.ts';
 export { assertNodeId } from './node-id.ts';
+export {
+  appendToChain,
+  type DeltaChain,
+  type DeltaChainLimits,
+  loadChain,
+  startChain,
+} from './stored-deltas.ts';
 export { fromStoredRecord, serializeStoredRecord, toStoredRecord } from './stored-snapshot.ts';
 export { acquireWriterLock, type WriterLock } from './writer-lock.ts';

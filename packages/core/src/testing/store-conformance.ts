@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { diffConfig, fingerprintConfig } from '../config/delta.ts';
 import type { ConfigSnapshot } from '../config/snapshot.ts';
 import type { ConfigStore } from '../storage/contract.ts';
 import { assertMatches, assertSameJson } from './assertions.ts';
@@ -29,7 +30,8 @@ export interface ConfigStoreConformanceOptions {
 /**
  * Registers the storage contract's cases with your test runner: load of a missing store,
  * round trip, replacement, atomicity under concurrent saves and loads, copy semantics, clear,
- * node id round trip, persistence across instances, abort, invalid input. Every store runs it.
+ * node id round trip, persistence across instances, saves given as deltas, abort, invalid
+ * input. Every store runs it.
  *
  * `test` is `{ describe, it, beforeEach, afterEach }` from vitest, `node:test`, jest or
  * mocha; the cases assert with `node:assert`, so the suite needs no particular runner.
@@ -198,6 +200,46 @@ export function configStoreConformance(
             assert.equal((await fixture.store.load())?.version, 9);
           },
 
+        'given a delta from the snapshot it holds, loads back exactly the config the delta made':
+          async () => {
+            // A store may keep the base and its deltas (see SaveOptions.delta): whatever it
+            // keeps, every load gives the newest config, its JSON byte for byte.
+            let current = sampleSnapshot(20, 'control-plane', 40);
+            await fixture.store.save(current);
+            for (let step = 1; step <= 20; step++) {
+              const next = editedSnapshot(current, step);
+              await fixture.store.save(next, { delta: deltaBetween(current, next) });
+              current = next;
+              const loaded = await fixture.store.load();
+              assertMatches(loaded, current);
+              assert.equal(JSON.stringify(loaded?.config), JSON.stringify(current.config));
+            }
+            if (!fixture.reopen) return;
+            await fixture.store.close?.();
+            const again = await fixture.reopen();
+            reopened.push(again);
+            const loaded = await again.load();
+            assertMatches(loaded, current);
+            assert.equal(JSON.stringify(loaded?.config), JSON.stringify(current.config));
+            // The reopened store goes on from what it loaded.
+            const next = editedSnapshot(current, 21);
+            await again.save(next, { delta: deltaBetween(current, next) });
+            assert.equal(JSON.stringify((await again.load())?.config), JSON.stringify(next.config));
+          },
+
+        'given a delta from a snapshot it does not hold, saves the new snapshot whole':
+          async () => {
+            const held = sampleSnapshot(30);
+            await fixture.store.save(held);
+            const other = sampleSnapshot(31, 'control-plane', 5);
+            const next = editedSnapshot(other, 1);
+            // The delta applies to `other`, not to what the store holds.
+            await fixture.store.save(next, { delta: deltaBetween(other, next) });
+            const loaded = await fixture.store.load();
+            assertMatches(loaded, next);
+            assert.equal(JSON.stringify(loaded?.config), JSON.stringify(next.config));
+          },
+
         'rejects an invalid node id with INVALID_ARGUMENT': async () => {
           await assert.rejects(fixture.store.saveNodeId(''), { code: 'INVALID_ARGUMENT' });
           await assert.rejects(fixture.store.saveNodeId('has space'), {
@@ -208,6 +250,37 @@ export function configStoreConformance(
       options.skip,
     );
   });
+}
+
+/** `snapshot` with one service edited, one added and (from step 2) one removed: a new version. */
+function editedSnapshot(snapshot: ConfigSnapshot, step: number): ConfigSnapshot {
+  const config = snapshot.config as { _format_version: string; services: { name: string }[] };
+  const services = config.services.map((service, i) =>
+    i === step % config.services.length ? { ...service, host: `edited-${step}.internal` } : service,
+  );
+  services.push({ ...services[0]!, name: `added-${step}` });
+  if (step >= 2) services.splice(1, 1);
+  const next = { _format_version: config._format_version, services };
+  const hash = digest(next);
+  return {
+    ...snapshot,
+    version: snapshot.version + 1,
+    hash,
+    hashes: { ...snapshot.hashes, config: hash, services: hash },
+    config: next,
+  };
+}
+
+/** The delta from one snapshot's config to the next's, as a DP receives it (planesync/2). */
+function deltaBetween(
+  from: ConfigSnapshot,
+  to: ConfigSnapshot,
+): { base: string; json: Uint8Array } {
+  const delta = diffConfig(
+    fingerprintConfig(from.config as Record<string, unknown>),
+    to.config as Record<string, unknown>,
+  );
+  return { base: from.hash, json: new TextEncoder().encode(JSON.stringify(delta)) };
 }
 
 /**

@@ -288,7 +288,7 @@ async function fanOut(n: number, pair: Pair, trust: TrustVerifier): Promise<Benc
       baseline: 'setConfig(whole), whole config to planesync/1 DPs',
       baselineMs: time.whole,
       ratio: time.update / time.whole,
-      notes: `updateConfig resolved after ${median(figures.update.resolved).toFixed(0)} ms: it checks the one service and the references across the config, hashes services and the rest again, gzips the whole config (for DPs that need it) and makes one delta; ${median(figures.update.perDp).toFixed(0)} bytes per DP`,
+      notes: `updateConfig resolved after ${median(figures.update.resolved).toFixed(0)} ms: it checks the one service and the references it touches, hashes services again, compresses again the one gzip member of the whole config (for DPs that need it) holding the service, and makes one delta; ${median(figures.update.perDp).toFixed(0)} bytes per DP`,
     },
   ];
 }

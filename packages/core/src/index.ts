@@ -27,6 +27,14 @@ export {
 } from './analytics/ring-buffer.ts';
 export type { AnalyticsOptions, AnalyticsState } from './analytics/telemetry-queue.ts';
 export { type Clock, delay, systemClock, type TimerId } from './clock.ts';
+export type {
+  ClusterState,
+  PublishOptions,
+  PublishOutcome,
+  SharedVersion,
+  VersionCandidate,
+} from './cluster/contract.ts';
+export { MemoryClusterState, memoryClusterState } from './cluster/memory-state.ts';
 export type { ConfigChange } from './config/change.ts';
 export { DECLARATIVE_ENTITY_TYPES } from './config/declarative-collections.ts';
 export {

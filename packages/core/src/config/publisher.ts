@@ -1,5 +1,11 @@
 import { type Clock, systemClock } from '../clock.ts';
-import { ConfigInvalidError, PlanesyncError, StateError } from '../errors.ts';
+import type { SharedVersion } from '../cluster/contract.ts';
+import {
+  ConfigHashMismatchError,
+  ConfigInvalidError,
+  PlanesyncError,
+  StateError,
+} from '../errors.ts';
 import { type ConfigHash, type HashOptions, hashConfig } from './hash.ts';
 import { type ConfigLimits, checkEntityCount, resolveLimits } from './limits.ts';
 import type { ConfigHashes } from './snapshot.ts';
@@ -127,15 +133,26 @@ export class ConfigPublisher<TConfig = unknown> {
     return { version, hash: config_hash, hashes, config: valid, publishedAt, changed: true };
   }
 
-  /** Publishes a prepared version; refuses one that is not the next version. */
+  /**
+   * A version another control plane published (through the cluster state), checked: its
+   * config must hash to its hash (`CONFIG_HASH_MISMATCH` otherwise). Not validated again: the
+   * CP that published it did.
+   */
+  verify(shared: SharedVersion): PublishedConfig<TConfig> {
+    const { config_hash } = hashConfig(shared.config, { maxDepth: this.#limits.maxDepth });
+    if (config_hash !== shared.hash) throw new ConfigHashMismatchError(shared.hash, config_hash);
+    const { version, hash, hashes, publishedAt } = shared;
+    return { version, hash, hashes, config: shared.config as TConfig, publishedAt };
+  }
+
+  /**
+   * Publishes a prepared version; refuses one that is not newer than the latest (control
+   * planes sharing a cluster state number versions together: this one may skip some).
+   */
   commit(prepared: PublishedConfig<TConfig>): void {
-    const expected = (this.#latest?.version ?? 0) + 1;
-    if (prepared.version !== expected) {
-      throw new StateError(
-        'config publisher',
-        `version ${expected - 1}`,
-        `version ${prepared.version}`,
-      );
+    const latest = this.#latest?.version ?? 0;
+    if (!(prepared.version > latest)) {
+      throw new StateError('config publisher', `version ${latest}`, `version ${prepared.version}`);
     }
     const { version, hash, hashes, config, publishedAt } = prepared;
     this.#latest = { version, hash, hashes, config, publishedAt };

@@ -1,9 +1,10 @@
 import type { Clock, TimerId } from '../clock.ts';
+import type { ClusterState, SharedVersion } from '../cluster/contract.ts';
 import { applyConfigChange, type ConfigChange } from '../config/change.ts';
 import { type ConfigFingerprint, diffConfig, fingerprintConfig } from '../config/delta.ts';
 import { LatestSlot } from '../config/latest-slot.ts';
 import type { ConfigPublisher, PublishedConfig } from '../config/publisher.ts';
-import { InternalError, PayloadTooLargeError, type PlanesyncError } from '../errors.ts';
+import { InternalError, PayloadTooLargeError, type PlanesyncError, StateError } from '../errors.ts';
 import { asPlanesyncError } from '../protocol/failure.ts';
 import type { License } from '../protocol/messages.ts';
 import type {
@@ -179,6 +180,9 @@ export class DataPlaneFeed {
   }
 }
 
+/** How many times an `updateConfig` is made again after other CPs published meanwhile. */
+const MAX_UPDATE_ATTEMPTS = 10;
+
 /** Per protocol and key, a value of the current version: made, or being made. */
 type VersionCache<V> = Map<WireProtocol, Map<string, V | Promise<void>>>;
 
@@ -234,6 +238,8 @@ export function servedAs(config: EncodedConfig, hash: string): boolean {
 /** Options of a {@link ConfigBroadcaster}. */
 export interface BroadcasterOptions<TConfig> {
   publisher: ConfigPublisher<TConfig>;
+  /** Where versions are numbered and shared with other control planes. */
+  state: ClusterState;
   /** The protocols DPs speak; each version is encoded once for each. */
   protocols: readonly WireProtocol[];
   clock: Clock;
@@ -293,6 +299,8 @@ export class ConfigBroadcaster<TConfig = unknown> {
   #encodes = 0;
   #pushTimer: TimerId | undefined;
   #lastPush = Number.NEGATIVE_INFINITY;
+  /** Stops following the state's new versions; set while joined. */
+  #unwatch: (() => void) | undefined;
 
   constructor(options: BroadcasterOptions<TConfig>) {
     this.#options = options;
@@ -510,17 +518,28 @@ export class ConfigBroadcaster<TConfig = unknown> {
     change: ConfigChange,
     checkWhole: ((config: unknown) => unknown) | undefined,
   ): Promise<{ version: number; hash: string }> {
-    return this.#enqueue(() => {
+    return this.#enqueue(async () => {
       const { publisher } = this.#options;
-      const base = (publisher.latest?.config ?? { _format_version: '3.0' }) as Record<
-        string,
-        unknown
-      >;
-      const { config, changed } = applyConfigChange(base, change, publisher.limits.maxEntities);
-      if (checkWhole) return this.#publishValid(checkWhole(config) as TConfig);
-      const unchanged = new Set(Object.keys(config).filter((key) => !changed.has(key)));
-      // Entities the change kept are the base's objects, hashed and encoded as they were.
-      return this.#publishValid(config as TConfig, { unchanged, derivedFrom: base });
+      // Made from the latest version; published only while it is still the latest across
+      // the cluster, else made again from the one another CP published meanwhile.
+      for (let attempt = 1; ; attempt++) {
+        const latest = publisher.latest;
+        const base = (latest?.config ?? { _format_version: '3.0' }) as Record<string, unknown>;
+        const { config, changed } = applyConfigChange(base, change, publisher.limits.maxEntities);
+        const ifLatest = latest?.version ?? 0;
+        const unchanged = new Set(Object.keys(config).filter((key) => !changed.has(key)));
+        const published = checkWhole
+          ? await this.#publishValid(checkWhole(config) as TConfig, { ifLatest })
+          : // Entities the change kept are the base's objects, hashed and encoded as they were.
+            await this.#publishValid(config as TConfig, { unchanged, derivedFrom: base, ifLatest });
+        if (published !== 'conflict') return published;
+        if (attempt === MAX_UPDATE_ATTEMPTS)
+          throw new StateError(
+            'config update',
+            `version ${ifLatest}`,
+            `a newer version ${MAX_UPDATE_ATTEMPTS} times in a row (other CPs publishing)`,
+          );
+      }
     });
   }
 
@@ -556,8 +575,10 @@ export class ConfigBroadcaster<TConfig = unknown> {
     this.#feeds.delete(feed);
   }
 
-  /** Cancels the push window's timer. */
+  /** Cancels the push window's timer and stops following the cluster state. */
   stop(): void {
+    this.#unwatch?.();
+    this.#unwatch = undefined;
     if (this.#pushTimer) this.#options.clock.clearTimeout(this.#pushTimer);
     this.#pushTimer = undefined;
   }
@@ -567,30 +588,117 @@ export class ConfigBroadcaster<TConfig = unknown> {
   }
 
   async #publish(config: unknown): Promise<{ version: number; hash: string }> {
-    return this.#publishValid(this.#options.publisher.validate(config));
+    const published = await this.#publishValid(this.#options.publisher.validate(config));
+    // Without `ifLatest` there is no conflict: the newest setConfig wins, as Kong's CPs do.
+    if (published === 'conflict') throw new InternalError('a conflict without ifLatest');
+    return published;
   }
 
   async #publishValid(
     valid: TConfig,
-    from: { unchanged: ReadonlySet<string>; derivedFrom: unknown } | undefined = undefined,
-  ): Promise<{ version: number; hash: string }> {
-    const { publisher } = this.#options;
+    from: {
+      unchanged?: ReadonlySet<string>;
+      derivedFrom?: unknown;
+      /** Publish only while this is the latest version (an update made from it). */
+      ifLatest?: number;
+    } = {},
+  ): Promise<{ version: number; hash: string } | 'conflict'> {
+    const { publisher, state } = this.#options;
     // Encoding (compression) starts now, in libuv's pool, while this thread hashes. (Wasted
     // when the hash turns out unchanged; skipped when a newer call already waits.)
-    const pending = this.#queued > 0 ? undefined : this.#startEncoding(valid, from?.derivedFrom);
-    const prepared = publisher.prepareValid(valid, from?.unchanged);
-    if (!prepared.changed) return { version: prepared.version, hash: prepared.hash };
+    const pending = this.#queued > 0 ? undefined : this.#startEncoding(valid, from.derivedFrom);
+    const prepared = publisher.prepareValid(valid, from.unchanged);
+    // Sealed first, under the number it most likely gets, so that a config too large to send
+    // is refused before any CP could publish it.
+    const tentative = (publisher.latest?.version ?? 0) + 1;
+    let sealed =
+      prepared.changed && pending
+        ? await this.#seal({ ...prepared, version: tentative }, pending)
+        : undefined;
+    // The state numbers it (other CPs may share it), or says the latest is this config already.
+    const { outcome, latest } = await state.publish(
+      {
+        hash: prepared.hash,
+        hashes: prepared.hashes,
+        config: prepared.config,
+        publishedAt: prepared.publishedAt,
+      },
+      { ifLatest: from.ifLatest },
+    );
+    if (outcome === 'conflict') {
+      // Another CP published first: its version becomes this CP's, and the update is made again.
+      await this.#adopt(latest);
+      return 'conflict';
+    }
+    if (outcome === 'unchanged') {
+      // The latest version is this config (by hash): this CP's own, or another CP's of the
+      // same config, which this CP serves from the config it has.
+      await this.#adopt({ ...latest, config: prepared.config }, { verified: true });
+      return { version: latest.version, hash: latest.hash };
+    }
+    const version = { ...prepared, version: latest.version };
     if (this.#queued > 0) {
       // A newer setConfig is already waiting: this version is published but never encoded or
       // pushed — DPs get only the newest, and the CP compresses only what it sends.
-      publisher.commit(prepared);
+      publisher.commit(version);
       this.#unencoded = true;
-      return { version: prepared.version, hash: prepared.hash };
+      return { version: version.version, hash: version.hash };
     }
-    const encoded = await this.#seal(prepared, pending);
-    publisher.commit(prepared);
-    this.#install(prepared, encoded);
-    return { version: prepared.version, hash: prepared.hash };
+    // Another CP took the number meanwhile: sealed again under the one the state gave.
+    if (!sealed || latest.version !== tentative) sealed = await this.#seal(version, pending);
+    publisher.commit(version);
+    this.#install(version, sealed);
+    return { version: version.version, hash: version.hash };
+  }
+
+  /**
+   * Follows the cluster state: serves its latest version now (a CP that starts, or restarts,
+   * beside others), then each newer one another CP publishes. Failures are reported; the
+   * versions this CP has stay served.
+   */
+  async join(): Promise<void> {
+    const { state } = this.#options;
+    await state.open?.();
+    this.#unwatch ??= state.watch((version) => {
+      void this.#follow(version);
+    });
+    const latest = await state.latest();
+    if (latest) await this.#follow(latest);
+  }
+
+  /**
+   * Installs `version` from the state in turn with setConfig calls, when it is newer. (Not
+   * counted as a queued call: the state also reports this CP's own versions, which must not
+   * make the call that published them skip its encoding.)
+   */
+  #follow(version: SharedVersion): Promise<void> {
+    const run = this.#tail.then(() => this.#adopt(version));
+    this.#tail = run
+      .catch((error: unknown) => this.#options.failed(error))
+      .then(() => (this.#queued === 0 && this.#unencoded ? this.#encodeLatest() : undefined));
+    return this.#tail as Promise<void>;
+  }
+
+  /**
+   * Makes a version another CP published this CP's latest (checked against its hash), and
+   * pushes it — unless this CP has it or a newer one already.
+   */
+  async #adopt(shared: SharedVersion, options: { verified?: boolean } = {}): Promise<void> {
+    const { publisher } = this.#options;
+    if (shared.version <= (publisher.latest?.version ?? 0)) return;
+    const version = options.verified
+      ? { ...shared, config: shared.config as TConfig }
+      : publisher.verify(shared);
+    if (this.#queued > 0) {
+      publisher.commit(version);
+      this.#unencoded = true;
+      return;
+    }
+    const encoded = await this.#seal(version);
+    // A newer version may have been adopted meanwhile (a setConfig is queued behind this).
+    if (version.version <= (publisher.latest?.version ?? 0)) return;
+    publisher.commit(version);
+    this.#install(version, encoded);
   }
 
   /** Encodes and pushes the latest version, published earlier without a frame. */

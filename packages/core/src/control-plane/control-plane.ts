@@ -1,5 +1,7 @@
 import { AnalyticsAggregator, type AnalyticsAggregatorOptions } from '../analytics/aggregator.ts';
 import { type Clock, systemClock, type TimerId } from '../clock.ts';
+import type { ClusterState } from '../cluster/contract.ts';
+import { memoryClusterState } from '../cluster/memory-state.ts';
 import type { ConfigChange } from '../config/change.ts';
 import { declarativeConfigSchema } from '../config/declarative-schema.ts';
 import type { ConfigLimits } from '../config/limits.ts';
@@ -138,6 +140,14 @@ export interface ControlPlaneOptions<TConfig = unknown> {
    * empties it.
    */
   deltaHistory?: { versions?: number; bytes?: number };
+  /**
+   * What this CP shares with the other control planes of its cluster: today the config
+   * versions (their numbers, the latest config, the feed of new ones). Default: a
+   * `memoryClusterState()` of its own — one CP, versions from 1 at each start. Give several
+   * CPs one state kept in a database (`@planesync/cluster-postgres`) and a `setConfig` on any
+   * of them reaches the DPs of all; `start()` serves the state's latest version.
+   */
+  state?: ClusterState;
 }
 
 const DEFAULTS = {
@@ -249,6 +259,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     );
     this.#broadcaster = new ConfigBroadcaster({
       publisher: this.#publisher,
+      state: options.state ?? memoryClusterState(),
       protocols: this.#protocols,
       clock: this.#clock,
       settings: this.#settings,
@@ -315,6 +326,8 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       });
       this.#started = true;
       this.#schedulePurge();
+      // The cluster's latest config, then each new one another CP publishes.
+      await this.#broadcaster.join();
     });
   }
 

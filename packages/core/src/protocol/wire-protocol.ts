@@ -141,7 +141,11 @@ export interface EncodedConfig {
   relicense(license: License | undefined): EncodedConfig;
 }
 
-/** A config being encoded; `seal` finishes it under its version's header. */
+/**
+ * A config being encoded; `seal` finishes it under a version's header. `seal` may be called
+ * again with another version number (control planes sharing a cluster state can take a number
+ * meanwhile): each call gives a frame of its own.
+ */
 export interface PendingEncoding {
   seal(header: {
     version: number;

@@ -9,6 +9,11 @@
  */
 
 export { createTestCluster, type TestCluster } from './cluster.ts';
+export {
+  type ClusterStateConformanceOptions,
+  type ClusterStateFixture,
+  clusterStateConformance,
+} from './cluster-state-conformance.ts';
 export { FakeClock } from './fake-clock.ts';
 export { type Fault, type FrameInfo, faultyClient } from './faulty-transport.ts';
 export type { ConformanceSkip } from './skip.ts';

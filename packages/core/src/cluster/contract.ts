@@ -1,0 +1,82 @@
+import type { ConfigHashes } from '../config/snapshot.ts';
+import type { AbortOptions } from '../transport/contract.ts';
+
+/** One config version as every control plane sharing a {@link ClusterState} knows it. */
+export interface SharedVersion<TConfig = unknown> {
+  /** Its place in the one order every CP on the state shares (1, 2, …). */
+  readonly version: number;
+  /** Kong's config hash (`config_hash`). */
+  readonly hash: string;
+  readonly hashes: ConfigHashes;
+  /** The config as validated by the CP that published it. */
+  readonly config: TConfig;
+  /** When it was published (ms since the epoch, the publishing CP's clock). */
+  readonly publishedAt: number;
+}
+
+/** A config to publish: everything of a {@link SharedVersion} but its number. */
+export type VersionCandidate<TConfig = unknown> = Omit<SharedVersion<TConfig>, 'version'>;
+
+/**
+ * What {@link ClusterState.publish} did, with the latest version after it:
+ * - `published`: `candidate` is the new latest version;
+ * - `unchanged`: the latest version already has the candidate's hash (nothing new);
+ * - `conflict`: `ifLatest` was given and the latest version is another one (nothing new).
+ */
+export interface PublishOutcome<TConfig = unknown> {
+  readonly outcome: 'published' | 'unchanged' | 'conflict';
+  readonly latest: SharedVersion<TConfig>;
+}
+
+/** Options of {@link ClusterState.publish}. */
+export interface PublishOptions extends AbortOptions {
+  /**
+   * Publish only while the latest version is this one (a change made from it, by
+   * `updateConfig`); otherwise the outcome is `conflict`, and the change is made again
+   * from the latest. `0`: only while nothing is published.
+   */
+  ifLatest?: number | undefined;
+}
+
+/**
+ * What the control planes of one cluster share: today the config versions — one order of
+ * versions, the latest config, and a feed of new versions. With the embedded default
+ * (`memoryClusterState()`, made by each ControlPlane given none) that is one CP's memory:
+ * nothing to set up, and a CP restart starts again at version 1. A state kept in a database
+ * (`@planesync/cluster-postgres`) lets several CPs serve one fleet: a `setConfig` on any of
+ * them reaches the DPs of all, and a restarted CP serves the latest config at once.
+ * `clusterStateConformance` from `@planesync/core/testing` checks every rule below.
+ *
+ * @example
+ * ```ts
+ * import { ControlPlane, memoryClusterState } from '@planesync/core';
+ * declare const options: import('@planesync/core').ControlPlaneOptions;
+ * const state = memoryClusterState(); // two CPs in one process, sharing their versions
+ * const a = new ControlPlane({ ...options, state });
+ * const b = new ControlPlane({ ...options, state });
+ * ```
+ */
+export interface ClusterState {
+  /**
+   * Optional: readies the state before anything else (a database's schema, its
+   * notifications). `ControlPlane.start` calls it; it may be called again (a no-op then).
+   */
+  open?(options?: AbortOptions): Promise<void>;
+  /** The latest version any CP published; `undefined` when none was. */
+  latest(options?: AbortOptions): Promise<SharedVersion | undefined>;
+  /**
+   * Makes `candidate` the next version, numbered in the one order every CP on this state
+   * shares — unless the latest version already has its hash (`unchanged`) or, with
+   * `ifLatest`, the latest is another version (`conflict`). Two CPs publishing at once both
+   * get a number, one after the other, and the later is the latest.
+   */
+  publish(candidate: VersionCandidate, options?: PublishOptions): Promise<PublishOutcome>;
+  /**
+   * Calls `listener` with versions published after this call, by any CP (this one's
+   * included), in increasing order. Only the newest matters to a CP, so a listener may be
+   * spared versions already superseded, but never the latest: once publishing stops, its
+   * last call is the latest version. Returns the function that stops the calls. A listener
+   * that throws changes nothing for the others.
+   */
+  watch(listener: (version: SharedVersion) => void): () => void;
+}

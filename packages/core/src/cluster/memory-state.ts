@@ -1,0 +1,71 @@
+import { throwIfAborted } from '../errors.ts';
+import type { AbortOptions } from '../transport/contract.ts';
+import type {
+  ClusterState,
+  PublishOptions,
+  PublishOutcome,
+  SharedVersion,
+  VersionCandidate,
+} from './contract.ts';
+
+/**
+ * The embedded {@link ClusterState}: versions in this process's memory. Each ControlPlane
+ * given no `state` makes its own — one CP, as before there was a choice. Several
+ * ControlPlanes given the same one share their versions, as CPs on one database do (tests
+ * and single-process setups).
+ *
+ * @example
+ * ```ts
+ * import { memoryClusterState } from '@planesync/core';
+ * const state = memoryClusterState();
+ * ```
+ */
+export function memoryClusterState(): MemoryClusterState {
+  return new MemoryClusterState();
+}
+
+/** The state {@link memoryClusterState} returns. */
+export class MemoryClusterState implements ClusterState {
+  #latest: SharedVersion | undefined;
+  readonly #listeners = new Set<(version: SharedVersion) => void>();
+
+  async latest(options: AbortOptions = {}): Promise<SharedVersion | undefined> {
+    throwIfAborted(options.signal);
+    return this.#latest;
+  }
+
+  async publish(
+    candidate: VersionCandidate,
+    options: PublishOptions = {},
+  ): Promise<PublishOutcome> {
+    throwIfAborted(options.signal);
+    const latest = this.#latest;
+    if (latest && options.ifLatest !== undefined && latest.version !== options.ifLatest)
+      return { outcome: 'conflict', latest };
+    if (latest && latest.hash === candidate.hash) return { outcome: 'unchanged', latest };
+    const published: SharedVersion = {
+      version: (latest?.version ?? 0) + 1,
+      hash: candidate.hash,
+      hashes: candidate.hashes,
+      config: candidate.config,
+      publishedAt: candidate.publishedAt,
+    };
+    this.#latest = published;
+    // Listeners hear of it apart from this call, as a database's notifications arrive.
+    queueMicrotask(() => {
+      for (const listener of [...this.#listeners]) {
+        try {
+          listener(published);
+        } catch {
+          // One listener's failure is its own.
+        }
+      }
+    });
+    return { outcome: 'published', latest: published };
+  }
+
+  watch(listener: (version: SharedVersion) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+}

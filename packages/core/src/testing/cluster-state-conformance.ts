@@ -1,0 +1,258 @@
+import assert from 'node:assert/strict';
+import type { ClusterState, SharedVersion, VersionCandidate } from '../cluster/contract.ts';
+import { hashConfig } from '../config/hash.ts';
+import { assertSameJson } from './assertions.ts';
+import { type ConformanceSkip, registerCases } from './skip.ts';
+import type { TestApi } from './test-api.ts';
+
+/** What a cluster state's `setup` hands the suite. */
+export interface ClusterStateFixture {
+  /** A state over fresh, empty storage, as one control plane holds it. */
+  state: ClusterState;
+  /**
+   * Another handle on the same storage, as a second control plane holds it (for a state in
+   * a database: a new connection). A memory state gives itself.
+   */
+  second(): Promise<ClusterState>;
+}
+
+/** Options of {@link clusterStateConformance}. */
+export interface ClusterStateConformanceOptions {
+  /** The `describe` title; default `'cluster state conformance'`. */
+  name?: string;
+  setup(): Promise<ClusterStateFixture>;
+  teardown?(fixture: ClusterStateFixture): Promise<void>;
+  /**
+   * How long the suite waits for a `watch` to hear of a version (a database's notification);
+   * default 5 000 ms.
+   */
+  watchTimeoutMs?: number;
+  skip?: ConformanceSkip;
+}
+
+/**
+ * Registers the cluster-state contract's cases with your test runner: the one order of
+ * versions across control planes, `unchanged` and `conflict`, concurrent publishes, the
+ * latest config read back whole, the feed of new versions (from another CP, in order, ending
+ * on the latest, a throwing listener isolated, stopping), aborts. Every `ClusterState` runs it.
+ *
+ * @example
+ * ```ts
+ * import { memoryClusterState } from '@planesync/core';
+ * import { clusterStateConformance } from '@planesync/core/testing';
+ * import { afterEach, beforeEach, describe, it } from 'vitest';
+ *
+ * clusterStateConformance({ describe, it, beforeEach, afterEach }, {
+ *   name: 'memory cluster state',
+ *   async setup() {
+ *     const state = memoryClusterState();
+ *     return { state, second: async () => state };
+ *   },
+ * });
+ * ```
+ */
+export function clusterStateConformance(
+  test: TestApi,
+  options: ClusterStateConformanceOptions,
+): void {
+  const watchTimeoutMs = options.watchTimeoutMs ?? 5_000;
+  test.describe(options.name ?? 'cluster state conformance', () => {
+    let fixture: ClusterStateFixture;
+    const stops: Array<() => void> = [];
+
+    test.beforeEach(async () => {
+      fixture = await options.setup();
+    });
+
+    test.afterEach(async () => {
+      for (const stop of stops.splice(0)) stop();
+      await options.teardown?.(fixture);
+    });
+
+    /** Resolves once `state`'s feed has reported `version` (after `watch` was called). */
+    const heard = (state: ClusterState, version: number) => {
+      const seen: number[] = [];
+      let resolve!: () => void;
+      const done = new Promise<void>((ok) => {
+        resolve = ok;
+      });
+      stops.push(
+        state.watch((shared) => {
+          seen.push(shared.version);
+          if (shared.version >= version) resolve();
+        }),
+      );
+      return {
+        seen,
+        wait: () =>
+          within(done, watchTimeoutMs, `the feed to report version ${version} (saw ${seen})`),
+      };
+    };
+
+    registerCases(
+      test,
+      {
+        'has no latest version before any is published': async () => {
+          assert.equal(await fixture.state.latest(), undefined);
+        },
+
+        'numbers versions 1, 2, 3 in order, and gives the latest back whole': async () => {
+          const outcomes = [];
+          for (let n = 1; n <= 3; n++) outcomes.push(await fixture.state.publish(candidate(n)));
+          assert.deepEqual(
+            outcomes.map(({ outcome, latest }) => [outcome, latest.version]),
+            [
+              ['published', 1],
+              ['published', 2],
+              ['published', 3],
+            ],
+          );
+          const latest = await fixture.state.latest();
+          assertVersion(latest, 3, candidate(3));
+          const fromSecond = await (await fixture.second()).latest();
+          assertVersion(fromSecond, 3, candidate(3));
+        },
+
+        'publishing the latest config again is unchanged: no new number': async () => {
+          await fixture.state.publish(candidate(1));
+          const again = await fixture.state.publish({ ...candidate(1), publishedAt: 99 });
+          assert.equal(again.outcome, 'unchanged');
+          assert.equal(again.latest.version, 1);
+          // An older config again is a new version: the newest call wins.
+          await fixture.state.publish(candidate(2));
+          const back = await fixture.state.publish(candidate(1));
+          assert.deepEqual([back.outcome, back.latest.version], ['published', 3]);
+        },
+
+        'with ifLatest, publishes only while that version is the latest (else conflict, with the latest)':
+          async () => {
+            assert.equal(
+              (await fixture.state.publish(candidate(1), { ifLatest: 0 })).outcome,
+              'published',
+            );
+            const second = await fixture.second();
+            await second.publish(candidate(2));
+            const stale = await fixture.state.publish(candidate(3), { ifLatest: 1 });
+            assert.equal(stale.outcome, 'conflict');
+            assertVersion(stale.latest, 2, candidate(2));
+            const fresh = await fixture.state.publish(candidate(3), { ifLatest: 2 });
+            assert.deepEqual([fresh.outcome, fresh.latest.version], ['published', 3]);
+          },
+
+        'two control planes publishing at once get distinct numbers, and the last is the latest':
+          async () => {
+            const second = await fixture.second();
+            const results = await Promise.all(
+              Array.from({ length: 10 }, (_, i) =>
+                (i % 2 ? second : fixture.state).publish(candidate(100 + i)),
+              ),
+            );
+            const numbers = results.map(({ latest }) => latest.version).sort((a, b) => a - b);
+            assert.deepEqual(
+              numbers,
+              Array.from({ length: 10 }, (_, i) => i + 1),
+            );
+            const last = results.find(({ latest }) => latest.version === 10)!;
+            const latest = await fixture.state.latest();
+            assert.equal(latest?.hash, last.latest.hash);
+          },
+
+        "reports another control plane's versions, in increasing order, ending on the latest":
+          async () => {
+            const feed = heard(fixture.state, 5);
+            const second = await fixture.second();
+            for (let n = 1; n <= 5; n++) await second.publish(candidate(n));
+            await feed.wait();
+            assert.deepEqual(
+              [...feed.seen].sort((a, b) => a - b),
+              feed.seen,
+              'in order',
+            );
+            assert.equal(feed.seen.at(-1), 5);
+            assert.equal(new Set(feed.seen).size, feed.seen.length, 'each at most once');
+          },
+
+        'reports the config of a version whole': async () => {
+          let reported: SharedVersion | undefined;
+          const feed = heard(fixture.state, 1);
+          stops.push(
+            fixture.state.watch((version) => {
+              reported = version;
+            }),
+          );
+          await (await fixture.second()).publish(candidate(1));
+          await feed.wait();
+          assertVersion(reported, 1, candidate(1));
+        },
+
+        'a listener that throws changes nothing for the others': async () => {
+          stops.push(
+            fixture.state.watch(() => {
+              throw new Error('a broken listener');
+            }),
+          );
+          const feed = heard(fixture.state, 2);
+          const second = await fixture.second();
+          await second.publish(candidate(1));
+          await second.publish(candidate(2));
+          await feed.wait();
+          assert.equal(feed.seen.at(-1), 2);
+        },
+
+        'stops reporting once the watch is stopped': async () => {
+          const seen: number[] = [];
+          const stop = fixture.state.watch((version) => seen.push(version.version));
+          stop();
+          const feed = heard(fixture.state, 1);
+          await (await fixture.second()).publish(candidate(1));
+          await feed.wait();
+          assert.deepEqual(seen, []);
+        },
+
+        'rejects with ABORTED on an aborted signal and publishes nothing': async () => {
+          const controller = new AbortController();
+          controller.abort();
+          const { signal } = controller;
+          await assert.rejects(fixture.state.publish(candidate(1), { signal }), {
+            code: 'ABORTED',
+          });
+          await assert.rejects(fixture.state.latest({ signal }), { code: 'ABORTED' });
+          assert.equal(await fixture.state.latest(), undefined);
+        },
+      },
+      options.skip,
+    );
+  });
+}
+
+/** A config numbered `n`, with its real Kong hashes. */
+function candidate(n: number): VersionCandidate {
+  const config = {
+    _format_version: '3.0',
+    services: [{ name: `service-${n}`, host: `backend-${n}.internal`, port: 8000 + n }],
+    _comment: `ünïcødé ✓ ${n}`,
+  };
+  const { config_hash, hashes } = hashConfig(config);
+  return { hash: config_hash, hashes, config, publishedAt: Date.UTC(2026, 0, 1) + n };
+}
+
+function assertVersion(
+  actual: SharedVersion | undefined,
+  version: number,
+  expected: VersionCandidate,
+): void {
+  assert.ok(actual, `version ${version}`);
+  assert.equal(actual.version, version);
+  assert.equal(actual.hash, expected.hash);
+  assert.deepEqual(actual.hashes, expected.hashes);
+  assert.equal(actual.publishedAt, expected.publishedAt);
+  assertSameJson(actual.config, expected.config);
+}
+
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

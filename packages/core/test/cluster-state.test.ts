@@ -1,0 +1,127 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  type ClusterState,
+  memoryClusterState,
+  type SharedVersion,
+  silentLogger,
+} from '../src/index.ts';
+import {
+  clusterStateConformance,
+  createTestCluster,
+  FakeClock,
+  type TestCluster,
+} from '../src/testing/index.ts';
+
+clusterStateConformance(
+  { describe, it, beforeEach, afterEach },
+  {
+    name: 'memoryClusterState conformance',
+    async setup() {
+      const state = memoryClusterState();
+      return { state, second: async () => state };
+    },
+  },
+);
+
+const config = (n: number) => ({
+  _format_version: '3.0',
+  services: Array.from({ length: 3 }, (_, i) => ({
+    name: `service-${i}`,
+    host: i === 0 ? `changed-${n}.internal` : `backend-${i}.internal`,
+  })),
+});
+
+let clusters: TestCluster[] = [];
+afterEach(async () => {
+  for (const cluster of clusters.reverse()) await cluster.stop();
+  clusters = [];
+});
+
+/** Two control planes on one state and one clock, each with its own transport and DPs. */
+async function twoControlPlanes(state: ClusterState = memoryClusterState()) {
+  const clock = new FakeClock();
+  const a = await createTestCluster({ clock, controlPlane: { state, logger: silentLogger } });
+  const b = await createTestCluster({ clock, controlPlane: { state, logger: silentLogger } });
+  clusters.push(a, b);
+  return { a, b, clock, state };
+}
+
+describe('control planes sharing a cluster state', () => {
+  it('a setConfig on one CP reaches the DPs of the other, under the same version and hash', async () => {
+    const { a, b, clock } = await twoControlPlanes();
+    const dp = b.dataPlane();
+    await dp.start();
+    const { version, hash } = await a.cp.setConfig(config(1));
+    await clock.advance(1_000); // B's push window
+    const applied = await dp.waitForConfig({ hash });
+    expect(applied.version).toBe(version);
+    expect(b.cp.currentConfig).toMatchObject({ version, hash });
+  });
+
+  it('numbers versions once across CPs: each CP goes on from the other', async () => {
+    const { a, b } = await twoControlPlanes();
+    expect((await a.cp.setConfig(config(1))).version).toBe(1);
+    await Promise.resolve();
+    expect((await b.cp.setConfig(config(2))).version).toBe(2);
+    expect((await a.cp.setConfig(config(3))).version).toBe(3);
+    // B hears of it through the state's feed, apart from A's call.
+    await vi.waitFor(() => expect(b.cp.currentConfig?.version).toBe(3));
+  });
+
+  it('setConfig on two CPs at the same moment ends with every DP on the newest', async () => {
+    const { a, b, clock } = await twoControlPlanes();
+    const dps = [a.dataPlane(), b.dataPlane()];
+    for (const dp of dps) await dp.start();
+    const [first, second] = await Promise.all([
+      a.cp.setConfig(config(1)),
+      b.cp.setConfig(config(2)),
+    ]);
+    const newest = first.version > second.version ? first : second;
+    expect(new Set([first.version, second.version])).toEqual(new Set([1, 2]));
+    await clock.advance(1_000);
+    for (const dp of dps) await dp.waitForConfig({ hash: newest.hash });
+    expect(a.cp.currentConfig?.hash).toBe(newest.hash);
+    expect(b.cp.currentConfig?.hash).toBe(newest.hash);
+  });
+
+  it('an updateConfig made from a version another CP has replaced is made again from the newest: no change is lost', async () => {
+    const { a, b } = await twoControlPlanes();
+    await a.cp.setConfig(config(1));
+    await Promise.resolve();
+    // B has not heard of A's next version when its update starts: both changes must survive.
+    const [fromA, fromB] = await Promise.all([
+      a.cp.updateConfig({ upsert: { services: [{ name: 'added-by-a', host: 'a.internal' }] } }),
+      b.cp.updateConfig({ upsert: { services: [{ name: 'added-by-b', host: 'b.internal' }] } }),
+    ]);
+    const newest = fromA.version > fromB.version ? a.cp : b.cp;
+    const names = (newest.currentConfig!.config as ReturnType<typeof config>).services.map(
+      (service) => service.name,
+    );
+    expect(names).toEqual(expect.arrayContaining(['added-by-a', 'added-by-b']));
+  });
+
+  it('a CP started on a state that holds a config serves it at once, without a setConfig', async () => {
+    const state = memoryClusterState();
+    const { a } = await twoControlPlanes(state);
+    const { hash, version } = await a.cp.setConfig(config(1));
+    const late = await createTestCluster({ controlPlane: { state, logger: silentLogger } });
+    clusters.push(late);
+    expect(late.cp.currentConfig).toMatchObject({ version, hash });
+    const dp = late.dataPlane();
+    await dp.start();
+    await dp.waitForConfig({ hash });
+  });
+
+  it('a version from the state whose config does not hash to its hash is refused and reported; the CP keeps its version', async () => {
+    const state = memoryClusterState();
+    const { a } = await twoControlPlanes(state);
+    const { hash } = await a.cp.setConfig(config(1));
+    const errors: string[] = [];
+    a.cp.on('error', (error) => errors.push(error.code));
+    const good = (await state.latest()) as SharedVersion;
+    await state.publish({ ...good, hash: 'f'.repeat(32), config: config(2) });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(errors).toContain('CONFIG_HASH_MISMATCH');
+    expect(a.cp.currentConfig?.hash).toBe(hash);
+  });
+});

@@ -6,7 +6,12 @@ const conditions = ['@planesync/source', 'node', 'import', 'module', 'default'];
 
 export default defineConfig({
   resolve: { conditions },
-  ssr: { resolve: { conditions, externalConditions: ['@planesync/source'] } },
+  ssr: {
+    resolve: {
+      conditions: ['@planesync/source', 'node', 'default'],
+      externalConditions: ['@planesync/source'],
+    },
+  },
   test: {
     include: [
       'packages/*/test/**/*.test.ts',

@@ -662,8 +662,13 @@ export class ConfigBroadcaster<TConfig = unknown> {
     this.#unwatch ??= state.watch((version) => {
       void this.#follow(version);
     });
-    const latest = await state.latest();
-    if (latest) await this.#follow(latest);
+    try {
+      const latest = await state.latest();
+      if (latest) await this.#follow(latest);
+    } catch (error) {
+      this.stop();
+      throw error;
+    }
   }
 
   /**

@@ -317,6 +317,9 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     // transport is still binding waits for it, then closes what it bound.
     return this.#inTurn(async () => {
       if (this.#started) return;
+      // The cluster's latest config first (then each new one another CP publishes): a CP
+      // whose state cannot be read starts nothing.
+      await this.#broadcaster.join();
       const routes = this.#protocols.flatMap((protocol) =>
         protocol.route ? [protocol.route] : [],
       );
@@ -326,8 +329,6 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       });
       this.#started = true;
       this.#schedulePurge();
-      // The cluster's latest config, then each new one another CP publishes.
-      await this.#broadcaster.join();
     });
   }
 

@@ -1,0 +1,292 @@
+import { promisify } from 'node:util';
+import { gunzip, gzip } from 'node:zlib';
+import {
+  type ClusterState,
+  InvalidArgumentError,
+  type PublishOptions,
+  type PublishOutcome,
+  type SharedVersion,
+  StoreCorruptError,
+  type VersionCandidate,
+} from '@planesync/core';
+import { throwIfAborted } from '@planesync/core/storage';
+import pg from 'pg';
+import { migrate } from './migrations.ts';
+
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+/** The channel new versions are announced on (the payload is the version number). */
+export const CONFIG_CHANNEL = 'planesync_config';
+
+/** Options of {@link postgresClusterState}. */
+export interface PostgresClusterStateOptions {
+  /**
+   * `postgresql://user:password@host:5432/database?sslmode=require`. Without it (and without
+   * `pool`), the standard `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE` and
+   * `PGSSLMODE` environment variables are used, as `psql` does.
+   */
+  connectionString?: string;
+  /** TLS to PostgreSQL (node `tls` options), as `pg` takes it: `{ ca, rejectUnauthorized }`. */
+  ssl?: pg.PoolConfig['ssl'];
+  /** A pool of the host's, used as is and never ended by this state. */
+  pool?: pg.Pool;
+  /**
+   * How often the latest version is read even without a notification (one lost while the
+   * listening connection was down); default 2 000 ms.
+   */
+  checkIntervalMs?: number;
+}
+
+interface ConfigRow {
+  version: string;
+  hash: string;
+  hashes: string;
+  config: Buffer;
+  published_at: string;
+}
+
+/**
+ * A {@link ClusterState} in PostgreSQL, for several control planes serving one fleet: one
+ * version sequence for every CP (a row lock orders concurrent publishes), the latest config
+ * stored once, gzip-compressed, with its hashes, and new versions announced with
+ * `LISTEN/NOTIFY` on {@link CONFIG_CHANNEL} — read again every `checkIntervalMs` in case a
+ * notification was missed. Its tables are created and migrated by `open` (or the first use),
+ * under an advisory lock, so CPs starting together migrate once.
+ *
+ * @example
+ * ```ts
+ * import { ControlPlane } from '@planesync/core';
+ * import { postgresClusterState } from '@planesync/cluster-postgres';
+ * declare const options: import('@planesync/core').ControlPlaneOptions;
+ * const state = postgresClusterState({ connectionString: process.env.DATABASE_URL ?? '' });
+ * const cp = new ControlPlane({ ...options, state });
+ * await cp.start(); // serves the cluster's latest config at once
+ * ```
+ */
+export function postgresClusterState(
+  options: PostgresClusterStateOptions = {},
+): PostgresClusterState {
+  return new PostgresClusterState(options);
+}
+
+/** The state {@link postgresClusterState} returns. */
+export class PostgresClusterState implements ClusterState {
+  readonly #pool: pg.Pool;
+  readonly #ownsPool: boolean;
+  readonly #checkIntervalMs: number;
+  #opened: Promise<void> | undefined;
+  readonly #listeners = new Set<(version: SharedVersion) => void>();
+  #listener: pg.PoolClient | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  /** The newest version reported to listeners. */
+  #reported = 0;
+  /** A read of the latest version under way, and whether another was asked for meanwhile. */
+  #reading: Promise<void> | undefined;
+  #readAgain = false;
+  #closed = false;
+  /** The last version this state published itself (its notification needs no read). */
+  #own: SharedVersion | undefined;
+
+  constructor(options: PostgresClusterStateOptions = {}) {
+    const interval = options.checkIntervalMs ?? 2_000;
+    if (!Number.isFinite(interval) || interval <= 0)
+      throw new InvalidArgumentError('checkIntervalMs is a positive number of milliseconds');
+    this.#checkIntervalMs = interval;
+    this.#ownsPool = options.pool === undefined;
+    this.#pool =
+      options.pool ??
+      new pg.Pool({
+        // An empty string is no string: the PG* variables then say where.
+        ...(options.connectionString ? { connectionString: options.connectionString } : {}),
+        ...(options.ssl !== undefined ? { ssl: options.ssl } : {}),
+        max: 4,
+      });
+    // An idle client that loses its server must not end the process.
+    this.#pool.on('error', () => undefined);
+  }
+
+  /** Creates or migrates the tables (once, whoever opens first); later calls are no-ops. */
+  open(options: { signal?: AbortSignal } = {}): Promise<void> {
+    throwIfAborted(options.signal);
+    this.#opened ??= migrate(this.#pool).catch((error: unknown) => {
+      this.#opened = undefined;
+      throw error;
+    });
+    return this.#opened;
+  }
+
+  async latest(options: { signal?: AbortSignal } = {}): Promise<SharedVersion | undefined> {
+    throwIfAborted(options.signal);
+    await this.open();
+    const { rows } = await this.#pool.query<ConfigRow>(
+      'SELECT version, hash, hashes, config, published_at FROM planesync_config WHERE id = 1',
+    );
+    return rows[0] && rows[0].version !== '0' ? decode(rows[0]) : undefined;
+  }
+
+  async publish(
+    candidate: VersionCandidate,
+    options: PublishOptions = {},
+  ): Promise<PublishOutcome> {
+    throwIfAborted(options.signal);
+    await this.open();
+    // Compressed before the transaction: the row stays locked only for the write.
+    const config = await gzipAsync(Buffer.from(JSON.stringify(candidate.config)));
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<ConfigRow>(
+        'SELECT version, hash, hashes, config, published_at FROM planesync_config WHERE id = 1 FOR UPDATE',
+      );
+      const current = rows[0] && rows[0].version !== '0' ? await decode(rows[0]) : undefined;
+      if (current && options.ifLatest !== undefined && current.version !== options.ifLatest) {
+        await client.query('ROLLBACK');
+        return { outcome: 'conflict', latest: current };
+      }
+      if (current && current.hash === candidate.hash) {
+        await client.query('ROLLBACK');
+        return { outcome: 'unchanged', latest: current };
+      }
+      const version = (current?.version ?? 0) + 1;
+      await client.query(
+        `UPDATE planesync_config SET version = $1, hash = $2, hashes = $3, config = $4,
+           published_at = $5 WHERE id = 1`,
+        [version, candidate.hash, JSON.stringify(candidate.hashes), config, candidate.publishedAt],
+      );
+      // Delivered at commit, to every CP listening (this one included).
+      await client.query('SELECT pg_notify($1, $2)', [CONFIG_CHANNEL, String(version)]);
+      await client.query('COMMIT');
+      const latest = { ...candidate, version };
+      this.#own = latest;
+      return { outcome: 'published', latest };
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  watch(listener: (version: SharedVersion) => void): () => void {
+    this.#listeners.add(listener);
+    if (this.#listeners.size === 1) void this.#follow();
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0) this.#unfollow();
+    };
+  }
+
+  /** Stops listening and, unless the pool was given, closes its connections. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#listeners.clear();
+    this.#unfollow();
+    await this.#reading?.catch(() => undefined);
+    if (this.#ownsPool) await this.#pool.end();
+  }
+
+  /** Listens for new versions, and reads the latest every `checkIntervalMs` besides. */
+  async #follow(): Promise<void> {
+    this.#timer ??= setInterval(() => this.#readLatest(), this.#checkIntervalMs);
+    this.#timer.unref();
+    try {
+      await this.open();
+      await this.#listen();
+    } catch {
+      // The periodic read catches up once PostgreSQL answers.
+    }
+  }
+
+  async #listen(): Promise<void> {
+    if (this.#listener || this.#closed || this.#listeners.size === 0) return;
+    const client = await this.#pool.connect();
+    // Another listen won the race, or nobody listens any more: this connection is not needed.
+    if (this.#listener || this.#closed || this.#listeners.size === 0) {
+      client.release();
+      return;
+    }
+    this.#listener = client;
+    const lost = () => {
+      if (this.#listener !== client) return;
+      this.#listener = undefined;
+      client.release(true);
+      // Listening again, and a read for what was published meanwhile.
+      setTimeout(() => {
+        void this.#listen().catch(() => undefined);
+        this.#readLatest();
+      }, 1_000).unref();
+    };
+    client.on('error', lost);
+    client.on('end', lost);
+    client.on('notification', (message) => {
+      if (message.channel !== CONFIG_CHANNEL) return;
+      // This state's own version is reported from memory, not read back.
+      const own = this.#own;
+      if (own && String(own.version) === message.payload) this.#report(own);
+      else this.#readLatest();
+    });
+    await client.query(`LISTEN ${CONFIG_CHANNEL}`);
+  }
+
+  #unfollow(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    const client = this.#listener;
+    this.#listener = undefined;
+    if (client) {
+      client.removeAllListeners('notification');
+      void client
+        .query(`UNLISTEN ${CONFIG_CHANNEL}`)
+        .catch(() => undefined)
+        .finally(() => client.release());
+    }
+  }
+
+  /** Tells every listener of `version`, when it is newer than the last one told. */
+  #report(version: SharedVersion): void {
+    if (version.version <= this.#reported) return;
+    this.#reported = version.version;
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(version);
+      } catch {
+        // One listener's failure is its own.
+      }
+    }
+  }
+
+  /** Reads the latest version and reports it when newer than the last reported; one at a time. */
+  #readLatest(): void {
+    if (this.#closed || this.#listeners.size === 0) return;
+    if (this.#reading) {
+      this.#readAgain = true;
+      return;
+    }
+    this.#reading = (async () => {
+      do {
+        this.#readAgain = false;
+        const latest = await this.latest().catch(() => undefined);
+        if (latest) this.#report(latest);
+      } while (this.#readAgain && !this.#closed);
+    })().finally(() => {
+      this.#reading = undefined;
+    });
+  }
+}
+
+async function decode(row: ConfigRow): Promise<SharedVersion> {
+  try {
+    return {
+      version: Number(row.version),
+      hash: row.hash,
+      hashes: JSON.parse(row.hashes),
+      config: JSON.parse((await gunzipAsync(row.config)).toString('utf8')),
+      publishedAt: Number(row.published_at),
+    };
+  } catch (error) {
+    throw new StoreCorruptError('planesync_config holds a config that cannot be read back', {
+      cause: error,
+    });
+  }
+}

@@ -1,0 +1,141 @@
+import { ControlPlane, hashConfig, silentLogger } from '@planesync/core';
+import {
+  clusterStateConformance,
+  createTestCluster,
+  FakeClock,
+  type TestCluster,
+} from '@planesync/core/testing';
+import pg from 'pg';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { type PostgresClusterState, postgresClusterState, SCHEMA_STEPS } from '../src/index.ts';
+import { freshDatabase, skipReason } from './postgres.ts';
+
+const vitest = { describe, it, beforeEach, afterEach };
+
+/** Every state and database a test made, closed and dropped after it. */
+const opened: PostgresClusterState[] = [];
+const databases: Array<{ drop(): Promise<void> }> = [];
+async function cleanUp() {
+  await Promise.all(opened.splice(0).map((state) => state.close()));
+  await Promise.all(databases.splice(0).map((database) => database.drop()));
+}
+function state(url: string, options: { checkIntervalMs?: number } = {}) {
+  const made = postgresClusterState({ connectionString: url, ...options });
+  opened.push(made);
+  return made;
+}
+async function database() {
+  const made = await freshDatabase();
+  databases.push(made);
+  return made.url;
+}
+
+if (skipReason) {
+  describe.skip(`@planesync/cluster-postgres (skipped: ${skipReason})`, () => {
+    it('runs against a real PostgreSQL', () => undefined);
+  });
+} else {
+  clusterStateConformance(vitest, {
+    name: 'postgresClusterState conformance',
+    async setup() {
+      const url = await database();
+      return { state: state(url), second: async () => state(url) };
+    },
+    teardown: cleanUp,
+  });
+
+  describe('postgresClusterState', () => {
+    afterEach(cleanUp);
+
+    it('migrates once when several CPs start together, and again changes nothing', async () => {
+      const url = await database();
+      await Promise.all(Array.from({ length: 5 }, () => state(url).open()));
+      await state(url).open();
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const { rows } = await client.query('SELECT step FROM planesync_schema ORDER BY step');
+        expect(rows.map((row) => row.step)).toEqual(
+          Array.from({ length: SCHEMA_STEPS }, (_, i) => i + 1),
+        );
+      } finally {
+        await client.end();
+      }
+    });
+
+    it('keeps the latest config compressed, byte for byte, with its hashes', async () => {
+      const url = await database();
+      const config = { _format_version: '3.0', services: [{ name: 'ünï', host: 'a' }], z: 1, a: 2 };
+      const { config_hash, hashes } = hashConfig(config);
+      await state(url).publish({ hash: config_hash, hashes, config, publishedAt: 5 });
+      const latest = await state(url).latest();
+      expect(JSON.stringify(latest?.config)).toBe(JSON.stringify(config));
+      expect(latest).toMatchObject({ version: 1, hash: config_hash, hashes, publishedAt: 5 });
+    });
+
+    it('a notification missed while nobody listened is caught up by the periodic read', async () => {
+      const url = await database();
+      const watcher = state(url, { checkIntervalMs: 50 });
+      const seen: number[] = [];
+      watcher.watch((version) => seen.push(version.version));
+      // Published with the notification suppressed: straight into the table, as if lost.
+      const config = { _format_version: '3.0' };
+      const { config_hash, hashes } = hashConfig(config);
+      await state(url).publish({ hash: config_hash, hashes, config, publishedAt: 1 });
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      await client.query('UPDATE planesync_config SET version = 7');
+      await client.end();
+      await vi.waitFor(() => expect(seen.at(-1)).toBe(7), { timeout: 5_000 });
+    });
+  });
+
+  describe('two control planes on one PostgreSQL', () => {
+    const clusters: TestCluster[] = [];
+    afterEach(async () => {
+      for (const cluster of clusters.splice(0).reverse()) await cluster.stop();
+      await cleanUp();
+    });
+
+    it('a setConfig on CP A reaches a DP of CP B; a CP started later serves the latest at once', async () => {
+      const url = await database();
+      const clock = new FakeClock();
+      const a = await createTestCluster({
+        clock,
+        controlPlane: { state: state(url), logger: silentLogger, pushIntervalMs: 0 },
+      });
+      const b = await createTestCluster({
+        clock,
+        controlPlane: { state: state(url), logger: silentLogger, pushIntervalMs: 0 },
+      });
+      clusters.push(a, b);
+      const dp = b.dataPlane();
+      await dp.start();
+      const { hash, version } = await a.cp.setConfig({
+        _format_version: '3.0',
+        services: [{ name: 'echo', url: 'http://127.0.0.1:8080' }],
+      });
+      const applied = await dp.waitForConfig({ hash });
+      expect(applied.version).toBe(version);
+      const late = await createTestCluster({
+        clock,
+        controlPlane: { state: state(url), logger: silentLogger },
+      });
+      clusters.push(late);
+      expect(late.cp.currentConfig).toMatchObject({ version, hash });
+      expect(late.cp).toBeInstanceOf(ControlPlane);
+    });
+  });
+}
+
+describe('a control plane whose PostgreSQL cannot be reached', () => {
+  it('fails its start() with the connection error', async () => {
+    // A port nothing listens on (loopback): the connection is refused at once.
+    const state = postgresClusterState({
+      connectionString: 'postgresql://planesync@127.0.0.1:1/postgres',
+    });
+    const cluster = createTestCluster({ controlPlane: { state, logger: silentLogger } });
+    await expect(cluster).rejects.toThrow(/ECONNREFUSED|connect/);
+    await state.close();
+  });
+});

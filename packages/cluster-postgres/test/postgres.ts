@@ -1,0 +1,40 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+/**
+ * The PostgreSQL server the tests use: `PLANESYNC_TEST_POSTGRES`, a connection string to a
+ * database whose user may create databases. `.ci/run` starts one and sets it; without it the
+ * tests that need a server are skipped, saying so.
+ */
+export const serverUrl = process.env.PLANESYNC_TEST_POSTGRES;
+
+export const skipReason = serverUrl
+  ? undefined
+  : 'no PostgreSQL: set PLANESYNC_TEST_POSTGRES to a connection string (.ci/run starts a server and sets it)';
+
+/** A fresh, empty database on the test server; `drop` removes it (after its pools end). */
+export async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  if (!serverUrl) throw new Error(skipReason);
+  const name = `planesync_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: serverUrl });
+      await client.connect();
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}

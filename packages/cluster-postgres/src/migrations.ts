@@ -19,6 +19,15 @@ const STEPS: readonly string[] = [
    -- are ordered like any others.
    INSERT INTO planesync_config (id, version, hash, hashes, config, published_at)
    VALUES (1, 0, '', '', '', 0) ON CONFLICT (id) DO NOTHING`,
+  // 2: the most recent versions (the latest among them), for the delta history of a CP that
+  // starts: a DP on one of them gets a delta after a CP restart.
+  `CREATE TABLE IF NOT EXISTS planesync_config_history (
+     version bigint PRIMARY KEY,
+     hash text NOT NULL,
+     hashes text NOT NULL,
+     config bytea NOT NULL,
+     published_at bigint NOT NULL
+   )`,
 ];
 
 /** The advisory lock of migrations, the same for every planesync CP ("plan" in ASCII). */

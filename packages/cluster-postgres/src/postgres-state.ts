@@ -32,6 +32,11 @@ export interface PostgresClusterStateOptions {
   /** A pool of the host's, used as is and never ended by this state. */
   pool?: pg.Pool;
   /**
+   * How many recent versions are kept for the delta history of CPs that start (the latest
+   * among them); default 16. `0` keeps none: a restarted CP sends whole configs at first.
+   */
+  historyVersions?: number;
+  /**
    * How often the latest version is read even without a notification (one lost while the
    * listening connection was down); default 2 000 ms.
    */
@@ -75,6 +80,7 @@ export class PostgresClusterState implements ClusterState {
   readonly #pool: pg.Pool;
   readonly #ownsPool: boolean;
   readonly #checkIntervalMs: number;
+  readonly #historyVersions: number;
   #opened: Promise<void> | undefined;
   readonly #listeners = new Set<(version: SharedVersion) => void>();
   #listener: pg.PoolClient | undefined;
@@ -93,6 +99,10 @@ export class PostgresClusterState implements ClusterState {
     if (!Number.isFinite(interval) || interval <= 0)
       throw new InvalidArgumentError('checkIntervalMs is a positive number of milliseconds');
     this.#checkIntervalMs = interval;
+    const history = options.historyVersions ?? 16;
+    if (!Number.isInteger(history) || history < 0)
+      throw new InvalidArgumentError('historyVersions is a whole number, 0 or more');
+    this.#historyVersions = history;
     this.#ownsPool = options.pool === undefined;
     this.#pool =
       options.pool ??
@@ -154,6 +164,22 @@ export class PostgresClusterState implements ClusterState {
            published_at = $5 WHERE id = 1`,
         [version, candidate.hash, JSON.stringify(candidate.hashes), config, candidate.publishedAt],
       );
+      if (this.#historyVersions > 0) {
+        await client.query(
+          `INSERT INTO planesync_config_history (version, hash, hashes, config, published_at)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (version) DO NOTHING`,
+          [
+            version,
+            candidate.hash,
+            JSON.stringify(candidate.hashes),
+            config,
+            candidate.publishedAt,
+          ],
+        );
+        await client.query('DELETE FROM planesync_config_history WHERE version <= $1', [
+          version - this.#historyVersions,
+        ]);
+      }
       // Delivered at commit, to every CP listening (this one included).
       await client.query('SELECT pg_notify($1, $2)', [CONFIG_CHANNEL, String(version)]);
       await client.query('COMMIT');
@@ -166,6 +192,17 @@ export class PostgresClusterState implements ClusterState {
     } finally {
       client.release();
     }
+  }
+
+  async recent(limit: number, options: { signal?: AbortSignal } = {}): Promise<SharedVersion[]> {
+    throwIfAborted(options.signal);
+    await this.open();
+    const { rows } = await this.#pool.query<ConfigRow>(
+      `SELECT version, hash, hashes, config, published_at FROM planesync_config_history
+       ORDER BY version DESC LIMIT $1`,
+      [Math.max(0, Math.floor(limit))],
+    );
+    return Promise.all(rows.reverse().map(decode));
   }
 
   watch(listener: (version: SharedVersion) => void): () => void {

@@ -1,4 +1,4 @@
-import { ControlPlane, hashConfig, silentLogger } from '@planesync/core';
+import { ControlPlane, hashConfig, memoryStore, silentLogger } from '@planesync/core';
 import {
   clusterStateConformance,
   createTestCluster,
@@ -37,6 +37,7 @@ if (skipReason) {
 } else {
   clusterStateConformance(vitest, {
     name: 'postgresClusterState conformance',
+    recent: true,
     async setup() {
       const url = await database();
       return { state: state(url), second: async () => state(url) };
@@ -127,6 +128,48 @@ if (skipReason) {
     });
   });
 }
+
+describe('deltas across a CP restart, with the history in PostgreSQL', () => {
+  it.skipIf(skipReason)(
+    'a DP restarted from its cache, reconnecting to a restarted CP with a hash the history holds, gets a delta',
+    async () => {
+      const url = await database();
+      const clock = new FakeClock();
+      const services = Array.from({ length: 50 }, (_, i) => ({ name: `s${i}`, host: `h${i}` }));
+      const config = (n: number) => ({
+        _format_version: '3.0',
+        services: services.map((s, i) => (i === 0 ? { ...s, host: `moved-${n}` } : s)),
+      });
+      const first = await createTestCluster({
+        clock,
+        controlPlane: { state: state(url), logger: silentLogger, pushIntervalMs: 0 },
+      });
+      // The DP's cache outlives it (a disk, in a gateway).
+      const storage = memoryStore();
+      const dp = first.dataPlane({ storage });
+      await dp.start();
+      const { hash } = await first.cp.setConfig(config(1));
+      await dp.waitForConfig({ hash });
+      await dp.stop();
+      await first.cp.setConfig(config(2));
+      await first.cp.setConfig(config(3));
+      await first.stop();
+
+      // The CP restarts (a new process: nothing in memory), the DP comes back on version 1.
+      const restarted = await createTestCluster({
+        clock,
+        controlPlane: { state: state(url), logger: silentLogger, pushIntervalMs: 0 },
+      });
+      const again = restarted.dataPlane({ storage });
+      await again.start();
+      const newest = restarted.cp.currentConfig!;
+      await again.waitForConfig({ hash: newest.hash });
+      expect(restarted.cp.counters).toMatchObject({ deltasSent: 1, wholeConfigsSent: 0 });
+      await restarted.stop();
+      await cleanUp();
+    },
+  );
+});
 
 describe('a control plane whose PostgreSQL cannot be reached', () => {
   it('fails its start() with the connection error', async () => {

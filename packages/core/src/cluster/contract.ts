@@ -79,4 +79,11 @@ export interface ClusterState {
    * that throws changes nothing for the others.
    */
   watch(listener: (version: SharedVersion) => void): () => void;
+  /**
+   * Optional: the most recent versions, oldest first, at most `limit` of them (the latest
+   * included). A CP that starts reads them into its delta history, so a DP on a recent
+   * version gets a delta after a CP restart, or from another CP, too. Without it, a started
+   * CP sends whole configs to DPs that are behind until its own history fills.
+   */
+  recent?(limit: number, options?: AbortOptions): Promise<SharedVersion[]>;
 }

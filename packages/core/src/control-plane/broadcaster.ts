@@ -421,7 +421,7 @@ export class ConfigBroadcaster<TConfig = unknown> {
   }
 
   /** Remembers a version deltas may start from, within the history's bounds. */
-  #remember(version: PublishedConfig<TConfig>): void {
+  #remember(version: { readonly hash: string; readonly config: unknown }): void {
     const { versions, bytes } = this.#options.settings.deltaHistory;
     if (versions <= 0) return;
     const wantsDeltas = this.#options.protocols.some(
@@ -664,10 +664,27 @@ export class ConfigBroadcaster<TConfig = unknown> {
     });
     try {
       const latest = await state.latest();
+      // A CP starting afresh takes the recent versions into its delta history, so DPs on
+      // one of them get a delta rather than the whole config.
+      if (latest && !this.#options.publisher.latest) await this.#recall(latest.version);
       if (latest) await this.#follow(latest);
     } catch (error) {
       this.stop();
       throw error;
+    }
+  }
+
+  /** The state's versions before `latest` into the delta history (a failure is reported). */
+  async #recall(latest: number): Promise<void> {
+    const { state, settings, protocols } = this.#options;
+    const { versions } = settings.deltaHistory;
+    if (!state.recent || versions <= 0) return;
+    if (!protocols.some((protocol) => protocol.controlPlane.encodeDelta)) return;
+    try {
+      for (const version of await state.recent(versions + 1))
+        if (version.version < latest) this.#remember(version);
+    } catch (error) {
+      this.#options.failed(error);
     }
   }
 

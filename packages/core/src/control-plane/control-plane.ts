@@ -137,7 +137,8 @@ export interface ControlPlaneOptions<TConfig = unknown> {
    * hash is among them is sent only what changed since; any other gets the whole config.
    * Kept as fingerprints of each entity (about 72 bytes an entity), not as configs. Default
    * `{ versions: 10, bytes: 64 MiB }`; `versions: 0` sends whole configs only. A CP restart
-   * empties it.
+   * empties it, unless its `state` keeps recent versions (`ClusterState.recent`): a starting
+   * CP takes those in.
    */
   deltaHistory?: { versions?: number; bytes?: number };
   /**

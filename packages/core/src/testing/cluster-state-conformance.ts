@@ -27,6 +27,8 @@ export interface ClusterStateConformanceOptions {
    * default 5 000 ms.
    */
   watchTimeoutMs?: number;
+  /** `true` when the state implements the optional `recent`: its case runs (else skipped). */
+  recent?: boolean;
   skip?: ConformanceSkip;
 }
 
@@ -219,8 +221,29 @@ export function clusterStateConformance(
           await assert.rejects(fixture.state.latest({ signal }), { code: 'ABORTED' });
           assert.equal(await fixture.state.latest(), undefined);
         },
+        'gives the recent versions oldest first, at most as many as asked, the latest among them':
+          async () => {
+            const recent = fixture.state.recent!.bind(fixture.state);
+            for (let n = 1; n <= 5; n++) await fixture.state.publish(candidate(n));
+            const three = await recent(3);
+            assert.deepEqual(
+              three.map((version) => version.version),
+              [3, 4, 5],
+            );
+            for (const version of three)
+              assertVersion(version, version.version, candidate(version.version));
+            assert.deepEqual((await recent(0)).length, 0);
+          },
       },
       options.skip,
+      options.recent
+        ? new Map()
+        : new Map([
+            [
+              'gives the recent versions oldest first, at most as many as asked, the latest among them',
+              'the state keeps no recent versions (`recent` is optional)',
+            ],
+          ]),
     );
   });
 }

@@ -2,14 +2,19 @@ import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import {
   type ClusterState,
+  defaultLogger,
   InvalidArgumentError,
+  type Logger,
+  PlanesyncError,
   type PublishOptions,
   type PublishOutcome,
   type SharedVersion,
+  StateUnavailableError,
   StoreCorruptError,
   type VersionCandidate,
 } from '@planesync/core';
 import { throwIfAborted } from '@planesync/core/storage';
+import { logSafely } from '@planesync/core/transport';
 import pg from 'pg';
 import { migrate } from './migrations.ts';
 
@@ -36,6 +41,11 @@ export interface PostgresClusterStateOptions {
    * among them); default 16. `0` keeps none: a restarted CP sends whole configs at first.
    */
   historyVersions?: number;
+  /**
+   * Where an outage is told (warn when PostgreSQL stops answering the periodic read, info
+   * when it answers again); default planesync's stderr logger.
+   */
+  logger?: Logger;
   /**
    * How often the latest version is read even without a notification (one lost while the
    * listening connection was down); default 2 000 ms.
@@ -81,9 +91,14 @@ export class PostgresClusterState implements ClusterState {
   readonly #ownsPool: boolean;
   readonly #checkIntervalMs: number;
   readonly #historyVersions: number;
+  readonly #logger: Logger;
+  /** Whether the last periodic read failed (an outage is told once, and its end). */
+  #down = false;
   #opened: Promise<void> | undefined;
   readonly #listeners = new Set<(version: SharedVersion) => void>();
   #listener: pg.PoolClient | undefined;
+  /** The listening connection's handler for its loss (taken off when it goes back). */
+  #lost: (() => void) | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   /** The newest version reported to listeners. */
   #reported = 0;
@@ -103,6 +118,7 @@ export class PostgresClusterState implements ClusterState {
     if (!Number.isInteger(history) || history < 0)
       throw new InvalidArgumentError('historyVersions is a whole number, 0 or more');
     this.#historyVersions = history;
+    this.#logger = options.logger ?? defaultLogger;
     this.#ownsPool = options.pool === undefined;
     this.#pool =
       options.pool ??
@@ -121,7 +137,7 @@ export class PostgresClusterState implements ClusterState {
     throwIfAborted(options.signal);
     this.#opened ??= migrate(this.#pool).catch((error: unknown) => {
       this.#opened = undefined;
-      throw error;
+      throw unavailable(error, 'migrating the schema');
     });
     return this.#opened;
   }
@@ -129,9 +145,13 @@ export class PostgresClusterState implements ClusterState {
   async latest(options: { signal?: AbortSignal } = {}): Promise<SharedVersion | undefined> {
     throwIfAborted(options.signal);
     await this.open();
-    const { rows } = await this.#pool.query<ConfigRow>(
-      'SELECT version, hash, hashes, config, published_at FROM planesync_config WHERE id = 1',
-    );
+    const { rows } = await this.#pool
+      .query<ConfigRow>(
+        'SELECT version, hash, hashes, config, published_at FROM planesync_config WHERE id = 1',
+      )
+      .catch((error: unknown) => {
+        throw unavailable(error, 'reading the latest version');
+      });
     return rows[0] && rows[0].version !== '0' ? decode(rows[0]) : undefined;
   }
 
@@ -143,38 +163,41 @@ export class PostgresClusterState implements ClusterState {
     await this.open();
     // Compressed before the transaction: the row stays locked only for the write.
     const config = await gzipAsync(Buffer.from(JSON.stringify(candidate.config)));
-    const client = await this.#pool.connect();
+    const client = await this.#pool.connect().catch((error: unknown) => {
+      throw unavailable(error, 'publishing a version');
+    });
     try {
       await client.query('BEGIN');
-      const { rows } = await client.query<ConfigRow>(
-        'SELECT version, hash, hashes, config, published_at FROM planesync_config WHERE id = 1 FOR UPDATE',
+      // Only the number and hash under the lock: the config is read (and decoded) only for
+      // an answer that returns it, after the lock is gone — and a damaged config cannot
+      // block the next publish, which replaces it.
+      const { rows } = await client.query<{ version: string; hash: string }>(
+        'SELECT version, hash FROM planesync_config WHERE id = 1 FOR UPDATE',
       );
-      const current = rows[0] && rows[0].version !== '0' ? await decode(rows[0]) : undefined;
-      if (current && options.ifLatest !== undefined && current.version !== options.ifLatest) {
+      const current = Number(rows[0]?.version ?? 0);
+      const conflict =
+        current > 0 && options.ifLatest !== undefined && current !== options.ifLatest;
+      const unchanged = current > 0 && rows[0]?.hash === candidate.hash;
+      if (conflict || unchanged) {
         await client.query('ROLLBACK');
-        return { outcome: 'conflict', latest: current };
+        const latest = await this.latest();
+        if (!latest) throw new StateUnavailableError('PostgreSQL: the latest version vanished');
+        return { outcome: conflict ? 'conflict' : 'unchanged', latest };
       }
-      if (current && current.hash === candidate.hash) {
-        await client.query('ROLLBACK');
-        return { outcome: 'unchanged', latest: current };
-      }
-      const version = (current?.version ?? 0) + 1;
+      const version = Math.max(current, options.after ?? 0) + 1;
+      // Whole milliseconds: a host's clock may give fractions.
+      const publishedAt = Math.round(candidate.publishedAt);
+      const hashes = JSON.stringify(candidate.hashes);
       await client.query(
         `UPDATE planesync_config SET version = $1, hash = $2, hashes = $3, config = $4,
            published_at = $5 WHERE id = 1`,
-        [version, candidate.hash, JSON.stringify(candidate.hashes), config, candidate.publishedAt],
+        [version, candidate.hash, hashes, config, publishedAt],
       );
       if (this.#historyVersions > 0) {
         await client.query(
           `INSERT INTO planesync_config_history (version, hash, hashes, config, published_at)
            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (version) DO NOTHING`,
-          [
-            version,
-            candidate.hash,
-            JSON.stringify(candidate.hashes),
-            config,
-            candidate.publishedAt,
-          ],
+          [version, candidate.hash, hashes, config, publishedAt],
         );
         await client.query('DELETE FROM planesync_config_history WHERE version <= $1', [
           version - this.#historyVersions,
@@ -188,7 +211,7 @@ export class PostgresClusterState implements ClusterState {
       return { outcome: 'published', latest };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
+      throw unavailable(error, 'publishing a version');
     } finally {
       client.release();
     }
@@ -197,11 +220,15 @@ export class PostgresClusterState implements ClusterState {
   async recent(limit: number, options: { signal?: AbortSignal } = {}): Promise<SharedVersion[]> {
     throwIfAborted(options.signal);
     await this.open();
-    const { rows } = await this.#pool.query<ConfigRow>(
-      `SELECT version, hash, hashes, config, published_at FROM planesync_config_history
-       ORDER BY version DESC LIMIT $1`,
-      [Math.max(0, Math.floor(limit))],
-    );
+    const { rows } = await this.#pool
+      .query<ConfigRow>(
+        `SELECT version, hash, hashes, config, published_at FROM planesync_config_history
+         ORDER BY version DESC LIMIT $1`,
+        [Math.max(0, Math.floor(limit))],
+      )
+      .catch((error: unknown) => {
+        throw unavailable(error, 'reading recent versions');
+      });
     return Promise.all(rows.reverse().map(decode));
   }
 
@@ -256,6 +283,7 @@ export class PostgresClusterState implements ClusterState {
     };
     client.on('error', lost);
     client.on('end', lost);
+    this.#lost = lost;
     client.on('notification', (message) => {
       if (message.channel !== CONFIG_CHANNEL) return;
       // This state's own version is reported from memory, not read back.
@@ -270,13 +298,21 @@ export class PostgresClusterState implements ClusterState {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     const client = this.#listener;
+    const lost = this.#lost;
     this.#listener = undefined;
+    this.#lost = undefined;
     if (client) {
+      // The pooled connection goes back without this state's handlers on it.
       client.removeAllListeners('notification');
-      void client
-        .query(`UNLISTEN ${CONFIG_CHANNEL}`)
-        .catch(() => undefined)
-        .finally(() => client.release());
+      if (lost) {
+        client.off('error', lost);
+        client.off('end', lost);
+      }
+      void client.query(`UNLISTEN ${CONFIG_CHANNEL}`).then(
+        () => client.release(),
+        // A connection that may still be listening is not given back to the pool.
+        (error: unknown) => client.release(error instanceof Error ? error : true),
+      );
     }
   }
 
@@ -303,13 +339,37 @@ export class PostgresClusterState implements ClusterState {
     this.#reading = (async () => {
       do {
         this.#readAgain = false;
-        const latest = await this.latest().catch(() => undefined);
+        let latest: SharedVersion | undefined;
+        try {
+          latest = await this.latest();
+          if (this.#down) {
+            this.#down = false;
+            logSafely(this.#logger, 'info', {}, 'PostgreSQL answers again: following new versions');
+          }
+        } catch (error) {
+          if (!this.#down && !this.#closed) {
+            this.#down = true;
+            logSafely(
+              this.#logger,
+              'warn',
+              { err: error },
+              'PostgreSQL does not answer: the control plane serves its latest config and tries again',
+            );
+          }
+        }
         if (latest) this.#report(latest);
       } while (this.#readAgain && !this.#closed);
     })().finally(() => {
       this.#reading = undefined;
     });
   }
+}
+
+/** A driver's failure as `STATE_UNAVAILABLE` (a planesync error passes as it is). */
+function unavailable(error: unknown, doing: string): PlanesyncError {
+  if (error instanceof PlanesyncError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new StateUnavailableError(`PostgreSQL, ${doing}: ${message}`, { cause: error });
 }
 
 async function decode(row: ConfigRow): Promise<SharedVersion> {

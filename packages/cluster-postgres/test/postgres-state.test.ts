@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { ControlPlane, hashConfig, memoryStore, silentLogger } from '@planesync/core';
 import {
   clusterStateConformance,
@@ -62,6 +64,72 @@ if (skipReason) {
       } finally {
         await client.end();
       }
+    });
+
+    it('a CP stopped and started again leaves no handlers on the pooled connections', async () => {
+      const url = await database();
+      const pool = new pg.Pool({ connectionString: url, max: 1 });
+      const watched = postgresClusterState({ pool });
+      opened.push(watched);
+      await watched.open();
+      for (let cycle = 0; cycle < 12; cycle++) {
+        const stop = watched.watch(() => undefined);
+        await vi.waitFor(() => expect(pool.totalCount).toBe(1));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        stop();
+        await vi.waitFor(() => expect(pool.idleCount).toBe(1));
+      }
+      const client = await pool.connect();
+      try {
+        expect(client.listenerCount('error')).toBeLessThanOrEqual(1);
+        expect(client.listenerCount('end')).toBeLessThanOrEqual(1);
+      } finally {
+        client.release();
+        await watched.close();
+        await pool.end();
+      }
+    });
+
+    it('a PostgreSQL that cannot be reached is STATE_UNAVAILABLE, with the driver error as cause', async () => {
+      const unreachable = postgresClusterState({
+        connectionString: 'postgresql://planesync@127.0.0.1:1/postgres',
+      });
+      opened.push(unreachable);
+      const error = await unreachable.latest().catch((caught: unknown) => caught);
+      expect(error).toMatchObject({ code: 'STATE_UNAVAILABLE', name: 'StateUnavailableError' });
+      expect((error as Error).cause).toBeInstanceOf(Error);
+    });
+
+    it('takes a publish time with a fraction of a millisecond (a host clock may give one)', async () => {
+      const url = await database();
+      const config = { _format_version: '3.0' };
+      const { config_hash, hashes } = hashConfig(config);
+      const outcome = await state(url).publish({
+        hash: config_hash,
+        hashes,
+        config,
+        publishedAt: 1_700_000_000_000.5,
+      });
+      expect(outcome.outcome).toBe('published');
+    });
+
+    it('a damaged latest config does not block the next publish, which replaces it', async () => {
+      const url = await database();
+      const publisher = state(url);
+      const make = (n: number) => {
+        const config = { _format_version: '3.0', services: [{ name: `s${n}`, host: 'h' }] };
+        const { config_hash, hashes } = hashConfig(config);
+        return { hash: config_hash, hashes, config, publishedAt: n };
+      };
+      await publisher.publish(make(1));
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      await client.query("UPDATE planesync_config SET config = '\\x00'::bytea");
+      await client.end();
+      await expect(publisher.latest()).rejects.toMatchObject({ code: 'STORE_CORRUPT' });
+      const next = await publisher.publish(make(2));
+      expect(next.outcome).toBe('published');
+      expect((await publisher.latest())?.hash).toBe(make(2).hash);
     });
 
     it('keeps the latest config compressed, byte for byte, with its hashes', async () => {
@@ -181,4 +249,118 @@ describe('a control plane whose PostgreSQL cannot be reached', () => {
     await expect(cluster).rejects.toThrow(/ECONNREFUSED|connect/);
     await state.close();
   });
+});
+
+/** A loopback TCP forwarder to the test server that a test can cut and restore: an outage. */
+async function forwarder(target: URL) {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  const url = new URL(target);
+  url.port = String(port);
+  return {
+    url: url.toString(),
+    /** Every connection dropped, and none accepted until `restore`. */
+    async cut() {
+      server.close();
+      for (const socket of sockets) socket.destroy();
+      await once(server, 'close');
+    },
+    async restore() {
+      server.listen(port, '127.0.0.1');
+      await once(server, 'listening');
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      if (server.listening) {
+        server.close();
+        await once(server, 'close');
+      }
+    },
+  };
+}
+
+describe('PostgreSQL going down under a running control plane', () => {
+  it.skipIf(skipReason)(
+    'the CP keeps serving its latest config, setConfig rejects with STATE_UNAVAILABLE, the outage is logged, and it catches up when PostgreSQL returns',
+    async () => {
+      const direct = await database();
+      const proxy = await forwarder(new URL(direct));
+      const lines: Array<[string, string]> = [];
+      const logger = {
+        error: (_: unknown, msg?: string) => {
+          lines.push(['error', msg ?? '']);
+        },
+        warn: (_: unknown, msg?: string) => {
+          lines.push(['warn', msg ?? '']);
+        },
+        info: (_: unknown, msg?: string) => {
+          lines.push(['info', msg ?? '']);
+        },
+        debug: () => undefined,
+      };
+      const clock = new FakeClock();
+      const cpState = postgresClusterState({
+        connectionString: proxy.url,
+        checkIntervalMs: 50,
+        logger,
+      });
+      opened.push(cpState);
+      const cluster = await createTestCluster({
+        clock,
+        controlPlane: { state: cpState, logger: silentLogger, pushIntervalMs: 0 },
+      });
+      try {
+        const dp = cluster.dataPlane();
+        await dp.start();
+        const first = await cluster.cp.setConfig({
+          _format_version: '3.0',
+          services: [{ name: 'a', host: 'a' }],
+        });
+        await dp.waitForConfig({ hash: first.hash });
+
+        await proxy.cut();
+        await expect(
+          cluster.cp.setConfig({ _format_version: '3.0', services: [{ name: 'b', host: 'b' }] }),
+        ).rejects.toMatchObject({ code: 'STATE_UNAVAILABLE' });
+        await vi.waitFor(() =>
+          expect(lines).toContainEqual([
+            'warn',
+            expect.stringContaining('PostgreSQL does not answer'),
+          ]),
+        );
+        // A DP that reconnects meanwhile is served the CP's latest config.
+        await dp.stop();
+        const again = cluster.dataPlane();
+        await again.start();
+        await again.waitForConfig({ hash: first.hash });
+        expect(cluster.cp.currentConfig?.hash).toBe(first.hash);
+
+        // PostgreSQL returns; another CP publishes; this one catches up and pushes it.
+        await proxy.restore();
+        const other = await state(direct).publish(
+          (() => {
+            const config = { _format_version: '3.0', services: [{ name: 'c', host: 'c' }] };
+            const { config_hash, hashes } = hashConfig(config);
+            return { hash: config_hash, hashes, config, publishedAt: 1 };
+          })(),
+        );
+        await again.waitForConfig({ hash: other.latest.hash });
+        expect(lines).toContainEqual(['info', expect.stringContaining('PostgreSQL answers again')]);
+      } finally {
+        await cluster.stop();
+        await proxy.close();
+      }
+    },
+  );
 });

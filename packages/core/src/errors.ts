@@ -39,6 +39,11 @@ export const ErrorCode = {
   CONFIG_HASH_MISMATCH: 'CONFIG_HASH_MISMATCH',
   /** A config delta does not apply to the config it names as its base: refused, a full config follows. */
   CONFIG_DELTA_INVALID: 'CONFIG_DELTA_INVALID',
+  /**
+   * The control planes' shared state (a `ClusterState` kept in a database) cannot be reached
+   * or did not answer: nothing was published; the CP keeps serving what it has.
+   */
+  STATE_UNAVAILABLE: 'STATE_UNAVAILABLE',
   /** A state machine was asked for a transition its table does not allow. */
   INVALID_STATE_TRANSITION: 'INVALID_STATE_TRANSITION',
   /** A peer sent a frame that is malformed, unknown, or out of order. */
@@ -196,6 +201,13 @@ export class PayloadTooLargeError extends PlanesyncError {
 export class StoreCorruptError extends PlanesyncError {
   constructor(message: string, options?: PlanesyncErrorOptions) {
     super(ErrorCode.STORE_CORRUPT, message, options);
+  }
+}
+
+/** The control planes' shared state cannot be reached; nothing was published or read. */
+export class StateUnavailableError extends PlanesyncError {
+  constructor(message: string, options?: PlanesyncErrorOptions) {
+    super(ErrorCode.STATE_UNAVAILABLE, message, options);
   }
 }
 

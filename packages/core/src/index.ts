@@ -130,6 +130,7 @@ export {
   ProtocolViolationError,
   ProxyRefusedError,
   StateError,
+  StateUnavailableError,
   StoreCorruptError,
   StoreDecryptFailedError,
   StoreLockedError,

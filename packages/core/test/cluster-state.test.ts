@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   type ClusterState,
+  ControlPlane,
   memoryClusterState,
   type SharedVersion,
   silentLogger,
@@ -123,5 +124,55 @@ describe('control planes sharing a cluster state', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(errors).toContain('CONFIG_HASH_MISMATCH');
     expect(a.cp.currentConfig?.hash).toBe(hash);
+  });
+
+  it("a state restored from an older backup goes on from the CP's numbers: the next setConfig reaches the DPs", async () => {
+    let inner = memoryClusterState();
+    const state: ClusterState = {
+      latest: (options) => inner.latest(options),
+      publish: (candidate, options) => inner.publish(candidate, options),
+      watch: (listener) => inner.watch(listener),
+    };
+    const { a } = await twoControlPlanes(state);
+    const dp = a.dataPlane();
+    await dp.start();
+    for (let n = 1; n <= 3; n++) await a.cp.setConfig(config(n));
+    // The database comes back from a backup taken at version 1.
+    inner = memoryClusterState();
+    await inner.publish({
+      ...(a.cp.currentConfig as SharedVersion),
+      config: config(1),
+      hash: 'a'.repeat(32),
+    });
+    const { version, hash } = await a.cp.setConfig(config(4));
+    expect(version).toBe(4);
+    expect((await state.latest())?.version).toBe(4);
+    await a.clock.advance(1_000);
+    await dp.waitForConfig({ hash });
+  });
+
+  it('a CP whose start fails (its port taken) follows no state and encodes nothing', async () => {
+    const state = memoryClusterState();
+    const { a } = await twoControlPlanes(state);
+    const taken = {
+      ...a.transport.server,
+      listen: async () => {
+        throw new Error('EADDRINUSE');
+      },
+      close: async () => undefined,
+    };
+    const b = new ControlPlane({
+      transport: taken as never,
+      trust: a.trust,
+      version: '3.10.0',
+      clock: a.clock,
+      logger: silentLogger,
+      state,
+    });
+    await expect(b.start()).rejects.toThrow('EADDRINUSE');
+    await a.cp.setConfig(config(1));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(b.currentConfig).toBeUndefined();
+    expect(b.counters.configsEncoded).toBe(0);
   });
 });

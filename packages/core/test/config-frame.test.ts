@@ -96,6 +96,45 @@ describe('config frame payload', () => {
     expect((fresh as typeof next).services[0]!.host).toBe('edited-in-place.internal');
   });
 
+  it('a config derived step by step (keys reordered, added, dropped; lists grown, cut, spliced across members) always inflates to its JSON', async () => {
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const entity = (i: number) => ({ name: `e${i}-${random(1e6)}`, port: random(65535) });
+    let config: Record<string, unknown> = {
+      _format_version: '3.0',
+      services: Array.from({ length: 2500 }, (_, i) => entity(i)),
+      routes: Array.from({ length: 1024 }, (_, i) => entity(i)),
+    };
+    await compressConfig(config);
+    for (let step = 0; step < 60; step++) {
+      const next: Record<string, unknown> = {};
+      const keys = Object.keys(config);
+      if (random(5) === 0) keys.reverse();
+      for (const key of keys) {
+        let value = config[key];
+        if (Array.isArray(value)) {
+          const list = [...value];
+          const edit = random(6);
+          if (edit === 0) list.splice(random(list.length), 1);
+          else if (edit === 1) list.push(entity(list.length));
+          else if (edit === 2) list[random(list.length)] = entity(9);
+          else if (edit === 3)
+            list.splice(random(list.length), 0, ...Array.from({ length: random(1500) }, entity));
+          else if (edit === 4) list.length = random(list.length + 1);
+          value = list;
+        } else if (random(3) === 0) value = `${value}x`;
+        if (random(20) !== 0) next[key] = value;
+      }
+      if (random(4) === 0) next[`k${step}`] = random(2) ? [] : { a: step };
+      const bytes = await compressConfig(next, { derivedFrom: config });
+      expect(Buffer.from(await inflate(bytes, 1e8)).toString()).toBe(JSON.stringify(next));
+      config = next;
+    }
+  });
+
   it('a DP applies a config compressed in pieces, pushed by the CP', async () => {
     cluster = await createTestCluster();
     const dp = cluster.dataPlane();

@@ -21,6 +21,7 @@ import {
   ProxyRefusedError,
   parseDeclarativeConfig,
   StateError,
+  StateUnavailableError,
   StoreCorruptError,
   StoreDecryptFailedError,
   StoreLockedError,
@@ -105,6 +106,7 @@ const MAKE: Record<
   CapacityExceededError: () => ({ error: new CapacityExceededError('full', { cause }) }),
   NodeIdInUseError: () => ({ error: new NodeIdInUseError('dp-1', { cause }) }),
   InternalError: () => ({ error: new InternalError('a schema threw', { cause }) }),
+  StateUnavailableError: () => ({ error: new StateUnavailableError('postgres down', { cause }) }),
   TrustError: (code) => ({ error: new TrustError(code as TrustCode, 'untrusted', { cause }) }),
 };
 

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileConfigStore, fileStore, MemoryConfigStore } from '../src/index.ts';
+import { loadChain } from '../src/storage/stored-deltas.ts';
+import { toStoredRecord } from '../src/storage/stored-snapshot.ts';
 import { configStoreConformance, FakeClock, sampleSnapshot } from '../src/testing/index.ts';
 
 const vitest = { describe, it, beforeEach, afterEach };
@@ -200,6 +202,18 @@ describe('a stored record that is not a snapshot', () => {
     );
     expect(() => fromStoredRecord({ ...base, version: 'x' }, 'f.json')).toThrow(
       'version: expected number',
+    );
+  });
+});
+
+describe('a delta chain record read back (loadChain)', () => {
+  it('a chain nested too deep to read is STORE_CORRUPT, never another error', () => {
+    const base = { ...sampleSnapshot(1, 'control-plane', 3), savedAt: 0 };
+    const { config: _config, ...meta } = toStoredRecord(base);
+    const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+    const record = `{"format":"planesync-deltas/1","base":${JSON.stringify(base.hash)},"snapshot":${JSON.stringify(meta)},"deltas":[{"keys":["_format_version","x"],"set":{"x":${deep}},"lists":{}}]}`;
+    expect(() => loadChain(base, 100, new TextEncoder().encode(record), 'test')).toThrow(
+      expect.objectContaining({ code: 'STORE_CORRUPT' }),
     );
   });
 });

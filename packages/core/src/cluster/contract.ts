@@ -36,6 +36,12 @@ export interface PublishOptions extends AbortOptions {
    * from the latest. `0`: only while nothing is published.
    */
   ifLatest?: number | undefined;
+  /**
+   * The new version is numbered above this too: the publishing CP's own latest. A state
+   * behind the CP (restored from an older backup, or reset) goes on from the CP's numbers
+   * rather than giving it a number DPs would take for an old version.
+   */
+  after?: number | undefined;
 }
 
 /**

@@ -44,7 +44,7 @@ export class MemoryClusterState implements ClusterState {
       return { outcome: 'conflict', latest };
     if (latest && latest.hash === candidate.hash) return { outcome: 'unchanged', latest };
     const published: SharedVersion = {
-      version: (latest?.version ?? 0) + 1,
+      version: Math.max(latest?.version ?? 0, options.after ?? 0) + 1,
       hash: candidate.hash,
       hashes: candidate.hashes,
       config: candidate.config,

@@ -623,7 +623,8 @@ export class ConfigBroadcaster<TConfig = unknown> {
         config: prepared.config,
         publishedAt: prepared.publishedAt,
       },
-      { ifLatest: from.ifLatest },
+      // Numbered above this CP's latest, whatever the state holds (a restored backup).
+      { ifLatest: from.ifLatest, after: publisher.latest?.version ?? 0 },
     );
     if (outcome === 'conflict') {
       // Another CP published first: its version becomes this CP's, and the update is made again.

@@ -324,10 +324,16 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       const routes = this.#protocols.flatMap((protocol) =>
         protocol.route ? [protocol.route] : [],
       );
-      await this.#transport.listen((connection) => this.#accept(connection), {
-        admit: (peer) => this.#verdict(peer).admission,
-        ...(routes.length > 0 ? { routes } : {}),
-      });
+      try {
+        await this.#transport.listen((connection) => this.#accept(connection), {
+          admit: (peer) => this.#verdict(peer).admission,
+          ...(routes.length > 0 ? { routes } : {}),
+        });
+      } catch (error) {
+        // A CP that did not start follows no state either.
+        this.#broadcaster.stop();
+        throw error;
+      }
       this.#started = true;
       this.#schedulePurge();
     });

@@ -1,5 +1,5 @@
 import { applyDelta } from '../config/delta.ts';
-import { PlanesyncError, StoreCorruptError } from '../errors.ts';
+import { StoreCorruptError } from '../errors.ts';
 import type { StoredSnapshot } from './contract.ts';
 import { fromStoredRecord, toStoredRecord } from './stored-snapshot.ts';
 
@@ -91,26 +91,34 @@ export function loadChain(
   chainBytes: Uint8Array,
   where: string,
 ): { snapshot: StoredSnapshot; chain: DeltaChain } {
-  let record: unknown;
+  // Anything in a hostile record — JSON too deep to handle, a delta that does not apply — is
+  // a damaged store, never another error.
+  let meta: Record<string, unknown>;
+  let deltas: unknown[];
+  let config: unknown = base.config;
+  let kept: Uint8Array[];
   try {
-    record = JSON.parse(decoder.decode(chainBytes));
-  } catch (error) {
-    throw new StoreCorruptError(`${where} holds deltas that are not JSON`, { cause: error });
-  }
-  const { format, base: from, snapshot: meta, deltas } = (record ?? {}) as Record<string, unknown>;
-  if (format !== FORMAT || !Array.isArray(deltas) || typeof meta !== 'object' || meta === null)
-    throw new StoreCorruptError(`${where} holds deltas in a shape it does not know`);
-  if (from !== base.hash)
-    throw new StoreCorruptError(
-      `${where} holds deltas from ${String(from)}, but its snapshot is ${base.hash}`,
-    );
-  let config = base.config;
-  try {
+    const record = JSON.parse(decoder.decode(chainBytes)) as Record<string, unknown> | null;
+    const { format, base: from } = record ?? {};
+    if (
+      format !== FORMAT ||
+      !Array.isArray(record?.deltas) ||
+      typeof record.snapshot !== 'object' ||
+      record.snapshot === null
+    )
+      throw new StoreCorruptError(`${where} holds deltas in a shape it does not know`);
+    if (from !== base.hash)
+      throw new StoreCorruptError(
+        `${where} holds deltas from ${String(from)}, but its snapshot is ${base.hash}`,
+      );
+    meta = record.snapshot as Record<string, unknown>;
+    deltas = record.deltas;
     for (const delta of deltas)
       config = applyDelta(config as Record<string, unknown>, delta).config;
+    kept = deltas.map((delta) => encoder.encode(JSON.stringify(delta)));
   } catch (error) {
-    if (error instanceof PlanesyncError && error.code !== 'CONFIG_DELTA_INVALID') throw error;
-    throw new StoreCorruptError(`${where} holds a delta that does not apply to its snapshot`, {
+    if (error instanceof StoreCorruptError) throw error;
+    throw new StoreCorruptError(`${where} holds deltas that cannot be read back`, {
       cause: error,
     });
   }
@@ -121,7 +129,7 @@ export function loadChain(
       base: base.hash,
       baseBytes,
       newest: snapshot.hash,
-      deltas: deltas.map((delta) => encoder.encode(JSON.stringify(delta))),
+      deltas: kept,
     },
   };
 }

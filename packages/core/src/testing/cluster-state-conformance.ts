@@ -141,6 +141,16 @@ export function clusterStateConformance(
             assert.deepEqual([fresh.outcome, fresh.latest.version], ['published', 3]);
           },
 
+        'numbers a version above `after` (a CP ahead of a state restored from a backup)':
+          async () => {
+            await fixture.state.publish(candidate(1));
+            const ahead = await fixture.state.publish(candidate(2), { after: 7 });
+            assert.deepEqual([ahead.outcome, ahead.latest.version], ['published', 8]);
+            const next = await fixture.state.publish(candidate(3), { after: 2 });
+            assert.equal(next.latest.version, 9);
+            assert.equal((await fixture.state.latest())?.version, 9);
+          },
+
         'two control planes publishing at once get distinct numbers, and the last is the latest':
           async () => {
             const second = await fixture.second();

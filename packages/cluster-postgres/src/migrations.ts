@@ -28,6 +28,25 @@ const STEPS: readonly string[] = [
      config bytea NOT NULL,
      published_at bigint NOT NULL
    )`,
+  // 3: every CP's DP status records, Kong's clustering_data_planes fields and the CP serving
+  // each DP; the newest last_seen wins a write.
+  `CREATE TABLE IF NOT EXISTS planesync_data_planes (
+     id text PRIMARY KEY,
+     control_plane_id text NOT NULL,
+     hostname text NOT NULL,
+     ip text NOT NULL,
+     version text NOT NULL,
+     labels jsonb NOT NULL,
+     sync_status text NOT NULL,
+     config_hash text NOT NULL,
+     config_version bigint NOT NULL,
+     last_seen bigint NOT NULL,
+     connected boolean NOT NULL,
+     cert_expires_at bigint,
+     details jsonb NOT NULL,
+     updated_at timestamptz NOT NULL DEFAULT now()
+   );
+   CREATE INDEX IF NOT EXISTS planesync_data_planes_last_seen ON planesync_data_planes (last_seen)`,
 ];
 
 /** The advisory lock of migrations, the same for every planesync CP ("plan" in ASCII). */

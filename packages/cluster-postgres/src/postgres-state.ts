@@ -8,6 +8,8 @@ import {
   PlanesyncError,
   type PublishOptions,
   type PublishOutcome,
+  type SharedDataPlaneStatus,
+  type SharedDataPlanes,
   type SharedVersion,
   StateUnavailableError,
   StoreCorruptError,
@@ -127,6 +129,9 @@ export class PostgresClusterState implements ClusterState {
         ...(options.connectionString ? { connectionString: options.connectionString } : {}),
         ...(options.ssl !== undefined ? { ssl: options.ssl } : {}),
         max: 4,
+        // Every wait ends: a PostgreSQL behind a black hole fails a call, never hangs it.
+        connectionTimeoutMillis: 10_000,
+        query_timeout: 30_000,
       });
     // An idle client that loses its server must not end the process.
     this.#pool.on('error', () => undefined);
@@ -230,6 +235,112 @@ export class PostgresClusterState implements ClusterState {
         throw unavailable(error, 'reading recent versions');
       });
     return Promise.all(rows.reverse().map(decode));
+  }
+
+  /** The DP status records of every CP, in `planesync_data_planes`. */
+  readonly dataPlanes: SharedDataPlanes = {
+    write: (records, options) => this.#writeDataPlanes(records, options),
+    list: (options) => this.#listDataPlanes(options),
+    purge: (before, options) => this.#purgeDataPlanes(before, options),
+  };
+
+  async #writeDataPlanes(
+    records: readonly SharedDataPlaneStatus[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<void> {
+    throwIfAborted(options.signal);
+    if (records.length === 0) return;
+    await this.open();
+    // One statement for the whole batch: the records as one JSON parameter.
+    const rows = records.map((record) => ({
+      id: record.id,
+      control_plane_id: record.controlPlaneId,
+      hostname: record.hostname,
+      ip: record.ip,
+      version: record.version,
+      labels: record.labels,
+      sync_status: record.syncStatus,
+      config_hash: record.configHash,
+      config_version: record.configVersion,
+      last_seen: Math.round(record.lastSeen),
+      connected: record.connected,
+      cert_expires_at: record.certExpiresAt === undefined ? null : Math.round(record.certExpiresAt),
+      details: {
+        cacheHash: record.cacheHash ?? null,
+        pushError: record.pushError ?? null,
+        protocol: record.protocol ?? null,
+      },
+    }));
+    await this.#pool
+      .query(
+        `INSERT INTO planesync_data_planes AS kept (id, control_plane_id, hostname, ip, version,
+           labels, sync_status, config_hash, config_version, last_seen, connected,
+           cert_expires_at, details)
+         SELECT id, control_plane_id, hostname, ip, version, labels, sync_status, config_hash,
+           config_version, last_seen, connected, cert_expires_at, details
+         FROM jsonb_to_recordset($1::jsonb) AS r(id text, control_plane_id text, hostname text,
+           ip text, version text, labels jsonb, sync_status text, config_hash text,
+           config_version bigint, last_seen bigint, connected boolean, cert_expires_at bigint,
+           details jsonb)
+         ON CONFLICT (id) DO UPDATE SET control_plane_id = EXCLUDED.control_plane_id,
+           hostname = EXCLUDED.hostname, ip = EXCLUDED.ip, version = EXCLUDED.version,
+           labels = EXCLUDED.labels, sync_status = EXCLUDED.sync_status,
+           config_hash = EXCLUDED.config_hash, config_version = EXCLUDED.config_version,
+           last_seen = EXCLUDED.last_seen, connected = EXCLUDED.connected,
+           cert_expires_at = EXCLUDED.cert_expires_at, details = EXCLUDED.details,
+           updated_at = now()
+         WHERE kept.last_seen <= EXCLUDED.last_seen`,
+        [JSON.stringify(dedupe(rows))],
+      )
+      .catch((error: unknown) => {
+        throw unavailable(error, 'writing DP records');
+      });
+  }
+
+  async #listDataPlanes(options: { signal?: AbortSignal } = {}): Promise<SharedDataPlaneStatus[]> {
+    throwIfAborted(options.signal);
+    await this.open();
+    const { rows } = await this.#pool
+      .query<DataPlaneRow>(
+        `SELECT id, control_plane_id, hostname, ip, version, labels, sync_status, config_hash,
+           config_version, last_seen, connected, cert_expires_at, details
+         FROM planesync_data_planes ORDER BY id`,
+      )
+      .catch((error: unknown) => {
+        throw unavailable(error, 'reading DP records');
+      });
+    return rows.map(toStatus);
+  }
+
+  async #purgeDataPlanes(before: number, options: { signal?: AbortSignal } = {}): Promise<number> {
+    throwIfAborted(options.signal);
+    await this.open();
+    const client = await this.#pool.connect().catch((error: unknown) => {
+      throw unavailable(error, 'purging DP records');
+    });
+    try {
+      await client.query('BEGIN');
+      // One CP purges at a time; the others find the lock taken and leave it to that one.
+      const { rows } = await client.query<{ locked: boolean }>(
+        'SELECT pg_try_advisory_xact_lock($1) AS locked',
+        [PURGE_LOCK],
+      );
+      if (!rows[0]?.locked) {
+        await client.query('ROLLBACK');
+        return 0;
+      }
+      const { rowCount } = await client.query(
+        'DELETE FROM planesync_data_planes WHERE last_seen < $1',
+        [Math.round(before)],
+      );
+      await client.query('COMMIT');
+      return rowCount ?? 0;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw unavailable(error, 'purging DP records');
+    } finally {
+      client.release();
+    }
   }
 
   watch(listener: (version: SharedVersion) => void): () => void {
@@ -363,6 +474,55 @@ export class PostgresClusterState implements ClusterState {
       this.#reading = undefined;
     });
   }
+}
+
+interface DataPlaneRow {
+  id: string;
+  control_plane_id: string;
+  hostname: string;
+  ip: string;
+  version: string;
+  labels: Record<string, string>;
+  sync_status: SharedDataPlaneStatus['syncStatus'];
+  config_hash: string;
+  config_version: string;
+  last_seen: string;
+  connected: boolean;
+  cert_expires_at: string | null;
+  details: { cacheHash?: string | null; pushError?: string | null; protocol?: string | null };
+}
+
+/** The advisory lock one purging CP holds ("purg" in ASCII). */
+const PURGE_LOCK = 0x70757267;
+
+/** A batch writes each DP once (its latest record): one row may not be upserted twice. */
+function dedupe<T extends { id: string; last_seen: number }>(rows: T[]): T[] {
+  const byId = new Map<string, T>();
+  for (const row of rows) {
+    const kept = byId.get(row.id);
+    if (!kept || kept.last_seen <= row.last_seen) byId.set(row.id, row);
+  }
+  return [...byId.values()];
+}
+
+function toStatus(row: DataPlaneRow): SharedDataPlaneStatus {
+  return {
+    id: row.id,
+    hostname: row.hostname,
+    ip: row.ip,
+    version: row.version,
+    labels: row.labels,
+    syncStatus: row.sync_status,
+    configHash: row.config_hash,
+    configVersion: Number(row.config_version),
+    cacheHash: row.details.cacheHash ?? undefined,
+    lastSeen: Number(row.last_seen),
+    connected: row.connected,
+    certExpiresAt: row.cert_expires_at === null ? undefined : Number(row.cert_expires_at),
+    pushError: row.details.pushError ?? undefined,
+    protocol: row.details.protocol ?? undefined,
+    controlPlaneId: row.control_plane_id,
+  };
 }
 
 /** A driver's failure as `STATE_UNAVAILABLE` (a planesync error passes as it is). */

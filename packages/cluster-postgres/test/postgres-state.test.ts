@@ -40,6 +40,7 @@ if (skipReason) {
   clusterStateConformance(vitest, {
     name: 'postgresClusterState conformance',
     recent: true,
+    dataPlanes: true,
     async setup() {
       const url = await database();
       return { state: state(url), second: async () => state(url) };
@@ -193,6 +194,32 @@ if (skipReason) {
       clusters.push(late);
       expect(late.cp.currentConfig).toMatchObject({ version, hash });
       expect(late.cp).toBeInstanceOf(ControlPlane);
+    });
+
+    it("any CP lists the whole fleet from PostgreSQL: CP B's DP in CP A's listing, with B as its CP", async () => {
+      const url = await database();
+      const clock = new FakeClock();
+      const a = await createTestCluster({
+        clock,
+        controlPlane: { state: state(url), logger: silentLogger },
+      });
+      const b = await createTestCluster({
+        clock,
+        controlPlane: { state: state(url), logger: silentLogger },
+      });
+      clusters.push(a, b);
+      const dp = b.dataPlane({ nodeId: 'dp-of-b', labels: { region: 'eu' } });
+      await dp.start();
+      await vi.waitFor(async () => {
+        await clock.advance(1_000); // B's sync writes, A's reads
+        expect(await a.cp.listDataPlanes()).toMatchObject([
+          { id: 'dp-of-b', connected: true, controlPlaneId: b.cp.id, labels: { region: 'eu' } },
+        ]);
+      });
+      await vi.waitFor(async () => {
+        await clock.advance(1_000);
+        expect(a.cp.dataPlanes()).toMatchObject([{ id: 'dp-of-b', controlPlaneId: b.cp.id }]);
+      });
     });
   });
 }

@@ -31,6 +31,8 @@ export type {
   ClusterState,
   PublishOptions,
   PublishOutcome,
+  SharedDataPlaneStatus,
+  SharedDataPlanes,
   SharedVersion,
   VersionCandidate,
 } from './cluster/contract.ts';

@@ -17,6 +17,7 @@ clusterStateConformance(
   { describe, it, beforeEach, afterEach },
   {
     name: 'memoryClusterState conformance',
+    dataPlanes: true,
     async setup() {
       const state = memoryClusterState();
       return { state, second: async () => state };
@@ -174,5 +175,60 @@ describe('control planes sharing a cluster state', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(b.currentConfig).toBeUndefined();
     expect(b.counters.configsEncoded).toBe(0);
+  });
+
+  it("any CP lists the whole fleet: a DP of CP B shows in CP A's dataPlanes() within a sync, with the CP that serves it", async () => {
+    const { a, b, clock } = await twoControlPlanes();
+    const dp = b.dataPlane({ nodeId: 'dp-of-b' });
+    await dp.start();
+    await vi.waitFor(() =>
+      expect(b.cp.dataPlanes().map((record) => record.id)).toEqual(['dp-of-b']),
+    );
+    expect(a.cp.dataPlanes()).toEqual([]);
+    await clock.advance(1_000); // B writes, A reads (each once a second)
+    await clock.advance(1_000);
+    const seen = a.cp.dataPlanes();
+    expect(seen).toMatchObject([{ id: 'dp-of-b', connected: true, controlPlaneId: b.cp.id }]);
+    expect(await a.cp.listDataPlanes()).toMatchObject([{ id: 'dp-of-b', controlPlaneId: b.cp.id }]);
+    expect(b.cp.dataPlanes()).toMatchObject([{ id: 'dp-of-b', controlPlaneId: b.cp.id }]);
+  });
+
+  it("a DP that moves from CP A to CP B is listed as B's, connected, by both", async () => {
+    const { a, b, clock } = await twoControlPlanes();
+    const first = a.dataPlane({ nodeId: 'mover' });
+    await first.start();
+    await vi.waitFor(() => expect(a.cp.dataPlanes()).toHaveLength(1));
+    await first.stop();
+    await clock.advance(1_000);
+    const second = b.dataPlane({ nodeId: 'mover' });
+    await second.start();
+    await vi.waitFor(() => expect(b.cp.dataPlanes()).toMatchObject([{ connected: true }]));
+    await clock.advance(1_000);
+    await clock.advance(1_000);
+    for (const cp of [a.cp, b.cp])
+      expect(cp.dataPlanes()).toMatchObject([
+        { id: 'mover', connected: true, controlPlaneId: b.cp.id },
+      ]);
+  });
+
+  it('a CP that stops tells the cluster its DPs are gone from it', async () => {
+    const { a, b, clock } = await twoControlPlanes();
+    const dp = b.dataPlane({ nodeId: 'left-behind' });
+    await dp.start();
+    await vi.waitFor(() => expect(b.cp.dataPlanes()).toHaveLength(1));
+    await dp.stop();
+    await b.cp.stop();
+    await clock.advance(1_000);
+    expect(a.cp.dataPlanes()).toMatchObject([{ id: 'left-behind', connected: false }]);
+  });
+
+  it('a CP with its own default state shares nothing and lists its own DPs only', async () => {
+    const cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
+    clusters.push(cluster);
+    const dp = cluster.dataPlane({ nodeId: 'alone' });
+    await dp.start();
+    await vi.waitFor(() => expect(cluster.cp.dataPlanes()).toHaveLength(1));
+    expect(cluster.cp.dataPlanes()[0]?.controlPlaneId).toBeUndefined();
+    expect(await cluster.cp.listDataPlanes()).toEqual(cluster.cp.dataPlanes());
   });
 });

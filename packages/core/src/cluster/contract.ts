@@ -1,4 +1,5 @@
 import type { ConfigHashes } from '../config/snapshot.ts';
+import type { DataPlaneStatus } from '../control-plane/data-plane-status.ts';
 import type { AbortOptions } from '../transport/contract.ts';
 
 /** One config version as every control plane sharing a {@link ClusterState} knows it. */
@@ -42,6 +43,32 @@ export interface PublishOptions extends AbortOptions {
    * rather than giving it a number DPs would take for an old version.
    */
   after?: number | undefined;
+}
+
+/** A DP's status record as the cluster shares it: with the CP that wrote it. */
+export interface SharedDataPlaneStatus extends DataPlaneStatus {
+  /** The control plane serving (or last serving) the DP: its `ControlPlane.id`. */
+  controlPlaneId: string;
+}
+
+/**
+ * The DP status records every CP of a cluster writes and reads, like Kong's
+ * `clustering_data_planes` table.
+ */
+export interface SharedDataPlanes {
+  /**
+   * Writes these records, each replacing the one of its DP id — unless the one kept was seen
+   * later (`lastSeen`): a DP that moved to another CP is not shown as gone by the CP it left.
+   */
+  write(records: readonly SharedDataPlaneStatus[], options?: AbortOptions): Promise<void>;
+  /** Every record of the cluster. */
+  list(options?: AbortOptions): Promise<SharedDataPlaneStatus[]>;
+  /**
+   * Removes the records last seen before `before` (ms since the epoch) — a DP still
+   * connected is seen at every heartbeat, so this spares it, and takes the records a CP that
+   * died left marked connected. Resolves with how many went. Every CP may call it at once.
+   */
+  purge(before: number, options?: AbortOptions): Promise<number>;
 }
 
 /**
@@ -92,4 +119,10 @@ export interface ClusterState {
    * CP sends whole configs to DPs that are behind until its own history fills.
    */
   recent?(limit: number, options?: AbortOptions): Promise<SharedVersion[]>;
+  /**
+   * Optional: the DP status records every CP writes (about once a second, the records that
+   * changed) and reads, so that any CP lists the whole fleet. Without it, each CP lists its
+   * own DPs only.
+   */
+  readonly dataPlanes?: SharedDataPlanes;
 }

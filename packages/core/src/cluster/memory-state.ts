@@ -4,6 +4,8 @@ import type {
   ClusterState,
   PublishOptions,
   PublishOutcome,
+  SharedDataPlaneStatus,
+  SharedDataPlanes,
   SharedVersion,
   VersionCandidate,
 } from './contract.ts';
@@ -64,8 +66,47 @@ export class MemoryClusterState implements ClusterState {
     return { outcome: 'published', latest: published };
   }
 
+  /** The DP records of the CPs sharing this state. */
+  readonly dataPlanes: SharedDataPlanes = new MemoryDataPlanes();
+
   watch(listener: (version: SharedVersion) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+}
+
+/** DP records in memory, for CPs of one process sharing a {@link MemoryClusterState}. */
+class MemoryDataPlanes implements SharedDataPlanes {
+  readonly #records = new Map<string, SharedDataPlaneStatus>();
+
+  async write(
+    records: readonly SharedDataPlaneStatus[],
+    options: AbortOptions = {},
+  ): Promise<void> {
+    throwIfAborted(options.signal);
+    for (const record of records) {
+      const kept = this.#records.get(record.id);
+      if (kept && kept.lastSeen > record.lastSeen) continue;
+      this.#records.set(record.id, { ...record, labels: { ...record.labels } });
+    }
+  }
+
+  async list(options: AbortOptions = {}): Promise<SharedDataPlaneStatus[]> {
+    throwIfAborted(options.signal);
+    return [...this.#records.values()].map((record) => ({
+      ...record,
+      labels: { ...record.labels },
+    }));
+  }
+
+  async purge(before: number, options: AbortOptions = {}): Promise<number> {
+    throwIfAborted(options.signal);
+    let purged = 0;
+    for (const [id, record] of this.#records) {
+      if (record.lastSeen >= before) continue;
+      this.#records.delete(id);
+      purged++;
+    }
+    return purged;
   }
 }

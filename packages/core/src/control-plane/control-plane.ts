@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { AnalyticsAggregator, type AnalyticsAggregatorOptions } from '../analytics/aggregator.ts';
 import { type Clock, systemClock, type TimerId } from '../clock.ts';
-import type { ClusterState } from '../cluster/contract.ts';
+import type { ClusterState, SharedDataPlaneStatus, SharedDataPlanes } from '../cluster/contract.ts';
 import { memoryClusterState } from '../cluster/memory-state.ts';
 import type { ConfigChange } from '../config/change.ts';
 import { declarativeConfigSchema } from '../config/declarative-schema.ts';
@@ -22,6 +23,7 @@ import { planesyncProtocol } from '../protocol/planesync.ts';
 import { missingFeatures, type WireProtocol } from '../protocol/wire-protocol.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../transport/connection-base.ts';
 import {
+  type AbortOptions,
   type Admission,
   CloseCode,
   type CloseInfo,
@@ -149,6 +151,16 @@ export interface ControlPlaneOptions<TConfig = unknown> {
    * of them reaches the DPs of all; `start()` serves the state's latest version.
    */
   state?: ClusterState;
+  /**
+   * This CP's name in the cluster's DP records (`DataPlaneStatus.controlPlaneId`); default a
+   * random UUID per process.
+   */
+  controlPlaneId?: string;
+  /**
+   * How often a CP whose `state` shares DP records writes those that changed and reads the
+   * others' (default 1 000 ms): `dataPlanes()` shows other CPs' DPs at most this late.
+   */
+  dataPlaneSyncIntervalMs?: number;
 }
 
 const DEFAULTS = {
@@ -213,6 +225,16 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   /** Connections accepted and not yet closed. */
   #live = 0;
   readonly #analytics: AnalyticsAggregator;
+  /** The DP records shared with other CPs (`state.dataPlanes`), when a state was given. */
+  readonly #shared: SharedDataPlanes | undefined;
+  /** The records other CPs wrote, as last read (at most `dataPlaneSyncIntervalMs` old). */
+  #mirror: readonly SharedDataPlaneStatus[] = [];
+  #syncTimer: TimerId | undefined;
+  #syncing: Promise<void> | undefined;
+  #syncFailing = false;
+  readonly #syncIntervalMs: number;
+  /** This CP's name in the cluster's DP records. */
+  readonly id: string;
 
   constructor(options: ControlPlaneOptions<TConfig>) {
     super(options?.logger ?? defaultLogger);
@@ -258,6 +280,11 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     this.#registry = new DataPlaneRegistry(this.#clock, this.#settings, () =>
       this.#checkSyncWaiters(),
     );
+    this.id = options.controlPlaneId ?? randomUUID();
+    this.#syncIntervalMs = options.dataPlaneSyncIntervalMs ?? 1_000;
+    // Only a state given by the host is shared: the default one is this CP's alone.
+    this.#shared = options.state?.dataPlanes;
+    this.#registry.trackChanges = this.#shared !== undefined;
     this.#broadcaster = new ConfigBroadcaster({
       publisher: this.#publisher,
       state: options.state ?? memoryClusterState(),
@@ -336,18 +363,25 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       }
       this.#started = true;
       this.#schedulePurge();
+      this.#scheduleSync();
     });
   }
 
   /** Stops accepting, closes every DP connection and cancels every timer. */
   stop(): Promise<void> {
     return this.#inTurn(async () => {
+      const wasStarted = this.#started;
       this.#started = false;
       if (this.#purgeTimer) this.#clock.clearTimeout(this.#purgeTimer);
       this.#purgeTimer = undefined;
       this.#broadcaster.stop();
+      if (this.#syncTimer) this.#clock.clearTimeout(this.#syncTimer);
+      this.#syncTimer = undefined;
       await this.#transport.close();
       await Promise.all([...this.#registry.holders()].map((session) => session.closed));
+      // The cluster learns at once that this CP's DPs are gone from it.
+      await this.#syncing;
+      if (wasStarted) await this.#syncDataPlanes();
     });
   }
 
@@ -473,9 +507,82 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     });
   }
 
-  /** Every DP the CP knows, connected or not, as status records. */
+  /**
+   * Every DP the CP knows, connected or not, as status records. With a `state` that shares DP
+   * records, the DPs of every CP of the cluster: this CP's own as they are, the others' as
+   * last read (at most `dataPlaneSyncIntervalMs` old); `listDataPlanes()` reads them now.
+   */
   dataPlanes(): DataPlaneStatus[] {
-    return this.#registry.list();
+    return this.#merged(this.#mirror);
+  }
+
+  /**
+   * Every DP of the cluster, read from the state now (this CP's own DPs as they are); without
+   * a state that shares DP records, `dataPlanes()`. Rejects when the state cannot be read.
+   */
+  async listDataPlanes(options: AbortOptions = {}): Promise<DataPlaneStatus[]> {
+    if (!this.#shared) return this.dataPlanes();
+    return this.#merged(await this.#shared.list(options));
+  }
+
+  /** This CP's records, then the others' where this CP has none newer. */
+  #merged(others: readonly SharedDataPlaneStatus[]): DataPlaneStatus[] {
+    const own = this.#registry.list();
+    if (!this.#shared) return own;
+    const byId = new Map<string, DataPlaneStatus>(
+      own.map((record) => [record.id, { ...record, controlPlaneId: this.id }]),
+    );
+    // A record marked connected but not seen for a heartbeat timeout and a sync is a DP
+    // whose CP died without saying so.
+    const stale = this.#clock.now() - this.#settings.heartbeatTimeoutMs - this.#syncIntervalMs;
+    for (const record of others) {
+      const mine = byId.get(record.id);
+      if (mine && (mine.connected || mine.lastSeen >= record.lastSeen)) continue;
+      if (!mine && record.controlPlaneId === this.id) continue; // purged here already
+      byId.set(record.id, {
+        ...record,
+        labels: { ...record.labels },
+        connected: record.connected && record.lastSeen >= stale,
+      });
+    }
+    return [...byId.values()];
+  }
+
+  #scheduleSync(): void {
+    if (!this.#shared || this.#syncTimer) return;
+    this.#syncTimer = this.#clock.setTimeout(() => {
+      this.#syncTimer = undefined;
+      this.#syncing = this.#syncDataPlanes().finally(() => {
+        this.#syncing = undefined;
+        if (this.#started) this.#scheduleSync();
+      });
+    }, this.#syncIntervalMs);
+  }
+
+  /** Writes this CP's changed records, then reads the cluster's; a failure is logged once. */
+  async #syncDataPlanes(): Promise<void> {
+    const shared = this.#shared;
+    if (!shared) return;
+    const changed = this.#registry.takeChanged();
+    try {
+      if (changed.length > 0)
+        await shared.write(changed.map((record) => ({ ...record, controlPlaneId: this.id })));
+      this.#mirror = (await shared.list()).filter((record) => record.controlPlaneId !== this.id);
+      if (this.#syncFailing)
+        logSafely(this.logger, 'info', {}, 'the DP records are shared with the cluster again');
+      this.#syncFailing = false;
+    } catch (error) {
+      // Written again at the next sync: nothing is lost but time.
+      this.#registry.retake(changed);
+      if (!this.#syncFailing)
+        logSafely(
+          this.logger,
+          'warn',
+          { err: error },
+          "cannot share DP records with the cluster: other CPs see this one's DPs late",
+        );
+      this.#syncFailing = true;
+    }
   }
 
   #accept(connection: Connection): void {
@@ -660,6 +767,10 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     const every = Math.min(this.#settings.dataPlanePurgeDelayMs, 3_600_000);
     this.#purgeTimer = this.#clock.setTimeout(() => {
       this.#registry.purge();
+      // Every CP asks; the state does the work once. A failure waits for the next round.
+      void this.#shared
+        ?.purge(this.#clock.now() - this.#settings.dataPlanePurgeDelayMs)
+        .catch(() => undefined);
       if (this.#started) this.#schedulePurge();
     }, every);
   }

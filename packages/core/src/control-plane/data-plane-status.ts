@@ -35,4 +35,9 @@ export interface DataPlaneStatus {
    * refused before one was agreed.
    */
   protocol: string | undefined;
+  /**
+   * The control plane serving the DP (or that served it last), by its `ControlPlane.id` —
+   * set where CPs share a cluster state's DP records.
+   */
+  controlPlaneId?: string | undefined;
 }

@@ -22,6 +22,10 @@ export type ConfigReport = Pick<DataPlaneStatus, 'configHash' | 'configVersion' 
 export class DataPlaneRegistry<H extends RegistryHolder = RegistryHolder> {
   readonly #records = new Map<string, Readonly<DataPlaneStatus>>();
   readonly #holders = new Map<string, H>();
+  /** Node ids whose record changed since `takeChanged` was last called (when tracked). */
+  readonly #dirty = new Set<string>();
+  /** Whether changes are tracked for `takeChanged` (a CP sharing its DP records). */
+  trackChanges = false;
 
   constructor(
     private readonly clock: Clock,
@@ -75,6 +79,7 @@ export class DataPlaneRegistry<H extends RegistryHolder = RegistryHolder> {
     const record = this.#records.get(nodeId);
     if (!record) return;
     this.#records.set(nodeId, { ...record, ...patch });
+    if (this.trackChanges) this.#dirty.add(nodeId);
     // Sync waiters care about what DPs serve, not about each frame's lastSeen.
     if (patch.configHash !== undefined || patch.syncStatus !== undefined) this.changed();
   }
@@ -93,6 +98,7 @@ export class DataPlaneRegistry<H extends RegistryHolder = RegistryHolder> {
     }
     const ended = { ...record, connected: false };
     this.#records.set(nodeId, ended);
+    if (this.trackChanges) this.#dirty.add(nodeId);
     this.changed();
     return { ...ended, labels: { ...ended.labels } };
   }
@@ -103,11 +109,30 @@ export class DataPlaneRegistry<H extends RegistryHolder = RegistryHolder> {
     this.#keep({ ...record, connected: false });
   }
 
+  /** The records that changed since the last call (each once), for the cluster's table. */
+  takeChanged(): DataPlaneStatus[] {
+    const changed: DataPlaneStatus[] = [];
+    for (const id of this.#dirty) {
+      const record = this.#records.get(id);
+      if (record) changed.push({ ...record, labels: { ...record.labels } });
+    }
+    this.#dirty.clear();
+    return changed;
+  }
+
+  /** Marks records as changed again (their write to the cluster failed). */
+  retake(records: readonly DataPlaneStatus[]): void {
+    for (const record of records) if (this.#records.has(record.id)) this.#dirty.add(record.id);
+  }
+
   /** Forgets disconnected records last seen longer ago than the purge delay. */
   purge(): void {
     const cutoff = this.clock.now() - this.settings.dataPlanePurgeDelayMs;
     for (const [id, record] of this.#records) {
-      if (!record.connected && record.lastSeen < cutoff) this.#records.delete(id);
+      if (!record.connected && record.lastSeen < cutoff) {
+        this.#records.delete(id);
+        this.#dirty.delete(id);
+      }
     }
   }
 
@@ -117,6 +142,7 @@ export class DataPlaneRegistry<H extends RegistryHolder = RegistryHolder> {
    */
   #keep(record: DataPlaneStatus): void {
     this.#records.set(record.id, record);
+    if (this.trackChanges) this.#dirty.add(record.id);
     while (this.#records.size > this.settings.maxDataPlaneRecords) {
       let oldest: Readonly<DataPlaneStatus> | undefined;
       for (const kept of this.#records.values()) {
@@ -124,6 +150,7 @@ export class DataPlaneRegistry<H extends RegistryHolder = RegistryHolder> {
       }
       if (!oldest) break;
       this.#records.delete(oldest.id);
+      this.#dirty.delete(oldest.id);
     }
     this.changed();
   }

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
-import type { ClusterState, SharedVersion, VersionCandidate } from '../cluster/contract.ts';
+import type {
+  ClusterState,
+  SharedDataPlaneStatus,
+  SharedVersion,
+  VersionCandidate,
+} from '../cluster/contract.ts';
 import { hashConfig } from '../config/hash.ts';
 import { assertSameJson } from './assertions.ts';
 import { type ConformanceSkip, registerCases } from './skip.ts';
@@ -29,6 +34,8 @@ export interface ClusterStateConformanceOptions {
   watchTimeoutMs?: number;
   /** `true` when the state implements the optional `recent`: its case runs (else skipped). */
   recent?: boolean;
+  /** `true` when the state shares DP records (`dataPlanes`): their cases run (else skipped). */
+  dataPlanes?: boolean;
   skip?: ConformanceSkip;
 }
 
@@ -244,16 +251,70 @@ export function clusterStateConformance(
               assertVersion(version, version.version, candidate(version.version));
             assert.deepEqual((await recent(0)).length, 0);
           },
+        'DP records written by one CP are listed by another, each replacing the last of its DP':
+          async () => {
+            const records = fixture.state.dataPlanes!;
+            await records.write([dataPlane('dp-1', 'cp-a', 100), dataPlane('dp-2', 'cp-a', 100)]);
+            await records.write([{ ...dataPlane('dp-1', 'cp-a', 200), configVersion: 7 }]);
+            const listed = await (await fixture.second()).dataPlanes!.list();
+            const byId = new Map(listed.map((record) => [record.id, record]));
+            assert.equal(listed.length, 2);
+            assert.deepEqual(byId.get('dp-1'), {
+              ...dataPlane('dp-1', 'cp-a', 200),
+              configVersion: 7,
+            });
+            assert.deepEqual(byId.get('dp-2'), dataPlane('dp-2', 'cp-a', 100));
+          },
+
+        'a record seen earlier does not replace one seen later (a DP that moved to another CP)':
+          async () => {
+            const records = fixture.state.dataPlanes!;
+            await records.write([dataPlane('dp-1', 'cp-b', 500)]);
+            // The CP the DP left says late that it is gone.
+            await records.write([{ ...dataPlane('dp-1', 'cp-a', 400), connected: false }]);
+            const [kept] = await records.list();
+            assert.equal(kept?.controlPlaneId, 'cp-b');
+            assert.equal(kept?.connected, true);
+          },
+
+        'purges the records last seen before the cutoff, connected or not, and says how many':
+          async () => {
+            const records = fixture.state.dataPlanes!;
+            await records.write([
+              { ...dataPlane('gone', 'cp-a', 100), connected: false },
+              dataPlane('dead-cp', 'cp-x', 150), // its CP died with it marked connected
+              dataPlane('live', 'cp-a', 900),
+            ]);
+            const second = (await fixture.second()).dataPlanes!;
+            const purged = await Promise.all([records.purge(500), second.purge(500)]);
+            assert.equal(purged[0]! + purged[1]!, 2);
+            assert.deepEqual(
+              (await records.list()).map((record) => record.id),
+              ['live'],
+            );
+          },
       },
       options.skip,
-      options.recent
-        ? new Map()
-        : new Map([
-            [
-              'gives the recent versions oldest first, at most as many as asked, the latest among them',
-              'the state keeps no recent versions (`recent` is optional)',
-            ],
-          ]),
+      new Map([
+        ...(options.recent
+          ? []
+          : [
+              [
+                'gives the recent versions oldest first, at most as many as asked, the latest among them',
+                'the state keeps no recent versions (`recent` is optional)',
+              ] as const,
+            ]),
+        ...(options.dataPlanes
+          ? []
+          : [
+              'DP records written by one CP are listed by another, each replacing the last of its DP',
+              'a record seen earlier does not replace one seen later (a DP that moved to another CP)',
+              'purges the records last seen before the cutoff, connected or not, and says how many',
+            ].map(
+              (name) =>
+                [name, 'the state shares no DP records (`dataPlanes` is optional)'] as const,
+            )),
+      ]),
     );
   });
 }
@@ -267,6 +328,27 @@ function candidate(n: number): VersionCandidate {
   };
   const { config_hash, hashes } = hashConfig(config);
   return { hash: config_hash, hashes, config, publishedAt: Date.UTC(2026, 0, 1) + n };
+}
+
+/** A DP status record as CP `controlPlaneId` writes it, seen at `lastSeen`. */
+function dataPlane(id: string, controlPlaneId: string, lastSeen: number): SharedDataPlaneStatus {
+  return {
+    id,
+    hostname: `${id}.internal`,
+    ip: '10.0.0.7',
+    version: '3.10.0',
+    labels: { region: 'eu' },
+    syncStatus: 'normal',
+    configHash: 'a'.repeat(32),
+    configVersion: 3,
+    cacheHash: 'a'.repeat(32),
+    lastSeen,
+    connected: true,
+    certExpiresAt: 1_900_000_000_000,
+    pushError: undefined,
+    protocol: 'planesync/2',
+    controlPlaneId,
+  };
 }
 
 function assertVersion(

@@ -12,6 +12,7 @@ import { asPlanesyncError } from '../protocol/failure.ts';
 import type { License, SyncStatus } from '../protocol/messages.ts';
 import { memoryStore } from '../storage/memory-store.ts';
 import { CloseCode, type CloseInfo } from '../transport/contract.ts';
+import { failoverClient } from '../transport/failover-client.ts';
 import type { ApplyContext } from './apply.ts';
 import { ConfigCache } from './config-cache.ts';
 import { ConnectionMachine } from './connection-machine.ts';
@@ -22,6 +23,7 @@ import {
   type DataPlaneOptions,
   type DataPlaneSettings,
   type DataPlaneState,
+  type DialingOptions,
   resolveDataPlaneSettings,
 } from './options.ts';
 import {
@@ -60,7 +62,7 @@ export type {
  * ```
  */
 export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvents> {
-  readonly #options: DataPlaneOptions<TConfig>;
+  readonly #options: DialingOptions<TConfig>;
   readonly #settings: DataPlaneSettings;
   readonly #clock: Clock;
   readonly #schema: ConfigSchema<TConfig>;
@@ -79,10 +81,14 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
   /** The failure of the last connection attempt, while attempts keep failing the same way. */
   #lastAttemptFailure: string | undefined;
 
-  constructor(options: DataPlaneOptions<TConfig>) {
-    super(options?.logger ?? defaultLogger);
-    this.#settings = resolveDataPlaneSettings(options as DataPlaneOptions<never>);
-    this.#options = options;
+  constructor(given: DataPlaneOptions<TConfig>) {
+    super(given?.logger ?? defaultLogger);
+    // Several control planes: dialed one after another (failoverClient).
+    const options = Array.isArray(given?.transport)
+      ? { ...given, transport: failoverClient(given.transport) }
+      : given;
+    this.#settings = resolveDataPlaneSettings(options as DialingOptions<never>);
+    this.#options = options as DialingOptions<TConfig>;
     this.#clock = options.clock ?? systemClock;
     this.#schema = options.schema ?? (declarativeConfigSchema as unknown as ConfigSchema<TConfig>);
     this.#cache = new ConfigCache(
@@ -270,7 +276,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     const signal = this.#stop.signal;
     await checkCachedConfig(start);
     const runtime: LinkRuntime = {
-      options: this.#options as DataPlaneOptions<unknown>,
+      options: this.#options as DialingOptions<unknown>,
       settings: this.#settings,
       clock: this.#clock,
       nodeId: this.#nodeId!,

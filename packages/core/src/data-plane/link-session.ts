@@ -14,14 +14,14 @@ import type { ConfigCache } from './config-cache.ts';
 import type { ConnectionMachine } from './connection-machine.ts';
 import type {
   DataPlaneEvents,
-  DataPlaneOptions,
   DataPlaneSettings,
   DataPlaneState,
+  DialingOptions,
 } from './options.ts';
 
 /** What one link works with: the DataPlane's parts. */
 export interface LinkRuntime {
-  options: DataPlaneOptions<unknown>;
+  options: DialingOptions<unknown>;
   settings: DataPlaneSettings;
   clock: Clock;
   nodeId: string;

@@ -70,7 +70,12 @@ export interface DataPlaneEvents {
 
 /** Options of a {@link DataPlane}. */
 export interface DataPlaneOptions<TConfig = unknown> {
-  transport: TransportClient;
+  /**
+   * How the DP dials its CP. A list dials several CPs one after another (`failoverClient`):
+   * each connect starts with the CP that answered last and moves on to the next when it
+   * cannot be reached or refuses — for CPs that share a cluster state, without a balancer.
+   */
+  transport: TransportClient | readonly TransportClient[];
   /**
    * Where the DP reports its link to the CP, rejections, configs applied or refused,
    * listeners that threw and errors no listener handled (pino's method shape). Default:
@@ -149,8 +154,13 @@ export interface DataPlaneSettings {
   protocol: WireProtocol;
 }
 
+/** DataPlane options with one transport client (a list made a `failoverClient`). */
+export type DialingOptions<TConfig = unknown> = DataPlaneOptions<TConfig> & {
+  transport: TransportClient;
+};
+
 /** Checks a DataPlane's options (`INVALID_ARGUMENT`) and fills in the defaults. */
-export function resolveDataPlaneSettings(options: DataPlaneOptions<never>): DataPlaneSettings {
+export function resolveDataPlaneSettings(options: DialingOptions<never>): DataPlaneSettings {
   if (!options?.transport || !options.trust || typeof options.version !== 'string') {
     throw new InvalidArgumentError('DataPlane needs a transport, a trust verifier and a version');
   }

@@ -1,0 +1,141 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  ControlPlane,
+  DataPlane,
+  failoverClient,
+  generateClusterCertificate,
+  memoryClusterState,
+  memoryTransport,
+  silentLogger,
+  TransportFailedError,
+  TrustVerifier,
+} from '../src/index.ts';
+import { FakeClock } from '../src/testing/index.ts';
+import type { Connection, ConnectOptions, TransportClient } from '../src/transport/index.ts';
+
+/** A client that records its dials and answers each with what `answer` gives. */
+function recorded(
+  name: string,
+  dials: string[],
+  answer: () => Promise<Connection>,
+): TransportClient {
+  return {
+    connect: async (_options?: ConnectOptions) => {
+      dials.push(name);
+      return answer();
+    },
+  };
+}
+const unreachable = () => Promise.reject(new TransportFailedError('connection refused'));
+const fakeConnection = (name: string) => Promise.resolve({ name } as unknown as Connection);
+
+describe('failoverClient: several control planes, one after another', () => {
+  it('moves on to the next CP when one cannot be reached, and starts with the one that answered next time', async () => {
+    const dials: string[] = [];
+    const client = failoverClient([
+      recorded('a', dials, unreachable),
+      recorded('b', dials, () => fakeConnection('b')),
+      recorded('c', dials, () => fakeConnection('c')),
+    ]);
+    expect(await client.connect()).toMatchObject({ name: 'b' });
+    expect(await client.connect()).toMatchObject({ name: 'b' });
+    expect(dials).toEqual(['a', 'b', 'b']);
+  });
+
+  it('fails with the last error only when every CP failed, and starts the next round further on', async () => {
+    const dials: string[] = [];
+    const client = failoverClient([
+      recorded('a', dials, unreachable),
+      recorded('b', dials, () => Promise.reject(new TransportFailedError('b is down'))),
+    ]);
+    await expect(client.connect()).rejects.toMatchObject({
+      code: 'TRANSPORT_FAILED',
+      message: 'b is down',
+    });
+    await expect(client.connect()).rejects.toBeDefined();
+    expect(dials).toEqual(['a', 'b', 'b', 'a']);
+  });
+
+  it('an aborted connect ends at once, trying no other CP', async () => {
+    const dials: string[] = [];
+    const controller = new AbortController();
+    const client = failoverClient([
+      recorded('a', dials, () => {
+        controller.abort();
+        return unreachable();
+      }),
+      recorded('b', dials, () => fakeConnection('b')),
+    ]);
+    await expect(client.connect({ signal: controller.signal })).rejects.toBeDefined();
+    expect(dials).toEqual(['a']);
+  });
+
+  it('carries only what every client carries, and refuses an empty list', () => {
+    const full = { features: { request: true, controlFrames: true }, connect: unreachable };
+    const framesOnly = { connect: unreachable };
+    expect(failoverClient([full, framesOnly]).features).toEqual({
+      request: false,
+      controlFrames: false,
+    });
+    expect(() => failoverClient([])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+});
+
+describe('a DataPlane given several CP addresses', () => {
+  const stops: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
+  });
+
+  it('when its CP goes away, reconnects to another CP of the cluster within the reconnect window, and is sent no config when its hash is current', async () => {
+    const clock = new FakeClock();
+    const { certificate } = await generateClusterCertificate({ clock });
+    const trust = new TrustVerifier({ mode: 'pinned', certificates: [certificate], clock });
+    const state = memoryClusterState();
+    const planes = [
+      memoryTransport({ clock, certificates: [certificate] }),
+      memoryTransport({ clock, certificates: [certificate] }),
+    ];
+    const [a, b] = planes.map(
+      (transport) =>
+        new ControlPlane({
+          transport: transport.server,
+          trust,
+          version: '3.10.0',
+          clock,
+          state,
+          logger: silentLogger,
+          pushIntervalMs: 0,
+        }),
+    ) as [ControlPlane, ControlPlane];
+    for (const cp of [a, b]) {
+      await cp.start();
+      stops.push(() => cp.stop());
+    }
+    const dp = new DataPlane({
+      transport: planes.map((plane) => plane.client({ certificates: [certificate] })),
+      trust,
+      version: '3.10.0',
+      clock,
+      logger: silentLogger,
+      reconnectDelayMs: [5_000, 10_000],
+    });
+    stops.unshift(() => dp.stop());
+    await dp.start();
+    const { hash } = await a.setConfig({
+      _format_version: '3.0',
+      services: [{ name: 's', host: 'h' }],
+    });
+    await dp.waitForConfig({ hash });
+    await vi.waitFor(() => expect(b.currentConfig?.hash).toBe(hash));
+    expect(a.dataPlanes()).toMatchObject([{ connected: true }]);
+
+    await a.stop(); // the CP goes away
+    await clock.advance(10_000); // the reconnect window
+    await vi.waitFor(() =>
+      expect(b.dataPlanes()).toMatchObject([{ connected: true, configHash: hash }]),
+    );
+    expect(b.counters).toMatchObject({ wholeConfigsSent: 0, deltasSent: 0 });
+    expect(dp.currentConfig?.hash).toBe(hash);
+  });
+});

@@ -2,6 +2,7 @@
 import { watchFile } from 'node:fs';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
+import { postgresClusterState } from '@planesync/cluster-postgres';
 import {
   type ConnectionHandler,
   ControlPlane,
@@ -31,6 +32,9 @@ const USAGE = `Usage: control-plane --config kong.yml --cert FILE[,FILE] --key F
                        planesync does not need: telemetry rides the same link)
   --admin-port N       GET /clustering/data-planes, /analytics and /counters (default 8001)
   --summary-every S    print an analytics summary every S seconds (default 5)
+  --postgres URL       share config versions and DP records with the other CPs on this
+                       PostgreSQL (docs/cluster.md); with --postgres '' the PG* variables say
+                       where. Each CP given one serves the cluster's latest config at start.
 `;
 
 const { values } = parseArgs({
@@ -44,6 +48,7 @@ const { values } = parseArgs({
     'tcp-port': { type: 'string', default: '8007' },
     'admin-port': { type: 'string', default: '8001' },
     'summary-every': { type: 'string', default: '5' },
+    postgres: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -84,6 +89,11 @@ const planesyncLog = consoleLogger({ level: 'error', sink: (line) => log(line) }
 const trust = values.pinned
   ? new TrustVerifier({ mode: 'pinned', certificates: [values.ca] })
   : new TrustVerifier({ mode: 'pki', trustAnchors: [values.ca] });
+// Several CPs on one PostgreSQL: one version sequence, the whole fleet in every CP's listing.
+const state =
+  values.postgres === undefined
+    ? undefined
+    : postgresClusterState({ connectionString: values.postgres, logger: planesyncLog });
 const cp = new ControlPlane({
   transport: both(
     wsServer({ port: Number(values['wss-port']), tls, logger: planesyncLog }),
@@ -95,6 +105,7 @@ const cp = new ControlPlane({
   trust,
   version: '3.10.0',
   logger: planesyncLog,
+  ...(state ? { state } : {}),
 });
 function log(line: string): void {
   process.stdout.write(`[control-plane] ${line}\n`);
@@ -132,15 +143,17 @@ await cp.start();
 await publish();
 watchFile(values.config, { interval: 200 }, () => void publish());
 
-const admin = createServer((request, response) => {
+const admin = createServer(async (request, response) => {
   const send = (status: number, body: unknown) => {
     response.writeHead(status, { 'content-type': 'application/json' });
     response.end(JSON.stringify(body, null, 2));
   };
   if (request.url === '/clustering/data-planes') {
     // The shape of Kong's Admin API endpoint.
+    // With --postgres, every CP's DPs, read from the database now.
+    const dataPlanes = await cp.listDataPlanes().catch(() => cp.dataPlanes());
     send(200, {
-      data: cp.dataPlanes().map((dp) => ({
+      data: dataPlanes.map((dp) => ({
         id: dp.id,
         ip: dp.ip,
         hostname: dp.hostname,
@@ -192,6 +205,7 @@ const stop = async () => {
   clearInterval(timer);
   admin.close();
   await cp.stop();
+  await state?.close();
   process.exit(0);
 };
 process.on('SIGTERM', () => void stop());

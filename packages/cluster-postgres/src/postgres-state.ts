@@ -252,23 +252,27 @@ export class PostgresClusterState implements ClusterState {
     if (records.length === 0) return;
     await this.open();
     // One statement for the whole batch: the records as one JSON parameter.
+    // Text jsonb refuses (NUL, lone surrogates — a DP's hello can carry them) is cleaned, so
+    // one hostile record never blocks the batch.
     const rows = records.map((record) => ({
-      id: record.id,
-      control_plane_id: record.controlPlaneId,
-      hostname: record.hostname,
-      ip: record.ip,
-      version: record.version,
-      labels: record.labels,
-      sync_status: record.syncStatus,
-      config_hash: record.configHash,
+      id: text(record.id),
+      control_plane_id: text(record.controlPlaneId),
+      hostname: text(record.hostname),
+      ip: text(record.ip),
+      version: text(record.version),
+      labels: Object.fromEntries(
+        Object.entries(record.labels).map(([key, value]) => [text(key), text(value)]),
+      ),
+      sync_status: text(record.syncStatus),
+      config_hash: text(record.configHash),
       config_version: record.configVersion,
       last_seen: Math.round(record.lastSeen),
       connected: record.connected,
       cert_expires_at: record.certExpiresAt === undefined ? null : Math.round(record.certExpiresAt),
       details: {
-        cacheHash: record.cacheHash ?? null,
-        pushError: record.pushError ?? null,
-        protocol: record.protocol ?? null,
+        cacheHash: record.cacheHash === undefined ? null : text(record.cacheHash),
+        pushError: record.pushError === undefined ? null : text(record.pushError),
+        protocol: record.protocol === undefined ? null : text(record.protocol),
       },
     }));
     await this.#pool
@@ -289,7 +293,8 @@ export class PostgresClusterState implements ClusterState {
            last_seen = EXCLUDED.last_seen, connected = EXCLUDED.connected,
            cert_expires_at = EXCLUDED.cert_expires_at, details = EXCLUDED.details,
            updated_at = now()
-         WHERE kept.last_seen <= EXCLUDED.last_seen`,
+         WHERE kept.control_plane_id = EXCLUDED.control_plane_id OR EXCLUDED.connected
+           OR (NOT kept.connected AND kept.last_seen <= EXCLUDED.last_seen)`,
         [JSON.stringify(dedupe(rows))],
       )
       .catch((error: unknown) => {
@@ -303,7 +308,8 @@ export class PostgresClusterState implements ClusterState {
     const { rows } = await this.#pool
       .query<DataPlaneRow>(
         `SELECT id, control_plane_id, hostname, ip, version, labels, sync_status, config_hash,
-           config_version, last_seen, connected, cert_expires_at, details
+           config_version, last_seen, connected, cert_expires_at, details,
+           (EXTRACT(EPOCH FROM now() - updated_at) * 1000)::bigint AS stored_ago_ms
          FROM planesync_data_planes ORDER BY id`,
       )
       .catch((error: unknown) => {
@@ -490,19 +496,23 @@ interface DataPlaneRow {
   connected: boolean;
   cert_expires_at: string | null;
   details: { cacheHash?: string | null; pushError?: string | null; protocol?: string | null };
+  stored_ago_ms: string;
 }
 
 /** The advisory lock one purging CP holds ("purg" in ASCII). */
 const PURGE_LOCK = 0x70757267;
 
-/** A batch writes each DP once (its latest record): one row may not be upserted twice. */
+/**
+ * A batch writes each DP once (its latest record: one row may not be upserted twice), in id
+ * order — two CPs writing overlapping batches then lock rows in one order, never deadlock.
+ */
 function dedupe<T extends { id: string; last_seen: number }>(rows: T[]): T[] {
   const byId = new Map<string, T>();
   for (const row of rows) {
     const kept = byId.get(row.id);
     if (!kept || kept.last_seen <= row.last_seen) byId.set(row.id, row);
   }
-  return [...byId.values()];
+  return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 function toStatus(row: DataPlaneRow): SharedDataPlaneStatus {
@@ -522,8 +532,16 @@ function toStatus(row: DataPlaneRow): SharedDataPlaneStatus {
     pushError: row.details.pushError ?? undefined,
     protocol: row.details.protocol ?? undefined,
     controlPlaneId: row.control_plane_id,
+    storedAgoMs: Number(row.stored_ago_ms),
   };
 }
+
+/** Text as jsonb takes it: no NUL, no lone surrogate. */
+function text(value: string): string {
+  return String(value).replaceAll('\0', '').replace(LONE_SURROGATE, '\uFFFD');
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** A driver's failure as `STATE_UNAVAILABLE` (a planesync error passes as it is). */
 function unavailable(error: unknown, doing: string): PlanesyncError {

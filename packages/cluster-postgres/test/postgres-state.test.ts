@@ -133,6 +133,69 @@ if (skipReason) {
       expect((await publisher.latest())?.hash).toBe(make(2).hash);
     });
 
+    it('a DP whose hello carries text PostgreSQL refuses (NUL, a lone surrogate) does not block the batch', async () => {
+      const url = await database();
+      const records = state(url).dataPlanes;
+      const record = (id: string, hostname: string) => ({
+        id,
+        hostname,
+        ip: '10.0.0.1',
+        version: '3.10.0',
+        labels: {},
+        syncStatus: 'normal' as const,
+        configHash: 'a'.repeat(32),
+        configVersion: 1,
+        cacheHash: undefined,
+        lastSeen: 1_000,
+        connected: true,
+        certExpiresAt: undefined,
+        pushError: undefined,
+        protocol: 'planesync/2',
+        controlPlaneId: 'cp-a',
+      });
+      await records.write([
+        record('good', 'ok.internal'),
+        record('nul', 'evil\u0000host'),
+        record('surrogate', 'evil\ud800host'),
+      ]);
+      const listed = await records.list();
+      expect(listed.map((r) => [r.id, r.hostname])).toEqual([
+        ['good', 'ok.internal'],
+        ['nul', 'evilhost'],
+        ['surrogate', 'evil\ufffdhost'],
+      ]);
+    });
+
+    it('two CPs writing overlapping batches in opposite orders never deadlock', async () => {
+      const url = await database();
+      const [one, two] = [state(url), state(url)];
+      const ids = Array.from({ length: 2_000 }, (_, i) => `dp-${i}`);
+      const record = (id: string, controlPlaneId: string, lastSeen: number) => ({
+        id,
+        hostname: 'h',
+        ip: '10.0.0.1',
+        version: '3.10.0',
+        labels: {},
+        syncStatus: 'normal' as const,
+        configHash: 'a'.repeat(32),
+        configVersion: 1,
+        cacheHash: undefined,
+        lastSeen,
+        connected: true,
+        certExpiresAt: undefined,
+        pushError: undefined,
+        protocol: 'planesync/2',
+        controlPlaneId,
+      });
+      for (let round = 1; round <= 8; round++) {
+        await Promise.all([
+          one.dataPlanes.write(ids.map((id) => record(id, 'cp-a', round))),
+          two.dataPlanes.write([...ids].reverse().map((id) => record(id, 'cp-b', round))),
+        ]);
+      }
+      expect(await one.dataPlanes.list()).toHaveLength(2_000);
+    });
+
     it('keeps the latest config compressed, byte for byte, with its hashes', async () => {
       const url = await database();
       const config = { _format_version: '3.0', services: [{ name: 'ünï', host: 'a' }], z: 1, a: 2 };

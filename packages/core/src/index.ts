@@ -247,7 +247,7 @@ export {
   type TransportFeatures,
   type TransportServer,
 } from './transport/contract.ts';
-export { failoverClient } from './transport/failover-client.ts';
+export { type FailoverClient, failoverClient } from './transport/failover-client.ts';
 export {
   type MemoryClientOptions,
   type MemoryTransport,

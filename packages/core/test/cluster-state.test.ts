@@ -231,4 +231,54 @@ describe('control planes sharing a cluster state', () => {
     expect(cluster.cp.dataPlanes()[0]?.controlPlaneId).toBeUndefined();
     expect(await cluster.cp.listDataPlanes()).toEqual(cluster.cp.dataPlanes());
   });
+
+  it('stop() ends within its bound when the shared DP records do not answer', async () => {
+    const base = memoryClusterState();
+    const never = () => new Promise<never>(() => undefined);
+    const blackHoled: ClusterState = {
+      latest: (options) => base.latest(options),
+      publish: (candidate, options) => base.publish(candidate, options),
+      watch: (listener) => base.watch(listener),
+      dataPlanes: { write: never, list: never, purge: never },
+    };
+    const clock = new FakeClock();
+    const cluster = await createTestCluster({
+      clock,
+      controlPlane: { state: blackHoled, logger: silentLogger },
+    });
+    const dp = cluster.dataPlane({ nodeId: 'dp-1' });
+    await dp.start();
+    await vi.waitFor(() => expect(cluster.cp.dataPlanes()).toHaveLength(1));
+    await dp.stop();
+    await clock.advance(1_000); // a sync starts, and never ends
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const stopped = cluster.cp.stop();
+      await vi.advanceTimersByTimeAsync(11_000); // two bounds of 5 s
+      await expect(stopped).resolves.toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a CP whose clock is a minute ahead still shows the DPs of another CP as connected', async () => {
+    const state = memoryClusterState();
+    const clockB = new FakeClock();
+    const clockA = new FakeClock(clockB.now() + 60_000);
+    const a = await createTestCluster({
+      clock: clockA,
+      controlPlane: { state, logger: silentLogger },
+    });
+    const b = await createTestCluster({
+      clock: clockB,
+      controlPlane: { state, logger: silentLogger },
+    });
+    clusters.push(a, b);
+    const dp = b.dataPlane({ nodeId: 'dp-of-b' });
+    await dp.start();
+    await vi.waitFor(() => expect(b.cp.dataPlanes()).toMatchObject([{ connected: true }]));
+    await clockB.advance(1_000); // B writes
+    await clockA.advance(1_000); // A reads
+    expect(a.cp.dataPlanes()).toMatchObject([{ id: 'dp-of-b', connected: true }]);
+  });
 });

@@ -138,4 +138,46 @@ describe('a DataPlane given several CP addresses', () => {
     expect(b.counters).toMatchObject({ wholeConfigsSent: 0, deltasSent: 0 });
     expect(dp.currentConfig?.hash).toBe(hash);
   });
+
+  it('a CP that answers but is not trusted (a wrong certificate deployed) does not hold the DP: it goes on to the next', async () => {
+    const clock = new FakeClock();
+    const { certificate } = await generateClusterCertificate({ clock });
+    const { certificate: wrong } = await generateClusterCertificate({ clock });
+    const trust = new TrustVerifier({ mode: 'pinned', certificates: [certificate], clock });
+    const state = memoryClusterState();
+    const planes = [
+      memoryTransport({ clock, certificates: [wrong] }),
+      memoryTransport({ clock, certificates: [certificate] }),
+    ];
+    const [a, b] = planes.map(
+      (transport) =>
+        new ControlPlane({
+          transport: transport.server,
+          trust,
+          version: '3.10.0',
+          clock,
+          state,
+          logger: silentLogger,
+        }),
+    ) as [ControlPlane, ControlPlane];
+    for (const cp of [a, b]) {
+      await cp.start();
+      stops.push(() => cp.stop());
+    }
+    const dp = new DataPlane({
+      transport: planes.map((plane) => plane.client({ certificates: [certificate] })),
+      trust,
+      version: '3.10.0',
+      clock,
+      logger: silentLogger,
+      reconnectDelayMs: [5_000, 10_000],
+    });
+    stops.unshift(() => dp.stop());
+    const rejected: unknown[] = [];
+    dp.on('rejected', (rejection) => rejected.push(rejection));
+    await dp.start();
+    await vi.waitFor(() => expect(rejected.length).toBeGreaterThan(0));
+    await clock.advance(10_000); // one reconnect window
+    await vi.waitFor(() => expect(b.dataPlanes()).toMatchObject([{ connected: true }]));
+  });
 });

@@ -49,6 +49,11 @@ export interface PublishOptions extends AbortOptions {
 export interface SharedDataPlaneStatus extends DataPlaneStatus {
   /** The control plane serving (or last serving) the DP: its `ControlPlane.id`. */
   controlPlaneId: string;
+  /**
+   * Set by `list`: how long ago the state stored this record, by the state's own clock — so
+   * a CP whose clock is off still tells a live record from one a dead CP left behind.
+   */
+  storedAgoMs?: number | undefined;
 }
 
 /**
@@ -57,8 +62,9 @@ export interface SharedDataPlaneStatus extends DataPlaneStatus {
  */
 export interface SharedDataPlanes {
   /**
-   * Writes these records, each replacing the one of its DP id — unless the one kept was seen
-   * later (`lastSeen`): a DP that moved to another CP is not shown as gone by the CP it left.
+   * Writes these records, each replacing the one of its DP id when it comes from the same
+   * CP, says the DP is connected, or — both disconnected — was seen later. So the CP a DP
+   * left never shows it as gone over the CP serving it now, whatever their clocks say.
    */
   write(records: readonly SharedDataPlaneStatus[], options?: AbortOptions): Promise<void>;
   /** Every record of the cluster. */

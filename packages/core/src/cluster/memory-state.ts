@@ -77,7 +77,7 @@ export class MemoryClusterState implements ClusterState {
 
 /** DP records in memory, for CPs of one process sharing a {@link MemoryClusterState}. */
 class MemoryDataPlanes implements SharedDataPlanes {
-  readonly #records = new Map<string, SharedDataPlaneStatus>();
+  readonly #records = new Map<string, { record: SharedDataPlaneStatus; storedAt: number }>();
 
   async write(
     records: readonly SharedDataPlaneStatus[],
@@ -85,28 +85,43 @@ class MemoryDataPlanes implements SharedDataPlanes {
   ): Promise<void> {
     throwIfAborted(options.signal);
     for (const record of records) {
-      const kept = this.#records.get(record.id);
-      if (kept && kept.lastSeen > record.lastSeen) continue;
-      this.#records.set(record.id, { ...record, labels: { ...record.labels } });
+      const kept = this.#records.get(record.id)?.record;
+      if (kept && !replaces(record, kept)) continue;
+      const { storedAgoMs: _age, ...stored } = record;
+      this.#records.set(record.id, {
+        record: { ...stored, labels: { ...record.labels } },
+        storedAt: performance.now(),
+      });
     }
   }
 
   async list(options: AbortOptions = {}): Promise<SharedDataPlaneStatus[]> {
     throwIfAborted(options.signal);
-    return [...this.#records.values()].map((record) => ({
+    const now = performance.now();
+    return [...this.#records.values()].map(({ record, storedAt }) => ({
       ...record,
       labels: { ...record.labels },
+      storedAgoMs: now - storedAt,
     }));
   }
 
   async purge(before: number, options: AbortOptions = {}): Promise<number> {
     throwIfAborted(options.signal);
     let purged = 0;
-    for (const [id, record] of this.#records) {
+    for (const [id, { record }] of this.#records) {
       if (record.lastSeen >= before) continue;
       this.#records.delete(id);
       purged++;
     }
     return purged;
   }
+}
+
+/** The write rule of {@link SharedDataPlanes.write}. */
+function replaces(record: SharedDataPlaneStatus, kept: SharedDataPlaneStatus): boolean {
+  return (
+    record.controlPlaneId === kept.controlPlaneId ||
+    record.connected ||
+    (!kept.connected && kept.lastSeen <= record.lastSeen)
+  );
 }

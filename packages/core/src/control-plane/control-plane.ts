@@ -163,6 +163,25 @@ export interface ControlPlaneOptions<TConfig = unknown> {
   dataPlaneSyncIntervalMs?: number;
 }
 
+/** How long `stop()` waits for its last write of DP records to the cluster state. */
+const FINAL_SYNC_MS = 5_000;
+
+/** Waits for `promise` at most `ms` of real time (it goes on, unwatched, past that). */
+function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref?.();
+  });
+  return Promise.race([
+    promise.then(
+      () => undefined,
+      () => undefined,
+    ),
+    deadline,
+  ]).finally(() => clearTimeout(timer));
+}
+
 const DEFAULTS = {
   pushIntervalMs: 1_000,
   heartbeatTimeoutMs: 45_000,
@@ -379,9 +398,13 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       this.#syncTimer = undefined;
       await this.#transport.close();
       await Promise.all([...this.#registry.holders()].map((session) => session.closed));
-      // The cluster learns at once that this CP's DPs are gone from it.
-      await this.#syncing;
-      if (wasStarted) await this.#syncDataPlanes();
+      // The cluster learns at once that this CP's DPs are gone from it — within a bound: a
+      // state that does not answer must not hold the stop (the records then age out).
+      if (wasStarted && this.#shared) {
+        await withinMs(this.#syncing ?? Promise.resolve(), FINAL_SYNC_MS);
+        await withinMs(this.#syncDataPlanes({ read: false }), FINAL_SYNC_MS);
+      }
+      this.#mirror = [];
     });
   }
 
@@ -532,17 +555,20 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     const byId = new Map<string, DataPlaneStatus>(
       own.map((record) => [record.id, { ...record, controlPlaneId: this.id }]),
     );
-    // A record marked connected but not seen for a heartbeat timeout and a sync is a DP
-    // whose CP died without saying so.
-    const stale = this.#clock.now() - this.#settings.heartbeatTimeoutMs - this.#syncIntervalMs;
-    for (const record of others) {
+    // A record marked connected but not stored for a heartbeat timeout and a sync is a DP
+    // whose CP died without saying so — judged by the state's clock when it says, so a CP
+    // whose clock is off does not take live DPs for gone.
+    const bound = this.#settings.heartbeatTimeoutMs + this.#syncIntervalMs;
+    const now = this.#clock.now();
+    for (const { storedAgoMs, ...record } of others) {
       const mine = byId.get(record.id);
       if (mine && (mine.connected || mine.lastSeen >= record.lastSeen)) continue;
-      if (!mine && record.controlPlaneId === this.id) continue; // purged here already
+      const fresh =
+        storedAgoMs !== undefined ? storedAgoMs <= bound : now - record.lastSeen <= bound;
       byId.set(record.id, {
         ...record,
         labels: { ...record.labels },
-        connected: record.connected && record.lastSeen >= stale,
+        connected: record.connected && fresh,
       });
     }
     return [...byId.values()];
@@ -560,14 +586,15 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   }
 
   /** Writes this CP's changed records, then reads the cluster's; a failure is logged once. */
-  async #syncDataPlanes(): Promise<void> {
+  async #syncDataPlanes(options: { read?: boolean } = {}): Promise<void> {
     const shared = this.#shared;
     if (!shared) return;
     const changed = this.#registry.takeChanged();
     try {
       if (changed.length > 0)
         await shared.write(changed.map((record) => ({ ...record, controlPlaneId: this.id })));
-      this.#mirror = (await shared.list()).filter((record) => record.controlPlaneId !== this.id);
+      // This CP's own records too: those from before a restart under the same id.
+      if (options.read !== false) this.#mirror = await shared.list();
       if (this.#syncFailing)
         logSafely(this.logger, 'info', {}, 'the DP records are shared with the cluster again');
       this.#syncFailing = false;

@@ -12,7 +12,7 @@ import { asPlanesyncError } from '../protocol/failure.ts';
 import type { License, SyncStatus } from '../protocol/messages.ts';
 import { memoryStore } from '../storage/memory-store.ts';
 import { CloseCode, type CloseInfo } from '../transport/contract.ts';
-import { failoverClient } from '../transport/failover-client.ts';
+import { type FailoverClient, failoverClient } from '../transport/failover-client.ts';
 import type { ApplyContext } from './apply.ts';
 import { ConfigCache } from './config-cache.ts';
 import { ConnectionMachine } from './connection-machine.ts';
@@ -306,6 +306,9 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
       if (ended?.wasConnected) {
         this.#lastAttemptFailure = undefined;
         this.#announce('disconnected', ended.close);
+      } else if (ended) {
+        // Reached, but not accepted (not trusted, refused): several CPs go on with the next.
+        (this.#options.transport as Partial<FailoverClient>).skip?.();
       }
       if (signal.aborted) break;
       const [low, high] = this.#settings.delay;

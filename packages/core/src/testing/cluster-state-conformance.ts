@@ -259,22 +259,28 @@ export function clusterStateConformance(
             const listed = await (await fixture.second()).dataPlanes!.list();
             const byId = new Map(listed.map((record) => [record.id, record]));
             assert.equal(listed.length, 2);
-            assert.deepEqual(byId.get('dp-1'), {
-              ...dataPlane('dp-1', 'cp-a', 200),
-              configVersion: 7,
-            });
-            assert.deepEqual(byId.get('dp-2'), dataPlane('dp-2', 'cp-a', 100));
+            const { storedAgoMs: _one, ...first } = byId.get('dp-1')!;
+            const { storedAgoMs: _two, ...second } = byId.get('dp-2')!;
+            assert.deepEqual(first, { ...dataPlane('dp-1', 'cp-a', 200), configVersion: 7 });
+            assert.deepEqual(second, dataPlane('dp-2', 'cp-a', 100));
           },
 
-        'a record seen earlier does not replace one seen later (a DP that moved to another CP)':
+        'the CP a DP left never shows it gone over the CP serving it, whatever their clocks':
           async () => {
             const records = fixture.state.dataPlanes!;
             await records.write([dataPlane('dp-1', 'cp-b', 500)]);
-            // The CP the DP left says late that it is gone.
-            await records.write([{ ...dataPlane('dp-1', 'cp-a', 400), connected: false }]);
+            // The CP the DP left says late that it is gone — its clock even ahead of B's.
+            await records.write([{ ...dataPlane('dp-1', 'cp-a', 900), connected: false }]);
             const [kept] = await records.list();
             assert.equal(kept?.controlPlaneId, 'cp-b');
             assert.equal(kept?.connected, true);
+            // The CP serving it now wins even with a clock behind; its own disconnect counts.
+            await records.write([dataPlane('dp-1', 'cp-c', 100)]);
+            await records.write([{ ...dataPlane('dp-1', 'cp-c', 120), connected: false }]);
+            const [last] = await records.list();
+            assert.equal(last?.controlPlaneId, 'cp-c');
+            assert.equal(last?.connected, false);
+            assert.equal(typeof last?.storedAgoMs, 'number');
           },
 
         'purges the records last seen before the cutoff, connected or not, and says how many':
@@ -308,7 +314,7 @@ export function clusterStateConformance(
           ? []
           : [
               'DP records written by one CP are listed by another, each replacing the last of its DP',
-              'a record seen earlier does not replace one seen later (a DP that moved to another CP)',
+              'the CP a DP left never shows it gone over the CP serving it, whatever their clocks',
               'purges the records last seen before the cutoff, connected or not, and says how many',
             ].map(
               (name) =>

@@ -32,6 +32,27 @@ async function database() {
   return made.url;
 }
 
+/** A DP status record as CP `controlPlaneId` writes it, seen at `lastSeen`. */
+function dataPlaneRecord(id: string, controlPlaneId: string, lastSeen: number) {
+  return {
+    id,
+    hostname: 'h',
+    ip: '10.0.0.1',
+    version: '3.10.0',
+    labels: {},
+    syncStatus: 'normal' as const,
+    configHash: 'a'.repeat(32),
+    configVersion: 1,
+    cacheHash: undefined,
+    lastSeen,
+    connected: true,
+    certExpiresAt: undefined,
+    pushError: undefined,
+    protocol: 'planesync/2',
+    controlPlaneId,
+  };
+}
+
 if (skipReason) {
   describe.skip(`@planesync/cluster-postgres (skipped: ${skipReason})`, () => {
     it('runs against a real PostgreSQL', () => undefined);
@@ -136,27 +157,10 @@ if (skipReason) {
     it('a DP whose hello carries text PostgreSQL refuses (NUL, a lone surrogate) does not block the batch', async () => {
       const url = await database();
       const records = state(url).dataPlanes;
-      const record = (id: string, hostname: string) => ({
-        id,
-        hostname,
-        ip: '10.0.0.1',
-        version: '3.10.0',
-        labels: {},
-        syncStatus: 'normal' as const,
-        configHash: 'a'.repeat(32),
-        configVersion: 1,
-        cacheHash: undefined,
-        lastSeen: 1_000,
-        connected: true,
-        certExpiresAt: undefined,
-        pushError: undefined,
-        protocol: 'planesync/2',
-        controlPlaneId: 'cp-a',
-      });
       await records.write([
-        record('good', 'ok.internal'),
-        record('nul', 'evil\u0000host'),
-        record('surrogate', 'evil\ud800host'),
+        { ...dataPlaneRecord('good', 'cp-a', 1_000), hostname: 'ok.internal' },
+        { ...dataPlaneRecord('nul', 'cp-a', 1_000), hostname: 'evil\u0000host' },
+        { ...dataPlaneRecord('surrogate', 'cp-a', 1_000), hostname: 'evil\ud800host' },
       ]);
       const listed = await records.list();
       expect(listed.map((r) => [r.id, r.hostname])).toEqual([
@@ -170,27 +174,10 @@ if (skipReason) {
       const url = await database();
       const [one, two] = [state(url), state(url)];
       const ids = Array.from({ length: 2_000 }, (_, i) => `dp-${i}`);
-      const record = (id: string, controlPlaneId: string, lastSeen: number) => ({
-        id,
-        hostname: 'h',
-        ip: '10.0.0.1',
-        version: '3.10.0',
-        labels: {},
-        syncStatus: 'normal' as const,
-        configHash: 'a'.repeat(32),
-        configVersion: 1,
-        cacheHash: undefined,
-        lastSeen,
-        connected: true,
-        certExpiresAt: undefined,
-        pushError: undefined,
-        protocol: 'planesync/2',
-        controlPlaneId,
-      });
       for (let round = 1; round <= 8; round++) {
         await Promise.all([
-          one.dataPlanes.write(ids.map((id) => record(id, 'cp-a', round))),
-          two.dataPlanes.write([...ids].reverse().map((id) => record(id, 'cp-b', round))),
+          one.dataPlanes.write(ids.map((id) => dataPlaneRecord(id, 'cp-a', round))),
+          two.dataPlanes.write([...ids].reverse().map((id) => dataPlaneRecord(id, 'cp-b', round))),
         ]);
       }
       expect(await one.dataPlanes.list()).toHaveLength(2_000);

@@ -87,13 +87,18 @@ describe('a DataPlane given several CP addresses', () => {
     for (const stop of stops.splice(0).reverse()) await stop();
   });
 
-  it('when its CP goes away, reconnects to another CP of the cluster within the reconnect window, and is sent no config when its hash is current', async () => {
+  /**
+   * Two CPs on one state (A presenting a certificate the DP does not trust, when asked) and
+   * a DP given both addresses, A first.
+   */
+  async function twoCpsAndADp(options: { wrongCertificateOnA?: boolean } = {}) {
     const clock = new FakeClock();
     const { certificate } = await generateClusterCertificate({ clock });
+    const { certificate: wrong } = await generateClusterCertificate({ clock });
     const trust = new TrustVerifier({ mode: 'pinned', certificates: [certificate], clock });
     const state = memoryClusterState();
     const planes = [
-      memoryTransport({ clock, certificates: [certificate] }),
+      memoryTransport({ clock, certificates: [options.wrongCertificateOnA ? wrong : certificate] }),
       memoryTransport({ clock, certificates: [certificate] }),
     ];
     const [a, b] = planes.map(
@@ -121,6 +126,11 @@ describe('a DataPlane given several CP addresses', () => {
       reconnectDelayMs: [5_000, 10_000],
     });
     stops.unshift(() => dp.stop());
+    return { a, b, dp, clock };
+  }
+
+  it('when its CP goes away, reconnects to another CP of the cluster within the reconnect window, and is sent no config when its hash is current', async () => {
+    const { a, b, dp, clock } = await twoCpsAndADp();
     await dp.start();
     const { hash } = await a.setConfig({
       _format_version: '3.0',
@@ -140,39 +150,7 @@ describe('a DataPlane given several CP addresses', () => {
   });
 
   it('a CP that answers but is not trusted (a wrong certificate deployed) does not hold the DP: it goes on to the next', async () => {
-    const clock = new FakeClock();
-    const { certificate } = await generateClusterCertificate({ clock });
-    const { certificate: wrong } = await generateClusterCertificate({ clock });
-    const trust = new TrustVerifier({ mode: 'pinned', certificates: [certificate], clock });
-    const state = memoryClusterState();
-    const planes = [
-      memoryTransport({ clock, certificates: [wrong] }),
-      memoryTransport({ clock, certificates: [certificate] }),
-    ];
-    const [a, b] = planes.map(
-      (transport) =>
-        new ControlPlane({
-          transport: transport.server,
-          trust,
-          version: '3.10.0',
-          clock,
-          state,
-          logger: silentLogger,
-        }),
-    ) as [ControlPlane, ControlPlane];
-    for (const cp of [a, b]) {
-      await cp.start();
-      stops.push(() => cp.stop());
-    }
-    const dp = new DataPlane({
-      transport: planes.map((plane) => plane.client({ certificates: [certificate] })),
-      trust,
-      version: '3.10.0',
-      clock,
-      logger: silentLogger,
-      reconnectDelayMs: [5_000, 10_000],
-    });
-    stops.unshift(() => dp.stop());
+    const { b, dp, clock } = await twoCpsAndADp({ wrongCertificateOnA: true });
     const rejected: unknown[] = [];
     dp.on('rejected', (rejection) => rejected.push(rejection));
     await dp.start();

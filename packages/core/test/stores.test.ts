@@ -207,13 +207,19 @@ describe('a stored record that is not a snapshot', () => {
 });
 
 describe('a delta chain record read back (loadChain)', () => {
-  it('a chain nested too deep to read is STORE_CORRUPT, never another error', () => {
+  it('a chain nested deeper than this Node reads is STORE_CORRUPT, never another error', () => {
     const base = { ...sampleSnapshot(1, 'control-plane', 3), savedAt: 0 };
     const { config: _config, ...meta } = toStoredRecord(base);
     const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
     const record = `{"format":"planesync-deltas/1","base":${JSON.stringify(base.hash)},"snapshot":${JSON.stringify(meta)},"deltas":[{"keys":["_format_version","x"],"set":{"x":${deep}},"lists":{}}]}`;
-    expect(() => loadChain(base, 100, new TextEncoder().encode(record), 'test')).toThrow(
-      expect.objectContaining({ code: 'STORE_CORRUPT' }),
-    );
+    // Node 22 and 24 overflow their stack on it (a RangeError, before the fix); Node 26's
+    // JSON reads it, and the delta is then a valid one.
+    let outcome: unknown = 'loaded';
+    try {
+      loadChain(base, 100, new TextEncoder().encode(record), 'test');
+    } catch (error) {
+      outcome = error;
+    }
+    if (outcome !== 'loaded') expect(outcome).toMatchObject({ code: 'STORE_CORRUPT' });
   });
 });

@@ -11,6 +11,7 @@ const benchmarks: Record<string, () => Promise<{ run(): Promise<BenchResult[]> }
   analytics: () => import('./analytics.bench.ts'),
   cluster: () => import('./cluster.bench.ts'),
   delta: () => import('./delta.bench.ts'),
+  'cluster-state': () => import('./cluster-state.bench.ts'),
 };
 
 const wanted = process.argv.slice(2);

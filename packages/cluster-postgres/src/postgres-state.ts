@@ -11,6 +11,7 @@ import {
   type SharedDataPlaneStatus,
   type SharedDataPlanes,
   type SharedVersion,
+  type StateHealth,
   StateUnavailableError,
   StoreCorruptError,
   type VersionCandidate,
@@ -98,6 +99,7 @@ export class PostgresClusterState implements ClusterState {
   #down = false;
   #opened: Promise<void> | undefined;
   readonly #listeners = new Set<(version: SharedVersion) => void>();
+  readonly #healthListeners = new Set<(health: StateHealth) => void>();
   #listener: pg.PoolClient | undefined;
   /** The listening connection's handler for its loss (taken off when it goes back). */
   #lost: (() => void) | undefined;
@@ -358,10 +360,32 @@ export class PostgresClusterState implements ClusterState {
     };
   }
 
+  /**
+   * Calls `listener` when the periodic read (made while a CP watches, every `checkIntervalMs`)
+   * stops finding PostgreSQL, and when it finds it again.
+   */
+  watchHealth(listener: (health: StateHealth) => void): () => void {
+    this.#healthListeners.add(listener);
+    return () => {
+      this.#healthListeners.delete(listener);
+    };
+  }
+
+  #tellHealth(health: StateHealth): void {
+    for (const listener of [...this.#healthListeners]) {
+      try {
+        listener(health);
+      } catch {
+        // One listener's failure is its own.
+      }
+    }
+  }
+
   /** Stops listening and, unless the pool was given, closes its connections. */
   async close(): Promise<void> {
     this.#closed = true;
     this.#listeners.clear();
+    this.#healthListeners.clear();
     this.#unfollow();
     await this.#reading?.catch(() => undefined);
     if (this.#ownsPool) await this.#pool.end();
@@ -462,6 +486,7 @@ export class PostgresClusterState implements ClusterState {
           if (this.#down) {
             this.#down = false;
             logSafely(this.#logger, 'info', {}, 'PostgreSQL answers again: following new versions');
+            this.#tellHealth({ available: true });
           }
         } catch (error) {
           if (!this.#down && !this.#closed) {
@@ -472,6 +497,7 @@ export class PostgresClusterState implements ClusterState {
               { err: error },
               'PostgreSQL does not answer: the control plane serves its latest config and tries again',
             );
+            this.#tellHealth({ available: false, error });
           }
         }
         if (latest) this.#report(latest);

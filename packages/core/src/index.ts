@@ -34,6 +34,7 @@ export type {
   SharedDataPlaneStatus,
   SharedDataPlanes,
   SharedVersion,
+  StateHealth,
   VersionCandidate,
 } from './cluster/contract.ts';
 export { MemoryClusterState, memoryClusterState } from './cluster/memory-state.ts';
@@ -101,6 +102,7 @@ export {
   ControlPlane,
   type ControlPlaneCounters,
   type ControlPlaneEvents,
+  type ControlPlaneStateHealth,
   type ControlPlaneOptions,
   type DataPlaneStatus,
 } from './control-plane/control-plane.ts';

@@ -4,6 +4,7 @@ import {
   ControlPlane,
   memoryClusterState,
   type SharedVersion,
+  StateUnavailableError,
   silentLogger,
 } from '../src/index.ts';
 import {
@@ -280,5 +281,132 @@ describe('control planes sharing a cluster state', () => {
     await clockB.advance(1_000); // B writes
     await clockA.advance(1_000); // A reads
     expect(a.cp.dataPlanes()).toMatchObject([{ id: 'dp-of-b', connected: true }]);
+  });
+});
+
+/** A state that can be taken down and brought back: every call rejects while it is down. */
+function switchableState() {
+  const base = memoryClusterState();
+  let down = true;
+  const health = new Set<(health: { available: boolean; error?: unknown }) => void>();
+  const guard = <T>(call: () => Promise<T>): Promise<T> =>
+    down ? Promise.reject(new StateUnavailableError('the state is down')) : call();
+  const state: ClusterState = {
+    open: () => guard(async () => undefined),
+    latest: (options) => guard(() => base.latest(options)),
+    publish: (candidate, options) => guard(() => base.publish(candidate, options)),
+    watch: (listener) => base.watch(listener),
+    watchHealth(listener) {
+      health.add(listener);
+      return () => health.delete(listener);
+    },
+  };
+  return {
+    state,
+    base,
+    set down(value: boolean) {
+      down = value;
+    },
+    tell(available: boolean) {
+      for (const listener of health) listener({ available });
+    },
+  };
+}
+
+describe('a control plane whose cluster state is down when it starts', () => {
+  it('starts, serves no config it did not have, and serves the latest once the state answers', async () => {
+    const switchable = switchableState();
+    const clock = new FakeClock();
+    const told: Array<{ available: boolean; joined: boolean }> = [];
+    const cluster = await createTestCluster({
+      clock,
+      controlPlane: { state: switchable.state, logger: silentLogger, pushIntervalMs: 0 },
+    });
+    clusters.push(cluster);
+    cluster.cp.on('stateHealth', ({ available, joined }) => told.push({ available, joined }));
+    // start() came back: DPs may connect, and get nothing, since the CP has no config.
+    expect(cluster.cp.stateHealth).toMatchObject({ available: false, joined: false });
+    expect(cluster.cp.stateHealth.reason).toContain('the state is down');
+    const dp = cluster.dataPlane({ nodeId: 'dp-1' });
+    await dp.start();
+    await vi.waitFor(() => expect(cluster.cp.dataPlanes()).toHaveLength(1));
+    await expect(cluster.cp.setConfig(config(1))).rejects.toMatchObject({
+      code: 'STATE_UNAVAILABLE',
+    });
+    expect(cluster.cp.currentConfig).toBeUndefined();
+
+    // Another CP publishes once the state is back; this one reads it within a second.
+    switchable.down = false;
+    const other = await createTestCluster({
+      controlPlane: { state: switchable.base, logger: silentLogger },
+    });
+    clusters.push(other);
+    const { hash } = await other.cp.setConfig(config(1));
+    await clock.advance(999);
+    expect(cluster.cp.stateHealth.joined).toBe(false);
+    await clock.advance(1);
+    await dp.waitForConfig({ hash });
+    expect(cluster.cp.stateHealth).toMatchObject({ available: true, joined: true });
+    expect(told).toEqual([{ available: true, joined: true }]);
+    // And it publishes again.
+    const next = await cluster.cp.setConfig(config(2));
+    await dp.waitForConfig({ hash: next.hash });
+  });
+
+  it('tries again after 1 s, 2 s, 4 s … at most 10 s while the state stays down', async () => {
+    const switchable = switchableState();
+    const clock = new FakeClock();
+    const cluster = await createTestCluster({
+      clock,
+      controlPlane: { state: switchable.state, logger: silentLogger },
+    });
+    clusters.push(cluster);
+    const tries: number[] = [];
+    const open = switchable.state.open!;
+    switchable.state.open = (options) => {
+      tries.push(clock.now());
+      return open(options);
+    };
+    const started = clock.now();
+    await clock.advance(60_000);
+    expect(tries.map((at) => at - started)).toEqual([
+      1_000, 3_000, 7_000, 15_000, 25_000, 35_000, 45_000, 55_000,
+    ]);
+    expect(cluster.cp.stateHealth).toMatchObject({ available: false, joined: false });
+    await cluster.stop();
+    await clock.advance(60_000);
+    expect(tries).toHaveLength(8); // a stopped CP stops trying
+  });
+
+  it("a running CP shows its state's outage in stateHealth, told once, and its end", async () => {
+    const switchable = switchableState();
+    switchable.down = false;
+    const lines: Array<[string, string]> = [];
+    const logger = {
+      error: () => undefined,
+      warn: (_: unknown, msg?: string) => void lines.push(['warn', msg ?? '']),
+      info: (_: unknown, msg?: string) => void lines.push(['info', msg ?? '']),
+      debug: () => undefined,
+    };
+    const cluster = await createTestCluster({
+      controlPlane: { state: switchable.state, logger },
+    });
+    clusters.push(cluster);
+    const told: boolean[] = [];
+    cluster.cp.on('stateHealth', ({ available }) => told.push(available));
+    expect(cluster.cp.stateHealth).toMatchObject({ available: true, joined: true });
+    expect(lines).toEqual([]); // a start that reads the state at once says nothing
+    switchable.down = true;
+    switchable.tell(false);
+    await expect(cluster.cp.setConfig(config(1))).rejects.toMatchObject({
+      code: 'STATE_UNAVAILABLE',
+    });
+    expect(cluster.cp.stateHealth).toMatchObject({ available: false, joined: true });
+    switchable.down = false;
+    switchable.tell(true);
+    await cluster.cp.setConfig(config(2));
+    expect(told).toEqual([false, true]);
+    expect(lines.map(([level]) => level)).toEqual(['warn', 'info']);
+    expect(lines[0]?.[1]).toContain('serves its latest config');
   });
 });

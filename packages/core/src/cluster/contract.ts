@@ -56,6 +56,13 @@ export interface SharedDataPlaneStatus extends DataPlaneStatus {
   storedAgoMs?: number | undefined;
 }
 
+/** Whether a {@link ClusterState} answers, as it last found out. */
+export interface StateHealth {
+  readonly available: boolean;
+  /** Why not, when it does not (the driver's error). */
+  readonly error?: unknown;
+}
+
 /**
  * The DP status records every CP of a cluster writes and reads, like Kong's
  * `clustering_data_planes` table.
@@ -131,4 +138,10 @@ export interface ClusterState {
    * own DPs only.
    */
   readonly dataPlanes?: SharedDataPlanes;
+  /**
+   * Optional: calls `listener` when the state finds it can no longer reach its store, and when
+   * it can again (a database's periodic read failing, then answering). The CP shows it in
+   * `stateHealth` beside what its own calls find. Returns the function that stops the calls.
+   */
+  watchHealth?(listener: (health: StateHealth) => void): () => void;
 }

@@ -8,7 +8,13 @@ import { declarativeConfigSchema } from '../config/declarative-schema.ts';
 import type { ConfigLimits } from '../config/limits.ts';
 import { ConfigPublisher } from '../config/publisher.ts';
 import type { ConfigSchema } from '../config/validate.ts';
-import { AbortedError, ErrorCode, InvalidArgumentError } from '../errors.ts';
+import {
+  AbortedError,
+  ErrorCode,
+  InvalidArgumentError,
+  PlanesyncError,
+  StateUnavailableError,
+} from '../errors.ts';
 import { renamedOption, warnDeprecated } from '../host/deprecation.ts';
 import { IsolatedEmitter } from '../host/isolated-emitter.ts';
 import { defaultLogger, type Logger, logSafely } from '../host/logger.ts';
@@ -35,12 +41,12 @@ import {
 import type { TrustVerifier } from '../trust/verifier.ts';
 import { ConfigBroadcaster } from './broadcaster.ts';
 import type { DataPlaneStatus } from './data-plane-status.ts';
-import type { AnalyticsEvent, ControlPlaneEvents } from './events.ts';
+import type { AnalyticsEvent, ControlPlaneEvents, ControlPlaneStateHealth } from './events.ts';
 import { DataPlaneRegistry } from './registry.ts';
 import { DataPlaneSession } from './session.ts';
 
 export type { DataPlaneStatus } from './data-plane-status.ts';
-export type { AnalyticsEvent, ControlPlaneEvents } from './events.ts';
+export type { AnalyticsEvent, ControlPlaneEvents, ControlPlaneStateHealth } from './events.ts';
 
 /** What a ControlPlane counts ({@link ControlPlane.counters}). */
 export interface ControlPlaneCounters {
@@ -166,6 +172,16 @@ export interface ControlPlaneOptions<TConfig = unknown> {
 /** How long `stop()` waits for its last write of DP records to the cluster state. */
 const FINAL_SYNC_MS = 5_000;
 
+/** A CP that started with its state down reads it again after 1 s, 2 s, 4 s, … at most 10 s. */
+const REJOIN_FIRST_MS = 1_000;
+const REJOIN_MAX_MS = 10_000;
+
+/** A one-line reason for the log and `stateHealth`. */
+function reasonOf(error: unknown): string {
+  const cause = error instanceof PlanesyncError && error.cause !== undefined ? error.cause : error;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
 /** Waits for `promise` at most `ms` of real time (it goes on, unwatched, past that). */
 function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -250,10 +266,17 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   #mirror: readonly SharedDataPlaneStatus[] = [];
   #syncTimer: TimerId | undefined;
   #syncing: Promise<void> | undefined;
-  #syncFailing = false;
   readonly #syncIntervalMs: number;
   /** This CP's name in the cluster's DP records. */
   readonly id: string;
+  readonly #state: ClusterState | undefined;
+  /** Whether the state's latest config was read since `start()`; a read under way. */
+  #joined = false;
+  #joining: Promise<void> | undefined;
+  #rejoinTimer: TimerId | undefined;
+  #rejoinDelayMs = REJOIN_FIRST_MS;
+  #health: ControlPlaneStateHealth;
+  #unwatchHealth: (() => void) | undefined;
 
   constructor(options: ControlPlaneOptions<TConfig>) {
     super(options?.logger ?? defaultLogger);
@@ -304,6 +327,8 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     // Only a state given by the host is shared: the default one is this CP's alone.
     this.#shared = options.state?.dataPlanes;
     this.#registry.trackChanges = this.#shared !== undefined;
+    this.#state = options.state;
+    this.#health = { available: true, since: this.#clock.now(), joined: false };
     this.#broadcaster = new ConfigBroadcaster({
       publisher: this.#publisher,
       state: options.state ?? memoryClusterState(),
@@ -364,9 +389,16 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     // transport is still binding waits for it, then closes what it bound.
     return this.#inTurn(async () => {
       if (this.#started) return;
-      // The cluster's latest config first (then each new one another CP publishes): a CP
-      // whose state cannot be read starts nothing.
-      await this.#broadcaster.join();
+      // The cluster's latest config first (then each new one another CP publishes). A CP
+      // whose state cannot be read starts anyway, serving nothing it did not have — DPs keep
+      // serving theirs — and reads it again until it answers.
+      this.#unwatchHealth ??= this.#state?.watchHealth?.((health) =>
+        this.#observeState(health.available, health.error),
+      );
+      const joined = await this.#join().then(
+        () => true,
+        () => false,
+      );
       const routes = this.#protocols.flatMap((protocol) =>
         protocol.route ? [protocol.route] : [],
       );
@@ -378,11 +410,15 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       } catch (error) {
         // A CP that did not start follows no state either.
         this.#broadcaster.stop();
+        this.#unwatchHealth?.();
+        this.#unwatchHealth = undefined;
+        this.#joined = false;
         throw error;
       }
       this.#started = true;
       this.#schedulePurge();
       this.#scheduleSync();
+      if (!joined) this.#scheduleRejoin();
     });
   }
 
@@ -394,6 +430,12 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       if (this.#purgeTimer) this.#clock.clearTimeout(this.#purgeTimer);
       this.#purgeTimer = undefined;
       this.#broadcaster.stop();
+      this.#joined = false;
+      if (this.#rejoinTimer) this.#clock.clearTimeout(this.#rejoinTimer);
+      this.#rejoinTimer = undefined;
+      this.#rejoinDelayMs = REJOIN_FIRST_MS;
+      this.#unwatchHealth?.();
+      this.#unwatchHealth = undefined;
       if (this.#syncTimer) this.#clock.clearTimeout(this.#syncTimer);
       this.#syncTimer = undefined;
       await this.#transport.close();
@@ -406,6 +448,91 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       }
       this.#mirror = [];
     });
+  }
+
+  /**
+   * Whether the cluster state answers, as this CP last found (its own calls — start, the DP
+   * records' sync each second, `setConfig` — and the state's own checks), and whether the CP
+   * has read the state's latest config since it started. Also told by the `stateHealth` event.
+   */
+  get stateHealth(): ControlPlaneStateHealth {
+    return { ...this.#health, joined: this.#joined };
+  }
+
+  /** Reads the state's latest config and follows it (one read at a time). */
+  #join(): Promise<void> {
+    if (this.#joined) return Promise.resolve();
+    this.#joining ??= this.#broadcaster
+      .join()
+      .then(
+        () => {
+          this.#joined = true;
+          this.#observeState(true);
+        },
+        (error: unknown) => {
+          this.#observeState(false, error);
+          throw error;
+        },
+      )
+      .finally(() => {
+        this.#joining = undefined;
+      });
+    return this.#joining;
+  }
+
+  /** Reads the state again later: 1 s, then twice as long each time, at most 10 s. */
+  #scheduleRejoin(): void {
+    if (this.#rejoinTimer || this.#joined) return;
+    const delayMs = this.#rejoinDelayMs;
+    this.#rejoinDelayMs = Math.min(delayMs * 2, REJOIN_MAX_MS);
+    this.#rejoinTimer = this.#clock.setTimeout(() => {
+      this.#rejoinTimer = undefined;
+      if (!this.#started) return;
+      this.#join().then(
+        () => {
+          this.#rejoinDelayMs = REJOIN_FIRST_MS;
+          // A stop during the read: it follows nothing.
+          if (!this.#started) this.#broadcaster.stop();
+        },
+        () => {
+          if (this.#started) this.#scheduleRejoin();
+        },
+      );
+    }, delayMs);
+  }
+
+  /** Updates `stateHealth` from a call or a check; a change is logged and announced once. */
+  #observeState(available: boolean, error?: unknown): void {
+    const before = this.#health;
+    if (available === before.available && before.joined === this.#joined) return;
+    this.#health = {
+      available,
+      since: available === before.available ? before.since : this.#clock.now(),
+      joined: this.#joined,
+      ...(available ? {} : { reason: reasonOf(error) }),
+    };
+    // A start that read the state at once is nothing to tell.
+    if (available && before.available && !this.#started) return;
+    const wasJoined = before.joined;
+    if (available)
+      logSafely(
+        this.logger,
+        'info',
+        { joined: this.#joined },
+        this.#joined && !wasJoined && this.#started
+          ? 'the cluster state answers: serving its latest config'
+          : 'the cluster state answers again',
+      );
+    else
+      logSafely(
+        this.logger,
+        'warn',
+        { err: error, joined: this.#joined },
+        this.#joined
+          ? 'the cluster state does not answer: this CP serves its latest config to its DPs and tries again'
+          : 'the cluster state does not answer: this CP serves no config until it can read the latest, and tries again',
+      );
+    this.#announce('stateHealth', this.stateHealth);
   }
 
   #inTurn(step: () => Promise<void>): Promise<void> {
@@ -423,7 +550,35 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
    * object for each change rather than editing one already given.
    */
   setConfig(config: unknown): Promise<{ version: number; hash: string }> {
-    return this.#broadcaster.setConfig(config);
+    return this.#withState(() => this.#broadcaster.setConfig(config));
+  }
+
+  /**
+   * Runs a publish once the state's latest config was read (a CP started while its state was
+   * down reads it first, or rejects with `STATE_UNAVAILABLE`), and notes what it found.
+   */
+  async #withState<T>(publish: () => Promise<T>): Promise<T> {
+    if (this.#started && !this.#joined) {
+      try {
+        await this.#join();
+      } catch (error) {
+        throw error instanceof PlanesyncError && error.code === ErrorCode.STATE_UNAVAILABLE
+          ? error
+          : new StateUnavailableError(
+              `the cluster state cannot be read, so nothing is published: ${reasonOf(error)}`,
+              { cause: error },
+            );
+      }
+    }
+    try {
+      const result = await publish();
+      if (this.#state) this.#observeState(true);
+      return result;
+    } catch (error) {
+      if (error instanceof PlanesyncError && error.code === ErrorCode.STATE_UNAVAILABLE)
+        this.#observeState(false, error);
+      throw error;
+    }
   }
 
   /**
@@ -450,9 +605,11 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
    * ```
    */
   updateConfig(change: ConfigChange): Promise<{ version: number; hash: string }> {
-    return this.#broadcaster.updateConfig(
-      change,
-      this.#wholeSchema ? (config) => this.#publisher.validate(config) : undefined,
+    return this.#withState(() =>
+      this.#broadcaster.updateConfig(
+        change,
+        this.#wholeSchema ? (config) => this.#publisher.validate(config) : undefined,
+      ),
     );
   }
 
@@ -595,20 +752,11 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
         await shared.write(changed.map((record) => ({ ...record, controlPlaneId: this.id })));
       // This CP's own records too: those from before a restart under the same id.
       if (options.read !== false) this.#mirror = await shared.list();
-      if (this.#syncFailing)
-        logSafely(this.logger, 'info', {}, 'the DP records are shared with the cluster again');
-      this.#syncFailing = false;
+      this.#observeState(true);
     } catch (error) {
-      // Written again at the next sync: nothing is lost but time.
+      // Written again at the next sync: nothing is lost but time (other CPs see these late).
       this.#registry.retake(changed);
-      if (!this.#syncFailing)
-        logSafely(
-          this.logger,
-          'warn',
-          { err: error },
-          "cannot share DP records with the cluster: other CPs see this one's DPs late",
-        );
-      this.#syncFailing = true;
+      this.#observeState(false, error);
     }
   }
 

@@ -11,6 +11,21 @@ export interface AnalyticsEvent {
   records: TelemetryBatch['records'];
 }
 
+/** Whether the CP's cluster state answers, as the CP last found ({@link ControlPlane.stateHealth}). */
+export interface ControlPlaneStateHealth {
+  /** Whether the state answered the last call, or its last check. */
+  readonly available: boolean;
+  /** Since when it has (or has not), in ms since the epoch. */
+  readonly since: number;
+  /**
+   * Whether the CP has read the state's latest config since `start()`: until then it serves
+   * no config it did not have (DPs keep serving theirs) and tries again every few seconds.
+   */
+  readonly joined: boolean;
+  /** Why it does not answer, while it does not. */
+  readonly reason?: string;
+}
+
 /** The events a ControlPlane emits. */
 export interface ControlPlaneEvents {
   dataPlaneConnected: (status: DataPlaneStatus) => void;
@@ -36,6 +51,11 @@ export interface ControlPlaneEvents {
   analytics: (event: AnalyticsEvent) => void;
   /** @deprecated since 0.2: `analytics`, the same event under the name the rest of the API uses. */
   telemetry: (event: AnalyticsEvent) => void;
+  /**
+   * The cluster state stopped answering, or answers again, or was read for the first time
+   * after a start that found it down (`joined`). Also in the log (warn, then info).
+   */
+  stateHealth: (health: ControlPlaneStateHealth) => void;
   /**
    * Something went wrong that no call is waiting for (a DP's link failed, a listener threw);
    * the CP goes on. `context` says where.

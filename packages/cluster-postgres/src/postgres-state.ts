@@ -244,6 +244,7 @@ export class PostgresClusterState implements ClusterState {
     write: (records, options) => this.#writeDataPlanes(records, options),
     list: (options) => this.#listDataPlanes(options),
     purge: (before, options) => this.#purgeDataPlanes(before, options),
+    claim: (record, options) => this.#claimDataPlane(record, options),
   };
 
   async #writeDataPlanes(
@@ -254,54 +255,38 @@ export class PostgresClusterState implements ClusterState {
     if (records.length === 0) return;
     await this.open();
     // One statement for the whole batch: the records as one JSON parameter.
-    // Text jsonb refuses (NUL, lone surrogates — a DP's hello can carry them) is cleaned, so
-    // one hostile record never blocks the batch.
-    const rows = records.map((record) => ({
-      id: text(record.id),
-      control_plane_id: text(record.controlPlaneId),
-      hostname: text(record.hostname),
-      ip: text(record.ip),
-      version: text(record.version),
-      labels: Object.fromEntries(
-        Object.entries(record.labels).map(([key, value]) => [text(key), text(value)]),
-      ),
-      sync_status: text(record.syncStatus),
-      config_hash: text(record.configHash),
-      config_version: record.configVersion,
-      last_seen: Math.round(record.lastSeen),
-      connected: record.connected,
-      cert_expires_at: record.certExpiresAt === undefined ? null : Math.round(record.certExpiresAt),
-      details: {
-        cacheHash: record.cacheHash === undefined ? null : text(record.cacheHash),
-        pushError: record.pushError === undefined ? null : text(record.pushError),
-        protocol: record.protocol === undefined ? null : text(record.protocol),
-      },
-    }));
     await this.#pool
       .query(
-        `INSERT INTO planesync_data_planes AS kept (id, control_plane_id, hostname, ip, version,
-           labels, sync_status, config_hash, config_version, last_seen, connected,
-           cert_expires_at, details)
-         SELECT id, control_plane_id, hostname, ip, version, labels, sync_status, config_hash,
-           config_version, last_seen, connected, cert_expires_at, details
-         FROM jsonb_to_recordset($1::jsonb) AS r(id text, control_plane_id text, hostname text,
-           ip text, version text, labels jsonb, sync_status text, config_hash text,
-           config_version bigint, last_seen bigint, connected boolean, cert_expires_at bigint,
-           details jsonb)
-         ON CONFLICT (id) DO UPDATE SET control_plane_id = EXCLUDED.control_plane_id,
-           hostname = EXCLUDED.hostname, ip = EXCLUDED.ip, version = EXCLUDED.version,
-           labels = EXCLUDED.labels, sync_status = EXCLUDED.sync_status,
-           config_hash = EXCLUDED.config_hash, config_version = EXCLUDED.config_version,
-           last_seen = EXCLUDED.last_seen, connected = EXCLUDED.connected,
-           cert_expires_at = EXCLUDED.cert_expires_at, details = EXCLUDED.details,
-           updated_at = now()
-         WHERE kept.control_plane_id = EXCLUDED.control_plane_id OR EXCLUDED.connected
+        `${UPSERT} WHERE kept.control_plane_id = EXCLUDED.control_plane_id OR EXCLUDED.connected
            OR (NOT kept.connected AND kept.last_seen <= EXCLUDED.last_seen)`,
-        [JSON.stringify(dedupe(rows))],
+        [JSON.stringify(dedupe(records.map(toRow)))],
       )
       .catch((error: unknown) => {
         throw unavailable(error, 'writing DP records');
       });
+  }
+
+  async #claimDataPlane(
+    record: SharedDataPlaneStatus,
+    options: { signal?: AbortSignal; liveMs: number },
+  ): Promise<boolean> {
+    throwIfAborted(options.signal);
+    await this.open();
+    // One statement: the row lock of the upsert orders two CPs claiming one node id at once.
+    const { rowCount } = await this.#pool
+      .query(
+        `${UPSERT} WHERE NOT (kept.connected
+           AND kept.control_plane_id <> EXCLUDED.control_plane_id
+           AND kept.details->>'certFingerprint' IS NOT NULL
+           AND kept.details->>'certFingerprint' IS DISTINCT FROM EXCLUDED.details->>'certFingerprint'
+           AND kept.updated_at > now() - make_interval(secs => $2::double precision / 1000))
+         RETURNING kept.id`,
+        [JSON.stringify([toRow({ ...record, connected: true })]), options.liveMs],
+      )
+      .catch((error: unknown) => {
+        throw unavailable(error, 'claiming a node id');
+      });
+    return rowCount === 1;
   }
 
   async #listDataPlanes(options: { signal?: AbortSignal } = {}): Promise<SharedDataPlaneStatus[]> {
@@ -521,8 +506,64 @@ interface DataPlaneRow {
   last_seen: string;
   connected: boolean;
   cert_expires_at: string | null;
-  details: { cacheHash?: string | null; pushError?: string | null; protocol?: string | null };
+  details: {
+    cacheHash?: string | null;
+    pushError?: string | null;
+    protocol?: string | null;
+    certFingerprint?: string | null;
+  };
   stored_ago_ms: string;
+}
+
+/**
+ * Upserts the rows of `$1` (a JSON array of {@link toRow}s); the caller adds the rule
+ * (`WHERE`) under which a row replaces the one kept.
+ */
+const UPSERT = `INSERT INTO planesync_data_planes AS kept (id, control_plane_id, hostname, ip,
+    version, labels, sync_status, config_hash, config_version, last_seen, connected,
+    cert_expires_at, details)
+  SELECT id, control_plane_id, hostname, ip, version, labels, sync_status, config_hash,
+    config_version, last_seen, connected, cert_expires_at, details
+  FROM jsonb_to_recordset($1::jsonb) AS r(id text, control_plane_id text, hostname text,
+    ip text, version text, labels jsonb, sync_status text, config_hash text,
+    config_version bigint, last_seen bigint, connected boolean, cert_expires_at bigint,
+    details jsonb)
+  ON CONFLICT (id) DO UPDATE SET control_plane_id = EXCLUDED.control_plane_id,
+    hostname = EXCLUDED.hostname, ip = EXCLUDED.ip, version = EXCLUDED.version,
+    labels = EXCLUDED.labels, sync_status = EXCLUDED.sync_status,
+    config_hash = EXCLUDED.config_hash, config_version = EXCLUDED.config_version,
+    last_seen = EXCLUDED.last_seen, connected = EXCLUDED.connected,
+    cert_expires_at = EXCLUDED.cert_expires_at, details = EXCLUDED.details,
+    updated_at = now()`;
+
+/**
+ * A record as a row. Text jsonb refuses (NUL, lone surrogates — a DP's hello can carry them)
+ * is cleaned, so one hostile record never blocks a batch.
+ */
+function toRow(record: SharedDataPlaneStatus) {
+  const optional = (value: string | undefined) => (value === undefined ? null : text(value));
+  return {
+    id: text(record.id),
+    control_plane_id: text(record.controlPlaneId),
+    hostname: text(record.hostname),
+    ip: text(record.ip),
+    version: text(record.version),
+    labels: Object.fromEntries(
+      Object.entries(record.labels).map(([key, value]) => [text(key), text(value)]),
+    ),
+    sync_status: text(record.syncStatus),
+    config_hash: text(record.configHash),
+    config_version: record.configVersion,
+    last_seen: Math.round(record.lastSeen),
+    connected: record.connected,
+    cert_expires_at: record.certExpiresAt === undefined ? null : Math.round(record.certExpiresAt),
+    details: {
+      cacheHash: optional(record.cacheHash),
+      pushError: optional(record.pushError),
+      protocol: optional(record.protocol),
+      certFingerprint: optional(record.certFingerprint),
+    },
+  };
 }
 
 /** The advisory lock one purging CP holds ("purg" in ASCII). */
@@ -557,6 +598,7 @@ function toStatus(row: DataPlaneRow): SharedDataPlaneStatus {
     certExpiresAt: row.cert_expires_at === null ? undefined : Number(row.cert_expires_at),
     pushError: row.details.pushError ?? undefined,
     protocol: row.details.protocol ?? undefined,
+    ...(row.details.certFingerprint ? { certFingerprint: row.details.certFingerprint } : {}),
     controlPlaneId: row.control_plane_id,
     storedAgoMs: Number(row.stored_ago_ms),
   };

@@ -62,6 +62,7 @@ if (skipReason) {
     name: 'postgresClusterState conformance',
     recent: true,
     dataPlanes: true,
+    claim: true,
     async setup() {
       const url = await database();
       return { state: state(url), second: async () => state(url) };

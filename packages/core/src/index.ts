@@ -102,8 +102,8 @@ export {
   ControlPlane,
   type ControlPlaneCounters,
   type ControlPlaneEvents,
-  type ControlPlaneStateHealth,
   type ControlPlaneOptions,
+  type ControlPlaneStateHealth,
   type DataPlaneStatus,
 } from './control-plane/control-plane.ts';
 export {

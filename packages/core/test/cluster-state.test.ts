@@ -19,6 +19,7 @@ clusterStateConformance(
   {
     name: 'memoryClusterState conformance',
     dataPlanes: true,
+    claim: true,
     async setup() {
       const state = memoryClusterState();
       return { state, second: async () => state };

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type CertificateKeyPair,
   type CloseInfo,
@@ -8,6 +8,7 @@ import {
   type DataPlaneOptions,
   EMPTY_CONFIG_HASH,
   issueCertificate,
+  memoryClusterState,
   memoryTransport,
   silentLogger,
   TrustVerifier,
@@ -295,5 +296,96 @@ describe('protocol version negotiation (a rolling upgrade)', () => {
       }),
     ).toMatchObject({ type: 'welcome' });
     await current.waitForConfig({ hash });
+  });
+});
+
+describe('a node id belongs to one certificate while it is connected, across the CPs of a cluster', () => {
+  /** Two CPs on one cluster state (PKI mode), each on its own transport, one fake clock. */
+  async function twoControlPlanes() {
+    const clock = new FakeClock();
+    const ca = await createCertificateAuthority({ commonName: 'Cluster CA', clock });
+    const trust = new TrustVerifier({ mode: 'pki', trustAnchors: [ca.certificate], clock });
+    const state = memoryClusterState();
+    const controlPlane = async (name: string) => {
+      const pair = await issueCertificate({
+        issuer: ca,
+        commonName: name,
+        usage: 'server',
+        altNames: [name],
+        clock,
+      });
+      const transport = memoryTransport({ clock, certificates: [pair.certificate] });
+      const cp = new ControlPlane({
+        transport: transport.server,
+        trust,
+        version: '3.10.0',
+        clock,
+        state,
+        logger: silentLogger,
+      });
+      await cp.start();
+      stops.push(() => cp.stop());
+      const dataPlane = (dpPair: CertificateKeyPair, options: Partial<DataPlaneOptions>) => {
+        const dp = new DataPlane({
+          transport: transport.client({ certificates: [dpPair.certificate] }),
+          trust,
+          expectedServerName: name,
+          version: '3.10.0',
+          clock,
+          random: () => 0,
+          logger: silentLogger,
+          ...options,
+        });
+        stops.push(() => dp.stop());
+        return dp;
+      };
+      return { cp, dataPlane };
+    };
+    const dpPair = (name: string) =>
+      issueCertificate({ issuer: ca, commonName: name, usage: 'client', clock });
+    return { clock, a: await controlPlane('cp-a'), b: await controlPlane('cp-b'), dpPair };
+  }
+
+  it('CP B refuses a node id connected to CP A under another certificate with NODE_ID_IN_USE', async () => {
+    const { clock, a, b, dpPair } = await twoControlPlanes();
+    const owner = a.dataPlane(await dpPair('dp-1'), { nodeId: 'shared-id', hostname: 'owner' });
+    await owner.start();
+    await clock.advance(0);
+    const impostor = b.dataPlane(await dpPair('dp-2'), {
+      nodeId: 'shared-id',
+      hostname: 'impostor',
+    });
+    const rejections: string[] = [];
+    b.cp.on('dataPlaneRejected', ({ code }) => rejections.push(code));
+    const rejected = new Promise<{ code: string }>((resolve) => impostor.once('rejected', resolve));
+    await impostor.start();
+    expect((await rejected).code).toBe('NODE_ID_IN_USE');
+    await vi.waitFor(() => expect(rejections).toEqual(['NODE_ID_IN_USE']));
+    expect(owner.status.connection).toBe('connected');
+    await clock.advance(1_000); // a sync: A's record stays the owner's
+    expect((await a.cp.listDataPlanes()).find((record) => record.id === 'shared-id')).toMatchObject(
+      { hostname: 'owner', connected: true, controlPlaneId: a.cp.id },
+    );
+
+    // Once the owner is gone (A tells the cluster at its next sync), the id moves.
+    await owner.stop();
+    await clock.advance(1_000);
+    await clock.advance(10_000); // the impostor's reconnect delay
+    expect(impostor.status.connection).toBe('connected');
+    expect((await b.cp.listDataPlanes()).find((record) => record.id === 'shared-id')).toMatchObject(
+      { hostname: 'impostor', connected: true, controlPlaneId: b.cp.id },
+    );
+  });
+
+  it('the same certificate moves from CP A to CP B at once (a DP failing over)', async () => {
+    const { clock, a, b, dpPair } = await twoControlPlanes();
+    const pair = await dpPair('dp-1');
+    const first = a.dataPlane(pair, { nodeId: 'mover' });
+    await first.start();
+    await clock.advance(1_000);
+    const second = b.dataPlane(pair, { nodeId: 'mover' });
+    await second.start();
+    await clock.advance(0);
+    expect(second.status.connection).toBe('connected');
   });
 });

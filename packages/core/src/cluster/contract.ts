@@ -82,6 +82,19 @@ export interface SharedDataPlanes {
    * died left marked connected. Resolves with how many went. Every CP may call it at once.
    */
   purge(before: number, options?: AbortOptions): Promise<number>;
+  /**
+   * Optional: the node-id rule across CPs. Writes `record` (a DP this CP is accepting,
+   * connected, with its `certFingerprint`) and resolves `true` — unless the DP's record is
+   * another CP's, says it is connected under another certificate, and was stored within
+   * `liveMs` (its CP is alive): then it writes nothing and resolves `false`, and the CP
+   * refuses the newcomer (`NODE_ID_IN_USE`). One atomic step: of two CPs claiming one node
+   * id for two certificates at once, one gets it. A record with no fingerprint (written by a
+   * CP that did not say) never refuses. Without it, the rule holds within each CP only.
+   */
+  claim?(
+    record: SharedDataPlaneStatus,
+    options: AbortOptions & { liveMs: number },
+  ): Promise<boolean>;
 }
 
 /**

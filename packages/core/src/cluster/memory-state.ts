@@ -105,6 +105,21 @@ class MemoryDataPlanes implements SharedDataPlanes {
     }));
   }
 
+  async claim(
+    record: SharedDataPlaneStatus,
+    options: AbortOptions & { liveMs: number },
+  ): Promise<boolean> {
+    throwIfAborted(options.signal);
+    const kept = this.#records.get(record.id);
+    if (
+      kept &&
+      heldElsewhere(record, kept.record, performance.now() - kept.storedAt, options.liveMs)
+    )
+      return false;
+    await this.write([{ ...record, connected: true }]);
+    return true;
+  }
+
   async purge(before: number, options: AbortOptions = {}): Promise<number> {
     throwIfAborted(options.signal);
     let purged = 0;
@@ -123,5 +138,21 @@ function replaces(record: SharedDataPlaneStatus, kept: SharedDataPlaneStatus): b
     record.controlPlaneId === kept.controlPlaneId ||
     record.connected ||
     (!kept.connected && kept.lastSeen <= record.lastSeen)
+  );
+}
+
+/** The refusal rule of {@link SharedDataPlanes.claim}. */
+function heldElsewhere(
+  record: SharedDataPlaneStatus,
+  kept: SharedDataPlaneStatus,
+  storedAgoMs: number,
+  liveMs: number,
+): boolean {
+  return (
+    kept.connected &&
+    kept.controlPlaneId !== record.controlPlaneId &&
+    kept.certFingerprint !== undefined &&
+    kept.certFingerprint !== record.certFingerprint &&
+    storedAgoMs <= liveMs
   );
 }

@@ -172,6 +172,9 @@ export interface ControlPlaneOptions<TConfig = unknown> {
 /** How long `stop()` waits for its last write of DP records to the cluster state. */
 const FINAL_SYNC_MS = 5_000;
 
+/** How long a connecting DP waits for the cluster's node-id rule before the CP goes without. */
+const CLAIM_MS = 5_000;
+
 /** A CP that started with its state down reads it again after 1 s, 2 s, 4 s, … at most 10 s. */
 const REJOIN_FIRST_MS = 1_000;
 const REJOIN_MAX_MS = 10_000;
@@ -760,6 +763,34 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     }
   }
 
+  /**
+   * Asks the cluster whether another CP serves `record.id` under another certificate (within
+   * `CLAIM_MS`). A state that cannot answer lets the DP in: DPs must reconnect while the
+   * state is down, and the rule still holds among this CP's own DPs.
+   */
+  async #claimAcrossCluster(record: DataPlaneStatus): Promise<boolean> {
+    const claim = this.#shared?.claim;
+    if (!claim) return true;
+    const signal = AbortSignal.timeout(CLAIM_MS);
+    try {
+      const claimed = await Promise.race([
+        claim.call(
+          this.#shared,
+          { ...record, connected: true, controlPlaneId: this.id },
+          { liveMs: this.#settings.heartbeatTimeoutMs + this.#syncIntervalMs, signal },
+        ),
+        new Promise<never>((_, reject) =>
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
+        ),
+      ]);
+      this.#observeState(true);
+      return claimed;
+    } catch (error) {
+      this.#observeState(false, error);
+      return true;
+    }
+  }
+
   #accept(connection: Connection): void {
     try {
       this.#admit(connection);
@@ -850,6 +881,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       subscribe: (target) => this.#broadcaster.subscribe(target),
       syncStatusFor: (plugins) => this.#syncStatusFor(plugins),
       telemetry: (nodeId, batch) => this.#analytics.ingest(nodeId, batch),
+      claimAcrossCluster: (record) => this.#claimAcrossCluster(record),
       emit: (event, ...args) => this.#announce(event, ...args),
     });
     void session.run();

@@ -25,6 +25,11 @@ export interface DataPlaneStatus {
   /** When the DP's certificate chain stops being trusted (ms since the epoch). */
   certExpiresAt: number | undefined;
   /**
+   * The SHA-256 of the DP's leaf certificate (DER, lowercase hex): a node id belongs to one
+   * certificate while connected, on every CP of a cluster.
+   */
+  certFingerprint?: string | undefined;
+  /**
    * Why the current config is not sent to this DP, when it cannot be: its frame is larger
    * than the DP's release accepts (an older Kong DP's `cluster_max_payload`), or adapting it
    * for the DP's version failed. `undefined` once a config goes out.

@@ -58,6 +58,12 @@ export class DataPlaneRegistry<H extends RegistryHolder = RegistryHolder> {
     return this.#holders.values();
   }
 
+  /** Whether {@link claim} would let `holder` serve `nodeId` now. */
+  mayClaim(nodeId: string, holder: H): boolean {
+    const previous = this.#holders.get(nodeId);
+    return !previous || previous === holder || previous.sameCertificate(holder);
+  }
+
   /**
    * Makes `holder` the one serving `record.id` and keeps its record (connected): `false` when
    * a connected DP holds the id under another certificate (the newcomer is refused, the
@@ -65,8 +71,8 @@ export class DataPlaneRegistry<H extends RegistryHolder = RegistryHolder> {
    * reconnecting DP.
    */
   claim(record: DataPlaneStatus, holder: H): boolean {
+    if (!this.mayClaim(record.id, holder)) return false;
     const previous = this.#holders.get(record.id);
-    if (previous && previous !== holder && !previous.sameCertificate(holder)) return false;
     this.#holders.set(record.id, holder);
     if (previous && previous !== holder) void previous.replace();
     this.#keep({ ...record, connected: true });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Clock, TimerId } from '../clock.ts';
 import {
   HeartbeatTimeoutError,
@@ -35,6 +36,11 @@ export interface SessionHost {
   /** Starts feeding this DP configs (the broadcaster paces it). */
   subscribe(target: FeedTarget): DataPlaneFeed;
   syncStatusFor(plugins: readonly PluginVersion[]): SyncStatus;
+  /**
+   * The node-id rule across the cluster's CPs: `false` when another CP serves this node id
+   * under another certificate (a CP sharing no records, or a state that cannot say, `true`).
+   */
+  claimAcrossCluster(record: DataPlaneStatus): Promise<boolean>;
   /** Counts a telemetry batch; returns the records not seen before. */
   telemetry(nodeId: string, batch: TelemetryBatch): TelemetryBatch['records'];
   emit<E extends keyof ControlPlaneEvents>(
@@ -159,6 +165,12 @@ export class DataPlaneSession implements FeedTarget {
     );
   }
 
+  /** The SHA-256 of the leaf certificate this DP presented (hex), when it presented one. */
+  #fingerprint(): string | undefined {
+    const leaf = this.connection.peerCertificates[0];
+    return leaf ? createHash('sha256').update(leaf).digest('hex') : undefined;
+  }
+
   /** The leaf certificate this DP presented: a node id belongs to one while connected. */
   sameCertificate(other: DataPlaneSession): boolean {
     const mine = this.connection.peerCertificates[0];
@@ -241,13 +253,27 @@ export class DataPlaneSession implements FeedTarget {
     }
     this.#plugins = identity.plugins;
     record.syncStatus = this.host.syncStatusFor(this.#plugins);
-    if (!this.host.registry.claim(record, this)) {
+    const inUse = () =>
+      new NodeIdInUseError(
+        `node id ${record.id} is connected under another certificate; this connection is refused and that one kept`,
+      );
+    // This CP's DPs first (no round trip), then the other CPs', then this CP's again: another
+    // connection may have taken the id while the cluster was asked.
+    if (!this.host.registry.mayClaim(record.id, this)) {
+      await this.#refuse(record, inUse());
+      return;
+    }
+    if (!(await this.host.claimAcrossCluster(record))) {
       await this.#refuse(
         record,
         new NodeIdInUseError(
-          `node id ${record.id} is connected under another certificate; this connection is refused and that one kept`,
+          `node id ${record.id} is connected to another control plane under another certificate; this connection is refused and that one kept`,
         ),
       );
+      return;
+    }
+    if (!this.host.registry.claim(record, this)) {
+      await this.#refuse(record, inUse());
       return;
     }
     this.#nodeId = record.id;
@@ -282,6 +308,7 @@ export class DataPlaneSession implements FeedTarget {
       lastSeen: this.host.clock.now(),
       connected: false,
       certExpiresAt: this.certExpiresAt,
+      certFingerprint: this.#fingerprint(),
       protocol: undefined,
     };
   }

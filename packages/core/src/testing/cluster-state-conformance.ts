@@ -36,6 +36,8 @@ export interface ClusterStateConformanceOptions {
   recent?: boolean;
   /** `true` when the state shares DP records (`dataPlanes`): their cases run (else skipped). */
   dataPlanes?: boolean;
+  /** `true` when its `dataPlanes` has `claim` (the node-id rule across CPs): its cases run. */
+  claim?: boolean;
   skip?: ConformanceSkip;
 }
 
@@ -299,9 +301,59 @@ export function clusterStateConformance(
               ['live'],
             );
           },
+
+        'a node id connected under one certificate cannot be claimed for another from another CP; the same certificate, or a DP gone, can':
+          async () => {
+            const records = fixture.state.dataPlanes!;
+            const second = (await fixture.second()).dataPlanes!;
+            const claim = (id: string, cp: string, print: string, on = records) =>
+              on.claim!({ ...dataPlane(id, cp, 100), certFingerprint: print }, { liveMs: 60_000 });
+            assert.equal(await claim('dp-1', 'cp-a', 'f1'), true);
+            assert.equal(await claim('dp-1', 'cp-b', 'f2', second), false);
+            const [kept] = await records.list();
+            assert.equal(kept?.controlPlaneId, 'cp-a');
+            assert.equal(kept?.certFingerprint, 'f1');
+            assert.equal(kept?.connected, true);
+            // The same certificate moves (a DP failing over); a DP gone frees its id.
+            assert.equal(await claim('dp-1', 'cp-b', 'f1', second), true);
+            await second.write([
+              { ...dataPlane('dp-1', 'cp-b', 200), certFingerprint: 'f1', connected: false },
+            ]);
+            assert.equal(await claim('dp-1', 'cp-a', 'f2'), true);
+            // Two CPs claiming one id for two certificates at once: one gets it.
+            const raced = await Promise.all([
+              claim('dp-2', 'cp-a', 'f1'),
+              claim('dp-2', 'cp-b', 'f2', second),
+            ]);
+            assert.equal(raced.filter(Boolean).length, 1);
+          },
+
+        'a node id held by a CP that stopped storing its record (a dead CP) can be claimed once liveMs passed':
+          async () => {
+            const records = fixture.state.dataPlanes!;
+            await records.claim!(
+              { ...dataPlane('dp-1', 'cp-dead', 100), certFingerprint: 'f1' },
+              { liveMs: 60_000 },
+            );
+            // A database's own clock judges the age: a short real wait, then a short bound.
+            await new Promise((resolve) => setTimeout(resolve, 30));
+            const claimed = await records.claim!(
+              { ...dataPlane('dp-1', 'cp-b', 100), certFingerprint: 'f2' },
+              { liveMs: 10 },
+            );
+            assert.equal(claimed, true);
+            const [kept] = await records.list();
+            assert.equal(kept?.controlPlaneId, 'cp-b');
+          },
       },
       options.skip,
       new Map([
+        ...(options.dataPlanes && !options.claim
+          ? [
+              'a node id connected under one certificate cannot be claimed for another from another CP; the same certificate, or a DP gone, can',
+              'a node id held by a CP that stopped storing its record (a dead CP) can be claimed once liveMs passed',
+            ].map((name) => [name, 'the state has no `dataPlanes.claim` (it is optional)'] as const)
+          : []),
         ...(options.recent
           ? []
           : [
@@ -316,6 +368,8 @@ export function clusterStateConformance(
               'DP records written by one CP are listed by another, each replacing the last of its DP',
               'the CP a DP left never shows it gone over the CP serving it, whatever their clocks',
               'purges the records last seen before the cutoff, connected or not, and says how many',
+              'a node id connected under one certificate cannot be claimed for another from another CP; the same certificate, or a DP gone, can',
+              'a node id held by a CP that stopped storing its record (a dead CP) can be claimed once liveMs passed',
             ].map(
               (name) =>
                 [name, 'the state shares no DP records (`dataPlanes` is optional)'] as const,

@@ -1,6 +1,8 @@
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import {
+  type AnalyticsCounts,
+  type AnalyticsInterval,
   type ClusterState,
   defaultLogger,
   InvalidArgumentError,
@@ -8,6 +10,7 @@ import {
   PlanesyncError,
   type PublishOptions,
   type PublishOutcome,
+  type SharedAnalytics,
   type SharedDataPlaneStatus,
   type SharedDataPlanes,
   type SharedVersion,
@@ -246,6 +249,88 @@ export class PostgresClusterState implements ClusterState {
     purge: (before, options) => this.#purgeDataPlanes(before, options),
     claim: (record, options) => this.#claimDataPlane(record, options),
   };
+
+  /** The traffic counters of every CP, per interval, in `planesync_analytics`. */
+  readonly analytics: SharedAnalytics = {
+    write: (intervals, options) => this.#writeAnalytics(intervals, options),
+    read: (since, options) => this.#readAnalytics(since, options),
+    purge: (before, options) => this.#purgeAnalytics(before, options),
+  };
+
+  async #writeAnalytics(
+    intervals: readonly AnalyticsInterval[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<void> {
+    throwIfAborted(options.signal);
+    if (intervals.length === 0) return;
+    await this.open();
+    // One row per key (the last write of it), in key order: overlapping batches never deadlock.
+    const byKey = new Map<
+      string,
+      { interval_start: number; control_plane_id: string; counts: unknown }
+    >();
+    for (const interval of intervals) {
+      const row = {
+        interval_start: Math.round(interval.start),
+        control_plane_id: text(interval.controlPlaneId),
+        counts: cleanJson(interval.counts),
+      };
+      byKey.set(`${row.interval_start}\0${row.control_plane_id}`, row);
+    }
+    const rows = [...byKey.values()].sort((a, b) =>
+      a.interval_start !== b.interval_start
+        ? a.interval_start - b.interval_start
+        : a.control_plane_id < b.control_plane_id
+          ? -1
+          : 1,
+    );
+    await this.#pool
+      .query(
+        `INSERT INTO planesync_analytics (interval_start, control_plane_id, counts)
+         SELECT interval_start, control_plane_id, counts
+         FROM jsonb_to_recordset($1::jsonb) AS r(interval_start bigint, control_plane_id text,
+           counts jsonb)
+         ON CONFLICT (interval_start, control_plane_id) DO UPDATE SET counts = EXCLUDED.counts,
+           updated_at = now()`,
+        [JSON.stringify(rows)],
+      )
+      .catch((error: unknown) => {
+        throw unavailable(error, 'writing traffic counters');
+      });
+  }
+
+  async #readAnalytics(
+    since: number,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<AnalyticsInterval[]> {
+    throwIfAborted(options.signal);
+    await this.open();
+    const { rows } = await this.#pool
+      .query<{ interval_start: string; control_plane_id: string; counts: AnalyticsCounts }>(
+        `SELECT interval_start, control_plane_id, counts FROM planesync_analytics
+         WHERE interval_start >= $1 ORDER BY interval_start, control_plane_id`,
+        [Math.max(0, Math.floor(since))],
+      )
+      .catch((error: unknown) => {
+        throw unavailable(error, 'reading traffic counters');
+      });
+    return rows.map((row) => ({
+      controlPlaneId: row.control_plane_id,
+      start: Number(row.interval_start),
+      counts: row.counts,
+    }));
+  }
+
+  async #purgeAnalytics(before: number, options: { signal?: AbortSignal } = {}): Promise<number> {
+    throwIfAborted(options.signal);
+    await this.open();
+    const { rowCount } = await this.#pool
+      .query('DELETE FROM planesync_analytics WHERE interval_start < $1', [Math.floor(before)])
+      .catch((error: unknown) => {
+        throw unavailable(error, 'purging traffic counters');
+      });
+    return rowCount ?? 0;
+  }
 
   async #writeDataPlanes(
     records: readonly SharedDataPlaneStatus[],
@@ -602,6 +687,17 @@ function toStatus(row: DataPlaneRow): SharedDataPlaneStatus {
     controlPlaneId: row.control_plane_id,
     storedAgoMs: Number(row.stored_ago_ms),
   };
+}
+
+/** A value's strings (keys too) as jsonb takes them: see {@link text}. */
+function cleanJson(value: unknown): unknown {
+  if (typeof value === 'string') return text(value);
+  if (Array.isArray(value)) return value.map(cleanJson);
+  if (typeof value === 'object' && value !== null)
+    return Object.fromEntries(
+      Object.entries(value).map(([key, inner]) => [text(key), cleanJson(inner)]),
+    );
+  return value;
 }
 
 /** Text as jsonb takes it: no NUL, no lone surrogate. */

@@ -63,6 +63,7 @@ if (skipReason) {
     recent: true,
     dataPlanes: true,
     claim: true,
+    analytics: true,
     async setup() {
       const url = await database();
       return { state: state(url), second: async () => state(url) };
@@ -270,6 +271,37 @@ if (skipReason) {
       await vi.waitFor(async () => {
         await clock.advance(1_000);
         expect(a.cp.dataPlanes()).toMatchObject([{ id: 'dp-of-b', controlPlaneId: b.cp.id }]);
+      });
+    });
+
+    it("any CP's analytics summary and billing cover the fleet through PostgreSQL", async () => {
+      const url = await database();
+      const clock = new FakeClock();
+      const [a, b] = await Promise.all(
+        [0, 1].map(() =>
+          createTestCluster({ clock, controlPlane: { state: state(url), logger: silentLogger } }),
+        ),
+      );
+      clusters.push(a!, b!);
+      const dpA = a!.dataPlane({ nodeId: 'dp-a', random: () => 0 });
+      const dpB = b!.dataPlane({ nodeId: 'dp-b', random: () => 0 });
+      await Promise.all([dpA.start(), dpB.start()]);
+      await vi.waitFor(() => expect(dpA.status.connection).toBe('connected'));
+      await vi.waitFor(() => expect(dpB.status.connection).toBe('connected'));
+      dpA.recordRequest({ service: 'orders', status: 200, latencyMs: 12 });
+      dpB.recordRequest({ service: 'orders', status: 503, latencyMs: 40 });
+      dpB.recordRequest({ service: 'users', status: 200, latencyMs: 3 });
+      await clock.advance(1_000);
+      await vi.waitFor(() => expect(b!.cp.analytics.summary().total.requests).toBe(2));
+      await clock.advance(60_000); // the interval ends
+      await vi.waitFor(async () => {
+        await clock.advance(1_000); // a sync writes it
+        const fleet = await a!.cp.clusterAnalytics();
+        expect(fleet.billing).toMatchObject({
+          apiCalls: 3,
+          apiCallsByDataPlane: { 'dp-a': 1, 'dp-b': 2 },
+        });
+        expect(fleet.services.orders?.statusClasses).toEqual({ '2xx': 1, '5xx': 1 });
       });
     });
   });

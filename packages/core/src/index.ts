@@ -12,8 +12,10 @@
 export {
   AnalyticsAggregator,
   type AnalyticsAggregatorOptions,
+  type AnalyticsCounts,
   type AnalyticsSummary,
   OTHER_KEY,
+  type TrafficCounts,
   type TrafficStats,
 } from './analytics/aggregator.ts';
 export {
@@ -28,9 +30,11 @@ export {
 export type { AnalyticsOptions, AnalyticsState } from './analytics/telemetry-queue.ts';
 export { type Clock, delay, systemClock, type TimerId } from './clock.ts';
 export type {
+  AnalyticsInterval,
   ClusterState,
   PublishOptions,
   PublishOutcome,
+  SharedAnalytics,
   SharedDataPlaneStatus,
   SharedDataPlanes,
   SharedVersion,

@@ -20,6 +20,7 @@ clusterStateConformance(
     name: 'memoryClusterState conformance',
     dataPlanes: true,
     claim: true,
+    analytics: true,
     async setup() {
       const state = memoryClusterState();
       return { state, second: async () => state };
@@ -409,5 +410,121 @@ describe('a control plane whose cluster state is down when it starts', () => {
     expect(told).toEqual([false, true]);
     expect(lines.map(([level]) => level)).toEqual(['warn', 'info']);
     expect(lines[0]?.[1]).toContain('serves its latest config');
+  });
+});
+
+describe("the cluster's traffic counters, shared per interval", () => {
+  /** A DP of `cluster` that has connected, with its analytics flushed by the fake clock. */
+  async function connected(cluster: TestCluster, nodeId: string) {
+    const dp = cluster.dataPlane({ nodeId, random: () => 0 });
+    const up = new Promise((resolve) => dp.once('connected', resolve));
+    await dp.start();
+    await up;
+    return dp;
+  }
+
+  it("any CP's summary and billing cover the fleet once an interval ends: each CP's DPs counted once", async () => {
+    const { a, b, clock } = await twoControlPlanes();
+    const onA = await connected(a, 'dp-a');
+    const onB = await connected(b, 'dp-b');
+    for (let i = 0; i < 3; i++)
+      onA.recordRequest({ service: 'orders', status: 200, latencyMs: 10 });
+    for (let i = 0; i < 5; i++)
+      onB.recordRequest({ service: 'orders', status: 500, latencyMs: 30 });
+    onB.recordRequest({ service: 'users', status: 200, latencyMs: 5 });
+    await clock.advance(1_000); // the DPs flush, each CP counts its own
+    // Within the interval, each CP has its own counts and not yet the other's.
+    expect((await a.cp.clusterAnalytics()).total.requests).toBe(3);
+    await clock.advance(60_000); // the interval ends; a sync writes it
+    await clock.advance(1_000);
+    for (const cp of [a.cp, b.cp]) {
+      const fleet = await cp.clusterAnalytics();
+      expect(fleet.total.requests).toBe(9);
+      expect(fleet.total.statusClasses).toEqual({ '2xx': 4, '5xx': 5 });
+      expect(fleet.services.orders?.requests).toBe(8);
+      expect(fleet.services.users?.requests).toBe(1);
+      expect(fleet.billing).toMatchObject({
+        apiCalls: 9,
+        apiCallsByDataPlane: { 'dp-a': 3, 'dp-b': 6 },
+      });
+      // The latency histograms merge: p99 is B's 30 ms (within the histogram's 2 %).
+      expect(fleet.total.latencyMs.p99).toBeCloseTo(30, -0.5);
+    }
+    // Each CP's own summary stays its own.
+    expect(a.cp.analytics.summary().total.requests).toBe(3);
+  });
+
+  it('a CP that stops writes its unfinished interval; the others count it', async () => {
+    const { a, b, clock } = await twoControlPlanes();
+    const onA = await connected(a, 'dp-a');
+    onA.recordRequest({ service: 'orders', status: 200, latencyMs: 1 });
+    await clock.advance(1_000);
+    await onA.stop();
+    await a.cp.stop();
+    expect((await b.cp.clusterAnalytics()).billing.apiCallsByDataPlane).toEqual({ 'dp-a': 1 });
+  });
+
+  it('intervals the state could not take are kept and written when it answers, counted once', async () => {
+    const base = memoryClusterState();
+    let down = false;
+    const flaky: ClusterState = {
+      latest: (options) => base.latest(options),
+      publish: (candidate, options) => base.publish(candidate, options),
+      watch: (listener) => base.watch(listener),
+      analytics: {
+        write: (intervals, options) =>
+          down
+            ? Promise.reject(new StateUnavailableError('down'))
+            : base.analytics.write(intervals, options),
+        read: (since, options) => base.analytics.read(since, options),
+        purge: (before, options) => base.analytics.purge(before, options),
+      },
+    };
+    const clock = new FakeClock();
+    const cluster = await createTestCluster({
+      clock,
+      controlPlane: { state: flaky, logger: silentLogger },
+    });
+    clusters.push(cluster);
+    const dp = await connected(cluster, 'dp-1');
+    down = true;
+    for (let minute = 0; minute < 3; minute++) {
+      dp.recordRequest({ service: 'orders', status: 200, latencyMs: 1 });
+      await clock.advance(60_000);
+    }
+    expect(await base.analytics.read(0)).toEqual([]);
+    expect(cluster.cp.stateHealth.available).toBe(false);
+    down = false;
+    await clock.advance(1_000);
+    expect((await base.analytics.read(0)).length).toBeGreaterThanOrEqual(3);
+    // Written once more (a retry after a lost answer) changes nothing.
+    await base.analytics.write(await base.analytics.read(0));
+    expect((await cluster.cp.clusterAnalytics()).total.requests).toBe(3);
+  });
+
+  it('a damaged interval in the state is skipped where it is not a count, never a crash', async () => {
+    const { a, state } = await twoControlPlanes();
+    await state.analytics!.write([
+      {
+        controlPlaneId: 'broken',
+        start: 1,
+        counts: {
+          total: { requests: -5, statusClasses: { '2xx': 'many', constructor: 3 } },
+          services: { orders: { requests: 2, latencyBuckets: { '-1': 4, '10': 1e300, '12': 2 } } },
+          routes: 'nope',
+          consumers: null,
+          dropped: Number.NaN,
+          folded: [],
+          apiCallsByDataPlane: { 'dp-x': 2.5, 'dp-y': 4 },
+        } as never,
+      },
+    ]);
+    const fleet = await a.cp.clusterAnalytics();
+    expect(fleet.total.requests).toBe(0);
+    expect(fleet.total.statusClasses).toEqual({});
+    expect(fleet.services.orders?.requests).toBe(2);
+    expect(fleet.services.orders?.latencyMs.p50).toBeGreaterThan(0);
+    expect(fleet.billing.apiCallsByDataPlane).toEqual({ 'dp-y': 4 });
+    expect(fleet.dropped).toBe(0);
   });
 });

@@ -43,6 +43,22 @@ function addClamped(total: number, value: number): number {
   return Math.min(total + value, Number.MAX_SAFE_INTEGER);
 }
 
+/** A count read from elsewhere: a whole number ≥ 0, else 0. */
+function count(value: unknown): number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : 0;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The entries of a plain object read from elsewhere (none when it is not one). */
+function entries(value: unknown): Array<[string, unknown]> {
+  return isRecord(value) ? Object.entries(value) : [];
+}
+
+const STATUS_CLASS = /^[1-9]xx$/;
+
 class Accumulator {
   requests = 0;
   statusClasses: Record<string, number> = {};
@@ -59,6 +75,27 @@ class Accumulator {
     this.responseBytes = addClamped(this.responseBytes, record.responseBytes ?? 0);
   }
 
+  counts(): TrafficCounts {
+    return {
+      requests: this.requests,
+      statusClasses: { ...this.statusClasses },
+      latencyBuckets: this.latency.buckets(),
+      requestBytes: this.requestBytes,
+      responseBytes: this.responseBytes,
+    };
+  }
+
+  /** Adds counts read from elsewhere: what is not a count is skipped. */
+  addCounts(counts: TrafficCounts): void {
+    this.requests = addClamped(this.requests, count(counts.requests));
+    for (const [klass, n] of entries(counts.statusClasses))
+      if (STATUS_CLASS.test(klass) && count(n) > 0)
+        this.statusClasses[klass] = addClamped(this.statusClasses[klass] ?? 0, count(n));
+    if (isRecord(counts.latencyBuckets)) this.latency.addBuckets(counts.latencyBuckets);
+    this.requestBytes = addClamped(this.requestBytes, count(counts.requestBytes));
+    this.responseBytes = addClamped(this.responseBytes, count(counts.responseBytes));
+  }
+
   stats(): TrafficStats {
     return {
       requests: this.requests,
@@ -71,6 +108,136 @@ class Accumulator {
       requestBytes: this.requestBytes,
       responseBytes: this.responseBytes,
     };
+  }
+}
+
+/** Traffic counts of one service, route or consumer as plain data: they merge by adding. */
+export interface TrafficCounts {
+  requests: number;
+  statusClasses: Record<string, number>;
+  /** The latency histogram: counts by bucket index (buckets 2 % wide). */
+  latencyBuckets: Record<string, number>;
+  requestBytes: number;
+  responseBytes: number;
+}
+
+/**
+ * What a CP counted over some time, as plain data: CPs of a cluster share their counts per
+ * interval this way (`SharedAnalytics`), and any CP merges them into one summary.
+ */
+export interface AnalyticsCounts {
+  total: TrafficCounts;
+  services: Record<string, TrafficCounts>;
+  routes: Record<string, TrafficCounts>;
+  consumers: Record<string, TrafficCounts>;
+  dropped: number;
+  folded: { services: number; routes: number; consumers: number };
+  apiCallsByDataPlane: Record<string, number>;
+}
+
+type Kind = 'services' | 'routes' | 'consumers';
+const KINDS: readonly Kind[] = ['services', 'routes', 'consumers'];
+
+/**
+ * Counts over one span of time: totals, by name (at most `maxKeys` names of each kind, the
+ * rest under `(other)`), drops and API calls by DP.
+ */
+class Tally {
+  total = new Accumulator();
+  readonly by = {
+    services: new Map<string, Accumulator>(),
+    routes: new Map<string, Accumulator>(),
+    consumers: new Map<string, Accumulator>(),
+  };
+  readonly folded = { services: 0, routes: 0, consumers: 0 };
+  readonly calls = new Map<string, number>();
+  dropped = 0;
+  /** Whether anything was counted. */
+  touched = false;
+
+  constructor(private readonly maxKeys: number) {}
+
+  add(nodeId: string, records: TelemetryBatch['records'], dropped: number): void {
+    if (records.length === 0 && dropped === 0) return;
+    this.touched = true;
+    this.dropped = addClamped(this.dropped, dropped);
+    for (const record of records) {
+      this.total.add(record);
+      if (record.service) this.bucket('services', record.service).add(record);
+      if (record.route) this.bucket('routes', record.route).add(record);
+      if (record.consumer) this.bucket('consumers', record.consumer).add(record);
+    }
+    this.addCalls(nodeId, records.length);
+  }
+
+  addCalls(nodeId: string, calls: number): void {
+    const caller = this.calls.has(nodeId) || this.calls.size < this.maxKeys ? nodeId : OTHER_KEY;
+    this.calls.set(caller, addClamped(this.calls.get(caller) ?? 0, calls));
+  }
+
+  /** Adds counts read from elsewhere (another CP's, through a database): checked as they go. */
+  addCounts(counts: AnalyticsCounts): void {
+    if (!isRecord(counts)) return;
+    this.touched = true;
+    if (isRecord(counts.total)) this.total.addCounts(counts.total as unknown as TrafficCounts);
+    for (const kind of KINDS) {
+      for (const [name, traffic] of entries(counts[kind]))
+        if (isRecord(traffic))
+          this.bucket(kind, name).addCounts(traffic as unknown as TrafficCounts);
+      const folded = isRecord(counts.folded) ? count(counts.folded[kind]) : 0;
+      this.folded[kind] = addClamped(this.folded[kind], folded);
+    }
+    for (const [nodeId, calls] of entries(counts.apiCallsByDataPlane))
+      if (count(calls) > 0) this.addCalls(nodeId, count(calls));
+    this.dropped = addClamped(this.dropped, count(counts.dropped));
+  }
+
+  counts(): AnalyticsCounts {
+    const table = (map: Map<string, Accumulator>) =>
+      Object.fromEntries([...map].map(([name, accumulator]) => [name, accumulator.counts()]));
+    return {
+      total: this.total.counts(),
+      services: table(this.by.services),
+      routes: table(this.by.routes),
+      consumers: table(this.by.consumers),
+      dropped: this.dropped,
+      folded: { ...this.folded },
+      apiCallsByDataPlane: Object.fromEntries(this.calls),
+    };
+  }
+
+  summary(since: number, services: number): AnalyticsSummary {
+    const table = (map: Map<string, Accumulator>) =>
+      Object.fromEntries([...map].map(([name, accumulator]) => [name, accumulator.stats()]));
+    return {
+      since,
+      total: this.total.stats(),
+      services: table(this.by.services),
+      routes: table(this.by.routes),
+      consumers: table(this.by.consumers),
+      dropped: this.dropped,
+      folded: { ...this.folded },
+      billing: {
+        services,
+        apiCalls: this.total.requests,
+        apiCallsByDataPlane: Object.fromEntries(this.calls),
+      },
+    };
+  }
+
+  bucket(kind: Kind, name: string): Accumulator {
+    const map = this.by[kind];
+    let accumulator = map.get(name);
+    if (accumulator) return accumulator;
+    if (map.size >= this.maxKeys) {
+      this.folded[kind]++;
+      name = OTHER_KEY;
+      accumulator = map.get(name);
+      if (accumulator) return accumulator;
+    }
+    accumulator = new Accumulator();
+    map.set(name, accumulator);
+    return accumulator;
   }
 }
 
@@ -105,15 +272,9 @@ export const OTHER_KEY = '(other)';
  */
 export class AnalyticsAggregator {
   #since: number;
-  #total = new Accumulator();
-  #by = {
-    services: new Map<string, Accumulator>(),
-    routes: new Map<string, Accumulator>(),
-    consumers: new Map<string, Accumulator>(),
-  };
-  #folded = { services: 0, routes: 0, consumers: 0 };
-  #calls = new Map<string, number>();
-  #dropped = 0;
+  #tally: Tally;
+  /** The counts of the current interval, while intervals are kept ({@link takeInterval}). */
+  #interval: Tally | undefined;
   #services = 0;
   /** The last sequence number counted per DP stream, least recently used first. */
   readonly #lastSeq = new Map<string, { seq: number; seenAt: number }>();
@@ -129,6 +290,7 @@ export class AnalyticsAggregator {
     this.#maxKeys = options.maxKeys ?? 10_000;
     this.#streamTtlMs = options.streamTtlMs ?? 3_600_000;
     this.#maxStreams = options.maxStreams ?? 100_000;
+    this.#tally = new Tally(this.#maxKeys);
   }
 
   /**
@@ -142,21 +304,15 @@ export class AnalyticsAggregator {
     const last = this.#lastSeq.get(key)?.seq ?? -1;
     const skip = Math.max(0, Math.min(batch.records.length, last + 1 - batch.firstSeq));
     const fresh = skip === 0 ? batch.records : batch.records.slice(skip);
-    if (batch.firstSeq > last) this.#dropped = addClamped(this.#dropped, batch.dropped);
+    const dropped = batch.firstSeq > last ? batch.dropped : 0;
     if (fresh.length > 0) {
       this.#lastSeq.delete(key); // re-inserted last: least recently used first
       this.#lastSeq.set(key, { seq: batch.firstSeq + batch.records.length - 1, seenAt: now });
       if (this.#lastSeq.size > this.#maxStreams)
         this.#lastSeq.delete(this.#lastSeq.keys().next().value!);
     }
-    for (const record of fresh) {
-      this.#total.add(record);
-      if (record.service) this.#bucket('services', record.service).add(record);
-      if (record.route) this.#bucket('routes', record.route).add(record);
-      if (record.consumer) this.#bucket('consumers', record.consumer).add(record);
-    }
-    const caller = this.#calls.has(nodeId) || this.#calls.size < this.#maxKeys ? nodeId : OTHER_KEY;
-    this.#calls.set(caller, addClamped(this.#calls.get(caller) ?? 0, fresh.length));
+    this.#tally.add(nodeId, fresh, dropped);
+    this.#interval?.add(nodeId, fresh, dropped);
     return fresh;
   }
 
@@ -166,52 +322,54 @@ export class AnalyticsAggregator {
   }
 
   summary(): AnalyticsSummary {
-    const table = (map: Map<string, Accumulator>) =>
-      Object.fromEntries([...map].map(([name, accumulator]) => [name, accumulator.stats()]));
-    return {
-      since: this.#since,
-      total: this.#total.stats(),
-      services: table(this.#by.services),
-      routes: table(this.#by.routes),
-      consumers: table(this.#by.consumers),
-      dropped: this.#dropped,
-      folded: { ...this.#folded },
-      billing: {
-        services: this.#services,
-        apiCalls: this.#total.requests,
-        apiCallsByDataPlane: Object.fromEntries(this.#calls),
-      },
-    };
+    return this.#tally.summary(this.#since, this.#services);
   }
 
   /** Starts counting afresh from now (deduplication state is kept). */
   reset(): void {
     this.#since = this.clock.now();
-    this.#total = new Accumulator();
-    this.#by = { services: new Map(), routes: new Map(), consumers: new Map() };
-    this.#folded = { services: 0, routes: 0, consumers: 0 };
-    this.#calls = new Map();
-    this.#dropped = 0;
+    this.#tally = new Tally(this.#maxKeys);
+  }
+
+  /**
+   * What was counted since the last call (the first call starts the count and returns
+   * `undefined`, as does a span in which nothing was counted): a CP sharing its counts with
+   * its cluster takes them each interval.
+   */
+  takeInterval(): AnalyticsCounts | undefined {
+    const taken = this.#interval;
+    this.#interval = new Tally(this.#maxKeys);
+    return taken?.touched ? taken.counts() : undefined;
+  }
+
+  /** What was counted since the last `takeInterval()`, leaving it counting. */
+  peekInterval(): AnalyticsCounts | undefined {
+    return this.#interval?.touched ? this.#interval.counts() : undefined;
+  }
+
+  /** The number of Gateway Services in the current config, as `setServiceCount` set it. */
+  get serviceCount(): number {
+    return this.#services;
+  }
+
+  /**
+   * One summary of several {@link AnalyticsCounts} (the intervals of every CP of a cluster),
+   * as `summary()` gives one CP's: `since` and the billing's Gateway Services as given, at
+   * most `maxKeys` names of each kind (default 10 000). Counts that are not counts (a
+   * damaged row) are skipped.
+   */
+  static merge(
+    counts: Iterable<AnalyticsCounts>,
+    options: { since: number; services: number; maxKeys?: number },
+  ): AnalyticsSummary {
+    const tally = new Tally(options.maxKeys ?? 10_000);
+    for (const one of counts) tally.addCounts(one);
+    return tally.summary(options.since, options.services);
   }
 
   /** How many DP record streams are remembered for de-duplication. */
   get streams(): number {
     return this.#lastSeq.size;
-  }
-
-  #bucket(kind: 'services' | 'routes' | 'consumers', name: string): Accumulator {
-    const map = this.#by[kind];
-    let accumulator = map.get(name);
-    if (accumulator) return accumulator;
-    if (map.size >= this.#maxKeys) {
-      this.#folded[kind]++;
-      name = OTHER_KEY;
-      accumulator = map.get(name);
-      if (accumulator) return accumulator;
-    }
-    accumulator = new Accumulator();
-    map.set(name, accumulator);
-    return accumulator;
   }
 
   #forgetStaleStreams(now: number): void {

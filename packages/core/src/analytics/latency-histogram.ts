@@ -1,5 +1,7 @@
 /** Relative width of a bucket: quantiles are exact to within 2 %. */
 const GROWTH = Math.log(1.02);
+/** The bucket of the largest latency the CP counts (an hour), with room to spare. */
+const MAX_INDEX = 2_000;
 
 /**
  * A mergeable latency histogram with logarithmic buckets (2 % wide): constant memory per
@@ -24,6 +26,29 @@ export class LatencyHistogram {
     for (const [index, count] of other.#buckets) {
       this.#buckets.set(index, (this.#buckets.get(index) ?? 0) + count);
       this.#count += count;
+    }
+  }
+
+  /** The counts by bucket index, as plain data ({@link addBuckets} takes them back). */
+  buckets(): Record<string, number> {
+    return Object.fromEntries(this.#buckets);
+  }
+
+  /**
+   * Adds counts by bucket index, as {@link buckets} gives them — read from elsewhere (another
+   * CP's counts in a database), so an index or a count that is not a whole number ≥ 0 is
+   * skipped.
+   */
+  addBuckets(buckets: Readonly<Record<string, number>>): void {
+    for (const [key, count] of Object.entries(buckets)) {
+      const index = Number(key);
+      if (!Number.isSafeInteger(index) || index < 0 || index > MAX_INDEX) continue;
+      if (!Number.isSafeInteger(count) || count <= 0) continue;
+      this.#buckets.set(
+        index,
+        Math.min((this.#buckets.get(index) ?? 0) + count, Number.MAX_SAFE_INTEGER),
+      );
+      this.#count = Math.min(this.#count + count, Number.MAX_SAFE_INTEGER);
     }
   }
 

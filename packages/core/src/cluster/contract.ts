@@ -1,3 +1,4 @@
+import type { AnalyticsCounts } from '../analytics/aggregator.ts';
 import type { ConfigHashes } from '../config/snapshot.ts';
 import type { DataPlaneStatus } from '../control-plane/data-plane-status.ts';
 import type { AbortOptions } from '../transport/contract.ts';
@@ -97,6 +98,31 @@ export interface SharedDataPlanes {
   ): Promise<boolean>;
 }
 
+/** What one CP counted over one interval of time, as the cluster shares it. */
+export interface AnalyticsInterval {
+  /** The CP that counted it: its `ControlPlane.id`. */
+  readonly controlPlaneId: string;
+  /**
+   * When the interval began (ms since the epoch): a multiple of the interval's length, or
+   * the CP's start when it started within one. With `controlPlaneId`, its key.
+   */
+  readonly start: number;
+  readonly counts: AnalyticsCounts;
+}
+
+/**
+ * The traffic and billing counters every CP of a cluster writes once per interval (a minute
+ * by default) and any CP reads, so that one CP's summary covers the fleet.
+ */
+export interface SharedAnalytics {
+  /** Writes these intervals, each replacing any earlier write of its key (a retry). */
+  write(intervals: readonly AnalyticsInterval[], options?: AbortOptions): Promise<void>;
+  /** Every CP's intervals that began at or after `since` (ms since the epoch). */
+  read(since: number, options?: AbortOptions): Promise<AnalyticsInterval[]>;
+  /** Removes the intervals that began before `before`; resolves with how many went. */
+  purge(before: number, options?: AbortOptions): Promise<number>;
+}
+
 /**
  * What the control planes of one cluster share: today the config versions — one order of
  * versions, the latest config, and a feed of new versions. With the embedded default
@@ -151,6 +177,12 @@ export interface ClusterState {
    * own DPs only.
    */
   readonly dataPlanes?: SharedDataPlanes;
+  /**
+   * Optional: the traffic and billing counters of every CP, per interval; with it
+   * `ControlPlane.clusterAnalytics()` sums the fleet's. Without it, each CP counts its own DPs'
+   * traffic only.
+   */
+  readonly analytics?: SharedAnalytics;
   /**
    * Optional: calls `listener` when the state finds it can no longer reach its store, and when
    * it can again (a database's periodic read failing, then answering). The CP shows it in

@@ -1,9 +1,11 @@
 import { throwIfAborted } from '../errors.ts';
 import type { AbortOptions } from '../transport/contract.ts';
 import type {
+  AnalyticsInterval,
   ClusterState,
   PublishOptions,
   PublishOutcome,
+  SharedAnalytics,
   SharedDataPlaneStatus,
   SharedDataPlanes,
   SharedVersion,
@@ -68,6 +70,9 @@ export class MemoryClusterState implements ClusterState {
 
   /** The DP records of the CPs sharing this state. */
   readonly dataPlanes: SharedDataPlanes = new MemoryDataPlanes();
+
+  /** The traffic counters of the CPs sharing this state, per interval. */
+  readonly analytics: SharedAnalytics = new MemoryAnalytics();
 
   watch(listener: (version: SharedVersion) => void): () => void {
     this.#listeners.add(listener);
@@ -155,4 +160,37 @@ function heldElsewhere(
     kept.certFingerprint !== record.certFingerprint &&
     storedAgoMs <= liveMs
   );
+}
+
+/** Analytics intervals in memory, for CPs of one process sharing a {@link MemoryClusterState}. */
+class MemoryAnalytics implements SharedAnalytics {
+  readonly #intervals = new Map<string, AnalyticsInterval>();
+
+  async write(intervals: readonly AnalyticsInterval[], options: AbortOptions = {}): Promise<void> {
+    throwIfAborted(options.signal);
+    for (const interval of intervals)
+      this.#intervals.set(
+        `${interval.controlPlaneId}\0${interval.start}`,
+        structuredClone(interval),
+      );
+  }
+
+  async read(since: number, options: AbortOptions = {}): Promise<AnalyticsInterval[]> {
+    throwIfAborted(options.signal);
+    return [...this.#intervals.values()]
+      .filter((interval) => interval.start >= since)
+      .sort((a, b) => a.start - b.start)
+      .map((interval) => structuredClone(interval));
+  }
+
+  async purge(before: number, options: AbortOptions = {}): Promise<number> {
+    throwIfAborted(options.signal);
+    let purged = 0;
+    for (const [key, interval] of this.#intervals) {
+      if (interval.start >= before) continue;
+      this.#intervals.delete(key);
+      purged++;
+    }
+    return purged;
+  }
 }

@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { AnalyticsAggregator, type AnalyticsAggregatorOptions } from '../analytics/aggregator.ts';
+import {
+  AnalyticsAggregator,
+  type AnalyticsAggregatorOptions,
+  type AnalyticsSummary,
+} from '../analytics/aggregator.ts';
 import { type Clock, systemClock, type TimerId } from '../clock.ts';
 import type { ClusterState, SharedDataPlaneStatus, SharedDataPlanes } from '../cluster/contract.ts';
 import { memoryClusterState } from '../cluster/memory-state.ts';
@@ -39,6 +43,7 @@ import {
   type TransportServer,
 } from '../transport/contract.ts';
 import type { TrustVerifier } from '../trust/verifier.ts';
+import { AnalyticsSharing } from './analytics-sharing.ts';
 import { ConfigBroadcaster } from './broadcaster.ts';
 import type { DataPlaneStatus } from './data-plane-status.ts';
 import type { AnalyticsEvent, ControlPlaneEvents, ControlPlaneStateHealth } from './events.ts';
@@ -163,6 +168,17 @@ export interface ControlPlaneOptions<TConfig = unknown> {
    */
   controlPlaneId?: string;
   /**
+   * How long each interval of traffic counters a CP writes to a `state` that shares them
+   * (`ClusterState.analytics`) lasts, default 60 000 ms: `clusterAnalytics()` shows other CPs'
+   * traffic at most this late (and a sync).
+   */
+  analyticsIntervalMs?: number;
+  /**
+   * How long the shared intervals of traffic counters are kept, default 35 days (a month of
+   * billing, and some): older ones are purged, one CP doing it.
+   */
+  analyticsRetentionMs?: number;
+  /**
    * How often a CP whose `state` shares DP records writes those that changed and reads the
    * others' (default 1 000 ms): `dataPlanes()` shows other CPs' DPs at most this late.
    */
@@ -273,6 +289,10 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   /** This CP's name in the cluster's DP records. */
   readonly id: string;
   readonly #state: ClusterState | undefined;
+  /** This CP's side of the cluster's shared traffic counters, when its state shares them. */
+  readonly #sharing: AnalyticsSharing | undefined;
+  readonly #analyticsRetentionMs: number;
+  readonly #maxKeys: number | undefined;
   /** Whether the state's latest config was read since `start()`; a read under way. */
   #joined = false;
   #joining: Promise<void> | undefined;
@@ -321,6 +341,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       },
     };
     this.#analytics = new AnalyticsAggregator(this.#clock, options.analytics);
+    this.#maxKeys = options.analytics?.maxKeys;
     this.#protocols = checkProtocols(options.protocols ?? [planesyncProtocol()], this.#transport);
     this.#registry = new DataPlaneRegistry(this.#clock, this.#settings, () =>
       this.#checkSyncWaiters(),
@@ -331,6 +352,16 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     this.#shared = options.state?.dataPlanes;
     this.#registry.trackChanges = this.#shared !== undefined;
     this.#state = options.state;
+    const intervalMs = options.analyticsIntervalMs ?? 60_000;
+    if (!Number.isFinite(intervalMs) || intervalMs <= 0)
+      throw new InvalidArgumentError('analyticsIntervalMs is a positive number of milliseconds');
+    this.#analyticsRetentionMs = options.analyticsRetentionMs ?? 35 * 86_400_000;
+    this.#sharing = options.state?.analytics
+      ? new AnalyticsSharing(this.#analytics, options.state.analytics, this.#clock, {
+          controlPlaneId: this.id,
+          intervalMs,
+        })
+      : undefined;
     this.#health = { available: true, since: this.#clock.now(), joined: false };
     this.#broadcaster = new ConfigBroadcaster({
       publisher: this.#publisher,
@@ -419,6 +450,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
         throw error;
       }
       this.#started = true;
+      this.#sharing?.begin();
       this.#schedulePurge();
       this.#scheduleSync();
       if (!joined) this.#scheduleRejoin();
@@ -445,9 +477,11 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       await Promise.all([...this.#registry.holders()].map((session) => session.closed));
       // The cluster learns at once that this CP's DPs are gone from it — within a bound: a
       // state that does not answer must not hold the stop (the records then age out).
-      if (wasStarted && this.#shared) {
+      if (wasStarted && (this.#shared || this.#sharing)) {
         await withinMs(this.#syncing ?? Promise.resolve(), FINAL_SYNC_MS);
-        await withinMs(this.#syncDataPlanes({ read: false }), FINAL_SYNC_MS);
+        // The traffic counted so far too: a CP that stops writes its unfinished interval.
+        this.#sharing?.rotate(true);
+        await withinMs(this.#sync({ read: false }), FINAL_SYNC_MS);
       }
       this.#mirror = [];
     });
@@ -735,14 +769,68 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   }
 
   #scheduleSync(): void {
-    if (!this.#shared || this.#syncTimer) return;
+    if (!(this.#shared || this.#sharing) || this.#syncTimer) return;
     this.#syncTimer = this.#clock.setTimeout(() => {
       this.#syncTimer = undefined;
-      this.#syncing = this.#syncDataPlanes().finally(() => {
+      this.#syncing = this.#sync().finally(() => {
         this.#syncing = undefined;
         if (this.#started) this.#scheduleSync();
       });
     }, this.#syncIntervalMs);
+  }
+
+  /** Shares what changed with the cluster: DP records, ended intervals of traffic counters. */
+  async #sync(options: { read?: boolean } = {}): Promise<void> {
+    await this.#syncDataPlanes(options);
+    await this.#syncAnalytics();
+  }
+
+  /** Writes the intervals of traffic counters that ended; kept for the next sync on failure. */
+  async #syncAnalytics(): Promise<void> {
+    const sharing = this.#sharing;
+    if (!sharing) return;
+    sharing.rotate();
+    const lost = sharing.lost;
+    try {
+      await sharing.flush();
+      this.#observeState(true);
+    } catch (error) {
+      this.#observeState(false, error);
+    }
+    if (sharing.lost > lost)
+      logSafely(
+        this.logger,
+        'warn',
+        { lost: sharing.lost },
+        'the cluster state took no traffic counters for a day: the oldest interval is dropped',
+      );
+  }
+
+  /**
+   * Every CP's traffic and billing counters since `since` (ms since the epoch; default all
+   * the state keeps), summed: with a `state` that shares them (`ClusterState.analytics`), the
+   * fleet's — each CP writes an interval (`analyticsIntervalMs`) once it ends, and this CP's
+   * own are counted up to now. Without one, `analytics.summary()`. Rejects when the state
+   * cannot be read (`analytics.summary()` still has this CP's own).
+   *
+   * @example
+   * ```ts
+   * import type { ControlPlane } from '@planesync/core';
+   * declare const cp: ControlPlane;
+   * const month = Date.UTC(2026, 11, 1);
+   * const { billing } = await cp.clusterAnalytics({ since: month });
+   * console.log(billing.apiCalls, billing.apiCallsByDataPlane);
+   * ```
+   */
+  async clusterAnalytics(
+    options: AbortOptions & { since?: number } = {},
+  ): Promise<AnalyticsSummary> {
+    if (!this.#sharing) return this.#analytics.summary();
+    if (this.#started) this.#sharing.rotate();
+    return this.#sharing.summary(options.since ?? 0, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(this.#maxKeys !== undefined ? { maxKeys: this.#maxKeys } : {}),
+    });
   }
 
   /** Writes this CP's changed records, then reads the cluster's; a failure is logged once. */
@@ -880,7 +968,11 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       registry: this.#registry,
       subscribe: (target) => this.#broadcaster.subscribe(target),
       syncStatusFor: (plugins) => this.#syncStatusFor(plugins),
-      telemetry: (nodeId, batch) => this.#analytics.ingest(nodeId, batch),
+      telemetry: (nodeId, batch) => {
+        // Records that arrive after an interval ended count in the next one.
+        if (this.#started) this.#sharing?.rotate();
+        return this.#analytics.ingest(nodeId, batch);
+      },
       claimAcrossCluster: (record) => this.#claimAcrossCluster(record),
       emit: (event, ...args) => this.#announce(event, ...args),
     });
@@ -977,6 +1069,9 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       // Every CP asks; the state does the work once. A failure waits for the next round.
       void this.#shared
         ?.purge(this.#clock.now() - this.#settings.dataPlanePurgeDelayMs)
+        .catch(() => undefined);
+      void this.#state?.analytics
+        ?.purge(this.#clock.now() - this.#analyticsRetentionMs)
         .catch(() => undefined);
       if (this.#started) this.#schedulePurge();
     }, every);

@@ -36,6 +36,8 @@ export interface ClusterStateConformanceOptions {
   recent?: boolean;
   /** `true` when the state shares DP records (`dataPlanes`): their cases run (else skipped). */
   dataPlanes?: boolean;
+  /** `true` when the state shares traffic counters (`analytics`): their case runs. */
+  analytics?: boolean;
   /** `true` when its `dataPlanes` has `claim` (the node-id rule across CPs): its cases run. */
   claim?: boolean;
   skip?: ConformanceSkip;
@@ -345,9 +347,66 @@ export function clusterStateConformance(
             const [kept] = await records.list();
             assert.equal(kept?.controlPlaneId, 'cp-b');
           },
+
+        'analytics intervals written by one CP are read by another; a rewrite of one replaces it; purge removes the old':
+          async () => {
+            const analytics = fixture.state.analytics!;
+            const second = (await fixture.second()).analytics!;
+            const counts = (requests: number, name = 'orders') => ({
+              total: traffic(requests),
+              services: { [name]: traffic(requests) },
+              routes: {},
+              consumers: {},
+              dropped: 1,
+              folded: { services: 0, routes: 0, consumers: 0 },
+              apiCallsByDataPlane: { 'dp-1': requests },
+            });
+            await analytics.write([
+              { controlPlaneId: 'cp-a', start: 60_000, counts: counts(3) },
+              { controlPlaneId: 'cp-a', start: 120_000, counts: counts(4) },
+            ]);
+            await second.write([{ controlPlaneId: 'cp-b', start: 60_000, counts: counts(5) }]);
+            // A retry of the same interval replaces it (never counted twice).
+            await analytics.write([{ controlPlaneId: 'cp-a', start: 60_000, counts: counts(3) }]);
+            const read = await second.read(0);
+            assert.equal(read.length, 3);
+            const byKey = new Map(read.map((one) => [`${one.controlPlaneId}@${one.start}`, one]));
+            assert.deepEqual(byKey.get('cp-a@60000'), {
+              controlPlaneId: 'cp-a',
+              start: 60_000,
+              counts: counts(3),
+            });
+            assert.deepEqual(
+              (await analytics.read(120_000)).map((one) => one.start),
+              [120_000],
+            );
+            // Names a DP sent are kept as they came (a NUL or a lone surrogate cleaned at most).
+            await analytics.write([
+              { controlPlaneId: 'cp-a', start: 180_000, counts: counts(1, 'svc \u00e9\u4e2d') },
+            ]);
+            const [named] = await analytics.read(180_000);
+            assert.deepEqual(Object.keys(named?.counts.services ?? {}), ['svc \u00e9\u4e2d']);
+            const hostile = counts(1, 'a\u0000b\ud800');
+            await analytics.write([{ controlPlaneId: 'cp-a', start: 240_000, counts: hostile }]);
+            assert.equal((await analytics.read(240_000)).length, 1);
+            const purged = await Promise.all([analytics.purge(120_000), second.purge(120_000)]);
+            assert.equal(purged[0]! + purged[1]!, 2);
+            assert.deepEqual(
+              (await analytics.read(0)).map((one) => one.start).sort((x, y) => x - y),
+              [120_000, 180_000, 240_000],
+            );
+          },
       },
       options.skip,
       new Map([
+        ...(options.analytics
+          ? []
+          : [
+              [
+                'analytics intervals written by one CP are read by another; a rewrite of one replaces it; purge removes the old',
+                'the state shares no traffic counters (`analytics` is optional)',
+              ] as const,
+            ]),
         ...(options.dataPlanes && !options.claim
           ? [
               'a node id connected under one certificate cannot be claimed for another from another CP; the same certificate, or a DP gone, can',
@@ -377,6 +436,17 @@ export function clusterStateConformance(
       ]),
     );
   });
+}
+
+/** Traffic counts of `requests` requests of 10 ms, answered 200. */
+function traffic(requests: number) {
+  return {
+    requests,
+    statusClasses: { '2xx': requests },
+    latencyBuckets: { '121': requests },
+    requestBytes: 100 * requests,
+    responseBytes: 1_000 * requests,
+  };
 }
 
 /** A config numbered `n`, with its real Kong hashes. */

@@ -308,6 +308,8 @@ if (skipReason) {
 }
 
 describe('deltas across a CP restart, with the history in PostgreSQL', () => {
+  afterEach(cleanUp);
+
   it.skipIf(skipReason)(
     'a DP restarted from its cache, reconnecting to a restarted CP with a hash the history holds, gets a delta',
     async () => {
@@ -344,7 +346,6 @@ describe('deltas across a CP restart, with the history in PostgreSQL', () => {
       await again.waitForConfig({ hash: newest.hash });
       expect(restarted.cp.counters).toMatchObject({ deltasSent: 1, wholeConfigsSent: 0 });
       await restarted.stop();
-      await cleanUp();
     },
   );
 });
@@ -439,6 +440,8 @@ async function forwarder(target: URL) {
 }
 
 describe('PostgreSQL going down under a running control plane', () => {
+  afterEach(cleanUp);
+
   it.skipIf(skipReason)(
     'the CP keeps serving its latest config, setConfig rejects with STATE_UNAVAILABLE, the outage is logged, and it catches up when PostgreSQL returns',
     async () => {

@@ -12,6 +12,19 @@ export const skipReason = serverUrl
   ? undefined
   : 'no PostgreSQL: set PLANESYNC_TEST_POSTGRES to a connection string (.ci/run starts a server and sets it)';
 
+/**
+ * The PEM file of the CA that signed the test server's certificate, when that server takes
+ * TLS: `PLANESYNC_TEST_POSTGRES_CA` (`.ci/run` makes a throw-away CA and sets it). Without it
+ * the TLS tests are skipped, saying so.
+ */
+export const serverCaFile = process.env.PLANESYNC_TEST_POSTGRES_CA;
+
+export const tlsSkipReason =
+  skipReason ??
+  (serverCaFile
+    ? undefined
+    : 'no PostgreSQL with TLS: set PLANESYNC_TEST_POSTGRES_CA to the PEM file of the CA that signed its certificate (.ci/run makes one and sets it)');
+
 /** A fresh, empty database on the test server; `drop` removes it (after its pools end). */
 export async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   if (!serverUrl) throw new Error(skipReason);

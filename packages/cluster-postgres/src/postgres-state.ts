@@ -33,7 +33,8 @@ export const CONFIG_CHANNEL = 'planesync_config';
 /** Options of {@link postgresClusterState}. */
 export interface PostgresClusterStateOptions {
   /**
-   * `postgresql://user:password@host:5432/database?sslmode=require`. Without it (and without
+   * `postgresql://user:password@host:5432/database?sslmode=verify-full&sslrootcert=ca.pem`
+   * (TLS settings here or in `ssl`, not both: `INVALID_ARGUMENT`). Without it (and without
    * `pool`), the standard `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE` and
    * `PGSSLMODE` environment variables are used, as `psql` does.
    */
@@ -126,6 +127,20 @@ export class PostgresClusterState implements ClusterState {
       throw new InvalidArgumentError('historyVersions is a whole number, 0 or more');
     this.#historyVersions = history;
     this.#logger = options.logger ?? defaultLogger;
+    // pg lets a URL's TLS settings replace the `ssl` option whole: a CA given here would be
+    // dropped without a word, and a private CA's server refused. One place says it.
+    if (options.ssl !== undefined && options.connectionString) {
+      const url = URL.canParse(options.connectionString)
+        ? new URL(options.connectionString)
+        : undefined;
+      const inUrl = ['sslmode', 'sslrootcert', 'sslcert', 'sslkey'].filter((name) =>
+        url?.searchParams.has(name),
+      );
+      if (inUrl.length > 0)
+        throw new InvalidArgumentError(
+          `give TLS settings in one place: the connection string's ${inUrl.join(', ')} would replace the ssl option whole`,
+        );
+    }
     this.#ownsPool = options.pool === undefined;
     this.#pool =
       options.pool ??

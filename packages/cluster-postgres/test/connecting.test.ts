@@ -139,7 +139,7 @@ describe.skipIf(tlsSkipReason)(
       expect(ms).toBeLessThan(PROMPTLY_MS);
     });
 
-    it("with a CA that did not sign the server's certificate, open() and latest() reject with STATE_UNAVAILABLE at once, and a CP given the state does not start", async () => {
+    it("with a CA that did not sign the server's certificate, open() and latest() reject with STATE_UNAVAILABLE at once, and a CP given the state serves nothing until it can read it", async () => {
       const db = await database();
       const untrusting = state({ connectionString: db.url, ssl: { ca: await otherCa() } });
       for (const call of [() => untrusting.open(), () => untrusting.latest()]) {
@@ -148,9 +148,16 @@ describe.skipIf(tlsSkipReason)(
         expect(error?.cause).toMatchObject({ code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
         expect(ms).toBeLessThan(PROMPTLY_MS);
       }
-      await expect(
-        createTestCluster({ controlPlane: { state: untrusting, logger: silentLogger } }),
-      ).rejects.toMatchObject({ code: 'STATE_UNAVAILABLE' });
+      // A CP given it starts, serves nothing it did not have, and says why.
+      const cluster = await createTestCluster({
+        controlPlane: { state: untrusting, logger: silentLogger },
+      });
+      try {
+        expect(cluster.cp.stateHealth).toMatchObject({ available: false, joined: false });
+        expect(cluster.cp.stateHealth.reason).toMatch(/unable to verify/i);
+      } finally {
+        await cluster.stop();
+      }
     });
 
     it('sslmode=verify-full with sslrootcert=<file> in the connection string: verified with that CA, encrypted; another CA is STATE_UNAVAILABLE', async () => {
@@ -218,3 +225,31 @@ describe.skipIf(skipReason)(
     });
   },
 );
+
+describe('TLS settings are given in one place', () => {
+  it('an ssl option beside a connection string with sslmode or sslrootcert is INVALID_ARGUMENT, not silently dropped', () => {
+    for (const query of [
+      'sslmode=require',
+      'sslrootcert=/ca.pem',
+      'sslmode=verify-full&sslkey=/k',
+    ]) {
+      expect(() =>
+        postgresClusterState({
+          connectionString: `postgresql://planesync@db.internal:5432/planesync?${query}`,
+          ssl: { ca: 'pem' },
+        }),
+      ).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    }
+    // Either alone is fine.
+    for (const made of [
+      postgresClusterState({
+        connectionString: 'postgresql://planesync@db.internal/planesync?sslmode=verify-full',
+      }),
+      postgresClusterState({
+        connectionString: 'postgresql://planesync@db.internal/planesync',
+        ssl: { ca: 'pem' },
+      }),
+    ])
+      void made.close();
+  });
+});

@@ -8,7 +8,13 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Connection, ControlPlane, DataPlane, TrustVerifier } from '@planesync/core';
+import {
+  type Connection,
+  ControlPlane,
+  DataPlane,
+  silentLogger,
+  TrustVerifier,
+} from '@planesync/core';
 import { decodeFrame, encodeMessage, MessageType } from '@planesync/core/protocol';
 import { wsClient, wsServer } from '@planesync/transport-ws';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -39,6 +45,15 @@ const reconnectedAt: number[] = [];
 let framesAfterMark = 0;
 
 const servers: Array<() => Promise<unknown>> = [];
+
+/** What the failover DPs did since `failoverWatch`: who dropped, when each was back, configs. */
+const failover = {
+  watching: false,
+  since: 0,
+  disconnected: new Set<DataPlane>(),
+  reconnectedAt: new Map<DataPlane, number>(),
+  configs: 0,
+};
 
 /** This process's RSS and JS heap after a full collection. */
 function memory(): { rss: number; heap: number } {
@@ -248,6 +263,59 @@ async function handle(command: FleetCommand): Promise<unknown> {
         await connected;
       });
       return { connected: command.n };
+    }
+    case 'failoverDataPlanes': {
+      const trust = new TrustVerifier({ mode: 'pinned', certificates: [command.tls.cert] });
+      await inBatches(command.n, async (k) => {
+        const i = command.from + k;
+        const order = command.urls.map((_, j) => command.urls[(i + j) % command.urls.length]!);
+        const dp = new DataPlane({
+          // A list: the failover client, starting with this DP's CP (the real 5–10 s window).
+          transport: order.map((url) => wsClient({ url, tls: command.tls })),
+          trust,
+          version: '3.10.0',
+          nodeId: `failover-${i}`,
+          hostname: `dp-${i}`,
+          logger: silentLogger,
+        });
+        dataPlanes.push(dp);
+        dp.on('disconnected', () => {
+          if (!failover.watching) return;
+          failover.disconnected.add(dp);
+          failover.reconnectedAt.delete(dp);
+        });
+        dp.on('connected', () => {
+          if (failover.watching && failover.disconnected.has(dp))
+            failover.reconnectedAt.set(dp, now() - failover.since);
+        });
+        dp.on('config', (snapshot) => {
+          if (failover.watching && snapshot.source === 'control-plane') failover.configs++;
+        });
+        const connected = new Promise((resolve) => dp.once('connected', resolve));
+        await dp.start();
+        await connected;
+      });
+      return { connected: command.n };
+    }
+    case 'failoverWatch':
+      failover.watching = true;
+      failover.since = now();
+      failover.disconnected.clear();
+      failover.reconnectedAt.clear();
+      failover.configs = 0;
+      return {};
+    case 'failoverReport': {
+      const hashes: Record<string, number> = {};
+      for (const dp of dataPlanes) {
+        const key = `${dp.status.connection}:${dp.status.hash ?? 'none'}`;
+        hashes[key] = (hashes[key] ?? 0) + 1;
+      }
+      return {
+        disconnected: failover.disconnected.size,
+        reconnectedMs: [...failover.reconnectedAt.values()].sort((a, b) => a - b),
+        configs: failover.configs,
+        states: hashes,
+      };
     }
     case 'serveControlPlane': {
       const transport = wsServer({ host: '127.0.0.1', port: 0, tls: command.tls });

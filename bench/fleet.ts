@@ -25,6 +25,16 @@ export type FleetCommand = { id: number } & (
     }
   | { cmd: 'raw'; url: string; tls: Tls; n: number; expect: number }
   | { cmd: 'dataPlanes'; url: string; tls: Tls; n: number }
+  | {
+      cmd: 'failoverDataPlanes';
+      /** Every CP's address: DP i starts with `urls[i % urls.length]`, then the next ones. */
+      urls: string[];
+      tls: Tls;
+      n: number;
+      /** Node ids and CP order start from this index (several workers, one fleet). */
+      from: number;
+    }
+  | { cmd: 'failoverWatch' | 'failoverReport' }
   | { cmd: 'storm'; url: string; tls: Tls; n: number }
   | { cmd: 'rawReset'; expect: number }
   | { cmd: 'serveControlPlane' | 'serveRaw'; tls: Tls }

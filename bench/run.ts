@@ -12,6 +12,7 @@ const benchmarks: Record<string, () => Promise<{ run(): Promise<BenchResult[]> }
   cluster: () => import('./cluster.bench.ts'),
   delta: () => import('./delta.bench.ts'),
   'cluster-state': () => import('./cluster-state.bench.ts'),
+  'cluster-failover': () => import('./cluster-failover.bench.ts'),
 };
 
 const wanted = process.argv.slice(2);

@@ -48,14 +48,16 @@ const STEPS: readonly string[] = [
    );
    CREATE INDEX IF NOT EXISTS planesync_data_planes_last_seen ON planesync_data_planes (last_seen)`,
   // 4: every CP's traffic and billing counters, one row per CP and interval (written once the
-  // interval ends; a retry replaces it).
+  // interval ends; a retry replaces it); the DP records by when they were stored.
   `CREATE TABLE IF NOT EXISTS planesync_analytics (
      interval_start bigint NOT NULL,
      control_plane_id text NOT NULL,
      counts jsonb NOT NULL,
      updated_at timestamptz NOT NULL DEFAULT now(),
      PRIMARY KEY (interval_start, control_plane_id)
-   )`,
+   );
+   -- CPs read the DP records stored in the last seconds each second.
+   CREATE INDEX IF NOT EXISTS planesync_data_planes_updated_at ON planesync_data_planes (updated_at)`,
 ];
 
 /** The advisory lock of migrations, the same for every planesync CP ("plan" in ASCII). */

@@ -389,15 +389,21 @@ export class PostgresClusterState implements ClusterState {
     return rowCount === 1;
   }
 
-  async #listDataPlanes(options: { signal?: AbortSignal } = {}): Promise<SharedDataPlaneStatus[]> {
+  async #listDataPlanes(
+    options: { signal?: AbortSignal; storedWithinMs?: number } = {},
+  ): Promise<SharedDataPlaneStatus[]> {
     throwIfAborted(options.signal);
     await this.open();
+    const within = options.storedWithinMs;
     const { rows } = await this.#pool
       .query<DataPlaneRow>(
         `SELECT id, control_plane_id, hostname, ip, version, labels, sync_status, config_hash,
            config_version, last_seen, connected, cert_expires_at, details,
            (EXTRACT(EPOCH FROM now() - updated_at) * 1000)::bigint AS stored_ago_ms
-         FROM planesync_data_planes ORDER BY id`,
+         FROM planesync_data_planes
+         ${within === undefined ? '' : 'WHERE updated_at >= now() - make_interval(secs => $1::double precision / 1000)'}
+         ORDER BY id`,
+        within === undefined ? [] : [Math.max(0, within)],
       )
       .catch((error: unknown) => {
         throw unavailable(error, 'reading DP records');

@@ -41,7 +41,11 @@ export type {
   StateHealth,
   VersionCandidate,
 } from './cluster/contract.ts';
-export { MemoryClusterState, memoryClusterState } from './cluster/memory-state.ts';
+export {
+  MemoryClusterState,
+  type MemoryClusterStateOptions,
+  memoryClusterState,
+} from './cluster/memory-state.ts';
 export type { ConfigChange } from './config/change.ts';
 export { DECLARATIVE_ENTITY_TYPES } from './config/declarative-collections.ts';
 export {

@@ -528,3 +528,55 @@ describe("the cluster's traffic counters, shared per interval", () => {
     expect(fleet.dropped).toBe(0);
   });
 });
+
+describe('the DP records of a CP that died', () => {
+  it('are shown disconnected once not stored for a heartbeat timeout and a sync, as they age between reads', async () => {
+    const clock = new FakeClock();
+    const state = memoryClusterState({ clock });
+    const a = await createTestCluster({ clock, controlPlane: { state, logger: silentLogger } });
+    clusters.push(a);
+    // A CP that wrote its DP connected, then died without a word.
+    await state.dataPlanes.write([
+      {
+        id: 'orphan',
+        hostname: 'h',
+        ip: '10.0.0.1',
+        version: '3.10.0',
+        labels: {},
+        syncStatus: 'normal',
+        configHash: '0'.repeat(32),
+        configVersion: 0,
+        cacheHash: undefined,
+        lastSeen: clock.now(),
+        connected: true,
+        certExpiresAt: undefined,
+        protocol: 'planesync/2',
+        controlPlaneId: 'cp-dead',
+      },
+    ]);
+    await clock.advance(1_000);
+    expect(a.cp.dataPlanes()).toMatchObject([{ id: 'orphan', connected: true }]);
+    await clock.advance(44_000); // 45 s since it was stored: within the bound (45 s + 1 s)
+    expect(a.cp.dataPlanes()).toMatchObject([{ id: 'orphan', connected: true }]);
+    await clock.advance(2_000);
+    expect(a.cp.dataPlanes()).toMatchObject([{ id: 'orphan', connected: false }]);
+    expect((await a.cp.listDataPlanes())[0]).toMatchObject({ connected: false });
+  });
+
+  it('a record another CP changes reaches the mirror within a sync between whole reads', async () => {
+    const clock = new FakeClock();
+    const state = memoryClusterState({ clock });
+    const a = await createTestCluster({ clock, controlPlane: { state, logger: silentLogger } });
+    const b = await createTestCluster({ clock, controlPlane: { state, logger: silentLogger } });
+    clusters.push(a, b);
+    await clock.advance(5_000); // past A's first (whole) read
+    const dp = b.dataPlane({ nodeId: 'late' });
+    await dp.start();
+    await vi.waitFor(() => expect(b.cp.dataPlanes()).toHaveLength(1));
+    await clock.advance(1_000); // B writes
+    await clock.advance(1_000); // A reads what changed
+    expect(a.cp.dataPlanes()).toMatchObject([
+      { id: 'late', connected: true, controlPlaneId: b.cp.id },
+    ]);
+  });
+});

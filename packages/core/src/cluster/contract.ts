@@ -75,8 +75,12 @@ export interface SharedDataPlanes {
    * left never shows it as gone over the CP serving it now, whatever their clocks say.
    */
   write(records: readonly SharedDataPlaneStatus[], options?: AbortOptions): Promise<void>;
-  /** Every record of the cluster. */
-  list(options?: AbortOptions): Promise<SharedDataPlaneStatus[]>;
+  /**
+   * Every record of the cluster; with `storedWithinMs`, those stored within that many ms by
+   * the state's clock (a state may give more, never fewer): a CP reads what changed each
+   * second and everything now and then.
+   */
+  list(options?: AbortOptions & { storedWithinMs?: number }): Promise<SharedDataPlaneStatus[]>;
   /**
    * Removes the records last seen before `before` (ms since the epoch) — a DP still
    * connected is seen at every heartbeat, so this spares it, and takes the records a CP that

@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../clock.ts';
 import { throwIfAborted } from '../errors.ts';
 import type { AbortOptions } from '../transport/contract.ts';
 import type {
@@ -24,8 +25,17 @@ import type {
  * const state = memoryClusterState();
  * ```
  */
-export function memoryClusterState(): MemoryClusterState {
-  return new MemoryClusterState();
+export function memoryClusterState(options: MemoryClusterStateOptions = {}): MemoryClusterState {
+  return new MemoryClusterState(options);
+}
+
+/** Options of {@link memoryClusterState}. */
+export interface MemoryClusterStateOptions {
+  /**
+   * The clock that says when a DP record was stored (`storedAgoMs`); default the system's.
+   * Tests give the CPs' fake clock, so a record ages as fake time passes.
+   */
+  clock?: Clock;
 }
 
 /** The state {@link memoryClusterState} returns. */
@@ -69,7 +79,11 @@ export class MemoryClusterState implements ClusterState {
   }
 
   /** The DP records of the CPs sharing this state. */
-  readonly dataPlanes: SharedDataPlanes = new MemoryDataPlanes();
+  readonly dataPlanes: SharedDataPlanes;
+
+  constructor(options: MemoryClusterStateOptions = {}) {
+    this.dataPlanes = new MemoryDataPlanes(options.clock ?? systemClock);
+  }
 
   /** The traffic counters of the CPs sharing this state, per interval. */
   readonly analytics: SharedAnalytics = new MemoryAnalytics();
@@ -84,6 +98,8 @@ export class MemoryClusterState implements ClusterState {
 class MemoryDataPlanes implements SharedDataPlanes {
   readonly #records = new Map<string, { record: SharedDataPlaneStatus; storedAt: number }>();
 
+  constructor(private readonly clock: Clock) {}
+
   async write(
     records: readonly SharedDataPlaneStatus[],
     options: AbortOptions = {},
@@ -95,19 +111,24 @@ class MemoryDataPlanes implements SharedDataPlanes {
       const { storedAgoMs: _age, ...stored } = record;
       this.#records.set(record.id, {
         record: { ...stored, labels: { ...record.labels } },
-        storedAt: performance.now(),
+        storedAt: this.clock.now(),
       });
     }
   }
 
-  async list(options: AbortOptions = {}): Promise<SharedDataPlaneStatus[]> {
+  async list(
+    options: AbortOptions & { storedWithinMs?: number } = {},
+  ): Promise<SharedDataPlaneStatus[]> {
     throwIfAborted(options.signal);
-    const now = performance.now();
-    return [...this.#records.values()].map(({ record, storedAt }) => ({
-      ...record,
-      labels: { ...record.labels },
-      storedAgoMs: now - storedAt,
-    }));
+    const now = this.clock.now();
+    const within = options.storedWithinMs ?? Number.POSITIVE_INFINITY;
+    return [...this.#records.values()]
+      .filter(({ storedAt }) => now - storedAt <= within)
+      .map(({ record, storedAt }) => ({
+        ...record,
+        labels: { ...record.labels },
+        storedAgoMs: now - storedAt,
+      }));
   }
 
   async claim(
@@ -118,7 +139,7 @@ class MemoryDataPlanes implements SharedDataPlanes {
     const kept = this.#records.get(record.id);
     if (
       kept &&
-      heldElsewhere(record, kept.record, performance.now() - kept.storedAt, options.liveMs)
+      heldElsewhere(record, kept.record, this.clock.now() - kept.storedAt, options.liveMs)
     )
       return false;
     await this.write([{ ...record, connected: true }]);

@@ -269,6 +269,21 @@ export function clusterStateConformance(
             assert.deepEqual(second, dataPlane('dp-2', 'cp-a', 100));
           },
 
+        'lists the records stored within storedWithinMs, by its own clock (what changed lately)':
+          async () => {
+            const records = fixture.state.dataPlanes!;
+            await records.write([dataPlane('old', 'cp-a', 100)]);
+            // A database's own clock judges the age: a short real wait.
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            await records.write([dataPlane('new', 'cp-a', 200)]);
+            const lately = (await records.list({ storedWithinMs: 25 })).map((record) => record.id);
+            assert.ok(lately.includes('new'), 'a record just stored is listed');
+            assert.deepEqual((await records.list()).map((record) => record.id).sort(), [
+              'new',
+              'old',
+            ]);
+          },
+
         'the CP a DP left never shows it gone over the CP serving it, whatever their clocks':
           async () => {
             const records = fixture.state.dataPlanes!;
@@ -425,6 +440,7 @@ export function clusterStateConformance(
           ? []
           : [
               'DP records written by one CP are listed by another, each replacing the last of its DP',
+              'lists the records stored within storedWithinMs, by its own clock (what changed lately)',
               'the CP a DP left never shows it gone over the CP serving it, whatever their clocks',
               'purges the records last seen before the cutoff, connected or not, and says how many',
               'a node id connected under one certificate cannot be claimed for another from another CP; the same certificate, or a DP gone, can',

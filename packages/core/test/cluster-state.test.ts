@@ -355,6 +355,40 @@ describe('a control plane whose cluster state is down when it starts', () => {
     await dp.waitForConfig({ hash: next.hash });
   });
 
+  it('a read of the state that ends after stop() counts for nothing; a CP started again follows the state', async () => {
+    const switchable = switchableState();
+    const clock = new FakeClock();
+    const cluster = await createTestCluster({
+      clock,
+      controlPlane: { state: switchable.state, logger: silentLogger, pushIntervalMs: 0 },
+    });
+    clusters.push(cluster);
+    // The state answers again, slowly: the retry's read is still under way at stop().
+    switchable.down = false;
+    let release: () => void = () => undefined;
+    const latest = switchable.state.latest;
+    switchable.state.latest = (options) =>
+      new Promise<void>((resolve) => {
+        release = resolve;
+      }).then(() => latest(options));
+    await clock.advance(1_000);
+    await cluster.cp.stop();
+    release();
+    await vi.waitFor(() => expect(cluster.cp.stateHealth.joined).toBe(false));
+    switchable.state.latest = latest;
+    await cluster.cp.start();
+    expect(cluster.cp.stateHealth).toMatchObject({ available: true, joined: true });
+    // It follows: a version another CP publishes reaches its DP.
+    const dp = cluster.dataPlane();
+    await dp.start();
+    const other = await createTestCluster({
+      controlPlane: { state: switchable.base, logger: silentLogger },
+    });
+    clusters.push(other);
+    const { hash } = await other.cp.setConfig(config(3));
+    await dp.waitForConfig({ hash });
+  });
+
   it('tries again after 1 s, 2 s, 4 s … at most 10 s while the state stays down', async () => {
     const switchable = switchableState();
     const clock = new FakeClock();

@@ -663,16 +663,13 @@ export class ConfigBroadcaster<TConfig = unknown> {
     this.#unwatch ??= state.watch((version) => {
       void this.#follow(version);
     });
-    try {
-      const latest = await state.latest();
-      // A CP starting afresh takes the recent versions into its delta history, so DPs on
-      // one of them get a delta rather than the whole config.
-      if (latest && !this.#options.publisher.latest) await this.#recall(latest.version);
-      if (latest) await this.#follow(latest);
-    } catch (error) {
-      this.stop();
-      throw error;
-    }
+    // A read that fails leaves the watch on: versions published once the state answers
+    // again still reach this CP (its owner reads the latest again, or stops it).
+    const latest = await state.latest();
+    // A CP starting afresh takes the recent versions into its delta history, so DPs on
+    // one of them get a delta rather than the whole config.
+    if (latest && !this.#options.publisher.latest) await this.#recall(latest.version);
+    if (latest) await this.#follow(latest);
   }
 
   /** The state's versions before `latest` into the delta history (a failure is reported). */

@@ -301,6 +301,12 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   /** Whether the state's latest config was read since `start()`; a read under way. */
   #joined = false;
   #joining: Promise<void> | undefined;
+  /**
+   * Changed by each `start()` and `stop()`: a read of the state begun before counts for
+   * nothing; `#stoppedAt` is its value at the last stop (nothing started since when equal).
+   */
+  #generation = 0;
+  #stoppedAt = 0;
   #rejoinTimer: TimerId | undefined;
   #rejoinDelayMs = REJOIN_FIRST_MS;
   #health: ControlPlaneStateHealth;
@@ -428,6 +434,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     // transport is still binding waits for it, then closes what it bound.
     return this.#inTurn(async () => {
       if (this.#started) return;
+      this.#generation++;
       // The cluster's latest config first (then each new one another CP publishes). A CP
       // whose state cannot be read starts anyway, serving nothing it did not have — DPs keep
       // serving theirs — and reads it again until it answers.
@@ -471,6 +478,8 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       this.#purgeTimer = undefined;
       this.#broadcaster.stop();
       this.#joined = false;
+      this.#joining = undefined;
+      this.#stoppedAt = ++this.#generation;
       if (this.#rejoinTimer) this.#clock.clearTimeout(this.#rejoinTimer);
       this.#rejoinTimer = undefined;
       this.#rejoinDelayMs = REJOIN_FIRST_MS;
@@ -502,25 +511,35 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     return { ...this.#health, joined: this.#joined };
   }
 
-  /** Reads the state's latest config and follows it (one read at a time). */
+  /**
+   * Reads the state's latest config and follows it (one read at a time). A read that ends
+   * after a `stop()` counts for nothing: `#generation` changed.
+   */
   #join(): Promise<void> {
     if (this.#joined) return Promise.resolve();
-    this.#joining ??= this.#broadcaster
-      .join()
-      .then(
-        () => {
-          this.#joined = true;
-          this.#observeState(true);
-        },
-        (error: unknown) => {
-          this.#observeState(false, error);
-          throw error;
-        },
-      )
+    if (this.#joining) return this.#joining;
+    const generation = this.#generation;
+    const run = this.#broadcaster.join().then(
+      () => {
+        if (generation !== this.#generation) return;
+        this.#joined = true;
+        this.#observeState(true);
+      },
+      (error: unknown) => {
+        if (generation === this.#generation) this.#observeState(false, error);
+        throw error;
+      },
+    );
+    this.#joining = run;
+    void run
       .finally(() => {
-        this.#joining = undefined;
-      });
-    return this.#joining;
+        if (this.#joining === run) this.#joining = undefined;
+        // A read that outlived its CP's stop: the CP follows nothing (unless started again).
+        if (generation !== this.#generation && this.#generation === this.#stoppedAt)
+          this.#broadcaster.stop();
+      })
+      .catch(() => undefined);
+    return run;
   }
 
   /** Reads the state again later: 1 s, then twice as long each time, at most 10 s. */
@@ -531,14 +550,13 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     this.#rejoinTimer = this.#clock.setTimeout(() => {
       this.#rejoinTimer = undefined;
       if (!this.#started) return;
+      const generation = this.#generation;
       this.#join().then(
         () => {
           this.#rejoinDelayMs = REJOIN_FIRST_MS;
-          // A stop during the read: it follows nothing.
-          if (!this.#started) this.#broadcaster.stop();
         },
         () => {
-          if (this.#started) this.#scheduleRejoin();
+          if (this.#started && generation === this.#generation) this.#scheduleRejoin();
         },
       );
     }, delayMs);

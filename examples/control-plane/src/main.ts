@@ -32,9 +32,12 @@ const USAGE = `Usage: control-plane --config kong.yml --cert FILE[,FILE] --key F
                        planesync does not need: telemetry rides the same link)
   --admin-port N       GET /clustering/data-planes, /analytics and /counters (default 8001)
   --summary-every S    print an analytics summary every S seconds (default 5)
-  --postgres URL       share config versions and DP records with the other CPs on this
-                       PostgreSQL (docs/cluster.md); with --postgres '' the PG* variables say
-                       where. Each CP given one serves the cluster's latest config at start.
+  --postgres URL       share config versions, DP records and analytics with the other CPs on
+                       this PostgreSQL (docs/cluster.md); with --postgres '' the PG* variables
+                       say where. Each CP given one serves the cluster's latest config at start,
+                       and publishes --config only when the cluster has none yet (or when the
+                       file changes), so a CP restarted with an older file does not undo newer
+                       changes. With PostgreSQL down it starts anyway and waits for it.
 `;
 
 const { values } = parseArgs({
@@ -140,8 +143,28 @@ async function publish(): Promise<void> {
 }
 
 await cp.start();
-await publish();
+// Alone, the file is the config. In a cluster, the cluster's latest config is, once there is
+// one: this CP's file may be older than what another CP published since.
+if (!state || (cp.stateHealth.joined && !cp.currentConfig)) await publish();
+else if (!cp.stateHealth.joined)
+  log(
+    `the cluster state does not answer (${cp.stateHealth.reason}): serving nothing new until it does`,
+  );
+else if (cp.currentConfig)
+  log(
+    `serving the cluster's version ${cp.currentConfig.version}; ${values.config} goes out when it changes`,
+  );
 watchFile(values.config, { interval: 200 }, () => void publish());
+// After the start: the outages of the cluster state, and its return.
+cp.on('stateHealth', (health) => {
+  if (!health.available) log(`the cluster state does not answer (${health.reason}); retrying`);
+  else if (health.joined) {
+    log('the cluster state answers');
+    // A CP that started while PostgreSQL was down publishes its file once it can, when the
+    // cluster has no config yet.
+    if (!cp.currentConfig) void publish();
+  }
+});
 
 const admin = createServer(async (request, response) => {
   const send = (status: number, body: unknown) => {
@@ -201,7 +224,11 @@ const timer = setInterval(() => {
   );
 }, summaryEvery);
 
+let stopping = false;
 const stop = async () => {
+  // Ctrl-C reaches this process twice (from tsx too): one stop.
+  if (stopping) return;
+  stopping = true;
   clearInterval(timer);
   admin.close();
   await cp.stop();

@@ -16,7 +16,8 @@ import { Gateway } from './gateway.ts';
 
 const USAGE = `Usage: gateway --cp HOST:PORT --cert FILE[,FILE] --key FILE --ca FILE --prefix DIR [options]
 
-  --cp HOST:PORT              the control plane (its wss or tcp listener)
+  --cp HOST:PORT[,HOST:PORT]  the control plane (its wss or tcp listener); several CPs of one
+                              cluster: each tried in turn when one cannot be reached
   --transport wss|tcp         default wss
   --protocol planesync|kong   the wire protocol: planesync (default), or Kong's own hybrid-mode
                               protocol (sync v1, at /v1/outlet) as a Kong DP speaks it; kong
@@ -66,23 +67,30 @@ if (kong && values.transport !== 'wss') {
   process.exit(2);
 }
 
-const [cpHost = '127.0.0.1', cpPort = '8005'] = values.cp.split(':');
 const tls = { cert: values.cert.split(','), key: values.key };
 const name = values.name ?? hostname();
-const transport =
+// Several CPs (HOST:PORT,HOST:PORT): a failover list, tried in turn.
+const addresses = values.cp.split(',').map((address) => {
+  const [host = '127.0.0.1', port = '8005'] = address.trim().split(':');
+  return { host, port: Number(port) };
+});
+const cpHost = addresses[0]!.host;
+const transports = addresses.map(({ host, port }) =>
   values.transport === 'tcp'
     ? tcpClient({
-        host: cpHost,
-        port: Number(cpPort),
+        host,
+        port,
         tls,
         ...(values.pinned ? { serverName: 'kong_clustering' } : {}),
       })
     : wsClient({
         // kongProtocol() dials /v1/outlet itself, with Kong's query naming the node.
-        url: `wss://${cpHost}:${cpPort}${kong ? '/v1/outlet' : '/planesync/v1'}`,
+        url: `wss://${host}:${port}${kong ? '/v1/outlet' : '/planesync/v1'}`,
         tls,
         ...(values.pinned ? { serverName: 'kong_clustering' } : {}),
-      });
+      }),
+);
+const transport = transports.length === 1 ? transports[0]! : transports;
 const trust = values.pinned
   ? new TrustVerifier({ mode: 'pinned', certificates: [values.ca] })
   : new TrustVerifier({ mode: 'pki', trustAnchors: [values.ca] });

@@ -114,6 +114,7 @@ export class PostgresClusterState implements ClusterState {
   #reading: Promise<void> | undefined;
   #readAgain = false;
   #closed = false;
+  #closing: Promise<void> | undefined;
   /** The last version this state published itself (its notification needs no read). */
   #own: SharedVersion | undefined;
 
@@ -474,6 +475,12 @@ export class PostgresClusterState implements ClusterState {
 
   /** Stops listening and, unless the pool was given, closes its connections. */
   async close(): Promise<void> {
+    // A second call (two signal handlers, a host and a test) waits for the first.
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     this.#listeners.clear();
     this.#healthListeners.clear();

@@ -2,10 +2,13 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   type ClusterState,
   ControlPlane,
+  generateClusterCertificate,
   memoryClusterState,
+  memoryTransport,
   type SharedVersion,
   StateUnavailableError,
   silentLogger,
+  TrustVerifier,
 } from '../src/index.ts';
 import {
   clusterStateConformance,
@@ -414,6 +417,58 @@ describe('a control plane whose cluster state is down when it starts', () => {
     expect(tries).toHaveLength(8); // a stopped CP stops trying
   });
 
+  it('stateHealth stays down through an outage: a sync with nothing to write says nothing', async () => {
+    const base = memoryClusterState();
+    const down = () => Promise.reject(new StateUnavailableError('down'));
+    let isDown = false;
+    const guard = <T>(call: () => Promise<T>) => (isDown ? down() : call());
+    const state: ClusterState = {
+      latest: (options) => guard(() => base.latest(options)),
+      publish: (candidate, options) => guard(() => base.publish(candidate, options)),
+      watch: (listener) => base.watch(listener),
+      dataPlanes: {
+        write: (records, options) => guard(() => base.dataPlanes.write(records, options)),
+        list: (options) => guard(() => base.dataPlanes.list(options)),
+        purge: (before, options) => guard(() => base.dataPlanes.purge(before, options)),
+      },
+      analytics: base.analytics,
+    };
+    const clock = new FakeClock();
+    const cluster = await createTestCluster({
+      clock,
+      controlPlane: { state, logger: silentLogger },
+    });
+    clusters.push(cluster);
+    const told: boolean[] = [];
+    cluster.cp.on('stateHealth', ({ available }) => told.push(available));
+    isDown = true;
+    for (let second = 0; second < 5; second++) await clock.advance(1_000);
+    expect(told).toEqual([false]);
+    expect(cluster.cp.stateHealth.available).toBe(false);
+    // Stopping while it is down says nothing more.
+    await cluster.cp.stop();
+    expect(told).toEqual([false]);
+  });
+
+  it('a normal start tells its stateHealth listeners that the state was read', async () => {
+    const cp = new ControlPlane({
+      transport: memoryTransport().server,
+      trust: new TrustVerifier({
+        mode: 'pinned',
+        certificates: [(await generateClusterCertificate()).certificate],
+      }),
+      version: '3.10.0',
+      state: memoryClusterState(),
+      logger: silentLogger,
+    });
+    const told: Array<{ available: boolean; joined: boolean }> = [];
+    cp.on('stateHealth', ({ available, joined }) => told.push({ available, joined }));
+    expect(cp.stateHealth).toMatchObject({ available: true, joined: false });
+    await cp.start();
+    expect(told).toEqual([{ available: true, joined: true }]);
+    await cp.stop();
+  });
+
   it("a running CP shows its state's outage in stateHealth, told once, and its end", async () => {
     const switchable = switchableState();
     switchable.down = false;
@@ -486,6 +541,19 @@ describe("the cluster's traffic counters, shared per interval", () => {
     }
     // Each CP's own summary stays its own.
     expect(a.cp.analytics.summary().total.requests).toBe(3);
+  });
+
+  it('since counts from the start of the interval it falls in: traffic just after since is there', async () => {
+    const { a, clock } = await twoControlPlanes();
+    const dp = await connected(a, 'dp-a');
+    await clock.advance(90_000);
+    const mark = clock.now();
+    for (let i = 0; i < 4; i++) dp.recordRequest({ service: 'orders', status: 200, latencyMs: 1 });
+    await clock.advance(1_000);
+    const summary = await a.cp.clusterAnalytics({ since: mark });
+    expect(summary.total.requests).toBe(4);
+    expect(summary.since).toBeLessThanOrEqual(mark);
+    expect(mark - summary.since).toBeLessThan(60_000);
   });
 
   it('a CP that stops writes its unfinished interval; the others count it', async () => {

@@ -54,12 +54,16 @@ export class AnalyticsSharing {
     this.#end = this.#aligned(now) + this.settings.intervalMs;
   }
 
-  /** Writes the ended intervals; they stay for the next call when the state fails (rethrown). */
-  async flush(options: AbortOptions = {}): Promise<void> {
-    if (this.#pending.length === 0) return;
+  /**
+   * Writes the ended intervals; they stay for the next call when the state fails (rethrown).
+   * Resolves whether the state was asked at all (nothing pending: not).
+   */
+  async flush(options: AbortOptions = {}): Promise<boolean> {
+    if (this.#pending.length === 0) return false;
     const batch = this.#pending.slice();
     await this.shared.write(batch, options);
     this.#pending.splice(0, batch.length);
+    return true;
   }
 
   /**
@@ -67,9 +71,11 @@ export class AnalyticsSharing {
    * interval once: this CP's own in memory replace what the state read holds of them).
    */
   async summary(
-    since: number,
+    sinceAsked: number,
     options: AbortOptions & { maxKeys?: number } = {},
   ): Promise<AnalyticsSummary> {
+    // Counts are kept per interval: from the start of the one `since` falls in.
+    const since = this.#aligned(Math.max(0, sinceAsked));
     const read = await this.shared.read(since, options);
     const byKey = new Map(read.map((interval) => [key(interval), interval]));
     const current = this.aggregator.peekInterval();

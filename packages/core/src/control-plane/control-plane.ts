@@ -155,8 +155,9 @@ export interface ControlPlaneOptions<TConfig = unknown> {
    */
   deltaHistory?: { versions?: number; bytes?: number };
   /**
-   * What this CP shares with the other control planes of its cluster: today the config
-   * versions (their numbers, the latest config, the feed of new ones). Default: a
+   * What this CP shares with the other control planes of its cluster: the config versions
+   * (their numbers, the latest config, the feed of new ones) and, when the state keeps them,
+   * the DP status records, the node-id rule and the traffic counters. Default: a
    * `memoryClusterState()` of its own — one CP, versions from 1 at each start. Give several
    * CPs one state kept in a database (`@planesync/cluster-postgres`) and a `setConfig` on any
    * of them reaches the DPs of all; `start()` serves the state's latest version.
@@ -572,8 +573,11 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       joined: this.#joined,
       ...(available ? {} : { reason: reasonOf(error) }),
     };
-    // A start that read the state at once is nothing to tell.
-    if (available && before.available && !this.#started) return;
+    // A start that read the state at once is nothing to log (its listeners hear of it).
+    if (available && before.available && !this.#started) {
+      this.#announce('stateHealth', this.stateHealth);
+      return;
+    }
     const wasJoined = before.joined;
     if (available)
       logSafely(
@@ -822,8 +826,8 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     sharing.rotate();
     const lost = sharing.lost;
     try {
-      await sharing.flush();
-      this.#observeState(true);
+      // Only an answer says the state answers: a sync with nothing to write says nothing.
+      if (await sharing.flush()) this.#observeState(true);
     } catch (error) {
       this.#observeState(false, error);
     }
@@ -840,8 +844,10 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
    * Every CP's traffic and billing counters since `since` (ms since the epoch; default all
    * the state keeps), summed: with a `state` that shares them (`ClusterState.analytics`), the
    * fleet's — each CP writes an interval (`analyticsIntervalMs`) once it ends, and this CP's
-   * own are counted up to now. Without one, `analytics.summary()`. Rejects when the state
-   * cannot be read (`analytics.summary()` still has this CP's own).
+   * own are counted up to now. Counts are kept per interval, so they start with the interval
+   * `since` falls in (the summary's `since` says where). Without such a state,
+   * `analytics.summary()`. Rejects with `STATE_UNAVAILABLE` when the state cannot be read
+   * (`analytics.summary()` still has this CP's own).
    *
    * @example
    * ```ts
@@ -873,7 +879,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
         await shared.write(changed.map((record) => ({ ...record, controlPlaneId: this.id })));
       // This CP's own records too: those from before a restart under the same id.
       if (options.read !== false) await this.#readDataPlanes(shared);
-      this.#observeState(true);
+      if (changed.length > 0 || options.read !== false) this.#observeState(true);
     } catch (error) {
       // Written again at the next sync: nothing is lost but time (other CPs see these late).
       this.#registry.retake(changed);

@@ -413,6 +413,52 @@ describe('a control plane whose cluster state is down when it starts', () => {
   });
 });
 
+describe('a control plane stopped while it reads its state again', () => {
+  it('a stop() during the read leaves it unjoined; started again, it follows the versions other CPs publish', async () => {
+    const base = memoryClusterState();
+    let down = true;
+    let release: (() => void) | undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const state: ClusterState = {
+      open: async () => {
+        if (down) throw new StateUnavailableError('the state is down');
+      },
+      // The read the rejoin makes hangs until the test lets it answer.
+      latest: async (options) => {
+        await gate;
+        return base.latest(options);
+      },
+      publish: (candidate, options) => base.publish(candidate, options),
+      watch: (listener) => base.watch(listener),
+    };
+    const clock = new FakeClock();
+    const cluster = await createTestCluster({
+      clock,
+      controlPlane: { state, logger: silentLogger },
+    });
+    clusters.push(cluster);
+    expect(cluster.cp.stateHealth.joined).toBe(false);
+    down = false;
+    await clock.advance(1_000); // the rejoin starts its read, which hangs
+    await cluster.cp.stop();
+    release?.();
+    await new Promise((resolve) => setImmediate(resolve));
+    // A stopped CP follows nothing, and says so.
+    expect(cluster.cp.stateHealth.joined).toBe(false);
+
+    await cluster.cp.start();
+    expect(cluster.cp.stateHealth.joined).toBe(true);
+    const other = await createTestCluster({
+      controlPlane: { state: base, logger: silentLogger },
+    });
+    clusters.push(other);
+    const { hash } = await other.cp.setConfig(config(1));
+    await vi.waitFor(() => expect(cluster.cp.currentConfig?.hash).toBe(hash));
+  });
+});
+
 describe("the cluster's traffic counters, shared per interval", () => {
   /** A DP of `cluster` that has connected, with its analytics flushed by the fake clock. */
   async function connected(cluster: TestCluster, nodeId: string) {

@@ -300,7 +300,9 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   readonly #maxKeys: number | undefined;
   /** Whether the state's latest config was read since `start()`; a read under way. */
   #joined = false;
-  #joining: Promise<void> | undefined;
+  #joining: { epoch: number; promise: Promise<void> } | undefined;
+  /** Counts the stops: a read of the state begun before the latest stop joins nothing. */
+  #epoch = 0;
   #rejoinTimer: TimerId | undefined;
   #rejoinDelayMs = REJOIN_FIRST_MS;
   #health: ControlPlaneStateHealth;
@@ -471,6 +473,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       this.#purgeTimer = undefined;
       this.#broadcaster.stop();
       this.#joined = false;
+      this.#epoch++;
       if (this.#rejoinTimer) this.#clock.clearTimeout(this.#rejoinTimer);
       this.#rejoinTimer = undefined;
       this.#rejoinDelayMs = REJOIN_FIRST_MS;
@@ -502,25 +505,37 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     return { ...this.#health, joined: this.#joined };
   }
 
-  /** Reads the state's latest config and follows it (one read at a time). */
+  /**
+   * Reads the state's latest config and follows it (one read at a time). A read that a stop()
+   * overtook joins nothing — the stopped CP follows no state — and a start() after that stop
+   * waits for it, then reads afresh.
+   */
   #join(): Promise<void> {
     if (this.#joined) return Promise.resolve();
-    this.#joining ??= this.#broadcaster
-      .join()
+    const epoch = this.#epoch;
+    if (this.#joining?.epoch === epoch) return this.#joining.promise;
+    const before = this.#joining?.promise.catch(() => undefined) ?? Promise.resolve();
+    const promise = before
+      .then(() => this.#broadcaster.join())
       .then(
         () => {
+          if (epoch !== this.#epoch) {
+            this.#broadcaster.stop();
+            throw new AbortedError('the control plane stopped while it read its cluster state');
+          }
           this.#joined = true;
           this.#observeState(true);
         },
         (error: unknown) => {
-          this.#observeState(false, error);
+          if (epoch === this.#epoch) this.#observeState(false, error);
           throw error;
         },
       )
       .finally(() => {
-        this.#joining = undefined;
+        if (this.#joining?.promise === promise) this.#joining = undefined;
       });
-    return this.#joining;
+    this.#joining = { epoch, promise };
+    return promise;
   }
 
   /** Reads the state again later: 1 s, then twice as long each time, at most 10 s. */
@@ -534,8 +549,6 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       this.#join().then(
         () => {
           this.#rejoinDelayMs = REJOIN_FIRST_MS;
-          // A stop during the read: it follows nothing.
-          if (!this.#started) this.#broadcaster.stop();
         },
         () => {
           if (this.#started) this.#scheduleRejoin();

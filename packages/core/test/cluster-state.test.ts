@@ -609,6 +609,45 @@ describe('the DP records of a CP that died', () => {
     expect((await a.cp.listDataPlanes())[0]).toMatchObject({ connected: false });
   });
 
+  it('a record changed while this CP could not read the state reaches its mirror at the next read, not the next whole one', async () => {
+    const clock = new FakeClock();
+    const state = memoryClusterState({ clock });
+    let readsFail = false;
+    // B's view of the same state, whose reads fail while `readsFail` (a slow or cut link).
+    const viewOfB: ClusterState = {
+      latest: (options) => state.latest(options),
+      publish: (candidate, options) => state.publish(candidate, options),
+      watch: (listener) => state.watch(listener),
+      dataPlanes: {
+        write: (records, options) => state.dataPlanes.write(records, options),
+        list: (options) =>
+          readsFail
+            ? Promise.reject(new StateUnavailableError('cut'))
+            : state.dataPlanes.list(options),
+        purge: (before, options) => state.dataPlanes.purge(before, options),
+      },
+    };
+    const a = await createTestCluster({ clock, controlPlane: { state, logger: silentLogger } });
+    const b = await createTestCluster({
+      clock,
+      controlPlane: { state: viewOfB, logger: silentLogger },
+    });
+    clusters.push(a, b);
+    const dp = a.dataPlane({ nodeId: 'dp-of-a' });
+    await dp.start();
+    await vi.waitFor(() => expect(a.cp.dataPlanes()).toHaveLength(1));
+    await clock.advance(1_000); // A writes
+    await clock.advance(1_000); // B reads
+    expect(b.cp.dataPlanes()).toMatchObject([{ id: 'dp-of-a', connected: true }]);
+    readsFail = true;
+    await dp.stop();
+    await clock.advance(1_000); // A writes it disconnected; B cannot read
+    await clock.advance(8_000);
+    readsFail = false;
+    await clock.advance(1_000); // B reads again: what changed since its last read
+    expect(b.cp.dataPlanes()).toMatchObject([{ id: 'dp-of-a', connected: false }]);
+  });
+
   it('a record another CP changes reaches the mirror within a sync between whole reads', async () => {
     const clock = new FakeClock();
     const state = memoryClusterState({ clock });

@@ -288,6 +288,8 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   #mirror = new Map<string, { record: SharedDataPlaneStatus; storedAt: number }>();
   /** When the whole table was last read (the others: what changed since about then). */
   #fullReadAt = Number.NEGATIVE_INFINITY;
+  /** When the last read that answered began, whole or not (the next reads what changed since). */
+  #readAt = Number.NEGATIVE_INFINITY;
   #syncTimer: TimerId | undefined;
   #syncing: Promise<void> | undefined;
   readonly #syncIntervalMs: number;
@@ -493,6 +495,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       }
       this.#mirror.clear();
       this.#fullReadAt = Number.NEGATIVE_INFINITY;
+      this.#readAt = Number.NEGATIVE_INFINITY;
     });
   }
 
@@ -878,17 +881,18 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
 
   /**
    * Reads the cluster's records into the mirror: every `FULL_READ_MS` all of them (records
-   * purged meanwhile go), else those stored in the last few syncs — at 3 000 DPs a CP reads
-   * the hundred that changed each second rather than the 3 000. Each record's age is kept on
-   * this CP's clock from the state's `storedAgoMs`, so it goes on ageing between reads.
+   * purged meanwhile go), else those stored since the last read that answered (at least the
+   * last few syncs) — at 3 000 DPs a CP reads the hundred that changed each second rather
+   * than the 3 000, and a read that failed or came late misses nothing. Each record's age is
+   * kept on this CP's clock from the state's `storedAgoMs`, so it goes on ageing between reads.
    */
   async #readDataPlanes(shared: SharedDataPlanes): Promise<void> {
     const now = this.#clock.now();
     const full = now - this.#fullReadAt >= FULL_READ_MS;
-    const records = await shared.list(
-      full ? {} : { storedWithinMs: 3 * this.#syncIntervalMs + 1_000 },
-    );
+    const sinceLastRead = Math.max(now - this.#readAt, 3 * this.#syncIntervalMs);
+    const records = await shared.list(full ? {} : { storedWithinMs: sinceLastRead + 1_000 });
     const at = this.#clock.now();
+    this.#readAt = now;
     if (full) {
       this.#mirror.clear();
       this.#fullReadAt = now;

@@ -548,6 +548,53 @@ describe("the cluster's traffic counters, shared per interval", () => {
     expect((await cluster.cp.clusterAnalytics()).total.requests).toBe(3);
   });
 
+  it('a long outage costs each sync one kept interval, and the backlog goes a few at a time, never all in one call', async () => {
+    const base = memoryClusterState();
+    let down = false;
+    const attempts: number[] = [];
+    const whileDown: number[] = [];
+    const flaky: ClusterState = {
+      latest: (options) => base.latest(options),
+      publish: (candidate, options) => base.publish(candidate, options),
+      watch: (listener) => base.watch(listener),
+      analytics: {
+        write: (intervals, options) => {
+          (down ? whileDown : attempts).push(intervals.length);
+          return down
+            ? Promise.reject(new StateUnavailableError('down'))
+            : base.analytics.write(intervals, options);
+        },
+        read: (since, options) => base.analytics.read(since, options),
+        purge: (before, options) => base.analytics.purge(before, options),
+      },
+    };
+    const clock = new FakeClock();
+    const cluster = await createTestCluster({
+      clock,
+      controlPlane: { state: flaky, logger: silentLogger, analyticsIntervalMs: 1_000 },
+    });
+    clusters.push(cluster);
+    const dp = await connected(cluster, 'dp-1');
+    down = true;
+    // An outage of 100 intervals: each one's counts are kept (and retried at every sync).
+    for (let second = 0; second < 100; second++) {
+      dp.recordRequest({ service: 'orders', status: 200, latencyMs: 1 });
+      await clock.advance(1_000);
+    }
+    // Each retry serializes what it carries: one interval while the state fails, a few once it
+    // answers — never the whole backlog (a day of big intervals is more than a statement, or a
+    // string, can hold, and serializing it each second stalls the CP).
+    expect(whileDown.length).toBeGreaterThan(90);
+    expect(Math.max(...whileDown)).toBe(1);
+    down = false;
+    for (let sync = 0; sync < 15; sync++) await clock.advance(1_000);
+    expect(Math.max(...attempts)).toBeLessThanOrEqual(10);
+    expect((await base.analytics.read(0)).reduce((n, i) => n + i.counts.total.requests, 0)).toBe(
+      100,
+    );
+    expect((await cluster.cp.clusterAnalytics()).total.requests).toBe(100);
+  });
+
   it('a damaged interval in the state is skipped where it is not a count, never a crash', async () => {
     const { a, state } = await twoControlPlanes();
     await state.analytics!.write([

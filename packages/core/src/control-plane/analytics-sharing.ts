@@ -7,6 +7,12 @@ import type { AbortOptions } from '../transport/contract.ts';
 const MAX_PENDING = 1_440;
 
 /**
+ * The most intervals one write carries: a retry during an outage serializes only these (not a
+ * day of intervals, more than one statement or string can hold), and a backlog goes in turns.
+ */
+const MAX_PER_WRITE = 10;
+
+/**
  * One CP's side of the cluster's shared analytics: its aggregator's counts cut into intervals
  * (aligned to `intervalMs`; the first begins at the start), each written once to the state
  * after it ends — kept and written again while the state does not answer — and a summary of
@@ -15,9 +21,11 @@ const MAX_PENDING = 1_440;
 export class AnalyticsSharing {
   #start = 0;
   #end = 0;
-  readonly #pending: AnalyticsInterval[] = [];
+  #pending: AnalyticsInterval[] = [];
   /** Intervals dropped because the state did not take them for a day (told once each time). */
   lost = 0;
+  /** Whether the last write failed: the next one tries the oldest interval alone. */
+  #failing = false;
 
   constructor(
     private readonly aggregator: AnalyticsAggregator,
@@ -54,12 +62,25 @@ export class AnalyticsSharing {
     this.#end = this.#aligned(now) + this.settings.intervalMs;
   }
 
-  /** Writes the ended intervals; they stay for the next call when the state fails (rethrown). */
+  /**
+   * Writes the ended intervals, oldest first, a few per call to the state; those not written
+   * stay for the next flush when the state fails (rethrown at once: one failed call per flush).
+   * While the state fails, each flush tries the oldest interval alone: an outage costs a sync
+   * one interval's serializing, whatever the backlog.
+   */
   async flush(options: AbortOptions = {}): Promise<void> {
-    if (this.#pending.length === 0) return;
-    const batch = this.#pending.slice();
-    await this.shared.write(batch, options);
-    this.#pending.splice(0, batch.length);
+    while (this.#pending.length > 0) {
+      const batch = this.#pending.slice(0, this.#failing ? 1 : MAX_PER_WRITE);
+      try {
+        await this.shared.write(batch, options);
+      } catch (error) {
+        this.#failing = true;
+        throw error;
+      }
+      this.#failing = false;
+      // Intervals ended meanwhile, or the oldest dropped, move the rest: these go by identity.
+      this.#pending = this.#pending.filter((interval) => !batch.includes(interval));
+    }
   }
 
   /**

@@ -595,6 +595,44 @@ describe("the cluster's traffic counters, shared per interval", () => {
     expect((await cluster.cp.clusterAnalytics()).total.requests).toBe(100);
   });
 
+  it('an outage longer than a day keeps a bounded number of intervals and loses no counts', async () => {
+    const base = memoryClusterState();
+    let down = false;
+    const flaky: ClusterState = {
+      latest: (options) => base.latest(options),
+      publish: (candidate, options) => base.publish(candidate, options),
+      watch: (listener) => base.watch(listener),
+      analytics: {
+        write: (intervals, options) =>
+          down
+            ? Promise.reject(new StateUnavailableError('down'))
+            : base.analytics.write(intervals, options),
+        read: (since, options) => base.analytics.read(since, options),
+        purge: (before, options) => base.analytics.purge(before, options),
+      },
+    };
+    const clock = new FakeClock();
+    const cluster = await createTestCluster({
+      clock,
+      controlPlane: { state: flaky, logger: silentLogger, analyticsIntervalMs: 1_000 },
+    });
+    clusters.push(cluster);
+    const dp = await connected(cluster, 'dp-1');
+    down = true;
+    // 1 500 intervals (a day of minutes is 1 440), each a big fleet's minute in real life: each
+    // one kept apart costs its own memory (some 27 MB at 8 000 names), so they cannot all be.
+    for (let second = 0; second < 1_500; second++) {
+      dp.recordRequest({ service: 'orders', status: 200, latencyMs: 1 });
+      await clock.advance(1_000);
+    }
+    down = false;
+    for (let sync = 0; sync < 10; sync++) await clock.advance(1_000);
+    const written = await base.analytics.read(0);
+    expect(written.length).toBeLessThanOrEqual(100);
+    expect(written.reduce((n, interval) => n + interval.counts.total.requests, 0)).toBe(1_500);
+    expect((await cluster.cp.clusterAnalytics()).total.requests).toBe(1_500);
+  });
+
   it('a damaged interval in the state is skipped where it is not a count, never a crash', async () => {
     const { a, state } = await twoControlPlanes();
     await state.analytics!.write([

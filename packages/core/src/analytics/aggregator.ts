@@ -383,3 +383,13 @@ export class AnalyticsAggregator {
     }
   }
 }
+
+/**
+ * @internal Several {@link AnalyticsCounts} added into one (at most `maxKeys` names of each
+ * kind, default 10 000), checked as `AnalyticsAggregator.merge` checks them.
+ */
+export function mergeCounts(counts: Iterable<AnalyticsCounts>, maxKeys = 10_000): AnalyticsCounts {
+  const tally = new Tally(maxKeys);
+  for (const one of counts) tally.addCounts(one);
+  return tally.counts();
+}

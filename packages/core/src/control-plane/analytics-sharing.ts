@@ -1,9 +1,21 @@
-import { AnalyticsAggregator, type AnalyticsSummary } from '../analytics/aggregator.ts';
+import {
+  AnalyticsAggregator,
+  type AnalyticsSummary,
+  mergeCounts,
+} from '../analytics/aggregator.ts';
 import type { Clock } from '../clock.ts';
 import type { AnalyticsInterval, SharedAnalytics } from '../cluster/contract.ts';
 import type { AbortOptions } from '../transport/contract.ts';
 
-/** Intervals kept while the state cannot take them: a day of minutes, then the oldest go. */
+/**
+ * Intervals kept apart while the state cannot take them. Past these, each interval that ends
+ * is added into the newest one kept of its UTC day: an interval holds a fleet's names with
+ * their latency buckets (tens of MB at 10 000 names), so an outage of any length keeps these
+ * and one more a day — and a month's sum from a UTC midnight stays exact.
+ */
+const KEEP_APART = 15;
+const DAY_MS = 86_400_000;
+/** Intervals kept at most (a few years of daily ones past KEEP_APART); then the oldest go. */
 const MAX_PENDING = 1_440;
 
 /**
@@ -31,7 +43,7 @@ export class AnalyticsSharing {
     private readonly aggregator: AnalyticsAggregator,
     private readonly shared: SharedAnalytics,
     private readonly clock: Clock,
-    private readonly settings: { controlPlaneId: string; intervalMs: number },
+    private readonly settings: { controlPlaneId: string; intervalMs: number; maxKeys?: number },
   ) {}
 
   /** Starts the first interval now. */
@@ -47,19 +59,32 @@ export class AnalyticsSharing {
     const now = this.clock.now();
     if (!force && now < this.#end) return;
     const counts = this.aggregator.takeInterval();
-    if (counts) {
-      this.#pending.push({
-        controlPlaneId: this.settings.controlPlaneId,
-        start: this.#start,
-        counts,
-      });
-      if (this.#pending.length > MAX_PENDING) {
-        this.#pending.shift();
-        this.lost++;
-      }
-    }
+    if (counts)
+      this.#keep({ controlPlaneId: this.settings.controlPlaneId, start: this.#start, counts });
     this.#start = force ? now : this.#aligned(now);
     this.#end = this.#aligned(now) + this.settings.intervalMs;
+  }
+
+  /** Keeps an ended interval until it is written: apart, or added into the newest kept. */
+  #keep(interval: AnalyticsInterval): void {
+    const last = this.#pending.at(-1);
+    if (
+      last &&
+      this.#pending.length >= KEEP_APART &&
+      Math.floor(last.start / DAY_MS) === Math.floor(interval.start / DAY_MS)
+    ) {
+      // A new object: a write of `last` under way leaves this one to be written after it.
+      this.#pending[this.#pending.length - 1] = {
+        ...last,
+        counts: mergeCounts([last.counts, interval.counts], this.settings.maxKeys),
+      };
+      return;
+    }
+    this.#pending.push(interval);
+    if (this.#pending.length > MAX_PENDING) {
+      this.#pending.shift();
+      this.lost++;
+    }
   }
 
   /**

@@ -369,6 +369,9 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       ? new AnalyticsSharing(this.#analytics, options.state.analytics, this.#clock, {
           controlPlaneId: this.id,
           intervalMs,
+          ...(options.analytics?.maxKeys !== undefined
+            ? { maxKeys: options.analytics.maxKeys }
+            : {}),
         })
       : undefined;
     this.#health = { available: true, since: this.#clock.now(), joined: false };

@@ -633,6 +633,44 @@ describe("the cluster's traffic counters, shared per interval", () => {
     expect((await cluster.cp.clusterAnalytics()).total.requests).toBe(1_500);
   });
 
+  it('a state that takes DP records but refuses traffic counters is shown down once, not every sync', async () => {
+    const base = memoryClusterState();
+    const refusing: ClusterState = {
+      latest: (options) => base.latest(options),
+      publish: (candidate, options) => base.publish(candidate, options),
+      watch: (listener) => base.watch(listener),
+      dataPlanes: base.dataPlanes,
+      analytics: {
+        write: () => Promise.reject(new StateUnavailableError('value too long')),
+        read: (since, options) => base.analytics.read(since, options),
+        purge: (before, options) => base.analytics.purge(before, options),
+      },
+    };
+    const lines: string[] = [];
+    const logger = {
+      error: () => undefined,
+      debug: () => undefined,
+      warn: (_: unknown, msg?: string) => void lines.push(`warn ${msg}`),
+      info: (_: unknown, msg?: string) => void lines.push(`info ${msg}`),
+    };
+    const clock = new FakeClock();
+    const cluster = await createTestCluster({
+      clock,
+      controlPlane: { state: refusing, logger, analyticsIntervalMs: 1_000 },
+    });
+    clusters.push(cluster);
+    const told: boolean[] = [];
+    cluster.cp.on('stateHealth', ({ available }) => told.push(available));
+    const dp = await connected(cluster, 'dp-1');
+    for (let second = 0; second < 10; second++) {
+      dp.recordRequest({ service: 'orders', status: 200, latencyMs: 1 });
+      await clock.advance(1_000);
+    }
+    expect(cluster.cp.stateHealth.available).toBe(false);
+    expect(told).toEqual([false]);
+    expect(lines.filter((line) => line.startsWith('warn'))).toHaveLength(1);
+  });
+
   it('a damaged interval in the state is skipped where it is not a count, never a crash', async () => {
     const { a, state } = await twoControlPlanes();
     await state.analytics!.write([

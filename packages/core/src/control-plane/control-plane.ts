@@ -810,31 +810,38 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     }, this.#syncIntervalMs);
   }
 
-  /** Shares what changed with the cluster: DP records, ended intervals of traffic counters. */
+  /**
+   * Shares what changed with the cluster: DP records, ended intervals of traffic counters. The
+   * state is found available when both answered: one sync is one finding (a state that takes
+   * one and refuses the other is not told down and up again each second).
+   */
   async #sync(options: { read?: boolean } = {}): Promise<void> {
-    await this.#syncDataPlanes(options);
-    await this.#syncAnalytics();
+    const records = await this.#syncDataPlanes(options);
+    const failed = (await this.#syncAnalytics()) ?? records;
+    if (failed) this.#observeState(false, failed.error);
+    else if (this.#shared || this.#sharing) this.#observeState(true);
   }
 
   /** Writes the intervals of traffic counters that ended; kept for the next sync on failure. */
-  async #syncAnalytics(): Promise<void> {
+  async #syncAnalytics(): Promise<{ error: unknown } | undefined> {
     const sharing = this.#sharing;
-    if (!sharing) return;
+    if (!sharing) return undefined;
     sharing.rotate();
     const lost = sharing.lost;
+    let failed: { error: unknown } | undefined;
     try {
       await sharing.flush();
-      this.#observeState(true);
     } catch (error) {
-      this.#observeState(false, error);
+      failed = { error };
     }
     if (sharing.lost > lost)
       logSafely(
         this.logger,
         'warn',
         { lost: sharing.lost },
-        'the cluster state took no traffic counters for a day: the oldest interval is dropped',
+        'the cluster state took no traffic counters for too long: the oldest interval kept is dropped',
       );
+    return failed;
   }
 
   /**
@@ -865,20 +872,20 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   }
 
   /** Writes this CP's changed records, then reads the cluster's; a failure is logged once. */
-  async #syncDataPlanes(options: { read?: boolean } = {}): Promise<void> {
+  async #syncDataPlanes(options: { read?: boolean } = {}): Promise<{ error: unknown } | undefined> {
     const shared = this.#shared;
-    if (!shared) return;
+    if (!shared) return undefined;
     const changed = this.#registry.takeChanged();
     try {
       if (changed.length > 0)
         await shared.write(changed.map((record) => ({ ...record, controlPlaneId: this.id })));
       // This CP's own records too: those from before a restart under the same id.
       if (options.read !== false) await this.#readDataPlanes(shared);
-      this.#observeState(true);
+      return undefined;
     } catch (error) {
       // Written again at the next sync: nothing is lost but time (other CPs see these late).
       this.#registry.retake(changed);
-      this.#observeState(false, error);
+      return { error };
     }
   }
 

@@ -130,12 +130,7 @@ export class PostgresClusterState implements ClusterState {
     // pg lets a URL's TLS settings replace the `ssl` option whole: a CA given here would be
     // dropped without a word, and a private CA's server refused. One place says it.
     if (options.ssl !== undefined && options.connectionString) {
-      const url = URL.canParse(options.connectionString)
-        ? new URL(options.connectionString)
-        : undefined;
-      const inUrl = ['sslmode', 'sslrootcert', 'sslcert', 'sslkey'].filter((name) =>
-        url?.searchParams.has(name),
-      );
+      const inUrl = tlsParameters(options.connectionString);
       if (inUrl.length > 0)
         throw new InvalidArgumentError(
           `give TLS settings in one place: the connection string's ${inUrl.join(', ')} would replace the ssl option whole`,
@@ -737,6 +732,31 @@ function text(value: string): string {
 }
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * The settings of a connection string that replace pg's `ssl` option (`ssl=0` turns TLS off,
+ * `ssl=no-verify` stops checking the server, `sslmode`… replace it with their own), found as
+ * `pg-connection-string` finds them: a URL WHATWG refuses is read with a stand-in host.
+ */
+function tlsParameters(connectionString: string): string[] {
+  if (connectionString.startsWith('/')) return []; // a socket path and a database name
+  const encoded = / |%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(connectionString)
+    ? encodeURI(connectionString).replace(/%25(\d\d)/g, '%$1')
+    : connectionString;
+  let url: URL | undefined;
+  try {
+    url = new URL(encoded, 'postgres://base');
+  } catch {
+    try {
+      url = new URL(encoded.replace('@/', '@___DUMMY___/'), 'postgres://base');
+    } catch {
+      return []; // pg refuses it too
+    }
+  }
+  return ['ssl', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslnegotiation'].filter((name) =>
+    url.searchParams.has(name),
+  );
+}
 
 /** A driver's failure as `STATE_UNAVAILABLE` (a planesync error passes as it is). */
 function unavailable(error: unknown, doing: string): PlanesyncError {

@@ -602,19 +602,15 @@ interface DataPlaneRow {
   hostname: string;
   ip: string;
   version: string;
-  labels: Record<string, string>;
+  labels: unknown;
   sync_status: SharedDataPlaneStatus['syncStatus'];
   config_hash: string;
   config_version: string;
   last_seen: string;
   connected: boolean;
   cert_expires_at: string | null;
-  details: {
-    cacheHash?: string | null;
-    pushError?: string | null;
-    protocol?: string | null;
-    certFingerprint?: string | null;
-  };
+  /** `{ cacheHash, pushError, protocol, certFingerprint }`, each a string or null. */
+  details: unknown;
   stored_ago_ms: string;
 }
 
@@ -685,23 +681,36 @@ function dedupe<T extends { id: string; last_seen: number }>(rows: T[]): T[] {
   return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
+/**
+ * A row as a record. jsonb columns may hold any JSON (`null` too): a damaged row is read as
+ * far as it can be, never a failed read for every CP of the cluster.
+ */
 function toStatus(row: DataPlaneRow): SharedDataPlaneStatus {
+  const details = isObject(row.details) ? row.details : {};
+  const optional = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  const certFingerprint = optional(details.certFingerprint);
   return {
     id: row.id,
     hostname: row.hostname,
     ip: row.ip,
     version: row.version,
-    labels: row.labels,
+    labels: isObject(row.labels)
+      ? Object.fromEntries(
+          Object.entries(row.labels).filter(
+            (entry): entry is [string, string] => typeof entry[1] === 'string',
+          ),
+        )
+      : {},
     syncStatus: row.sync_status,
     configHash: row.config_hash,
     configVersion: Number(row.config_version),
-    cacheHash: row.details.cacheHash ?? undefined,
+    cacheHash: optional(details.cacheHash),
     lastSeen: Number(row.last_seen),
     connected: row.connected,
     certExpiresAt: row.cert_expires_at === null ? undefined : Number(row.cert_expires_at),
-    pushError: row.details.pushError ?? undefined,
-    protocol: row.details.protocol ?? undefined,
-    ...(row.details.certFingerprint ? { certFingerprint: row.details.certFingerprint } : {}),
+    pushError: optional(details.pushError),
+    protocol: optional(details.protocol),
+    ...(certFingerprint ? { certFingerprint } : {}),
     controlPlaneId: row.control_plane_id,
     storedAgoMs: Number(row.stored_ago_ms),
   };
@@ -725,6 +734,10 @@ function cleanJson(_key: string, value: unknown): unknown {
 
 /** What {@link text} changes: a NUL or a surrogate (paired ones are left as they are). */
 const UNCLEAN = /[\0\uD800-\uDFFF]/;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
 
 /** Text as jsonb takes it: no NUL, no lone surrogate. */
 function text(value: string): string {

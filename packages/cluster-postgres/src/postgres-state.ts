@@ -369,8 +369,26 @@ export class PostgresClusterState implements ClusterState {
   ): Promise<boolean> {
     throwIfAborted(options.signal);
     await this.open();
+    const client = await this.#pool.connect().catch((error: unknown) => {
+      throw unavailable(error, 'claiming a node id');
+    });
+    try {
+      // A claim the CP gave up on while it waited for a connection (it let the DP in without)
+      // writes nothing: its record, connected, may be older than the DP's next one.
+      throwIfAborted(options.signal);
+      return await this.#claimOn(client, record, options.liveMs);
+    } finally {
+      client.release();
+    }
+  }
+
+  async #claimOn(
+    client: pg.PoolClient,
+    record: SharedDataPlaneStatus,
+    liveMs: number,
+  ): Promise<boolean> {
     // One statement: the row lock of the upsert orders two CPs claiming one node id at once.
-    const { rowCount } = await this.#pool
+    const { rowCount } = await client
       .query(
         `${UPSERT} WHERE NOT (kept.connected
            AND kept.control_plane_id <> EXCLUDED.control_plane_id
@@ -378,7 +396,7 @@ export class PostgresClusterState implements ClusterState {
            AND kept.details->>'certFingerprint' IS DISTINCT FROM EXCLUDED.details->>'certFingerprint'
            AND kept.updated_at > now() - make_interval(secs => $2::double precision / 1000))
          RETURNING kept.id`,
-        [JSON.stringify([toRow({ ...record, connected: true })]), options.liveMs],
+        [JSON.stringify([toRow({ ...record, connected: true })]), liveMs],
       )
       .catch((error: unknown) => {
         throw unavailable(error, 'claiming a node id');

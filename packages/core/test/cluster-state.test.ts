@@ -264,6 +264,37 @@ describe('control planes sharing a cluster state', () => {
     }
   });
 
+  it('a DP that moves from CP A to CP B, whose clock is a minute behind, is shown connected to B by A', async () => {
+    const state = memoryClusterState();
+    const clockA = new FakeClock();
+    const clockB = new FakeClock(clockA.now() - 60_000);
+    const a = await createTestCluster({
+      clock: clockA,
+      controlPlane: { state, logger: silentLogger },
+    });
+    const b = await createTestCluster({
+      clock: clockB,
+      controlPlane: { state, logger: silentLogger },
+    });
+    clusters.push(a, b);
+    const first = a.dataPlane({ nodeId: 'mover' });
+    await first.start();
+    await vi.waitFor(() => expect(a.cp.dataPlanes()).toMatchObject([{ connected: true }]));
+    await first.stop();
+    await clockA.advance(1_000); // A writes it disconnected
+    const second = b.dataPlane({ nodeId: 'mover' });
+    await second.start();
+    await vi.waitFor(() => expect(b.cp.dataPlanes()).toMatchObject([{ connected: true }]));
+    await clockB.advance(1_000); // B writes it connected
+    await clockA.advance(1_000); // A reads
+    expect(await a.cp.listDataPlanes()).toMatchObject([
+      { id: 'mover', connected: true, controlPlaneId: b.cp.id },
+    ]);
+    expect(a.cp.dataPlanes()).toMatchObject([
+      { id: 'mover', connected: true, controlPlaneId: b.cp.id },
+    ]);
+  });
+
   it('a CP whose clock is a minute ahead still shows the DPs of another CP as connected', async () => {
     const state = memoryClusterState();
     const clockB = new FakeClock();

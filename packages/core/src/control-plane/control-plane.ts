@@ -786,10 +786,14 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     const bound = this.#settings.heartbeatTimeoutMs + this.#syncIntervalMs;
     const now = this.#clock.now();
     for (const { storedAgoMs, ...record } of others) {
-      const mine = byId.get(record.id);
-      if (mine && (mine.connected || mine.lastSeen >= record.lastSeen)) continue;
       const fresh =
         storedAgoMs !== undefined ? storedAgoMs <= bound : now - record.lastSeen <= bound;
+      const mine = byId.get(record.id);
+      // A DP another live CP serves now is shown there, whatever the CPs' clocks say of
+      // lastSeen: a DP this CP lost is shown as the other CP has it.
+      const servedElsewhere = record.controlPlaneId !== this.id && record.connected && fresh;
+      if (mine && (mine.connected || (!servedElsewhere && mine.lastSeen >= record.lastSeen)))
+        continue;
       byId.set(record.id, {
         ...record,
         labels: { ...record.labels },

@@ -77,8 +77,8 @@ export class DataPlaneRegistry<H extends RegistryHolder = RegistryHolder> {
    * cluster, and the record the cluster keeps could name the certificate refused here.
    */
   reserve(nodeId: string, holder: H): () => void {
-    let reserved = this.#reserved.get(nodeId);
-    if (!reserved) this.#reserved.set(nodeId, (reserved = new Set()));
+    const reserved = this.#reserved.get(nodeId) ?? new Set<H>();
+    this.#reserved.set(nodeId, reserved);
     reserved.add(holder);
     return () => {
       reserved.delete(holder);

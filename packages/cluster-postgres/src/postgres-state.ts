@@ -131,12 +131,7 @@ export class PostgresClusterState implements ClusterState {
     // pg lets a URL's TLS settings replace the `ssl` option whole: a CA given here would be
     // dropped without a word, and a private CA's server refused. One place says it.
     if (options.ssl !== undefined && options.connectionString) {
-      const url = URL.canParse(options.connectionString)
-        ? new URL(options.connectionString)
-        : undefined;
-      const inUrl = ['sslmode', 'sslrootcert', 'sslcert', 'sslkey'].filter((name) =>
-        url?.searchParams.has(name),
-      );
+      const inUrl = tlsParameters(options.connectionString);
       if (inUrl.length > 0)
         throw new InvalidArgumentError(
           `give TLS settings in one place: the connection string's ${inUrl.join(', ')} would replace the ssl option whole`,
@@ -289,7 +284,7 @@ export class PostgresClusterState implements ClusterState {
       const row = {
         interval_start: Math.round(interval.start),
         control_plane_id: text(interval.controlPlaneId),
-        counts: cleanJson(interval.counts),
+        counts: interval.counts,
       };
       byKey.set(`${row.interval_start}\0${row.control_plane_id}`, row);
     }
@@ -308,7 +303,9 @@ export class PostgresClusterState implements ClusterState {
            counts jsonb)
          ON CONFLICT (interval_start, control_plane_id) DO UPDATE SET counts = EXCLUDED.counts,
            updated_at = now()`,
-        [JSON.stringify(rows)],
+        // Cleaned as it is serialized: a minute of a big fleet's counts holds some 400 000
+        // keys and numbers, and copying them all to clean a few would stall the CP.
+        [JSON.stringify(rows, cleanJson)],
       )
       .catch((error: unknown) => {
         throw unavailable(error, 'writing traffic counters');
@@ -373,8 +370,26 @@ export class PostgresClusterState implements ClusterState {
   ): Promise<boolean> {
     throwIfAborted(options.signal);
     await this.open();
+    const client = await this.#pool.connect().catch((error: unknown) => {
+      throw unavailable(error, 'claiming a node id');
+    });
+    try {
+      // A claim the CP gave up on while it waited for a connection (it let the DP in without)
+      // writes nothing: its record, connected, may be older than the DP's next one.
+      throwIfAborted(options.signal);
+      return await this.#claimOn(client, record, options.liveMs);
+    } finally {
+      client.release();
+    }
+  }
+
+  async #claimOn(
+    client: pg.PoolClient,
+    record: SharedDataPlaneStatus,
+    liveMs: number,
+  ): Promise<boolean> {
     // One statement: the row lock of the upsert orders two CPs claiming one node id at once.
-    const { rowCount } = await this.#pool
+    const { rowCount } = await client
       .query(
         `${UPSERT} WHERE NOT (kept.connected
            AND kept.control_plane_id <> EXCLUDED.control_plane_id
@@ -382,7 +397,7 @@ export class PostgresClusterState implements ClusterState {
            AND kept.details->>'certFingerprint' IS DISTINCT FROM EXCLUDED.details->>'certFingerprint'
            AND kept.updated_at > now() - make_interval(secs => $2::double precision / 1000))
          RETURNING kept.id`,
-        [JSON.stringify([toRow({ ...record, connected: true })]), options.liveMs],
+        [JSON.stringify([toRow({ ...record, connected: true })]), liveMs],
       )
       .catch((error: unknown) => {
         throw unavailable(error, 'claiming a node id');
@@ -612,19 +627,15 @@ interface DataPlaneRow {
   hostname: string;
   ip: string;
   version: string;
-  labels: Record<string, string>;
+  labels: unknown;
   sync_status: SharedDataPlaneStatus['syncStatus'];
   config_hash: string;
   config_version: string;
   last_seen: string;
   connected: boolean;
   cert_expires_at: string | null;
-  details: {
-    cacheHash?: string | null;
-    pushError?: string | null;
-    protocol?: string | null;
-    certFingerprint?: string | null;
-  };
+  /** `{ cacheHash, pushError, protocol, certFingerprint }`, each a string or null. */
+  details: unknown;
   stored_ago_ms: string;
 }
 
@@ -695,37 +706,62 @@ function dedupe<T extends { id: string; last_seen: number }>(rows: T[]): T[] {
   return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
+/**
+ * A row as a record. jsonb columns may hold any JSON (`null` too): a damaged row is read as
+ * far as it can be, never a failed read for every CP of the cluster.
+ */
 function toStatus(row: DataPlaneRow): SharedDataPlaneStatus {
+  const details = isObject(row.details) ? row.details : {};
+  const optional = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  const certFingerprint = optional(details.certFingerprint);
   return {
     id: row.id,
     hostname: row.hostname,
     ip: row.ip,
     version: row.version,
-    labels: row.labels,
+    labels: isObject(row.labels)
+      ? Object.fromEntries(
+          Object.entries(row.labels).filter(
+            (entry): entry is [string, string] => typeof entry[1] === 'string',
+          ),
+        )
+      : {},
     syncStatus: row.sync_status,
     configHash: row.config_hash,
     configVersion: Number(row.config_version),
-    cacheHash: row.details.cacheHash ?? undefined,
+    cacheHash: optional(details.cacheHash),
     lastSeen: Number(row.last_seen),
     connected: row.connected,
     certExpiresAt: row.cert_expires_at === null ? undefined : Number(row.cert_expires_at),
-    pushError: row.details.pushError ?? undefined,
-    protocol: row.details.protocol ?? undefined,
-    ...(row.details.certFingerprint ? { certFingerprint: row.details.certFingerprint } : {}),
+    pushError: optional(details.pushError),
+    protocol: optional(details.protocol),
+    ...(certFingerprint ? { certFingerprint } : {}),
     controlPlaneId: row.control_plane_id,
     storedAgoMs: Number(row.stored_ago_ms),
   };
 }
 
-/** A value's strings (keys too) as jsonb takes them: see {@link text}. */
-function cleanJson(value: unknown): unknown {
-  if (typeof value === 'string') return text(value);
-  if (Array.isArray(value)) return value.map(cleanJson);
-  if (typeof value === 'object' && value !== null)
-    return Object.fromEntries(
-      Object.entries(value).map(([key, inner]) => [text(key), cleanJson(inner)]),
-    );
+/**
+ * A `JSON.stringify` replacer: strings (keys too) as jsonb takes them (see {@link text}); only
+ * an object with a key to clean is copied.
+ */
+function cleanJson(_key: string, value: unknown): unknown {
+  if (typeof value === 'string') return UNCLEAN.test(value) ? text(value) : value;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    for (const key of Object.keys(value))
+      if (UNCLEAN.test(key))
+        return Object.fromEntries(
+          Object.entries(value).map(([name, inner]) => [text(name), inner]),
+        );
+  }
   return value;
+}
+
+/** What {@link text} changes: a NUL or a surrogate (paired ones are left as they are). */
+const UNCLEAN = /[\0\uD800-\uDFFF]/;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Text as jsonb takes it: no NUL, no lone surrogate. */
@@ -734,6 +770,31 @@ function text(value: string): string {
 }
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * The settings of a connection string that replace pg's `ssl` option (`ssl=0` turns TLS off,
+ * `ssl=no-verify` stops checking the server, `sslmode`… replace it with their own), found as
+ * `pg-connection-string` finds them: a URL WHATWG refuses is read with a stand-in host.
+ */
+function tlsParameters(connectionString: string): string[] {
+  if (connectionString.startsWith('/')) return []; // a socket path and a database name
+  const encoded = / |%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(connectionString)
+    ? encodeURI(connectionString).replace(/%25(\d\d)/g, '%$1')
+    : connectionString;
+  let url: URL | undefined;
+  try {
+    url = new URL(encoded, 'postgres://base');
+  } catch {
+    try {
+      url = new URL(encoded.replace('@/', '@___DUMMY___/'), 'postgres://base');
+    } catch {
+      return []; // pg refuses it too
+    }
+  }
+  return ['ssl', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslnegotiation'].filter((name) =>
+    url.searchParams.has(name),
+  );
+}
 
 /** A driver's failure as `STATE_UNAVAILABLE` (a planesync error passes as it is). */
 function unavailable(error: unknown, doing: string): PlanesyncError {

@@ -240,6 +240,20 @@ describe('TLS settings are given in one place', () => {
         }),
       ).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     }
+    // Every URL setting pg lets replace the option: `ssl=0` would turn TLS off and
+    // `ssl=no-verify` stop checking the server, whatever `ssl` says.
+    for (const connectionString of [
+      'postgresql://planesync@db.internal/planesync?ssl=no-verify',
+      'postgresql://planesync@db.internal/planesync?ssl=0',
+      'postgresql://planesync@db.internal/planesync?ssl=true',
+      'postgresql://planesync@db.internal/planesync?sslnegotiation=direct',
+      // A URL WHATWG refuses but pg reads (no host: a socket named by `host`).
+      'postgresql://planesync@/planesync?host=/var/run/postgresql&sslmode=disable',
+    ]) {
+      expect(() => postgresClusterState({ connectionString, ssl: { ca: 'pem' } })).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+      );
+    }
     // Either alone is fine.
     for (const made of [
       postgresClusterState({

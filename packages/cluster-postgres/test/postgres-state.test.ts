@@ -172,6 +172,55 @@ if (skipReason) {
       ]);
     });
 
+    it('a damaged DP record (JSON null where an object belongs) is listed as it can be, never a failed read', async () => {
+      const url = await database();
+      const records = state(url).dataPlanes;
+      await records.write([
+        dataPlaneRecord('good', 'cp-a', 1_000),
+        dataPlaneRecord('bad', 'cp-a', 1_000),
+      ]);
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      await client.query(
+        `UPDATE planesync_data_planes SET details = 'null'::jsonb, labels = '"x"'::jsonb WHERE id = 'bad'`,
+      );
+      await client.end();
+      // One damaged row must not make every CP of the cluster take the state for down.
+      const listed = await records.list();
+      expect(listed.map((record) => record.id)).toEqual(['bad', 'good']);
+      expect(listed[0]).toMatchObject({ id: 'bad', labels: {}, cacheHash: undefined });
+      // And the node-id rule still reads it.
+      expect(
+        await records.claim!(
+          { ...dataPlaneRecord('bad', 'cp-b', 2_000), certFingerprint: 'f' },
+          { liveMs: 60_000 },
+        ),
+      ).toBe(true);
+    });
+
+    it('a claim given up on while it waited for a connection writes nothing afterwards', async () => {
+      const url = await database();
+      const pool = new pg.Pool({ connectionString: url, max: 1 });
+      try {
+        const records = postgresClusterState({ pool }).dataPlanes;
+        await records.list(); // migrated
+        const busy = await pool.connect(); // every connection taken (a slow PostgreSQL)
+        const signal = AbortSignal.timeout(50); // the CP's bound on a claim, shortened
+        const claim = records.claim!(
+          { ...dataPlaneRecord('late', 'cp-a', 1_000), certFingerprint: 'f' },
+          { liveMs: 60_000, signal },
+        );
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        busy.release();
+        await claim.catch(() => undefined);
+        // The CP let the DP in without it long ago; a record written now would say it is
+        // connected after it may have left, or over the CP it moved to.
+        expect(await records.list()).toEqual([]);
+      } finally {
+        await pool.end();
+      }
+    });
+
     it('two CPs writing overlapping batches in opposite orders never deadlock', async () => {
       const url = await database();
       const [one, two] = [state(url), state(url)];

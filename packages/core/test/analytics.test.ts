@@ -201,6 +201,34 @@ describe('CP analytics stay bounded whatever the DPs send', () => {
     expect(summary.total.requests).toBe(10);
   });
 
+  it('merging intervals past maxKeys counts the records folded into (other), as one CP does', () => {
+    const interval = (nodeId: string, service: string, requests: number) => {
+      const aggregator = new AnalyticsAggregator(new FakeClock(0));
+      aggregator.takeInterval();
+      const records = Array.from({ length: requests }, () => record({ service }));
+      aggregator.ingest(nodeId, batch(nodeId, 0, records));
+      return aggregator.takeInterval()!;
+    };
+    const summary = AnalyticsAggregator.merge(
+      [interval('dp-1', 'orders', 3), interval('dp-2', 'users', 5), interval('dp-3', 'cart', 2)],
+      { since: 0, services: 0, maxKeys: 1 },
+    );
+    expect(summary.services['(other)']?.requests).toBe(7);
+    expect(summary.folded.services).toBe(7);
+    // An interval's own (other) was counted as folded by its CP: merged again, once.
+    const again = AnalyticsAggregator.merge(
+      [
+        interval('dp-1', 'orders', 3),
+        { ...interval('dp-2', 'users', 5), folded: { services: 5, routes: 0, consumers: 0 } },
+      ].map((counts, i) =>
+        i === 1 ? { ...counts, services: { '(other)': counts.services.users! } } : counts,
+      ),
+      { since: 0, services: 0, maxKeys: 1 },
+    );
+    expect(again.services['(other)']?.requests).toBe(5);
+    expect(again.folded.services).toBe(5);
+  });
+
   it('forgets a DP record stream silent for streamTtlMs, and keeps at most maxStreams', async () => {
     const clock = new FakeClock(0);
     const aggregator = new AnalyticsAggregator(clock, { streamTtlMs: 60_000, maxStreams: 2 });

@@ -267,6 +267,37 @@ describe('control planes sharing a cluster state', () => {
     }
   });
 
+  it('a DP that moves from CP A to CP B, whose clock is a minute behind, is shown connected to B by A', async () => {
+    const state = memoryClusterState();
+    const clockA = new FakeClock();
+    const clockB = new FakeClock(clockA.now() - 60_000);
+    const a = await createTestCluster({
+      clock: clockA,
+      controlPlane: { state, logger: silentLogger },
+    });
+    const b = await createTestCluster({
+      clock: clockB,
+      controlPlane: { state, logger: silentLogger },
+    });
+    clusters.push(a, b);
+    const first = a.dataPlane({ nodeId: 'mover' });
+    await first.start();
+    await vi.waitFor(() => expect(a.cp.dataPlanes()).toMatchObject([{ connected: true }]));
+    await first.stop();
+    await clockA.advance(1_000); // A writes it disconnected
+    const second = b.dataPlane({ nodeId: 'mover' });
+    await second.start();
+    await vi.waitFor(() => expect(b.cp.dataPlanes()).toMatchObject([{ connected: true }]));
+    await clockB.advance(1_000); // B writes it connected
+    await clockA.advance(1_000); // A reads
+    expect(await a.cp.listDataPlanes()).toMatchObject([
+      { id: 'mover', connected: true, controlPlaneId: b.cp.id },
+    ]);
+    expect(a.cp.dataPlanes()).toMatchObject([
+      { id: 'mover', connected: true, controlPlaneId: b.cp.id },
+    ]);
+  });
+
   it('a CP whose clock is a minute ahead still shows the DPs of another CP as connected', async () => {
     const state = memoryClusterState();
     const clockB = new FakeClock();
@@ -502,6 +533,52 @@ describe('a control plane whose cluster state is down when it starts', () => {
   });
 });
 
+describe('a control plane stopped while it reads its state again', () => {
+  it('a stop() during the read leaves it unjoined; started again, it follows the versions other CPs publish', async () => {
+    const base = memoryClusterState();
+    let down = true;
+    let release: (() => void) | undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const state: ClusterState = {
+      open: async () => {
+        if (down) throw new StateUnavailableError('the state is down');
+      },
+      // The read the rejoin makes hangs until the test lets it answer.
+      latest: async (options) => {
+        await gate;
+        return base.latest(options);
+      },
+      publish: (candidate, options) => base.publish(candidate, options),
+      watch: (listener) => base.watch(listener),
+    };
+    const clock = new FakeClock();
+    const cluster = await createTestCluster({
+      clock,
+      controlPlane: { state, logger: silentLogger },
+    });
+    clusters.push(cluster);
+    expect(cluster.cp.stateHealth.joined).toBe(false);
+    down = false;
+    await clock.advance(1_000); // the rejoin starts its read, which hangs
+    await cluster.cp.stop();
+    release?.();
+    await new Promise((resolve) => setImmediate(resolve));
+    // A stopped CP follows nothing, and says so.
+    expect(cluster.cp.stateHealth.joined).toBe(false);
+
+    await cluster.cp.start();
+    expect(cluster.cp.stateHealth.joined).toBe(true);
+    const other = await createTestCluster({
+      controlPlane: { state: base, logger: silentLogger },
+    });
+    clusters.push(other);
+    const { hash } = await other.cp.setConfig(config(1));
+    await vi.waitFor(() => expect(cluster.cp.currentConfig?.hash).toBe(hash));
+  });
+});
+
 describe("the cluster's traffic counters, shared per interval", () => {
   /** A DP of `cluster` that has connected, with its analytics flushed by the fake clock. */
   async function connected(cluster: TestCluster, nodeId: string) {
@@ -604,6 +681,129 @@ describe("the cluster's traffic counters, shared per interval", () => {
     expect((await cluster.cp.clusterAnalytics()).total.requests).toBe(3);
   });
 
+  it('a long outage costs each sync one kept interval, and the backlog goes a few at a time, never all in one call', async () => {
+    const base = memoryClusterState();
+    let down = false;
+    const attempts: number[] = [];
+    const whileDown: number[] = [];
+    const flaky: ClusterState = {
+      latest: (options) => base.latest(options),
+      publish: (candidate, options) => base.publish(candidate, options),
+      watch: (listener) => base.watch(listener),
+      analytics: {
+        write: (intervals, options) => {
+          (down ? whileDown : attempts).push(intervals.length);
+          return down
+            ? Promise.reject(new StateUnavailableError('down'))
+            : base.analytics.write(intervals, options);
+        },
+        read: (since, options) => base.analytics.read(since, options),
+        purge: (before, options) => base.analytics.purge(before, options),
+      },
+    };
+    const clock = new FakeClock();
+    const cluster = await createTestCluster({
+      clock,
+      controlPlane: { state: flaky, logger: silentLogger, analyticsIntervalMs: 1_000 },
+    });
+    clusters.push(cluster);
+    const dp = await connected(cluster, 'dp-1');
+    down = true;
+    // An outage of 100 intervals: each one's counts are kept (and retried at every sync).
+    for (let second = 0; second < 100; second++) {
+      dp.recordRequest({ service: 'orders', status: 200, latencyMs: 1 });
+      await clock.advance(1_000);
+    }
+    // Each retry serializes what it carries: one interval while the state fails, a few once it
+    // answers — never the whole backlog (a day of big intervals is more than a statement, or a
+    // string, can hold, and serializing it each second stalls the CP).
+    expect(whileDown.length).toBeGreaterThan(90);
+    expect(Math.max(...whileDown)).toBe(1);
+    down = false;
+    for (let sync = 0; sync < 15; sync++) await clock.advance(1_000);
+    expect(Math.max(...attempts)).toBeLessThanOrEqual(10);
+    expect((await base.analytics.read(0)).reduce((n, i) => n + i.counts.total.requests, 0)).toBe(
+      100,
+    );
+    expect((await cluster.cp.clusterAnalytics()).total.requests).toBe(100);
+  });
+
+  it('an outage longer than a day keeps a bounded number of intervals and loses no counts', async () => {
+    const base = memoryClusterState();
+    let down = false;
+    const flaky: ClusterState = {
+      latest: (options) => base.latest(options),
+      publish: (candidate, options) => base.publish(candidate, options),
+      watch: (listener) => base.watch(listener),
+      analytics: {
+        write: (intervals, options) =>
+          down
+            ? Promise.reject(new StateUnavailableError('down'))
+            : base.analytics.write(intervals, options),
+        read: (since, options) => base.analytics.read(since, options),
+        purge: (before, options) => base.analytics.purge(before, options),
+      },
+    };
+    const clock = new FakeClock();
+    const cluster = await createTestCluster({
+      clock,
+      controlPlane: { state: flaky, logger: silentLogger, analyticsIntervalMs: 1_000 },
+    });
+    clusters.push(cluster);
+    const dp = await connected(cluster, 'dp-1');
+    down = true;
+    // 1 500 intervals (a day of minutes is 1 440), each a big fleet's minute in real life: each
+    // one kept apart costs its own memory (some 27 MB at 8 000 names), so they cannot all be.
+    for (let second = 0; second < 1_500; second++) {
+      dp.recordRequest({ service: 'orders', status: 200, latencyMs: 1 });
+      await clock.advance(1_000);
+    }
+    down = false;
+    for (let sync = 0; sync < 10; sync++) await clock.advance(1_000);
+    const written = await base.analytics.read(0);
+    expect(written.length).toBeLessThanOrEqual(100);
+    expect(written.reduce((n, interval) => n + interval.counts.total.requests, 0)).toBe(1_500);
+    expect((await cluster.cp.clusterAnalytics()).total.requests).toBe(1_500);
+  });
+
+  it('a state that takes DP records but refuses traffic counters is shown down once, not every sync', async () => {
+    const base = memoryClusterState();
+    const refusing: ClusterState = {
+      latest: (options) => base.latest(options),
+      publish: (candidate, options) => base.publish(candidate, options),
+      watch: (listener) => base.watch(listener),
+      dataPlanes: base.dataPlanes,
+      analytics: {
+        write: () => Promise.reject(new StateUnavailableError('value too long')),
+        read: (since, options) => base.analytics.read(since, options),
+        purge: (before, options) => base.analytics.purge(before, options),
+      },
+    };
+    const lines: string[] = [];
+    const logger = {
+      error: () => undefined,
+      debug: () => undefined,
+      warn: (_: unknown, msg?: string) => void lines.push(`warn ${msg}`),
+      info: (_: unknown, msg?: string) => void lines.push(`info ${msg}`),
+    };
+    const clock = new FakeClock();
+    const cluster = await createTestCluster({
+      clock,
+      controlPlane: { state: refusing, logger, analyticsIntervalMs: 1_000 },
+    });
+    clusters.push(cluster);
+    const told: boolean[] = [];
+    cluster.cp.on('stateHealth', ({ available }) => told.push(available));
+    const dp = await connected(cluster, 'dp-1');
+    for (let second = 0; second < 10; second++) {
+      dp.recordRequest({ service: 'orders', status: 200, latencyMs: 1 });
+      await clock.advance(1_000);
+    }
+    expect(cluster.cp.stateHealth.available).toBe(false);
+    expect(told).toEqual([false]);
+    expect(lines.filter((line) => line.startsWith('warn'))).toHaveLength(1);
+  });
+
   it('a damaged interval in the state is skipped where it is not a count, never a crash', async () => {
     const { a, state } = await twoControlPlanes();
     await state.analytics!.write([
@@ -663,6 +863,45 @@ describe('the DP records of a CP that died', () => {
     await clock.advance(2_000);
     expect(a.cp.dataPlanes()).toMatchObject([{ id: 'orphan', connected: false }]);
     expect((await a.cp.listDataPlanes())[0]).toMatchObject({ connected: false });
+  });
+
+  it('a record changed while this CP could not read the state reaches its mirror at the next read, not the next whole one', async () => {
+    const clock = new FakeClock();
+    const state = memoryClusterState({ clock });
+    let readsFail = false;
+    // B's view of the same state, whose reads fail while `readsFail` (a slow or cut link).
+    const viewOfB: ClusterState = {
+      latest: (options) => state.latest(options),
+      publish: (candidate, options) => state.publish(candidate, options),
+      watch: (listener) => state.watch(listener),
+      dataPlanes: {
+        write: (records, options) => state.dataPlanes.write(records, options),
+        list: (options) =>
+          readsFail
+            ? Promise.reject(new StateUnavailableError('cut'))
+            : state.dataPlanes.list(options),
+        purge: (before, options) => state.dataPlanes.purge(before, options),
+      },
+    };
+    const a = await createTestCluster({ clock, controlPlane: { state, logger: silentLogger } });
+    const b = await createTestCluster({
+      clock,
+      controlPlane: { state: viewOfB, logger: silentLogger },
+    });
+    clusters.push(a, b);
+    const dp = a.dataPlane({ nodeId: 'dp-of-a' });
+    await dp.start();
+    await vi.waitFor(() => expect(a.cp.dataPlanes()).toHaveLength(1));
+    await clock.advance(1_000); // A writes
+    await clock.advance(1_000); // B reads
+    expect(b.cp.dataPlanes()).toMatchObject([{ id: 'dp-of-a', connected: true }]);
+    readsFail = true;
+    await dp.stop();
+    await clock.advance(1_000); // A writes it disconnected; B cannot read
+    await clock.advance(8_000);
+    readsFail = false;
+    await clock.advance(1_000); // B reads again: what changed since its last read
+    expect(b.cp.dataPlanes()).toMatchObject([{ id: 'dp-of-a', connected: false }]);
   });
 
   it('a record another CP changes reaches the mirror within a sync between whole reads', async () => {

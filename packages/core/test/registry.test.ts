@@ -388,4 +388,28 @@ describe('a node id belongs to one certificate while it is connected, across the
     await clock.advance(0);
     expect(second.status.connection).toBe('connected');
   });
+
+  it('two certificates connecting to CP A at once under one node id: the one refused leaves no claim CP B would honour', async () => {
+    const { a, b, dpPair } = await twoControlPlanes();
+    const pairs = { one: await dpPair('dp-1'), two: await dpPair('dp-2') };
+    const first = a.dataPlane(pairs.one, { nodeId: 'shared-id', hostname: 'one' });
+    const second = a.dataPlane(pairs.two, { nodeId: 'shared-id', hostname: 'two' });
+    const refused: string[] = [];
+    first.once('rejected', () => refused.push('one'));
+    second.once('rejected', () => refused.push('two'));
+    // Both hellos reach A before either has been asked of the cluster.
+    await Promise.all([first.start(), second.start()]);
+    await vi.waitFor(() => expect(refused).toHaveLength(1));
+    const loser = refused[0] as 'one' | 'two';
+    const holder = loser === 'one' ? second : first;
+    await vi.waitFor(() => expect(holder.status.connection).toBe('connected'));
+    // Before A's next sync, the refused certificate tries CP B.
+    const again = b.dataPlane(pairs[loser], { nodeId: 'shared-id', hostname: 'again' });
+    const outcome = new Promise<string>((resolve) => {
+      again.once('rejected', ({ code }) => resolve(code));
+      again.once('connected', () => resolve('admitted'));
+    });
+    await again.start();
+    expect(await outcome).toBe('NODE_ID_IN_USE');
+  });
 });

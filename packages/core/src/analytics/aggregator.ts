@@ -183,7 +183,10 @@ class Tally {
     for (const kind of KINDS) {
       for (const [name, traffic] of entries(counts[kind]))
         if (isRecord(traffic))
-          this.bucket(kind, name).addCounts(traffic as unknown as TrafficCounts);
+          // Folded here: its records (those of another CP's (other) were counted there).
+          this.bucket(kind, name, name === OTHER_KEY ? 0 : count(traffic.requests)).addCounts(
+            traffic as unknown as TrafficCounts,
+          );
       const folded = isRecord(counts.folded) ? count(counts.folded[kind]) : 0;
       this.folded[kind] = addClamped(this.folded[kind], folded);
     }
@@ -225,12 +228,13 @@ class Tally {
     };
   }
 
-  bucket(kind: Kind, name: string): Accumulator {
+  /** The accumulator of `name`, or of (other) past `maxKeys`: then `records` are counted folded. */
+  bucket(kind: Kind, name: string, records = 1): Accumulator {
     const map = this.by[kind];
     let accumulator = map.get(name);
     if (accumulator) return accumulator;
     if (map.size >= this.maxKeys) {
-      this.folded[kind]++;
+      this.folded[kind] = addClamped(this.folded[kind], records);
       name = OTHER_KEY;
       accumulator = map.get(name);
       if (accumulator) return accumulator;
@@ -378,4 +382,14 @@ export class AnalyticsAggregator {
       this.#lastSeq.delete(key);
     }
   }
+}
+
+/**
+ * @internal Several {@link AnalyticsCounts} added into one (at most `maxKeys` names of each
+ * kind, default 10 000), checked as `AnalyticsAggregator.merge` checks them.
+ */
+export function mergeCounts(counts: Iterable<AnalyticsCounts>, maxKeys = 10_000): AnalyticsCounts {
+  const tally = new Tally(maxKeys);
+  for (const one of counts) tally.addCounts(one);
+  return tally.counts();
 }

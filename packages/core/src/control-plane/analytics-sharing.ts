@@ -1,10 +1,28 @@
-import { AnalyticsAggregator, type AnalyticsSummary } from '../analytics/aggregator.ts';
+import {
+  AnalyticsAggregator,
+  type AnalyticsSummary,
+  mergeCounts,
+} from '../analytics/aggregator.ts';
 import type { Clock } from '../clock.ts';
 import type { AnalyticsInterval, SharedAnalytics } from '../cluster/contract.ts';
 import type { AbortOptions } from '../transport/contract.ts';
 
-/** Intervals kept while the state cannot take them: a day of minutes, then the oldest go. */
+/**
+ * Intervals kept apart while the state cannot take them. Past these, each interval that ends
+ * is added into the newest one kept of its UTC day: an interval holds a fleet's names with
+ * their latency buckets (tens of MB at 10 000 names), so an outage of any length keeps these
+ * and one more a day — and a month's sum from a UTC midnight stays exact.
+ */
+const KEEP_APART = 15;
+const DAY_MS = 86_400_000;
+/** Intervals kept at most (a few years of daily ones past KEEP_APART); then the oldest go. */
 const MAX_PENDING = 1_440;
+
+/**
+ * The most intervals one write carries: a retry during an outage serializes only these (not a
+ * day of intervals, more than one statement or string can hold), and a backlog goes in turns.
+ */
+const MAX_PER_WRITE = 10;
 
 /**
  * One CP's side of the cluster's shared analytics: its aggregator's counts cut into intervals
@@ -15,15 +33,17 @@ const MAX_PENDING = 1_440;
 export class AnalyticsSharing {
   #start = 0;
   #end = 0;
-  readonly #pending: AnalyticsInterval[] = [];
+  #pending: AnalyticsInterval[] = [];
   /** Intervals dropped because the state did not take them for a day (told once each time). */
   lost = 0;
+  /** Whether the last write failed: the next one tries the oldest interval alone. */
+  #failing = false;
 
   constructor(
     private readonly aggregator: AnalyticsAggregator,
     private readonly shared: SharedAnalytics,
     private readonly clock: Clock,
-    private readonly settings: { controlPlaneId: string; intervalMs: number },
+    private readonly settings: { controlPlaneId: string; intervalMs: number; maxKeys?: number },
   ) {}
 
   /** Starts the first interval now. */
@@ -39,31 +59,56 @@ export class AnalyticsSharing {
     const now = this.clock.now();
     if (!force && now < this.#end) return;
     const counts = this.aggregator.takeInterval();
-    if (counts) {
-      this.#pending.push({
-        controlPlaneId: this.settings.controlPlaneId,
-        start: this.#start,
-        counts,
-      });
-      if (this.#pending.length > MAX_PENDING) {
-        this.#pending.shift();
-        this.lost++;
-      }
-    }
+    if (counts)
+      this.#keep({ controlPlaneId: this.settings.controlPlaneId, start: this.#start, counts });
     this.#start = force ? now : this.#aligned(now);
     this.#end = this.#aligned(now) + this.settings.intervalMs;
   }
 
+  /** Keeps an ended interval until it is written: apart, or added into the newest kept. */
+  #keep(interval: AnalyticsInterval): void {
+    const last = this.#pending.at(-1);
+    if (
+      last &&
+      this.#pending.length >= KEEP_APART &&
+      Math.floor(last.start / DAY_MS) === Math.floor(interval.start / DAY_MS)
+    ) {
+      // A new object: a write of `last` under way leaves this one to be written after it.
+      this.#pending[this.#pending.length - 1] = {
+        ...last,
+        counts: mergeCounts([last.counts, interval.counts], this.settings.maxKeys),
+      };
+      return;
+    }
+    this.#pending.push(interval);
+    if (this.#pending.length > MAX_PENDING) {
+      this.#pending.shift();
+      this.lost++;
+    }
+  }
+
   /**
-   * Writes the ended intervals; they stay for the next call when the state fails (rethrown).
-   * Resolves whether the state was asked at all (nothing pending: not).
+   * Writes the ended intervals, oldest first, a few per call to the state; those not written
+   * stay for the next flush when the state fails (rethrown at once: one failed call per flush).
+   * While the state fails, each flush tries the oldest interval alone: an outage costs a sync
+   * one interval's serializing, whatever the backlog. Resolves whether the state was asked
+   * at all (nothing kept: not).
    */
   async flush(options: AbortOptions = {}): Promise<boolean> {
-    if (this.#pending.length === 0) return false;
-    const batch = this.#pending.slice();
-    await this.shared.write(batch, options);
-    this.#pending.splice(0, batch.length);
-    return true;
+    const asked = this.#pending.length > 0;
+    while (this.#pending.length > 0) {
+      const batch = this.#pending.slice(0, this.#failing ? 1 : MAX_PER_WRITE);
+      try {
+        await this.shared.write(batch, options);
+      } catch (error) {
+        this.#failing = true;
+        throw error;
+      }
+      this.#failing = false;
+      // Intervals ended meanwhile, or the oldest dropped, move the rest: these go by identity.
+      this.#pending = this.#pending.filter((interval) => !batch.includes(interval));
+    }
+    return asked;
   }
 
   /**

@@ -189,6 +189,9 @@ export interface ControlPlaneOptions<TConfig = unknown> {
 /** How long `stop()` waits for its last write of DP records to the cluster state. */
 const FINAL_SYNC_MS = 5_000;
 
+/** What one part of a sync found: the state answered, was not asked, or failed. */
+type SyncOutcome = 'answered' | 'idle' | { error: unknown };
+
 /** How often a CP sharing DP records reads all of them, not only those that changed. */
 const FULL_READ_MS = 30_000;
 
@@ -289,6 +292,8 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   #mirror = new Map<string, { record: SharedDataPlaneStatus; storedAt: number }>();
   /** When the whole table was last read (the others: what changed since about then). */
   #fullReadAt = Number.NEGATIVE_INFINITY;
+  /** When the last read that answered began, whole or not (the next reads what changed since). */
+  #readAt = Number.NEGATIVE_INFINITY;
   #syncTimer: TimerId | undefined;
   #syncing: Promise<void> | undefined;
   readonly #syncIntervalMs: number;
@@ -301,13 +306,9 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   readonly #maxKeys: number | undefined;
   /** Whether the state's latest config was read since `start()`; a read under way. */
   #joined = false;
-  #joining: Promise<void> | undefined;
-  /**
-   * Changed by each `start()` and `stop()`: a read of the state begun before counts for
-   * nothing; `#stoppedAt` is its value at the last stop (nothing started since when equal).
-   */
-  #generation = 0;
-  #stoppedAt = 0;
+  #joining: { epoch: number; promise: Promise<void> } | undefined;
+  /** Counts the stops: a read of the state begun before the latest stop joins nothing. */
+  #epoch = 0;
   #rejoinTimer: TimerId | undefined;
   #rejoinDelayMs = REJOIN_FIRST_MS;
   #health: ControlPlaneStateHealth;
@@ -372,6 +373,9 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       ? new AnalyticsSharing(this.#analytics, options.state.analytics, this.#clock, {
           controlPlaneId: this.id,
           intervalMs,
+          ...(options.analytics?.maxKeys !== undefined
+            ? { maxKeys: options.analytics.maxKeys }
+            : {}),
         })
       : undefined;
     this.#health = { available: true, since: this.#clock.now(), joined: false };
@@ -435,7 +439,6 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     // transport is still binding waits for it, then closes what it bound.
     return this.#inTurn(async () => {
       if (this.#started) return;
-      this.#generation++;
       // The cluster's latest config first (then each new one another CP publishes). A CP
       // whose state cannot be read starts anyway, serving nothing it did not have — DPs keep
       // serving theirs — and reads it again until it answers.
@@ -479,8 +482,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       this.#purgeTimer = undefined;
       this.#broadcaster.stop();
       this.#joined = false;
-      this.#joining = undefined;
-      this.#stoppedAt = ++this.#generation;
+      this.#epoch++;
       if (this.#rejoinTimer) this.#clock.clearTimeout(this.#rejoinTimer);
       this.#rejoinTimer = undefined;
       this.#rejoinDelayMs = REJOIN_FIRST_MS;
@@ -500,6 +502,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       }
       this.#mirror.clear();
       this.#fullReadAt = Number.NEGATIVE_INFINITY;
+      this.#readAt = Number.NEGATIVE_INFINITY;
     });
   }
 
@@ -513,34 +516,36 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   }
 
   /**
-   * Reads the state's latest config and follows it (one read at a time). A read that ends
-   * after a `stop()` counts for nothing: `#generation` changed.
+   * Reads the state's latest config and follows it (one read at a time). A read that a stop()
+   * overtook joins nothing — the stopped CP follows no state — and a start() after that stop
+   * waits for it, then reads afresh.
    */
   #join(): Promise<void> {
     if (this.#joined) return Promise.resolve();
-    if (this.#joining) return this.#joining;
-    const generation = this.#generation;
-    const run = this.#broadcaster.join().then(
-      () => {
-        if (generation !== this.#generation) return;
-        this.#joined = true;
-        this.#observeState(true);
-      },
-      (error: unknown) => {
-        if (generation === this.#generation) this.#observeState(false, error);
-        throw error;
-      },
-    );
-    this.#joining = run;
-    void run
+    const epoch = this.#epoch;
+    if (this.#joining?.epoch === epoch) return this.#joining.promise;
+    const before = this.#joining?.promise.catch(() => undefined) ?? Promise.resolve();
+    const promise = before
+      .then(() => this.#broadcaster.join())
+      .then(
+        () => {
+          if (epoch !== this.#epoch) {
+            this.#broadcaster.stop();
+            throw new AbortedError('the control plane stopped while it read its cluster state');
+          }
+          this.#joined = true;
+          this.#observeState(true);
+        },
+        (error: unknown) => {
+          if (epoch === this.#epoch) this.#observeState(false, error);
+          throw error;
+        },
+      )
       .finally(() => {
-        if (this.#joining === run) this.#joining = undefined;
-        // A read that outlived its CP's stop: the CP follows nothing (unless started again).
-        if (generation !== this.#generation && this.#generation === this.#stoppedAt)
-          this.#broadcaster.stop();
-      })
-      .catch(() => undefined);
-    return run;
+        if (this.#joining?.promise === promise) this.#joining = undefined;
+      });
+    this.#joining = { epoch, promise };
+    return promise;
   }
 
   /** Reads the state again later: 1 s, then twice as long each time, at most 10 s. */
@@ -551,13 +556,13 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     this.#rejoinTimer = this.#clock.setTimeout(() => {
       this.#rejoinTimer = undefined;
       if (!this.#started) return;
-      const generation = this.#generation;
+      const epoch = this.#epoch;
       this.#join().then(
         () => {
           this.#rejoinDelayMs = REJOIN_FIRST_MS;
         },
         () => {
-          if (this.#started && generation === this.#generation) this.#scheduleRejoin();
+          if (this.#started && epoch === this.#epoch) this.#scheduleRejoin();
         },
       );
     }, delayMs);
@@ -789,10 +794,14 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     const bound = this.#settings.heartbeatTimeoutMs + this.#syncIntervalMs;
     const now = this.#clock.now();
     for (const { storedAgoMs, ...record } of others) {
-      const mine = byId.get(record.id);
-      if (mine && (mine.connected || mine.lastSeen >= record.lastSeen)) continue;
       const fresh =
         storedAgoMs !== undefined ? storedAgoMs <= bound : now - record.lastSeen <= bound;
+      const mine = byId.get(record.id);
+      // A DP another live CP serves now is shown there, whatever the CPs' clocks say of
+      // lastSeen: a DP this CP lost is shown as the other CP has it.
+      const servedElsewhere = record.controlPlaneId !== this.id && record.connected && fresh;
+      if (mine && (mine.connected || (!servedElsewhere && mine.lastSeen >= record.lastSeen)))
+        continue;
       byId.set(record.id, {
         ...record,
         labels: { ...record.labels },
@@ -813,31 +822,41 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     }, this.#syncIntervalMs);
   }
 
-  /** Shares what changed with the cluster: DP records, ended intervals of traffic counters. */
+  /**
+   * Shares what changed with the cluster: DP records, ended intervals of traffic counters. The
+   * state is found available when both answered: one sync is one finding (a state that takes
+   * one and refuses the other is not told down and up again each second).
+   */
   async #sync(options: { read?: boolean } = {}): Promise<void> {
-    await this.#syncDataPlanes(options);
-    await this.#syncAnalytics();
+    const records = await this.#syncDataPlanes(options);
+    const counters = await this.#syncAnalytics();
+    // One sync is one finding: down when either part failed, up only when the state answered
+    // a call (a sync with nothing to write and nothing to read says nothing).
+    const failed = [records, counters].find((outcome) => typeof outcome === 'object');
+    if (typeof failed === 'object') this.#observeState(false, failed.error);
+    else if (records === 'answered' || counters === 'answered') this.#observeState(true);
   }
 
   /** Writes the intervals of traffic counters that ended; kept for the next sync on failure. */
-  async #syncAnalytics(): Promise<void> {
+  async #syncAnalytics(): Promise<SyncOutcome> {
     const sharing = this.#sharing;
-    if (!sharing) return;
+    if (!sharing) return 'idle';
     sharing.rotate();
     const lost = sharing.lost;
+    let outcome: SyncOutcome;
     try {
-      // Only an answer says the state answers: a sync with nothing to write says nothing.
-      if (await sharing.flush()) this.#observeState(true);
+      outcome = (await sharing.flush()) ? 'answered' : 'idle';
     } catch (error) {
-      this.#observeState(false, error);
+      outcome = { error };
     }
     if (sharing.lost > lost)
       logSafely(
         this.logger,
         'warn',
         { lost: sharing.lost },
-        'the cluster state took no traffic counters for a day: the oldest interval is dropped',
+        'the cluster state took no traffic counters for too long: the oldest interval kept is dropped',
       );
+    return outcome;
   }
 
   /**
@@ -870,36 +889,37 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   }
 
   /** Writes this CP's changed records, then reads the cluster's; a failure is logged once. */
-  async #syncDataPlanes(options: { read?: boolean } = {}): Promise<void> {
+  async #syncDataPlanes(options: { read?: boolean } = {}): Promise<SyncOutcome> {
     const shared = this.#shared;
-    if (!shared) return;
+    if (!shared) return 'idle';
     const changed = this.#registry.takeChanged();
     try {
       if (changed.length > 0)
         await shared.write(changed.map((record) => ({ ...record, controlPlaneId: this.id })));
       // This CP's own records too: those from before a restart under the same id.
       if (options.read !== false) await this.#readDataPlanes(shared);
-      if (changed.length > 0 || options.read !== false) this.#observeState(true);
+      return changed.length > 0 || options.read !== false ? 'answered' : 'idle';
     } catch (error) {
       // Written again at the next sync: nothing is lost but time (other CPs see these late).
       this.#registry.retake(changed);
-      this.#observeState(false, error);
+      return { error };
     }
   }
 
   /**
    * Reads the cluster's records into the mirror: every `FULL_READ_MS` all of them (records
-   * purged meanwhile go), else those stored in the last few syncs — at 3 000 DPs a CP reads
-   * the hundred that changed each second rather than the 3 000. Each record's age is kept on
-   * this CP's clock from the state's `storedAgoMs`, so it goes on ageing between reads.
+   * purged meanwhile go), else those stored since the last read that answered (at least the
+   * last few syncs) — at 3 000 DPs a CP reads the hundred that changed each second rather
+   * than the 3 000, and a read that failed or came late misses nothing. Each record's age is
+   * kept on this CP's clock from the state's `storedAgoMs`, so it goes on ageing between reads.
    */
   async #readDataPlanes(shared: SharedDataPlanes): Promise<void> {
     const now = this.#clock.now();
     const full = now - this.#fullReadAt >= FULL_READ_MS;
-    const records = await shared.list(
-      full ? {} : { storedWithinMs: 3 * this.#syncIntervalMs + 1_000 },
-    );
+    const sinceLastRead = Math.max(now - this.#readAt, 3 * this.#syncIntervalMs);
+    const records = await shared.list(full ? {} : { storedWithinMs: sinceLastRead + 1_000 });
     const at = this.#clock.now();
+    this.#readAt = now;
     if (full) {
       this.#mirror.clear();
       this.#fullReadAt = now;

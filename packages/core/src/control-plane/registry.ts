@@ -22,6 +22,8 @@ export type ConfigReport = Pick<DataPlaneStatus, 'configHash' | 'configVersion' 
 export class DataPlaneRegistry<H extends RegistryHolder = RegistryHolder> {
   readonly #records = new Map<string, Readonly<DataPlaneStatus>>();
   readonly #holders = new Map<string, H>();
+  /** The connections asking the cluster for a node id, by node id ({@link reserve}). */
+  readonly #reserved = new Map<string, Set<H>>();
   /** Node ids whose record changed since `takeChanged` was last called (when tracked). */
   readonly #dirty = new Set<string>();
   /** Whether changes are tracked for `takeChanged` (a CP sharing its DP records). */
@@ -61,7 +63,28 @@ export class DataPlaneRegistry<H extends RegistryHolder = RegistryHolder> {
   /** Whether {@link claim} would let `holder` serve `nodeId` now. */
   mayClaim(nodeId: string, holder: H): boolean {
     const previous = this.#holders.get(nodeId);
-    return !previous || previous === holder || previous.sameCertificate(holder);
+    if (previous && previous !== holder && !previous.sameCertificate(holder)) return false;
+    // A connection still asking the cluster for the id holds it against other certificates.
+    for (const other of this.#reserved.get(nodeId) ?? [])
+      if (other !== holder && !other.sameCertificate(holder)) return false;
+    return true;
+  }
+
+  /**
+   * Holds `nodeId` for `holder` while it asks the other CPs for it (until the returned
+   * function is called): a connection under another certificate meanwhile is refused by
+   * {@link mayClaim}, as if `holder` were connected — else both would claim the id across the
+   * cluster, and the record the cluster keeps could name the certificate refused here.
+   */
+  reserve(nodeId: string, holder: H): () => void {
+    const reserved = this.#reserved.get(nodeId) ?? new Set<H>();
+    this.#reserved.set(nodeId, reserved);
+    reserved.add(holder);
+    return () => {
+      reserved.delete(holder);
+      if (reserved.size === 0 && this.#reserved.get(nodeId) === reserved)
+        this.#reserved.delete(nodeId);
+    };
   }
 
   /**

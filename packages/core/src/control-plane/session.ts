@@ -263,7 +263,14 @@ export class DataPlaneSession implements FeedTarget {
       await this.#refuse(record, inUse());
       return;
     }
-    if (!(await this.host.claimAcrossCluster(record))) {
+    const unreserve = this.host.registry.reserve(record.id, this);
+    let claimed: boolean;
+    try {
+      claimed = await this.host.claimAcrossCluster(record);
+    } finally {
+      unreserve();
+    }
+    if (!claimed) {
       await this.#refuse(
         record,
         new NodeIdInUseError(

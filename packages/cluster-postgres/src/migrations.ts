@@ -51,10 +51,11 @@ const STEPS: readonly string[] = [
   // interval ends; a retry replaces it); the DP records by when they were stored.
   `CREATE TABLE IF NOT EXISTS planesync_analytics (
      interval_start bigint NOT NULL,
-     control_plane_id text NOT NULL,
+     control_plane_id text COLLATE "C" NOT NULL,
+     run text COLLATE "C" NOT NULL,
      counts jsonb NOT NULL,
      updated_at timestamptz NOT NULL DEFAULT now(),
-     PRIMARY KEY (interval_start, control_plane_id)
+     PRIMARY KEY (interval_start, control_plane_id, run)
    );
    -- CPs read the DP records stored in the last seconds each second.
    CREATE INDEX IF NOT EXISTS planesync_data_planes_updated_at ON planesync_data_planes (updated_at)`,

@@ -3,7 +3,9 @@ import { gunzip, gzip } from 'node:zlib';
 import {
   type AnalyticsCounts,
   type AnalyticsInterval,
+  type AnalyticsIntervalKey,
   type ClusterState,
+  compareAnalyticsKeys as compareKeys,
   defaultLogger,
   InvalidArgumentError,
   type Logger,
@@ -276,33 +278,30 @@ export class PostgresClusterState implements ClusterState {
     if (intervals.length === 0) return;
     await this.open();
     // One row per key (the last write of it), in key order: overlapping batches never deadlock.
-    const byKey = new Map<
-      string,
-      { interval_start: number; control_plane_id: string; counts: unknown }
-    >();
+    const byKey = new Map<string, AnalyticsInterval>();
     for (const interval of intervals) {
-      const row = {
-        interval_start: Math.round(interval.start),
-        control_plane_id: text(interval.controlPlaneId),
+      const cleaned = {
+        start: Math.round(interval.start),
+        controlPlaneId: text(interval.controlPlaneId),
+        run: text(interval.run ?? ''),
         counts: interval.counts,
       };
-      byKey.set(`${row.interval_start}\0${row.control_plane_id}`, row);
+      byKey.set(`${cleaned.start}\0${cleaned.controlPlaneId}\0${cleaned.run}`, cleaned);
     }
-    const rows = [...byKey.values()].sort((a, b) =>
-      a.interval_start !== b.interval_start
-        ? a.interval_start - b.interval_start
-        : a.control_plane_id < b.control_plane_id
-          ? -1
-          : 1,
-    );
+    const rows = [...byKey.values()].sort(compareKeys).map((interval) => ({
+      interval_start: interval.start,
+      control_plane_id: interval.controlPlaneId,
+      run: interval.run,
+      counts: interval.counts,
+    }));
     await this.#pool
       .query(
-        `INSERT INTO planesync_analytics (interval_start, control_plane_id, counts)
-         SELECT interval_start, control_plane_id, counts
+        `INSERT INTO planesync_analytics (interval_start, control_plane_id, run, counts)
+         SELECT interval_start, control_plane_id, run, counts
          FROM jsonb_to_recordset($1::jsonb) AS r(interval_start bigint, control_plane_id text,
-           counts jsonb)
-         ON CONFLICT (interval_start, control_plane_id) DO UPDATE SET counts = EXCLUDED.counts,
-           updated_at = now()`,
+           run text, counts jsonb)
+         ON CONFLICT (interval_start, control_plane_id, run) DO UPDATE
+           SET counts = EXCLUDED.counts, updated_at = now()`,
         // Cleaned as it is serialized: a minute of a big fleet's counts holds some 400 000
         // keys and numbers, and copying them all to clean a few would stall the CP.
         [JSON.stringify(rows, cleanJson)],
@@ -314,21 +313,36 @@ export class PostgresClusterState implements ClusterState {
 
   async #readAnalytics(
     since: number,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; after?: AnalyticsIntervalKey; limit?: number } = {},
   ): Promise<AnalyticsInterval[]> {
     throwIfAborted(options.signal);
     await this.open();
+    const { after } = options;
+    // Text in byte order (COLLATE "C"), as compareKeys orders it: pages follow one another.
     const { rows } = await this.#pool
-      .query<{ interval_start: string; control_plane_id: string; counts: AnalyticsCounts }>(
-        `SELECT interval_start, control_plane_id, counts FROM planesync_analytics
-         WHERE interval_start >= $1 ORDER BY interval_start, control_plane_id`,
-        [Math.max(0, Math.floor(since))],
+      .query<{
+        interval_start: string;
+        control_plane_id: string;
+        run: string;
+        counts: AnalyticsCounts;
+      }>(
+        `SELECT interval_start, control_plane_id, run, counts FROM planesync_analytics
+         WHERE interval_start >= $1
+           ${after ? 'AND (interval_start, control_plane_id COLLATE "C", run COLLATE "C") > ($3, $4, $5)' : ''}
+         ORDER BY interval_start, control_plane_id COLLATE "C", run COLLATE "C"
+         LIMIT $2`,
+        [
+          Math.max(0, Math.floor(since)),
+          options.limit ?? null,
+          ...(after ? [Math.round(after.start), text(after.controlPlaneId), text(after.run)] : []),
+        ],
       )
       .catch((error: unknown) => {
         throw unavailable(error, 'reading traffic counters');
       });
     return rows.map((row) => ({
       controlPlaneId: row.control_plane_id,
+      run: row.run,
       start: Number(row.interval_start),
       counts: row.counts,
     }));
@@ -641,13 +655,15 @@ interface DataPlaneRow {
 
 /**
  * Upserts the rows of `$1` (a JSON array of {@link toRow}s); the caller adds the rule
- * (`WHERE`) under which a row replaces the one kept.
+ * (`WHERE`) under which a row replaces the one kept. Stamped with the moment of the write
+ * (`clock_timestamp()`, not the transaction's start): a write that waited on a row lock is
+ * still within the window of the CPs' reads of what changed lately.
  */
 const UPSERT = `INSERT INTO planesync_data_planes AS kept (id, control_plane_id, hostname, ip,
     version, labels, sync_status, config_hash, config_version, last_seen, connected,
-    cert_expires_at, details)
+    cert_expires_at, details, updated_at)
   SELECT id, control_plane_id, hostname, ip, version, labels, sync_status, config_hash,
-    config_version, last_seen, connected, cert_expires_at, details
+    config_version, last_seen, connected, cert_expires_at, details, clock_timestamp()
   FROM jsonb_to_recordset($1::jsonb) AS r(id text, control_plane_id text, hostname text,
     ip text, version text, labels jsonb, sync_status text, config_hash text,
     config_version bigint, last_seen bigint, connected boolean, cert_expires_at bigint,
@@ -658,7 +674,7 @@ const UPSERT = `INSERT INTO planesync_data_planes AS kept (id, control_plane_id,
     config_hash = EXCLUDED.config_hash, config_version = EXCLUDED.config_version,
     last_seen = EXCLUDED.last_seen, connected = EXCLUDED.connected,
     cert_expires_at = EXCLUDED.cert_expires_at, details = EXCLUDED.details,
-    updated_at = now()`;
+    updated_at = EXCLUDED.updated_at`;
 
 /**
  * A record as a row. Text jsonb refuses (NUL, lone surrogates — a DP's hello can carry them)

@@ -31,6 +31,7 @@ export type { AnalyticsOptions, AnalyticsState } from './analytics/telemetry-que
 export { type Clock, delay, systemClock, type TimerId } from './clock.ts';
 export type {
   AnalyticsInterval,
+  AnalyticsIntervalKey,
   ClusterState,
   PublishOptions,
   PublishOutcome,
@@ -42,6 +43,7 @@ export type {
   VersionCandidate,
 } from './cluster/contract.ts';
 export {
+  compareKeys as compareAnalyticsKeys,
   MemoryClusterState,
   type MemoryClusterStateOptions,
   memoryClusterState,

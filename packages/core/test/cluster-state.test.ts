@@ -804,11 +804,90 @@ describe("the cluster's traffic counters, shared per interval", () => {
     expect(lines.filter((line) => line.startsWith('warn'))).toHaveLength(1);
   });
 
+  it("a month's clusterAnalytics reads the state's intervals a bounded number at a time", async () => {
+    // A month of one-minute intervals is 43 200 rows per CP: some 16 KB each for 30 names,
+    // 130 KB for 800 (latency buckets included) — 2 to 17 GB of JSON for three CPs, read into
+    // one array and parsed before anything is summed, so the call takes the CP's heap down.
+    const base = memoryClusterState();
+    const reads: number[] = [];
+    const counted: ClusterState = {
+      latest: (options) => base.latest(options),
+      publish: (candidate, options) => base.publish(candidate, options),
+      watch: (listener) => base.watch(listener),
+      analytics: {
+        write: (intervals, options) => base.analytics.write(intervals, options),
+        read: async (since, options) => {
+          const read = await base.analytics.read(since, options);
+          reads.push(read.length);
+          return read;
+        },
+        purge: (before, options) => base.analytics.purge(before, options),
+      },
+    };
+    const one = (start: number) => ({
+      controlPlaneId: 'cp-other',
+      run: 'run-1',
+      start,
+      counts: {
+        total: { requests: 1, statusClasses: { '2xx': 1 }, latencyBuckets: { '1': 1 } },
+        services: {},
+        routes: {},
+        consumers: {},
+        dropped: 0,
+        folded: { services: 0, routes: 0, consumers: 0 },
+        apiCallsByDataPlane: { 'dp-1': 1 },
+      } as never,
+    });
+    await base.analytics.write(Array.from({ length: 5_000 }, (_, i) => one(i * 60_000)));
+    const cluster = await createTestCluster({
+      controlPlane: { state: counted, logger: silentLogger },
+    });
+    clusters.push(cluster);
+    expect((await cluster.cp.clusterAnalytics({ since: 0 })).total.requests).toBe(5_000);
+    expect(Math.max(...reads)).toBeLessThanOrEqual(1_000);
+  });
+
+  it('a CP restarted under its controlPlaneId on a clock two minutes behind keeps the intervals written before', async () => {
+    const state = memoryClusterState();
+    const clock = new FakeClock(Date.UTC(2026, 0, 1, 12, 0, 30));
+    const first = await createTestCluster({
+      clock,
+      controlPlane: { state, logger: silentLogger, controlPlaneId: 'cp-0' },
+    });
+    clusters.push(first);
+    const dp = await connected(first, 'dp-1');
+    for (let minute = 0; minute < 3; minute++) {
+      dp.recordRequest({ service: 'orders', status: 200, latencyMs: 1 });
+      await clock.advance(60_000);
+    }
+    await first.stop();
+    const written = (await state.analytics.read(0)).reduce(
+      (n, interval) => n + interval.counts.total.requests,
+      0,
+    );
+    expect(written).toBe(3);
+    // The same CP back on another host, whose clock is two minutes behind.
+    const behind = new FakeClock(clock.now() - 120_000);
+    const second = await createTestCluster({
+      clock: behind,
+      controlPlane: { state, logger: silentLogger, controlPlaneId: 'cp-0' },
+    });
+    clusters.push(second);
+    const again = await connected(second, 'dp-1');
+    for (let minute = 0; minute < 3; minute++) {
+      again.recordRequest({ service: 'orders', status: 200, latencyMs: 1 });
+      await behind.advance(60_000);
+    }
+    await second.stop();
+    expect((await second.cp.clusterAnalytics()).total.requests).toBe(6);
+  });
+
   it('a damaged interval in the state is skipped where it is not a count, never a crash', async () => {
     const { a, state } = await twoControlPlanes();
     await state.analytics!.write([
       {
         controlPlaneId: 'broken',
+        run: 'r',
         start: 1,
         counts: {
           total: { requests: -5, statusClasses: { '2xx': 'many', constructor: 3 } },

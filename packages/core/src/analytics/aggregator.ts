@@ -385,6 +385,26 @@ export class AnalyticsAggregator {
 }
 
 /**
+ * @internal Counts added one at a time — a page of intervals read, then the next — into one
+ * summary, as `AnalyticsAggregator.merge` does with all of them at once.
+ */
+export class CountsMerger {
+  readonly #tally: Tally;
+
+  constructor(maxKeys = 10_000) {
+    this.#tally = new Tally(maxKeys);
+  }
+
+  add(counts: AnalyticsCounts): void {
+    this.#tally.addCounts(counts);
+  }
+
+  summary(since: number, services: number): AnalyticsSummary {
+    return this.#tally.summary(since, services);
+  }
+}
+
+/**
  * @internal Several {@link AnalyticsCounts} added into one (at most `maxKeys` names of each
  * kind, default 10 000), checked as `AnalyticsAggregator.merge` checks them.
  */

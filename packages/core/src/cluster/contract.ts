@@ -103,15 +103,24 @@ export interface SharedDataPlanes {
 }
 
 /** What one CP counted over one interval of time, as the cluster shares it. */
-export interface AnalyticsInterval {
+export interface AnalyticsInterval extends AnalyticsIntervalKey {
+  readonly counts: AnalyticsCounts;
+}
+
+/** What identifies an {@link AnalyticsInterval}, and orders them: `start`, then the rest. */
+export interface AnalyticsIntervalKey {
+  /**
+   * When the interval began (ms since the epoch): a multiple of the interval's length, or
+   * the CP's start when it started within one.
+   */
+  readonly start: number;
   /** The CP that counted it: its `ControlPlane.id`. */
   readonly controlPlaneId: string;
   /**
-   * When the interval began (ms since the epoch): a multiple of the interval's length, or
-   * the CP's start when it started within one. With `controlPlaneId`, its key.
+   * The CP's run: a random id each `start()` draws, so a CP restarted under its id (on a
+   * clock behind the old one's, say) never replaces what it wrote before.
    */
-  readonly start: number;
-  readonly counts: AnalyticsCounts;
+  readonly run: string;
 }
 
 /**
@@ -121,8 +130,15 @@ export interface AnalyticsInterval {
 export interface SharedAnalytics {
   /** Writes these intervals, each replacing any earlier write of its key (a retry). */
   write(intervals: readonly AnalyticsInterval[], options?: AbortOptions): Promise<void>;
-  /** Every CP's intervals that began at or after `since` (ms since the epoch). */
-  read(since: number, options?: AbortOptions): Promise<AnalyticsInterval[]>;
+  /**
+   * Every CP's intervals that began at or after `since` (ms since the epoch), ordered by
+   * their key (`start`, `controlPlaneId`, `run`): with `after`, those past that key; with
+   * `limit`, at most that many — a summary of a month reads it a page at a time.
+   */
+  read(
+    since: number,
+    options?: AbortOptions & { after?: AnalyticsIntervalKey; limit?: number },
+  ): Promise<AnalyticsInterval[]>;
   /** Removes the intervals that began before `before`; resolves with how many went. */
   purge(before: number, options?: AbortOptions): Promise<number>;
 }

@@ -3,6 +3,7 @@ import { throwIfAborted } from '../errors.ts';
 import type { AbortOptions } from '../transport/contract.ts';
 import type {
   AnalyticsInterval,
+  AnalyticsIntervalKey,
   ClusterState,
   PublishOptions,
   PublishOutcome,
@@ -191,16 +192,21 @@ class MemoryAnalytics implements SharedAnalytics {
     throwIfAborted(options.signal);
     for (const interval of intervals)
       this.#intervals.set(
-        `${interval.controlPlaneId}\0${interval.start}`,
+        `${interval.start}\0${interval.controlPlaneId}\0${interval.run}`,
         structuredClone(interval),
       );
   }
 
-  async read(since: number, options: AbortOptions = {}): Promise<AnalyticsInterval[]> {
+  async read(
+    since: number,
+    options: AbortOptions & { after?: AnalyticsIntervalKey; limit?: number } = {},
+  ): Promise<AnalyticsInterval[]> {
     throwIfAborted(options.signal);
+    const { after } = options;
     return [...this.#intervals.values()]
-      .filter((interval) => interval.start >= since)
-      .sort((a, b) => a.start - b.start)
+      .filter((interval) => interval.start >= since && (!after || compareKeys(interval, after) > 0))
+      .sort(compareKeys)
+      .slice(0, options.limit ?? Number.POSITIVE_INFINITY)
       .map((interval) => structuredClone(interval));
   }
 
@@ -214,4 +220,16 @@ class MemoryAnalytics implements SharedAnalytics {
     }
     return purged;
   }
+}
+
+/**
+ * The order of {@link AnalyticsIntervalKey}s a `SharedAnalytics.read` pages by: start, then
+ * the CP's id, then the run, text in UTF-8 byte order (PostgreSQL's `COLLATE "C"`).
+ */
+export function compareKeys(a: AnalyticsIntervalKey, b: AnalyticsIntervalKey): number {
+  if (a.start !== b.start) return a.start - b.start;
+  return (
+    Buffer.compare(Buffer.from(a.controlPlaneId), Buffer.from(b.controlPlaneId)) ||
+    Buffer.compare(Buffer.from(a.run), Buffer.from(b.run))
+  );
 }

@@ -1,10 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import {
-  AnalyticsAggregator,
+  type AnalyticsAggregator,
   type AnalyticsSummary,
+  CountsMerger,
   mergeCounts,
 } from '../analytics/aggregator.ts';
 import type { Clock } from '../clock.ts';
 import type { AnalyticsInterval, SharedAnalytics } from '../cluster/contract.ts';
+import { compareKeys } from '../cluster/memory-state.ts';
 import type { AbortOptions } from '../transport/contract.ts';
 
 /**
@@ -24,6 +27,9 @@ const MAX_PENDING = 1_440;
  */
 const MAX_PER_WRITE = 10;
 
+/** Intervals a summary reads per call to the state: a month is read a page at a time. */
+const READ_PAGE = 200;
+
 /**
  * One CP's side of the cluster's shared analytics: its aggregator's counts cut into intervals
  * (aligned to `intervalMs`; the first begins at the start), each written once to the state
@@ -33,6 +39,8 @@ const MAX_PER_WRITE = 10;
 export class AnalyticsSharing {
   #start = 0;
   #end = 0;
+  /** This run's id (each `begin()` draws one): a restarted CP never overwrites its old rows. */
+  #run = '';
   #pending: AnalyticsInterval[] = [];
   /** Intervals dropped because the state did not take them for a day (told once each time). */
   lost = 0;
@@ -49,6 +57,7 @@ export class AnalyticsSharing {
   /** Starts the first interval now. */
   begin(): void {
     this.aggregator.takeInterval();
+    this.#run = randomUUID();
     const now = this.clock.now();
     this.#start = now;
     this.#end = this.#aligned(now) + this.settings.intervalMs;
@@ -60,7 +69,12 @@ export class AnalyticsSharing {
     if (!force && now < this.#end) return;
     const counts = this.aggregator.takeInterval();
     if (counts)
-      this.#keep({ controlPlaneId: this.settings.controlPlaneId, start: this.#start, counts });
+      this.#keep({
+        controlPlaneId: this.settings.controlPlaneId,
+        run: this.#run,
+        start: this.#start,
+        counts,
+      });
     this.#start = force ? now : this.#aligned(now);
     this.#end = this.#aligned(now) + this.settings.intervalMs;
   }
@@ -113,7 +127,9 @@ export class AnalyticsSharing {
 
   /**
    * Every CP's counts since `since`, this CP's current and unwritten intervals included (each
-   * interval once: this CP's own in memory replace what the state read holds of them).
+   * interval once: this CP's own in memory replace what the state holds of them). The state is
+   * read a page at a time and each page summed before the next is read: a month of intervals
+   * never sits in memory at once.
    */
   async summary(
     sinceAsked: number,
@@ -121,28 +137,46 @@ export class AnalyticsSharing {
   ): Promise<AnalyticsSummary> {
     // Counts are kept per interval: from the start of the one `since` falls in.
     const since = this.#aligned(Math.max(0, sinceAsked));
-    const read = await this.shared.read(since, options);
-    const byKey = new Map(read.map((interval) => [key(interval), interval]));
     const current = this.aggregator.peekInterval();
-    const own = current
-      ? [
-          ...this.#pending,
-          { controlPlaneId: this.settings.controlPlaneId, start: this.#start, counts: current },
-        ]
-      : this.#pending;
-    for (const interval of own) if (interval.start >= since) byKey.set(key(interval), interval);
-    const intervals = [...byKey.values()];
-    const first = intervals.reduce(
-      (earliest, interval) => Math.min(earliest, interval.start),
-      Infinity,
-    );
-    return AnalyticsAggregator.merge(
-      intervals.map((interval) => interval.counts),
-      {
-        since: Number.isFinite(first) ? Math.max(first, since) : since,
-        services: this.aggregator.serviceCount,
-        ...(options.maxKeys !== undefined ? { maxKeys: options.maxKeys } : {}),
-      },
+    const own = (
+      current
+        ? [
+            ...this.#pending,
+            {
+              controlPlaneId: this.settings.controlPlaneId,
+              run: this.#run,
+              start: this.#start,
+              counts: current,
+            },
+          ]
+        : this.#pending
+    ).filter((interval) => interval.start >= since);
+    const mine = new Set(own.map(key));
+    const merger = new CountsMerger(options.maxKeys);
+    let first = Number.POSITIVE_INFINITY;
+    let after: AnalyticsInterval | undefined;
+    for (;;) {
+      const page = await this.shared.read(since, {
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(after ? { after } : {}),
+        limit: READ_PAGE,
+      });
+      for (const interval of page) {
+        // A state that ignores `after` must not loop: only keys past the last one count.
+        if (after && compareKeys(interval, after) <= 0) continue;
+        if (!mine.has(key(interval))) merger.add(interval.counts);
+        first = Math.min(first, interval.start);
+        after = interval;
+      }
+      if (page.length < READ_PAGE) break;
+    }
+    for (const interval of own) {
+      merger.add(interval.counts);
+      first = Math.min(first, interval.start);
+    }
+    return merger.summary(
+      Number.isFinite(first) ? Math.max(first, since) : since,
+      this.aggregator.serviceCount,
     );
   }
 
@@ -152,5 +186,5 @@ export class AnalyticsSharing {
 }
 
 function key(interval: AnalyticsInterval): string {
-  return `${interval.controlPlaneId}\0${interval.start}`;
+  return `${interval.start}\0${interval.controlPlaneId}\0${interval.run}`;
 }

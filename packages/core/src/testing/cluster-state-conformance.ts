@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type {
+  AnalyticsIntervalKey,
   ClusterState,
   SharedDataPlaneStatus,
   SharedVersion,
@@ -376,36 +377,57 @@ export function clusterStateConformance(
               folded: { services: 0, routes: 0, consumers: 0 },
               apiCallsByDataPlane: { 'dp-1': requests },
             });
+            const at = (controlPlaneId: string, start: number, run = 'run-1') => ({
+              controlPlaneId,
+              start,
+              run,
+            });
             await analytics.write([
-              { controlPlaneId: 'cp-a', start: 60_000, counts: counts(3) },
-              { controlPlaneId: 'cp-a', start: 120_000, counts: counts(4) },
+              { ...at('cp-a', 60_000), counts: counts(3) },
+              { ...at('cp-a', 120_000), counts: counts(4) },
             ]);
-            await second.write([{ controlPlaneId: 'cp-b', start: 60_000, counts: counts(5) }]);
-            // A retry of the same interval replaces it (never counted twice).
-            await analytics.write([{ controlPlaneId: 'cp-a', start: 60_000, counts: counts(3) }]);
+            await second.write([{ ...at('cp-b', 60_000), counts: counts(5) }]);
+            // A retry of the same interval replaces it (never counted twice); another run of
+            // the same CP (restarted, its clock behind) is another interval.
+            await analytics.write([{ ...at('cp-a', 60_000), counts: counts(3) }]);
+            await analytics.write([{ ...at('cp-a', 60_000, 'run-2'), counts: counts(2) }]);
             const read = await second.read(0);
-            assert.equal(read.length, 3);
-            const byKey = new Map(read.map((one) => [`${one.controlPlaneId}@${one.start}`, one]));
-            assert.deepEqual(byKey.get('cp-a@60000'), {
-              controlPlaneId: 'cp-a',
-              start: 60_000,
+            assert.equal(read.length, 4);
+            const byKey = new Map(
+              read.map((one) => [`${one.controlPlaneId}@${one.start}@${one.run}`, one]),
+            );
+            assert.deepEqual(byKey.get('cp-a@60000@run-1'), {
+              ...at('cp-a', 60_000),
               counts: counts(3),
             });
             assert.deepEqual(
               (await analytics.read(120_000)).map((one) => one.start),
               [120_000],
             );
+            // Pages: ordered by key, each after the last one's key.
+            const pages: string[][] = [];
+            let after: AnalyticsIntervalKey | undefined;
+            for (let page = 0; page < 5; page++) {
+              const got = await second.read(0, { limit: 2, ...(after ? { after } : {}) });
+              if (got.length === 0) break;
+              pages.push(got.map((one) => `${one.controlPlaneId}@${one.start}@${one.run}`));
+              after = got.at(-1);
+            }
+            assert.deepEqual(pages, [
+              ['cp-a@60000@run-1', 'cp-a@60000@run-2'],
+              ['cp-b@60000@run-1', 'cp-a@120000@run-1'],
+            ]);
             // Names a DP sent are kept as they came (a NUL or a lone surrogate cleaned at most).
             await analytics.write([
-              { controlPlaneId: 'cp-a', start: 180_000, counts: counts(1, 'svc \u00e9\u4e2d') },
+              { ...at('cp-a', 180_000), counts: counts(1, 'svc \u00e9\u4e2d') },
             ]);
             const [named] = await analytics.read(180_000);
             assert.deepEqual(Object.keys(named?.counts.services ?? {}), ['svc \u00e9\u4e2d']);
             const hostile = counts(1, 'a\u0000b\ud800');
-            await analytics.write([{ controlPlaneId: 'cp-a', start: 240_000, counts: hostile }]);
+            await analytics.write([{ ...at('cp-a', 240_000), counts: hostile }]);
             assert.equal((await analytics.read(240_000)).length, 1);
             const purged = await Promise.all([analytics.purge(120_000), second.purge(120_000)]);
-            assert.equal(purged[0]! + purged[1]!, 2);
+            assert.equal(purged[0]! + purged[1]!, 3);
             assert.deepEqual(
               (await analytics.read(0)).map((one) => one.start).sort((x, y) => x - y),
               [120_000, 180_000, 240_000],

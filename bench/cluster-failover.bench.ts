@@ -12,6 +12,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateClusterCertificate } from '@planesync/core';
 import pg from 'pg';
@@ -65,7 +66,10 @@ type Report = {
   reconnectedMs: number[];
   configs: number;
   states: Record<string, number>;
+  maxDelayMs: number;
+  cpuMs: number;
 };
+type Status = { connected: number; maxDelayMs: number; cpuMs: number };
 
 /** Polls `check` every 250 ms until it returns a value, for at most `ms`. */
 async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
@@ -175,6 +179,12 @@ export async function run(): Promise<BenchResult[]> {
 
     // Failover: one CP killed, its ~1 000 DPs move to the other two.
     await Promise.all(fleets.map((fleet) => fleet.request({ cmd: 'failoverWatch' })));
+    const survivors = started.slice(1).map(({ cp }) => cp);
+    await Promise.all(survivors.map((cp) => cp.request({ cmd: 'watch' })));
+    const cpuBefore = await Promise.all([
+      ...survivors.map((cp) => cp.request<Status>({ cmd: 'status' })),
+      ...fleets.map((fleet) => fleet.request<Report>({ cmd: 'failoverReport' })),
+    ]);
     started[0]!.cp.kill();
     const after = await until('the moved DPs back in sync', 60_000, async () => {
       const all = await reports();
@@ -183,6 +193,12 @@ export async function run(): Promise<BenchResult[]> {
       );
       return done && all.some((report) => report.disconnected > 0) ? all : undefined;
     });
+    const cpuAfter = await Promise.all([
+      ...survivors.map((cp) => cp.request<Status>({ cmd: 'status' })),
+      ...fleets.map((fleet) => fleet.request<Report>({ cmd: 'failoverReport' })),
+    ]);
+    const cpu = cpuAfter.map((one, i) => ((one.cpuMs - cpuBefore[i]!.cpuMs) / 1000).toFixed(1));
+    const lag = cpuAfter.map((one) => Math.round(one.maxDelayMs));
     const times = after.flatMap((report) => report.reconnectedMs).sort((a, b) => a - b);
     const moved = after.reduce((sum, report) => sum + report.disconnected, 0);
     const configs = after.reduce((sum, report) => sum + report.configs, 0);
@@ -194,7 +210,7 @@ export async function run(): Promise<BenchResult[]> {
       baseline: "the end of the DPs' reconnect window (10 s)",
       baselineMs: 10_000,
       ratio: allBackMs / 10_000,
-      notes: `${moved} DPs moved; first back after ${(times[0]! / 1000).toFixed(1)} s, median ${(times[times.length >> 1]! / 1000).toFixed(1)} s; config frames they got: ${configs} (their hash is current on every CP); real 5–10 s jittered reconnect delay; PostgreSQL and every process on loopback`,
+      notes: `${moved} DPs moved; first back after ${(times[0]! / 1000).toFixed(1)} s, median ${(times[times.length >> 1]! / 1000).toFixed(1)} s; config frames they got: ${configs} (their hash is current on every CP); real 5–10 s jittered reconnect delay; CPU seconds used meanwhile by the 2 surviving CPs ${cpu.slice(0, 2).join(' and ')}, by the 2 DP processes ${cpu.slice(2).join(' and ')} (the machine's cores: ${availableParallelism()}); event loops ran up to ${lag.slice(0, 2).join('/')} ms late in the CPs, ${lag.slice(2).join('/')} ms in the DP processes; PostgreSQL and every process on loopback`,
     });
     return results;
   } finally {

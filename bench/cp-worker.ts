@@ -5,6 +5,7 @@
  * would.
  */
 
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { postgresClusterState } from '@planesync/cluster-postgres';
 import { ControlPlane, consoleLogger, TrustVerifier } from '@planesync/core';
 import { wsServer } from '@planesync/transport-ws';
@@ -12,11 +13,13 @@ import { wsServer } from '@planesync/transport-ws';
 type Command = { id: number } & (
   | { cmd: 'start'; postgres: string; tls: { cert: string; key: string }; name: string }
   | { cmd: 'setConfig'; config: unknown }
-  | { cmd: 'status' }
+  | { cmd: 'status' | 'watch' }
   | { cmd: 'stop' }
 );
 
 let cp: ControlPlane | undefined;
+/** How late this CP's event loop ran since `watch`. */
+const delay = monitorEventLoopDelay({ resolution: 10 });
 let close: (() => Promise<void>) | undefined;
 
 async function handle(command: Command): Promise<unknown> {
@@ -42,12 +45,18 @@ async function handle(command: Command): Promise<unknown> {
     }
     case 'setConfig':
       return cp!.setConfig(command.config);
+    case 'watch':
+      delay.reset();
+      delay.enable();
+      return {};
     case 'status': {
       const own = cp!.dataPlanes().filter((record) => record.controlPlaneId === cp!.id);
       return {
         connected: own.filter((record) => record.connected).length,
         counters: cp!.counters,
         hash: cp!.currentConfig?.hash,
+        maxDelayMs: delay.max / 1e6,
+        cpuMs: process.cpuUsage().user / 1000,
       };
     }
     case 'stop':

@@ -6,7 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Connection,
@@ -53,6 +53,7 @@ const failover = {
   disconnected: new Set<DataPlane>(),
   reconnectedAt: new Map<DataPlane, number>(),
   configs: 0,
+  delay: monitorEventLoopDelay({ resolution: 10 }),
 };
 
 /** This process's RSS and JS heap after a full collection. */
@@ -298,6 +299,8 @@ async function handle(command: FleetCommand): Promise<unknown> {
       return { connected: command.n };
     }
     case 'failoverWatch':
+      failover.delay.reset();
+      failover.delay.enable();
       failover.watching = true;
       failover.since = now();
       failover.disconnected.clear();
@@ -315,6 +318,9 @@ async function handle(command: FleetCommand): Promise<unknown> {
         reconnectedMs: [...failover.reconnectedAt.values()].sort((a, b) => a - b),
         configs: failover.configs,
         states: hashes,
+        // How late this process's event loop ran: the DPs' own share of the time.
+        maxDelayMs: failover.watching ? failover.delay.max / 1e6 : 0,
+        cpuMs: process.cpuUsage().user / 1000,
       };
     }
     case 'serveControlPlane': {

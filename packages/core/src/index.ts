@@ -259,7 +259,11 @@ export {
   type TransportFeatures,
   type TransportServer,
 } from './transport/contract.ts';
-export { type FailoverClient, failoverClient } from './transport/failover-client.ts';
+export {
+  type FailoverClient,
+  type FailoverClientOptions,
+  failoverClient,
+} from './transport/failover-client.ts';
 export {
   type MemoryClientOptions,
   type MemoryTransport,

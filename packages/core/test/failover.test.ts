@@ -32,14 +32,37 @@ const fakeConnection = (name: string) => Promise.resolve({ name } as unknown as 
 describe('failoverClient: several control planes, one after another', () => {
   it('moves on to the next CP when one cannot be reached, and starts with the one that answered next time', async () => {
     const dials: string[] = [];
-    const client = failoverClient([
-      recorded('a', dials, unreachable),
-      recorded('b', dials, () => fakeConnection('b')),
-      recorded('c', dials, () => fakeConnection('c')),
-    ]);
+    const client = failoverClient(
+      [
+        recorded('a', dials, unreachable),
+        recorded('b', dials, () => fakeConnection('b')),
+        recorded('c', dials, () => fakeConnection('c')),
+      ],
+      { random: () => 0 },
+    );
     expect(await client.connect()).toMatchObject({ name: 'b' });
     expect(await client.connect()).toMatchObject({ name: 'b' });
     expect(dials).toEqual(['a', 'b', 'b']);
+  });
+
+  it("spreads a dead CP's DPs over the others: each tries them from a random one, in list order", async () => {
+    const landed: string[] = [];
+    for (const draw of [0, 0.3, 0.5, 0.7, 0.99]) {
+      const dials: string[] = [];
+      const client = failoverClient(
+        [
+          recorded('a', dials, unreachable),
+          recorded('b', dials, unreachable),
+          recorded('c', dials, () => fakeConnection('c')),
+          recorded('d', dials, () => fakeConnection('d')),
+        ],
+        { random: () => draw },
+      );
+      landed.push(((await client.connect()) as unknown as { name: string }).name);
+      expect(dials[0]).toBe('a');
+    }
+    // b, c, d from offsets 0, 1, 2: b is down, so it goes on to c; c and d taken directly.
+    expect(landed).toEqual(['c', 'c', 'c', 'd', 'd']);
   });
 
   it('fails with the last error only when every CP failed, and starts the next round further on', async () => {

@@ -85,7 +85,10 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
     super(given?.logger ?? defaultLogger);
     // Several control planes: dialed one after another (failoverClient).
     const options = Array.isArray(given?.transport)
-      ? { ...given, transport: failoverClient(given.transport) }
+      ? {
+          ...given,
+          transport: failoverClient(given.transport, given.random ? { random: given.random } : {}),
+        }
       : given;
     this.#settings = resolveDataPlaneSettings(options as DialingOptions<never>);
     this.#options = options as DialingOptions<TConfig>;

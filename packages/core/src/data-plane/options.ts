@@ -123,7 +123,10 @@ export interface DataPlaneOptions<TConfig = unknown> {
    */
   limits?: ConfigLimits;
   clock?: Clock;
-  /** A uniform random number in [0, 1) for the reconnect jitter; default Math.random. */
+  /**
+   * A uniform random number in [0, 1) for the reconnect jitter and, with several CPs, the
+   * order the others are tried in; default Math.random.
+   */
   random?: () => number;
   /** Default 30 000. */
   heartbeatIntervalMs?: number;

@@ -12,11 +12,22 @@ export interface FailoverClient extends TransportClient {
   skip(): void;
 }
 
+/** Options of {@link failoverClient}. */
+export interface FailoverClientOptions {
+  /**
+   * Where the order of the other CPs comes from (0 ≤ n < 1); default `Math.random`. The DPs
+   * of a CP that dies then spread over the others rather than all landing on the next one.
+   */
+  random?: () => number;
+}
+
 /**
  * A client that dials several control planes, one after another: each `connect` starts with
- * the CP that answered last, and moves on to the next when it cannot be reached or refuses
+ * the CP that answered last, and moves on to the others when it cannot be reached or refuses
  * (a CP killed, a CP full) — or, told by `skip`, when the one it reached did not accept the
- * DP; it fails only when every one failed, with the last one's error.
+ * DP; it fails only when every one failed, with the last one's error. The others are tried
+ * in list order from a random one among them, so the DPs of a CP that dies spread evenly
+ * over the rest.
  * An abort, or options none can carry, end it at once. A DataPlane given a list of
  * transports uses one (`DataPlaneOptions.transport`); its reconnect delay applies between
  * rounds.
@@ -29,7 +40,11 @@ export interface FailoverClient extends TransportClient {
  * const transport = failoverClient([cpA, cpB]);
  * ```
  */
-export function failoverClient(clients: readonly TransportClient[]): FailoverClient {
+export function failoverClient(
+  clients: readonly TransportClient[],
+  options: FailoverClientOptions = {},
+): FailoverClient {
+  const random = options.random ?? Math.random;
   if (!Array.isArray(clients) || clients.length === 0)
     throw new InvalidArgumentError('failoverClient needs at least one transport client');
   // What every client can carry: a protocol is chosen for all of them.
@@ -45,8 +60,12 @@ export function failoverClient(clients: readonly TransportClient[]): FailoverCli
     },
     async connect(options: ConnectOptions = {}): Promise<Connection> {
       let failure: unknown;
+      // The CP that answered last, then the others from a random one of them, in list order.
+      const others = clients.length - 1;
+      const offset = others > 0 ? Math.min(others - 1, Math.floor(random() * others)) : 0;
       for (let tried = 0; tried < clients.length; tried++) {
-        const index = (current + tried) % clients.length;
+        const index =
+          tried === 0 ? current : (current + 1 + ((offset + tried - 1) % others)) % clients.length;
         try {
           const connection = await clients[index]!.connect(options);
           current = index;

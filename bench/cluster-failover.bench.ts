@@ -19,8 +19,8 @@ import pg from 'pg';
 import { Fleet } from './fleet.ts';
 import type { BenchResult } from './harness.ts';
 
-const FLEET_DPS = 3_000;
-const MEASURE_MS = 60_000;
+const FLEET_DPS = Number(process.env.PLANESYNC_BENCH_DPS ?? 3_000);
+const MEASURE_MS = Number(process.env.PLANESYNC_BENCH_MEASURE_MS ?? 60_000);
 const HEARTBEAT_MS = 30_000;
 
 /** A CP process (cp-worker.ts), driven over IPC. */
@@ -31,7 +31,15 @@ class ControlPlaneProcess {
 
   constructor() {
     this.#child = fork(new URL('./cp-worker.ts', import.meta.url).pathname, [], {
-      execArgv: ['--conditions=@planesync/source', '--import', 'tsx'],
+      execArgv: [
+        '--conditions=@planesync/source',
+        '--import',
+        'tsx',
+        // PLANESYNC_BENCH_PROFILE=DIR: a CPU profile of each CP process that exits normally.
+        ...(process.env.PLANESYNC_BENCH_PROFILE
+          ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PLANESYNC_BENCH_PROFILE}`]
+          : []),
+      ],
       serialization: 'advanced',
     });
     this.#child.on('message', (message: { id: number; result?: unknown; error?: string }) => {
@@ -57,6 +65,10 @@ class ControlPlaneProcess {
   async stop(): Promise<void> {
     if (this.#child.exitCode !== null || this.#child.signalCode !== null) return;
     await Promise.race([this.request({ cmd: 'stop' }), sleep(10_000)]);
+    // It exits once disconnected (writing its CPU profile, when asked); killed if it hangs.
+    const exited = new Promise((resolve) => this.#child.once('exit', resolve));
+    this.#child.disconnect();
+    await Promise.race([exited, sleep(5_000)]);
     this.#child.kill('SIGKILL');
   }
 }
@@ -140,7 +152,7 @@ export async function run(): Promise<BenchResult[]> {
     );
 
     // PostgreSQL's load: a heartbeat period for the connects' own writes to pass, then a minute.
-    await sleep(HEARTBEAT_MS);
+    await sleep(Math.min(HEARTBEAT_MS, MEASURE_MS));
     const stats = async () => {
       await admin.query('SELECT pg_stat_clear_snapshot()');
       const { rows } = await admin.query<Record<string, string>>(
@@ -203,6 +215,11 @@ export async function run(): Promise<BenchResult[]> {
     const moved = after.reduce((sum, report) => sum + report.disconnected, 0);
     const configs = after.reduce((sum, report) => sum + report.configs, 0);
     const allBackMs = times.at(-1)!;
+    // When they came back, second by second after the kill.
+    const bySecond = new Map<number, number>();
+    for (const ms of times)
+      bySecond.set(Math.floor(ms / 1000), (bySecond.get(Math.floor(ms / 1000)) ?? 0) + 1);
+    const histogram = [...bySecond].map(([second, n]) => `${second}s:${n}`).join(' ');
     results.push({
       name: `3 CPs × ${FLEET_DPS / 3} DPs, one CP killed (SIGKILL): every DP in sync again`,
       subject: 'kill → last moved DP connected to another CP, on the latest config',
@@ -210,7 +227,7 @@ export async function run(): Promise<BenchResult[]> {
       baseline: "the end of the DPs' reconnect window (10 s)",
       baselineMs: 10_000,
       ratio: allBackMs / 10_000,
-      notes: `${moved} DPs moved; first back after ${(times[0]! / 1000).toFixed(1)} s, median ${(times[times.length >> 1]! / 1000).toFixed(1)} s; config frames they got: ${configs} (their hash is current on every CP); real 5–10 s jittered reconnect delay; CPU seconds used meanwhile by the 2 surviving CPs ${cpu.slice(0, 2).join(' and ')}, by the 2 DP processes ${cpu.slice(2).join(' and ')} (the machine's cores: ${availableParallelism()}); event loops ran up to ${lag.slice(0, 2).join('/')} ms late in the CPs, ${lag.slice(2).join('/')} ms in the DP processes; PostgreSQL and every process on loopback`,
+      notes: `${moved} DPs moved; first back after ${(times[0]! / 1000).toFixed(1)} s, median ${(times[times.length >> 1]! / 1000).toFixed(1)} s (back per second after the kill: ${histogram}); config frames they got: ${configs} (their hash is current on every CP); real 5–10 s jittered reconnect delay; CPU seconds used meanwhile by the 2 surviving CPs ${cpu.slice(0, 2).join(' and ')}, by the 2 DP processes ${cpu.slice(2).join(' and ')} (the machine's cores: ${availableParallelism()}); event loops ran up to ${lag.slice(0, 2).join('/')} ms late in the CPs, ${lag.slice(2).join('/')} ms in the DP processes; PostgreSQL and every process on loopback`,
     });
     return results;
   } finally {

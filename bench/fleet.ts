@@ -52,7 +52,16 @@ export class Fleet {
 
   constructor() {
     this.#child = fork(new URL('./fleet-worker.ts', import.meta.url).pathname, [], {
-      execArgv: ['--expose-gc', '--conditions=@planesync/source', '--import', 'tsx'],
+      execArgv: [
+        '--expose-gc',
+        '--conditions=@planesync/source',
+        '--import',
+        'tsx',
+        // PLANESYNC_BENCH_PROFILE=DIR: a CPU profile of the fleet process, written as it exits.
+        ...(process.env.PLANESYNC_BENCH_PROFILE
+          ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PLANESYNC_BENCH_PROFILE}`]
+          : []),
+      ],
       serialization: 'advanced',
     });
     this.#child.on('message', (message: Record<string, unknown>) => {

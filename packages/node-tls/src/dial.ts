@@ -1,5 +1,11 @@
+import { createHash } from 'node:crypto';
 import { isIP, type Socket } from 'node:net';
-import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import {
+  createSecureContext,
+  type SecureContext,
+  type TLSSocket,
+  connect as tlsConnect,
+} from 'node:tls';
 import { AbortedError, type Clock, TransportFailedError } from '@planesync/core';
 import { throwIfAborted } from '@planesync/core/transport';
 import { withDeadline } from './deadline.ts';
@@ -75,6 +81,35 @@ export async function dialTls(options: DialOptions): Promise<TLSSocket> {
   );
 }
 
+/** The secure contexts of the identities dialed lately, by a digest of their PEM text. */
+const contexts = new Map<string, SecureContext>();
+const MAX_CONTEXTS = 16;
+
+/**
+ * @internal The TLS context of an identity, made once and used by every dial with the same
+ * certificate, key and CAs: a DP reconnecting (or a thousand in one process) does not parse
+ * its key again each time. The PEM text is read at each dial, so a certificate replaced on
+ * disk is used from the next dial on.
+ */
+export function secureContextFor(identity: ReturnType<typeof tlsIdentityOptions>): SecureContext {
+  const digest = createHash('sha256')
+    .update(identity.cert)
+    .update('\0')
+    .update(identity.key)
+    .update('\0')
+    .update((identity.ca ?? []).join('\0'))
+    .digest('hex');
+  let context = contexts.get(digest);
+  if (context) {
+    contexts.delete(digest); // re-inserted last: least recently used first
+  } else {
+    context = createSecureContext({ ...identity, ...TLS_HARDENING });
+    if (contexts.size >= MAX_CONTEXTS) contexts.delete(contexts.keys().next().value!);
+  }
+  contexts.set(digest, context);
+  return context;
+}
+
 async function dial(options: DialOptions): Promise<TLSSocket> {
   throwIfAborted(options.signal);
   const identity = tlsIdentityOptions(options.tls);
@@ -95,7 +130,7 @@ async function dial(options: DialOptions): Promise<TLSSocket> {
     const socket = tlsConnect({
       ...(tunnel ? { socket: tunnel as Socket } : { host: options.host, port: options.port }),
       servername,
-      ...identity,
+      secureContext: secureContextFor(identity),
       ...TLS_HARDENING,
       // Trust is decided by core from the presented chain, for pinned and PKI modes alike.
       rejectUnauthorized: false,

@@ -1,3 +1,7 @@
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type TLSSocket } from 'node:tls';
 import {
   type CertificateKeyPair,
@@ -6,7 +10,14 @@ import {
 } from '@planesync/core';
 import { FakeClock } from '@planesync/core/testing';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { dialedName, dialTls, peerCertificateChain, TLS_HARDENING } from '../src/index.ts';
+import { secureContextFor } from '../src/dial.ts';
+import {
+  dialedName,
+  dialTls,
+  peerCertificateChain,
+  TLS_HARDENING,
+  tlsIdentityOptions,
+} from '../src/index.ts';
 import { Arrivals, closedOf, silentServer } from './helpers.ts';
 
 let cluster: CertificateKeyPair;
@@ -123,5 +134,36 @@ describe('dialTls', () => {
       code: 'TRANSPORT_FAILED',
       message: expect.stringContaining(`127.0.0.1:${silent.port}`),
     });
+  });
+});
+
+describe('a DP dialing again with the same identity', () => {
+  it('presents its certificate from one TLS context; a certificate replaced on disk is presented from the next dial', async () => {
+    const { port, sockets } = await tlsServer();
+    const dir = await mkdtemp(join(tmpdir(), 'planesync-dial-'));
+    stops.push(() => rm(dir, { recursive: true, force: true }));
+    const certFile = join(dir, 'dp.crt');
+    const keyFile = join(dir, 'dp.key');
+    await writeFile(certFile, cluster.certificate);
+    await writeFile(keyFile, cluster.privateKey);
+    const identity = { cert: certFile, key: keyFile };
+    const presented = async () => {
+      const socket = await dialTls({ host: '127.0.0.1', port, tls: identity });
+      stops.push(() => socket.destroy());
+      const server = await sockets.next();
+      return server.getPeerCertificate().fingerprint256;
+    };
+    const first = await presented();
+    expect(await presented()).toBe(first);
+    expect(secureContextFor(tlsIdentityOptions(identity))).toBe(
+      secureContextFor(tlsIdentityOptions(identity)),
+    );
+    // The files are replaced (a rotation): the next dial presents the new certificate.
+    const renewed = await generateClusterCertificate();
+    await writeFile(certFile, renewed.certificate);
+    await writeFile(keyFile, renewed.privateKey);
+    const after = await presented();
+    expect(after).not.toBe(first);
+    expect(after).toBe(new X509Certificate(renewed.certificate).fingerprint256);
   });
 });

@@ -1,6 +1,7 @@
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import {
+  AbortedError,
   type AnalyticsCounts,
   type AnalyticsInterval,
   type AnalyticsIntervalKey,
@@ -117,6 +118,9 @@ export class PostgresClusterState implements ClusterState {
   #readAgain = false;
   #closed = false;
   #closing: Promise<void> | undefined;
+  /** Node-id claims waiting for the next batch, and whether a batch is being written. */
+  #claims: PendingClaim[] = [];
+  #claiming = false;
   /** The last version this state published itself (its notification needs no read). */
   #own: SharedVersion | undefined;
 
@@ -378,45 +382,97 @@ export class PostgresClusterState implements ClusterState {
       });
   }
 
-  async #claimDataPlane(
+  /**
+   * Claims go in batches, one statement each: while one runs, the claims that arrive wait for
+   * the next — a thousand DPs reconnecting at once cost a few statements, not a thousand
+   * round trips queued on the pool's four connections.
+   */
+  #claimDataPlane(
     record: SharedDataPlaneStatus,
     options: { signal?: AbortSignal; liveMs: number },
   ): Promise<boolean> {
     throwIfAborted(options.signal);
-    await this.open();
-    const client = await this.#pool.connect().catch((error: unknown) => {
-      throw unavailable(error, 'claiming a node id');
+    return new Promise<boolean>((resolve, reject) => {
+      this.#claims.push({
+        record,
+        liveMs: options.liveMs,
+        signal: options.signal,
+        resolve,
+        reject,
+      });
+      if (!this.#claiming) void this.#drainClaims();
     });
+  }
+
+  async #drainClaims(): Promise<void> {
+    this.#claiming = true;
     try {
-      // A claim the CP gave up on while it waited for a connection (it let the DP in without)
-      // writes nothing: its record, connected, may be older than the DP's next one.
-      throwIfAborted(options.signal);
-      return await this.#claimOn(client, record, options.liveMs);
+      while (this.#claims.length > 0) {
+        // A claim the CP gave up on while it waited (it let the DP in without) writes nothing:
+        // its record, connected, may be older than the DP's next one.
+        for (const claim of this.#claims)
+          if (claim.signal?.aborted)
+            claim.reject(new AbortedError(undefined, { cause: claim.signal.reason }));
+        const waiting = this.#claims.filter((claim) => !claim.signal?.aborted);
+        // One row per node id a statement (an upsert cannot touch a row twice), one liveMs.
+        const batch: PendingClaim[] = [];
+        const ids = new Set<string>();
+        const liveMs = waiting[0]?.liveMs;
+        for (const claim of waiting) {
+          if (batch.length >= MAX_CLAIMS || ids.has(claim.record.id) || claim.liveMs !== liveMs)
+            continue;
+          ids.add(claim.record.id);
+          batch.push(claim);
+        }
+        this.#claims = waiting.filter((claim) => !batch.includes(claim));
+        if (batch.length === 0) continue;
+        let client: pg.PoolClient | undefined;
+        try {
+          await this.open();
+          client = await this.#pool.connect();
+          // Given up on while the connection was awaited: those write nothing.
+          const live = batch.filter((claim) => {
+            if (!claim.signal?.aborted) return true;
+            claim.reject(new AbortedError(undefined, { cause: claim.signal.reason }));
+            return false;
+          });
+          if (live.length === 0) continue;
+          const claimed = await this.#claimBatch(
+            client,
+            live.map((claim) => claim.record),
+            liveMs!,
+          );
+          for (const claim of live) claim.resolve(claimed.has(text(claim.record.id)));
+        } catch (error) {
+          const failure = unavailable(error, 'claiming a node id');
+          for (const claim of batch) claim.reject(failure);
+        } finally {
+          client?.release();
+        }
+      }
     } finally {
-      client.release();
+      this.#claiming = false;
     }
   }
 
-  async #claimOn(
+  async #claimBatch(
     client: pg.PoolClient,
-    record: SharedDataPlaneStatus,
+    records: readonly SharedDataPlaneStatus[],
     liveMs: number,
-  ): Promise<boolean> {
-    // One statement: the row lock of the upsert orders two CPs claiming one node id at once.
-    const { rowCount } = await client
-      .query(
-        `${UPSERT} WHERE NOT (kept.connected
-           AND kept.control_plane_id <> EXCLUDED.control_plane_id
-           AND kept.details->>'certFingerprint' IS NOT NULL
-           AND kept.details->>'certFingerprint' IS DISTINCT FROM EXCLUDED.details->>'certFingerprint'
-           AND kept.updated_at > now() - make_interval(secs => $2::double precision / 1000))
-         RETURNING kept.id`,
-        [JSON.stringify([toRow({ ...record, connected: true })]), liveMs],
-      )
-      .catch((error: unknown) => {
-        throw unavailable(error, 'claiming a node id');
-      });
-    return rowCount === 1;
+  ): Promise<Set<string>> {
+    // One statement: the row lock of each upsert orders two CPs claiming one node id at once;
+    // rows in id order, as every batch of this table, so batches never deadlock.
+    const rows = dedupe(records.map((record) => toRow({ ...record, connected: true })));
+    const { rows: claimed } = await client.query<{ id: string }>(
+      `${UPSERT} WHERE NOT (kept.connected
+         AND kept.control_plane_id <> EXCLUDED.control_plane_id
+         AND kept.details->>'certFingerprint' IS NOT NULL
+         AND kept.details->>'certFingerprint' IS DISTINCT FROM EXCLUDED.details->>'certFingerprint'
+         AND kept.updated_at > now() - make_interval(secs => $2::double precision / 1000))
+       RETURNING kept.id`,
+      [JSON.stringify(rows), liveMs],
+    );
+    return new Set(claimed.map((row) => row.id));
   }
 
   async #listDataPlanes(
@@ -705,6 +761,18 @@ function toRow(record: SharedDataPlaneStatus) {
     },
   };
 }
+
+/** A node-id claim waiting for its batch. */
+interface PendingClaim {
+  record: SharedDataPlaneStatus;
+  liveMs: number;
+  signal: AbortSignal | undefined;
+  resolve(claimed: boolean): void;
+  reject(error: unknown): void;
+}
+
+/** The most claims one statement carries. */
+const MAX_CLAIMS = 500;
 
 /** The advisory lock one purging CP holds ("purg" in ASCII). */
 const PURGE_LOCK = 0x70757267;

@@ -221,6 +221,38 @@ if (skipReason) {
       }
     });
 
+    it('a thousand claims at once go in a few statements, each answered for its own node id', async () => {
+      const url = await database();
+      const pool = new pg.Pool({ connectionString: url, max: 4 });
+      try {
+        const records = postgresClusterState({ pool }).dataPlanes;
+        await records.list(); // migrated
+        let acquired = 0;
+        pool.on('acquire', () => acquired++);
+        // One id already held by another CP under another certificate: refused, alone.
+        await records.claim!(
+          { ...dataPlaneRecord('held', 'cp-b', 1_000), certFingerprint: 'other' },
+          { liveMs: 60_000 },
+        );
+        acquired = 0;
+        const ids = [...Array.from({ length: 1_000 }, (_, i) => `dp-${i}`), 'held'];
+        const answers = await Promise.all(
+          ids.map((id) =>
+            records.claim!(
+              { ...dataPlaneRecord(id, 'cp-a', 1_000), certFingerprint: 'mine' },
+              { liveMs: 60_000 },
+            ),
+          ),
+        );
+        expect(answers.filter((claimed) => !claimed)).toHaveLength(1);
+        expect(answers.at(-1)).toBe(false);
+        expect(acquired).toBeLessThanOrEqual(5);
+        expect(await records.list()).toHaveLength(1_001);
+      } finally {
+        await pool.end();
+      }
+    });
+
     it('two CPs writing overlapping batches in opposite orders never deadlock', async () => {
       const url = await database();
       const [one, two] = [state(url), state(url)];

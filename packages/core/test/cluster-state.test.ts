@@ -389,40 +389,6 @@ describe('a control plane whose cluster state is down when it starts', () => {
     await dp.waitForConfig({ hash: next.hash });
   });
 
-  it('a read of the state that ends after stop() counts for nothing; a CP started again follows the state', async () => {
-    const switchable = switchableState();
-    const clock = new FakeClock();
-    const cluster = await createTestCluster({
-      clock,
-      controlPlane: { state: switchable.state, logger: silentLogger, pushIntervalMs: 0 },
-    });
-    clusters.push(cluster);
-    // The state answers again, slowly: the retry's read is still under way at stop().
-    switchable.down = false;
-    let release: () => void = () => undefined;
-    const latest = switchable.state.latest;
-    switchable.state.latest = (options) =>
-      new Promise<void>((resolve) => {
-        release = resolve;
-      }).then(() => latest(options));
-    await clock.advance(1_000);
-    await cluster.cp.stop();
-    release();
-    await vi.waitFor(() => expect(cluster.cp.stateHealth.joined).toBe(false));
-    switchable.state.latest = latest;
-    await cluster.cp.start();
-    expect(cluster.cp.stateHealth).toMatchObject({ available: true, joined: true });
-    // It follows: a version another CP publishes reaches its DP.
-    const dp = cluster.dataPlane();
-    await dp.start();
-    const other = await createTestCluster({
-      controlPlane: { state: switchable.base, logger: silentLogger },
-    });
-    clusters.push(other);
-    const { hash } = await other.cp.setConfig(config(3));
-    await dp.waitForConfig({ hash });
-  });
-
   it('tries again after 1 s, 2 s, 4 s … at most 10 s while the state stays down', async () => {
     const switchable = switchableState();
     const clock = new FakeClock();
@@ -579,6 +545,39 @@ describe('a control plane stopped while it reads its state again', () => {
   });
 });
 
+/**
+ * A memory state whose traffic counters a test watches: their writes fail while `down`, and
+ * the size of each write and read is recorded.
+ */
+function watchedAnalytics() {
+  const base = memoryClusterState();
+  const watched = {
+    down: false,
+    writes: [] as Array<{ down: boolean; size: number }>,
+    reads: [] as number[],
+  };
+  const state: ClusterState = {
+    latest: (options) => base.latest(options),
+    publish: (candidate, options) => base.publish(candidate, options),
+    watch: (listener) => base.watch(listener),
+    analytics: {
+      write: (intervals, options) => {
+        watched.writes.push({ down: watched.down, size: intervals.length });
+        return watched.down
+          ? Promise.reject(new StateUnavailableError('down'))
+          : base.analytics.write(intervals, options);
+      },
+      read: async (since, options) => {
+        const read = await base.analytics.read(since, options);
+        watched.reads.push(read.length);
+        return read;
+      },
+      purge: (before, options) => base.analytics.purge(before, options),
+    },
+  };
+  return { base, state, watched };
+}
+
 describe("the cluster's traffic counters, shared per interval", () => {
   /** A DP of `cluster` that has connected, with its analytics flushed by the fake clock. */
   async function connected(cluster: TestCluster, nodeId: string) {
@@ -644,21 +643,7 @@ describe("the cluster's traffic counters, shared per interval", () => {
   });
 
   it('intervals the state could not take are kept and written when it answers, counted once', async () => {
-    const base = memoryClusterState();
-    let down = false;
-    const flaky: ClusterState = {
-      latest: (options) => base.latest(options),
-      publish: (candidate, options) => base.publish(candidate, options),
-      watch: (listener) => base.watch(listener),
-      analytics: {
-        write: (intervals, options) =>
-          down
-            ? Promise.reject(new StateUnavailableError('down'))
-            : base.analytics.write(intervals, options),
-        read: (since, options) => base.analytics.read(since, options),
-        purge: (before, options) => base.analytics.purge(before, options),
-      },
-    };
+    const { base, state: flaky, watched } = watchedAnalytics();
     const clock = new FakeClock();
     const cluster = await createTestCluster({
       clock,
@@ -666,14 +651,14 @@ describe("the cluster's traffic counters, shared per interval", () => {
     });
     clusters.push(cluster);
     const dp = await connected(cluster, 'dp-1');
-    down = true;
+    watched.down = true;
     for (let minute = 0; minute < 3; minute++) {
       dp.recordRequest({ service: 'orders', status: 200, latencyMs: 1 });
       await clock.advance(60_000);
     }
     expect(await base.analytics.read(0)).toEqual([]);
     expect(cluster.cp.stateHealth.available).toBe(false);
-    down = false;
+    watched.down = false;
     await clock.advance(1_000);
     expect((await base.analytics.read(0)).length).toBeGreaterThanOrEqual(3);
     // Written once more (a retry after a lost answer) changes nothing.
@@ -682,25 +667,7 @@ describe("the cluster's traffic counters, shared per interval", () => {
   });
 
   it('a long outage costs each sync one kept interval, and the backlog goes a few at a time, never all in one call', async () => {
-    const base = memoryClusterState();
-    let down = false;
-    const attempts: number[] = [];
-    const whileDown: number[] = [];
-    const flaky: ClusterState = {
-      latest: (options) => base.latest(options),
-      publish: (candidate, options) => base.publish(candidate, options),
-      watch: (listener) => base.watch(listener),
-      analytics: {
-        write: (intervals, options) => {
-          (down ? whileDown : attempts).push(intervals.length);
-          return down
-            ? Promise.reject(new StateUnavailableError('down'))
-            : base.analytics.write(intervals, options);
-        },
-        read: (since, options) => base.analytics.read(since, options),
-        purge: (before, options) => base.analytics.purge(before, options),
-      },
-    };
+    const { base, state: flaky, watched } = watchedAnalytics();
     const clock = new FakeClock();
     const cluster = await createTestCluster({
       clock,
@@ -708,7 +675,7 @@ describe("the cluster's traffic counters, shared per interval", () => {
     });
     clusters.push(cluster);
     const dp = await connected(cluster, 'dp-1');
-    down = true;
+    watched.down = true;
     // An outage of 100 intervals: each one's counts are kept (and retried at every sync).
     for (let second = 0; second < 100; second++) {
       dp.recordRequest({ service: 'orders', status: 200, latencyMs: 1 });
@@ -717,10 +684,12 @@ describe("the cluster's traffic counters, shared per interval", () => {
     // Each retry serializes what it carries: one interval while the state fails, a few once it
     // answers — never the whole backlog (a day of big intervals is more than a statement, or a
     // string, can hold, and serializing it each second stalls the CP).
+    const whileDown = watched.writes.filter((write) => write.down).map((write) => write.size);
     expect(whileDown.length).toBeGreaterThan(90);
     expect(Math.max(...whileDown)).toBe(1);
-    down = false;
+    watched.down = false;
     for (let sync = 0; sync < 15; sync++) await clock.advance(1_000);
+    const attempts = watched.writes.filter((write) => !write.down).map((write) => write.size);
     expect(Math.max(...attempts)).toBeLessThanOrEqual(10);
     expect((await base.analytics.read(0)).reduce((n, i) => n + i.counts.total.requests, 0)).toBe(
       100,
@@ -729,21 +698,7 @@ describe("the cluster's traffic counters, shared per interval", () => {
   });
 
   it('an outage longer than a day keeps a bounded number of intervals and loses no counts', async () => {
-    const base = memoryClusterState();
-    let down = false;
-    const flaky: ClusterState = {
-      latest: (options) => base.latest(options),
-      publish: (candidate, options) => base.publish(candidate, options),
-      watch: (listener) => base.watch(listener),
-      analytics: {
-        write: (intervals, options) =>
-          down
-            ? Promise.reject(new StateUnavailableError('down'))
-            : base.analytics.write(intervals, options),
-        read: (since, options) => base.analytics.read(since, options),
-        purge: (before, options) => base.analytics.purge(before, options),
-      },
-    };
+    const { base, state: flaky, watched } = watchedAnalytics();
     const clock = new FakeClock();
     const cluster = await createTestCluster({
       clock,
@@ -751,14 +706,14 @@ describe("the cluster's traffic counters, shared per interval", () => {
     });
     clusters.push(cluster);
     const dp = await connected(cluster, 'dp-1');
-    down = true;
+    watched.down = true;
     // 1 500 intervals (a day of minutes is 1 440), each a big fleet's minute in real life: each
     // one kept apart costs its own memory (some 27 MB at 8 000 names), so they cannot all be.
     for (let second = 0; second < 1_500; second++) {
       dp.recordRequest({ service: 'orders', status: 200, latencyMs: 1 });
       await clock.advance(1_000);
     }
-    down = false;
+    watched.down = false;
     for (let sync = 0; sync < 10; sync++) await clock.advance(1_000);
     const written = await base.analytics.read(0);
     expect(written.length).toBeLessThanOrEqual(100);
@@ -808,22 +763,7 @@ describe("the cluster's traffic counters, shared per interval", () => {
     // A month of one-minute intervals is 43 200 rows per CP: some 16 KB each for 30 names,
     // 130 KB for 800 (latency buckets included) — 2 to 17 GB of JSON for three CPs, read into
     // one array and parsed before anything is summed, so the call takes the CP's heap down.
-    const base = memoryClusterState();
-    const reads: number[] = [];
-    const counted: ClusterState = {
-      latest: (options) => base.latest(options),
-      publish: (candidate, options) => base.publish(candidate, options),
-      watch: (listener) => base.watch(listener),
-      analytics: {
-        write: (intervals, options) => base.analytics.write(intervals, options),
-        read: async (since, options) => {
-          const read = await base.analytics.read(since, options);
-          reads.push(read.length);
-          return read;
-        },
-        purge: (before, options) => base.analytics.purge(before, options),
-      },
-    };
+    const { base, state: counted, watched } = watchedAnalytics();
     const one = (start: number) => ({
       controlPlaneId: 'cp-other',
       run: 'run-1',
@@ -844,7 +784,7 @@ describe("the cluster's traffic counters, shared per interval", () => {
     });
     clusters.push(cluster);
     expect((await cluster.cp.clusterAnalytics({ since: 0 })).total.requests).toBe(5_000);
-    expect(Math.max(...reads)).toBeLessThanOrEqual(1_000);
+    expect(Math.max(...watched.reads)).toBeLessThanOrEqual(1_000);
   });
 
   it('a CP restarted under its controlPlaneId on a clock two minutes behind keeps the intervals written before', async () => {

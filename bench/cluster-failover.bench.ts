@@ -11,13 +11,12 @@
  * Needs `PLANESYNC_TEST_POSTGRES` (or `PLANESYNC_BENCH_POSTGRES`); without one it skips.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateClusterCertificate } from '@planesync/core';
-import pg from 'pg';
 import { Fleet } from './fleet.ts';
 import type { BenchResult } from './harness.ts';
+import { benchDatabase } from './postgres.ts';
 
 const FLEET_DPS = Number(process.env.PLANESYNC_BENCH_DPS ?? 3_000);
 const MEASURE_MS = Number(process.env.PLANESYNC_BENCH_MEASURE_MS ?? 60_000);
@@ -95,17 +94,10 @@ async function until<T>(what: string, ms: number, check: () => Promise<T | undef
 }
 
 export async function run(): Promise<BenchResult[]> {
-  const server = process.env.PLANESYNC_BENCH_POSTGRES ?? process.env.PLANESYNC_TEST_POSTGRES;
-  if (!server) {
-    console.log('cluster-failover: skipped (no PostgreSQL: set PLANESYNC_TEST_POSTGRES)');
-    return [];
-  }
-  const name = `planesync_bench_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: server });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(server);
-  url.pathname = `/${name}`;
+  const database = await benchDatabase('cluster-failover');
+  if (!database) return [];
+  const { admin, name } = database;
+  const url = database.url;
   const cluster = await generateClusterCertificate();
   const tls = { cert: cluster.certificate, key: cluster.privateKey };
   const cps: ControlPlaneProcess[] = [];
@@ -233,7 +225,6 @@ export async function run(): Promise<BenchResult[]> {
   } finally {
     await Promise.allSettled(fleets.map((fleet) => fleet.close()));
     await Promise.allSettled(cps.map((cp) => cp.stop()));
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
+    await database.drop();
   }
 }

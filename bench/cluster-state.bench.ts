@@ -7,7 +7,6 @@
  * on the network (loopback). Needs `PLANESYNC_TEST_POSTGRES` (or `PLANESYNC_BENCH_POSTGRES`):
  * a connection string whose user may create a database; without one it says so and skips.
  */
-import { randomBytes } from 'node:crypto';
 import { postgresClusterState } from '@planesync/cluster-postgres';
 import {
   ControlPlane,
@@ -17,26 +16,18 @@ import {
   silentLogger,
   TrustVerifier,
 } from '@planesync/core';
-import pg from 'pg';
 import { largeConfig } from './fixtures.ts';
 import type { BenchResult } from './harness.ts';
+import { benchDatabase } from './postgres.ts';
 
 const ENTITIES = 1_000;
 const ROUNDS = 15;
 const WARMUP = 3;
 
 export async function run(): Promise<BenchResult[]> {
-  const server = process.env.PLANESYNC_BENCH_POSTGRES ?? process.env.PLANESYNC_TEST_POSTGRES;
-  if (!server) {
-    console.log('cluster-state: skipped (no PostgreSQL: set PLANESYNC_TEST_POSTGRES)');
-    return [];
-  }
-  const name = `planesync_bench_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: server });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(server);
-  url.pathname = `/${name}`;
+  const database = await benchDatabase('cluster-state');
+  if (!database) return [];
+  const { url } = database;
   const { certificate } = await generateClusterCertificate();
   const trust = new TrustVerifier({ mode: 'pinned', certificates: [certificate] });
   const states = [0, 1].map(() => postgresClusterState({ connectionString: url.toString() }));
@@ -117,7 +108,6 @@ export async function run(): Promise<BenchResult[]> {
     for (const dp of dps) await dp.stop();
     for (const cp of cps) await cp.stop();
     for (const state of states) await state.close();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
+    await database.drop();
   }
 }

@@ -116,9 +116,11 @@ export {
   type ControlPlaneStateHealth,
   type DataPlaneStatus,
 } from './control-plane/control-plane.ts';
+export type { HistogramData } from './control-plane/histogram.ts';
 export {
   type ConnectionState,
   DataPlane,
+  type DataPlaneCounters,
   type DataPlaneEvents,
   type DataPlaneOptions,
   type DataPlaneState,

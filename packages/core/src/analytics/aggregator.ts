@@ -280,6 +280,8 @@ export class AnalyticsAggregator {
   /** The counts of the current interval, while intervals are kept ({@link takeInterval}). */
   #interval: Tally | undefined;
   #services = 0;
+  /** Records the DPs reported dropped, each report once, since the aggregator was made. */
+  #droppedEver = 0;
   /** The last sequence number counted per DP stream, least recently used first. */
   readonly #lastSeq = new Map<string, { seq: number; seenAt: number }>();
   readonly #maxKeys: number;
@@ -309,6 +311,7 @@ export class AnalyticsAggregator {
     const skip = Math.max(0, Math.min(batch.records.length, last + 1 - batch.firstSeq));
     const fresh = skip === 0 ? batch.records : batch.records.slice(skip);
     const dropped = batch.firstSeq > last ? batch.dropped : 0;
+    this.#droppedEver += dropped;
     if (fresh.length > 0) {
       this.#lastSeq.delete(key); // re-inserted last: least recently used first
       this.#lastSeq.set(key, { seq: batch.firstSeq + batch.records.length - 1, seenAt: now });
@@ -349,6 +352,17 @@ export class AnalyticsAggregator {
   /** What was counted since the last `takeInterval()`, leaving it counting. */
   peekInterval(): AnalyticsCounts | undefined {
     return this.#interval?.touched ? this.#interval.counts() : undefined;
+  }
+
+  /** Records the DPs reported dropped since the aggregator was made (`reset()` keeps it). */
+  get droppedEver(): number {
+    return this.#droppedEver;
+  }
+
+  /** Distinct services, routes and consumers counted now (each at most `maxKeys`). */
+  get keys(): { services: number; routes: number; consumers: number } {
+    const { by } = this.#tally;
+    return { services: by.services.size, routes: by.routes.size, consumers: by.consumers.size };
   }
 
   /** The number of Gateway Services in the current config, as `setServiceCount` set it. */

@@ -13,6 +13,7 @@ import type {
   PendingEncoding,
   WireProtocol,
 } from '../protocol/wire-protocol.ts';
+import { Histogram, PUSH_LATENCY_BUCKETS_MS } from './histogram.ts';
 
 /** One DP as the broadcaster feeds it. */
 export interface FeedTarget {
@@ -47,7 +48,9 @@ export interface FeedTarget {
  */
 export class DataPlaneFeed {
   /** The config frame sent and not yet answered. */
-  #inFlight: { hash: string; served?: string | undefined; answered: () => void } | undefined;
+  #inFlight:
+    | { hash: string; served?: string | undefined; answered: (acked?: boolean) => void }
+    | undefined;
   /** A delta was refused: the next frame is the whole config. */
   #wholeNext = false;
   /** The last frame the transport took. */
@@ -77,7 +80,7 @@ export class DataPlaneFeed {
           this.owner.sent(config);
           return;
         }
-        const answer = this.#expectAnswer(config);
+        const answer = this.#expectAnswer(config, this.clock.now());
         // Before the send resolves: its answer may come first.
         this.#lastSent = config;
         try {
@@ -152,7 +155,7 @@ export class DataPlaneFeed {
   /** The DP answered the frame carrying `hash` (an ack, a nack, a heartbeat). */
   answered(hash: string): void {
     if (this.#inFlight && (this.#inFlight.hash === hash || this.#inFlight.served === hash))
-      this.#inFlight.answered();
+      this.#inFlight.answered(true);
   }
 
   /** The link ended: nothing more is sent. */
@@ -162,7 +165,7 @@ export class DataPlaneFeed {
     this.owner.unsubscribe(this);
   }
 
-  #expectAnswer({ hash, servedHash, base }: EncodedConfig): Promise<void> {
+  #expectAnswer({ hash, servedHash, base }: EncodedConfig, sentAt: number): Promise<void> {
     // A whole config goes out: deltas may follow it again.
     if (base === undefined) this.#wholeNext = false;
     return new Promise((resolve) => {
@@ -170,9 +173,12 @@ export class DataPlaneFeed {
       this.#inFlight = {
         hash,
         served: servedHash,
-        answered: () => {
+        // Answered by the DP (an ack or a nack): the push's latency is counted; a timeout,
+        // a failed send or a closed link is not an answer.
+        answered: (acked = false) => {
           this.clock.clearTimeout(timer);
           this.#inFlight = undefined;
+          if (acked) this.owner.answeredIn(this.clock.now() - sentAt);
           resolve();
         },
       };
@@ -349,6 +355,14 @@ export class ConfigBroadcaster<TConfig = unknown> {
     deltaBytes: number;
   }> {
     return { ...this.#sent };
+  }
+
+  /** From a config frame sent to its DP's answer (ack or nack), every push so far. */
+  readonly pushAnswerLatency = new Histogram(PUSH_LATENCY_BUCKETS_MS);
+
+  /** @internal A DP answered a frame `ms` after it was sent. */
+  answeredIn(ms: number): void {
+    this.pushAnswerLatency.observe(ms);
   }
 
   /** @internal A feed's frame went out. */

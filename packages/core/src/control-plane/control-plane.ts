@@ -47,6 +47,7 @@ import { AnalyticsSharing } from './analytics-sharing.ts';
 import { ConfigBroadcaster } from './broadcaster.ts';
 import type { DataPlaneStatus } from './data-plane-status.ts';
 import type { AnalyticsEvent, ControlPlaneEvents, ControlPlaneStateHealth } from './events.ts';
+import type { HistogramData } from './histogram.ts';
 import { DataPlaneRegistry } from './registry.ts';
 import { DataPlaneSession } from './session.ts';
 
@@ -65,6 +66,26 @@ export interface ControlPlaneCounters {
   /** Delta frames the transports took, and their bytes. */
   readonly deltasSent: number;
   readonly deltaBytesSent: number;
+  /** Configs and deltas the DPs refused (nacks: `configRejected` events). */
+  readonly configsRejected: number;
+  /**
+   * DPs refused, by error code (`TRUST_*`, `VERSION_INCOMPATIBLE`, `NODE_ID_IN_USE`,
+   * `CAPACITY_EXCEEDED`, …): `dataPlaneRejected` events.
+   */
+  readonly dataPlanesRejected: Readonly<Record<string, number>>;
+  /**
+   * Telemetry records counted (each once: a resent batch is not counted again), and the
+   * records the DPs reported dropped from their full buffers.
+   */
+  readonly telemetryRecords: number;
+  readonly telemetryDropped: number;
+  /** Distinct names the analytics count now, by kind (at most `maxKeys` each). */
+  readonly analyticsKeys: Readonly<{ services: number; routes: number; consumers: number }>;
+  /**
+   * From a config frame sent to its DP's answer (an ack or a nack), in ms, every push since
+   * the CP was made; frames not answered (a timeout, a closed link) are not in it.
+   */
+  readonly pushAnswerLatencyMs: HistogramData;
 }
 
 /** Options of a {@link ControlPlane}. */
@@ -299,6 +320,12 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   readonly #syncIntervalMs: number;
   /** This CP's name in the cluster's DP records. */
   readonly id: string;
+  /** What `counters` reports beside the broadcaster's and the aggregator's own counts. */
+  readonly #tally = {
+    configsRejected: 0,
+    rejected: Object.create(null) as Record<string, number>,
+    telemetryRecords: 0,
+  };
   readonly #state: ClusterState | undefined;
   /** This CP's side of the cluster's shared traffic counters, when its state shares them. */
   readonly #sharing: AnalyticsSharing | undefined;
@@ -421,6 +448,12 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       wholeConfigBytesSent: sent.wholeBytes,
       deltasSent: sent.deltaFrames,
       deltaBytesSent: sent.deltaBytes,
+      configsRejected: this.#tally.configsRejected,
+      dataPlanesRejected: { ...this.#tally.rejected },
+      telemetryRecords: this.#tally.telemetryRecords,
+      telemetryDropped: this.#analytics.droppedEver,
+      analyticsKeys: this.#analytics.keys,
+      pushAnswerLatencyMs: this.#broadcaster.pushAnswerLatency.data(),
     };
   }
 
@@ -603,6 +636,18 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
           : 'the cluster state does not answer: this CP serves no config until it can read the latest, and tries again',
       );
     this.#announce('stateHealth', this.stateHealth);
+  }
+
+  /** Counts an event for `counters`, where it is announced (the one place each passes). */
+  #count(event: keyof ControlPlaneEvents, first: unknown): void {
+    const tally = this.#tally;
+    if (event === 'configRejected') tally.configsRejected++;
+    else if (event === 'dataPlaneRejected') {
+      const { code } = first as { code: string };
+      tally.rejected[code] = (tally.rejected[code] ?? 0) + 1;
+    } else if (event === 'analytics') {
+      tally.telemetryRecords += (first as AnalyticsEvent).records.length;
+    }
   }
 
   #inTurn(step: () => Promise<void>): Promise<void> {
@@ -1063,6 +1108,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   ): void {
     const [first, second] = args as unknown[];
     const details = first as Record<string, unknown>;
+    this.#count(event, first);
     switch (event) {
       case 'dataPlaneConnected':
         logSafely(

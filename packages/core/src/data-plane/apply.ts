@@ -34,6 +34,8 @@ export interface ApplyContext {
   activate(snapshot: ConfigSnapshot): void;
   license(license: License): void;
   report(error: unknown): void;
+  /** Told how each config offered ended: applied (read, checked, served, saved) or refused. */
+  counted(outcome: 'applied' | 'refused', durationMs: number): void;
 }
 
 /** What the cache holds, for reports to the CP (32 zeros: nothing). */
@@ -49,10 +51,29 @@ export function cacheReport(cache: ConfigCache): { cacheHash: string } {
  */
 export async function applyOffer(
   context: ApplyContext,
+  ...args: [ConfigOffer, DataPlaneLink, AbortSignal]
+): Promise<void> {
+  // Measured work, not a wait: the real monotonic clock (a fake one stands still meanwhile).
+  const started = performance.now();
+  let outcome: 'applied' | 'refused' | undefined;
+  try {
+    outcome = await applyCounted(context, ...args);
+  } catch (error) {
+    // Bytes the CP should never have sent: refused (a nack), then the link ends.
+    const code = (error as { code?: unknown }).code;
+    if (code === 'PROTOCOL_VIOLATION' || code === 'PAYLOAD_TOO_LARGE') outcome = 'refused';
+    throw error;
+  } finally {
+    if (outcome) context.counted(outcome, performance.now() - started);
+  }
+}
+
+async function applyCounted(
+  context: ApplyContext,
   offer: ConfigOffer,
   link: DataPlaneLink,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<'applied' | 'refused' | undefined> {
   if (offer.license) context.license(offer.license);
   // The read stops waiting when the link ends (a protocol's read may never settle); a
   // config already read is applied and saved all the same.
@@ -153,7 +174,7 @@ export async function applyOffer(
     if (failure.code === 'PROTOCOL_VIOLATION' || failure.code === 'PAYLOAD_TOO_LARGE')
       throw failure;
     context.report(failure);
-    return;
+    return 'refused';
   }
   candidate.applying();
   candidate.activate(snapshot);
@@ -164,6 +185,7 @@ export async function applyOffer(
     hash: snapshot.hash,
     ...cacheReport(context.cache),
   });
+  return 'applied';
 }
 
 /** The per-collection hashes of `hashes` for the collections a delta did not change. */

@@ -5,6 +5,11 @@ import { declarativeConfigSchema } from '../config/declarative-schema.ts';
 import type { ConfigSnapshot, ConfigSource } from '../config/snapshot.ts';
 import { DataPlaneConfigMachine } from '../config/state-machine.ts';
 import { type ConfigSchema, validateConfig } from '../config/validate.ts';
+import {
+  APPLY_DURATION_BUCKETS_MS,
+  Histogram,
+  type HistogramData,
+} from '../control-plane/histogram.ts';
 import { AbortedError, type ErrorContext } from '../errors.ts';
 import { IsolatedEmitter } from '../host/isolated-emitter.ts';
 import { defaultLogger, logSafely } from '../host/logger.ts';
@@ -39,6 +44,17 @@ export type {
   DataPlaneOptions,
   DataPlaneState,
 } from './options.ts';
+
+/** What a DataPlane counts ({@link DataPlane.counters}). */
+export interface DataPlaneCounters {
+  /** Configs (whole or deltas) from the CP applied, and refused (nacked). */
+  readonly configsApplied: number;
+  readonly configsRefused: number;
+  /** Saves to the cache that failed (the config stayed served; the cache is behind). */
+  readonly cacheWriteFailures: number;
+  /** From a config frame's arrival to its ack: read, checked, served and saved, in ms. */
+  readonly applyDurationMs: HistogramData;
+}
 
 /**
  * The Data Plane: runs the spec's start sequence (cache → declarative file → empty), then
@@ -81,6 +97,10 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
   /** The failure of the last connection attempt, while attempts keep failing the same way. */
   #lastAttemptFailure: string | undefined;
 
+  /** What `counters` reports. */
+  readonly #counts = { configsApplied: 0, configsRefused: 0, cacheWriteFailures: 0 };
+  readonly #applyDuration = new Histogram(APPLY_DURATION_BUCKETS_MS);
+
   constructor(given: DataPlaneOptions<TConfig>) {
     super(given?.logger ?? defaultLogger);
     // Several control planes: dialed one after another (failoverClient).
@@ -98,7 +118,10 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
       options.storage ?? memoryStore({ clock: this.#clock }),
       this.#clock,
       this.logger,
-      (error) => this.#report(error),
+      (error) => {
+        this.#counts.cacheWriteFailures++;
+        this.#report(error);
+      },
     );
     this.#license = new LicenseWatch(this.#clock, (license) =>
       this.#announce('licenseExpired', license),
@@ -109,6 +132,18 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
   /** The config being served; set once `start()` resolves, never unset after. */
   get currentConfig(): ConfigSnapshot<TConfig> | undefined {
     return this.#configs.active as ConfigSnapshot<TConfig> | undefined;
+  }
+
+  /**
+   * What the DP has counted since it was made, as plain data (a metrics library maps it):
+   * configs from the CP applied and refused, how long each apply took (read, checked, served
+   * and saved, in ms: a histogram), and cache writes that failed (a full disk).
+   */
+  get counters(): DataPlaneCounters {
+    return {
+      ...this.#counts,
+      applyDurationMs: this.#applyDuration.data(),
+    };
   }
 
   get status(): Readonly<DataPlaneState> {
@@ -271,6 +306,13 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
       activate: (snapshot) => this.#activated(snapshot),
       license: (license) => this.#license.apply(license),
       report: (error) => this.#report(error),
+      counted: (outcome, durationMs) => {
+        if (outcome === 'refused') this.#counts.configsRefused++;
+        else {
+          this.#counts.configsApplied++;
+          this.#applyDuration.observe(durationMs);
+        }
+      },
     };
   }
 

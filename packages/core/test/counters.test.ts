@@ -13,6 +13,28 @@ const config = (host: string) => ({
   services: [{ name: 'orders', host }],
 });
 
+/** A DP schema that refuses any config mentioning `host`: the DP's answer to it is a nack. */
+function refusing(host: string) {
+  return {
+    safeParse: (value: unknown) =>
+      JSON.stringify(value).includes(host)
+        ? {
+            success: false as const,
+            error: {
+              issues: [
+                {
+                  code: 'custom' as const,
+                  path: ['services', 0, 'host'],
+                  message: 'not here',
+                  input: value,
+                },
+              ],
+            },
+          }
+        : { success: true as const, data: value },
+  };
+}
+
 describe("the control plane's counters, as plain data a metrics library maps", () => {
   it('counts each push answered, with its latency; nacks; DPs refused by code; telemetry records, drops and names', async () => {
     const clock = new FakeClock();
@@ -25,24 +47,7 @@ describe("the control plane's counters, as plain data a metrics library maps", (
       const dp = cluster.dataPlane({
         nodeId: 'dp-1',
         random: () => 0,
-        schema: {
-          safeParse: (value: unknown) =>
-            JSON.stringify(value).includes('b.internal')
-              ? {
-                  success: false as const,
-                  error: {
-                    issues: [
-                      {
-                        code: 'custom' as const,
-                        path: ['services', 0, 'host'],
-                        message: 'not here',
-                        input: value,
-                      },
-                    ],
-                  },
-                }
-              : { success: true as const, data: value },
-        },
+        schema: refusing('b.internal'),
       });
       await dp.start();
       const first = await cluster.cp.setConfig(config('a.internal'));
@@ -105,24 +110,7 @@ describe("the data plane's counters", () => {
         storage,
         logger: silentLogger,
         // This DP's own schema refuses services on c.internal: its answer is a nack.
-        schema: {
-          safeParse: (value: unknown) =>
-            JSON.stringify(value).includes('c.internal')
-              ? {
-                  success: false as const,
-                  error: {
-                    issues: [
-                      {
-                        code: 'custom' as const,
-                        path: ['services', 0, 'host'],
-                        message: 'not here',
-                        input: value,
-                      },
-                    ],
-                  },
-                }
-              : { success: true as const, data: value },
-        },
+        schema: refusing('c.internal'),
       });
       await dp.start();
       const first = await cluster.cp.setConfig(config('a.internal'));

@@ -16,6 +16,7 @@ export {
   type AnalyticsSummary,
   OTHER_KEY,
   type TrafficCounts,
+  type TrafficPoint,
   type TrafficStats,
 } from './analytics/aggregator.ts';
 export {

@@ -168,6 +168,40 @@ describe('CP analytics aggregation', () => {
     expect(aggregator.summary().total.requests).toBe(4);
     expect(aggregator.summary().dropped).toBe(4);
   });
+
+  it('keeps a per-minute series of the last hour: requests and p95 by the minute they happened, older minutes gone', async () => {
+    const minute = 60_000;
+    const clock = new FakeClock(100 * minute);
+    const aggregator = new AnalyticsAggregator(clock);
+    let firstSeq = 0;
+    const send = (records: Array<{ status: number; latencyMs: number; at: number }>) => {
+      aggregator.ingest('dp', { stream: 's', batch: firstSeq, firstSeq, dropped: 0, records });
+      firstSeq += records.length;
+    };
+    // 10 requests in minute 100 (latencies 1…10 ms), 3 in minute 99 arriving late, one 5xx.
+    send(
+      Array.from({ length: 10 }, (_, i) => ({ status: 200, latencyMs: i + 1, at: clock.now() })),
+    );
+    send(
+      [1, 2, 3].map((n) => ({ status: n === 3 ? 503 : 200, latencyMs: 100, at: 99 * minute + n })),
+    );
+    // A DP clock a day off: counted in the minute it arrived.
+    send([{ status: 200, latencyMs: 1, at: 100 * minute - 86_400_000 }]);
+    expect(aggregator.series()).toMatchObject([
+      { start: 99 * minute, requests: 3, statusClasses: { '2xx': 2, '5xx': 1 } },
+      { start: 100 * minute, requests: 11 },
+    ]);
+    expect(aggregator.series()[1]!.latencyMs.p95).toBeCloseTo(10, -0.5);
+    // An hour and a minute later, minute 100 has left the window; the slot is reused.
+    await clock.advance(60 * minute);
+    send([{ status: 200, latencyMs: 7, at: clock.now() }]);
+    expect(aggregator.series()).toMatchObject([{ start: 160 * minute, requests: 1 }]);
+    // reset() starts the totals afresh and keeps the series.
+    aggregator.reset();
+    expect(aggregator.series()).toHaveLength(1);
+    expect(new AnalyticsAggregator(clock, { seriesMinutes: 0 }).series()).toEqual([]);
+    expect(() => new AnalyticsAggregator(clock, { seriesMinutes: 1.5 })).toThrow(/seriesMinutes/);
+  });
 });
 
 describe('CP analytics stay bounded whatever the DPs send', () => {

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.ts';
+import { InvalidArgumentError } from '../errors.ts';
 import type { TelemetryBatch } from '../protocol/messages.ts';
 import { LatencyHistogram } from './latency-histogram.ts';
 
@@ -256,6 +257,70 @@ export interface AnalyticsAggregatorOptions {
   streamTtlMs?: number;
   /** The most DP record streams remembered for de-duplication. Default 100 000. */
   maxStreams?: number;
+  /**
+   * Minutes of the per-minute traffic series ({@link AnalyticsAggregator.series}): the last
+   * hour by default; 0 keeps none.
+   */
+  seriesMinutes?: number;
+}
+
+/** The cluster's traffic in one minute, as {@link AnalyticsAggregator.series} gives it. */
+export interface TrafficPoint {
+  /** The minute's start (ms since the epoch, a whole minute). */
+  start: number;
+  requests: number;
+  /** Requests by status class: `2xx`, `4xx`, … */
+  statusClasses: Record<string, number>;
+  latencyMs: { p50: number; p95: number; p99: number };
+}
+
+const MINUTE_MS = 60_000;
+
+/**
+ * Traffic per minute over the last `minutes`, by when each request happened (the DP's `at`):
+ * a request dated outside the window (a DP clock far off) counts in the minute it arrived.
+ * One slot per minute, reused: memory is bounded by `minutes` whatever arrives.
+ */
+class MinuteSeries {
+  readonly #slots: Array<{ minute: number; traffic: Accumulator } | undefined>;
+
+  constructor(private readonly minutes: number) {
+    this.#slots = new Array(minutes);
+  }
+
+  add(records: TelemetryBatch['records'], now: number): void {
+    const nowMinute = Math.floor(now / MINUTE_MS);
+    const oldest = nowMinute - this.minutes + 1;
+    let last: { minute: number; traffic: Accumulator } | undefined;
+    for (const record of records) {
+      let minute = Math.floor(record.at / MINUTE_MS);
+      if (!(minute >= oldest && minute <= nowMinute)) minute = nowMinute;
+      // Records of a batch mostly share their minute: the slot found last is tried first.
+      if (last?.minute !== minute) last = this.#slot(minute);
+      last.traffic.add(record);
+    }
+  }
+
+  points(now: number): TrafficPoint[] {
+    const oldest = Math.floor(now / MINUTE_MS) - this.minutes + 1;
+    return this.#slots
+      .filter((slot) => slot !== undefined && slot.minute >= oldest)
+      .sort((a, b) => a!.minute - b!.minute)
+      .map((slot) => {
+        const { requests, statusClasses, latencyMs } = slot!.traffic.stats();
+        return { start: slot!.minute * MINUTE_MS, requests, statusClasses, latencyMs };
+      });
+  }
+
+  #slot(minute: number): { minute: number; traffic: Accumulator } {
+    const index = ((minute % this.minutes) + this.minutes) % this.minutes;
+    let slot = this.#slots[index];
+    if (slot?.minute !== minute) {
+      slot = { minute, traffic: new Accumulator() };
+      this.#slots[index] = slot;
+    }
+    return slot;
+  }
 }
 
 /** The bucket of records past `maxKeys` distinct names. */
@@ -287,6 +352,7 @@ export class AnalyticsAggregator {
   readonly #maxKeys: number;
   readonly #streamTtlMs: number;
   readonly #maxStreams: number;
+  readonly #series: MinuteSeries | undefined;
 
   constructor(
     private readonly clock: Clock,
@@ -297,6 +363,12 @@ export class AnalyticsAggregator {
     this.#streamTtlMs = options.streamTtlMs ?? 3_600_000;
     this.#maxStreams = options.maxStreams ?? 100_000;
     this.#tally = new Tally(this.#maxKeys);
+    const minutes = options.seriesMinutes ?? 60;
+    if (!Number.isSafeInteger(minutes) || minutes < 0 || minutes > 10_080)
+      throw new InvalidArgumentError(
+        'seriesMinutes is a whole number of minutes from 0 to 10 080 (a week)',
+      );
+    this.#series = minutes > 0 ? new MinuteSeries(minutes) : undefined;
   }
 
   /**
@@ -320,6 +392,7 @@ export class AnalyticsAggregator {
     }
     this.#tally.add(nodeId, fresh, dropped);
     this.#interval?.add(nodeId, fresh, dropped);
+    this.#series?.add(fresh, now);
     return fresh;
   }
 
@@ -330,6 +403,15 @@ export class AnalyticsAggregator {
 
   summary(): AnalyticsSummary {
     return this.#tally.summary(this.#since, this.#services);
+  }
+
+  /**
+   * The cluster's traffic minute by minute over the last `seriesMinutes` (default 60), oldest
+   * first, minutes without traffic left out: what a chart of requests and p95 latency over
+   * time draws. `reset()` keeps it.
+   */
+  series(): TrafficPoint[] {
+    return this.#series?.points(this.clock.now()) ?? [];
   }
 
   /** Starts counting afresh from now (deduplication state is kept). */

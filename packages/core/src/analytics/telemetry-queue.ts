@@ -17,6 +17,8 @@ export interface AnalyticsOptions {
 /** The analytics buffer's state, in `dp.status.analytics`. */
 export interface AnalyticsState {
   buffered: number;
+  /** The most records the buffer holds (`bufferSizeLimit`): past it, the oldest are dropped. */
+  capacity: number;
   /** Records dropped because the buffer was full, since start. */
   dropped: number;
   /** Records sent and not yet acknowledged. */
@@ -57,6 +59,7 @@ export class TelemetryQueue {
     this.#collectDropped();
     return {
       buffered: this.#ring.length,
+      capacity: this.#ring.capacity,
       dropped: this.#totalDropped,
       inFlight: this.#inFlight?.entries.length ?? 0,
     };

@@ -429,6 +429,14 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     return this.#analytics;
   }
 
+  /**
+   * How long after it was last seen a disconnected DP's record is purged
+   * (`dataPlanePurgeDelayMs`): what Kong's `ttl` of a DP record counts down from.
+   */
+  get dataPlanePurgeDelayMs(): number {
+    return this.#settings.dataPlanePurgeDelayMs;
+  }
+
   /** The latest published config, or `undefined` before the first `setConfig`. */
   get currentConfig() {
     return this.#publisher.latest;

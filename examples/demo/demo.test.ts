@@ -34,7 +34,11 @@ describe('npm run demo', () => {
       "gw-3 joined over Kong's sync v1 (/v1/outlet)",
       'the hash gw-1 and gw-2 serve over planesync/2, from the one CP',
       'all three gateways reconnected and in sync',
-      'GET /clustering/data-planes: gw-1 normal planesync/2, gw-2 normal planesync/2, gw-3 normal kong/sync-v1',
+      // the status page's data, Kong's endpoint and the metrics, from @planesync/admin
+      'lists gw-1 normal planesync/2, gw-2 normal planesync/2, gw-3 normal kong/sync-v1',
+      "GET /clustering/data-planes, in Kong's shape: 3 data planes, each kept 14 days",
+      'GET /metrics: 3 kong_data_plane_last_seen series; planesync_config_frames_sent_total{kind="whole"}',
+      "gw-1's status listener: kong_control_plane_connected 1, kong_data_plane_cluster_cert_expiry_timestamp",
       // the version counter restarting with the CP is explained, not left to puzzle over
       'what CP and DPs compare is the config hash',
       // closes in words, counts in English

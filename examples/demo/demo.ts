@@ -1,9 +1,10 @@
 // The narrated demo (`npm run demo`): a PKI, a Control Plane, two gateway Data Planes (wss and
 // tcp), a config change, a third gateway speaking Kong's own hybrid-mode protocol to the same
 // CP, a CP outage, a gateway restarted from its dbless.lmdb cache, the CP's return, and the
-// analytics it collected. Everything on loopback; every process it starts is
-// stopped before it exits. With --keep-cache the gateways' prefixes stay behind, so
-// `planesync cache inspect` can be tried on them.
+// analytics it collected, and the CP's status page and metrics. Everything on loopback; every
+// process it starts is stopped before it exits. With --keep-cache the gateways' prefixes stay
+// behind, so `planesync cache inspect` can be tried on them; with --serve the demo keeps the
+// CP, its gateways and its status page up until Ctrl-C.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, request } from 'node:http';
@@ -15,14 +16,15 @@ import { createCertificateAuthority, issueCertificate } from '@planesync/core';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const keepCache = process.argv.includes('--keep-cache');
-const unknown = process.argv.slice(2).filter((arg) => arg !== '--keep-cache');
+const keepServing = process.argv.includes('--serve');
+const unknown = process.argv.slice(2).filter((arg) => arg !== '--keep-cache' && arg !== '--serve');
 if (unknown.length > 0) {
   process.stderr.write(
-    `demo: unknown option ${unknown.join(' ')}; the one option is --keep-cache\n`,
+    `demo: unknown option ${unknown.join(' ')}; the options are --keep-cache and --serve\n`,
   );
   process.exit(2);
 }
-const STEPS = 12;
+const STEPS = 13;
 let step = 0;
 const started = Date.now();
 const children = new Set<ChildProcess>();
@@ -83,14 +85,9 @@ async function main(): Promise<void> {
   detail(`echo service on http://127.0.0.1:${echoPort}`);
 
   say('Starting the Control Plane (wss + tcp listeners, admin API)');
-  const [wssPort, tcpPort, adminPort, gw1Port, gw2Port, gw3Port] = (await freePorts(6)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const [wssPort, tcpPort, adminPort, gw1Port, gw2Port, gw3Port, ...statusPorts] = (await freePorts(
+    9,
+  )) as [number, number, number, number, number, number, ...number[]];
   const kongYml = file('kong.yml');
   await writeFile(kongYml, configYaml(echoPort, ['/echo']));
   const cpArgs = [
@@ -112,10 +109,15 @@ async function main(): Promise<void> {
     'the admin API',
     async () => (await get(`${admin}/clustering/data-planes`)).status === 200,
   );
+  detail(
+    `status page: ${admin}/ (@planesync/admin; run the demo with --serve to keep it up at the end)`,
+  );
 
   say('Starting two gateway Data Planes: gw-1 over wss, gw-2 over tcp');
+  const statusPort = (name: string) => statusPorts[Number(name.slice(3)) - 1]!;
   const gatewayArgs = (name: string, transport: string, port: number, cpPort: number) => [
     'examples/gateway/src/main.ts',
+    ...['--status-port', String(statusPort(name))],
     ...[
       '--name',
       name,
@@ -137,7 +139,10 @@ async function main(): Promise<void> {
   let gateway1 = start(gatewayArgs('gw-1', 'wss', gw1Port, wssPort));
   start(gatewayArgs('gw-2', 'tcp', gw2Port, tcpPort));
   const gateways = [`http://127.0.0.1:${gw1Port}`, `http://127.0.0.1:${gw2Port}`];
-  const firstHash = await inSync(admin, gateways, 2);
+  // Each gateway's status listener (readiness, metrics), as Kong's: gw-N's at statusOf(its URL).
+  const statusOf = (gateway: string) =>
+    `http://127.0.0.1:${statusPorts[[gw1Port, gw2Port, gw3Port].indexOf(Number(gateway.split(':')[2]))]}`;
+  const firstHash = await inSync(admin, gateways.map(statusOf), 2);
   detail(`both gateways serve config ${firstHash.slice(0, 8)} from the control plane`);
 
   say('Sending requests through both gateways');
@@ -156,7 +161,7 @@ async function main(): Promise<void> {
   say('Changing the config on the Control Plane: a new route /v2');
   const before = await counters(admin);
   await writeFile(kongYml, configYaml(echoPort, ['/echo', '/v2']));
-  const secondHash = await inSync(admin, gateways, 2, firstHash);
+  const secondHash = await inSync(admin, gateways.map(statusOf), 2, firstHash);
   for (const gateway of gateways) {
     const hit = await get(`${gateway}/v2/orders`);
     detail(`${gateway}/v2/orders → ${hit.status} ${hit.body}`);
@@ -176,7 +181,7 @@ async function main(): Promise<void> {
   start([...gatewayArgs('gw-3', 'wss', gw3Port, wssPort), '--protocol', 'kong']);
   const gw3Url = `http://127.0.0.1:${gw3Port}`;
   const all = [...gateways, gw3Url];
-  const kongHash = await inSync(admin, all, 3);
+  const kongHash = await inSync(admin, all.map(statusOf), 3);
   expect(kongHash === secondHash, 'gw-3 serves the config the planesync gateways serve');
   const kongHit = await get(`${gw3Url}/v2/orders`);
   detail(`${gw3Url}/v2/orders → ${kongHit.status} ${kongHit.body}`);
@@ -201,15 +206,12 @@ async function main(): Promise<void> {
   gateway1 = start(gatewayArgs('gw-1', 'wss', gw1Port, wssPort));
   await waitFor(
     'gw-1 to serve again',
-    async () => (await get(`${gateways[0]}/status/ready`)).status === 200,
+    async () => (await get(`${statusOf(gateways[0]!)}/status/ready`)).status === 200,
   );
-  const ready = JSON.parse((await get(`${gateways[0]}/status/ready`)).body) as {
-    source: string;
-    config: string;
-  };
-  detail(`gw-1 ready: config ${ready.config.slice(0, 8)} from ${ready.source}`);
+  const ready = await gatewayStatus(statusOf(gateways[0]!));
+  detail(`gw-1 ready: config ${ready.hash.slice(0, 8)} from ${ready.source}`);
   expect(
-    ready.source === 'cache' && ready.config === secondHash,
+    ready.source === 'cache' && ready.hash === secondHash,
     'gw-1 serves the cached config without a CP',
   );
   expect(
@@ -220,7 +222,7 @@ async function main(): Promise<void> {
   say('Starting the Control Plane again: the gateways reconnect after 5–10 s and resync');
   controlPlane = start(cpArgs);
   const reconnectStarted = Date.now();
-  const resynced = await inSync(admin, all, 3);
+  const resynced = await inSync(admin, all.map(statusOf), 3);
   detail(
     `all three gateways reconnected and in sync after ${((Date.now() - reconnectStarted) / 1000).toFixed(1)} s`,
   );
@@ -259,15 +261,42 @@ async function main(): Promise<void> {
   detail(
     `latency p50 ${summary.total.latencyMs.p50.toFixed(1)} ms, p95 ${summary.total.latencyMs.p95.toFixed(1)} ms; services in config: ${summary.billing.services}`,
   );
-  const planes = JSON.parse((await get(`${admin}/clustering/data-planes`)).body) as {
-    data: Array<{ hostname: string; sync_status: string; protocol: string }>;
+
+  say("What an operator sees: the CP's status page, Kong's admin endpoint and Prometheus metrics");
+  const status = JSON.parse((await get(`${admin}/planesync/status`)).body) as {
+    dataPlanes: Array<{ hostname: string; syncStatus: string; protocol: string }>;
   };
   detail(
-    `GET /clustering/data-planes: ${planes.data
-      .map((d) => `${d.hostname} ${d.sync_status} ${d.protocol}`)
+    `${admin}/ lists ${status.dataPlanes
+      .map((d) => `${d.hostname} ${d.syncStatus} ${d.protocol}`)
       .sort()
       .join(', ')}`,
   );
+  const planes = JSON.parse((await get(`${admin}/clustering/data-planes`)).body) as {
+    data: Array<{ hostname: string; ttl: number }>;
+    next: string | null;
+  };
+  detail(
+    `GET /clustering/data-planes, in Kong's shape: ${planes.data.length} data planes, each kept ${Math.round(planes.data[0]!.ttl / 86_400)} days after it was last seen (ttl), next ${planes.next}`,
+  );
+  const metrics = (await get(`${admin}/metrics`)).body.split('\n');
+  const sample = (name: string) => metrics.filter((line) => line.startsWith(name));
+  detail(
+    `GET /metrics: ${sample('kong_data_plane_last_seen{').length} kong_data_plane_last_seen series; ${sample('planesync_config_frames_sent_total').join(', ')}`,
+  );
+  const gw1Metrics = (await get(`${statusOf(gateways[0]!)}/metrics`)).body.split('\n');
+  detail(
+    `gw-1's status listener: ${gw1Metrics.filter((line) => /^kong_(control_plane_connected|data_plane_cluster_cert_expiry_timestamp) /.test(line)).join(', ')}`,
+  );
+
+  if (keepServing) {
+    detail(`serving: the status page at ${admin}/ and the gateways at ${all.join(', ')}`);
+    detail('Ctrl-C to stop');
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+  }
 
   say('Cleaning up');
   await Promise.all([...children].map(stop));
@@ -306,27 +335,38 @@ async function counters(admin: string) {
   };
 }
 
-/** The hash every gateway and the CP agree on, once `count` DPs are connected and in sync. */
+/** What a gateway's status listener says it serves, and where that config came from. */
+async function gatewayStatus(status: string): Promise<{ hash: string; source: string }> {
+  const body = JSON.parse((await get(`${status}/planesync/status`)).body) as {
+    status: { hash: string; source: string };
+  };
+  return body.status;
+}
+
+/**
+ * The hash every gateway (by its status listener) and the CP agree on, once `count` DPs are
+ * connected and in sync.
+ */
 async function inSync(
   admin: string,
-  gateways: string[],
+  statuses: string[],
   count: number,
   previous?: string,
 ): Promise<string> {
   let hash = '';
   await waitFor('the data planes to sync', async () => {
-    const planes = await get(`${admin}/clustering/data-planes`);
+    const planes = await get(`${admin}/planesync/status`);
     if (planes.status !== 200) return false; // the CP is still starting
-    const { data } = JSON.parse(planes.body) as {
-      data: Array<{ connected: boolean; config_hash: string }>;
+    const { dataPlanes } = JSON.parse(planes.body) as {
+      dataPlanes: Array<{ connected: boolean; configHash: string }>;
     };
-    const live = data.filter((d) => d.connected);
+    const live = dataPlanes.filter((d) => d.connected);
     if (live.length < count) return false;
-    const hashes = new Set(live.map((d) => d.config_hash));
-    for (const gateway of gateways) {
-      const status = await get(`${gateway}/status/ready`);
-      if (status.status !== 200) return false;
-      hashes.add((JSON.parse(status.body) as { config: string }).config);
+    const hashes = new Set(live.map((d) => d.configHash));
+    for (const status of statuses) {
+      const ready = await get(`${status}/status/ready`);
+      if (ready.status !== 200) return false;
+      hashes.add((await gatewayStatus(status)).hash);
     }
     hash = [...hashes][0]!;
     return hashes.size === 1 && hash !== previous;

@@ -1,9 +1,14 @@
 // The scratch application scripts/consumers.mjs builds from the packed tarballs, compiled
 // once as ESM and once as CommonJS: a CP and a DP over WebSocket with mutual TLS (the DP
-// caching in LMDB), then a CP and a DP over TCP, each syncing one config; then it exits.
+// caching in LMDB) with the CP's @planesync/admin handler read over http (its status page is
+// in the tarball, and loads in ESM and CommonJS alike), then a CP and a DP over TCP, each
+// syncing one config; then it exits.
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { controlPlaneAdmin } from '@planesync/admin';
 import {
   ControlPlane,
   DataPlane,
@@ -38,6 +43,24 @@ async function main(): Promise<void> {
     await wsDp.start();
     const { hash } = await wsCp.setConfig(config);
     await wsDp.waitForConfig({ hash });
+    const admin = createServer(controlPlaneAdmin(wsCp));
+    await new Promise<void>((resolve) => admin.listen(0, '127.0.0.1', resolve));
+    try {
+      const base = `http://127.0.0.1:${(admin.address() as AddressInfo).port}`;
+      const page = await (await fetch(`${base}/`)).text();
+      if (!page.includes('status.js')) throw new Error(`the status page is not served: ${page}`);
+      const planes = (await (await fetch(`${base}/clustering/data-planes`)).json()) as {
+        data: Array<{ config_hash: string }>;
+      };
+      if (planes.data[0]?.config_hash !== hash)
+        throw new Error(`GET /clustering/data-planes: ${JSON.stringify(planes)}`);
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      if (!metrics.includes('kong_data_plane_last_seen{'))
+        throw new Error(`GET /metrics: ${metrics}`);
+    } finally {
+      admin.closeAllConnections();
+      admin.close();
+    }
     await wsDp.stop();
     await wsCp.stop();
 
@@ -55,7 +78,7 @@ async function main(): Promise<void> {
     await tcpDp.stop();
     await tcpCp.stop();
 
-    console.log(`the DPs serve ${hash} over wss and tcp`);
+    console.log(`the DPs serve ${hash} over wss and tcp; the admin handler lists it`);
   } finally {
     await rm(prefix, { recursive: true, force: true });
   }

@@ -2,6 +2,7 @@
 import { watchFile } from 'node:fs';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
+import { controlPlaneAdmin } from '@planesync/admin';
 import { postgresClusterState } from '@planesync/cluster-postgres';
 import {
   type ConnectionHandler,
@@ -30,7 +31,9 @@ const USAGE = `Usage: control-plane --config kong.yml --cert FILE[,FILE] --key F
                        Kong DPs (Kong's own sync v1 protocol) on /v1/outlet
   --tcp-port N         TCP listener (default 8007; Kong's 8006 is its telemetry port, which
                        planesync does not need: telemetry rides the same link)
-  --admin-port N       GET /clustering/data-planes, /analytics and /counters (default 8001)
+  --admin-port N       on 127.0.0.1 (default 8001): the status page (GET /), Kong's
+                       GET /clustering/data-planes, GET /metrics for Prometheus
+                       (@planesync/admin), and this example's own GET /analytics and /counters
   --summary-every S    print an analytics summary every S seconds (default 5)
   --postgres URL       share config versions, DP records and analytics with the other CPs on
                        this PostgreSQL (docs/cluster.md); with --postgres '' the PG* variables
@@ -166,50 +169,27 @@ cp.on('stateHealth', (health) => {
   }
 });
 
-const admin = createServer(async (request, response) => {
-  const send = (status: number, body: unknown) => {
-    response.writeHead(status, { 'content-type': 'application/json' });
-    response.end(JSON.stringify(body, null, 2));
-  };
-  if (request.url === '/clustering/data-planes') {
-    // The shape of Kong's Admin API endpoint.
-    // With --postgres, every CP's DPs, read from the database now.
-    const dataPlanes = await cp.listDataPlanes().catch(() => cp.dataPlanes());
-    send(200, {
-      data: dataPlanes.map((dp) => ({
-        id: dp.id,
-        ip: dp.ip,
-        hostname: dp.hostname,
-        version: dp.version,
-        sync_status: dp.syncStatus,
-        config_hash: dp.configHash,
-        last_seen: Math.floor(dp.lastSeen / 1000),
-        labels: dp.labels,
-        cert_details: {
-          expiry_timestamp:
-            dp.certExpiresAt === undefined ? null : Math.floor(dp.certExpiresAt / 1000),
-        },
-        connected: dp.connected,
-        // Not one of Kong's fields (a Kong CP serves only its own protocol): planesync's, the
-        // wire protocol the DP speaks, `planesync/2` (or /1) or `kong/sync-v1`.
-        protocol: dp.protocol ?? null,
-      })),
-      next: null,
-    });
-  } else if (request.url === '/analytics') {
-    send(200, cp.analytics.summary());
-  } else if (request.url === '/counters') {
+// @planesync/admin answers what it serves; what it does not goes to the host's own routes,
+// as `next` does under Express. No authentication of its own: loopback only
+// (docs/operations.md puts it behind the host's).
+const operator = controlPlaneAdmin(cp, { logger: planesyncLog });
+const admin = createServer((request, response) =>
+  operator(request, response, () => {
+    const send = (status: number, body: unknown) => {
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(body, null, 2));
+    };
+    if (request.url === '/analytics') send(200, cp.analytics.summary());
     // What the CP counts: configs and deltas encoded and sent, with their bytes.
-    send(200, cp.counters);
-  } else {
-    send(404, { message: 'Not found' });
-  }
-});
+    else if (request.url === '/counters') send(200, cp.counters);
+    else send(404, { message: 'Not found' });
+  }),
+);
 await new Promise<void>((resolve) =>
   admin.listen(Number(values['admin-port']), '127.0.0.1', resolve),
 );
 log(
-  `listening: wss :${values['wss-port']} (planesync on /planesync/v1, ${KONG_PROTOCOL} on /v1/outlet), tcp :${values['tcp-port']}, admin http://127.0.0.1:${values['admin-port']}`,
+  `listening: wss :${values['wss-port']} (planesync on /planesync/v1, ${KONG_PROTOCOL} on /v1/outlet), tcp :${values['tcp-port']}, status page and admin API http://127.0.0.1:${values['admin-port']}/`,
 );
 
 const summaryEvery = Number(values['summary-every']) * 1000;

@@ -12,12 +12,12 @@ import { Router } from './router.ts';
 
 /**
  * A small but real HTTP gateway on a planesync DataPlane: routes by the active config, proxies
- * to the service, answers 404 `{"message":"no Route matched"}` otherwise, serves
- * `/status/ready` (503 until a config is active), and records every request for analytics.
+ * to the service, answers 404 `{"message":"no Route matched"}` otherwise, and records every
+ * request for analytics. Readiness and metrics are on the status listener (main.ts), as Kong
+ * serves them.
  */
 export class Gateway {
   #router = new Router(undefined);
-  #ready = false;
   #server: Server | undefined;
 
   constructor(private readonly dp: DataPlane) {
@@ -38,22 +38,11 @@ export class Gateway {
 
   #apply(snapshot: ConfigSnapshot): void {
     this.#router = new Router(snapshot.config);
-    this.#ready = true;
   }
 
   #handle(request: IncomingMessage, response: ServerResponse): void {
     const started = performance.now();
     const url = new URL(request.url ?? '/', 'http://gateway');
-    if (url.pathname === '/status/ready') {
-      const status = this.#ready ? 200 : 503;
-      json(response, status, {
-        ready: this.#ready,
-        config: this.dp.status.hash,
-        source: this.dp.status.source,
-        connection: this.dp.status.connection,
-      });
-      return;
-    }
     const match = this.#router.match(request.method ?? 'GET', request.headers.host, url.pathname);
     if (!match) {
       json(response, 404, { message: 'no Route matched' });

@@ -1,6 +1,9 @@
 // A gateway Data Plane process: `node --import tsx examples/gateway/src/main.ts --help`.
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { dataPlaneAdmin } from '@planesync/admin';
 import {
   CloseCode,
   type CloseInfo,
@@ -29,6 +32,9 @@ const USAGE = `Usage: gateway --cp HOST:PORT --cert FILE[,FILE] --key FILE --ca 
   --server-name NAME          the name the CP's certificate must carry (default the CP host)
   --prefix DIR                the cache lives in DIR/dbless.lmdb
   --port N                    proxy port (default 8000)
+  --status-port N             Kong's status listener, on 127.0.0.1 (default 8100):
+                              GET /status/ready (503 until a config is served), GET /metrics,
+                              GET /planesync/status (@planesync/admin)
   --declarative-config FILE   loaded when the cache is empty
   --name NAME                 this node's hostname (default the machine's)
 `;
@@ -45,6 +51,7 @@ const { values } = parseArgs({
     'server-name': { type: 'string' },
     prefix: { type: 'string' },
     port: { type: 'string', default: '8000' },
+    'status-port': { type: 'string', default: '8100' },
     'declarative-config': { type: 'string' },
     name: { type: 'string' },
     help: { type: 'boolean', default: false },
@@ -125,11 +132,24 @@ dp.on('error', (error) => {
 const gateway = new Gateway(dp);
 await dp.start();
 const port = await gateway.listen(Number(values.port));
+// As Kong's status listener: readiness for the load balancer, metrics for Prometheus, on
+// loopback only (no authentication of its own).
+const status = createServer(
+  dataPlaneAdmin(dp, {
+    certificate: readFileSync(tls.cert[0]!),
+    logger: consoleLogger({ level: 'error', sink: log }),
+  }),
+);
+await new Promise<void>((resolve) =>
+  status.listen(Number(values['status-port']), '127.0.0.1', resolve),
+);
 log(
-  `proxying on http://127.0.0.1:${port} over ${values.transport}${kong ? " (Kong's sync v1)" : ''}`,
+  `proxying on http://127.0.0.1:${port} over ${values.transport}${kong ? " (Kong's sync v1)" : ''}; status on http://127.0.0.1:${values['status-port']}`,
 );
 
 const stop = async () => {
+  status.closeAllConnections();
+  status.close();
   await gateway.close();
   await dp.stop();
   process.exit(0);

@@ -115,7 +115,9 @@ function drawTraffic(status) {
     title.textContent = `${date(point.start)}: ${point.requests} requests, p95 ${point.latencyMs.p95.toFixed(1)} ms`;
     bar.append(title);
     shapes.push(bar);
-    line.push(`${x + slot / 2},${height - (point.latencyMs.p95 / maxP95) * (height - 10)}`);
+    // A step across the minute's slot: one minute alone still draws a line.
+    const y = height - (point.latencyMs.p95 / maxP95) * (height - 10);
+    line.push(`${x},${y}`, `${x + slot},${y}`);
   }
   if (line.length > 0) {
     const p95 = document.createElementNS(SVG, 'polyline');

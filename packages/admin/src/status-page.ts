@@ -106,6 +106,7 @@ const PAGE_FILES = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/status.js': { file: 'status.js', type: 'text/javascript; charset=utf-8' },
   '/status.css': { file: 'status.css', type: 'text/css; charset=utf-8' },
+  '/favicon.svg': { file: 'favicon.svg', type: 'image/svg+xml' },
 } as const;
 
 export type PagePath = keyof typeof PAGE_FILES;

@@ -108,12 +108,25 @@ describe("Kong's Admin API: GET /clustering/data-planes", () => {
     const { admin } = await fleet(1);
     const cases: Array<[string, unknown]> = [
       ['size=abc', { code: 9, name: 'invalid size', message: 'size must be a number' }],
-      ['size=0', { code: 9, name: 'invalid size', message: 'size must be an integer between 1 and 1000' }],
-      ['size=1001', { code: 9, name: 'invalid size', message: 'size must be an integer between 1 and 1000' }],
-      ['size=1.5', { code: 9, name: 'invalid size', message: 'size must be an integer between 1 and 1000' }],
+      [
+        'size=0',
+        { code: 9, name: 'invalid size', message: 'size must be an integer between 1 and 1000' },
+      ],
+      [
+        'size=1001',
+        { code: 9, name: 'invalid size', message: 'size must be an integer between 1 and 1000' },
+      ],
+      [
+        'size=1.5',
+        { code: 9, name: 'invalid size', message: 'size must be an integer between 1 and 1000' },
+      ],
       [
         'offset=%25%25',
-        { code: 7, name: 'invalid offset', message: "'%%' is not a valid offset: bad base64 encoding" },
+        {
+          code: 7,
+          name: 'invalid offset',
+          message: "'%%' is not a valid offset: bad base64 encoding",
+        },
       ],
       [
         `offset=${Buffer.from('{not json').toString('base64')}`,

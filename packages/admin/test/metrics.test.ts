@@ -40,7 +40,9 @@ function refusing(host: string) {
       JSON.stringify(input).includes(host)
         ? {
             success: false as const,
-            error: { issues: [{ code: 'custom' as const, path: ['services'], message: 'not here', input }] },
+            error: {
+              issues: [{ code: 'custom' as const, path: ['services'], message: 'not here', input }],
+            },
           }
         : { success: true as const, data: input },
   };
@@ -52,7 +54,9 @@ const config = (host: string) => ({
 });
 
 async function cluster(): Promise<TestCluster> {
-  const made = await createTestCluster({ controlPlane: { logger: silentLogger, pushIntervalMs: 0 } });
+  const made = await createTestCluster({
+    controlPlane: { logger: silentLogger, pushIntervalMs: 0 },
+  });
   cleanups.push(() => made.stop());
   return made;
 }
@@ -79,7 +83,12 @@ describe('GET /metrics on a control plane', () => {
     await nacked;
     await good.waitForConfig({ hash: second.hash });
     // A DP the CP cannot serve: refused, counted by code, listed as incompatible.
-    const old = test.dataPlane({ nodeId: 'old', hostname: 'gw-old', version: '2.8.0', random: () => 0 });
+    const old = test.dataPlane({
+      nodeId: 'old',
+      hostname: 'gw-old',
+      version: '2.8.0',
+      random: () => 0,
+    });
     const refused = new Promise((resolve) => old.once('rejected', resolve));
     await old.start();
     await refused;
@@ -100,12 +109,23 @@ describe('GET /metrics on a control plane', () => {
       Number(BigInt(`0x${second.hash}`)),
       -25,
     );
-    expect(value(m, 'kong_data_plane_version_compatible', { node_id: 'dp-1', kong_version: '3.10.0' })).toBe(1);
+    expect(
+      value(m, 'kong_data_plane_version_compatible', { node_id: 'dp-1', kong_version: '3.10.0' }),
+    ).toBe(1);
     // Kong records a DP it cannot serve, incompatible: so does planesync.
-    expect(cp.dataPlanes().find((dp) => dp.id === 'old')?.syncStatus).toBe('kong_version_incompatible');
-    expect(value(m, 'kong_data_plane_version_compatible', { node_id: 'old', kong_version: '2.8.0' })).toBe(0);
+    expect(cp.dataPlanes().find((dp) => dp.id === 'old')?.syncStatus).toBe(
+      'kong_version_incompatible',
+    );
+    expect(
+      value(m, 'kong_data_plane_version_compatible', { node_id: 'old', kong_version: '2.8.0' }),
+    ).toBe(0);
 
-    expect(value(m, 'planesync_data_planes_connected', { sync_status: 'normal', protocol: 'planesync/2' })).toBe(2);
+    expect(
+      value(m, 'planesync_data_planes_connected', {
+        sync_status: 'normal',
+        protocol: 'planesync/2',
+      }),
+    ).toBe(2);
     expect(value(m, 'planesync_data_planes_behind')).toBe(1); // dp-2 nacked version 2
     expect(value(m, 'planesync_config_version')).toBe(second.version);
     expect(value(m, 'planesync_config_age_seconds')).toBeGreaterThanOrEqual(1);
@@ -119,7 +139,9 @@ describe('GET /metrics on a control plane', () => {
     // A refused delta is followed by the whole config, refused too: each nack counts.
     expect(value(m, 'planesync_configs_rejected_total')).toBe(cp.counters.configsRejected);
     expect(cp.counters.configsRejected).toBeGreaterThanOrEqual(1);
-    expect(value(m, 'planesync_data_planes_rejected_total', { code: 'VERSION_INCOMPATIBLE' })).toBe(1);
+    expect(value(m, 'planesync_data_planes_rejected_total', { code: 'VERSION_INCOMPATIBLE' })).toBe(
+      1,
+    );
     expect(value(m, 'planesync_telemetry_records_total')).toBe(2);
     expect(value(m, 'planesync_telemetry_dropped_total')).toBe(0);
     expect(value(m, 'planesync_analytics_keys', { kind: 'services' })).toBe(2);
@@ -128,13 +150,19 @@ describe('GET /metrics on a control plane', () => {
     // The push-to-answer histogram, in seconds: cumulative buckets ending in +Inf = count.
     const histogram = m.get('planesync_config_push_answer_seconds')!;
     expect(histogram.type).toBe('HISTOGRAM');
-    const [series] = histogram.metrics as Array<{ buckets: Record<string, string>; count: string; sum: string }>;
+    const [series] = histogram.metrics as Array<{
+      buckets: Record<string, string>;
+      count: string;
+      sum: string;
+    }>;
     const answered = cp.counters.pushAnswerLatencyMs.count;
     expect(answered).toBeGreaterThanOrEqual(4);
     expect(Number(series!.count)).toBe(answered);
     expect(Number(series!.buckets['0.005'])).toBe(cp.counters.pushAnswerLatencyMs.counts[0]);
     expect(Number(series!.buckets['+Inf'])).toBe(answered);
-    expect(Object.keys(series!.buckets)).toHaveLength(cp.counters.pushAnswerLatencyMs.bounds.length + 1);
+    expect(Object.keys(series!.buckets)).toHaveLength(
+      cp.counters.pushAnswerLatencyMs.bounds.length + 1,
+    );
   });
 
   it("goes into the host's registry when given one, never prom-client's global one; one CP per registry", async () => {
@@ -170,15 +198,30 @@ describe('a data plane: GET /metrics and GET /status/ready', () => {
     // The CP has no config yet: the DP starts on the empty one and is not ready.
     await dp.start();
     expect(dp.currentConfig?.source).toBe('empty');
-    expect(await ready()).toEqual([503, { message: 'no configuration available (empty configuration present)' }]);
+    expect(await ready()).toEqual([
+      503,
+      { message: 'no configuration available (empty configuration present)' },
+    ]);
     const { hash } = await test.cp.setConfig(config('a.internal'));
     await dp.waitForConfig({ hash });
     expect(await ready()).toEqual([200, { message: 'ready' }]);
     // Draining, as Kong's POST /status/ready takes it (a form or JSON body).
-    expect((await admin.post('/status/ready', 'status=nonsense', { 'content-type': 'application/x-www-form-urlencoded' })).status).toBe(400);
+    expect(
+      (
+        await admin.post('/status/ready', 'status=nonsense', {
+          'content-type': 'application/x-www-form-urlencoded',
+        })
+      ).status,
+    ).toBe(400);
     expect((await admin.post('/status/ready', 'x'.repeat(10_000))).status).toBe(400);
     expect(await ready()).toEqual([200, { message: 'ready' }]);
-    expect((await admin.post('/status/ready', '{"status":"draining"}', { 'content-type': 'application/json' })).status).toBe(204);
+    expect(
+      (
+        await admin.post('/status/ready', '{"status":"draining"}', {
+          'content-type': 'application/json',
+        })
+      ).status,
+    ).toBe(204);
     expect(await ready()).toEqual([503, { message: 'draining' }]);
   });
 

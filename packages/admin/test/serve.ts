@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 
 export interface Served {
   url: string;
-  get(path: string): Promise<{ status: number; headers: Headers; text: string; json: () => unknown }>;
+  get(
+    path: string,
+  ): Promise<{ status: number; headers: Headers; text: string; json: () => unknown }>;
   post(
     path: string,
     body?: string,
@@ -22,7 +24,12 @@ export async function serve(listener: RequestListener): Promise<Served> {
     async get(path) {
       const response = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(10_000) });
       const text = await response.text();
-      return { status: response.status, headers: response.headers, text, json: () => JSON.parse(text) };
+      return {
+        status: response.status,
+        headers: response.headers,
+        text,
+        json: () => JSON.parse(text),
+      };
     },
     async post(path, body, headers = {}) {
       const response = await fetch(`${url}${path}`, {

@@ -8,6 +8,7 @@ import {
   ControlPlane,
   DataPlane,
   generateClusterCertificate,
+  memoryClusterState,
   silentLogger,
   TrustVerifier,
 } from '@planesync/core';
@@ -64,7 +65,8 @@ describe.skipIf(!chromium)(
   () => {
     let pair: CertificateKeyPair;
     let cp: ControlPlane;
-    let url: string;
+    /** A second CP sharing cp's cluster state: edge-ap connects to it. */
+    let other: ControlPlane;
     let admin: Served;
     let browser: Browser;
     const dps: DataPlane[] = [];
@@ -73,16 +75,26 @@ describe.skipIf(!chromium)(
       pair = await generateClusterCertificate();
       const tls = { cert: pair.certificate, key: pair.privateKey };
       const trust = new TrustVerifier({ mode: 'pinned', certificates: [pair.certificate] });
-      const transport = wsServer({ host: '127.0.0.1', port: 0, tls });
-      cp = new ControlPlane({
-        transport,
-        trust,
-        version: '3.10.0',
-        logger: silentLogger,
-        pushIntervalMs: 0,
-      });
-      await cp.start();
-      url = `wss://127.0.0.1:${transport.port}/planesync/v1`;
+      // Two CPs of one cluster (an in-memory cluster state): the page lists both CPs' DPs.
+      const state = memoryClusterState();
+      const urls: string[] = [];
+      const cps = [];
+      for (const controlPlaneId of ['cp-a', 'cp-b']) {
+        const transport = wsServer({ host: '127.0.0.1', port: 0, tls });
+        const made = new ControlPlane({
+          transport,
+          trust,
+          version: '3.10.0',
+          logger: silentLogger,
+          pushIntervalMs: 0,
+          state,
+          controlPlaneId,
+        });
+        await made.start();
+        urls.push(`wss://127.0.0.1:${transport.port}/planesync/v1`);
+        cps.push(made);
+      }
+      [cp, other] = cps as [ControlPlane, ControlPlane];
       admin = await serve(controlPlaneAdmin(cp, { refreshMs: 200 }));
       browser = await puppeteer.launch({
         executablePath: chromium!,
@@ -94,7 +106,7 @@ describe.skipIf(!chromium)(
       const { hash } = await cp.setConfig(config('a.internal'));
       for (const [i, name] of ['edge-eu', 'edge-us', 'edge-ap'].entries()) {
         const dp = new DataPlane({
-          transport: wsClient({ url, tls }),
+          transport: wsClient({ url: urls[name === 'edge-ap' ? 1 : 0]!, tls }),
           trust,
           version: '3.10.0',
           nodeId: `dp-${i + 1}`,
@@ -115,6 +127,7 @@ describe.skipIf(!chromium)(
       for (const dp of dps) await dp.stop();
       await admin?.close();
       await cp?.stop();
+      await other?.stop();
     });
 
     /** The state a DP's row shows, once the page shows it. */
@@ -145,6 +158,12 @@ describe.skipIf(!chromium)(
       expect(await page.$eval('#summary', (p) => p.textContent)).toContain(
         '3 of 3 data planes connected',
       );
+      // Two CPs serve them: the page says which serves which.
+      expect(
+        await page.$$eval('th.cp-column', (cells) => cells.map((cell) => cell.hidden)),
+      ).toEqual([false]);
+      expect(await waitForRow(page, 'dp-3', 'normal')).toContain('cp-b');
+      expect(first).toContain('cp-a');
 
       // A DP stops: its row says so within a refresh or two.
       await dps[2]!.stop();
@@ -158,6 +177,34 @@ describe.skipIf(!chromium)(
       await waitForRow(page, 'dp-1', 'normal');
       expect(errors).toEqual([]);
       await page.close();
+    }, 60_000);
+
+    it('warns of a DP certificate expiring within the warning time, and says when', async () => {
+      // Every DP's certificate runs out within 4 years (generateClusterCertificate: 1095 days).
+      const warned = await serve(
+        controlPlaneAdmin(cp, { refreshMs: 200, certificateWarningMs: 4 * 365 * 86_400_000 }),
+      );
+      try {
+        const page = await browser.newPage();
+        await page.goto(`${warned.url}/`, { waitUntil: 'load' });
+        await page.waitForSelector('tr[data-node-id="dp-1"]', { timeout: 15_000 });
+        const cell = await page.$eval(
+          'tr[data-node-id="dp-1"] td.cert-warning',
+          (td) => td.textContent,
+        );
+        const expires = cp.dataPlanes().find((dp) => dp.id === 'dp-1')!.certExpiresAt!;
+        const days = Math.ceil((expires - Date.now()) / 86_400_000);
+        expect(cell).toMatch(new RegExp(`\\(in (${days - 1}|${days}) days\\)$`));
+        // With the default (30 days), the same certificate is not warned about.
+        const plain = await browser.newPage();
+        await plain.goto(`${admin.url}/`, { waitUntil: 'load' });
+        await plain.waitForSelector('tr[data-node-id="dp-1"]', { timeout: 15_000 });
+        expect(await plain.$$('td.cert-warning')).toHaveLength(0);
+        await page.close();
+        await plain.close();
+      } finally {
+        await warned.close();
+      }
     }, 60_000);
 
     it('draws requests and p95 latency from real telemetry, lists traffic by service, and fits a phone screen', async () => {

@@ -260,6 +260,7 @@ export {
   type Route,
   type TransportClient,
   type TransportFeatures,
+  type TransportIdentity,
   type TransportServer,
 } from './transport/contract.ts';
 export {

@@ -393,7 +393,12 @@ describe('DP analytics and telemetry', () => {
       await run(cluster, 1_000);
       expect(received.map((r) => r.latencyMs)).toEqual([0, 1, 2]);
       expect(deprecated).toEqual([expect.objectContaining({ records: received })]);
-      expect(dp.status.analytics).toEqual({ buffered: 0, capacity: 100_000, dropped: 0, inFlight: 0 });
+      expect(dp.status.analytics).toEqual({
+        buffered: 0,
+        capacity: 100_000,
+        dropped: 0,
+        inFlight: 0,
+      });
     } finally {
       await cluster.stop();
     }
@@ -455,7 +460,12 @@ describe('DP analytics and telemetry', () => {
       await run(cluster, 15_000);
       expect(received.map((r) => r.latencyMs)).toEqual(Array.from({ length: 250 }, (_, i) => i));
       expect(cluster.cp.analytics.summary().billing.apiCalls).toBe(250);
-      expect(dp.status.analytics).toEqual({ buffered: 0, capacity: 100_000, dropped: 0, inFlight: 0 });
+      expect(dp.status.analytics).toEqual({
+        buffered: 0,
+        capacity: 100_000,
+        dropped: 0,
+        inFlight: 0,
+      });
     } finally {
       await cluster.stop();
     }

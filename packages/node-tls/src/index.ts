@@ -1,7 +1,8 @@
 /**
  * `@planesync/node-tls`: the node TLS plumbing planesync's socket transports share, for
  * authors of a transport over `node:tls` — the mutual TLS dialer (`dialTls`, directly or
- * through an HTTP CONNECT tunnel, `openTunnel`), TLS identities (`tlsIdentityOptions`), the
+ * through an HTTP CONNECT tunnel, `openTunnel`), TLS identities (`tlsIdentityOptions`, and
+ * `watchIdentity` following them on disk), the
  * bounds on peers still handshaking (`HandshakeGuard`, `TLS_HARDENING`), server start and
  * stop (`listenOn`, `closeServer`) and how a peer's chain and address are reported.
  * `@planesync/transport-ws` and `@planesync/transport-tcp` are built on it; an application
@@ -16,5 +17,17 @@ export { writable } from './drain.ts';
 export { HandshakeGuard, type HandshakeLimits, TLS_HARDENING } from './handshake-guard.ts';
 export { formatAddress, peerCertificateChain } from './peer-chain.ts';
 export { closeServer, listenOn } from './server-lifecycle.ts';
-export { type TlsIdentity, tlsIdentityOptions, toPemChain, toPemKey } from './tls-identity.ts';
+export {
+  checkedIdentityOptions,
+  type TlsIdentity,
+  tlsIdentityOptions,
+  toPemChain,
+  toPemKey,
+} from './tls-identity.ts';
 export { openTunnel, type ProxyOptions } from './tunnel.ts';
+export {
+  type IdentityFiles,
+  type IdentityWatch,
+  type WatchIdentityOptions,
+  watchIdentity,
+} from './watch-identity.ts';

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { type CertificateInput, InvalidArgumentError, readCertificates } from '@planesync/core';
+import { checkIdentity } from '@planesync/core/transport';
 
 /** A node's own certificate (chain, leaf first) and key, in any form the verifier accepts. */
 export interface TlsIdentity {
@@ -85,4 +86,16 @@ export function tlsIdentityOptions(identity: TlsIdentity): {
     key: toPemKey(identity.key),
     ...(identity.ca ? { ca: [toPemChain(identity.ca)] } : {}),
   };
+}
+
+/**
+ * {@link tlsIdentityOptions}, once the key is checked to be the leaf certificate's: what a
+ * transport takes at `setIdentity`, so a pair replaced half-way (a new certificate, the old
+ * key) is refused with `INVALID_ARGUMENT` and the pair in use stays.
+ */
+export function checkedIdentityOptions(
+  identity: TlsIdentity,
+): ReturnType<typeof tlsIdentityOptions> {
+  checkIdentity(identity, toPemKey);
+  return tlsIdentityOptions(identity);
 }

@@ -5,7 +5,14 @@
  * @module
  */
 
-export type { ProxyOptions, TlsIdentity } from '@planesync/node-tls';
+export {
+  type IdentityFiles,
+  type IdentityWatch,
+  type ProxyOptions,
+  type TlsIdentity,
+  type WatchIdentityOptions,
+  watchIdentity,
+} from '@planesync/node-tls';
 export { MAX_PREFACE_BYTES } from './framing.ts';
 export { type TcpClientOptions, tcpClient } from './tcp-client.ts';
 export { type TcpServerOptions, type TcpTransportServer, tcpServer } from './tcp-server.ts';

@@ -10,7 +10,13 @@ import {
   DEFAULT_MAX_PAYLOAD_BYTES,
   FRAMES_ONLY,
 } from '@planesync/core/transport';
-import { dialedName, dialTls, type ProxyOptions, type TlsIdentity } from '@planesync/node-tls';
+import {
+  checkedIdentityOptions,
+  dialedName,
+  dialTls,
+  type ProxyOptions,
+  type TlsIdentity,
+} from '@planesync/node-tls';
 import { FrameDecoder, frameHeader, MAX_PREFACE_BYTES } from './framing.ts';
 import { TcpConnection } from './tcp-connection.ts';
 
@@ -54,8 +60,15 @@ export interface TcpClientOptions {
 export function tcpClient(options: TcpClientOptions): TransportClient {
   const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const { host, port } = hostAndPort(options.host, options.port);
+  // Read at each dial (a file path is read again), replaced by setIdentity.
+  let tls: TlsIdentity = options.tls;
   return {
     features: FRAMES_ONLY,
+
+    setIdentity(next: TlsIdentity) {
+      checkedIdentityOptions(next);
+      tls = next;
+    },
 
     async connect(connectOptions: ConnectOptions = {}): Promise<Connection> {
       checkConnectOptions(FRAMES_ONLY, connectOptions, 'tcpClient');
@@ -71,7 +84,7 @@ export function tcpClient(options: TcpClientOptions): TransportClient {
       const socket = await dialTls({
         host,
         port,
-        tls: options.tls,
+        tls,
         ...(options.serverName ? { serverName: options.serverName } : {}),
         ...(options.proxy ? { proxy: options.proxy } : {}),
         ...(options.connectTimeoutMs ? { timeoutMs: options.connectTimeoutMs } : {}),

@@ -15,6 +15,7 @@ import {
   throwIfAborted,
 } from '@planesync/core/transport';
 import {
+  checkedIdentityOptions,
   closeServer,
   formatAddress,
   HandshakeGuard,
@@ -23,7 +24,6 @@ import {
   peerCertificateChain,
   TLS_HARDENING,
   type TlsIdentity,
-  tlsIdentityOptions,
 } from '@planesync/node-tls';
 import { closeFrame, FrameDecoder, type FrameEvent, MAX_PREFACE_BYTES } from './framing.ts';
 import { TcpConnection } from './tcp-connection.ts';
@@ -62,7 +62,7 @@ export interface TcpTransportServer extends TransportServer {
  * ```
  */
 export function tcpServer(options: TcpServerOptions): TcpTransportServer {
-  const identity = tlsIdentityOptions(options.tls);
+  let identity = checkedIdentityOptions(options.tls);
   const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const logger = options.logger ?? defaultLogger;
   let server: Server | undefined;
@@ -75,6 +75,13 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
 
     get port() {
       return boundPort;
+    },
+
+    setIdentity(next: TlsIdentity) {
+      const checked = checkedIdentityOptions(next);
+      // Handshakes from now on present the new pair; sockets already up keep theirs.
+      server?.setSecureContext({ ...checked, ...TLS_HARDENING });
+      identity = checked;
     },
 
     async listen(

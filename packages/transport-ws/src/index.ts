@@ -5,7 +5,14 @@
  * @module
  */
 
-export type { ProxyOptions, TlsIdentity } from '@planesync/node-tls';
+export {
+  type IdentityFiles,
+  type IdentityWatch,
+  type ProxyOptions,
+  type TlsIdentity,
+  type WatchIdentityOptions,
+  watchIdentity,
+} from '@planesync/node-tls';
 export { type WsClientOptions, wsClient } from './ws-client.ts';
 export {
   MAX_REQUEST_HEADER_BYTES,

@@ -23,6 +23,7 @@ import {
   throwIfAborted,
 } from '@planesync/core/transport';
 import {
+  checkedIdentityOptions,
   dialedName,
   dialTls,
   formatAddress,
@@ -109,7 +110,7 @@ export function wsClient(options: WsClientOptions): TransportClient {
               dialTls({
                 host,
                 port,
-                tls: options.tls,
+                tls,
                 ...(options.serverName ? { serverName: options.serverName } : {}),
                 ...(options.proxy ? { proxy: options.proxy } : {}),
                 // the deadline is the whole connect's, held by `signal`
@@ -192,8 +193,15 @@ export function wsClient(options: WsClientOptions): TransportClient {
     return { ws, socket: socket ?? dialed, dialed };
   }
 
+  // Read at each dial (a file path is read again), replaced by setIdentity.
+  let tls: TlsIdentity = options.tls;
   return {
     features: WS_FEATURES,
+
+    setIdentity(next: TlsIdentity) {
+      checkedIdentityOptions(next);
+      tls = next;
+    },
 
     async connect(connectOptions: ConnectOptions = {}): Promise<Connection> {
       throwIfAborted(connectOptions.signal);

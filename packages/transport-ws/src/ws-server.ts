@@ -21,6 +21,7 @@ import {
   throwIfAborted,
 } from '@planesync/core/transport';
 import {
+  checkedIdentityOptions,
   closeServer,
   formatAddress,
   HandshakeGuard,
@@ -29,7 +30,6 @@ import {
   peerCertificateChain,
   TLS_HARDENING,
   type TlsIdentity,
-  tlsIdentityOptions,
 } from '@planesync/node-tls';
 import { WebSocketServer } from 'ws';
 import { WS_FEATURES } from './ws-client.ts';
@@ -91,7 +91,7 @@ interface Endpoint {
  * ```
  */
 export function wsServer(options: WsServerOptions): WsTransportServer {
-  const identity = tlsIdentityOptions(options.tls);
+  let identity = checkedIdentityOptions(options.tls);
   const path = options.path ?? '/planesync/v1';
   checkRequestPath(path);
   const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
@@ -107,6 +107,13 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
 
     get port() {
       return boundPort;
+    },
+
+    setIdentity(next: TlsIdentity) {
+      const checked = checkedIdentityOptions(next);
+      // Handshakes from now on present the new pair; sockets already up keep theirs.
+      server?.setSecureContext({ ...checked, ...TLS_HARDENING });
+      identity = checked;
     },
 
     async listen(

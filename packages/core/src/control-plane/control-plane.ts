@@ -40,6 +40,7 @@ import {
   type Connection,
   FRAMES_ONLY,
   type PeerInfo,
+  type TransportIdentity,
   type TransportServer,
 } from '../transport/contract.ts';
 import type { TrustVerifier } from '../trust/verifier.ts';
@@ -748,6 +749,21 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       const verdict = session.recheck(trust, this.#clock.now());
       if (verdict) this.#announce('dataPlaneRejected', verdict);
     }
+  }
+
+  /**
+   * Replaces the certificate chain and key the CP presents to DPs (its transport's
+   * `setIdentity`): DPs connecting from now on see the new pair, and no connected DP is
+   * dropped. Throws `INVALID_ARGUMENT`, keeping the pair it has, when the key is not the
+   * certificate's or the transport cannot replace its certificate. To follow files an
+   * operator replaces on disk, `watchIdentity` from `@planesync/node-tls`.
+   */
+  setIdentity(identity: TransportIdentity): void {
+    if (typeof this.#transport.setIdentity !== 'function')
+      throw new InvalidArgumentError(
+        'this transport cannot replace its certificate at run time (it has no setIdentity)',
+      );
+    this.#transport.setIdentity(identity);
   }
 
   /** Sends a licence to every DP with the config; a DP past `expiresAt` reports itself unlicensed. */

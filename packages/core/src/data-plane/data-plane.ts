@@ -10,19 +10,20 @@ import {
   Histogram,
   type HistogramData,
 } from '../control-plane/histogram.ts';
-import { AbortedError, type ErrorContext } from '../errors.ts';
+import { AbortedError, type ErrorContext, InvalidArgumentError, TrustError } from '../errors.ts';
 import { IsolatedEmitter } from '../host/isolated-emitter.ts';
 import { defaultLogger, logSafely } from '../host/logger.ts';
 import { asPlanesyncError } from '../protocol/failure.ts';
 import type { License, SyncStatus } from '../protocol/messages.ts';
 import { memoryStore } from '../storage/memory-store.ts';
-import { CloseCode, type CloseInfo } from '../transport/contract.ts';
+import { CloseCode, type CloseInfo, type TransportIdentity } from '../transport/contract.ts';
 import { type FailoverClient, failoverClient } from '../transport/failover-client.ts';
+import type { TrustVerifier } from '../trust/verifier.ts';
 import type { ApplyContext } from './apply.ts';
 import { ConfigCache } from './config-cache.ts';
 import { ConnectionMachine } from './connection-machine.ts';
 import { LicenseWatch } from './license-watch.ts';
-import { heartbeat, type LinkRuntime, runLink } from './link-session.ts';
+import { heartbeat, type LinkRuntime, runLink, verifyControlPlane } from './link-session.ts';
 import {
   type DataPlaneEvents,
   type DataPlaneOptions,
@@ -111,7 +112,8 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
         }
       : given;
     this.#settings = resolveDataPlaneSettings(options as DialingOptions<never>);
-    this.#options = options as DialingOptions<TConfig>;
+    // A copy: setTrust replaces the verifier here, never in the host's object.
+    this.#options = { ...options } as DialingOptions<TConfig>;
     this.#clock = options.clock ?? systemClock;
     this.#schema = options.schema ?? (declarativeConfigSchema as unknown as ConfigSchema<TConfig>);
     this.#cache = new ConfigCache(
@@ -162,6 +164,43 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
       cacheWritable: this.#cache.writable,
       analytics: this.#telemetry.state,
     };
+  }
+
+  /**
+   * Replaces the certificate chain and key the DP presents to its CP (its transport's
+   * `setIdentity`; each CP's of a list): from the next connection on — the link up now is
+   * not dropped. Throws `INVALID_ARGUMENT`, keeping the pair it has, when the key is not the
+   * certificate's or the transport cannot replace its certificate.
+   */
+  setIdentity(identity: TransportIdentity): void {
+    const { transport } = this.#options;
+    if (typeof transport.setIdentity !== 'function')
+      throw new InvalidArgumentError(
+        'this transport cannot replace its certificate at run time (it has no setIdentity)',
+      );
+    transport.setIdentity(identity);
+  }
+
+  /**
+   * Replaces the verifier of the CP's certificate chain: the next connection is judged by it
+   * — a CA rolled over (the old and new anchors side by side, then the old one removed), a pin
+   * added or removed. With `recheck`, the link up now is judged again too; a CP no longer
+   * trusted is announced (`rejected`, its `TRUST_*` code) and the link closed (1008), and the
+   * DP keeps serving its config and dials again after its reconnect delay, by the new trust.
+   */
+  setTrust(trust: TrustVerifier, options: { recheck?: boolean } = {}): void {
+    if (typeof trust?.verify !== 'function')
+      throw new InvalidArgumentError('setTrust takes a TrustVerifier');
+    this.#options.trust = trust;
+    const live = this.#runtime?.live;
+    if (!options.recheck || !live) return;
+    const verdict = verifyControlPlane(this.#runtime!, live.connection);
+    if (verdict.ok) return;
+    this.#announce('rejected', { code: verdict.code, message: verdict.message });
+    this.#report(
+      new TrustError(verdict.code, `control plane no longer trusted: ${verdict.message}`),
+    );
+    void live.connection.close(CloseCode.POLICY_VIOLATION, verdict.code).catch(() => undefined);
   }
 
   /**

@@ -200,7 +200,7 @@ export async function runLink(
 }
 
 /** Judges the CP's chain, and in PKI mode the name dialed (unless turned off). */
-function verifyControlPlane(runtime: LinkRuntime, connection: Connection): TrustResult {
+export function verifyControlPlane(runtime: LinkRuntime, connection: Connection): TrustResult {
   const { trust, verifyServerName = true } = runtime.options;
   const serverName = verifyServerName
     ? (runtime.options.expectedServerName ?? runtime.options.serverName ?? connection.serverName)

@@ -218,6 +218,22 @@ export interface TransportClient {
    * options ask for something the transport cannot carry.
    */
   connect(options?: ConnectOptions): Promise<Connection>;
+  /**
+   * Replaces the certificate chain and key this client presents, from its next connection
+   * on; the connection up now keeps its own. Throws `INVALID_ARGUMENT` for a pair that does
+   * not belong together (the key is not the certificate's), keeping the one it has.
+   * Optional: a transport that presents no certificate leaves it out.
+   */
+  setIdentity?(identity: TransportIdentity): void;
+}
+
+/**
+ * A node's own certificate (the chain, leaf first) and private key, as a transport presents
+ * them: PEM text, DER or a file path, as the transports take them.
+ */
+export interface TransportIdentity {
+  readonly cert: string | Uint8Array | readonly (string | Uint8Array)[];
+  readonly key: string | Uint8Array;
 }
 
 /** Where a server listens, once it is listening. */
@@ -313,4 +329,11 @@ export interface TransportServer {
    * resolves once all of them are closed.
    */
   close(): Promise<void>;
+  /**
+   * Replaces the certificate chain and key the server presents: handshakes from now on
+   * present the new pair, and established connections are not touched. Throws
+   * `INVALID_ARGUMENT` for a pair that does not belong together, keeping the one it has.
+   * Optional: a transport that presents no certificate leaves it out.
+   */
+  setIdentity?(identity: TransportIdentity): void;
 }

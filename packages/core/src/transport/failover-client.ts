@@ -1,5 +1,11 @@
 import { InvalidArgumentError, PlanesyncError } from '../errors.ts';
-import type { Connection, ConnectOptions, TransportClient, TransportFeatures } from './contract.ts';
+import type {
+  Connection,
+  ConnectOptions,
+  TransportClient,
+  TransportFeatures,
+  TransportIdentity,
+} from './contract.ts';
 import { FRAMES_ONLY } from './contract.ts';
 
 /** A {@link TransportClient} over several CPs, told when the CP it reached did not work out. */
@@ -53,11 +59,21 @@ export function failoverClient(
     controlFrames: clients.every((client) => (client.features ?? FRAMES_ONLY).controlFrames),
   };
   let current = 0;
+  // One identity for every CP: a client that cannot take a new one makes the whole list unable.
+  const canSetIdentity = clients.every((client) => typeof client.setIdentity === 'function');
   return {
     features,
     skip() {
       current = (current + 1) % clients.length;
     },
+    ...(canSetIdentity
+      ? {
+          setIdentity(identity: TransportIdentity) {
+            // Checked by the first; the rest take the same pair.
+            for (const client of clients) client.setIdentity!(identity);
+          },
+        }
+      : {}),
     async connect(options: ConnectOptions = {}): Promise<Connection> {
       let failure: unknown;
       // The CP that answered last, then the others from a random one of them, in list order.

@@ -19,6 +19,7 @@ export {
   throwIfAborted,
 } from '../errors.ts';
 export { defaultLogger, type Logger, logSafely } from '../host/logger.ts';
+export { checkIdentity } from '../trust/identity.ts';
 export { hostOfAddress } from './address.ts';
 export {
   ConnectionBase,
@@ -43,6 +44,7 @@ export {
   type Route,
   type TransportClient,
   type TransportFeatures,
+  type TransportIdentity,
   type TransportServer,
 } from './contract.ts';
 export {

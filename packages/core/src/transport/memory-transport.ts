@@ -7,6 +7,7 @@ import {
   TransportFailedError,
   throwIfAborted,
 } from '../errors.ts';
+import { checkIdentity } from '../trust/identity.ts';
 import { type CertificateData, toDerChain } from '../trust/pem.ts';
 import { ConnectionBase, DEFAULT_MAX_PAYLOAD_BYTES } from './connection-base.ts';
 import {
@@ -22,6 +23,7 @@ import {
   type Route,
   type TransportClient,
   type TransportFeatures,
+  type TransportIdentity,
   type TransportServer,
 } from './contract.ts';
 import { ControlFrameInbox, checkControlFrame } from './control-frames.ts';
@@ -118,6 +120,9 @@ export function memoryTransport(options: MemoryTransportOptions = {}): MemoryTra
       return {
         features: MEMORY_FEATURES,
         connect: (connectOptions) => server.accept(dialer, connectOptions),
+        setIdentity(identity) {
+          dialer.chain = checkIdentity(identity).chain;
+        },
       };
     },
   };
@@ -147,8 +152,13 @@ class MemoryServer implements MemoryTransportServer {
 
   constructor(
     private readonly settings: LinkSettings,
-    private readonly chain: Uint8Array[],
+    private chain: Uint8Array[],
   ) {}
+
+  /** Handshakes from now on present `identity`'s chain; connections made keep theirs. */
+  setIdentity(identity: TransportIdentity): void {
+    this.chain = checkIdentity(identity).chain;
+  }
 
   get listening(): boolean {
     return this.#handler !== undefined;

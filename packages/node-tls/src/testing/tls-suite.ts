@@ -122,7 +122,9 @@ function judge(trust: TrustVerifier, asked: PeerInfo[] = []) {
  * Registers the cases every transport over `node:tls` must pass, each over real TLS on
  * loopback: mutual TLS in pinned and PKI mode (with an intermediate), an untrusted client and
  * one without a certificate refused before any frame, the dialed name reported and sent as SNI,
- * HTTP CONNECT proxies (the `Host` and `Proxy-Authorization` they receive, a wrong password,
+ * a certificate replaced at run time (`setIdentity`: connections up stay, new ones see it; a
+ * key not the certificate's refused), HTTP CONNECT proxies (the `Host` and
+ * `Proxy-Authorization` they receive, a wrong password,
  * an `https://` proxy, a real tinyproxy when one is installed), the dial deadline and an abort
  * mid-dial, and the bounds on peers still handshaking (the handshake deadline, the cap, a host
  * logger that throws, renegotiation). Deadlines run on a `FakeClock`: no case sleeps.
@@ -629,6 +631,84 @@ export function tlsTransportSuite(test: TestApi, options: TlsTransportSuiteOptio
         const client = await connect(await clusterClient(port));
         await exchange(client, await accepted.next());
       },
+
+      'takes a new certificate at run time: 50 connections up stay up, a new one sees the new certificate':
+        async () => {
+          const { intermediate, cp } = await pki!;
+          const { server, port, accepted } = await listen({
+            tls: { cert: [cp.certificate, intermediate.certificate], key: cp.privateKey },
+          });
+          assert.equal(typeof server.setIdentity, 'function', 'a TLS server has setIdentity');
+          const pairs: Array<[Connection, Connection]> = [];
+          for (let i = 0; i < 50; i++) {
+            const client = await connect(await clusterClient(port));
+            pairs.push([client, await accepted.next()]);
+          }
+          const next = await issueCertificate({
+            issuer: intermediate,
+            commonName: 'cp',
+            usage: 'server',
+            altNames: ['127.0.0.1', 'localhost'],
+          });
+          server.setIdentity!({
+            cert: [next.certificate, intermediate.certificate],
+            key: next.privateKey,
+          });
+          const [oldLeaf] = decodePemCertificates(cp.certificate).map(hex);
+          const [newLeaf] = decodePemCertificates(next.certificate).map(hex);
+          for (const [client, served] of pairs) {
+            assert.equal(hex(client.peerCertificates[0]!), oldLeaf);
+            await exchange(client, served);
+          }
+          const fresh = await connect(await clusterClient(port));
+          assert.equal(hex(fresh.peerCertificates[0]!), newLeaf);
+          await exchange(fresh, await accepted.next());
+        },
+
+      'refuses a certificate and key that do not belong together, keeping the pair it presents':
+        async () => {
+          const { intermediate, cp, dp } = await pki!;
+          const { server, port } = await listen({
+            tls: { cert: [cp.certificate, intermediate.certificate], key: cp.privateKey },
+          });
+          assert.throws(
+            () => server.setIdentity!({ cert: [dp.certificate], key: cp.privateKey }),
+            (error: unknown) =>
+              error instanceof PlanesyncError && error.code === 'INVALID_ARGUMENT',
+          );
+          const client = await connect(await clusterClient(port));
+          assert.equal(
+            hex(client.peerCertificates[0]!),
+            decodePemCertificates(cp.certificate).map(hex)[0],
+          );
+        },
+
+      'a client takes a new certificate from its next connection on; the one up keeps its own':
+        async () => {
+          const { cluster, stranger } = await pki!;
+          const { port, accepted } = await listen();
+          const client = await clusterClient(port);
+          assert.equal(typeof client.setIdentity, 'function', 'a TLS client has setIdentity');
+          const before = await connect(client);
+          const beforeServed = await accepted.next();
+          assert.throws(
+            () => client.setIdentity!({ cert: cluster.certificate, key: stranger.privateKey }),
+            (error: unknown) =>
+              error instanceof PlanesyncError && error.code === 'INVALID_ARGUMENT',
+          );
+          client.setIdentity!({ cert: stranger.certificate, key: stranger.privateKey });
+          await connect(client);
+          const afterServed = await accepted.next();
+          assert.equal(
+            hex(afterServed.peerCertificates[0]!),
+            decodePemCertificates(stranger.certificate).map(hex)[0],
+          );
+          assert.equal(
+            hex(beforeServed.peerCertificates[0]!),
+            decodePemCertificates(cluster.certificate).map(hex)[0],
+          );
+          await exchange(before, beforeServed);
+        },
 
       'refuses TLS renegotiation': async () => {
         const { cluster } = await pki!;

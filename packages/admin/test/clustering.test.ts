@@ -158,6 +158,45 @@ describe("Kong's Admin API: GET /clustering/data-planes", () => {
     const after = (await admin.get('/clustering/data-planes')).json() as KongPage<KongDataPlane>;
     expect(after.data.map((dp) => dp.id)).toEqual(['dp-1']);
   });
+  it('answers with what this CP last read when the cluster state does not answer within listTimeoutMs, even a state that does not heed the abort', async () => {
+    const { cluster } = await fleet(1);
+    const admin = await serve(
+      controlPlaneAdmin(cluster.cp, { now: () => cluster.clock.now(), listTimeoutMs: 50 }),
+    );
+    cleanups.push(() => admin.close());
+    const listed = async () => {
+      for (const path of ['/clustering/data-planes', '/clustering/status', '/planesync/status']) {
+        const response = await fetch(`${admin.url}${path}`, { signal: AbortSignal.timeout(3_000) });
+        expect([path, response.status]).toEqual([path, 200]);
+        expect(await response.text()).toContain('gw-1.internal');
+      }
+    };
+    // A state that throws rather than rejects: its timer must not reject later, unheard.
+    cluster.cp.listDataPlanes = () => {
+      throw new Error('the state is gone');
+    };
+    await listed();
+    // A pool waiting for a connection, as pg's does, hears no AbortSignal.
+    cluster.cp.listDataPlanes = () => new Promise(() => {});
+    await listed();
+  });
+
+  it('refuses at once a timer option no timer can keep, rather than failing every request', async () => {
+    const { cluster } = await fleet(0);
+    // Past 2^31 - 1 ms, node and browsers fire a timer at once: the page would poll without
+    // pause and every listing would time out.
+    for (const option of ['listTimeoutMs', 'refreshMs'] as const)
+      for (const value of [2 ** 31, 5e9, Number.POSITIVE_INFINITY, 0])
+        expect(() => controlPlaneAdmin(cluster.cp, { [option]: value })).toThrow(
+          new RegExp(option),
+        );
+    // A fraction of a ms is a delay a timer keeps.
+    const admin = await serve(
+      controlPlaneAdmin(cluster.cp, { now: () => cluster.clock.now(), listTimeoutMs: 1_000.5 }),
+    );
+    cleanups.push(() => admin.close());
+    expect((await admin.get('/clustering/data-planes')).status).toBe(200);
+  });
 });
 
 describe("Kong's Admin API: GET /clustering/status, methods and paths", () => {

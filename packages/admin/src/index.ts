@@ -251,6 +251,16 @@ const BODY_TIMEOUT_MS = 5_000;
  * `undefined` for a body too large, too slow, or without it.
  */
 function formField(request: IncomingMessage, name: string): Promise<string | undefined> {
+  // A host's body parser (Express's, Fastify's) read the body first: no 'end' is coming. What
+  // it parsed, when it left that on the request (Express's request.body), is the body.
+  if (request.readableEnded) {
+    const parsed = (request as IncomingMessage & { body?: unknown }).body;
+    const value =
+      typeof parsed === 'string'
+        ? new URLSearchParams(parsed).get(name)
+        : (parsed as Record<string, unknown> | null | undefined)?.[name];
+    return Promise.resolve(typeof value === 'string' ? value : undefined);
+  }
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;

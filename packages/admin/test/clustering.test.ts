@@ -104,6 +104,27 @@ describe("Kong's Admin API: GET /clustering/data-planes", () => {
     expect(seen).toEqual(['dp-1', 'dp-2', 'dp-3', 'dp-4', 'dp-5']);
   });
 
+  it("makes offsets as Kong's PostgreSQL strategy does, base64 without padding, and takes them padded or not", async () => {
+    const { admin } = await fleet(3);
+    const first = (
+      await admin.get('/clustering/data-planes?size=2')
+    ).json() as KongPage<KongDataPlane>;
+    // ["dp-2"] is 8 bytes: padded base64 would end in "=".
+    expect(first.offset).toBe('WyJkcC0yIl0');
+    expect(Buffer.from(first.offset!, 'base64').toString()).toBe('["dp-2"]');
+    for (const offset of [first.offset!, `${first.offset}=`]) {
+      const next = await admin.get(`/clustering/data-planes?offset=${encodeURIComponent(offset)}`);
+      expect([offset, next.status]).toEqual([offset, 200]);
+      expect((next.json() as KongPage<KongDataPlane>).data.map((dp) => dp.id)).toEqual(['dp-3']);
+    }
+    // One character past whole groups of four is no base64, as ngx.decode_base64 finds.
+    expect((await admin.get('/clustering/data-planes?offset=WyJkcC0yIl0AA')).json()).toEqual({
+      code: 7,
+      name: 'invalid offset',
+      message: "'WyJkcC0yIl0AA' is not a valid offset: bad base64 encoding",
+    });
+  });
+
   it("refuses a bad size or offset with Kong's 400 bodies", async () => {
     const { admin } = await fleet(1);
     const cases: Array<[string, unknown]> = [

@@ -21,6 +21,7 @@ import type { IncomingMessage } from 'node:http';
 import {
   type ControlPlane,
   type DataPlane,
+  type DataPlaneStatus,
   InvalidArgumentError,
   type Logger,
 } from '@planesync/core';
@@ -94,13 +95,30 @@ export function controlPlaneAdmin(
     30 * DAY_MS,
     'certificateWarningMs',
   );
-  const refreshMs = positive(options.refreshMs, 5_000, 'refreshMs');
-  const listTimeoutMs = positive(options.listTimeoutMs, 5_000, 'listTimeoutMs');
+  const refreshMs = positive(options.refreshMs, 5_000, 'refreshMs', MAX_TIMER_MS);
+  const listTimeoutMs = positive(options.listTimeoutMs, 5_000, 'listTimeoutMs', MAX_TIMER_MS);
   registerControlPlaneMetrics(registry, cp, now);
 
   /** Every DP of the cluster, or this CP's last reading when the state does not answer. */
-  const dataPlanes = () =>
-    cp.listDataPlanes({ signal: AbortSignal.timeout(listTimeoutMs) }).catch(() => cp.dataPlanes());
+  const dataPlanes = async (): Promise<DataPlaneStatus[]> => {
+    // The timer answers for a state that does not heed the signal (pg's pool waiting for a
+    // connection does not): a listing never waits past listTimeoutMs.
+    const abort = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await new Promise<DataPlaneStatus[]>((resolve, reject) => {
+        timer = setTimeout(() => {
+          abort.abort();
+          reject(abort.signal.reason);
+        }, listTimeoutMs);
+        cp.listDataPlanes({ signal: abort.signal }).then(resolve, reject);
+      });
+    } catch {
+      return cp.dataPlanes();
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 
   const routes: Record<string, Record<string, Route>> = {
     '/clustering/data-planes': {
@@ -233,6 +251,16 @@ const BODY_TIMEOUT_MS = 5_000;
  * `undefined` for a body too large, too slow, or without it.
  */
 function formField(request: IncomingMessage, name: string): Promise<string | undefined> {
+  // A host's body parser (Express's, Fastify's) read the body first: no 'end' is coming. What
+  // it parsed, when it left that on the request (Express's request.body), is the body.
+  if (request.readableEnded) {
+    const parsed = (request as IncomingMessage & { body?: unknown }).body;
+    const value =
+      typeof parsed === 'string'
+        ? new URLSearchParams(parsed).get(name)
+        : (parsed as Record<string, unknown> | null | undefined)?.[name];
+    return Promise.resolve(typeof value === 'string' ? value : undefined);
+  }
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -264,9 +292,21 @@ function formField(request: IncomingMessage, name: string): Promise<string | und
   });
 }
 
-function positive(value: number | undefined, fallback: number, name: string): number {
+/** Past this, node's timers and browsers' fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function positive(
+  value: number | undefined,
+  fallback: number,
+  name: string,
+  max = Number.MAX_VALUE,
+): number {
   if (value === undefined) return fallback;
-  if (!(Number.isFinite(value) && value > 0))
-    throw new InvalidArgumentError(`${name} is a positive number of ms`);
+  if (!(Number.isFinite(value) && value > 0 && value <= max))
+    throw new InvalidArgumentError(
+      max === Number.MAX_VALUE
+        ? `${name} is a positive number of ms`
+        : `${name} is a positive number of ms, at most ${max}`,
+    );
   return value;
 }

@@ -66,8 +66,8 @@ export function kongDataPlane(
 
 /**
  * Kong's paging of `GET /clustering/data-planes`: by id, `size` 1 to 1000 (default 100), and
- * `offset` the token of the previous page's `next` — base64 of the JSON array of the last id
- * seen, as Kong's PostgreSQL strategy makes it. Records past their purge delay are not listed,
+ * `offset` the token of the previous page's `next` — base64 without padding of the JSON array
+ * of the last id seen, as Kong's PostgreSQL strategy makes it. Records past their purge delay are not listed,
  * as Kong's expired rows are not. Throws {@link KongRequestError} with Kong's 400 bodies.
  */
 export function kongDataPlanesPage(
@@ -84,7 +84,10 @@ export function kongDataPlanesPage(
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const data = live.slice(0, size);
   if (live.length <= size) return { data, next: null };
-  const offset = Buffer.from(JSON.stringify([data.at(-1)!.id])).toString('base64');
+  // ngx.encode_base64(offset, true): Kong's offsets have no padding.
+  const offset = Buffer.from(JSON.stringify([data.at(-1)!.id]))
+    .toString('base64')
+    .replace(/=+$/, '');
   const sizeArgument = query.has('size') ? `&size=${encodeURIComponent(query.get('size')!)}` : '';
   return {
     data,
@@ -136,8 +139,10 @@ function offsetId(token: string): string {
       ...INVALID_OFFSET,
       message: `'${token}' is not a valid offset: ${reason}`,
     });
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(token) || token.length % 4 !== 0)
-    throw invalid('bad base64 encoding');
+  // As ngx.decode_base64: padding optional, one character past whole groups of four is not
+  // base64.
+  const bare = token.replace(/={1,2}$/, '');
+  if (!/^[A-Za-z0-9+/]*$/.test(bare) || bare.length % 4 === 1) throw invalid('bad base64 encoding');
   let decoded: unknown;
   try {
     decoded = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));

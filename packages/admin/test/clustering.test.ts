@@ -104,6 +104,27 @@ describe("Kong's Admin API: GET /clustering/data-planes", () => {
     expect(seen).toEqual(['dp-1', 'dp-2', 'dp-3', 'dp-4', 'dp-5']);
   });
 
+  it("makes offsets as Kong's PostgreSQL strategy does, base64 without padding, and takes them padded or not", async () => {
+    const { admin } = await fleet(3);
+    const first = (
+      await admin.get('/clustering/data-planes?size=2')
+    ).json() as KongPage<KongDataPlane>;
+    // ["dp-2"] is 8 bytes: padded base64 would end in "=".
+    expect(first.offset).toBe('WyJkcC0yIl0');
+    expect(Buffer.from(first.offset!, 'base64').toString()).toBe('["dp-2"]');
+    for (const offset of [first.offset!, `${first.offset}=`]) {
+      const next = await admin.get(`/clustering/data-planes?offset=${encodeURIComponent(offset)}`);
+      expect([offset, next.status]).toEqual([offset, 200]);
+      expect((next.json() as KongPage<KongDataPlane>).data.map((dp) => dp.id)).toEqual(['dp-3']);
+    }
+    // One character past whole groups of four is no base64, as ngx.decode_base64 finds.
+    expect((await admin.get('/clustering/data-planes?offset=WyJkcC0yIl0AA')).json()).toEqual({
+      code: 7,
+      name: 'invalid offset',
+      message: "'WyJkcC0yIl0AA' is not a valid offset: bad base64 encoding",
+    });
+  });
+
   it("refuses a bad size or offset with Kong's 400 bodies", async () => {
     const { admin } = await fleet(1);
     const cases: Array<[string, unknown]> = [
@@ -157,6 +178,45 @@ describe("Kong's Admin API: GET /clustering/data-planes", () => {
     await cluster.clock.advance(45_000);
     const after = (await admin.get('/clustering/data-planes')).json() as KongPage<KongDataPlane>;
     expect(after.data.map((dp) => dp.id)).toEqual(['dp-1']);
+  });
+  it('answers with what this CP last read when the cluster state does not answer within listTimeoutMs, even a state that does not heed the abort', async () => {
+    const { cluster } = await fleet(1);
+    const admin = await serve(
+      controlPlaneAdmin(cluster.cp, { now: () => cluster.clock.now(), listTimeoutMs: 50 }),
+    );
+    cleanups.push(() => admin.close());
+    const listed = async () => {
+      for (const path of ['/clustering/data-planes', '/clustering/status', '/planesync/status']) {
+        const response = await fetch(`${admin.url}${path}`, { signal: AbortSignal.timeout(3_000) });
+        expect([path, response.status]).toEqual([path, 200]);
+        expect(await response.text()).toContain('gw-1.internal');
+      }
+    };
+    // A state that throws rather than rejects: its timer must not reject later, unheard.
+    cluster.cp.listDataPlanes = () => {
+      throw new Error('the state is gone');
+    };
+    await listed();
+    // A pool waiting for a connection, as pg's does, hears no AbortSignal.
+    cluster.cp.listDataPlanes = () => new Promise(() => {});
+    await listed();
+  });
+
+  it('refuses at once a timer option no timer can keep, rather than failing every request', async () => {
+    const { cluster } = await fleet(0);
+    // Past 2^31 - 1 ms, node and browsers fire a timer at once: the page would poll without
+    // pause and every listing would time out.
+    for (const option of ['listTimeoutMs', 'refreshMs'] as const)
+      for (const value of [2 ** 31, 5e9, Number.POSITIVE_INFINITY, 0])
+        expect(() => controlPlaneAdmin(cluster.cp, { [option]: value })).toThrow(
+          new RegExp(option),
+        );
+    // A fraction of a ms is a delay a timer keeps.
+    const admin = await serve(
+      controlPlaneAdmin(cluster.cp, { now: () => cluster.clock.now(), listTimeoutMs: 1_000.5 }),
+    );
+    cleanups.push(() => admin.close());
+    expect((await admin.get('/clustering/data-planes')).status).toBe(200);
   });
 });
 

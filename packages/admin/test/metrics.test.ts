@@ -53,6 +53,11 @@ const config = (host: string) => ({
   services: [{ name: 'orders', host, port: 80, routes: [{ name: 'orders-route', paths: ['/o'] }] }],
 });
 
+/** The body of a DP's GET /status/ready. */
+async function ready(admin: Served): Promise<unknown> {
+  return (await admin.get('/status/ready')).json();
+}
+
 async function cluster(): Promise<TestCluster> {
   const made = await createTestCluster({
     controlPlane: { logger: silentLogger, pushIntervalMs: 0 },
@@ -223,6 +228,52 @@ describe('a data plane: GET /metrics and GET /status/ready', () => {
       ).status,
     ).toBe(204);
     expect(await ready()).toEqual([503, { message: 'draining' }]);
+  });
+
+  it('drains behind a host whose body parser read the body first (Express, Fastify), without waiting for a body already gone', async () => {
+    const test = await cluster();
+    const dp = test.dataPlane({ nodeId: 'dp-1', random: () => 0 });
+    const handler = dataPlaneAdmin(dp);
+    // What express.json() and express.urlencoded() do before the handler: read the stream to
+    // its end and leave the result on request.body; Fastify's request.raw keeps no body.
+    const parsed = await serve((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        if (request.headers['x-keep-body'] === 'yes')
+          Object.assign(request, {
+            body: request.headers['content-type']?.includes('json')
+              ? JSON.parse(text)
+              : Object.fromEntries(new URLSearchParams(text)),
+          });
+        handler(request, response);
+      });
+    });
+    cleanups.push(() => parsed.close());
+    const post = (body: string, headers: Record<string, string>) =>
+      fetch(`${parsed.url}/status/ready`, {
+        method: 'POST',
+        body,
+        headers,
+        // Well short of the 5 s the handler gives a slow body.
+        signal: AbortSignal.timeout(2_000),
+      }).then((response) => response.status);
+    expect(await post('status=draining', { 'content-type': 'text/plain' })).toBe(400);
+    expect(
+      await post('{"status":"nonsense"}', {
+        'content-type': 'application/json',
+        'x-keep-body': 'yes',
+      }),
+    ).toBe(400);
+    expect(await ready(parsed)).not.toEqual({ message: 'draining' });
+    expect(
+      await post('status=draining', {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-keep-body': 'yes',
+      }),
+    ).toBe(204);
+    expect(await ready(parsed)).toEqual({ message: 'draining' });
   });
 
   it("exposes kong_control_plane_connected, the certificate's expiry and planesync's DP figures", async () => {

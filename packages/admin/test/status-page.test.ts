@@ -253,5 +253,26 @@ describe.skipIf(!chromium)(
       await page.screenshot({ path: join(ARTIFACTS, 'status-page-phone.png'), fullPage: true });
       await page.close();
     }, 60_000);
+
+    it('shows what a DP sends as text: a hostname or version of markup runs nothing and adds no element', async () => {
+      const trust = new TrustVerifier({ mode: 'pinned', certificates: [pair.certificate] });
+      const hostile = new DataPlane({
+        transport: wsClient({ url, tls: { cert: pair.certificate, key: pair.privateKey } }),
+        trust,
+        version: '3.10.0<img src=x onerror="window.injected=1">',
+        nodeId: 'dp-hostile',
+        hostname: '<img src=x onerror="window.injected=1"><script>window.injected=1</script>',
+        logger: silentLogger,
+      });
+      dps.push(hostile);
+      await hostile.start();
+      const page = await browser.newPage();
+      await page.goto(`${admin.url}/`, { waitUntil: 'load' });
+      const row = await page.waitForSelector('tr[data-node-id="dp-hostile"]', { timeout: 15_000 });
+      expect(await row!.evaluate((tr) => tr.querySelectorAll('img, script').length)).toBe(0);
+      expect(await row!.evaluate((tr) => tr.textContent)).toContain('<script>window.injected=1');
+      expect(await page.evaluate('window.injected')).toBeUndefined();
+      await page.close();
+    }, 60_000);
   },
 );

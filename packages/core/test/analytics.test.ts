@@ -204,6 +204,54 @@ describe('CP analytics aggregation', () => {
   });
 });
 
+describe('the per-minute series whatever the DPs and the clock say', () => {
+  const minute = 60_000;
+
+  it('counts a request dated NaN, infinite, negative or far off in the minute it arrived, one slot', () => {
+    const clock = new FakeClock(100 * minute + 30_000);
+    const aggregator = new AnalyticsAggregator(clock);
+    const hostile = [
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+      -1,
+      -Number.MAX_VALUE,
+      Number.MAX_VALUE,
+      Number.MAX_SAFE_INTEGER,
+      2 ** 70,
+    ];
+    aggregator.ingest('dp', {
+      stream: 's',
+      batch: 0,
+      firstSeq: 0,
+      dropped: 0,
+      records: hostile.map((at) => ({ status: 200, latencyMs: 1, at })),
+    });
+    expect(aggregator.series()).toMatchObject([{ start: 100 * minute, requests: hostile.length }]);
+  });
+
+  it('shows no minute after now when the clock is set back, and counts anew in the minutes it returns to', () => {
+    let now = 100 * minute;
+    // A FakeClock only goes forward: this one reads `now`.
+    const clock = Object.assign(new FakeClock(), { now: () => now });
+    const aggregator = new AnalyticsAggregator(clock);
+    const send = (firstSeq: number) =>
+      aggregator.ingest('dp', {
+        stream: 's',
+        batch: firstSeq,
+        firstSeq,
+        dropped: 0,
+        records: [{ status: 200, latencyMs: 1, at: now }],
+      });
+    send(0);
+    // NTP steps the clock back ten minutes: minute 100 has not happened yet.
+    now = 90 * minute;
+    expect(aggregator.series()).toEqual([]);
+    send(1);
+    expect(aggregator.series()).toMatchObject([{ start: 90 * minute, requests: 1 }]);
+  });
+});
+
 describe('CP analytics stay bounded whatever the DPs send', () => {
   const batch = (
     stream: string,

@@ -302,9 +302,11 @@ class MinuteSeries {
   }
 
   points(now: number): TrafficPoint[] {
-    const oldest = Math.floor(now / MINUTE_MS) - this.minutes + 1;
+    const nowMinute = Math.floor(now / MINUTE_MS);
+    const oldest = nowMinute - this.minutes + 1;
+    // A clock set back leaves minutes after now: they have not happened, by this clock.
     return this.#slots
-      .filter((slot) => slot !== undefined && slot.minute >= oldest)
+      .filter((slot) => slot !== undefined && slot.minute >= oldest && slot.minute <= nowMinute)
       .sort((a, b) => a!.minute - b!.minute)
       .map((slot) => {
         const { requests, statusClasses, latencyMs } = slot!.traffic.stats();

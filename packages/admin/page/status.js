@@ -158,11 +158,18 @@ function drawSummary(status) {
     : 'no config published yet';
   document.querySelector('#summary').textContent =
     `${status.controlPlane.id} · version ${status.controlPlane.version} · ${connected} of ${status.dataPlanes.length} data planes connected · ${config}`;
+  const problems = [];
+  if (!status.stateHealth.available)
+    problems.push(
+      `The cluster state does not answer: ${status.stateHealth.reason ?? 'no reason given'}.`,
+    );
+  if (!status.dataPlanesFromCluster)
+    problems.push(
+      'Data planes as this control plane last read them: the cluster state did not answer in time.',
+    );
   const problem = document.querySelector('#problem');
-  problem.hidden = status.stateHealth.available;
-  problem.textContent = status.stateHealth.available
-    ? ''
-    : `The cluster state does not answer: ${status.stateHealth.reason ?? 'no reason given'}`;
+  problem.hidden = problems.length === 0;
+  problem.textContent = problems.join(' ');
 }
 
 let refreshMs = 5000;

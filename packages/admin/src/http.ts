@@ -47,7 +47,11 @@ export function handler(
   return (request, response, next) => {
     let url: URL;
     try {
-      url = new URL(request.url ?? '/', 'http://admin.invalid');
+      // A path is read as a path: `//x` is not a host (new URL would take it for one).
+      const target = request.url ?? '/';
+      url = target.startsWith('/')
+        ? new URL(`http://admin.invalid${target}`)
+        : new URL(target, 'http://admin.invalid');
     } catch {
       sendJson(response, 400, { message: 'Bad request' });
       return;
@@ -61,7 +65,9 @@ export function handler(
     const method = request.method === 'HEAD' ? 'GET' : (request.method ?? 'GET');
     const route = Object.hasOwn(methods, method) ? methods[method] : undefined;
     if (!route) {
-      sendJson(response, 405, METHOD_NOT_ALLOWED, { allow: Object.keys(methods).join(', ') });
+      const allowed = Object.keys(methods);
+      if (allowed.includes('GET')) allowed.push('HEAD');
+      sendJson(response, 405, METHOD_NOT_ALLOWED, { allow: allowed.join(', ') });
       return;
     }
     route(request, url, response).catch((error: unknown) => {

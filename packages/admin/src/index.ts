@@ -99,8 +99,11 @@ export function controlPlaneAdmin(
   const listTimeoutMs = positive(options.listTimeoutMs, 5_000, 'listTimeoutMs', MAX_TIMER_MS);
   registerControlPlaneMetrics(registry, cp, now);
 
-  /** Every DP of the cluster, or this CP's last reading when the state does not answer. */
-  const dataPlanes = async (): Promise<DataPlaneStatus[]> => {
+  /**
+   * Every DP of the cluster, or this CP's last reading when the state does not answer
+   * (`fallback`: the page says so).
+   */
+  const listing = async (): Promise<{ dataPlanes: DataPlaneStatus[]; fallback: boolean }> => {
     // The timer answers for a state that does not heed the signal (pg's pool waiting for a
     // connection does not): a listing never waits past listTimeoutMs.
     const abort = new AbortController();
@@ -112,13 +115,14 @@ export function controlPlaneAdmin(
           reject(abort.signal.reason);
         }, listTimeoutMs);
         cp.listDataPlanes({ signal: abort.signal }).then(resolve, reject);
-      });
+      }).then((dataPlanes) => ({ dataPlanes, fallback: false }));
     } catch {
-      return cp.dataPlanes();
+      return { dataPlanes: cp.dataPlanes(), fallback: true };
     } finally {
       clearTimeout(timer);
     }
   };
+  const dataPlanes = async () => (await listing()).dataPlanes;
 
   const routes: Record<string, Record<string, Route>> = {
     '/clustering/data-planes': {
@@ -145,9 +149,11 @@ export function controlPlaneAdmin(
     '/metrics': { GET: metricsRoute(registry) },
     '/planesync/status': {
       GET: async (_request, _url, response) => {
-        const report = controlPlaneReport(cp, await dataPlanes(), now(), {
+        const { dataPlanes: all, fallback } = await listing();
+        const report = controlPlaneReport(cp, all, now(), {
           certificateWarningMs,
           refreshMs,
+          dataPlanesFromCluster: !fallback,
         });
         sendJson(response, 200, report);
       },

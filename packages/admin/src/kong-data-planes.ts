@@ -60,7 +60,7 @@ export function kongDataPlane(
       expiry_timestamp: dp.certExpiresAt === undefined ? null : seconds(dp.certExpiresAt),
     },
     rpc_capabilities: null,
-    ttl: seconds(dp.lastSeen + purgeDelayMs - now),
+    ttl: Math.max(0, seconds(dp.lastSeen + purgeDelayMs - now)),
   };
 }
 
@@ -79,8 +79,10 @@ export function kongDataPlanesPage(
   const size = pageSize(query.get('size'));
   const after = query.has('offset') ? offsetId(query.get('offset')!) : undefined;
   const live = all
+    // Kong lists a row until its ttl has passed (`ttl >= now`): 0 in its last second.
+    .filter((dp) => dp.lastSeen + purgeDelayMs >= now)
     .map((dp) => kongDataPlane(dp, now, purgeDelayMs))
-    .filter((dp) => dp.ttl > 0 && (after === undefined || dp.id > after))
+    .filter((dp) => after === undefined || dp.id > after)
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const data = live.slice(0, size);
   if (live.length <= size) return { data, next: null };
@@ -107,8 +109,8 @@ export function kongClusteringStatus(
     Pick<KongDataPlane, 'config_hash' | 'hostname' | 'ip' | 'last_seen'>
   > = {};
   for (const dp of all) {
+    if (dp.lastSeen + purgeDelayMs < now) continue;
     const kong = kongDataPlane(dp, now, purgeDelayMs);
-    if (kong.ttl <= 0) continue;
     map[kong.id] = {
       config_hash: kong.config_hash,
       hostname: kong.hostname,
@@ -122,7 +124,8 @@ export function kongClusteringStatus(
 function pageSize(text: string | null): number {
   if (text === null) return PAGE_SIZE;
   // Kong reads the argument with Lua's tonumber: "10", " 10 ", "1e1" and "0x0a" are numbers.
-  const size = text.trim() === '' ? Number.NaN : Number(text);
+  // Lua's tonumber reads no 0b or 0o prefix, where JavaScript's Number does.
+  const size = text.trim() === '' || /^\s*[+-]?0[bBoO]/.test(text) ? Number.NaN : Number(text);
   if (Number.isNaN(size))
     throw new KongRequestError({ ...INVALID_SIZE, message: 'size must be a number' });
   if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE)

@@ -9,12 +9,14 @@ import {
   type Registry,
 } from 'prom-client';
 
-/** The sync statuses Kong counts as incompatible (`kong_data_plane_version_compatible` 0). */
+/**
+ * The sync statuses Kong counts as incompatible (`kong_data_plane_version_compatible` 0): its
+ * exporter's three, not `filter_set_incompatible`.
+ */
 const INCOMPATIBLE = new Set([
   'kong_version_incompatible',
   'plugin_set_incompatible',
   'plugin_version_incompatible',
-  'filter_set_incompatible',
 ]);
 
 /**

@@ -16,6 +16,11 @@ export interface ControlPlaneStatusReport {
   now: number;
   config: { version: number; hash: string; publishedAt: number } | null;
   stateHealth: ControlPlaneStateHealth;
+  /**
+   * `false` when the cluster state did not answer in time: `dataPlanes` are then this CP's
+   * last reading of the cluster (at most `dataPlaneSyncIntervalMs` old for other CPs' DPs).
+   */
+  dataPlanesFromCluster: boolean;
   /** How long before a certificate expires the page warns. */
   certificateWarningMs: number;
   /** How often the page reads this again. */
@@ -62,7 +67,7 @@ export function controlPlaneReport(
   cp: ControlPlane<unknown>,
   dataPlanes: readonly DataPlaneStatus[],
   now: number,
-  options: { certificateWarningMs: number; refreshMs: number },
+  options: { certificateWarningMs: number; refreshMs: number; dataPlanesFromCluster: boolean },
 ): ControlPlaneStatusReport {
   const config = cp.currentConfig;
   const summary = cp.analytics.summary();
@@ -74,6 +79,7 @@ export function controlPlaneReport(
       ? { version: config.version, hash: config.hash, publishedAt: config.publishedAt }
       : null,
     stateHealth: cp.stateHealth,
+    dataPlanesFromCluster: options.dataPlanesFromCluster,
     certificateWarningMs: options.certificateWarningMs,
     refreshMs: options.refreshMs,
     dataPlanes: dataPlanes.map((dp) => ({

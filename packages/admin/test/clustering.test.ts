@@ -137,6 +137,9 @@ describe("Kong's Admin API: GET /clustering/data-planes", () => {
         'size=1001',
         { code: 9, name: 'invalid size', message: 'size must be an integer between 1 and 1000' },
       ],
+      // Lua's tonumber reads hexadecimal and exponents, not binary or octal.
+      ['size=0b1', { code: 9, name: 'invalid size', message: 'size must be a number' }],
+      ['size=0o7', { code: 9, name: 'invalid size', message: 'size must be a number' }],
       [
         'size=1.5',
         { code: 9, name: 'invalid size', message: 'size must be an integer between 1 and 1000' },
@@ -162,6 +165,8 @@ describe("Kong's Admin API: GET /clustering/data-planes", () => {
       const response = await admin.get(`/clustering/data-planes?${query}`);
       expect([query, response.status, response.json()]).toEqual([query, 400, body]);
     }
+    const taken = await admin.get('/clustering/data-planes?size=0x0a');
+    expect((taken.json() as KongPage<KongDataPlane>).data).toHaveLength(1);
   });
 
   it('keeps a disconnected DP listed until its purge delay has passed, its ttl falling', async () => {
@@ -175,7 +180,12 @@ describe("Kong's Admin API: GET /clustering/data-planes", () => {
     const gone = during.data.find((dp) => dp.id === 'dp-2')!;
     expect(gone.ttl).toBeGreaterThan(0);
     expect(gone.ttl).toBeLessThanOrEqual(40);
-    await cluster.clock.advance(45_000);
+    // In its last second Kong still lists the row, with ttl 0; then no more.
+    const lastSeen = cluster.cp.dataPlanes().find((dp) => dp.id === 'dp-2')!.lastSeen;
+    await cluster.clock.advance(lastSeen + 60_000 - cluster.clock.now() - 500);
+    const last = (await admin.get('/clustering/data-planes')).json() as KongPage<KongDataPlane>;
+    expect(last.data.find((dp) => dp.id === 'dp-2')?.ttl).toBe(0);
+    await cluster.clock.advance(1_000);
     const after = (await admin.get('/clustering/data-planes')).json() as KongPage<KongDataPlane>;
     expect(after.data.map((dp) => dp.id)).toEqual(['dp-1']);
   });
@@ -189,9 +199,17 @@ describe("Kong's Admin API: GET /clustering/data-planes", () => {
       for (const path of ['/clustering/data-planes', '/clustering/status', '/planesync/status']) {
         const response = await fetch(`${admin.url}${path}`, { signal: AbortSignal.timeout(3_000) });
         expect([path, response.status]).toEqual([path, 200]);
-        expect(await response.text()).toContain('gw-1.internal');
+        const text = await response.text();
+        expect(text).toContain('gw-1.internal');
+        // The page is told its list is this CP's last reading, not the cluster's now.
+        if (path === '/planesync/status')
+          expect(JSON.parse(text).dataPlanesFromCluster).toBe(false);
       }
     };
+    expect(
+      ((await admin.get('/planesync/status')).json() as { dataPlanesFromCluster: boolean })
+        .dataPlanesFromCluster,
+    ).toBe(true);
     // A state that throws rather than rejects: its timer must not reject later, unheard.
     cluster.cp.listDataPlanes = () => {
       throw new Error('the state is gone');
@@ -239,8 +257,13 @@ describe("Kong's Admin API: GET /clustering/status, methods and paths", () => {
 
   it('answers 405 to a method a route does not take and 404 to a path it does not serve; with next, passes the path on', async () => {
     const { cluster, admin } = await fleet(0);
-    expect((await admin.post('/clustering/data-planes')).status).toBe(405);
+    const refused = await fetch(`${admin.url}/clustering/data-planes`, { method: 'DELETE' });
+    expect([refused.status, refused.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
     expect((await admin.get('/nothing-here')).status).toBe(404);
+    // A path that starts with two slashes is a path, not a host.
+    expect((await admin.get('//clustering/data-planes')).status).toBe(404);
+    const head = await fetch(`${admin.url}/clustering/data-planes`, { method: 'HEAD' });
+    expect([head.status, await head.text()]).toEqual([200, '']);
     const handler = controlPlaneAdmin(cluster.cp);
     const passed: string[] = [];
     const chained = await serve((request, response) =>

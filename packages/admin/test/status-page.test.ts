@@ -67,6 +67,8 @@ describe.skipIf(!chromium)(
     let cp: ControlPlane;
     /** A second CP sharing cp's cluster state: edge-ap connects to it. */
     let other: ControlPlane;
+    /** cp's wss URL. */
+    let url: string;
     let admin: Served;
     let browser: Browser;
     const dps: DataPlane[] = [];
@@ -95,6 +97,7 @@ describe.skipIf(!chromium)(
         cps.push(made);
       }
       [cp, other] = cps as [ControlPlane, ControlPlane];
+      url = urls[0]!;
       admin = await serve(controlPlaneAdmin(cp, { refreshMs: 200 }));
       browser = await puppeteer.launch({
         executablePath: chromium!,

@@ -18,12 +18,13 @@ import {
   toKongExport,
 } from '@planesync/core';
 import { tcpServer } from '@planesync/transport-tcp';
-import { wsServer } from '@planesync/transport-ws';
+import { watchIdentity, wsServer } from '@planesync/transport-ws';
 
 const USAGE = `Usage: control-plane --config kong.yml --cert FILE[,FILE] --key FILE --ca FILE [options]
 
   --config FILE        the declarative config to serve; re-pushed whenever the file changes
-  --cert FILE[,FILE]   the CP's certificate, then its intermediates
+  --cert FILE[,FILE]   the CP's certificate, then its intermediates; replaced on disk (with
+                       --key), they are presented from the next connection on
   --key FILE           its private key
   --ca FILE            trust anchor for DP certificates (PKI); with --pinned, the pinned certificate
   --pinned             shared mode: trust exactly --ca
@@ -85,6 +86,10 @@ function both(...servers: TransportServer[]): TransportServer {
     },
     async close() {
       await Promise.all(servers.map((server) => server.close()));
+    },
+    // One certificate for every listener: each takes the new pair (checked by the first).
+    setIdentity(identity) {
+      for (const server of servers) server.setIdentity?.(identity);
     },
   };
 }
@@ -158,6 +163,19 @@ else if (cp.currentConfig)
     `serving the cluster's version ${cp.currentConfig.version}; ${values.config} goes out when it changes`,
   );
 watchFile(values.config, { interval: 200 }, () => void publish());
+// The certificate and key replaced on disk (a renewal) are presented from the next handshake
+// on, without a restart; a certificate replaced before its key waits for the key.
+const identityWatch = watchIdentity(
+  cp,
+  { cert: values.cert.split(','), key: values.key },
+  {
+    onChange: () => log('presenting the renewed certificate from the next connection on'),
+    onError: (error) => log(`not taking the certificate files yet: ${error.message}`),
+  },
+);
+cp.on('certificateExpiring', ({ hostname, expiresAt }) =>
+  log(`the certificate of data plane ${hostname} runs out on ${new Date(expiresAt).toISOString()}`),
+);
 // After the start: the outages of the cluster state, and its return.
 cp.on('stateHealth', (health) => {
   if (!health.available) log(`the cluster state does not answer (${health.reason}); retrying`);
@@ -210,6 +228,7 @@ const stop = async () => {
   if (stopping) return;
   stopping = true;
   clearInterval(timer);
+  identityWatch.close();
   admin.close();
   await cp.stop();
   await state?.close();

@@ -144,6 +144,14 @@ export interface ControlPlaneOptions<TConfig = unknown> {
   /** A disconnected DP's record is purged this long after it was last seen. Default 14 days. */
   dataPlanePurgeDelayMs?: number;
   /**
+   * How long before a connected DP's certificate chain runs out the CP says so
+   * (`certificateExpiring`, and a warning in its log). Default 30 days. A link whose chain
+   * has run out is closed (1008, `TRUST_EXPIRED`, a `dataPlaneRejected` event): the chains
+   * of connected DPs are looked at every `certificateCheckIntervalMs` (default 60 s).
+   */
+  certificateWarningMs?: number;
+  certificateCheckIntervalMs?: number;
+  /**
    * The most DPs connected at once; one more is refused before anything is read from it
    * (close 1013, HTTP 503 over WebSocket) and retries later, as every DP does. Default 10 000.
    */
@@ -251,6 +259,8 @@ const DEFAULTS = {
   heartbeatTimeoutMs: 45_000,
   configAckTimeoutMs: 30_000,
   dataPlanePurgeDelayMs: 14 * 86_400_000,
+  certificateWarningMs: 30 * 86_400_000,
+  certificateCheckIntervalMs: 60_000,
   maxDataPlaneRecords: 10_000,
   maxDataPlanes: 10_000,
   maxAnalyticsBatchBytes: 64 * 1024 * 1024,
@@ -291,6 +301,8 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     heartbeatTimeoutMs: number;
     configAckTimeoutMs: number;
     dataPlanePurgeDelayMs: number;
+    certificateWarningMs: number;
+    certificateCheckIntervalMs: number;
     maxDataPlaneRecords: number;
     maxDataPlanes: number;
     maxConfigFrameBytes: number;
@@ -302,6 +314,9 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   readonly #broadcaster: ConfigBroadcaster<TConfig>;
   #configuredPlugins = new Set<string>();
   #purgeTimer: TimerId | undefined;
+  #certificateTimer: TimerId | undefined;
+  /** The DPs told of as expiring, by node id, with the expiry they were told of. */
+  readonly #expiryWarned = new Map<string, number>();
   #started = false;
   #lifecycle: Promise<void> = Promise.resolve();
   readonly #syncWaiters = new Set<() => void>();
@@ -366,6 +381,9 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? DEFAULTS.heartbeatTimeoutMs,
       configAckTimeoutMs: options.configAckTimeoutMs ?? DEFAULTS.configAckTimeoutMs,
       dataPlanePurgeDelayMs: options.dataPlanePurgeDelayMs ?? DEFAULTS.dataPlanePurgeDelayMs,
+      certificateWarningMs: options.certificateWarningMs ?? DEFAULTS.certificateWarningMs,
+      certificateCheckIntervalMs:
+        options.certificateCheckIntervalMs ?? DEFAULTS.certificateCheckIntervalMs,
       maxDataPlaneRecords: options.maxDataPlaneRecords ?? DEFAULTS.maxDataPlaneRecords,
       maxDataPlanes: options.maxDataPlanes ?? DEFAULTS.maxDataPlanes,
       maxConfigFrameBytes:
@@ -393,6 +411,13 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     this.#shared = options.state?.dataPlanes;
     this.#registry.trackChanges = this.#shared !== undefined;
     this.#state = options.state;
+    const { certificateWarningMs, certificateCheckIntervalMs } = this.#settings;
+    if (!(certificateWarningMs >= 0 && Number.isFinite(certificateWarningMs)))
+      throw new InvalidArgumentError('certificateWarningMs is a number of milliseconds ≥ 0');
+    if (!(certificateCheckIntervalMs > 0 && Number.isFinite(certificateCheckIntervalMs)))
+      throw new InvalidArgumentError(
+        'certificateCheckIntervalMs is a positive number of milliseconds',
+      );
     const intervalMs = options.analyticsIntervalMs ?? 60_000;
     if (!Number.isFinite(intervalMs) || intervalMs <= 0)
       throw new InvalidArgumentError('analyticsIntervalMs is a positive number of milliseconds');
@@ -510,6 +535,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       this.#started = true;
       this.#sharing?.begin();
       this.#schedulePurge();
+      this.#scheduleCertificateCheck();
       this.#scheduleSync();
       if (!joined) this.#scheduleRejoin();
     });
@@ -522,6 +548,8 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       this.#started = false;
       if (this.#purgeTimer) this.#clock.clearTimeout(this.#purgeTimer);
       this.#purgeTimer = undefined;
+      if (this.#certificateTimer) this.#clock.clearTimeout(this.#certificateTimer);
+      this.#certificateTimer = undefined;
       this.#broadcaster.stop();
       this.#joined = false;
       this.#epoch++;
@@ -1207,6 +1235,52 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
 
   #checkSyncWaiters(): void {
     for (const check of [...this.#syncWaiters]) check();
+  }
+
+  #scheduleCertificateCheck(): void {
+    this.#certificateTimer = this.#clock.setTimeout(() => {
+      this.checkCertificates();
+      if (this.#started) this.#scheduleCertificateCheck();
+    }, this.#settings.certificateCheckIntervalMs);
+  }
+
+  /**
+   * Looks at the chains of the connected DPs now (the CP does every
+   * `certificateCheckIntervalMs`): a chain that runs out within `certificateWarningMs` is
+   * announced once (`certificateExpiring`, a warning in the log), and a link whose chain has
+   * run out is closed (1008, `TRUST_EXPIRED`) and announced as `dataPlaneRejected`.
+   */
+  checkCertificates(): void {
+    const now = this.#clock.now();
+    const live = new Set<string>();
+    for (const record of this.#registry.connected()) {
+      const expiresAt = record.certExpiresAt;
+      if (expiresAt === undefined) continue;
+      live.add(record.id);
+      if (expiresAt <= now) {
+        const verdict = this.#registry.holder(record.id)?.recheck(this.#trust, now);
+        if (verdict) this.#announce('dataPlaneRejected', verdict);
+        continue;
+      }
+      if (expiresAt - now > this.#settings.certificateWarningMs) continue;
+      if (this.#expiryWarned.get(record.id) === expiresAt) continue;
+      this.#expiryWarned.set(record.id, expiresAt);
+      const warning = {
+        nodeId: record.id,
+        hostname: record.hostname,
+        remoteAddress: record.ip,
+        expiresAt,
+      };
+      logSafely(
+        this.logger,
+        'warn',
+        { ...warning, expiresAt: new Date(expiresAt).toISOString() },
+        `the certificate of data plane ${record.hostname} runs out in ${Math.ceil((expiresAt - now) / 86_400_000)} days`,
+      );
+      this.#announce('certificateExpiring', warning);
+    }
+    for (const nodeId of this.#expiryWarned.keys())
+      if (!live.has(nodeId)) this.#expiryWarned.delete(nodeId);
   }
 
   #schedulePurge(): void {

@@ -57,6 +57,18 @@ export interface ControlPlaneEvents {
    */
   stateHealth: (health: ControlPlaneStateHealth) => void;
   /**
+   * A connected DP's certificate chain runs out within `certificateWarningMs` (30 days by
+   * default): once per DP and expiry. When it has run out, the link is closed and
+   * `dataPlaneRejected` says `TRUST_EXPIRED`.
+   */
+  certificateExpiring: (warning: {
+    nodeId: string;
+    hostname: string;
+    remoteAddress: string;
+    /** When the chain stops being trusted (ms since the epoch): its first certificate to expire. */
+    expiresAt: number;
+  }) => void;
+  /**
    * Something went wrong that no call is waiting for (a DP's link failed, a listener threw);
    * the CP goes on. `context` says where.
    */

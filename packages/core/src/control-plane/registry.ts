@@ -55,6 +55,11 @@ export class DataPlaneRegistry<H extends RegistryHolder = RegistryHolder> {
     return [...this.#records.values()].filter((record) => record.connected);
   }
 
+  /** The session serving `nodeId` now, if one does. */
+  holder(nodeId: string): H | undefined {
+    return this.#holders.get(nodeId);
+  }
+
   /** The sessions serving a node id now. */
   holders(): IterableIterator<H> {
     return this.#holders.values();

@@ -369,6 +369,7 @@ export class DataPlane<TConfig = unknown> extends IsolatedEmitter<DataPlaneEvent
       cache: this.#cache,
       telemetry: this.#telemetry,
       apply: this.#applyContext(),
+      logger: this.logger,
       live: undefined,
       setSyncStatus: (status) => {
         this.#syncStatus = status;

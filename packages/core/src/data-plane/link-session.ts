@@ -4,6 +4,7 @@ import type { Clock, TimerId } from '../clock.ts';
 import { LatestSlot } from '../config/latest-slot.ts';
 import type { DataPlaneConfigMachine } from '../config/state-machine.ts';
 import { HeartbeatTimeoutError, PeerRefusedError, TrustError } from '../errors.ts';
+import { type Logger, logSafely } from '../host/logger.ts';
 import { closeForFailure } from '../protocol/failure.ts';
 import type { SyncStatus } from '../protocol/messages.ts';
 import type { ConfigOffer, ControlPlaneMessage, DataPlaneLink } from '../protocol/wire-protocol.ts';
@@ -30,6 +31,8 @@ export interface LinkRuntime {
   cache: ConfigCache;
   telemetry: TelemetryQueue;
   apply: ApplyContext;
+  /** Where the link's warnings go (the DataPlane's logger). */
+  logger: Logger;
   /** The link up now, for a heartbeat after a config loaded by hand. */
   live: { connection: Connection; link: DataPlaneLink } | undefined;
   setSyncStatus(status: SyncStatus): void;
@@ -98,6 +101,8 @@ export async function runLink(
   }
   const link = protocol.dataPlane.open(connection);
   runtime.live = { connection, link };
+  const certificate = new ChainExpiry(runtime, connection, trust.expiresAt.getTime());
+  certificate.check();
   runtime.configs.startSession();
   const fail = (error: unknown) => {
     const failure = closeForFailure(connection, error);
@@ -105,6 +110,7 @@ export async function runLink(
   };
   const timers = new LinkTimers(runtime.clock, settings, {
     heartbeat: () => {
+      if (!certificate.check()) return;
       runtime.cache.retry(runtime.configs.active);
       void heartbeat(runtime, link).catch(() => undefined);
     },
@@ -197,6 +203,46 @@ export async function runLink(
     });
   }
   return { close, wasConnected };
+}
+
+/**
+ * The CP chain of one link, looked at on connecting and at each heartbeat: announced once
+ * when it runs out within `certificateWarningMs`, the link closed once it has run out.
+ */
+class ChainExpiry {
+  #warned = false;
+
+  constructor(
+    private readonly runtime: LinkRuntime,
+    private readonly connection: Connection,
+    private readonly expiresAt: number,
+  ) {}
+
+  /** Whether the link may go on. */
+  check(): boolean {
+    const { runtime, expiresAt } = this;
+    const now = runtime.clock.now();
+    if (expiresAt <= now) {
+      const message = `the control plane's certificate chain ran out at ${new Date(expiresAt).toISOString()}`;
+      runtime.announce('rejected', { code: 'TRUST_EXPIRED', message });
+      runtime.report(new TrustError('TRUST_EXPIRED', message));
+      void this.connection
+        .close(CloseCode.POLICY_VIOLATION, 'TRUST_EXPIRED')
+        .catch(() => undefined);
+      return false;
+    }
+    if (!this.#warned && expiresAt - now <= runtime.settings.certificateWarningMs) {
+      this.#warned = true;
+      logSafely(
+        runtime.logger,
+        'warn',
+        { expiresAt: new Date(expiresAt).toISOString() },
+        `the control plane's certificate runs out in ${Math.ceil((expiresAt - now) / 86_400_000)} days`,
+      );
+      runtime.announce('certificateExpiring', { expiresAt });
+    }
+    return true;
+  }
 }
 
 /** Judges the CP's chain, and in PKI mode the name dialed (unless turned off). */

@@ -55,6 +55,14 @@ export interface DataPlaneEvents {
    * (`VERSION_INCOMPATIBLE`, `NODE_ID_IN_USE`, a `TRUST_*` code); `syncStatus` what the CP
    * records for this DP when it says (`kong_version_incompatible`).
    */
+  /**
+   * The CP's certificate chain runs out within `certificateWarningMs` (30 days by default):
+   * once per link. When it has run out, the link is closed and `rejected` says `TRUST_EXPIRED`.
+   */
+  certificateExpiring: (warning: {
+    /** When the CP's chain stops being trusted (ms since the epoch). */
+    expiresAt: number;
+  }) => void;
   rejected: (rejection: {
     code: string;
     message: string;
@@ -130,6 +138,13 @@ export interface DataPlaneOptions<TConfig = unknown> {
   random?: () => number;
   /** Default 30 000. */
   heartbeatIntervalMs?: number;
+  /**
+   * How long before the CP's certificate chain runs out the DP says so
+   * (`certificateExpiring`, and a warning in its log), looked at on connecting and at each
+   * heartbeat. Default 30 days. A link whose CP chain has run out is closed (1008,
+   * `TRUST_EXPIRED`, a `rejected` event), and the DP keeps serving its config.
+   */
+  certificateWarningMs?: number;
   /** No frame from the CP for this long and the link is dead. Default 45 000. */
   heartbeatTimeoutMs?: number;
   /** Each reconnect waits a uniformly random delay in this range. Default [5000, 10000]. */
@@ -151,6 +166,7 @@ export interface DataPlaneOptions<TConfig = unknown> {
 export interface DataPlaneSettings {
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
+  certificateWarningMs: number;
   delay: readonly [number, number];
   maxConfigBytes: number;
   limits: Required<ConfigLimits>;
@@ -174,6 +190,9 @@ export function resolveDataPlaneSettings(options: DialingOptions<never>): DataPl
     throw new InvalidArgumentError('reconnectDelayMs is [min, max] with 0 ≤ min ≤ max');
   if (options.expectedServerName === undefined)
     renamedOption(options, 'serverName', 'expectedServerName', 'DataPlane');
+  const certificateWarningMs = options.certificateWarningMs ?? 30 * 86_400_000;
+  if (!(certificateWarningMs >= 0 && Number.isFinite(certificateWarningMs)))
+    throw new InvalidArgumentError('certificateWarningMs is a number of milliseconds ≥ 0');
   const protocol = options.protocol ?? planesyncProtocol();
   // What the protocol declares, and what its dial asks for (judged once, here, rather than
   // failing every reconnect).
@@ -197,6 +216,7 @@ export function resolveDataPlaneSettings(options: DialingOptions<never>): DataPl
   return {
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 30_000,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 45_000,
+    certificateWarningMs,
     delay: [low, high],
     maxConfigBytes:
       options.maxConfigBytes ??

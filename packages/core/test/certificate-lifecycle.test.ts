@@ -1,0 +1,402 @@
+// Certificates over their whole life, on the memory transport and a fake clock: a DP's trust
+// rotated (with and without recheck), chains that run out seen coming on both sides and their
+// links closed once they have, and identities replaced on the memory transport.
+import { createHash } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type CertificateKeyPair,
+  ControlPlane,
+  createCertificateAuthority,
+  DataPlane,
+  decodePemCertificates,
+  generateClusterCertificate,
+  issueCertificate,
+  memoryTransport,
+  silentLogger,
+  TrustVerifier,
+} from '../src/index.ts';
+import { FakeClock } from '../src/testing/index.ts';
+
+const MINUTE = 60_000;
+const DAY = 86_400_000;
+const config = { _format_version: '3.0', services: [{ name: 'a', host: 'a.internal' }] };
+
+const stops: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const stop of stops.splice(0).reverse()) await stop();
+});
+
+/** A pinned pair that runs out `lifetimeMs` after `clock`'s now (issued earlier, valid now). */
+function expiringIn(clock: FakeClock, lifetimeMs: number): Promise<CertificateKeyPair> {
+  const days = Math.ceil(lifetimeMs / DAY) + 1;
+  return generateClusterCertificate({
+    clock: new FakeClock(clock.now() + lifetimeMs - days * DAY),
+    days,
+  });
+}
+
+/**
+ * A CP presenting `cpPair` and a DP presenting `dpPair` on one memory transport, each pinning
+ * both, on `clock`.
+ */
+async function link(
+  clock: FakeClock,
+  cpPair: CertificateKeyPair,
+  dpPair: CertificateKeyPair,
+  options: { certificateWarningMs?: number } = {},
+) {
+  const pins = [cpPair.certificate, dpPair.certificate];
+  const trust = () => new TrustVerifier({ mode: 'pinned', certificates: pins, clock });
+  const transport = memoryTransport({ clock, certificates: [cpPair.certificate] });
+  const cp = new ControlPlane({
+    transport: transport.server,
+    trust: trust(),
+    version: '3.10.0',
+    clock,
+    logger: silentLogger,
+    pushIntervalMs: 0,
+    ...options,
+  });
+  await cp.start();
+  stops.push(() => cp.stop());
+  const dp = new DataPlane({
+    transport: transport.client({ certificates: [dpPair.certificate] }),
+    trust: trust(),
+    version: '3.10.0',
+    clock,
+    logger: silentLogger,
+    random: () => 0,
+    ...options,
+  });
+  stops.push(() => dp.stop());
+  const { hash } = await cp.setConfig(config);
+  await dp.start();
+  await dp.waitForConfig({ hash });
+  return { cp, dp, transport, hash };
+}
+
+describe('expiry before it bites', () => {
+  it("the CP says a DP's certificate runs out within the warning time, once, then closes the link when it has", async () => {
+    const clock = new FakeClock();
+    const [cpPair, dpPair] = await Promise.all([
+      generateClusterCertificate({ clock }),
+      expiringIn(clock, 10 * MINUTE),
+    ]);
+    const { cp, dp, hash } = await link(clock, cpPair, dpPair, {
+      certificateWarningMs: 5 * MINUTE,
+    });
+    const warnings: Array<{ nodeId: string; expiresAt: number }> = [];
+    const rejections: Array<{ code: string }> = [];
+    cp.on('certificateExpiring', (warning) => warnings.push(warning));
+    cp.on('dataPlaneRejected', (rejection) => rejections.push(rejection));
+    await clock.advance(4 * MINUTE);
+    expect(warnings).toEqual([]);
+    await clock.advance(2 * MINUTE);
+    expect(warnings).toEqual([
+      expect.objectContaining({ nodeId: dp.status.nodeId, expiresAt: expect.any(Number) }),
+    ]);
+    expect(warnings[0]!.expiresAt).toBe(cp.dataPlanes()[0]!.certExpiresAt);
+    await clock.advance(3 * MINUTE);
+    expect(warnings).toHaveLength(1); // once per DP and expiry
+    expect(rejections).toEqual([]);
+    // Past its end: closed as TRUST_EXPIRED, and refused from then on; the DP keeps serving.
+    const closed = new Promise((resolve) => dp.once('disconnected', resolve));
+    await clock.advance(2 * MINUTE);
+    await closed;
+    expect(rejections[0]).toMatchObject({ code: 'TRUST_EXPIRED', nodeId: dp.status.nodeId });
+    expect(dp.currentConfig?.hash).toBe(hash);
+    const refusedAgain = new Promise<{ code: string }>((resolve) => dp.once('rejected', resolve));
+    await clock.advance(10_000);
+    expect((await refusedAgain).code).toBe('TRUST_EXPIRED');
+  });
+
+  it("the DP says the CP's certificate runs out, once per link, and closes the link when it has, serving on", async () => {
+    const clock = new FakeClock();
+    const [cpPair, dpPair] = await Promise.all([
+      expiringIn(clock, 10 * MINUTE),
+      generateClusterCertificate({ clock }),
+    ]);
+    const { dp, hash } = await link(clock, cpPair, dpPair, { certificateWarningMs: 5 * MINUTE });
+    const warnings: Array<{ expiresAt: number }> = [];
+    const rejections: Array<{ code: string }> = [];
+    dp.on('certificateExpiring', (warning) => warnings.push(warning));
+    dp.on('rejected', (rejection) => rejections.push(rejection));
+    await clock.advance(4 * MINUTE);
+    expect(warnings).toEqual([]);
+    // Looked at each heartbeat (30 s): within one of the warning time.
+    await clock.advance(90_000);
+    expect(warnings).toHaveLength(1);
+    await clock.advance(4 * MINUTE);
+    expect(warnings).toHaveLength(1);
+    const closed = new Promise((resolve) => dp.once('disconnected', resolve));
+    await clock.advance(MINUTE);
+    await closed;
+    expect(rejections[0]).toMatchObject({ code: 'TRUST_EXPIRED' });
+    expect(dp.status.connection).not.toBe('connected');
+    expect(dp.currentConfig?.hash).toBe(hash);
+  });
+
+  it('a DP connecting to a CP whose certificate runs out within the default 30 days is told at once', async () => {
+    const clock = new FakeClock();
+    const [cpPair, dpPair] = await Promise.all([
+      expiringIn(clock, 20 * DAY),
+      generateClusterCertificate({ clock }),
+    ]);
+    const transport = memoryTransport({ clock, certificates: [cpPair.certificate] });
+    const trust = new TrustVerifier({
+      mode: 'pinned',
+      certificates: [cpPair.certificate, dpPair.certificate],
+      clock,
+    });
+    const cp = new ControlPlane({
+      transport: transport.server,
+      trust,
+      version: '3.10.0',
+      clock,
+      logger: silentLogger,
+    });
+    await cp.start();
+    stops.push(() => cp.stop());
+    const dp = new DataPlane({
+      transport: transport.client({ certificates: [dpPair.certificate] }),
+      trust,
+      version: '3.10.0',
+      clock,
+      logger: silentLogger,
+    });
+    stops.push(() => dp.stop());
+    const told = new Promise<{ expiresAt: number }>((resolve) =>
+      dp.once('certificateExpiring', resolve),
+    );
+    await dp.start();
+    const { expiresAt } = await told;
+    expect(expiresAt - clock.now()).toBeGreaterThan(19 * DAY);
+    expect(expiresAt - clock.now()).toBeLessThanOrEqual(20 * DAY);
+  });
+});
+
+describe("a DP's trust rotated", () => {
+  it('setTrust: the link up stays; with recheck, a CP no longer trusted is refused and the DP serves on', async () => {
+    const clock = new FakeClock();
+    const [cpPair, dpPair, other] = await Promise.all([
+      generateClusterCertificate({ clock }),
+      generateClusterCertificate({ clock }),
+      generateClusterCertificate({ clock }),
+    ]);
+    const { dp, hash } = await link(clock, cpPair, dpPair);
+    const rejections: Array<{ code: string }> = [];
+    dp.on('rejected', (rejection) => rejections.push(rejection));
+    // A second pin beside the first (a rollover's first step): nothing moves.
+    dp.setTrust(
+      new TrustVerifier({
+        mode: 'pinned',
+        certificates: [cpPair.certificate, other.certificate],
+        clock,
+      }),
+      { recheck: true },
+    );
+    expect(dp.status.connection).toBe('connected');
+    // Without recheck, a trust that takes no longer this CP leaves the link up.
+    const strangers = new TrustVerifier({
+      mode: 'pinned',
+      certificates: [other.certificate],
+      clock,
+    });
+    dp.setTrust(strangers);
+    expect(dp.status.connection).toBe('connected');
+    // With recheck, it is judged now: refused, closed, and refused again on each retry.
+    const closed = new Promise((resolve) => dp.once('disconnected', resolve));
+    dp.setTrust(strangers, { recheck: true });
+    await closed;
+    expect(rejections).toEqual([expect.objectContaining({ code: 'TRUST_PIN_MISMATCH' })]);
+    await clock.advance(10_000);
+    expect(rejections.length).toBeGreaterThanOrEqual(2);
+    expect(dp.currentConfig?.hash).toBe(hash);
+    expect(() => dp.setTrust({} as TrustVerifier)).toThrow(/TrustVerifier/);
+  });
+});
+
+describe('identities replaced on the memory transport', () => {
+  it("the CP's and a DP's setIdentity present the new pair from the next connection on; a key not the certificate's is refused", async () => {
+    const clock = new FakeClock();
+    const [first, second] = await Promise.all([
+      generateClusterCertificate({ clock }),
+      generateClusterCertificate({ clock }),
+    ]);
+    const { cp, dp } = await link(clock, first, first);
+    for (const node of [cp, dp])
+      expect(() => node.setIdentity({ cert: second.certificate, key: first.privateKey })).toThrow(
+        /does not belong/,
+      );
+    const leaf = (pair: CertificateKeyPair) =>
+      createHash('sha256').update(decodePemCertificates(pair.certificate)[0]!).digest('hex');
+    cp.setIdentity({ cert: second.certificate, key: second.privateKey });
+    dp.setIdentity({ cert: second.certificate, key: second.privateKey });
+    // The link up keeps what it presented.
+    expect(dp.status.connection).toBe('connected');
+    expect(cp.dataPlanes()[0]!.certFingerprint).toBe(leaf(first));
+    // Both sides trust the new pair as well; the CP drops the old one, rechecked: the DP's
+    // next connection presents the new pair, and sees the CP's.
+    const both = new TrustVerifier({
+      mode: 'pinned',
+      certificates: [first.certificate, second.certificate],
+      clock,
+    });
+    dp.setTrust(both);
+    const back = new Promise((resolve) => cp.once('dataPlaneConnected', resolve));
+    cp.setTrust(new TrustVerifier({ mode: 'pinned', certificates: [second.certificate], clock }), {
+      recheck: true,
+    });
+    await clock.advance(10_000);
+    await back;
+    expect(cp.dataPlanes()[0]!.certFingerprint).toBe(leaf(second));
+
+    const bare = new ControlPlane({
+      transport: { listen: async () => ({ address: 'x' }), close: async () => undefined },
+      trust: new TrustVerifier({ mode: 'pinned', certificates: [first.certificate] }),
+      version: '3.10.0',
+    });
+    expect(() => bare.setIdentity({ cert: second.certificate, key: second.privateKey })).toThrow(
+      /cannot replace its certificate/,
+    );
+  });
+});
+
+describe('PKI rollovers', () => {
+  /** A CP and `count` DPs on one memory transport in PKI mode, each trusting `anchors`. */
+  async function pkiCluster(
+    clock: FakeClock,
+    cpChain: { cert: string[]; key: string },
+    dpChain: { cert: string[]; key: string },
+    anchors: string[],
+  ) {
+    const trust = () => new TrustVerifier({ mode: 'pki', trustAnchors: anchors, clock });
+    const transport = memoryTransport({ clock, certificates: cpChain.cert });
+    const cp = new ControlPlane({
+      transport: transport.server,
+      trust: trust(),
+      version: '3.10.0',
+      clock,
+      logger: silentLogger,
+      pushIntervalMs: 0,
+    });
+    await cp.start();
+    stops.push(() => cp.stop());
+    const dp = new DataPlane({
+      transport: transport.client({ certificates: dpChain.cert, serverName: 'cp.internal' }),
+      trust: trust(),
+      version: '3.10.0',
+      clock,
+      logger: silentLogger,
+      random: () => 0,
+    });
+    stops.push(() => dp.stop());
+    const { hash } = await cp.setConfig(config);
+    await dp.start();
+    await dp.waitForConfig({ hash });
+    return { cp, dp, transport, trust };
+  }
+
+  const leaf = (issuer: CertificateKeyPair, usage: 'server' | 'client', clock: FakeClock) =>
+    issueCertificate({
+      issuer,
+      commonName: usage === 'server' ? 'cp.internal' : 'dp',
+      usage,
+      clock,
+      ...(usage === 'server' ? { altNames: ['cp.internal'] } : {}),
+    });
+  const chain = (pair: CertificateKeyPair, ca: CertificateKeyPair) => ({
+    cert: [pair.certificate, ca.certificate],
+    key: pair.privateKey,
+  });
+
+  it('an intermediate replaced under the same root: the nodes present new chains, no link drops, anchors untouched', async () => {
+    const clock = new FakeClock();
+    const root = await createCertificateAuthority({ commonName: 'root', clock });
+    const [oldCa, newCa] = await Promise.all([
+      createCertificateAuthority({ commonName: 'ca-1', issuer: root, clock }),
+      createCertificateAuthority({ commonName: 'ca-2', issuer: root, clock }),
+    ]);
+    const [cpOld, dpOld, cpNew, dpNew] = await Promise.all([
+      leaf(oldCa, 'server', clock),
+      leaf(oldCa, 'client', clock),
+      leaf(newCa, 'server', clock),
+      leaf(newCa, 'client', clock),
+    ]);
+    const { cp, dp } = await pkiCluster(clock, chain(cpOld, oldCa), chain(dpOld, oldCa), [
+      root.certificate,
+    ]);
+    let drops = 0;
+    dp.on('disconnected', () => drops++);
+    cp.setIdentity(chain(cpNew, newCa));
+    dp.setIdentity(chain(dpNew, newCa));
+    // Rechecked against the same anchors: the links up stay.
+    cp.setTrust(new TrustVerifier({ mode: 'pki', trustAnchors: [root.certificate], clock }), {
+      recheck: true,
+    });
+    const next = await cp.setConfig({ ...config, services: [{ name: 'b', host: 'b.internal' }] });
+    await dp.waitForConfig({ hash: next.hash });
+    expect(drops).toBe(0);
+  });
+
+  it('a root replaced: both roots trusted, the chains reissued under the new one, the old root removed with recheck', async () => {
+    const clock = new FakeClock();
+    const [oldRoot, newRoot] = await Promise.all([
+      createCertificateAuthority({ commonName: 'root-1', clock }),
+      createCertificateAuthority({ commonName: 'root-2', clock }),
+    ]);
+    const [cpOld, dpOld, cpNew, dpNew, straggler] = await Promise.all([
+      leaf(oldRoot, 'server', clock),
+      leaf(oldRoot, 'client', clock),
+      leaf(newRoot, 'server', clock),
+      leaf(newRoot, 'client', clock),
+      leaf(oldRoot, 'client', clock),
+    ]);
+    const { cp, dp, transport } = await pkiCluster(
+      clock,
+      chain(cpOld, oldRoot),
+      chain(dpOld, oldRoot),
+      [oldRoot.certificate],
+    );
+    // 1. Both roots trusted on every node: nothing moves.
+    const both = new TrustVerifier({
+      mode: 'pki',
+      trustAnchors: [oldRoot.certificate, newRoot.certificate],
+      clock,
+    });
+    cp.setTrust(both, { recheck: true });
+    dp.setTrust(both, { recheck: true });
+    expect(dp.status.connection).toBe('connected');
+    // 2. Every node's chain reissued under the new root.
+    cp.setIdentity(chain(cpNew, newRoot));
+    dp.setIdentity(chain(dpNew, newRoot));
+    // A node not reissued yet, connected meanwhile.
+    const late = new DataPlane({
+      transport: transport.client({
+        certificates: [straggler.certificate, oldRoot.certificate],
+        serverName: 'cp.internal',
+      }),
+      trust: both,
+      version: '3.10.0',
+      clock,
+      logger: silentLogger,
+      random: () => 0,
+    });
+    stops.push(() => late.stop());
+    await late.start();
+    await expect.poll(() => late.status.connection).toBe('connected');
+    // 3. The old root removed, rechecked: links still on it close; the reissued DP's link was
+    // made under the old chain, so it reconnects presenting the new one.
+    const rejected: string[] = [];
+    cp.on('dataPlaneRejected', (rejection) => rejected.push(rejection.code));
+    const onlyNew = new TrustVerifier({ mode: 'pki', trustAnchors: [newRoot.certificate], clock });
+    cp.setTrust(onlyNew, { recheck: true });
+    dp.setTrust(onlyNew);
+    expect(rejected).toContain('TRUST_UNTRUSTED_ISSUER');
+    await clock.advance(10_000);
+    await expect.poll(() => dp.status.connection).toBe('connected');
+    expect(late.status.connection).not.toBe('connected');
+    const next = await cp.setConfig({ ...config, services: [{ name: 'c', host: 'c.internal' }] });
+    await dp.waitForConfig({ hash: next.hash });
+  });
+});

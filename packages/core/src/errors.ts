@@ -71,6 +71,8 @@ export const ErrorCode = {
   TRUST_BAD_SIGNATURE: 'TRUST_BAD_SIGNATURE',
   /** A certificate on the path has expired. */
   TRUST_EXPIRED: 'TRUST_EXPIRED',
+  /** A certificate on the path is revoked: its issuer's CRL lists it. */
+  TRUST_REVOKED: 'TRUST_REVOKED',
   /** A certificate on the path is not valid yet. */
   TRUST_NOT_YET_VALID: 'TRUST_NOT_YET_VALID',
   /** An issuer on the path is not a CA (no basicConstraints CA). */

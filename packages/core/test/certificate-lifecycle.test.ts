@@ -1,7 +1,14 @@
 // Certificates over their whole life, on the memory transport and a fake clock: a DP's trust
 // rotated (with and without recheck), chains that run out seen coming on both sides and their
 // links closed once they have, and identities replaced on the memory transport.
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, webcrypto } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+// @peculiar/x509 needs the Reflect metadata API first (as core's certificate tools install it).
+import '../src/trust/reflect-polyfill.ts';
+import * as x509 from '@peculiar/x509';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type CertificateKeyPair,
@@ -16,6 +23,7 @@ import {
   TrustVerifier,
 } from '../src/index.ts';
 import { FakeClock } from '../src/testing/index.ts';
+import { readCrls } from '../src/trust/revocation.ts';
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;
@@ -398,5 +406,166 @@ describe('PKI rollovers', () => {
     expect(late.status.connection).not.toBe('connected');
     const next = await cp.setConfig({ ...config, services: [{ name: 'c', host: 'c.internal' }] });
     await dp.waitForConfig({ hash: next.hash });
+  });
+});
+
+describe('revocation in PKI mode: CRLs', () => {
+  /** A CRL `ca` signs, listing `revoked`'s serial numbers (PEM). */
+  async function crl(ca: CertificateKeyPair, revoked: CertificateKeyPair[]): Promise<string> {
+    const jwk = createPrivateKey(ca.privateKey).export({ format: 'jwk' });
+    const signingKey = await webcrypto.subtle.importKey(
+      'jwk',
+      jwk,
+      { name: 'ECDSA', namedCurve: jwk.crv! },
+      false,
+      ['sign'],
+    );
+    const list = await x509.X509CrlGenerator.create({
+      issuer: new x509.X509Certificate(ca.certificate).subjectName,
+      thisUpdate: new Date(Date.now() - DAY),
+      nextUpdate: new Date(Date.now() + 7 * DAY),
+      entries: revoked.map((pair) => ({
+        serialNumber: new x509.X509Certificate(pair.certificate).serialNumber,
+      })),
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
+      signingKey,
+    });
+    return list.toString('pem');
+  }
+
+  async function pki() {
+    const root = await createCertificateAuthority({ commonName: 'crl root' });
+    const ca = await createCertificateAuthority({ commonName: 'crl ca', issuer: root });
+    const [cpLeaf, good, bad] = await Promise.all([
+      issueCertificate({
+        issuer: ca,
+        commonName: 'cp.internal',
+        usage: 'server',
+        altNames: ['cp.internal'],
+      }),
+      issueCertificate({ issuer: ca, commonName: 'good', usage: 'client' }),
+      issueCertificate({ issuer: ca, commonName: 'bad', usage: 'client' }),
+    ]);
+    return { root, ca, cpLeaf, good, bad };
+  }
+
+  it('refuses a certificate its issuer revoked (TRUST_REVOKED), and only that one', async () => {
+    const { root, ca, good, bad } = await pki();
+    const list = await crl(ca, [bad]);
+    const dir = await mkdtemp(join(tmpdir(), 'planesync-crl-'));
+    stops.push(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, 'ca.crl'), list);
+    // PEM text, DER and a file path are all CRLs.
+    const der = new x509.X509Crl(list).rawData;
+    for (const crls of [[list], [new Uint8Array(der)], [join(dir, 'ca.crl')]]) {
+      const trust = new TrustVerifier({ mode: 'pki', trustAnchors: [root.certificate], crls });
+      const judge = (pair: CertificateKeyPair) =>
+        trust.verify([pair.certificate, ca.certificate], { role: 'data-plane' });
+      expect(judge(bad)).toMatchObject({ ok: false, code: 'TRUST_REVOKED' });
+      expect(judge(good).ok).toBe(true);
+    }
+  });
+
+  it('a damaged CRL is INVALID_ARGUMENT, never another throw: every truncation and random byte flips', async () => {
+    const { ca, bad } = await pki();
+    const der = new Uint8Array(new x509.X509Crl(await crl(ca, [bad])).rawData);
+    const outcome = (bytes: Uint8Array) => {
+      try {
+        readCrls([bytes]);
+        return 'read';
+      } catch (error) {
+        return (error as { code?: string }).code ?? `threw ${String(error)}`;
+      }
+    };
+    for (let length = 0; length < der.length; length++)
+      expect(['read', 'INVALID_ARGUMENT']).toContain(outcome(der.subarray(0, length)));
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(der.length - 1), fc.integer({ min: 0, max: 255 })), {
+          minLength: 1,
+          maxLength: 8,
+        }),
+        (flips) => {
+          const copy = new Uint8Array(der);
+          for (const [at, value] of flips) copy[at] = value;
+          expect(['read', 'INVALID_ARGUMENT']).toContain(outcome(copy));
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('does not use a CRL its named issuer did not sign; refuses at once one naming an anchor that did not sign it', async () => {
+    const { root, ca, good, bad } = await pki();
+    // The same name as the CA, another key: not the CA's CRL.
+    const impostor = await createCertificateAuthority({ commonName: 'crl ca', issuer: root });
+    const forged = await crl(impostor, [bad, good]);
+    const trust = new TrustVerifier({
+      mode: 'pki',
+      trustAnchors: [root.certificate],
+      crls: [forged],
+    });
+    expect(trust.verify([bad.certificate, ca.certificate], { role: 'data-plane' }).ok).toBe(true);
+    // A CRL naming the root, signed by another key: a wrong file, said when the verifier is made.
+    const otherRoot = await createCertificateAuthority({ commonName: 'crl root' });
+    const wrong = await crl(otherRoot, [ca]);
+    expect(
+      () => new TrustVerifier({ mode: 'pki', trustAnchors: [root.certificate], crls: [wrong] }),
+    ).toThrow(/did not sign it/);
+    expect(
+      () =>
+        new TrustVerifier({ mode: 'pki', trustAnchors: [root.certificate], crls: ['not a crl'] }),
+    ).toThrow(/CRL/);
+  });
+
+  it('a new CRL taken at run time, rechecked: the revoked DP connected is closed and refused, the other stays', async () => {
+    const { root, ca, cpLeaf, good, bad } = await pki();
+    // The certificates were issued now, by the real clock.
+    const clock = new FakeClock(Date.now());
+    const anchors = [root.certificate];
+    const transport = memoryTransport({
+      clock,
+      certificates: [cpLeaf.certificate, ca.certificate],
+    });
+    const cp = new ControlPlane({
+      transport: transport.server,
+      trust: new TrustVerifier({ mode: 'pki', trustAnchors: anchors }),
+      version: '3.10.0',
+      clock,
+      logger: silentLogger,
+    });
+    await cp.start();
+    stops.push(() => cp.stop());
+    const { hash } = await cp.setConfig(config);
+    const dps = [good, bad].map((pair) => {
+      const dp = new DataPlane({
+        transport: transport.client({
+          certificates: [pair.certificate, ca.certificate],
+          serverName: 'cp.internal',
+        }),
+        trust: new TrustVerifier({ mode: 'pki', trustAnchors: anchors }),
+        version: '3.10.0',
+        clock,
+        logger: silentLogger,
+        random: () => 0,
+      });
+      stops.push(() => dp.stop());
+      return dp;
+    });
+    for (const dp of dps) {
+      await dp.start();
+      await dp.waitForConfig({ hash });
+    }
+    const rejected: string[] = [];
+    cp.on('dataPlaneRejected', (rejection) => rejected.push(rejection.code));
+    cp.setTrust(
+      new TrustVerifier({ mode: 'pki', trustAnchors: anchors, crls: [await crl(ca, [bad])] }),
+      { recheck: true },
+    );
+    expect(rejected).toEqual(['TRUST_REVOKED']);
+    await clock.advance(10_000);
+    expect(dps[0]!.status.connection).toBe('connected');
+    expect(dps[1]!.status.connection).not.toBe('connected');
+    expect(rejected.filter((code) => code === 'TRUST_REVOKED').length).toBeGreaterThanOrEqual(2);
   });
 });

@@ -22,6 +22,7 @@ it('the TLS/proxy suite of @planesync/node-tls/testing passes under node:test, w
     { cwd: root, encoding: 'utf8', timeout: 80_000 },
   );
   expect(run.stdout).toMatch(/^# fail 0$/m);
-  expect(run.stdout).toMatch(/^# pass 1[4-6]$/m);
+  // 19 cases; the tinyproxy one skips where tinyproxy is not installed.
+  expect(run.stdout).toMatch(/^# pass 1[89]$/m);
   expect(run.status).toBe(0);
 });

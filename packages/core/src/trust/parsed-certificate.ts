@@ -21,6 +21,7 @@ import {
   SubjectAlternativeName,
   SubjectKeyIdentifier,
 } from '@peculiar/asn1-x509';
+import { serialKey } from './revocation.ts';
 
 /** Extensions a path validator must understand when marked critical. */
 const UNDERSTOOD = new Set([
@@ -44,6 +45,8 @@ const NEVER_CRITICAL = new Set([
 export interface ParsedCertificate {
   readonly der: Uint8Array;
   readonly fingerprint256: string;
+  /** The serial number, hex without leading zero octets (as a CRL lists it). */
+  readonly serial: string;
   /** node's view, for signatures and for callers. */
   readonly x509: X509Certificate;
   /** DER of the subject and issuer names, hex, for exact comparison. */
@@ -160,6 +163,7 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
   return {
     der,
     fingerprint256: createHash('sha256').update(der).digest('hex'),
+    serial: serialKey(serial),
     x509,
     subjectKey,
     issuerKey,

@@ -10,6 +10,7 @@ import {
 } from './name-constraints.ts';
 import { type ParsedCertificate, parseCertificate } from './parsed-certificate.ts';
 import { type CertificateData, toDerChain } from './pem.ts';
+import { crlSignedBy, type ParsedCrl, readCrls } from './revocation.ts';
 
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
@@ -33,6 +34,14 @@ export type TrustOptions =
       allowedCommonNames?: readonly string[];
       /** Most intermediates between the leaf and an anchor; default 4. */
       maxDepth?: number;
+      /**
+       * Certificate revocation lists (PEM text, DER, or file paths, read once here): a
+       * certificate on the path whose issuer signed a CRL listing its serial number is refused
+       * with `TRUST_REVOKED`. A CRL whose signature does not verify with the issuer's key is
+       * not used. To take a new CRL, make a verifier with it and `setTrust(verifier, { recheck:
+       * true })`: links already up are judged again.
+       */
+      crls?: readonly (string | Uint8Array)[];
       clock?: Clock;
     };
 
@@ -93,6 +102,8 @@ export class TrustVerifier {
   readonly #anchorsBySubject = new Map<string, ParsedCertificate[]>();
   readonly #allowedCommonNames: ReadonlySet<string> | undefined;
   readonly #maxDepth: number;
+  /** The CRLs by their issuer's name (DER, hex). */
+  readonly #crls = new Map<string, ParsedCrl[]>();
   /** Certificates seen recently, by SHA-256 of their DER: a reconnecting DP is not re-parsed. */
   readonly #parsed = new Map<string, ParsedCertificate>();
 
@@ -130,6 +141,17 @@ export class TrustVerifier {
       this.#anchorsBySubject.set(anchor.subjectKey, peers);
     }
     this.#maxDepth = options.maxDepth ?? 4;
+    for (const crl of readCrls(options.crls ?? [])) {
+      // A CRL an anchor issued is checked here: a wrong file fails now, not every handshake.
+      const issuers = this.#anchorsBySubject.get(crl.issuerKey) ?? [];
+      if (issuers.length > 0 && !issuers.some((anchor) => crlSignedBy(crl, anchor)))
+        throw new InvalidArgumentError(
+          `a CRL names trust anchor ${describe(issuers[0]!)} as its issuer, but its key did not sign it`,
+        );
+      const list = this.#crls.get(crl.issuerKey) ?? [];
+      list.push(crl);
+      this.#crls.set(crl.issuerKey, list);
+    }
     this.#allowedCommonNames = options.allowedCommonNames
       ? new Set(options.allowedCommonNames)
       : undefined;
@@ -173,6 +195,7 @@ export class TrustVerifier {
       serverName: options.serverName,
       allowedCommonNames: this.#allowedCommonNames,
       maxDepth: this.#maxDepth,
+      crls: this.#crls,
     }).run(leaf);
   }
 
@@ -205,6 +228,7 @@ interface SearchContext {
   serverName: string | undefined;
   allowedCommonNames: ReadonlySet<string> | undefined;
   maxDepth: number;
+  crls: ReadonlyMap<string, readonly ParsedCrl[]>;
 }
 
 /** Depth-first search for a path to an anchor; the first path that validates wins. */
@@ -303,6 +327,16 @@ function validatePath(path: ParsedCertificate[], context: SearchContext): TrustR
     }
     const caProblem = checkIssuer(issuer, path, i);
     if (caProblem) return caProblem;
+  }
+  // Revocation last: what a CRL says of a certificate counts only on a path that holds.
+  for (let i = 0; i < anchorIndex; i++) {
+    const subject = path[i]!;
+    const issuer = path[i + 1]!;
+    const revoked = context.crls
+      .get(subject.issuerKey)
+      ?.find((crl) => crl.serials.has(subject.serial) && crlSignedBy(crl, issuer));
+    if (revoked)
+      return fail('TRUST_REVOKED', `${describe(subject)} is revoked by its issuer's CRL`);
   }
   if (anchorIndex > 0 && leaf.subjectEmpty && !leaf.subjectAltNames) {
     return fail('TRUST_MALFORMED', `${describe(leaf)} has neither a subject nor alternative names`);

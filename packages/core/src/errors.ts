@@ -73,6 +73,12 @@ export const ErrorCode = {
   TRUST_EXPIRED: 'TRUST_EXPIRED',
   /** A certificate on the path is revoked: its issuer's CRL lists it. */
   TRUST_REVOKED: 'TRUST_REVOKED',
+  /**
+   * The revocation check a CP requires (`ocsp: 'on'`) could not say whether the DP's
+   * certificate is revoked: its OCSP responder is unreachable, slow, or answered something
+   * that does not verify.
+   */
+  TRUST_REVOCATION_UNKNOWN: 'TRUST_REVOCATION_UNKNOWN',
   /** A certificate on the path is not valid yet. */
   TRUST_NOT_YET_VALID: 'TRUST_NOT_YET_VALID',
   /** An issuer on the path is not a CA (no basicConstraints CA). */

@@ -1,3 +1,4 @@
+import type { X509Certificate } from 'node:crypto';
 import { randomUUID } from 'node:crypto';
 import {
   AnalyticsAggregator,
@@ -43,6 +44,7 @@ import {
   type TransportIdentity,
   type TransportServer,
 } from '../transport/contract.ts';
+import { checkOcsp } from '../trust/ocsp.ts';
 import type { TrustVerifier } from '../trust/verifier.ts';
 import { AnalyticsSharing } from './analytics-sharing.ts';
 import { ConfigBroadcaster } from './broadcaster.ts';
@@ -151,6 +153,17 @@ export interface ControlPlaneOptions<TConfig = unknown> {
    */
   certificateWarningMs?: number;
   certificateCheckIntervalMs?: number;
+  /**
+   * Kong's `cluster_ocsp`, in PKI mode: whether a DP's certificate is checked with the OCSP
+   * responder it names (its Authority Information Access) before the DP is served. `'on'`:
+   * a DP whose certificate is revoked, or whose responder cannot say (unreachable, no
+   * answer within `ocspTimeoutMs`, an answer that does not verify), is refused
+   * (`TRUST_REVOKED`, `TRUST_REVOCATION_UNKNOWN`); `'optional'`: only a revoked one is;
+   * `'off'` (the default) asks nothing.
+   */
+  ocsp?: 'off' | 'on' | 'optional';
+  /** How long an OCSP responder has to answer. Default 5 000 ms. */
+  ocspTimeoutMs?: number;
   /**
    * The most DPs connected at once; one more is refused before anything is read from it
    * (close 1013, HTTP 503 over WebSocket) and retries later, as every DP does. Default 10 000.
@@ -315,6 +328,8 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   #configuredPlugins = new Set<string>();
   #purgeTimer: TimerId | undefined;
   #certificateTimer: TimerId | undefined;
+  readonly #ocsp: 'off' | 'on' | 'optional';
+  readonly #ocspTimeoutMs: number;
   /** The DPs told of as expiring, by node id, with the expiry they were told of. */
   readonly #expiryWarned = new Map<string, number>();
   #started = false;
@@ -411,6 +426,14 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     this.#shared = options.state?.dataPlanes;
     this.#registry.trackChanges = this.#shared !== undefined;
     this.#state = options.state;
+    this.#ocsp = options.ocsp ?? 'off';
+    if (!['off', 'on', 'optional'].includes(this.#ocsp))
+      throw new InvalidArgumentError(
+        `ocsp is 'off', 'on' or 'optional', not ${String(this.#ocsp)}`,
+      );
+    this.#ocspTimeoutMs = options.ocspTimeoutMs ?? 5_000;
+    if (!(this.#ocspTimeoutMs > 0 && this.#ocspTimeoutMs <= 2 ** 31 - 1))
+      throw new InvalidArgumentError('ocspTimeoutMs is a positive number of milliseconds');
     const { certificateWarningMs, certificateCheckIntervalMs } = this.#settings;
     if (!(certificateWarningMs >= 0 && Number.isFinite(certificateWarningMs)))
       throw new InvalidArgumentError('certificateWarningMs is a number of milliseconds ≥ 0');
@@ -1069,11 +1092,16 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
    * again here for a transport that cannot ask): a chain the verifier trusts, and room for one
    * more DP. A refusal is announced once, where it is made.
    */
-  #verdict(peer: PeerInfo): { admission: Admission; expiresAt?: number } {
+  #verdict(peer: PeerInfo): {
+    admission: Admission;
+    expiresAt?: number;
+    chain?: readonly X509Certificate[];
+  } {
     let refusal:
       | { code: string; message: string; close: number; status: number; silent?: boolean }
       | undefined;
     let expiresAt: number | undefined;
+    let chain: readonly X509Certificate[] | undefined;
     if (this.#live >= this.#settings.maxDataPlanes) {
       refusal = {
         code: ErrorCode.CAPACITY_EXCEEDED,
@@ -1086,8 +1114,10 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
         role: 'data-plane',
         at: this.#clock.now(),
       });
-      if (trust.ok) expiresAt = trust.expiresAt.getTime();
-      else {
+      if (trust.ok) {
+        expiresAt = trust.expiresAt.getTime();
+        chain = trust.chain;
+      } else {
         // Each protocol refuses an untrusted peer as its own CP would (Kong's: 400 or silence).
         const how = peer.request
           ? this.#protocolFor(peer.request.path).controlPlane.untrusted?.(this.#trust.mode)
@@ -1106,7 +1136,12 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       const answer = this.#protocolFor(peer.request.path).controlPlane.admit?.(peer);
       if (answer && !answer.accept) return { admission: answer };
     }
-    if (!refusal) return { admission: { accept: true }, ...(expiresAt ? { expiresAt } : {}) };
+    if (!refusal)
+      return {
+        admission: { accept: true },
+        ...(expiresAt ? { expiresAt } : {}),
+        ...(chain ? { chain } : {}),
+      };
     this.#announce('dataPlaneRejected', {
       code: refusal.code,
       message: refusal.message,
@@ -1124,7 +1159,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   }
 
   #admit(connection: Connection): void {
-    const { admission, expiresAt } = this.#verdict({
+    const { admission, expiresAt, chain } = this.#verdict({
       remoteAddress: connection.remoteAddress,
       peerCertificates: connection.peerCertificates,
     });
@@ -1150,7 +1185,46 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       claimAcrossCluster: (record) => this.#claimAcrossCluster(record),
       emit: (event, ...args) => this.#announce(event, ...args),
     });
-    void session.run();
+    // Kong's cluster_ocsp: the DP's certificate asked about before the DP is served.
+    const issuer = chain?.[1];
+    if (this.#ocsp === 'off' || this.#trust.mode !== 'pki' || !chain || !issuer) {
+      void session.run();
+      return;
+    }
+    void checkOcsp(chain[0]!, issuer, {
+      timeoutMs: this.#ocspTimeoutMs,
+      at: this.#clock.now(),
+    })
+      .then((answer) => {
+        const refused =
+          answer.status === 'revoked'
+            ? ErrorCode.TRUST_REVOKED
+            : answer.status === 'unknown' && this.#ocsp === 'on'
+              ? ErrorCode.TRUST_REVOCATION_UNKNOWN
+              : undefined;
+        if (!refused) {
+          if (answer.status === 'unknown')
+            logSafely(
+              this.logger,
+              'warn',
+              { remoteAddress: connection.remoteAddress, reason: answer.reason },
+              'data plane certificate revocation check failed; served (ocsp: optional)',
+            );
+          void session.run();
+          return;
+        }
+        this.#announce('dataPlaneRejected', {
+          code: refused,
+          message: `data plane certificate revocation check: ${answer.reason}`,
+          remoteAddress: connection.remoteAddress,
+        });
+        void connection.close(CloseCode.POLICY_VIOLATION, refused);
+      })
+      .catch((error: unknown) => {
+        // A bug of ours after the answer: this link ends (1011), nothing else does.
+        const failure = closeForFailure(connection, error);
+        if (failure) this.#announce('error', failure, { remoteAddress: safeAddress(connection) });
+      });
   }
 
   /** Logs what an operator wants to see of an event, then emits it to the host's listeners. */

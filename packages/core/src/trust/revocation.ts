@@ -1,6 +1,7 @@
 import { createHash, verify as verifySignature } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.ts';
+import { children, type Element, element, oid, sequence, timeOf } from './der.ts';
 import type { ParsedCertificate } from './parsed-certificate.ts';
 
 /** A certificate revocation list decoded once: whose it is, what it revokes, how it is signed. */
@@ -80,80 +81,6 @@ export function parseCrl(der: Uint8Array): ParsedCrl {
       cause: error,
     });
   }
-}
-
-/** One DER element: its tag, where its header starts, and its contents' bounds. */
-interface Element {
-  tag: number;
-  headerStart: number;
-  start: number;
-  end: number;
-}
-
-/** The element at `offset`, within `limit`; throws on a length past it (hostile input). */
-function element(der: Uint8Array, offset: number, limit: number): Element {
-  if (offset + 2 > limit) throw new Error('it ends inside an element');
-  const tag = der[offset]!;
-  if ((tag & 0x1f) === 0x1f) throw new Error('it uses a multi-byte tag');
-  let length = der[offset + 1]!;
-  let start = offset + 2;
-  if (length & 0x80) {
-    const octets = length & 0x7f;
-    if (octets === 0 || octets > 4 || start + octets > limit) throw new Error('a length is bad');
-    length = 0;
-    for (let i = 0; i < octets; i++) length = length * 256 + der[start + i]!;
-    start += octets;
-  }
-  const end = start + length;
-  if (end > limit) throw new Error('an element runs past its container');
-  return { tag, headerStart: offset, start, end };
-}
-
-function sequence(der: Uint8Array, offset: number, limit: number): Element {
-  const found = element(der, offset, limit);
-  if (found.tag !== 0x30 || found.end !== limit) throw new Error('it is not one SEQUENCE');
-  return found;
-}
-
-function children(der: Uint8Array, parent: Element | undefined): Element[] {
-  if (!parent) return [];
-  const found: Element[] = [];
-  for (let offset = parent.start; offset < parent.end; ) {
-    const child = element(der, offset, parent.end);
-    found.push(child);
-    offset = child.end;
-  }
-  return found;
-}
-
-function oid(der: Uint8Array, node: Element | undefined): string {
-  if (node?.tag !== 0x06 || node.end === node.start) throw new Error('an algorithm has no OID');
-  const bytes = der.subarray(node.start, node.end);
-  const parts = [Math.min(2, Math.floor(bytes[0]! / 40)), 0];
-  parts[1] = bytes[0]! - parts[0]! * 40;
-  let value = 0;
-  for (const byte of bytes.subarray(1)) {
-    value = value * 128 + (byte & 0x7f);
-    if (!(byte & 0x80)) {
-      parts.push(value);
-      value = 0;
-    }
-  }
-  return parts.join('.');
-}
-
-/** A UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ), in ms since the epoch. */
-function timeOf(der: Uint8Array, node: Element): number {
-  const text = Buffer.from(der.subarray(node.start, node.end)).toString('latin1');
-  const match =
-    node.tag === 0x17
-      ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
-      : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text);
-  if (!match) throw new Error(`a time is not one: ${JSON.stringify(text)}`);
-  let year = Number(match[1]);
-  if (node.tag === 0x17) year += year < 50 ? 2000 : 1900;
-  const [, , month, day, hour, minute, second] = match.map(Number);
-  return Date.UTC(year, month! - 1, day, hour, minute, second);
 }
 
 /** A certificate's serial number as a CRL lists it: hex, without leading zero octets. */

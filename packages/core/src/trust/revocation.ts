@@ -1,7 +1,7 @@
 import { createHash, verify as verifySignature } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.ts';
-import { children, type Element, element, oid, sequence, timeOf } from './der.ts';
+import { children, type Element, oid, sequence, timeOf } from './der.ts';
 import type { ParsedCertificate } from './parsed-certificate.ts';
 
 /** A certificate revocation list decoded once: whose it is, what it revokes, how it is signed. */

@@ -183,6 +183,29 @@ describe('expiry before it bites', () => {
   });
 });
 
+describe("a node's own certificate running out", () => {
+  it('the CP and the DP each say their own certificate runs out within the warning time, once', async () => {
+    const clock = new FakeClock();
+    const [cpPair, dpPair] = await Promise.all([
+      expiringIn(clock, 10 * MINUTE),
+      expiringIn(clock, 20 * MINUTE),
+    ]);
+    const { cp, dp } = await link(clock, cpPair, dpPair, { certificateWarningMs: 15 * MINUTE });
+    const cpOwn: number[] = [];
+    const dpOwn: number[] = [];
+    cp.on('identityExpiring', ({ expiresAt }) => cpOwn.push(expiresAt));
+    dp.on('identityExpiring', ({ expiresAt }) => dpOwn.push(expiresAt));
+    // The CP looks every minute; the DP at each heartbeat.
+    await clock.advance(MINUTE);
+    expect(cpOwn).toHaveLength(1);
+    expect(cpOwn[0]! - clock.now()).toBeLessThanOrEqual(9 * MINUTE);
+    expect(dpOwn).toEqual([]); // 19 minutes left: not within 15 yet
+    await clock.advance(5 * MINUTE);
+    expect(dpOwn).toHaveLength(1);
+    expect(cpOwn).toHaveLength(1);
+  });
+});
+
 describe("a DP's trust rotated", () => {
   it('setTrust: the link up stays; with recheck, a CP no longer trusted is refused and the DP serves on', async () => {
     const clock = new FakeClock();

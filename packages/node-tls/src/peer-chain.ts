@@ -26,6 +26,15 @@ export function peerCertificateChain(socket: TLSSocket): Uint8Array[] {
 }
 
 /**
+ * The certificate this side presented, DER (node keeps the leaf only): a node's own
+ * certificate, whose expiry core watches. Empty when it presented none.
+ */
+export function localCertificateChain(socket: TLSSocket): Uint8Array[] {
+  const own = socket.getCertificate();
+  return own && 'raw' in own && own.raw ? [new Uint8Array(own.raw)] : [];
+}
+
+/**
  * `host:port`, IPv6 in brackets (`[::1]:8005`), as every planesync transport reports addresses.
  *
  * @example

@@ -1,7 +1,12 @@
 import type { TLSSocket } from 'node:tls';
 import { AbortedError, ConnectionClosedError } from '@planesync/core';
 import { ConnectionBase, type ConnectionInit } from '@planesync/core/transport';
-import { formatAddress, peerCertificateChain, writable } from '@planesync/node-tls';
+import {
+  formatAddress,
+  localCertificateChain,
+  peerCertificateChain,
+  writable,
+} from '@planesync/node-tls';
 import { closeFrame, type FrameDecoder, type FrameEvent, frameHeader } from './framing.ts';
 
 /** How long a closing side waits for the peer to close its end before destroying the socket. */
@@ -21,6 +26,7 @@ export class TcpConnection extends ConnectionBase {
       ...init,
       remoteAddress: formatAddress(socket.remoteAddress, socket.remotePort),
       peerCertificates: peerCertificateChain(socket),
+      localCertificates: localCertificateChain(socket),
     });
     for (const event of pending) this.#onEvent(event);
     socket.on('data', (chunk: Buffer) => {

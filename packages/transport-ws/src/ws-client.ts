@@ -27,6 +27,7 @@ import {
   dialedName,
   dialTls,
   formatAddress,
+  localCertificateChain,
   type ProxyOptions,
   peerCertificateChain,
   type TlsIdentity,
@@ -238,6 +239,7 @@ export function wsClient(options: WsClientOptions): TransportClient {
         {
           remoteAddress: formatAddress(host, port),
           peerCertificates: dialed ? peerCertificateChain(dialed) : [],
+          localCertificates: dialed ? localCertificateChain(dialed) : [],
           metadata: queryRecord(rawQuery),
           request: { path, rawQuery, subprotocol: ws.protocol || undefined },
           maxPayloadBytes,

@@ -27,6 +27,7 @@ import {
   HandshakeGuard,
   type HandshakeLimits,
   listenOn,
+  localCertificateChain,
   peerCertificateChain,
   TLS_HARDENING,
   type TlsIdentity,
@@ -193,6 +194,7 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
             {
               remoteAddress,
               peerCertificates,
+              localCertificates: localCertificateChain(tlsSocket),
               metadata: query,
               request: { path: url.pathname, rawQuery, subprotocol: ws.protocol || undefined },
               maxPayloadBytes,

@@ -1,5 +1,4 @@
-import type { X509Certificate } from 'node:crypto';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, X509Certificate } from 'node:crypto';
 import {
   AnalyticsAggregator,
   type AnalyticsAggregatorOptions,
@@ -332,6 +331,8 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   readonly #ocspTimeoutMs: number;
   /** The DPs told of as expiring, by node id, with the expiry they were told of. */
   readonly #expiryWarned = new Map<string, number>();
+  /** Own certificates seen on live links, by SHA-256: when each runs out, and whether told. */
+  readonly #identities = new Map<string, { expiresAt: number; warned: boolean }>();
   #started = false;
   #lifecycle: Promise<void> = Promise.resolve();
   readonly #syncWaiters = new Set<() => void>();
@@ -1355,6 +1356,41 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     }
     for (const nodeId of this.#expiryWarned.keys())
       if (!live.has(nodeId)) this.#expiryWarned.delete(nodeId);
+    this.#checkOwnCertificates(now);
+  }
+
+  /** The certificates this CP presents on its live links: told once each, before they run out. */
+  #checkOwnCertificates(now: number): void {
+    const seen = new Set<string>();
+    for (const session of this.#registry.holders()) {
+      const leaf = session.localLeaf;
+      if (!leaf) continue;
+      const fingerprint = createHash('sha256').update(leaf).digest('hex');
+      if (seen.has(fingerprint)) continue;
+      seen.add(fingerprint);
+      let known = this.#identities.get(fingerprint);
+      if (!known) {
+        let expiresAt: number;
+        try {
+          expiresAt = Date.parse(new X509Certificate(leaf).validTo);
+        } catch {
+          continue;
+        }
+        known = { expiresAt, warned: false };
+        this.#identities.set(fingerprint, known);
+      }
+      if (known.warned || known.expiresAt - now > this.#settings.certificateWarningMs) continue;
+      known.warned = true;
+      logSafely(
+        this.logger,
+        'warn',
+        { expiresAt: new Date(known.expiresAt).toISOString() },
+        `this control plane's certificate runs out in ${Math.max(0, Math.ceil((known.expiresAt - now) / 86_400_000))} days: renew it and setIdentity`,
+      );
+      this.#announce('identityExpiring', { expiresAt: known.expiresAt });
+    }
+    for (const fingerprint of this.#identities.keys())
+      if (!seen.has(fingerprint)) this.#identities.delete(fingerprint);
   }
 
   #schedulePurge(): void {

@@ -61,6 +61,11 @@ export interface ControlPlaneEvents {
    * default): once per DP and expiry. When it has run out, the link is closed and
    * `dataPlaneRejected` says `TRUST_EXPIRED`.
    */
+  /**
+   * The certificate this CP presents (as its transport reports it on a live link) runs out
+   * within `certificateWarningMs`: once per certificate. Renew it and `setIdentity`.
+   */
+  identityExpiring: (warning: { expiresAt: number }) => void;
   certificateExpiring: (warning: {
     nodeId: string;
     hostname: string;

@@ -144,6 +144,11 @@ export class DataPlaneSession implements FeedTarget {
     this.#fail(error);
   }
 
+  /** The certificate this CP presented on the link (DER), when the transport says. */
+  get localLeaf(): Uint8Array | undefined {
+    return this.connection.localCertificates?.[0];
+  }
+
   /** Judges the DP's chain again; closes the connection (1008) and describes why when untrusted. */
   recheck(trust: TrustVerifier, at: number) {
     const result = trust.verify([...this.connection.peerCertificates], { role: 'data-plane', at });

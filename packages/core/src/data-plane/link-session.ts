@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import type { TelemetryQueue } from '../analytics/telemetry-queue.ts';
 import type { Clock, TimerId } from '../clock.ts';
@@ -211,6 +212,8 @@ export async function runLink(
  */
 class ChainExpiry {
   #warned = false;
+  /** When this DP's own certificate on the link runs out, once read; told once per link. */
+  #own: { expiresAt: number; warned: boolean } | undefined;
 
   constructor(
     private readonly runtime: LinkRuntime,
@@ -231,6 +234,7 @@ class ChainExpiry {
         .catch(() => undefined);
       return false;
     }
+    this.#checkOwn(now);
     if (!this.#warned && expiresAt - now <= runtime.settings.certificateWarningMs) {
       this.#warned = true;
       logSafely(
@@ -242,6 +246,28 @@ class ChainExpiry {
       runtime.announce('certificateExpiring', { expiresAt });
     }
     return true;
+  }
+
+  #checkOwn(now: number): void {
+    const leaf = this.connection.localCertificates?.[0];
+    if (!leaf) return;
+    if (!this.#own) {
+      try {
+        this.#own = { expiresAt: Date.parse(new X509Certificate(leaf).validTo), warned: false };
+      } catch {
+        return;
+      }
+    }
+    const own = this.#own;
+    if (own.warned || own.expiresAt - now > this.runtime.settings.certificateWarningMs) return;
+    own.warned = true;
+    logSafely(
+      this.runtime.logger,
+      'warn',
+      { expiresAt: new Date(own.expiresAt).toISOString() },
+      `this data plane's certificate runs out in ${Math.max(0, Math.ceil((own.expiresAt - now) / 86_400_000))} days: renew it and setIdentity`,
+    );
+    this.runtime.announce('identityExpiring', { expiresAt: own.expiresAt });
   }
 }
 

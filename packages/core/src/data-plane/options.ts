@@ -63,6 +63,11 @@ export interface DataPlaneEvents {
     /** When the CP's chain stops being trusted (ms since the epoch). */
     expiresAt: number;
   }) => void;
+  /**
+   * The certificate this DP presents runs out within `certificateWarningMs`: once per link.
+   * Renew it and `setIdentity`.
+   */
+  identityExpiring: (warning: { expiresAt: number }) => void;
   rejected: (rejection: {
     code: string;
     message: string;

@@ -10,6 +10,8 @@ import { CloseCode, type CloseInfo, type Connection, type ConnectionRequest } fr
 export interface ConnectionInit {
   remoteAddress: string;
   peerCertificates?: readonly Uint8Array[];
+  /** The certificate this side presented, leaf first, when the transport knows it. */
+  localCertificates?: readonly Uint8Array[];
   metadata?: Readonly<Record<string, string>>;
   /** For a transport with a request step: the request as sent (client) or received (server). */
   request?: ConnectionRequest | undefined;
@@ -60,6 +62,7 @@ const FRAME_OVERHEAD = 64;
 export abstract class ConnectionBase implements Connection {
   readonly remoteAddress: string;
   readonly peerCertificates: readonly Uint8Array[];
+  readonly localCertificates?: readonly Uint8Array[];
   readonly metadata: Readonly<Record<string, string>>;
   readonly request: ConnectionRequest | undefined;
   readonly serverName: string | undefined;
@@ -86,6 +89,7 @@ export abstract class ConnectionBase implements Connection {
     }
     this.remoteAddress = init.remoteAddress;
     this.peerCertificates = Object.freeze([...(init.peerCertificates ?? [])]);
+    if (init.localCertificates) this.localCertificates = Object.freeze([...init.localCertificates]);
     this.metadata = Object.freeze({ ...(init.metadata ?? {}) });
     this.request = init.request ? Object.freeze({ ...init.request }) : undefined;
     this.serverName = init.serverName;

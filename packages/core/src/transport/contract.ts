@@ -75,6 +75,11 @@ export interface Connection extends AsyncIterable<Uint8Array> {
    */
   readonly peerCertificates: readonly Uint8Array[];
   /**
+   * The certificate this side presented (DER, the leaf first), when the transport knows it:
+   * core watches a node's own certificate running out through it. Optional.
+   */
+  readonly localCertificates?: readonly Uint8Array[];
+  /**
    * The query of the client's request step as key/value pairs, decoded (the last value of a
    * repeated key), as the server received it; on the client side, what it sent. A transport
    * without a request step may carry the pairs some other way (TCP: in its preface).

@@ -224,6 +224,7 @@ class MemoryServer implements MemoryTransportServer {
     const local = new MemoryConnection(this.settings, options.pings ?? 'auto', {
       remoteAddress: 'memory:server',
       peerCertificates: this.chain,
+      localCertificates: dialer.chain,
       metadata,
       request,
       serverName: dialer.serverName,
@@ -231,6 +232,7 @@ class MemoryServer implements MemoryTransportServer {
     const remote = new MemoryConnection(this.settings, route.pings ?? 'auto', {
       remoteAddress: dialer.address,
       peerCertificates: dialer.chain,
+      localCertificates: this.chain,
       metadata,
       request,
     });
@@ -265,6 +267,7 @@ class MemoryConnection extends ConnectionBase {
     init: {
       remoteAddress: string;
       peerCertificates: Uint8Array[];
+      localCertificates: Uint8Array[];
       metadata: Record<string, string>;
       request: ConnectionRequest;
       serverName?: string | undefined;

@@ -662,7 +662,12 @@ export function tlsTransportSuite(test: TestApi, options: TlsTransportSuiteOptio
           }
           const fresh = await connect(await clusterClient(port));
           assert.equal(hex(fresh.peerCertificates[0]!), newLeaf);
-          await exchange(fresh, await accepted.next());
+          const freshServed = await accepted.next();
+          // Each side reports the certificate it presented: core watches its expiry.
+          assert.equal(hex(freshServed.localCertificates![0]!), newLeaf);
+          assert.equal(hex(pairs[0]![1].localCertificates![0]!), oldLeaf);
+          assert.equal(hex(fresh.localCertificates![0]!), hex(freshServed.peerCertificates[0]!));
+          await exchange(fresh, freshServed);
         },
 
       'refuses a certificate and key that do not belong together, keeping the pair it presents':

@@ -94,6 +94,61 @@ describe('planesync cert gen (kong hybrid gen_cert)', () => {
 });
 
 describe('planesync cert ca and issue (PKI mode)', () => {
+  it('cross-signs a new root under the old one: a chain issued under the new root, with it, is trusted by the old root', async () => {
+    expect((await cli('cert', 'ca', '--cn', 'Root 2020', 'old.crt', 'old.key')).code).toBe(0);
+    expect((await cli('cert', 'ca', '--cn', 'Root 2030', 'new.crt', 'new.key')).code).toBe(0);
+    const crossed = await cli(
+      'cert',
+      'ca',
+      '--cross-sign-cert',
+      'new.crt',
+      '--cross-sign-key',
+      'new.key',
+      '--issuer-cert',
+      'old.crt',
+      '--issuer-key',
+      'old.key',
+    );
+    expect(crossed.code).toBe(0);
+    expect(crossed.stdout).toContain('cross-signed.crt');
+    expect(
+      (
+        await cli(
+          'cert',
+          'issue',
+          '--issuer-cert',
+          'new.crt',
+          '--issuer-key',
+          'new.key',
+          '--cn',
+          'dp-9',
+          '--usage',
+          'client',
+        )
+      ).code,
+    ).toBe(0);
+    const read = (name: string) => readFile(join(temp.dir, name), 'utf8');
+    const chain = [await read('dp-9.crt'), await read('cross-signed.crt')];
+    for (const anchor of ['old.crt', 'new.crt']) {
+      const trust = new TrustVerifier({ mode: 'pki', trustAnchors: [await read(anchor)] });
+      expect(trust.verify(chain, { role: 'data-plane' }).ok).toBe(true);
+    }
+    const cross = new X509Certificate(await read('cross-signed.crt'));
+    expect(cross.subject).toBe(new X509Certificate(await read('new.crt')).subject);
+    expect(cross.issuer).toBe(new X509Certificate(await read('old.crt')).subject);
+    // Without an issuer there is nothing to cross-sign with.
+    const lonely = await cli(
+      'cert',
+      'ca',
+      '--cross-sign-cert',
+      'new.crt',
+      '--cross-sign-key',
+      'new.key',
+    );
+    expect(lonely.code).not.toBe(0);
+    expect(lonely.stderr).toMatch(/needs --issuer-cert/);
+  });
+
   it('builds root → intermediate → DP and CP leaves that the verifier trusts', async () => {
     expect((await cli('cert', 'ca', '--cn', 'Root CA', 'root.crt', 'root.key')).code).toBe(0);
     expect(

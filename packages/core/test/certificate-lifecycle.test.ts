@@ -432,6 +432,86 @@ describe('PKI rollovers', () => {
   });
 });
 
+describe('a root changed over through a cross-signed period', () => {
+  it('a chain under the new root with its cross-signed certificate is trusted by the old root and by the new one: no link drops as anchors change', async () => {
+    const clock = new FakeClock(Date.now());
+    const [oldRoot, newRoot] = await Promise.all([
+      createCertificateAuthority({ commonName: 'root-2020' }),
+      createCertificateAuthority({ commonName: 'root-2030' }),
+    ]);
+    // The new root's name and key, signed by the old root.
+    const cross = await createCertificateAuthority({
+      commonName: 'ignored',
+      issuer: oldRoot,
+      crossSign: newRoot,
+    });
+    const [cpLeaf, dpLeaf] = await Promise.all([
+      issueCertificate({
+        issuer: newRoot,
+        commonName: 'cp.internal',
+        usage: 'server',
+        altNames: ['cp.internal'],
+      }),
+      issueCertificate({ issuer: newRoot, commonName: 'dp', usage: 'client' }),
+    ]);
+    const verifier = (anchors: string[]) =>
+      new TrustVerifier({ mode: 'pki', trustAnchors: anchors, clock });
+    const dpChain = [dpLeaf.certificate, cross.certificate];
+    // One chain, three trust states of the period.
+    for (const anchors of [
+      [oldRoot.certificate],
+      [oldRoot.certificate, newRoot.certificate],
+      [newRoot.certificate],
+    ])
+      expect(verifier(anchors).verify(dpChain, { role: 'data-plane' }).ok).toBe(true);
+    // Without the cross-signed certificate, the old root knows nothing of it.
+    expect(
+      verifier([oldRoot.certificate]).verify([dpLeaf.certificate], { role: 'data-plane' }),
+    ).toMatchObject({
+      ok: false,
+      code: 'TRUST_UNTRUSTED_ISSUER',
+    });
+
+    // End to end: nodes on the old root's trust take the reissued chains, then switch.
+    const transport = memoryTransport({
+      clock,
+      certificates: [cpLeaf.certificate, cross.certificate],
+    });
+    const cp = new ControlPlane({
+      transport: transport.server,
+      trust: verifier([oldRoot.certificate]),
+      version: '3.10.0',
+      clock,
+      logger: silentLogger,
+      pushIntervalMs: 0,
+    });
+    await cp.start();
+    stops.push(() => cp.stop());
+    const dp = new DataPlane({
+      transport: transport.client({ certificates: dpChain, serverName: 'cp.internal' }),
+      trust: verifier([oldRoot.certificate]),
+      version: '3.10.0',
+      clock,
+      logger: silentLogger,
+      random: () => 0,
+    });
+    stops.push(() => dp.stop());
+    const { hash } = await cp.setConfig(config);
+    await dp.start();
+    await dp.waitForConfig({ hash });
+    let drops = 0;
+    dp.on('disconnected', () => drops++);
+    cp.setTrust(verifier([newRoot.certificate]), { recheck: true });
+    dp.setTrust(verifier([newRoot.certificate]), { recheck: true });
+    const next = await cp.setConfig({ ...config, services: [{ name: 'x', host: 'x.internal' }] });
+    await dp.waitForConfig({ hash: next.hash });
+    expect(drops).toBe(0);
+    await expect(
+      createCertificateAuthority({ commonName: 'x', crossSign: newRoot }),
+    ).rejects.toThrow(/needs the issuer/);
+  });
+});
+
 describe('revocation in PKI mode: CRLs', () => {
   /** A CRL `ca` signs, listing `revoked`'s serial numbers (PEM). */
   async function crl(ca: CertificateKeyPair, revoked: CertificateKeyPair[]): Promise<string> {

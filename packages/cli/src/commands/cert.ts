@@ -40,6 +40,7 @@ Options:
   --days N    validity in days, ${DAYS_RANGE} (default 1095, three years)
 `,
   ca: `Usage: planesync cert ca --cn NAME [CERT KEY] [--days N] [--issuer-cert FILE --issuer-key FILE] [--path-length N]
+       planesync cert ca --cross-sign-cert FILE --cross-sign-key FILE --issuer-cert FILE --issuer-key FILE [CERT] [--days N]
 
 A root CA, or an intermediate when --issuer-cert and --issuer-key name its issuer.
 Default paths ca.crt and ca.key. Never overwrites a file.
@@ -55,6 +56,11 @@ Options:
   --issuer-cert FILE   the issuing CA's certificate (makes an intermediate)
   --issuer-key FILE    the issuing CA's private key
   --path-length N      how many CAs may stand below this one (0 to 10)
+  --cross-sign-cert FILE, --cross-sign-key FILE
+                       certify this existing CA again, under the issuer: the same name and key,
+                       signed by --issuer-cert (a new root cross-signed by the old one, while a
+                       root changes over: docs/trust.md). Writes the certificate only (default
+                       cross-signed.crt); its key stays the CA's own.
 `,
   issue: `Usage: planesync cert issue --issuer-cert FILE --issuer-key FILE --cn NAME --usage client|server|both [CERT KEY] [--days N] [--alt-name NAME]...
 
@@ -133,7 +139,11 @@ async function ca(argv: readonly string[], io: CliIo): Promise<number> {
     'issuer-cert': { type: 'string' },
     'issuer-key': { type: 'string' },
     'path-length': { type: 'string' },
+    'cross-sign-cert': { type: 'string' },
+    'cross-sign-key': { type: 'string' },
   });
+  if (values['cross-sign-cert'] !== undefined || values['cross-sign-key'] !== undefined)
+    return crossSign(values, positionals, io);
   const commonName = required(values.cn, '--cn');
   let days = parseDays(values.days, 3650);
   const pathLength =
@@ -158,6 +168,43 @@ async function ca(argv: readonly string[], io: CliIo): Promise<number> {
     ...(pathLength === undefined ? {} : { pathLength }),
   });
   await writePair(pair, certPath, keyPath, io);
+  return 0;
+}
+
+/** `cert ca --cross-sign-cert … --cross-sign-key …`: an existing CA certified by another. */
+async function crossSign(
+  values: Record<string, string | boolean | string[] | boolean[] | undefined>,
+  positionals: string[],
+  io: CliIo,
+): Promise<number> {
+  const text = (name: string) => values[name] as string | undefined;
+  if (text('cross-sign-cert') === undefined || text('cross-sign-key') === undefined)
+    throw new UsageError('give both --cross-sign-cert and --cross-sign-key');
+  if (text('issuer-cert') === undefined || text('issuer-key') === undefined)
+    throw new UsageError(
+      '--cross-sign-cert needs --issuer-cert and --issuer-key: the CA that signs it',
+    );
+  if (positionals.length > 1) throw new UsageError(`unexpected argument: ${positionals[1]}`);
+  const certPath = resolve(io.cwd, positionals[0] ?? 'cross-signed.crt');
+  const crossed = await readIssuer(text('cross-sign-cert'), text('cross-sign-key'), io);
+  const issuer = await readIssuer(text('issuer-cert'), text('issuer-key'), io);
+  checkPathLength(issuer, undefined);
+  const days = clampDays(parseDays(text('days'), 3650), issuer, io, text('days') !== undefined);
+  const pair = await createCertificateAuthority({
+    commonName: 'cross-signed',
+    days,
+    clock: clockOf(io),
+    issuer: issuer.pair,
+    crossSign: crossed.pair,
+  });
+  const cert = await createExclusive(certPath, 0o644);
+  try {
+    await cert.writeFile(pair.certificate);
+  } finally {
+    await cert.close();
+  }
+  await chmod(certPath, 0o644);
+  io.stdout(`wrote ${certPath}\n`);
   return 0;
 }
 

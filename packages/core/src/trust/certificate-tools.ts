@@ -82,9 +82,26 @@ export async function createCertificateAuthority(options: {
   issuer?: CertificateKeyPair;
   pathLength?: number;
   clock?: Clock;
+  /**
+   * A CA to certify again under `issuer`: the result has `crossSign`'s name and key (and
+   * `commonName` is ignored), signed by `issuer` — a cross-signed certificate, with which a
+   * chain issued under a new root is also valid under the old one while a root changes over
+   * (docs/trust.md). The private key returned is `crossSign`'s.
+   */
+  crossSign?: CertificateKeyPair;
 }): Promise<CertificateKeyPair> {
-  const subject = distinguishedName(options.commonName);
-  const keys = await generateKeys();
+  if (options.crossSign && !options.issuer)
+    throw new InvalidArgumentError('crossSign needs the issuer that signs the CA again');
+  const crossed = options.crossSign ? await importIssuer(options.crossSign) : undefined;
+  const subject = crossed
+    ? crossed.certificate.subjectName
+    : distinguishedName(options.commonName);
+  const keys: CryptoKeyPair = crossed
+    ? {
+        privateKey: crossed.privateKey,
+        publicKey: await crossed.certificate.publicKey.export(crypto),
+      }
+    : await generateKeys();
   const issuer = options.issuer ? await importIssuer(options.issuer) : undefined;
   const certificate = await x509.X509CertificateGenerator.create(
     {
@@ -116,7 +133,10 @@ export async function createCertificateAuthority(options: {
     },
     crypto,
   );
-  return { certificate: certificate.toString('pem'), privateKey: await exportKey(keys.privateKey) };
+  return {
+    certificate: certificate.toString('pem'),
+    privateKey: options.crossSign ? options.crossSign.privateKey : await exportKey(keys.privateKey),
+  };
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   createCertificateAuthority,
   DataPlane,
   issueCertificate,
+  memoryTransport,
   type PlanesyncError,
   silentLogger,
   type TransportClient,
@@ -17,10 +18,11 @@ import {
   TrustVerifier,
 } from '@planesync/core';
 import { FakeClock } from '@planesync/core/testing';
-import { type TlsIdentity, watchIdentity } from '@planesync/node-tls';
+import { type TlsIdentity, watchIdentity, watchTrust } from '@planesync/node-tls';
 import { tcpClient, tcpServer } from '@planesync/transport-tcp';
 import { wsClient, wsServer } from '@planesync/transport-ws';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { crl } from '../packages/core/test/crl.ts';
 
 interface Transport {
   name: string;
@@ -215,5 +217,97 @@ describe.each(TRANSPORTS)('certificates replaced at run time over $name', (trans
     const dp = dataPlane(port, dpPair, pinnedToNew);
     await dp.start();
     await dp.waitForConfig({ hash });
+  }, 60_000);
+});
+
+describe('a CRL replaced on disk, followed by watchTrust', () => {
+  it('takes the new CRL and closes the connected DP it revokes; a CRL half written is refused and the trust in use stays', async () => {
+    const clock = new FakeClock(Date.now());
+    const [cpLeaf, good, bad] = await Promise.all([
+      issue('cp.internal', 'server'),
+      issue('good', 'client'),
+      issue('bad', 'client'),
+    ]);
+    const dir = await mkdtemp(join(tmpdir(), 'planesync-crl-'));
+    stops.push(() => rm(dir, { recursive: true, force: true }));
+    const crlFile = join(dir, 'ca.crl');
+    await writeFile(crlFile, await crl(intermediate, []));
+    const trust = () =>
+      new TrustVerifier({
+        mode: 'pki',
+        trustAnchors: [root.certificate],
+        crls: [crlFile],
+        clock,
+      });
+    const transport = memoryTransport({ clock, certificates: identity(cpLeaf).cert as string[] });
+    const cp = new ControlPlane({
+      transport: transport.server,
+      trust: trust(),
+      version: '3.10.0',
+      clock,
+      logger: silentLogger,
+      pushIntervalMs: 0,
+    });
+    await cp.start();
+    stops.push(() => cp.stop());
+    const { hash } = await cp.setConfig(config);
+    const dps = [good, bad].map((pair) => {
+      const dp = new DataPlane({
+        transport: transport.client({
+          certificates: identity(pair).cert as string[],
+          serverName: '127.0.0.1', // the name issue() gives a server certificate
+        }),
+        trust: new TrustVerifier({ mode: 'pki', trustAnchors: [root.certificate], clock }),
+        version: '3.10.0',
+        clock,
+        logger: silentLogger,
+        random: () => 0,
+      });
+      stops.push(() => dp.stop());
+      return dp;
+    });
+    for (const dp of dps) {
+      await dp.start();
+      await dp.waitForConfig({ hash });
+    }
+    const errors: PlanesyncError[] = [];
+    let taken = 0;
+    let outcome: () => void = () => undefined;
+    const settled = () => new Promise<void>((resolve) => (outcome = resolve));
+    const watch = watchTrust(cp, [crlFile], trust, {
+      clock,
+      onError: (error) => {
+        errors.push(error);
+        outcome();
+      },
+      onChange: () => {
+        taken++;
+        outcome();
+      },
+    });
+    stops.push(async () => watch.close());
+    await watch.ready;
+    const rejected: string[] = [];
+    cp.on('dataPlaneRejected', (rejection) => rejected.push(rejection.code));
+
+    // Half written: refused, the trust in use stays, both DPs connected.
+    const revoking = await crl(intermediate, [bad]);
+    await writeFile(crlFile, revoking.slice(0, revoking.length / 2));
+    let next = settled();
+    await clock.advance(1_000);
+    await next;
+    expect(errors.map((error) => error.code)).toEqual(['INVALID_ARGUMENT']);
+    expect(dps.map((dp) => dp.status.connection)).toEqual(['connected', 'connected']);
+
+    // Whole: taken, and the revoked DP is closed on the spot.
+    await writeFile(crlFile, revoking);
+    next = settled();
+    await clock.advance(1_000);
+    await next;
+    expect(taken).toBe(1);
+    expect(rejected).toEqual(['TRUST_REVOKED']);
+    await clock.advance(10_000);
+    expect(dps[0]!.status.connection).toBe('connected');
+    expect(dps[1]!.status.connection).not.toBe('connected');
   }, 60_000);
 });

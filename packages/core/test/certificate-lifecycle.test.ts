@@ -24,6 +24,7 @@ import {
 } from '../src/index.ts';
 import { FakeClock } from '../src/testing/index.ts';
 import { readCrls } from '../src/trust/revocation.ts';
+import { crl } from './crl.ts';
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;
@@ -513,29 +514,6 @@ describe('a root changed over through a cross-signed period', () => {
 });
 
 describe('revocation in PKI mode: CRLs', () => {
-  /** A CRL `ca` signs, listing `revoked`'s serial numbers (PEM). */
-  async function crl(ca: CertificateKeyPair, revoked: CertificateKeyPair[]): Promise<string> {
-    const jwk = createPrivateKey(ca.privateKey).export({ format: 'jwk' });
-    const signingKey = await webcrypto.subtle.importKey(
-      'jwk',
-      jwk,
-      { name: 'ECDSA', namedCurve: jwk.crv! },
-      false,
-      ['sign'],
-    );
-    const list = await x509.X509CrlGenerator.create({
-      issuer: new x509.X509Certificate(ca.certificate).subjectName,
-      thisUpdate: new Date(Date.now() - DAY),
-      nextUpdate: new Date(Date.now() + 7 * DAY),
-      entries: revoked.map((pair) => ({
-        serialNumber: new x509.X509Certificate(pair.certificate).serialNumber,
-      })),
-      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
-      signingKey,
-    });
-    return list.toString('pem');
-  }
-
   async function pki() {
     const root = await createCertificateAuthority({ commonName: 'crl root' });
     const ca = await createCertificateAuthority({ commonName: 'crl ca', issuer: root });

@@ -31,3 +31,4 @@ export {
   type WatchIdentityOptions,
   watchIdentity,
 } from './watch-identity.ts';
+export { type TrustWatch, type WatchTrustOptions, watchTrust } from './watch-trust.ts';

@@ -10,8 +10,11 @@ export {
   type IdentityWatch,
   type ProxyOptions,
   type TlsIdentity,
+  type TrustWatch,
   type WatchIdentityOptions,
+  type WatchTrustOptions,
   watchIdentity,
+  watchTrust,
 } from '@planesync/node-tls';
 export { MAX_PREFACE_BYTES } from './framing.ts';
 export { type TcpClientOptions, tcpClient } from './tcp-client.ts';

@@ -10,8 +10,11 @@ export {
   type IdentityWatch,
   type ProxyOptions,
   type TlsIdentity,
+  type TrustWatch,
   type WatchIdentityOptions,
+  type WatchTrustOptions,
   watchIdentity,
+  watchTrust,
 } from '@planesync/node-tls';
 export { type WsClientOptions, wsClient } from './ws-client.ts';
 export {

@@ -1,7 +1,7 @@
 // Certificates over their whole life, on the memory transport and a fake clock: a DP's trust
 // rotated (with and without recheck), chains that run out seen coming on both sides and their
 // links closed once they have, and identities replaced on the memory transport.
-import { createHash, createPrivateKey, webcrypto } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -93,9 +93,7 @@ export async function createCertificateAuthority(options: {
   if (options.crossSign && !options.issuer)
     throw new InvalidArgumentError('crossSign needs the issuer that signs the CA again');
   const crossed = options.crossSign ? await importIssuer(options.crossSign) : undefined;
-  const subject = crossed
-    ? crossed.certificate.subjectName
-    : distinguishedName(options.commonName);
+  const subject = crossed ? crossed.certificate.subjectName : distinguishedName(options.commonName);
   const keys: CryptoKeyPair = crossed
     ? {
         privateKey: crossed.privateKey,

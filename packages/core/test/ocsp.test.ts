@@ -70,6 +70,37 @@ describe.skipIf(!hasOpenssl())(
     let rootPem: string;
     let cpChain: string[];
     const dps: Record<string, { cert: string; key: string }> = {};
+    /** Runs `openssl ca` on the responder's database. */
+    let db: (...args: string[]) => void;
+
+    /** `openssl ocsp` answering from the database as it is now (it reads it once). */
+    async function startResponder(): Promise<void> {
+      if (responder) {
+        const exited = new Promise((resolve) => responder.once('exit', resolve));
+        responder.kill();
+        await exited;
+      }
+      responder = spawn(
+        'openssl',
+        [
+          'ocsp',
+          '-index',
+          'index.txt',
+          // OpenSSL 3.0 takes a port only (it listens on every address); only 127.0.0.1 asks.
+          '-port',
+          String(port),
+          '-rsigner',
+          'ca.crt',
+          '-rkey',
+          'ca.key',
+          '-CA',
+          'ca.crt',
+          '-ignore_err',
+        ],
+        { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      await listening(responder);
+    }
 
     /** A client certificate the CA signs with OpenSSL, naming `ocspUrl` as its responder. */
     function dpCertificate(name: string, ocspUrl: string) {
@@ -158,33 +189,16 @@ describe.skipIf(!hasOpenssl())(
       const url = `http://127.0.0.1:${port}`;
       dpCertificate('good', url);
       dpCertificate('bad', url);
+      dpCertificate('later', url);
       // Names a responder nothing listens on.
       dpCertificate('silent', `http://127.0.0.1:${await freePort()}`);
-      const db = (...args: string[]) =>
+      db = (...args: string[]) =>
         execFileSync('openssl', ['ca', '-config', 'db.cnf', ...args], { cwd: dir, stdio: 'pipe' });
       db('-valid', 'good.crt');
       db('-valid', 'bad.crt');
+      db('-valid', 'later.crt');
       db('-revoke', 'bad.crt');
-      responder = spawn(
-        'openssl',
-        [
-          'ocsp',
-          '-index',
-          'index.txt',
-          // OpenSSL 3.0 takes a port only (it listens on every address); only 127.0.0.1 asks.
-          '-port',
-          String(port),
-          '-rsigner',
-          'ca.crt',
-          '-rkey',
-          'ca.key',
-          '-CA',
-          'ca.crt',
-          '-ignore_err',
-        ],
-        { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      await listening(responder);
+      await startResponder();
     }, 60_000);
 
     afterAll(() => {
@@ -257,6 +271,48 @@ describe.skipIf(!hasOpenssl())(
       expect(await connect('optional', 'bad')).toBe('TRUST_REVOKED');
       expect(await connect('optional', 'silent')).toBe('connected');
       expect(await connect('off', 'bad')).toBe('connected');
+    }, 30_000);
+
+    it('a recheck asks the responder again: a DP revoked since it connected is closed', async () => {
+      const anchors = [rootPem];
+      const trust = () => new TrustVerifier({ mode: 'pki', trustAnchors: anchors });
+      const transport = memoryTransport({ certificates: cpChain });
+      const cp = new ControlPlane({
+        transport: transport.server,
+        trust: trust(),
+        version: '3.10.0',
+        logger: silentLogger,
+        ocsp: 'on',
+        ocspTimeoutMs: 2_000,
+      });
+      await cp.start();
+      const dp = new DataPlane({
+        transport: transport.client({
+          certificates: [dps.later!.cert, caPem],
+          serverName: 'cp.internal',
+        }),
+        trust: trust(),
+        version: '3.10.0',
+        logger: silentLogger,
+        reconnectDelayMs: [60_000, 60_000],
+      });
+      try {
+        const connected = new Promise((resolve) => cp.once('dataPlaneConnected', resolve));
+        await dp.start();
+        await connected;
+        db('-revoke', 'later.crt');
+        await startResponder();
+        const rejected = new Promise<{ code: string }>((resolve) =>
+          cp.once('dataPlaneRejected', resolve),
+        );
+        const closed = new Promise((resolve) => dp.once('disconnected', resolve));
+        cp.setTrust(trust(), { recheck: true });
+        expect((await rejected).code).toBe('TRUST_REVOKED');
+        await closed;
+      } finally {
+        await dp.stop();
+        await cp.stop();
+      }
     }, 30_000);
   },
 );

@@ -18,6 +18,7 @@ import {
   InvalidArgumentError,
   PlanesyncError,
   StateUnavailableError,
+  type TrustCode,
 } from '../errors.ts';
 import { renamedOption, warnDeprecated } from '../host/deprecation.ts';
 import { IsolatedEmitter } from '../host/isolated-emitter.ts';
@@ -43,13 +44,13 @@ import {
   type TransportIdentity,
   type TransportServer,
 } from '../transport/contract.ts';
-import { checkOcsp } from '../trust/ocsp.ts';
 import type { TrustVerifier } from '../trust/verifier.ts';
 import { AnalyticsSharing } from './analytics-sharing.ts';
 import { ConfigBroadcaster } from './broadcaster.ts';
 import type { DataPlaneStatus } from './data-plane-status.ts';
 import type { AnalyticsEvent, ControlPlaneEvents, ControlPlaneStateHealth } from './events.ts';
 import type { HistogramData } from './histogram.ts';
+import { OcspGate } from './ocsp-gate.ts';
 import { DataPlaneRegistry } from './registry.ts';
 import { DataPlaneSession } from './session.ts';
 
@@ -327,8 +328,8 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   #configuredPlugins = new Set<string>();
   #purgeTimer: TimerId | undefined;
   #certificateTimer: TimerId | undefined;
-  readonly #ocsp: 'off' | 'on' | 'optional';
-  readonly #ocspTimeoutMs: number;
+  /** Kong's cluster_ocsp, when it is not off. */
+  readonly #ocspGate: OcspGate | undefined;
   /** The DPs told of as expiring, by node id, with the expiry they were told of. */
   readonly #expiryWarned = new Map<string, number>();
   /** Own certificates seen on live links, by SHA-256: when each runs out, and whether told. */
@@ -427,14 +428,13 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     this.#shared = options.state?.dataPlanes;
     this.#registry.trackChanges = this.#shared !== undefined;
     this.#state = options.state;
-    this.#ocsp = options.ocsp ?? 'off';
-    if (!['off', 'on', 'optional'].includes(this.#ocsp))
-      throw new InvalidArgumentError(
-        `ocsp is 'off', 'on' or 'optional', not ${String(this.#ocsp)}`,
-      );
-    this.#ocspTimeoutMs = options.ocspTimeoutMs ?? 5_000;
-    if (!(this.#ocspTimeoutMs > 0 && this.#ocspTimeoutMs <= 2 ** 31 - 1))
+    const ocsp = options.ocsp ?? 'off';
+    if (ocsp !== 'off' && ocsp !== 'on' && ocsp !== 'optional')
+      throw new InvalidArgumentError(`ocsp is 'off', 'on' or 'optional', not ${String(ocsp)}`);
+    const ocspTimeoutMs = options.ocspTimeoutMs ?? 5_000;
+    if (!(ocspTimeoutMs > 0 && ocspTimeoutMs <= 2 ** 31 - 1))
       throw new InvalidArgumentError('ocspTimeoutMs is a positive number of milliseconds');
+    this.#ocspGate = ocsp === 'off' ? undefined : new OcspGate(ocsp, ocspTimeoutMs, this.#clock);
     const { certificateWarningMs, certificateCheckIntervalMs } = this.#settings;
     if (!(certificateWarningMs >= 0 && Number.isFinite(certificateWarningMs)))
       throw new InvalidArgumentError('certificateWarningMs is a number of milliseconds ≥ 0');
@@ -800,7 +800,23 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     for (const session of this.#registry.holders()) {
       const verdict = session.recheck(trust, this.#clock.now());
       if (verdict) this.#announce('dataPlaneRejected', verdict);
+      // With cluster_ocsp, the responder is asked again about every DP still trusted.
+      else if (this.#ocspGate && trust.mode === 'pki') this.#recheckOcsp(session, trust);
     }
+  }
+
+  #recheckOcsp(session: DataPlaneSession, trust: TrustVerifier): void {
+    const verdict = trust.verify([...session.peerCertificates], {
+      role: 'data-plane',
+      at: this.#clock.now(),
+    });
+    if (!verdict.ok || !verdict.chain[1]) return;
+    void this.#ocspGate!.judge(verdict.chain, { fresh: true })
+      .then(({ refused, answer }) => {
+        if (refused)
+          this.#refuseRevoked(session.connectionOf, refused, answer.reason, session.nodeId);
+      })
+      .catch(() => undefined);
   }
 
   /**
@@ -1187,22 +1203,13 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       emit: (event, ...args) => this.#announce(event, ...args),
     });
     // Kong's cluster_ocsp: the DP's certificate asked about before the DP is served.
-    const issuer = chain?.[1];
-    if (this.#ocsp === 'off' || this.#trust.mode !== 'pki' || !chain || !issuer) {
+    if (!this.#ocspGate || this.#trust.mode !== 'pki' || !chain?.[1]) {
       void session.run();
       return;
     }
-    void checkOcsp(chain[0]!, issuer, {
-      timeoutMs: this.#ocspTimeoutMs,
-      at: this.#clock.now(),
-    })
-      .then((answer) => {
-        const refused =
-          answer.status === 'revoked'
-            ? ErrorCode.TRUST_REVOKED
-            : answer.status === 'unknown' && this.#ocsp === 'on'
-              ? ErrorCode.TRUST_REVOCATION_UNKNOWN
-              : undefined;
+    void this.#ocspGate
+      .judge(chain)
+      .then(({ refused, answer }) => {
         if (!refused) {
           if (answer.status === 'unknown')
             logSafely(
@@ -1214,18 +1221,23 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
           void session.run();
           return;
         }
-        this.#announce('dataPlaneRejected', {
-          code: refused,
-          message: `data plane certificate revocation check: ${answer.reason}`,
-          remoteAddress: connection.remoteAddress,
-        });
-        void connection.close(CloseCode.POLICY_VIOLATION, refused);
+        this.#refuseRevoked(connection, refused, answer.reason);
       })
       .catch((error: unknown) => {
         // A bug of ours after the answer: this link ends (1011), nothing else does.
         const failure = closeForFailure(connection, error);
         if (failure) this.#announce('error', failure, { remoteAddress: safeAddress(connection) });
       });
+  }
+
+  #refuseRevoked(connection: Connection, code: TrustCode, reason: string, nodeId?: string): void {
+    this.#announce('dataPlaneRejected', {
+      code,
+      message: `data plane certificate revocation check: ${reason}`,
+      remoteAddress: connection.remoteAddress,
+      ...(nodeId ? { nodeId } : {}),
+    });
+    void connection.close(CloseCode.POLICY_VIOLATION, code);
   }
 
   /** Logs what an operator wants to see of an event, then emits it to the host's listeners. */

@@ -144,6 +144,21 @@ export class DataPlaneSession implements FeedTarget {
     this.#fail(error);
   }
 
+  /** The chain the DP presented (DER, leaf first). */
+  get peerCertificates(): readonly Uint8Array[] {
+    return this.connection.peerCertificates;
+  }
+
+  /** The link, for the CP to close when a recheck refuses the DP. */
+  get connectionOf(): Connection {
+    return this.connection;
+  }
+
+  /** The node id, once the DP is identified and accepted. */
+  get nodeId(): string | undefined {
+    return this.#nodeId;
+  }
+
   /** The certificate this CP presented on the link (DER), when the transport says. */
   get localLeaf(): Uint8Array | undefined {
     return this.connection.localCertificates?.[0];

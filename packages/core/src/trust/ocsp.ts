@@ -10,6 +10,8 @@ import { children, contents, type Element, encode, oid, sequence, timeOf } from 
 export interface OcspAnswer {
   status: 'good' | 'revoked' | 'unknown';
   reason: string;
+  /** Until when a `good` or `revoked` answer is current (its `nextUpdate`, or an hour). */
+  validUntil?: number;
 }
 
 /** Options of {@link checkOcsp}. */
@@ -134,8 +136,10 @@ function readResponse(
     if (issued > at + CLOCK_SKEW_MS) return unknown('the answer is dated in the future');
     const expires = nextUpdate ?? issued + FRESH_WITHOUT_NEXT_UPDATE_MS;
     if (expires + CLOCK_SKEW_MS < at) return unknown('the answer is stale');
-    if (certStatus.tag === 0x80) return { status: 'good', reason: 'the responder says good' };
-    if (certStatus.tag === 0xa1) return { status: 'revoked', reason: 'the responder says revoked' };
+    if (certStatus.tag === 0x80)
+      return { status: 'good', reason: 'the responder says good', validUntil: expires };
+    if (certStatus.tag === 0xa1)
+      return { status: 'revoked', reason: 'the responder says revoked', validUntil: expires };
     return unknown('the responder does not know the certificate');
   }
   return unknown('the answer is about another certificate');

@@ -108,7 +108,7 @@ function readResponse(
   const [tbs, algorithm, signature, certs] = children(basic, sequence(basic, 0, basic.length));
   if (tbs?.tag !== 0x30 || algorithm?.tag !== 0x30 || signature?.tag !== 0x03)
     throw new Error('a BasicOCSPResponse is short');
-  const signer = responderKey(basic, certs, issuer);
+  const signer = responderKey(basic, certs, issuer, at);
   if (!signer) return unknown('the answer is signed by no key the certificate issuer vouches for');
   const hash = SIGNATURE_HASHES[oid(basic, children(basic, algorithm)[0])];
   if (hash === undefined)
@@ -143,12 +143,15 @@ function readResponse(
 
 /**
  * The key that may sign answers about `issuer`'s certificates: its own, or that of a
- * certificate in the answer it signed with the OCSP-signing extended key usage.
+ * certificate in the answer it signed with the OCSP-signing extended key usage, valid at `at`
+ * (RFC 6960 §4.2.2.2: a delegate's authority ends with its certificate — a retired responder
+ * key must not go on vouching for certificates).
  */
 function responderKey(
   basic: Uint8Array,
   certs: Element | undefined,
   issuer: X509Certificate,
+  at: number,
 ): X509Certificate['publicKey'] | undefined {
   if (!certs) return issuer.publicKey;
   for (const node of children(basic, children(basic, certs)[0])) {
@@ -163,7 +166,9 @@ function responderKey(
     if (
       delegate.checkIssued(issuer) &&
       delegate.verify(issuer.publicKey) &&
-      usage.includes(OCSP_SIGNING)
+      usage.includes(OCSP_SIGNING) &&
+      Date.parse(delegate.validFrom) <= at &&
+      at <= Date.parse(delegate.validTo)
     )
       return delegate.publicKey;
   }

@@ -7,8 +7,17 @@ import type { AddressInfo } from 'node:net';
 // @peculiar/x509 needs the Reflect metadata API first (as core's certificate tools install it).
 import '../src/trust/reflect-polyfill.ts';
 import * as x509 from '@peculiar/x509';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CertificateKeyPair, createCertificateAuthority } from '../src/index.ts';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  type CertificateKeyPair,
+  ControlPlane,
+  createCertificateAuthority,
+  DataPlane,
+  issueCertificate,
+  memoryTransport,
+  silentLogger,
+  TrustVerifier,
+} from '../src/index.ts';
 import { children, encode, sequence } from '../src/trust/der.ts';
 import { checkOcsp, ocspRequest } from '../src/trust/ocsp.ts';
 
@@ -54,7 +63,15 @@ async function certificate(
     'sign',
     'verify',
   ])) as webcrypto.CryptoKeyPair;
-  const extensions: x509.Extension[] = [new x509.BasicConstraintsExtension(false, undefined, true)];
+  const issuerCertificate = new x509.X509Certificate(issuer.certificate);
+  const extensions: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    await x509.AuthorityKeyIdentifierExtension.create(
+      issuerCertificate.publicKey,
+      false,
+      webcrypto,
+    ),
+  ];
   if (options.ocspUrl)
     extensions.push(new x509.AuthorityInfoAccessExtension({ ocsp: [options.ocspUrl] }));
   extensions.push(
@@ -66,7 +83,7 @@ async function certificate(
     {
       serialNumber: `01${Math.floor(Math.random() * 2 ** 40).toString(16)}`,
       subject: `CN=${name}`,
-      issuer: new x509.X509Certificate(issuer.certificate).subject,
+      issuer: issuerCertificate.subject,
       notBefore: new Date(options.notBefore),
       notAfter: new Date(options.notAfter),
       signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
@@ -306,5 +323,106 @@ describe('OCSP answers a responder should not get away with', () => {
     const result = await checkOcsp(leaf, issuer, { at: now, timeoutMs: 5_000 });
     expect(result.status).toBe('unknown');
     expect(result.reason).toMatch(/64|65536/);
+  });
+});
+
+describe('cluster_ocsp while the responder says nothing', () => {
+  let server: Server;
+  let url: string;
+  /** The requests the responder holds open, and how many it was sent. */
+  const held = new Set<ServerResponse>();
+  let asked = 0;
+  let ca: CertificateKeyPair;
+  let cpChain: string[];
+  let dpChain: string[];
+
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      asked++;
+      request.resume();
+      held.add(response);
+      response.on('close', () => held.delete(response));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    ca = await createCertificateAuthority({ commonName: 'ocsp ca' });
+    const cp = await issueCertificate({
+      issuer: ca,
+      commonName: 'cp.internal',
+      usage: 'server',
+      altNames: ['cp.internal'],
+    });
+    cpChain = [cp.certificate, ca.certificate];
+    const now = Date.now();
+    dpChain = [
+      (await certificate(ca, 'dp', { notBefore: now - DAY, notAfter: now + DAY, ocspUrl: url }))
+        .pem,
+      ca.certificate,
+    ];
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  /** Polls a loopback server's state, which no fake clock drives. */
+  async function waitFor(what: string, check: () => boolean) {
+    for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(check(), what).toBe(true);
+  }
+
+  function planes() {
+    const transport = memoryTransport({ certificates: cpChain });
+    const trust = () => new TrustVerifier({ mode: 'pki', trustAnchors: [ca.certificate] });
+    const cp = new ControlPlane({
+      transport: transport.server,
+      trust: trust(),
+      version: '3.10.0',
+      logger: silentLogger,
+      ocsp: 'on',
+      ocspTimeoutMs: 60_000,
+    });
+    const dp = () =>
+      new DataPlane({
+        transport: transport.client({ certificates: dpChain, serverName: 'cp.internal' }),
+        trust: trust(),
+        version: '3.10.0',
+        logger: silentLogger,
+        reconnectDelayMs: [60_000, 60_000],
+      });
+    return { cp, dp };
+  }
+
+  it('stop() ends the OCSP requests in flight, and serves no DP after', async () => {
+    const { cp, dp } = planes();
+    const connected = vi.fn();
+    cp.on('dataPlaneConnected', connected);
+    await cp.start();
+    const node = dp();
+    await node.start();
+    const before = asked;
+    await waitFor('the responder is asked', () => asked === before + 1 && held.size === 1);
+    await cp.stop();
+    await waitFor('no request is left open', () => held.size === 0);
+    await node.stop();
+    expect(connected).not.toHaveBeenCalled();
+  });
+
+  it('a DP that goes away while its certificate is asked about ends the request: DPs that come and go do not pile requests up', async () => {
+    const { cp, dp } = planes();
+    await cp.start();
+    try {
+      for (let i = 0; i < 5; i++) {
+        const node = dp();
+        const before = asked;
+        await node.start();
+        await waitFor('the responder is asked', () => asked === before + 1);
+        await node.stop();
+      }
+      await waitFor('no request is left open', () => held.size === 0);
+    } finally {
+      await cp.stop();
+    }
   });
 });

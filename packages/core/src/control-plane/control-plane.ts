@@ -1191,11 +1191,17 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       void session.run();
       return;
     }
+    // A DP that goes away (or a CP that stops, closing it) ends its question: DPs that come and
+    // go must not leave requests open against the responder for ocspTimeoutMs each.
+    const asking = new AbortController();
+    void connection.closed.then(() => asking.abort());
     void checkOcsp(chain[0]!, issuer, {
       timeoutMs: this.#ocspTimeoutMs,
       at: this.#clock.now(),
+      signal: asking.signal,
     })
       .then((answer) => {
+        if (asking.signal.aborted) return;
         const refused =
           answer.status === 'revoked'
             ? ErrorCode.TRUST_REVOKED

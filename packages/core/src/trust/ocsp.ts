@@ -18,6 +18,8 @@ export interface OcspCheckOptions {
   timeoutMs?: number;
   /** The time the answer must be current at (ms since the epoch). Default now. */
   at?: number;
+  /** Ends the request (the answer is then `unknown`): the peer asked about has gone. */
+  signal?: AbortSignal;
 }
 
 /** The most an OCSP response may hold: a signed answer for one certificate is ~2 KiB. */
@@ -63,7 +65,12 @@ export async function checkOcsp(
     return { status: 'unknown', reason: `the OCSP responder ${url} is not an http:// URL` };
   let body: Uint8Array;
   try {
-    body = await post(url, ocspRequest(certificate, issuer), options.timeoutMs ?? 5_000);
+    body = await post(
+      url,
+      ocspRequest(certificate, issuer),
+      options.timeoutMs ?? 5_000,
+      options.signal,
+    );
   } catch (error) {
     return { status: 'unknown', reason: `the OCSP responder ${url}: ${(error as Error).message}` };
   }
@@ -229,9 +236,18 @@ function oidBytes(dotted: string): Uint8Array {
   return new Uint8Array(bytes);
 }
 
-/** POSTs `body` to `url`; the answer, bounded in size and time. */
-function post(url: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+/** POSTs `body` to `url`; the answer, bounded in size and time, and ended by `signal`. */
+function post(
+  url: string,
+  body: Uint8Array,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new Error('was not asked: the check was called off'));
+      return;
+    }
     const outgoing = request(
       url,
       {
@@ -270,7 +286,12 @@ function post(url: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Ar
       () => outgoing.destroy(new Error(`did not answer within ${timeoutMs} ms`)),
       timeoutMs,
     );
-    outgoing.on('close', () => clearTimeout(deadline));
+    const abort = () => outgoing.destroy(new Error('was not waited for: the check was called off'));
+    signal?.addEventListener('abort', abort, { once: true });
+    outgoing.on('close', () => {
+      clearTimeout(deadline);
+      signal?.removeEventListener('abort', abort);
+    });
     outgoing.on('timeout', () =>
       outgoing.destroy(new Error(`did not answer within ${timeoutMs} ms`)),
     );

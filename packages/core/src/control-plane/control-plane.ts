@@ -1185,6 +1185,19 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       claimAcrossCluster: (record) => this.#claimAcrossCluster(record),
       emit: (event, ...args) => this.#announce(event, ...args),
     });
+    // A chain that runs out before the next sweep is looked at when it does: a DP connecting
+    // seconds before its certificate ends is not served for up to certificateCheckIntervalMs
+    // after. (The verifier takes notAfter itself as valid: 1 ms past it, the chain has run out.)
+    const runsOutIn = expiresAt === undefined ? Infinity : expiresAt - this.#clock.now() + 1;
+    if (runsOutIn < this.#settings.certificateCheckIntervalMs) {
+      const timer = this.#clock.setTimeout(
+        () => {
+          if (this.#started) this.checkCertificates();
+        },
+        Math.max(0, runsOutIn),
+      );
+      void connection.closed.then(() => this.#clock.clearTimeout(timer));
+    }
     // Kong's cluster_ocsp: the DP's certificate asked about before the DP is served.
     const issuer = chain?.[1];
     if (this.#ocsp === 'off' || this.#trust.mode !== 'pki' || !chain || !issuer) {

@@ -13,6 +13,7 @@ import {
   ControlPlane,
   createCertificateAuthority,
   DataPlane,
+  generateClusterCertificate,
   issueCertificate,
   memoryTransport,
   silentLogger,
@@ -424,5 +425,72 @@ describe('cluster_ocsp while the responder says nothing', () => {
     } finally {
       await cp.stop();
     }
+  });
+});
+
+describe('cluster_ocsp where it cannot ask', () => {
+  it("is refused in pinned mode, as Kong's cluster_ocsp outside pki mode: it would check nothing", async () => {
+    const pair = await generateClusterCertificate();
+    const pinned = new TrustVerifier({ mode: 'pinned', certificates: [pair.certificate] });
+    const transport = memoryTransport({ certificates: [pair.certificate] });
+    const make = (ocsp: 'on' | 'optional' | 'off') =>
+      new ControlPlane({ transport: transport.server, trust: pinned, version: '3.10.0', ocsp });
+    expect(() => make('on')).toThrow(/pki/);
+    expect(() => make('optional')).toThrow(/pki/);
+    const ca = await createCertificateAuthority({ commonName: 'ca' });
+    const cp = new ControlPlane({
+      transport: transport.server,
+      trust: new TrustVerifier({ mode: 'pki', trustAnchors: [ca.certificate] }),
+      version: '3.10.0',
+      ocsp: 'on',
+    });
+    expect(() => cp.setTrust(pinned)).toThrow(/pki/);
+    expect(make('off')).toBeInstanceOf(ControlPlane);
+  });
+
+  it("'on' refuses a DP whose certificate is itself a trust anchor: there is no issuer to ask about it", async () => {
+    const ca = await createCertificateAuthority({ commonName: 'ca' });
+    const cpLeaf = await issueCertificate({
+      issuer: ca,
+      commonName: 'cp.internal',
+      usage: 'server',
+      altNames: ['cp.internal'],
+    });
+    const dpLeaf = await issueCertificate({ issuer: ca, commonName: 'dp', usage: 'client' });
+    const outcome = async (ocsp: 'on' | 'optional') => {
+      const transport = memoryTransport({ certificates: [cpLeaf.certificate, ca.certificate] });
+      const cp = new ControlPlane({
+        transport: transport.server,
+        // The DP's leaf trusted as an anchor of its own.
+        trust: new TrustVerifier({ mode: 'pki', trustAnchors: [dpLeaf.certificate] }),
+        version: '3.10.0',
+        logger: silentLogger,
+        ocsp,
+      });
+      await cp.start();
+      const dp = new DataPlane({
+        transport: transport.client({
+          certificates: [dpLeaf.certificate],
+          serverName: 'cp.internal',
+        }),
+        trust: new TrustVerifier({ mode: 'pki', trustAnchors: [ca.certificate] }),
+        version: '3.10.0',
+        logger: silentLogger,
+        reconnectDelayMs: [60_000, 60_000],
+      });
+      const seen = new Promise<string>((resolve) => {
+        cp.once('dataPlaneRejected', (rejection) => resolve(rejection.code));
+        cp.once('dataPlaneConnected', () => resolve('connected'));
+      });
+      await dp.start();
+      try {
+        return await seen;
+      } finally {
+        await dp.stop();
+        await cp.stop();
+      }
+    };
+    expect(await outcome('on')).toBe('TRUST_REVOCATION_UNKNOWN');
+    expect(await outcome('optional')).toBe('connected');
   });
 });

@@ -159,7 +159,8 @@ export interface ControlPlaneOptions<TConfig = unknown> {
    * a DP whose certificate is revoked, or whose responder cannot say (unreachable, no
    * answer within `ocspTimeoutMs`, an answer that does not verify), is refused
    * (`TRUST_REVOKED`, `TRUST_REVOCATION_UNKNOWN`); `'optional'`: only a revoked one is;
-   * `'off'` (the default) asks nothing.
+   * `'off'` (the default) asks nothing. `'on'` and `'optional'` need a `pki` trust
+   * (`INVALID_ARGUMENT` otherwise, here and at `setTrust`).
    */
   ocsp?: 'off' | 'on' | 'optional';
   /** How long an OCSP responder has to answer. Default 5 000 ms. */
@@ -431,6 +432,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       throw new InvalidArgumentError(
         `ocsp is 'off', 'on' or 'optional', not ${String(this.#ocsp)}`,
       );
+    requirePkiForOcsp(this.#ocsp, options.trust);
     this.#ocspTimeoutMs = options.ocspTimeoutMs ?? 5_000;
     if (!(this.#ocspTimeoutMs > 0 && this.#ocspTimeoutMs <= 2 ** 31 - 1))
       throw new InvalidArgumentError('ocspTimeoutMs is a positive number of milliseconds');
@@ -794,6 +796,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
    * DPs are judged again too, and those no longer trusted are closed (1008).
    */
   setTrust(trust: TrustVerifier, options: { recheck?: boolean } = {}): void {
+    requirePkiForOcsp(this.#ocsp, trust);
     this.#trust = trust;
     if (!options.recheck) return;
     for (const session of this.#registry.holders()) {
@@ -1200,19 +1203,30 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     }
     // Kong's cluster_ocsp: the DP's certificate asked about before the DP is served.
     const issuer = chain?.[1];
-    if (this.#ocsp === 'off' || this.#trust.mode !== 'pki' || !chain || !issuer) {
+    if (this.#ocsp === 'off' || !chain) {
       void session.run();
       return;
     }
+    // A leaf trusted as an anchor itself has no issuer to ask about it: 'on' must not read
+    // that as a check passed.
+    const answering = issuer
+      ? undefined
+      : Promise.resolve({
+          status: 'unknown' as const,
+          reason: 'the certificate is a trust anchor itself: no issuer to ask about it',
+        });
     // A DP that goes away (or a CP that stops, closing it) ends its question: DPs that come and
     // go must not leave requests open against the responder for ocspTimeoutMs each.
     const asking = new AbortController();
     void connection.closed.then(() => asking.abort());
-    void checkOcsp(chain[0]!, issuer, {
-      timeoutMs: this.#ocspTimeoutMs,
-      at: this.#clock.now(),
-      signal: asking.signal,
-    })
+    void (
+      answering ??
+      checkOcsp(chain[0]!, issuer!, {
+        timeoutMs: this.#ocspTimeoutMs,
+        at: this.#clock.now(),
+        signal: asking.signal,
+      })
+    )
       .then((answer) => {
         if (asking.signal.aborted) return;
         const refused =
@@ -1438,4 +1452,16 @@ function checkProtocols(
       );
   }
   return [...protocols];
+}
+
+/**
+ * OCSP asks about a DP certificate's issuer, which pinned mode has none of: as Kong refuses
+ * `cluster_ocsp` outside `cluster_mtls = pki`, a CP is not made (nor given a pinned trust)
+ * that would say it checks revocation and check nothing.
+ */
+function requirePkiForOcsp(ocsp: 'off' | 'on' | 'optional', trust: TrustVerifier): void {
+  if (ocsp !== 'off' && trust?.mode !== 'pki')
+    throw new InvalidArgumentError(
+      `ocsp: '${ocsp}' needs a trust in pki mode (Kong's cluster_ocsp needs cluster_mtls = pki)`,
+    );
 }

@@ -3,10 +3,10 @@
 import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CertificateKeyPair, generateClusterCertificate } from '@planesync/core';
+import { type CertificateKeyPair, type Clock, generateClusterCertificate } from '@planesync/core';
 import { FakeClock } from '@planesync/core/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type TlsIdentity, watchIdentity } from '../src/index.ts';
+import { type IdentityWatch, type TlsIdentity, watchIdentity } from '../src/index.ts';
 
 let pair: CertificateKeyPair;
 let dir: string;
@@ -41,14 +41,24 @@ describe('watchIdentity on an unlucky disk', () => {
     const files = { cert: join(dir, 'closing.crt'), key: join(dir, 'closing.key') };
     await writeFile(files.cert, pair.certificate);
     await writeFile(files.key, pair.privateKey);
-    const clock = new FakeClock();
+    const fake = new FakeClock();
     const setIdentity = vi.fn();
     const onError = vi.fn();
-    const watch = watchIdentity({ setIdentity }, files, { clock, onError });
+    let watch: IdentityWatch | undefined;
+    // A clock that closes the watch as soon as a read has begun, while it is in flight.
+    const clock: Clock = {
+      now: () => fake.now(),
+      setTimeout: (callback, ms) =>
+        fake.setTimeout(() => {
+          callback();
+          watch?.close();
+        }, ms),
+      clearTimeout: (id) => fake.clearTimeout(id),
+    };
+    watch = watchIdentity({ setIdentity }, files, { clock, onError });
     await watch.ready;
     await unlink(files.key);
-    await clock.advance(1_000); // a read begins
-    watch.close();
+    await fake.advance(1_000);
     // Let the read in flight finish (real I/O, which no fake clock drives): nothing may come of it.
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(onError).not.toHaveBeenCalled();

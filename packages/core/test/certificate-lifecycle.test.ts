@@ -119,6 +119,47 @@ describe('expiry before it bites', () => {
     expect((await refusedAgain).code).toBe('TRUST_EXPIRED');
   });
 
+  it('a DP whose chain runs out seconds after it connects is closed when it does, not at the next sweep', async () => {
+    const clock = new FakeClock();
+    const [cpPair, dpPair] = await Promise.all([
+      generateClusterCertificate({ clock }),
+      expiringIn(clock, 20_000),
+    ]);
+    const { cp, dp } = await link(clock, cpPair, dpPair);
+    const rejections: Array<{ code: string }> = [];
+    cp.on('dataPlaneRejected', (rejection) => rejections.push(rejection));
+    const expiresAt = cp.dataPlanes()[0]!.certExpiresAt!;
+    await clock.advance(expiresAt - clock.now());
+    expect(rejections).toEqual([]);
+    const closed = new Promise((resolve) => dp.once('disconnected', resolve));
+    await clock.advance(1_000);
+    await closed;
+    expect(rejections[0]).toMatchObject({ code: 'TRUST_EXPIRED' });
+  });
+
+  it('a CP whose chain runs out between two heartbeats is left when it does, told once', async () => {
+    const clock = new FakeClock();
+    const [cpPair, dpPair] = await Promise.all([
+      expiringIn(clock, 20_000),
+      generateClusterCertificate({ clock }),
+    ]);
+    const { dp } = await link(clock, cpPair, dpPair);
+    const rejections: Array<{ code: string }> = [];
+    dp.on('rejected', (rejection) => rejections.push(rejection));
+    const expiresAt = new TrustVerifier({
+      mode: 'pinned',
+      certificates: [cpPair.certificate],
+      clock,
+    }).verify(cpPair.certificate, { role: 'control-plane' });
+    if (!expiresAt.ok) throw new Error(expiresAt.message);
+    await clock.advance(expiresAt.expiresAt.getTime() - clock.now());
+    expect(rejections).toEqual([]);
+    const closed = new Promise((resolve) => dp.once('disconnected', resolve));
+    await clock.advance(1_000);
+    await closed;
+    expect(rejections).toEqual([expect.objectContaining({ code: 'TRUST_EXPIRED' })]);
+  });
+
   it("the DP says the CP's certificate runs out, once per link, and closes the link when it has, serving on", async () => {
     const clock = new FakeClock();
     const [cpPair, dpPair] = await Promise.all([

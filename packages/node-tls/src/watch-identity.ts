@@ -75,6 +75,8 @@ export function watchIdentity(
   let first = true;
 
   const report = (error: PlanesyncError) => {
+    // A read that was in flight when the watch closed says nothing.
+    if (closed) return;
     try {
       if (options.onError) options.onError(error);
       else
@@ -95,13 +97,17 @@ export function watchIdentity(
       texts = await Promise.all([...certFiles, files.key].map((file) => readFile(file, 'utf8')));
     } catch (error) {
       const digest = `unreadable:${(error as NodeJS.ErrnoException).code ?? ''}`;
-      if (digest !== seen && !first)
+      if (digest !== seen)
         report(
           new InvalidArgumentError(`cannot read the identity files: ${(error as Error).message}`, {
             cause: error,
           }),
         );
-      seen = first ? undefined : digest;
+      // Files unreadable when the watch begins (a rotation half-way, a wrong path) say nothing
+      // of what the target presents: the first pair read after is given to it, not taken as
+      // what it has already — else a rotation caught half-way would never be applied.
+      first = false;
+      seen = digest;
       return;
     }
     const digest = createHash('sha256').update(texts.join('\0')).digest('hex');

@@ -159,7 +159,8 @@ export interface ControlPlaneOptions<TConfig = unknown> {
    * a DP whose certificate is revoked, or whose responder cannot say (unreachable, no
    * answer within `ocspTimeoutMs`, an answer that does not verify), is refused
    * (`TRUST_REVOKED`, `TRUST_REVOCATION_UNKNOWN`); `'optional'`: only a revoked one is;
-   * `'off'` (the default) asks nothing.
+   * `'off'` (the default) asks nothing. `'on'` and `'optional'` need a `pki` trust
+   * (`INVALID_ARGUMENT` otherwise, here and at `setTrust`).
    */
   ocsp?: 'off' | 'on' | 'optional';
   /** How long an OCSP responder has to answer. Default 5 000 ms. */
@@ -431,6 +432,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     const ocsp = options.ocsp ?? 'off';
     if (ocsp !== 'off' && ocsp !== 'on' && ocsp !== 'optional')
       throw new InvalidArgumentError(`ocsp is 'off', 'on' or 'optional', not ${String(ocsp)}`);
+    requirePkiForOcsp(ocsp, options.trust);
     const ocspTimeoutMs = options.ocspTimeoutMs ?? 5_000;
     if (!(ocspTimeoutMs > 0 && ocspTimeoutMs <= 2 ** 31 - 1))
       throw new InvalidArgumentError('ocspTimeoutMs is a positive number of milliseconds');
@@ -795,6 +797,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
    * DPs are judged again too, and those no longer trusted are closed (1008).
    */
   setTrust(trust: TrustVerifier, options: { recheck?: boolean } = {}): void {
+    if (this.#ocspGate) requirePkiForOcsp(this.#ocspGate.mode, trust);
     this.#trust = trust;
     if (!options.recheck) return;
     for (const session of this.#registry.holders()) {
@@ -1202,14 +1205,32 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       claimAcrossCluster: (record) => this.#claimAcrossCluster(record),
       emit: (event, ...args) => this.#announce(event, ...args),
     });
+    // A chain that runs out before the next sweep is looked at when it does: a DP connecting
+    // seconds before its certificate ends is not served for up to certificateCheckIntervalMs
+    // after. (The verifier takes notAfter itself as valid: 1 ms past it, the chain has run out.)
+    const runsOutIn = expiresAt === undefined ? Infinity : expiresAt - this.#clock.now() + 1;
+    if (runsOutIn < this.#settings.certificateCheckIntervalMs) {
+      const timer = this.#clock.setTimeout(
+        () => {
+          if (this.#started) this.checkCertificates();
+        },
+        Math.max(0, runsOutIn),
+      );
+      void connection.closed.then(() => this.#clock.clearTimeout(timer));
+    }
     // Kong's cluster_ocsp: the DP's certificate asked about before the DP is served.
-    if (!this.#ocspGate || this.#trust.mode !== 'pki' || !chain?.[1]) {
+    if (!this.#ocspGate || !chain) {
       void session.run();
       return;
     }
+    // A DP that goes away (or a CP that stops, closing it) ends its question: DPs that come and
+    // go must not leave requests open against the responder for ocspTimeoutMs each.
+    const asking = new AbortController();
+    void connection.closed.then(() => asking.abort());
     void this.#ocspGate
-      .judge(chain)
+      .judge(chain, { signal: asking.signal })
       .then(({ refused, answer }) => {
+        if (asking.signal.aborted) return;
         if (!refused) {
           if (answer.status === 'unknown')
             logSafely(
@@ -1467,4 +1488,16 @@ function checkProtocols(
       );
   }
   return [...protocols];
+}
+
+/**
+ * OCSP asks about a DP certificate's issuer, which pinned mode has none of: as Kong refuses
+ * `cluster_ocsp` outside `cluster_mtls = pki`, a CP is not made (nor given a pinned trust)
+ * that would say it checks revocation and check nothing.
+ */
+function requirePkiForOcsp(ocsp: 'off' | 'on' | 'optional', trust: TrustVerifier): void {
+  if (ocsp !== 'off' && trust?.mode !== 'pki')
+    throw new InvalidArgumentError(
+      `ocsp: '${ocsp}' needs a trust in pki mode (Kong's cluster_ocsp needs cluster_mtls = pki)`,
+    );
 }

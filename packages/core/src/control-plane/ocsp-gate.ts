@@ -22,26 +22,30 @@ export class OcspGate {
   readonly #answers = new Map<string, { answer: OcspAnswer; until: number }>();
 
   constructor(
-    private readonly mode: 'on' | 'optional',
+    readonly mode: 'on' | 'optional',
     private readonly timeoutMs: number,
     private readonly clock: Clock,
   ) {}
 
   /**
    * The refusal for the verified path `chain` (leaf, issuer, …), or none; `fresh` asks the
-   * responder even when an answer is remembered (a recheck).
+   * responder even when an answer is remembered (a recheck); `signal` ends the question (the
+   * DP went away).
    */
   async judge(
     chain: readonly X509Certificate[],
-    options: { fresh?: boolean } = {},
+    options: { fresh?: boolean; signal?: AbortSignal } = {},
   ): Promise<{ refused: TrustCode | undefined; answer: OcspAnswer }> {
     const [leaf, issuer] = chain;
-    if (!leaf || !issuer)
-      return { refused: undefined, answer: { status: 'good', reason: 'an anchor itself' } };
-    const now = this.clock.now();
-    const key = `${leaf.fingerprint256}:${issuer.fingerprint256}`;
-    const known = options.fresh ? undefined : this.#answers.get(key);
-    const answer = known && known.until > now ? known.answer : await this.#ask(leaf, issuer, key);
+    // A leaf trusted as an anchor itself has no issuer to ask about it: 'on' must not read
+    // that as a check passed.
+    const answer: OcspAnswer =
+      leaf && issuer
+        ? await this.#answer(leaf, issuer, options)
+        : {
+            status: 'unknown',
+            reason: 'the certificate is a trust anchor itself: no issuer to ask about it',
+          };
     const refused =
       answer.status === 'revoked'
         ? 'TRUST_REVOKED'
@@ -51,7 +55,14 @@ export class OcspGate {
     return { refused, answer };
   }
 
-  async #ask(leaf: X509Certificate, issuer: X509Certificate, key: string): Promise<OcspAnswer> {
+  async #answer(
+    leaf: X509Certificate,
+    issuer: X509Certificate,
+    options: { fresh?: boolean; signal?: AbortSignal },
+  ): Promise<OcspAnswer> {
+    const key = `${leaf.fingerprint256}:${issuer.fingerprint256}`;
+    const known = options.fresh ? undefined : this.#answers.get(key);
+    if (known && known.until > this.clock.now()) return known.answer;
     if (this.#inFlight >= MAX_IN_FLIGHT)
       await new Promise<void>((resolve) => this.#waiting.push(resolve));
     this.#inFlight++;
@@ -59,6 +70,7 @@ export class OcspGate {
       const answer = await checkOcsp(leaf, issuer, {
         timeoutMs: this.timeoutMs,
         at: this.clock.now(),
+        ...(options.signal ? { signal: options.signal } : {}),
       });
       if (answer.status !== 'unknown' && answer.validUntil !== undefined) {
         const until = Math.min(answer.validUntil, this.clock.now() + MAX_CACHE_MS);

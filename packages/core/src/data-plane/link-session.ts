@@ -104,6 +104,13 @@ export async function runLink(
   runtime.live = { connection, link };
   const certificate = new ChainExpiry(runtime, connection, trust.expiresAt.getTime());
   certificate.check();
+  // A chain that runs out before the next heartbeat is looked at when it does (1 ms past
+  // notAfter, which the verifier still takes), not up to heartbeatIntervalMs later.
+  const runsOutIn = trust.expiresAt.getTime() - runtime.clock.now() + 1;
+  const expiryTimer =
+    runsOutIn < settings.heartbeatIntervalMs
+      ? runtime.clock.setTimeout(() => certificate.check(), Math.max(0, runsOutIn))
+      : undefined;
   runtime.configs.startSession();
   const fail = (error: unknown) => {
     const failure = closeForFailure(connection, error);
@@ -187,6 +194,7 @@ export async function runLink(
     fail(error);
   } finally {
     timers.stop();
+    if (expiryTimer !== undefined) runtime.clock.clearTimeout(expiryTimer);
     // A config being read is abandoned; one being applied and saved finishes first, so a
     // stop() that resolves leaves no store write behind.
     configs.close();
@@ -214,6 +222,8 @@ class ChainExpiry {
   #warned = false;
   /** When this DP's own certificate on the link runs out, once read; told once per link. */
   #own: { expiresAt: number; warned: boolean } | undefined;
+  /** Told and closed once: the expiry timer and a heartbeat may both find it run out. */
+  #ended = false;
 
   constructor(
     private readonly runtime: LinkRuntime,
@@ -226,6 +236,8 @@ class ChainExpiry {
     const { runtime, expiresAt } = this;
     const now = runtime.clock.now();
     if (expiresAt <= now) {
+      if (this.#ended) return false;
+      this.#ended = true;
       const message = `the control plane's certificate chain ran out at ${new Date(expiresAt).toISOString()}`;
       runtime.announce('rejected', { code: 'TRUST_EXPIRED', message });
       runtime.report(new TrustError('TRUST_EXPIRED', message));

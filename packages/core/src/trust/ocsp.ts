@@ -20,6 +20,8 @@ export interface OcspCheckOptions {
   timeoutMs?: number;
   /** The time the answer must be current at (ms since the epoch). Default now. */
   at?: number;
+  /** Ends the request (the answer is then `unknown`): the peer asked about has gone. */
+  signal?: AbortSignal;
 }
 
 /** The most an OCSP response may hold: a signed answer for one certificate is ~2 KiB. */
@@ -65,7 +67,12 @@ export async function checkOcsp(
     return { status: 'unknown', reason: `the OCSP responder ${url} is not an http:// URL` };
   let body: Uint8Array;
   try {
-    body = await post(url, ocspRequest(certificate, issuer), options.timeoutMs ?? 5_000);
+    body = await post(
+      url,
+      ocspRequest(certificate, issuer),
+      options.timeoutMs ?? 5_000,
+      options.signal,
+    );
   } catch (error) {
     return { status: 'unknown', reason: `the OCSP responder ${url}: ${(error as Error).message}` };
   }
@@ -110,7 +117,7 @@ function readResponse(
   const [tbs, algorithm, signature, certs] = children(basic, sequence(basic, 0, basic.length));
   if (tbs?.tag !== 0x30 || algorithm?.tag !== 0x30 || signature?.tag !== 0x03)
     throw new Error('a BasicOCSPResponse is short');
-  const signer = responderKey(basic, certs, issuer);
+  const signer = responderKey(basic, certs, issuer, at);
   if (!signer) return unknown('the answer is signed by no key the certificate issuer vouches for');
   const hash = SIGNATURE_HASHES[oid(basic, children(basic, algorithm)[0])];
   if (hash === undefined)
@@ -147,12 +154,15 @@ function readResponse(
 
 /**
  * The key that may sign answers about `issuer`'s certificates: its own, or that of a
- * certificate in the answer it signed with the OCSP-signing extended key usage.
+ * certificate in the answer it signed with the OCSP-signing extended key usage, valid at `at`
+ * (RFC 6960 §4.2.2.2: a delegate's authority ends with its certificate — a retired responder
+ * key must not go on vouching for certificates).
  */
 function responderKey(
   basic: Uint8Array,
   certs: Element | undefined,
   issuer: X509Certificate,
+  at: number,
 ): X509Certificate['publicKey'] | undefined {
   if (!certs) return issuer.publicKey;
   for (const node of children(basic, children(basic, certs)[0])) {
@@ -167,7 +177,9 @@ function responderKey(
     if (
       delegate.checkIssued(issuer) &&
       delegate.verify(issuer.publicKey) &&
-      usage.includes(OCSP_SIGNING)
+      usage.includes(OCSP_SIGNING) &&
+      Date.parse(delegate.validFrom) <= at &&
+      at <= Date.parse(delegate.validTo)
     )
       return delegate.publicKey;
   }
@@ -228,9 +240,18 @@ function oidBytes(dotted: string): Uint8Array {
   return new Uint8Array(bytes);
 }
 
-/** POSTs `body` to `url`; the answer, bounded in size and time. */
-function post(url: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+/** POSTs `body` to `url`; the answer, bounded in size and time, and ended by `signal`. */
+function post(
+  url: string,
+  body: Uint8Array,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new Error('was not asked: the check was called off'));
+      return;
+    }
     const outgoing = request(
       url,
       {
@@ -269,7 +290,12 @@ function post(url: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Ar
       () => outgoing.destroy(new Error(`did not answer within ${timeoutMs} ms`)),
       timeoutMs,
     );
-    outgoing.on('close', () => clearTimeout(deadline));
+    const abort = () => outgoing.destroy(new Error('was not waited for: the check was called off'));
+    signal?.addEventListener('abort', abort, { once: true });
+    outgoing.on('close', () => {
+      clearTimeout(deadline);
+      signal?.removeEventListener('abort', abort);
+    });
     outgoing.on('timeout', () =>
       outgoing.destroy(new Error(`did not answer within ${timeoutMs} ms`)),
     );

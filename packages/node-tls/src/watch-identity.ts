@@ -1,15 +1,5 @@
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import {
-  type Clock,
-  defaultLogger,
-  InvalidArgumentError,
-  type Logger,
-  PlanesyncError,
-  systemClock,
-  type TimerId,
-} from '@planesync/core';
-import { logSafely } from '@planesync/core/transport';
+import type { Clock, Logger, PlanesyncError } from '@planesync/core';
+import { pollFiles, reporter } from './poll-files.ts';
 import type { TlsIdentity } from './tls-identity.ts';
 
 /** The files of a node's identity: its certificate (the chain's files, leaf first) and key. */
@@ -64,90 +54,22 @@ export function watchIdentity(
   files: IdentityFiles,
   options: WatchIdentityOptions = {},
 ): IdentityWatch {
-  const clock = options.clock ?? systemClock;
-  const intervalMs = options.intervalMs ?? 1_000;
-  const logger = options.logger ?? defaultLogger;
   const certFiles = typeof files.cert === 'string' ? [files.cert] : [...files.cert];
-  // What the files held when the watch began is what the target presents already.
-  let seen: string | undefined;
-  let timer: TimerId | undefined;
-  let closed = false;
-  let first = true;
-
-  const report = (error: PlanesyncError) => {
-    // A read that was in flight when the watch closed says nothing.
-    if (closed) return;
-    try {
-      if (options.onError) options.onError(error);
-      else
-        logSafely(
-          logger,
-          'warn',
-          { err: error, files: [...certFiles, files.key] },
-          'the identity files hold a pair that cannot be taken yet; the one in use stays',
-        );
-    } catch {
-      // a listener that throws changes nothing here
-    }
-  };
-
-  const read = async () => {
-    let texts: string[];
-    try {
-      texts = await Promise.all([...certFiles, files.key].map((file) => readFile(file, 'utf8')));
-    } catch (error) {
-      const digest = `unreadable:${(error as NodeJS.ErrnoException).code ?? ''}`;
-      if (digest !== seen)
-        report(
-          new InvalidArgumentError(`cannot read the identity files: ${(error as Error).message}`, {
-            cause: error,
-          }),
-        );
-      // Files unreadable when the watch begins (a rotation half-way, a wrong path) say nothing
-      // of what the target presents: the first pair read after is given to it, not taken as
-      // what it has already — else a rotation caught half-way would never be applied.
-      first = false;
-      seen = digest;
-      return;
-    }
-    const digest = createHash('sha256').update(texts.join('\0')).digest('hex');
-    if (first) {
-      first = false;
-      seen = digest;
-      return;
-    }
-    if (digest === seen || closed) return;
-    seen = digest;
-    const identity: TlsIdentity = { cert: texts.slice(0, -1), key: texts.at(-1)! };
-    try {
+  return pollFiles(
+    [...certFiles, files.key],
+    (texts) => {
+      const identity: TlsIdentity = { cert: texts.slice(0, -1), key: texts.at(-1)! };
       target.setIdentity(identity);
-    } catch (error) {
-      report(
-        error instanceof PlanesyncError
-          ? error
-          : new InvalidArgumentError(`the identity was refused: ${String(error)}`, {
-              cause: error,
-            }),
-      );
-      return;
-    }
-    try {
-      options.onChange?.(identity);
-    } catch {
-      // a listener that throws changes nothing here
-    }
-  };
-
-  const tick = () =>
-    read().finally(() => {
-      if (!closed) timer = clock.setTimeout(() => void tick(), intervalMs);
-    });
-  const ready = tick();
-  return {
-    ready,
-    close() {
-      closed = true;
-      if (timer !== undefined) clock.clearTimeout(timer);
+      try {
+        options.onChange?.(identity);
+      } catch {
+        // a listener that throws changes nothing here
+      }
     },
-  };
+    reporter(options, [...certFiles, files.key], 'identity'),
+    {
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.intervalMs !== undefined ? { intervalMs: options.intervalMs } : {}),
+    },
+  );
 }

@@ -1,16 +1,5 @@
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import {
-  type Clock,
-  defaultLogger,
-  InvalidArgumentError,
-  type Logger,
-  PlanesyncError,
-  systemClock,
-  type TimerId,
-  type TrustVerifier,
-} from '@planesync/core';
-import { logSafely } from '@planesync/core/transport';
+import type { Clock, Logger, PlanesyncError, TrustVerifier } from '@planesync/core';
+import { pollFiles, reporter } from './poll-files.ts';
 
 /** Options of {@link watchTrust}. */
 export interface WatchTrustOptions {
@@ -67,82 +56,21 @@ export function watchTrust(
   make: () => TrustVerifier,
   options: WatchTrustOptions = {},
 ): TrustWatch {
-  const clock = options.clock ?? systemClock;
-  const intervalMs = options.intervalMs ?? 1_000;
-  const logger = options.logger ?? defaultLogger;
-  let seen: string | undefined;
-  let reported: string | undefined;
-  let timer: TimerId | undefined;
-  let closed = false;
-  let first = true;
-
-  const report = (error: unknown, digest: string) => {
-    if (digest === reported) return;
-    reported = digest;
-    const typed =
-      error instanceof PlanesyncError
-        ? error
-        : new InvalidArgumentError(`the trust files cannot be read: ${String(error)}`, {
-            cause: error,
-          });
-    try {
-      if (options.onError) options.onError(typed);
-      else
-        logSafely(
-          logger,
-          'warn',
-          { err: typed, files },
-          'the trust files cannot be taken yet; the verifier in use stays',
-        );
-    } catch {
-      // a listener that throws changes nothing here
-    }
-  };
-
-  const read = async () => {
-    let digest: string;
-    try {
-      const texts = await Promise.all(files.map((file) => readFile(file)));
-      const hash = createHash('sha256');
-      for (const text of texts) hash.update(text).update('\0');
-      digest = hash.digest('hex');
-    } catch (error) {
-      if (!first) report(error, `unreadable:${(error as NodeJS.ErrnoException).code ?? ''}`);
-      return;
-    }
-    if (first) {
-      first = false;
-      seen = digest;
-      return;
-    }
-    if (digest === seen || closed) return;
-    let trust: TrustVerifier;
-    try {
-      trust = make();
+  return pollFiles(
+    files,
+    () => {
+      const trust = make();
       target.setTrust(trust, { recheck: options.recheck ?? true });
-    } catch (error) {
-      report(error, digest);
-      return;
-    }
-    seen = digest;
-    reported = undefined;
-    try {
-      options.onChange?.(trust);
-    } catch {
-      // a listener that throws changes nothing here
-    }
-  };
-
-  const tick = (): Promise<void> =>
-    read().finally(() => {
-      if (!closed) timer = clock.setTimeout(() => void tick(), intervalMs);
-    });
-  const ready = tick();
-  return {
-    ready,
-    close() {
-      closed = true;
-      if (timer !== undefined) clock.clearTimeout(timer);
+      try {
+        options.onChange?.(trust);
+      } catch {
+        // a listener that throws changes nothing here
+      }
     },
-  };
+    reporter(options, files, 'trust'),
+    {
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.intervalMs !== undefined ? { intervalMs: options.intervalMs } : {}),
+    },
+  );
 }

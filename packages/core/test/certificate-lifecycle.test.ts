@@ -289,6 +289,75 @@ describe("a DP's trust rotated", () => {
   });
 });
 
+describe('pinned mode: rolling the shared pair, as docs/trust.md says', () => {
+  it('second pin on every node, new pair rolled out, old pin removed: links up stay until the last step, then come back on the new pair', async () => {
+    const clock = new FakeClock();
+    const [old, next] = await Promise.all([
+      generateClusterCertificate({ clock }),
+      generateClusterCertificate({ clock }),
+    ]);
+    const pinned = (...pairs: CertificateKeyPair[]) =>
+      new TrustVerifier({ mode: 'pinned', certificates: pairs.map((p) => p.certificate), clock });
+    const transport = memoryTransport({ clock, certificates: [old.certificate] });
+    const cp = new ControlPlane({
+      transport: transport.server,
+      trust: pinned(old),
+      version: '3.10.0',
+      clock,
+      logger: silentLogger,
+      pushIntervalMs: 0,
+    });
+    await cp.start();
+    stops.push(() => cp.stop());
+    const { hash } = await cp.setConfig(config);
+    const dps = [1, 2].map((n) => {
+      const dp = new DataPlane({
+        transport: transport.client({ certificates: [old.certificate] }),
+        trust: pinned(old),
+        version: '3.10.0',
+        clock,
+        logger: silentLogger,
+        random: () => 0,
+        nodeId: `dp-${n}`,
+      });
+      stops.push(() => dp.stop());
+      return dp;
+    });
+    for (const dp of dps) {
+      await dp.start();
+      await dp.waitForConfig({ hash });
+    }
+    let drops = 0;
+    for (const dp of dps) dp.on('disconnected', () => drops++);
+    const leaf = (pair: CertificateKeyPair) =>
+      createHash('sha256').update(decodePemCertificates(pair.certificate)[0]!).digest('hex');
+
+    // 1. Every node trusts both pins.
+    cp.setTrust(pinned(old, next), { recheck: true });
+    for (const dp of dps) dp.setTrust(pinned(old, next), { recheck: true });
+    // 2. Every node presents the new pair from its next handshake on.
+    cp.setIdentity({ cert: next.certificate, key: next.privateKey });
+    for (const dp of dps) dp.setIdentity({ cert: next.certificate, key: next.privateKey });
+    const second = await cp.setConfig({ ...config, services: [{ name: 'b', host: 'b.internal' }] });
+    for (const dp of dps) await dp.waitForConfig({ hash: second.hash });
+    expect(drops).toBe(0);
+    // 3. The old pin removed, rechecked: the links made under it close once and come back
+    // presenting the new pair.
+    for (const dp of dps) dp.setTrust(pinned(next));
+    cp.setTrust(pinned(next), { recheck: true });
+    await expect.poll(() => drops).toBe(2);
+    await clock.advance(10_000);
+    await expect
+      .poll(() =>
+        cp
+          .dataPlanes()
+          .filter((dp) => dp.connected)
+          .map((dp) => dp.certFingerprint),
+      )
+      .toEqual([leaf(next), leaf(next)]);
+  });
+});
+
 describe('identities replaced on the memory transport', () => {
   it("the CP's and a DP's setIdentity present the new pair from the next connection on; a key not the certificate's is refused", async () => {
     const clock = new FakeClock();

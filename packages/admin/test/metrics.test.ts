@@ -5,6 +5,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { controlPlaneAdmin, dataPlaneAdmin } from '../src/index.ts';
+import { refusing } from './refusing.ts';
 import { type Served, serve } from './serve.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -31,21 +32,6 @@ function value(families: Map<string, Family>, name: string, labels: Record<strin
     (metric) => Object.entries(labels).every(([key, wanted]) => metric.labels?.[key] === wanted),
   );
   return series === undefined ? undefined : Number(series.value);
-}
-
-/** A DP schema that refuses any config mentioning `host`: its answer is a nack. */
-function refusing(host: string) {
-  return {
-    safeParse: (input: unknown) =>
-      JSON.stringify(input).includes(host)
-        ? {
-            success: false as const,
-            error: {
-              issues: [{ code: 'custom' as const, path: ['services'], message: 'not here', input }],
-            },
-          }
-        : { success: true as const, data: input },
-  };
 }
 
 const config = (host: string) => ({

@@ -16,6 +16,7 @@ import { wsClient, wsServer } from '@planesync/transport-ws';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlPlaneAdmin } from '../src/index.ts';
+import { refusing } from './refusing.ts';
 import { type Served, serve } from './serve.ts';
 
 /** Chromium: PLANESYNC_CHROMIUM, else the first of Debian's and Google's names on the PATH. */
@@ -36,21 +37,6 @@ function findChromium(): string | undefined {
 const chromium = findChromium();
 /** Where the screenshots go: a CI artifact, ignored by git. */
 const ARTIFACTS = join(import.meta.dirname, '..', '..', '..', 'test-artifacts');
-
-/** A DP schema that refuses any config mentioning `host`: the DP nacks it and falls behind. */
-function refusing(host: string) {
-  return {
-    safeParse: (input: unknown) =>
-      JSON.stringify(input).includes(host)
-        ? {
-            success: false as const,
-            error: {
-              issues: [{ code: 'custom' as const, path: ['services'], message: 'not here', input }],
-            },
-          }
-        : { success: true as const, data: input },
-  };
-}
 
 const config = (host: string) => ({
   _format_version: '3.0',

@@ -19,7 +19,7 @@ import {
   silentLogger,
   TrustVerifier,
 } from '../src/index.ts';
-import { children, encode, sequence } from '../src/trust/der.ts';
+import { children, encode, oidContents, sequence } from '../src/trust/der.ts';
 import { checkOcsp, ocspRequest } from '../src/trust/ocsp.ts';
 
 const DAY = 86_400_000;
@@ -27,14 +27,7 @@ const HOUR = 3_600_000;
 const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 
 function oid(dotted: string): Uint8Array {
-  const parts = dotted.split('.').map(Number);
-  const bytes = [parts[0]! * 40 + parts[1]!];
-  for (const part of parts.slice(2)) {
-    const chunk = [part & 0x7f];
-    for (let rest = part >>> 7; rest > 0; rest >>>= 7) chunk.unshift((rest & 0x7f) | 0x80);
-    bytes.push(...chunk);
-  }
-  return encode(0x06, new Uint8Array(bytes));
+  return encode(0x06, oidContents(dotted));
 }
 
 function generalizedTime(at: number): Uint8Array {

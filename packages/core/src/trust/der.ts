@@ -94,3 +94,15 @@ export function encode(tag: number, ...contents: Uint8Array[]): Uint8Array {
 export function contents(der: Uint8Array, node: Element): Uint8Array {
   return der.subarray(node.start, node.end);
 }
+
+/** The contents of an OBJECT IDENTIFIER's encoding, from its dotted form. */
+export function oidContents(dotted: string): Uint8Array {
+  const parts = dotted.split('.').map(Number);
+  const bytes = [parts[0]! * 40 + parts[1]!];
+  for (const part of parts.slice(2)) {
+    const chunk = [part & 0x7f];
+    for (let rest = part >>> 7; rest > 0; rest >>>= 7) chunk.unshift((rest & 0x7f) | 0x80);
+    bytes.push(...chunk);
+  }
+  return new Uint8Array(bytes);
+}

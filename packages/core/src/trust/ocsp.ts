@@ -1,6 +1,15 @@
 import { createHash, verify as verifySignature, X509Certificate } from 'node:crypto';
 import { request } from 'node:http';
-import { children, contents, type Element, encode, oid, sequence, timeOf } from './der.ts';
+import {
+  children,
+  contents,
+  type Element,
+  encode,
+  oid,
+  oidContents,
+  sequence,
+  timeOf,
+} from './der.ts';
 
 /**
  * What an OCSP responder said of a certificate: `good`, `revoked`, or `unknown` — the
@@ -90,7 +99,7 @@ export async function checkOcsp(
 export function ocspRequest(certificate: X509Certificate, issuer: X509Certificate): Uint8Array {
   const certId = encode(
     0x30,
-    encode(0x30, encode(0x06, oidBytes(SHA1)), encode(0x05)),
+    encode(0x30, encode(0x06, oidContents(SHA1)), encode(0x05)),
     encode(0x04, issuerNameHash(certificate, 'sha1')),
     encode(0x04, issuerKeyHash(issuer, 'sha1')),
     encode(0x02, serialBytes(certificate)),
@@ -227,17 +236,6 @@ function serialBytes(certificate: X509Certificate): Buffer {
   const fields = children(der, tbs);
   const serial = fields[fields[0]?.tag === 0xa0 ? 1 : 0]!;
   return Buffer.from(contents(der, serial));
-}
-
-function oidBytes(dotted: string): Uint8Array {
-  const parts = dotted.split('.').map(Number);
-  const bytes = [parts[0]! * 40 + parts[1]!];
-  for (const part of parts.slice(2)) {
-    const chunk = [part & 0x7f];
-    for (let rest = part >>> 7; rest > 0; rest >>>= 7) chunk.unshift((rest & 0x7f) | 0x80);
-    bytes.push(...chunk);
-  }
-  return new Uint8Array(bytes);
 }
 
 /** POSTs `body` to `url`; the answer, bounded in size and time, and ended by `signal`. */

@@ -78,7 +78,12 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
     },
 
     setIdentity(next: TlsIdentity) {
-      const checked = checkedIdentityOptions(next);
+      // The CAs named in the client-certificate request stay, unless the new identity names its own.
+      const checked = checkedIdentityOptions(
+        next.ca === undefined && options.tls.ca !== undefined
+          ? { ...next, ca: options.tls.ca }
+          : next,
+      );
       // Handshakes from now on present the new pair; sockets already up keep theirs.
       server?.setSecureContext({ ...checked, ...TLS_HARDENING });
       identity = checked;

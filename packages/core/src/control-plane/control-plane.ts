@@ -1347,7 +1347,12 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
 
   #scheduleCertificateCheck(): void {
     this.#certificateTimer = this.#clock.setTimeout(() => {
-      this.checkCertificates();
+      try {
+        this.checkCertificates();
+      } catch (error) {
+        // A bug of ours: said, and the next look still comes.
+        this.#announce('error', asPlanesyncError(error), { remoteAddress: 'control-plane' });
+      }
       if (this.#started) this.#scheduleCertificateCheck();
     }, this.#settings.certificateCheckIntervalMs);
   }

@@ -1,5 +1,11 @@
 import { X509Certificate } from 'node:crypto';
-import type { ControlPlane, DataPlane, DataPlaneStatus, HistogramData } from '@planesync/core';
+import type {
+  ControlPlane,
+  ControlPlaneCounters,
+  DataPlane,
+  DataPlaneStatus,
+  HistogramData,
+} from '@planesync/core';
 import {
   Counter,
   Gauge,
@@ -104,6 +110,24 @@ function counter(
   });
 }
 
+/**
+ * `read`, once per scrape: a scrape asks every metric in turn, in one turn of the event loop,
+ * and several read the same records (every DP of the cluster, the counters). What was read is
+ * kept until the next turn.
+ */
+function perScrape<T>(read: () => T): () => T {
+  let value: { current: T } | undefined;
+  return () => {
+    if (!value) {
+      value = { current: read() };
+      setImmediate(() => {
+        value = undefined;
+      });
+    }
+    return value.current;
+  };
+}
+
 /** Kong's number for a config hash: the 32 hex digits read as one number. */
 export function configHashNumber(hash: string): number {
   return /^[0-9a-f]{32}$/i.test(hash) ? Number(BigInt(`0x${hash}`)) : 0;
@@ -123,7 +147,7 @@ export function registerControlPlaneMetrics(
   cp: ControlPlane<unknown>,
   now: () => number,
 ): void {
-  const dataPlanes = () => cp.dataPlanes();
+  const dataPlanes = perScrape(() => cp.dataPlanes());
   gauge(
     registry,
     'kong_data_plane_last_seen',
@@ -162,7 +186,7 @@ export function registerControlPlaneMetrics(
     ['sync_status', 'protocol'],
     function* () {
       const counts = new Map<string, [Record<string, string>, number]>();
-      for (const dp of cp.dataPlanes()) {
+      for (const dp of dataPlanes()) {
         if (!dp.connected || (dp.controlPlaneId !== undefined && dp.controlPlaneId !== cp.id))
           continue;
         const labels = { sync_status: dp.syncStatus, protocol: dp.protocol ?? 'unknown' };
@@ -183,7 +207,7 @@ export function registerControlPlaneMetrics(
       const current = cp.currentConfig?.hash;
       if (current === undefined) return;
       let behind = 0;
-      for (const dp of cp.dataPlanes()) if (dp.connected && dp.configHash !== current) behind++;
+      for (const dp of dataPlanes()) if (dp.connected && dp.configHash !== current) behind++;
       yield [{}, behind];
     },
   );
@@ -215,40 +239,34 @@ export function registerControlPlaneMetrics(
       yield [{}, cp.stateHealth.available ? 1 : 0];
     },
   );
-  const counts = () => cp.counters;
-  counter(
-    registry,
-    'planesync_configs_encoded_total',
-    'Configs and deltas encoded and compressed (once per version and protocol, never per DP)',
-    ['kind'],
-    function* () {
+  const counts = perScrape(() => cp.counters);
+  // Whole configs and deltas, counted alike.
+  const byKind: Array<[string, string, keyof ControlPlaneCounters, keyof ControlPlaneCounters]> = [
+    [
+      'planesync_configs_encoded_total',
+      'Configs and deltas encoded and compressed (once per version and protocol, never per DP)',
+      'configsEncoded',
+      'deltasEncoded',
+    ],
+    [
+      'planesync_config_frames_sent_total',
+      'Config frames the transports took, one per DP sent one',
+      'wholeConfigsSent',
+      'deltasSent',
+    ],
+    [
+      'planesync_config_bytes_sent_total',
+      'Bytes of the config frames sent',
+      'wholeConfigBytesSent',
+      'deltaBytesSent',
+    ],
+  ];
+  for (const [name, help, whole, delta] of byKind)
+    counter(registry, name, help, ['kind'], function* () {
       const c = counts();
-      yield [{ kind: 'whole' }, c.configsEncoded];
-      yield [{ kind: 'delta' }, c.deltasEncoded];
-    },
-  );
-  counter(
-    registry,
-    'planesync_config_frames_sent_total',
-    'Config frames the transports took, one per DP sent one',
-    ['kind'],
-    function* () {
-      const c = counts();
-      yield [{ kind: 'whole' }, c.wholeConfigsSent];
-      yield [{ kind: 'delta' }, c.deltasSent];
-    },
-  );
-  counter(
-    registry,
-    'planesync_config_bytes_sent_total',
-    'Bytes of the config frames sent',
-    ['kind'],
-    function* () {
-      const c = counts();
-      yield [{ kind: 'whole' }, c.wholeConfigBytesSent];
-      yield [{ kind: 'delta' }, c.deltaBytesSent];
-    },
-  );
+      yield [{ kind: 'whole' }, c[whole] as number];
+      yield [{ kind: 'delta' }, c[delta] as number];
+    });
   counter(
     registry,
     'planesync_configs_rejected_total',
@@ -316,13 +334,15 @@ export function registerDataPlaneMetrics(
   dp: DataPlane<unknown>,
   certificateExpiresAt: number | undefined,
 ): void {
+  const status = perScrape(() => dp.status);
+  const counters = perScrape(() => dp.counters);
   gauge(
     registry,
     'kong_control_plane_connected',
     'Kong connected to control plane, 0 is unconnected',
     [],
     function* () {
-      yield [{}, dp.status.connection === 'connected' ? 1 : 0];
+      yield [{}, status().connection === 'connected' ? 1 : 0];
     },
   );
   if (certificateExpiresAt !== undefined)
@@ -341,7 +361,7 @@ export function registerDataPlaneMetrics(
     'The version of the config served (0 for one not from a control plane)',
     [],
     function* () {
-      const version = dp.status.version;
+      const version = status().version;
       if (version !== undefined) yield [{}, version];
     },
   );
@@ -351,7 +371,7 @@ export function registerDataPlaneMetrics(
     'Configs from the control plane applied',
     [],
     function* () {
-      yield [{}, dp.counters.configsApplied];
+      yield [{}, counters().configsApplied];
     },
   );
   counter(
@@ -360,7 +380,7 @@ export function registerDataPlaneMetrics(
     'Configs from the control plane refused (nacked)',
     [],
     function* () {
-      yield [{}, dp.counters.configsRefused];
+      yield [{}, counters().configsRefused];
     },
   );
   counter(
@@ -369,7 +389,7 @@ export function registerDataPlaneMetrics(
     'Config cache writes that failed (a full disk, a read-only prefix)',
     [],
     function* () {
-      yield [{}, dp.counters.cacheWriteFailures];
+      yield [{}, counters().cacheWriteFailures];
     },
   );
   gauge(
@@ -378,7 +398,7 @@ export function registerDataPlaneMetrics(
     'Analytics records waiting in the buffer',
     [],
     function* () {
-      yield [{}, dp.status.analytics.buffered];
+      yield [{}, status().analytics.buffered];
     },
   );
   gauge(
@@ -387,7 +407,7 @@ export function registerDataPlaneMetrics(
     'The most records the analytics buffer holds before dropping the oldest',
     [],
     function* () {
-      yield [{}, dp.status.analytics.capacity];
+      yield [{}, status().analytics.capacity];
     },
   );
   counter(
@@ -396,13 +416,13 @@ export function registerDataPlaneMetrics(
     'Analytics records dropped because the buffer was full',
     [],
     function* () {
-      yield [{}, dp.status.analytics.dropped];
+      yield [{}, status().analytics.dropped];
     },
   );
   new ReadHistogram(
     'planesync_config_apply_seconds',
     'One config from the control plane read, checked, served and saved',
     registry,
-    () => dp.counters.applyDurationMs,
+    () => counters().applyDurationMs,
   );
 }

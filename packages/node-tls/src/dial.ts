@@ -125,11 +125,14 @@ async function dial(options: DialOptions): Promise<TLSSocket> {
     tunnel?.destroy();
     throw new AbortedError(undefined, { cause: options.signal.reason });
   }
-  const servername = options.serverName ?? (isIP(options.host) ? 'kong_clustering' : options.host);
+  const named = options.serverName ?? (isIP(options.host) ? 'kong_clustering' : options.host);
+  // RFC 6066 puts no IP address in SNI, and Node 26 throws for one: a serverName that is an
+  // address is checked against the certificate (dialedName) but not sent.
+  const servername = isIP(named) ? undefined : named;
   return new Promise<TLSSocket>((resolve, reject) => {
     const socket = tlsConnect({
       ...(tunnel ? { socket: tunnel as Socket } : { host: options.host, port: options.port }),
-      servername,
+      ...(servername ? { servername } : {}),
       secureContext: secureContextFor(identity),
       ...TLS_HARDENING,
       // Trust is decided by core from the presented chain, for pinned and PKI modes alike.

@@ -370,7 +370,7 @@ export function tlsTransportSuite(test: TestApi, options: TlsTransportSuiteOptio
           assert.equal(accepted.all.length, 0);
         },
 
-      'reports the dialed name as serverName, and sends it as SNI (kong_clustering for an IP)':
+      'reports the dialed name as serverName, and sends it as SNI (kong_clustering for an IP; none for a serverName that is an address)':
         async () => {
           const { cluster } = await pki!;
           const tls = { cert: cluster.certificate, key: cluster.privateKey };
@@ -390,6 +390,8 @@ export function tlsTransportSuite(test: TestApi, options: TlsTransportSuiteOptio
             { host: '127.0.0.1' },
             { host: 'localhost' },
             { host: '127.0.0.1', serverName: 'cp.cluster.internal' },
+            // RFC 6066 allows no address in SNI (Node 26 throws for one): none is sent.
+            { host: 'localhost', serverName: '127.0.0.1' },
           ]) {
             const attempt = fixture.client({ ...dial, port: sniPort, tls }).connect();
             seen.push(await names.next());
@@ -398,16 +400,19 @@ export function tlsTransportSuite(test: TestApi, options: TlsTransportSuiteOptio
               () => undefined,
             );
           }
-          assert.deepEqual(seen, ['kong_clustering', 'localhost', 'cp.cluster.internal']);
+          assert.deepEqual(seen, ['kong_clustering', 'localhost', 'cp.cluster.internal', false]);
           // and each connection says which name core must check the CP's certificate against
           const { port } = await listen();
           const byIp = await connect(fixture.client({ host: '127.0.0.1', port, tls }));
           const byName = await connect(
             fixture.client({ host: '127.0.0.1', port, tls, serverName: 'cp.cluster.internal' }),
           );
+          const byAddress = await connect(
+            fixture.client({ host: 'localhost', port, tls, serverName: '127.0.0.1' }),
+          );
           assert.deepEqual(
-            [byIp.serverName, byName.serverName],
-            ['127.0.0.1', 'cp.cluster.internal'],
+            [byIp.serverName, byName.serverName, byAddress.serverName],
+            ['127.0.0.1', 'cp.cluster.internal', '127.0.0.1'],
           );
         },
 

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LatencyHistogram } from '../src/analytics/latency-histogram.ts';
 import { RingBuffer } from '../src/analytics/ring-buffer.ts';
@@ -36,6 +37,63 @@ describe('RingBuffer', () => {
     ring.requeue(batch);
     expect([...ring]).toEqual([1, 2, 3, 4, 5, 6, 7].slice(2));
     expect(ring.dropped).toBe(2);
+  });
+
+  it('holds what a plain FIFO of its capacity holds, through growth, wrap-around and requeues, allocating only as entries come', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5_000 }),
+        fc.array(
+          fc.oneof(
+            fc.record({ push: fc.integer({ min: 1, max: 3_000 }) }),
+            fc.record({ drain: fc.integer({ min: 0, max: 3_000 }), requeue: fc.boolean() }),
+          ),
+          { maxLength: 12 },
+        ),
+        (capacity, operations) => {
+          const ring = new RingBuffer<number>(capacity);
+          let model: number[] = [];
+          let dropped = 0;
+          let next = 0;
+          for (const operation of operations) {
+            if ('push' in operation) {
+              for (let i = 0; i < operation.push; i++) {
+                ring.push(next);
+                model.push(next++);
+                if (model.length > capacity) {
+                  model.shift();
+                  dropped++;
+                }
+              }
+            } else {
+              const taken = ring.drain(operation.drain);
+              expect(taken).toEqual(model.slice(0, operation.drain));
+              model = model.slice(taken.length);
+              if (operation.requeue) {
+                ring.requeue(taken);
+                const room = capacity - model.length;
+                const kept = taken.length > room ? taken.slice(taken.length - room) : taken;
+                dropped += taken.length - kept.length;
+                model = [...kept, ...model];
+              }
+            }
+            expect([...ring]).toEqual(model);
+            expect([ring.length, ring.dropped, ring.peek()]).toEqual([
+              model.length,
+              dropped,
+              model[0],
+            ]);
+            expect(ring.allocated).toBeLessThanOrEqual(capacity);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+    // An idle DP's buffer of 100 000 holds a thousand slots until records come.
+    const idle = new RingBuffer<number>(100_000);
+    expect(idle.allocated).toBe(1_024);
+    for (let n = 0; n < 1_500; n++) idle.push(n);
+    expect(idle.allocated).toBe(2_048);
   });
 
   it('clears, resets its dropped count, and refuses a bad capacity', () => {

@@ -51,7 +51,7 @@ below it (none under pathlen:0). An intermediate never outlives its issuer: a lo
 is shortened, with a warning.
 
 Options:
-  --cn NAME            the CA's common name (required)
+  --cn NAME            the CA's common name (required, except with --cross-sign-cert)
   --days N             validity in days, ${DAYS_RANGE} (default 3650)
   --issuer-cert FILE   the issuing CA's certificate (makes an intermediate)
   --issuer-key FILE    the issuing CA's private key
@@ -60,7 +60,8 @@ Options:
                        certify this existing CA again, under the issuer: the same name and key,
                        signed by --issuer-cert (a new root cross-signed by the old one, while a
                        root changes over: docs/trust.md). Writes the certificate only (default
-                       cross-signed.crt); its key stays the CA's own.
+                       cross-signed.crt); its key stays the CA's own. --cn and --path-length
+                       are not used with it: it carries the CA's name, and no path length.
 `,
   issue: `Usage: planesync cert issue --issuer-cert FILE --issuer-key FILE --cn NAME --usage client|server|both [CERT KEY] [--days N] [--alt-name NAME]...
 

@@ -57,15 +57,15 @@ export interface ControlPlaneEvents {
    */
   stateHealth: (health: ControlPlaneStateHealth) => void;
   /**
-   * A connected DP's certificate chain runs out within `certificateWarningMs` (30 days by
-   * default): once per DP and expiry. When it has run out, the link is closed and
-   * `dataPlaneRejected` says `TRUST_EXPIRED`.
-   */
-  /**
    * The certificate this CP presents (as its transport reports it on a live link) runs out
    * within `certificateWarningMs`: once per certificate. Renew it and `setIdentity`.
    */
   identityExpiring: (warning: { expiresAt: number }) => void;
+  /**
+   * A connected DP's certificate chain runs out within `certificateWarningMs` (30 days by
+   * default): once per DP and expiry. When it has run out, the link is closed and
+   * `dataPlaneRejected` says `TRUST_EXPIRED`.
+   */
   certificateExpiring: (warning: {
     nodeId: string;
     hostname: string;

@@ -51,11 +51,6 @@ export interface DataPlaneEvents {
   connected: (state: DataPlaneState) => void;
   disconnected: (close: CloseInfo) => void;
   /**
-   * The CP (or this DP's trust check) refused the link: `code` is an `ErrorCode`
-   * (`VERSION_INCOMPATIBLE`, `NODE_ID_IN_USE`, a `TRUST_*` code); `syncStatus` what the CP
-   * records for this DP when it says (`kong_version_incompatible`).
-   */
-  /**
    * The CP's certificate chain runs out within `certificateWarningMs` (30 days by default):
    * once per link. When it has run out, the link is closed and `rejected` says `TRUST_EXPIRED`.
    */
@@ -68,6 +63,11 @@ export interface DataPlaneEvents {
    * Renew it and `setIdentity`.
    */
   identityExpiring: (warning: { expiresAt: number }) => void;
+  /**
+   * The CP (or this DP's trust check) refused the link: `code` is an `ErrorCode`
+   * (`VERSION_INCOMPATIBLE`, `NODE_ID_IN_USE`, a `TRUST_*` code); `syncStatus` what the CP
+   * records for this DP when it says (`kong_version_incompatible`).
+   */
   rejected: (rejection: {
     code: string;
     message: string;

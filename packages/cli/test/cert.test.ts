@@ -133,6 +133,9 @@ describe('planesync cert ca and issue (PKI mode)', () => {
       const trust = new TrustVerifier({ mode: 'pki', trustAnchors: [await read(anchor)] });
       expect(trust.verify(chain, { role: 'data-plane' }).ok).toBe(true);
     }
+    // Files end in a newline: `cat a.crt b.crt > chain.pem` makes a chain openssl reads.
+    for (const name of ['new.crt', 'new.key', 'cross-signed.crt', 'dp-9.crt'])
+      expect((await read(name)).endsWith('-----\n')).toBe(true);
     const cross = new X509Certificate(await read('cross-signed.crt'));
     expect(cross.subject).toBe(new X509Certificate(await read('new.crt')).subject);
     expect(cross.issuer).toBe(new X509Certificate(await read('old.crt')).subject);

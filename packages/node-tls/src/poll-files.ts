@@ -29,7 +29,7 @@ export interface FilePoll {
  */
 export function pollFiles(
   files: readonly string[],
-  take: (contents: string[]) => void,
+  take: (contents: Buffer[]) => void,
   report: (error: unknown) => void,
   options: { clock?: Clock; intervalMs?: number } = {},
 ): FilePoll {
@@ -41,9 +41,10 @@ export function pollFiles(
   let first = true;
 
   const read = async () => {
-    let contents: string[];
+    let contents: Buffer[];
     try {
-      contents = await Promise.all(files.map((file) => readFile(file, 'utf8')));
+      // Bytes, not text: a DER file's bytes that are not UTF-8 still count, and reach `take`.
+      contents = await Promise.all(files.map((file) => readFile(file)));
     } catch (error) {
       const digest = `unreadable:${(error as NodeJS.ErrnoException).code ?? ''}`;
       if (digest !== seen && !closed) report(error);
@@ -51,7 +52,9 @@ export function pollFiles(
       seen = digest;
       return;
     }
-    const digest = createHash('sha256').update(contents.join('\0')).digest('hex');
+    const hash = createHash('sha256');
+    for (const content of contents) hash.update(content).update('\0');
+    const digest = hash.digest('hex');
     if (first) {
       first = false;
       seen = digest;

@@ -57,8 +57,14 @@ export function watchIdentity(
   const certFiles = typeof files.cert === 'string' ? [files.cert] : [...files.cert];
   return pollFiles(
     [...certFiles, files.key],
-    (texts) => {
-      const identity: TlsIdentity = { cert: texts.slice(0, -1), key: texts.at(-1)! };
+    (contents) => {
+      // PEM as text; DER (a certificate file without a BEGIN line) as its bytes.
+      const read = (bytes: Buffer) =>
+        bytes.includes('-----BEGIN') ? bytes.toString('utf8') : new Uint8Array(bytes);
+      const identity: TlsIdentity = {
+        cert: contents.slice(0, -1).map(read),
+        key: read(contents.at(-1)!),
+      };
       target.setIdentity(identity);
       try {
         options.onChange?.(identity);

@@ -3,7 +3,12 @@
 import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CertificateKeyPair, type Clock, generateClusterCertificate } from '@planesync/core';
+import {
+  type CertificateKeyPair,
+  type Clock,
+  decodePemCertificates,
+  generateClusterCertificate,
+} from '@planesync/core';
 import { FakeClock } from '@planesync/core/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type IdentityWatch, type TlsIdentity, watchIdentity } from '../src/index.ts';
@@ -34,6 +39,26 @@ describe('watchIdentity on an unlucky disk', () => {
     // The read is real I/O, which the fake clock does not wait for.
     await vi.waitFor(() => expect(taken).toHaveLength(1));
     expect(taken[0]).toEqual({ cert: [pair.certificate], key: pair.privateKey });
+    watch.close();
+  });
+
+  it('a certificate file in DER is read as bytes and given as bytes, not mangled as text', async () => {
+    const files = { cert: join(dir, 'der.crt'), key: join(dir, 'der.key') };
+    const der = decodePemCertificates(pair.certificate)[0]!;
+    await writeFile(files.cert, pair.certificate);
+    await writeFile(files.key, pair.privateKey);
+    const clock = new FakeClock();
+    const taken: TlsIdentity[] = [];
+    const watch = watchIdentity({ setIdentity: (identity) => taken.push(identity) }, files, {
+      clock,
+      onError: () => undefined,
+    });
+    await watch.ready;
+    await writeFile(files.cert, der);
+    await clock.advance(1_000);
+    await vi.waitFor(() => expect(taken).toHaveLength(1));
+    expect(Buffer.from((taken[0]!.cert as Uint8Array[])[0]!).equals(Buffer.from(der))).toBe(true);
+    expect(taken[0]!.key).toBe(pair.privateKey);
     watch.close();
   });
 

@@ -200,7 +200,7 @@ async function crossSign(
   });
   const cert = await createExclusive(certPath, 0o644);
   try {
-    await cert.writeFile(pair.certificate);
+    await cert.writeFile(pemFile(pair.certificate));
   } finally {
     await cert.close();
   }
@@ -296,8 +296,8 @@ async function writePair(
     throw error;
   }
   try {
-    await cert.writeFile(pair.certificate);
-    await key.writeFile(pair.privateKey);
+    await cert.writeFile(pemFile(pair.certificate));
+    await key.writeFile(pemFile(pair.privateKey));
   } finally {
     await cert.close();
     await key.close();
@@ -306,6 +306,14 @@ async function writePair(
   await chmod(certPath, 0o644);
   await chmod(keyPath, 0o600);
   io.stdout(`wrote ${certPath}\nwrote ${keyPath}\n`);
+}
+
+/**
+ * PEM text as a file holds it: ending in a newline, so that `cat a.crt b.crt > chain.pem`
+ * gives a chain openssl reads (without it, one END line runs into the next BEGIN).
+ */
+function pemFile(text: string): string {
+  return text.endsWith('\n') ? text : `${text}\n`;
 }
 
 async function createExclusive(path: string, mode: number) {

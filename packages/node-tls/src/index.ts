@@ -19,6 +19,7 @@ export { formatAddress, localCertificateChain, peerCertificateChain } from './pe
 export { closeServer, listenOn } from './server-lifecycle.ts';
 export {
   checkedIdentityOptions,
+  replaceServerIdentity,
   type TlsIdentity,
   tlsIdentityOptions,
   toPemChain,

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
+import type { SecureContextOptions } from 'node:tls';
 import { type CertificateInput, InvalidArgumentError, readCertificates } from '@planesync/core';
 import { checkIdentity } from '@planesync/core/transport';
+import { TLS_HARDENING } from './handshake-guard.ts';
 
 /** A node's own certificate (chain, leaf first) and key, in any form the verifier accepts. */
 export interface TlsIdentity {
@@ -98,4 +100,23 @@ export function checkedIdentityOptions(
 ): ReturnType<typeof tlsIdentityOptions> {
   checkIdentity(identity, toPemKey);
   return tlsIdentityOptions(identity);
+}
+
+/**
+ * A TLS server's new identity, taken at run time (a transport's `setIdentity`): checked
+ * (`INVALID_ARGUMENT`, the pair in use staying), presented by `server` from its next handshake
+ * on while sockets already up keep theirs, and returned for the server's next `listen`. The
+ * CAs named in the client-certificate request stay those of `current`, unless `next` names
+ * its own.
+ */
+export function replaceServerIdentity(
+  server: { setSecureContext(options: SecureContextOptions): void } | undefined,
+  next: TlsIdentity,
+  current: TlsIdentity,
+): ReturnType<typeof tlsIdentityOptions> {
+  const checked = checkedIdentityOptions(
+    next.ca === undefined && current.ca !== undefined ? { ...next, ca: current.ca } : next,
+  );
+  server?.setSecureContext({ ...checked, ...TLS_HARDENING });
+  return checked;
 }

@@ -22,6 +22,7 @@ import {
   type HandshakeLimits,
   listenOn,
   peerCertificateChain,
+  replaceServerIdentity,
   TLS_HARDENING,
   type TlsIdentity,
 } from '@planesync/node-tls';
@@ -78,15 +79,7 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
     },
 
     setIdentity(next: TlsIdentity) {
-      // The CAs named in the client-certificate request stay, unless the new identity names its own.
-      const checked = checkedIdentityOptions(
-        next.ca === undefined && options.tls.ca !== undefined
-          ? { ...next, ca: options.tls.ca }
-          : next,
-      );
-      // Handshakes from now on present the new pair; sockets already up keep theirs.
-      server?.setSecureContext({ ...checked, ...TLS_HARDENING });
-      identity = checked;
+      identity = replaceServerIdentity(server, next, options.tls);
     },
 
     async listen(

@@ -29,6 +29,7 @@ import {
   listenOn,
   localCertificateChain,
   peerCertificateChain,
+  replaceServerIdentity,
   TLS_HARDENING,
   type TlsIdentity,
 } from '@planesync/node-tls';
@@ -111,15 +112,7 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
     },
 
     setIdentity(next: TlsIdentity) {
-      // The CAs named in the client-certificate request stay, unless the new identity names its own.
-      const checked = checkedIdentityOptions(
-        next.ca === undefined && options.tls.ca !== undefined
-          ? { ...next, ca: options.tls.ca }
-          : next,
-      );
-      // Handshakes from now on present the new pair; sockets already up keep theirs.
-      server?.setSecureContext({ ...checked, ...TLS_HARDENING });
-      identity = checked;
+      identity = replaceServerIdentity(server, next, options.tls);
     },
 
     async listen(

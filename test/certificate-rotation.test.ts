@@ -222,12 +222,13 @@ describe.each(TRANSPORTS)('certificates replaced at run time over $name', (trans
 
 describe('a CRL replaced on disk, followed by watchTrust', () => {
   it('takes the new CRL and closes the connected DP it revokes; a CRL half written is refused and the trust in use stays', async () => {
-    const clock = new FakeClock(Date.now());
     const [cpLeaf, good, bad] = await Promise.all([
       issue('cp.internal', 'server'),
       issue('good', 'client'),
       issue('bad', 'client'),
     ]);
+    // Started once the certificates exist (issued by the real clock): none is "not yet valid".
+    const clock = new FakeClock(Date.now());
     const dir = await mkdtemp(join(tmpdir(), 'planesync-crl-'));
     stops.push(() => rm(dir, { recursive: true, force: true }));
     const crlFile = join(dir, 'ca.crl');

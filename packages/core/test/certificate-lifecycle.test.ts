@@ -545,16 +545,18 @@ describe('PKI rollovers', () => {
 
 describe('a root changed over through a cross-signed period', () => {
   it('a chain under the new root with its cross-signed certificate is trusted by the old root and by the new one: no link drops as anchors change', async () => {
+    // The certificates' clock and the verifiers': one, so none is "not yet valid".
     const clock = new FakeClock(Date.now());
     const [oldRoot, newRoot] = await Promise.all([
-      createCertificateAuthority({ commonName: 'root-2020' }),
-      createCertificateAuthority({ commonName: 'root-2030' }),
+      createCertificateAuthority({ commonName: 'root-2020', clock }),
+      createCertificateAuthority({ commonName: 'root-2030', clock }),
     ]);
     // The new root's name and key, signed by the old root.
     const cross = await createCertificateAuthority({
       commonName: 'ignored',
       issuer: oldRoot,
       crossSign: newRoot,
+      clock,
     });
     const [cpLeaf, dpLeaf] = await Promise.all([
       issueCertificate({
@@ -562,8 +564,9 @@ describe('a root changed over through a cross-signed period', () => {
         commonName: 'cp.internal',
         usage: 'server',
         altNames: ['cp.internal'],
+        clock,
       }),
-      issueCertificate({ issuer: newRoot, commonName: 'dp', usage: 'client' }),
+      issueCertificate({ issuer: newRoot, commonName: 'dp', usage: 'client', clock }),
     ]);
     const verifier = (anchors: string[]) =>
       new TrustVerifier({ mode: 'pki', trustAnchors: anchors, clock });

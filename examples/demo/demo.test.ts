@@ -27,15 +27,15 @@ describe('npm run demo', () => {
     for (const line of [
       '/nowhere → 404 {"message":"no Route matched"}',
       'both gateways picked up config',
-      'the change travelled as 2 planesync/2 deltas of',
+      'the change travelled as 2 deltas of',
       '(CP down)',
       'from cache',
       // a DP speaking Kong's own protocol joins the same CP and routes by the same config
       "gw-3 joined over Kong's sync v1 (/v1/outlet)",
-      'the hash gw-1 and gw-2 serve over planesync/2, from the one CP',
+      'the hash gw-1 and gw-2 serve over planesync/3, from the one CP',
       'all three gateways reconnected and in sync',
       // the status page's data, Kong's endpoint and the metrics, from @planesync/admin
-      'lists gw-1 normal planesync/2, gw-2 normal planesync/2, gw-3 normal kong/sync-v1',
+      'lists gw-1 normal planesync/3, gw-2 normal planesync/3, gw-3 normal kong/sync-v1',
       "GET /clustering/data-planes, in Kong's shape: 3 data planes, each kept 14 days",
       'GET /metrics: 3 kong_data_plane_last_seen series; planesync_config_frames_sent_total{kind="whole"}',
       "gw-1's status listener: kong_control_plane_connected 1, kong_data_plane_cluster_cert_expiry_timestamp",

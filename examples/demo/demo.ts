@@ -173,7 +173,7 @@ async function main(): Promise<void> {
   const deltaBytes = (after.deltaBytesSent - before.deltaBytesSent) / Math.max(deltas, 1);
   const wholeBytes = before.wholeConfigBytesSent / Math.max(before.wholeConfigsSent, 1);
   detail(
-    `the change travelled as ${deltas} planesync/2 deltas of ${deltaBytes.toFixed(0)} bytes each; the whole config is ${wholeBytes.toFixed(0)} bytes`,
+    `the change travelled as ${deltas} deltas of ${deltaBytes.toFixed(0)} bytes each; the whole config is ${wholeBytes.toFixed(0)} bytes`,
   );
   expect(deltas === 2 && deltaBytes < wholeBytes / 4, 'a small change travels as a small delta');
 
@@ -190,7 +190,7 @@ async function main(): Promise<void> {
     `gw-3 joined over Kong's sync v1 (/v1/outlet): basic_info, a gzip reconfigure, pings carrying its hash —`,
   );
   detail(
-    `it serves config ${kongHash.slice(0, 8)}, the hash gw-1 and gw-2 serve over planesync/2, from the one CP`,
+    `it serves config ${kongHash.slice(0, 8)}, the hash gw-1 and gw-2 serve over planesync/3, from the one CP`,
   );
 
   say('Stopping the Control Plane: the gateways keep serving');

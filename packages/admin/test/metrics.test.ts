@@ -114,7 +114,7 @@ describe('GET /metrics on a control plane', () => {
     expect(
       value(m, 'planesync_data_planes_connected', {
         sync_status: 'normal',
-        protocol: 'planesync/2',
+        protocol: 'planesync/3',
       }),
     ).toBe(2);
     expect(value(m, 'planesync_data_planes_behind')).toBe(1); // dp-2 nacked version 2

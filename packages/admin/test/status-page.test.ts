@@ -142,7 +142,7 @@ describe.skipIf(!chromium)(
         expect(await waitForRow(page, id, 'normal')).toContain('in sync');
       const first = await waitForRow(page, 'dp-1', 'normal');
       expect(first).toContain('edge-eu.internal');
-      expect(first).toContain('planesync/2');
+      expect(first).toContain('planesync/3');
       expect(first).toContain(cp.currentConfig!.hash.slice(0, 8));
       expect(await page.$eval('#summary', (p) => p.textContent)).toContain(
         '3 of 3 data planes connected',

@@ -16,6 +16,7 @@ import {
   encodeMessage,
   inflateJson,
 } from '../src/protocol/index.ts';
+import { encodeTelemetryColumns, readTelemetryColumns } from '../src/protocol/telemetry-columns.ts';
 
 /** Cases per decoder: CI runs at least 10 000; `pnpm soak` sets PLANESYNC_FUZZ_RUNS=1000000. */
 const RUNS = Number(process.env.PLANESYNC_FUZZ_RUNS ?? 10_000);
@@ -77,6 +78,16 @@ beforeAll(async () => {
       firstSeq: 0,
       dropped: 0,
       records: [{ status: 200, latencyMs: 1, at: 1 }],
+    }),
+    await encodeTelemetryColumns({
+      stream: 's',
+      batch: 2,
+      firstSeq: 1,
+      dropped: 0,
+      records: [
+        { service: 'a', status: 200, latencyMs: 1, at: 1, requestBytes: 5 },
+        { route: 'r', consumer: 'c', status: 404, latencyMs: 2, at: 2 },
+      ],
     }),
   ];
   const root = await createCertificateAuthority({ commonName: 'Fuzz Root' });
@@ -145,6 +156,16 @@ describe(`fuzzing every decoder (${RUNS} cases each): a typed error or a value, 
     await fc.assert(
       fc.asyncProperty(mutated(payloads), (bytes) =>
         typedOrValueAsync(() => inflateJson(bytes, 64 * 1024)),
+      ),
+      { numRuns: Math.min(RUNS, 10_000) },
+    );
+  });
+
+  it('telemetry columns (planesync/3): mutated bodies are read as valid records or fail typed, within the limit', async () => {
+    const payloads = () => validFrames.filter((f) => f[0] === 0x0c).map((f) => f.subarray(1));
+    await fc.assert(
+      fc.asyncProperty(mutated(payloads), (bytes) =>
+        typedOrValueAsync(() => readTelemetryColumns(bytes, 64 * 1024)),
       ),
       { numRuns: Math.min(RUNS, 10_000) },
     );

@@ -254,10 +254,10 @@ describe('protocol version negotiation (a rolling upgrade)', () => {
     const { pickProtocol } = await import('../src/protocol/index.ts');
     cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
     const answer = await answerTo({
-      protocol: 'planesync/3',
-      protocols: ['planesync/3', 'planesync/2', 'planesync/1'],
+      protocol: 'planesync/4',
+      protocols: ['planesync/4', 'planesync/3', 'planesync/2', 'planesync/1'],
     });
-    expect(answer).toMatchObject({ type: 'welcome', body: { protocol: 'planesync/2' } });
+    expect(answer).toMatchObject({ type: 'welcome', body: { protocol: 'planesync/3' } });
     expect(
       pickProtocol(['planesync/1', 'planesync/3', 'planesync/2'], ['planesync/2', 'planesync/1']),
     ).toBe('planesync/2');

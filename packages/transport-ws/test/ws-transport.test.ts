@@ -142,7 +142,7 @@ describe('ControlPlane ↔ DataPlane over wss', () => {
     await Promise.all(dps.map((dp) => dp.waitForConfig({ hash })));
     await cp.waitForSync({ hash });
     const byId = Object.fromEntries(cp.dataPlanes().map((record) => [record.id, record.protocol]));
-    expect(byId).toEqual({ old: 'planesync/1', new: 'planesync/2' });
+    expect(byId).toEqual({ old: 'planesync/1', new: 'planesync/3' });
   });
 
   it("serves a client speaking Kong's sync v1 as a Kong DP does: basic_info, a gzip reconfigure, pings with the hash, empty pongs; 400 without node_id", async () => {

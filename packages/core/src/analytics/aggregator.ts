@@ -1,7 +1,8 @@
 import type { Clock } from '../clock.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import type { TelemetryBatch } from '../protocol/messages.ts';
-import { LatencyHistogram } from './latency-histogram.ts';
+import { LatencyHistogram, latencyBucket } from './latency-histogram.ts';
+import { columnsOf, type RecordColumns } from './record-columns.ts';
 
 /** Traffic figures for one service, route or consumer. */
 export interface TrafficStats {
@@ -60,26 +61,40 @@ function entries(value: unknown): Array<[string, unknown]> {
 
 const STATUS_CLASS = /^[1-9]xx$/;
 
+/** The index of a status's class: 2 for 2xx; 0 (not counted by class) outside 100–999. */
+function statusClass(status: number): number {
+  const klass = (status / 100) | 0;
+  return klass >= 1 && klass <= 9 ? klass : 0;
+}
+
 class Accumulator {
   requests = 0;
-  statusClasses: Record<string, number> = {};
+  /** Requests by status class, by the class's digit: `[(none), 1xx, 2xx, …, 9xx]`. */
+  readonly classes: number[] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
   latency = new LatencyHistogram();
   requestBytes = 0;
   responseBytes = 0;
 
-  add(record: TelemetryBatch['records'][number]): void {
+  /** One request: its status class, latency bucket and byte counts (0 when it has none). */
+  addOne(klass: number, bucket: number, requestBytes: number, responseBytes: number): void {
     this.requests++;
-    const klass = `${Math.floor(record.status / 100)}xx`;
-    this.statusClasses[klass] = (this.statusClasses[klass] ?? 0) + 1;
-    this.latency.add(Math.min(record.latencyMs, MAX_LATENCY_MS));
-    this.requestBytes = addClamped(this.requestBytes, record.requestBytes ?? 0);
-    this.responseBytes = addClamped(this.responseBytes, record.responseBytes ?? 0);
+    this.classes[klass]!++;
+    this.latency.addBucket(bucket);
+    this.requestBytes = addClamped(this.requestBytes, requestBytes);
+    this.responseBytes = addClamped(this.responseBytes, responseBytes);
+  }
+
+  statusClasses(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let klass = 1; klass < 10; klass++)
+      if (this.classes[klass]! > 0) out[`${klass}xx`] = this.classes[klass]!;
+    return out;
   }
 
   counts(): TrafficCounts {
     return {
       requests: this.requests,
-      statusClasses: { ...this.statusClasses },
+      statusClasses: this.statusClasses(),
       latencyBuckets: this.latency.buckets(),
       requestBytes: this.requestBytes,
       responseBytes: this.responseBytes,
@@ -90,8 +105,10 @@ class Accumulator {
   addCounts(counts: TrafficCounts): void {
     this.requests = addClamped(this.requests, count(counts.requests));
     for (const [klass, n] of entries(counts.statusClasses))
-      if (STATUS_CLASS.test(klass) && count(n) > 0)
-        this.statusClasses[klass] = addClamped(this.statusClasses[klass] ?? 0, count(n));
+      if (STATUS_CLASS.test(klass) && count(n) > 0) {
+        const digit = Number(klass[0]);
+        this.classes[digit] = addClamped(this.classes[digit]!, count(n));
+      }
     if (isRecord(counts.latencyBuckets)) this.latency.addBuckets(counts.latencyBuckets);
     this.requestBytes = addClamped(this.requestBytes, count(counts.requestBytes));
     this.responseBytes = addClamped(this.responseBytes, count(counts.responseBytes));
@@ -100,7 +117,7 @@ class Accumulator {
   stats(): TrafficStats {
     return {
       requests: this.requests,
-      statusClasses: { ...this.statusClasses },
+      statusClasses: this.statusClasses(),
       latencyMs: {
         p50: this.latency.quantile(0.5),
         p95: this.latency.quantile(0.95),
@@ -110,6 +127,37 @@ class Accumulator {
       responseBytes: this.responseBytes,
     };
   }
+}
+
+/**
+ * What the counting of a slice of records needs of each, worked out once for the tallies and
+ * the series that count it: its status class, its latency bucket, its byte counts (0 for none).
+ */
+interface Prepared {
+  readonly columns: RecordColumns;
+  readonly from: number;
+  readonly to: number;
+  readonly classes: Uint8Array;
+  readonly buckets: Uint16Array;
+  readonly requestBytes: Float64Array;
+  readonly responseBytes: Float64Array;
+}
+
+function prepare(columns: RecordColumns, from: number, to: number): Prepared {
+  const n = to - from;
+  const classes = new Uint8Array(n);
+  const buckets = new Uint16Array(n);
+  const requestBytes = new Float64Array(n);
+  const responseBytes = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    classes[i] = statusClass(columns.status[from + i]!);
+    buckets[i] = latencyBucket(Math.min(columns.latencyMs[from + i]!, MAX_LATENCY_MS));
+    const request = columns.requestBytes[from + i]!;
+    const response = columns.responseBytes[from + i]!;
+    requestBytes[i] = Number.isNaN(request) ? 0 : request;
+    responseBytes[i] = Number.isNaN(response) ? 0 : response;
+  }
+  return { columns, from, to, classes, buckets, requestBytes, responseBytes };
 }
 
 /** Traffic counts of one service, route or consumer as plain data: they merge by adding. */
@@ -158,17 +206,31 @@ class Tally {
 
   constructor(private readonly maxKeys: number) {}
 
-  add(nodeId: string, records: TelemetryBatch['records'], dropped: number): void {
-    if (records.length === 0 && dropped === 0) return;
+  add(nodeId: string, slice: Prepared, dropped: number): void {
+    const { columns, from, to } = slice;
+    if (to === from && dropped === 0) return;
     this.touched = true;
     this.dropped = addClamped(this.dropped, dropped);
-    for (const record of records) {
-      this.total.add(record);
-      if (record.service) this.bucket('services', record.service).add(record);
-      if (record.route) this.bucket('routes', record.route).add(record);
-      if (record.consumer) this.bucket('consumers', record.consumer).add(record);
+    // Each name of the batch is looked up once, not once per record.
+    const names = columns.names;
+    const services = new Resolved(this, 'services', names);
+    const routes = new Resolved(this, 'routes', names);
+    const consumers = new Resolved(this, 'consumers', names);
+    const { classes, buckets, requestBytes, responseBytes } = slice;
+    for (let i = 0; i < to - from; i++) {
+      const klass = classes[i]!;
+      const bucket = buckets[i]!;
+      const request = requestBytes[i]!;
+      const response = responseBytes[i]!;
+      this.total.addOne(klass, bucket, request, response);
+      const service = columns.service[from + i]!;
+      if (service !== 0) services.get(service)?.addOne(klass, bucket, request, response);
+      const route = columns.route[from + i]!;
+      if (route !== 0) routes.get(route)?.addOne(klass, bucket, request, response);
+      const consumer = columns.consumer[from + i]!;
+      if (consumer !== 0) consumers.get(consumer)?.addOne(klass, bucket, request, response);
     }
-    this.addCalls(nodeId, records.length);
+    this.addCalls(nodeId, to - from);
   }
 
   addCalls(nodeId: string, calls: number): void {
@@ -229,6 +291,17 @@ class Tally {
     };
   }
 
+  /** Whether records of `name` would count under (other): a new name, and `maxKeys` reached. */
+  wouldFold(kind: Kind, name: string): boolean {
+    const map = this.by[kind];
+    return map.size >= this.maxKeys && !map.has(name);
+  }
+
+  /** Counts one record folded into (other). */
+  fold(kind: Kind): void {
+    this.folded[kind] = addClamped(this.folded[kind], 1);
+  }
+
   /** The accumulator of `name`, or of (other) past `maxKeys`: then `records` are counted folded. */
   bucket(kind: Kind, name: string, records = 1): Accumulator {
     const map = this.by[kind];
@@ -243,6 +316,38 @@ class Tally {
     accumulator = new Accumulator();
     map.set(name, accumulator);
     return accumulator;
+  }
+}
+
+/** A batch's names resolved to a tally's accumulators of one kind, each name once. */
+class Resolved {
+  readonly #found: Array<Accumulator | null | undefined>;
+  /** Names folded into (other): each of their records is counted as folded. */
+  readonly #folded: Uint8Array;
+
+  constructor(
+    private readonly tally: Tally,
+    private readonly kind: Kind,
+    private readonly names: readonly string[],
+  ) {
+    this.#found = new Array(names.length + 1);
+    this.#folded = new Uint8Array(names.length + 1);
+  }
+
+  /** The accumulator of name `index` (from 1); undefined for an empty name, as JSON's records skip it. */
+  get(index: number): Accumulator | undefined {
+    let found = this.#found[index];
+    if (found === undefined) {
+      const name = this.names[index - 1] ?? '';
+      if (name === '') found = null;
+      else {
+        if (this.tally.wouldFold(this.kind, name)) this.#folded[index] = 1;
+        found = this.tally.bucket(this.kind, name, 0);
+      }
+      this.#found[index] = found;
+    }
+    if (this.#folded[index] === 1) this.tally.fold(this.kind);
+    return found ?? undefined;
   }
 }
 
@@ -288,16 +393,17 @@ class MinuteSeries {
     this.#slots = new Array(minutes);
   }
 
-  add(records: TelemetryBatch['records'], now: number): void {
+  add(slice: Prepared, now: number): void {
     const nowMinute = Math.floor(now / MINUTE_MS);
     const oldest = nowMinute - this.minutes + 1;
+    const { columns, from, classes, buckets, requestBytes, responseBytes } = slice;
     let last: { minute: number; traffic: Accumulator } | undefined;
-    for (const record of records) {
-      let minute = Math.floor(record.at / MINUTE_MS);
+    for (let i = 0; i < slice.to - from; i++) {
+      let minute = Math.floor(columns.at[from + i]! / MINUTE_MS);
       if (!(minute >= oldest && minute <= nowMinute)) minute = nowMinute;
       // Records of a batch mostly share their minute: the slot found last is tried first.
       if (last?.minute !== minute) last = this.#slot(minute);
-      last.traffic.add(record);
+      last.traffic.addOne(classes[i]!, buckets[i]!, requestBytes[i]!, responseBytes[i]!);
     }
   }
 
@@ -327,6 +433,21 @@ class MinuteSeries {
 
 /** The bucket of records past `maxKeys` distinct names. */
 export const OTHER_KEY = '(other)';
+
+/**
+ * Counts records `from` to `to` of `columns` into `aggregator` (`batch.firstSeq` the number of
+ * record `from`, `batch.dropped` reported with them); returns the index of the first record not
+ * counted before (`to` when all were). The CP's path for a batch as columns: not a method, so
+ * the columns stay out of the public API.
+ */
+export let ingestColumns: (
+  aggregator: AnalyticsAggregator,
+  nodeId: string,
+  batch: Pick<TelemetryBatch, 'stream' | 'firstSeq' | 'dropped'>,
+  columns: RecordColumns,
+  from: number,
+  to: number,
+) => number;
 
 /**
  * The CP's built-in analytics: traffic by Gateway Service, Route and consumer (count, status
@@ -378,24 +499,40 @@ export class AnalyticsAggregator {
    * returns the records not counted before.
    */
   ingest(nodeId: string, batch: TelemetryBatch): TelemetryBatch['records'] {
+    const columns = columnsOf(batch);
+    const first = this.#ingestColumns(nodeId, batch, columns, 0, columns.length);
+    return first === 0 ? batch.records : batch.records.slice(first);
+  }
+
+  static {
+    ingestColumns = (aggregator, ...args) => aggregator.#ingestColumns(...args);
+  }
+
+  #ingestColumns(
+    nodeId: string,
+    batch: Pick<TelemetryBatch, 'stream' | 'firstSeq' | 'dropped'>,
+    columns: RecordColumns,
+    from: number,
+    to: number,
+  ): number {
     const now = this.clock.now();
     this.#forgetStaleStreams(now);
     const key = `${nodeId}\0${batch.stream}`;
     const last = this.#lastSeq.get(key)?.seq ?? -1;
-    const skip = Math.max(0, Math.min(batch.records.length, last + 1 - batch.firstSeq));
-    const fresh = skip === 0 ? batch.records : batch.records.slice(skip);
+    const first = from + Math.max(0, Math.min(to - from, last + 1 - batch.firstSeq));
     const dropped = batch.firstSeq > last ? batch.dropped : 0;
     this.#droppedEver += dropped;
-    if (fresh.length > 0) {
+    if (first < to) {
       this.#lastSeq.delete(key); // re-inserted last: least recently used first
-      this.#lastSeq.set(key, { seq: batch.firstSeq + batch.records.length - 1, seenAt: now });
+      this.#lastSeq.set(key, { seq: batch.firstSeq + (to - from) - 1, seenAt: now });
       if (this.#lastSeq.size > this.#maxStreams)
         this.#lastSeq.delete(this.#lastSeq.keys().next().value!);
     }
-    this.#tally.add(nodeId, fresh, dropped);
-    this.#interval?.add(nodeId, fresh, dropped);
-    this.#series?.add(fresh, now);
-    return fresh;
+    const slice = prepare(columns, first, to);
+    this.#tally.add(nodeId, slice, dropped);
+    this.#interval?.add(nodeId, slice, dropped);
+    this.#series?.add(slice, now);
+    return first;
   }
 
   /** The number of Gateway Services in the current config (billing). */

@@ -3,6 +3,11 @@ const GROWTH = Math.log(1.02);
 /** The bucket of the largest latency the CP counts (an hour), with room to spare. */
 const MAX_INDEX = 2_000;
 
+/** The bucket a latency (in ms) counts in: the histogram's index for it. */
+export function latencyBucket(latencyMs: number): number {
+  return latencyMs <= 0 ? 0 : Math.ceil(Math.log1p(latencyMs) / GROWTH);
+}
+
 /**
  * A mergeable latency histogram with logarithmic buckets (2 % wide): constant memory per
  * distinct magnitude, and two histograms merge by adding counts — so per-DP figures add up to
@@ -17,7 +22,11 @@ export class LatencyHistogram {
   }
 
   add(latencyMs: number, times = 1): void {
-    const index = latencyMs <= 0 ? 0 : Math.ceil(Math.log1p(latencyMs) / GROWTH);
+    this.addBucket(latencyBucket(latencyMs), times);
+  }
+
+  /** Counts `times` latencies in bucket `index` ({@link latencyBucket}). */
+  addBucket(index: number, times = 1): void {
     this.#buckets.set(index, (this.#buckets.get(index) ?? 0) + times);
     this.#count += times;
   }

@@ -1,3 +1,5 @@
+import type { RecordRing } from './record-ring.ts';
+
 /**
  * What a DP records of one proxied request: counters only. Telemetry carries no config and no
  * data of the proxied request — no paths, headers, bodies or client addresses — as the spec
@@ -20,41 +22,48 @@ export interface RequestRecord {
 const NAME_LIMIT = 256;
 
 /**
- * A clean copy of `input` with only the fields above, or `undefined` when it is not a request
- * record. Never throws: it sits on the request path.
+ * Records `input` in `ring` as record number `seq` when it is a request record (the fields
+ * above, checked and cut to what travels: names at most 256 characters, byte counts whole and
+ * at most the largest safe integer, NaN when absent; `at` by `now()` when it has none);
+ * returns false, recording nothing, when it is not. Straight line and no allocation: it runs
+ * once per proxied request.
  */
-export function sanitizeRecord(
+export function recordInto(
   input: unknown,
-  now: number,
-): (Required<Pick<RequestRecord, 'status' | 'latencyMs' | 'at'>> & RequestRecord) | undefined {
-  if (input === null || typeof input !== 'object') return undefined;
+  ring: RecordRing,
+  seq: number,
+  now: () => number,
+): boolean {
+  if (input === null || typeof input !== 'object') return false;
   const value = input as RequestRecord;
-  const { status, latencyMs, at } = value;
+  const status = value.status;
+  const latencyMs = value.latencyMs;
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 999)
-    return undefined;
+    return false;
   if (typeof latencyMs !== 'number' || !(latencyMs >= 0) || latencyMs === Number.POSITIVE_INFINITY)
-    return undefined;
-  // Straight-line and one object shape on purpose: this runs once per proxied request.
-  // Fields left undefined are absent on the wire (JSON drops them).
-  const { service, route, consumer, requestBytes, responseBytes } = value;
-  return {
+    return false;
+  const at = value.at;
+  ring.push(
+    seq,
     status,
     latencyMs,
-    at: typeof at === 'number' && Number.isFinite(at) ? at : now,
-    service: typeof service === 'string' && service !== '' ? name(service) : undefined,
-    route: typeof route === 'string' && route !== '' ? name(route) : undefined,
-    consumer: typeof consumer === 'string' && consumer !== '' ? name(consumer) : undefined,
-    requestBytes: bytes(requestBytes),
-    responseBytes: bytes(responseBytes),
-  } as RequestRecord & { status: number; latencyMs: number; at: number };
+    typeof at === 'number' && Number.isFinite(at) ? at : now(),
+    name(value.service),
+    name(value.route),
+    name(value.consumer),
+    bytes(value.requestBytes),
+    bytes(value.responseBytes),
+  );
+  return true;
 }
 
-function bytes(value: unknown): number | undefined {
-  return typeof value === 'number' && value >= 0 && value < Number.POSITIVE_INFINITY
-    ? Math.floor(value)
-    : undefined;
+function bytes(value: unknown): number {
+  if (typeof value !== 'number' || !(value >= 0) || value === Number.POSITIVE_INFINITY)
+    return Number.NaN;
+  return value <= Number.MAX_SAFE_INTEGER ? Math.floor(value) : Number.MAX_SAFE_INTEGER;
 }
 
-function name(text: string): string {
+function name(text: unknown): string | undefined {
+  if (typeof text !== 'string' || text === '') return undefined;
   return text.length > NAME_LIMIT ? text.slice(0, NAME_LIMIT) : text;
 }

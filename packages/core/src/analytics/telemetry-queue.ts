@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, TimerId } from '../clock.ts';
 import type { TelemetryBatch } from '../protocol/messages.ts';
-import { type RequestRecord, sanitizeRecord } from './request-record.ts';
-import { RingBuffer } from './ring-buffer.ts';
+import { columnBatch } from './record-columns.ts';
+import { type DrainedRecords, RecordRing } from './record-ring.ts';
+import { type RequestRecord, recordInto } from './request-record.ts';
 
 /** Analytics options of a DataPlane. */
 export interface AnalyticsOptions {
@@ -25,8 +26,6 @@ export interface AnalyticsState {
   inFlight: number;
 }
 
-type Entry = { seq: number; record: TelemetryBatch['records'][number] };
-
 /**
  * The DP's analytics: records go into a ring of `bufferSizeLimit`; every `flushIntervalMs`
  * while connected one batch goes to the CP, and leaves the buffer only once acknowledged.
@@ -34,7 +33,7 @@ type Entry = { seq: number; record: TelemetryBatch['records'][number] };
  * buffer drops the oldest records and reports how many in the next batch.
  */
 export class TelemetryQueue {
-  readonly #ring: RingBuffer<Entry>;
+  readonly #ring: RecordRing;
   readonly #stream = randomUUID();
   readonly #flushIntervalMs: number;
   readonly #maxBatch: number;
@@ -42,15 +41,29 @@ export class TelemetryQueue {
   #nextBatch = 1;
   #unreportedDropped = 0;
   #totalDropped = 0;
-  #inFlight: { batch: number; entries: Entry[]; dropped: number } | undefined;
+  #inFlight: { batch: number; drained: DrainedRecords; dropped: number } | undefined;
   #send: ((batch: TelemetryBatch) => Promise<void>) | undefined;
   #timer: TimerId | undefined;
+  /** The clock as read in this turn of the event loop, while `#nowRead`. */
+  #now = 0;
+  #nowRead = false;
+  readonly #forgetNow = () => {
+    this.#nowRead = false;
+  };
+  readonly #turnNow = (): number => {
+    if (!this.#nowRead) {
+      this.#now = this.clock.now();
+      this.#nowRead = true;
+      queueMicrotask(this.#forgetNow);
+    }
+    return this.#now;
+  };
 
   constructor(
     private readonly clock: Clock,
     options: AnalyticsOptions = {},
   ) {
-    this.#ring = new RingBuffer(options.bufferSizeLimit ?? 100_000);
+    this.#ring = new RecordRing(options.bufferSizeLimit ?? 100_000);
     this.#flushIntervalMs = options.flushIntervalMs ?? 1_000;
     this.#maxBatch = options.maxBatchRecords ?? 10_000;
   }
@@ -61,15 +74,19 @@ export class TelemetryQueue {
       buffered: this.#ring.length,
       capacity: this.#ring.capacity,
       dropped: this.#totalDropped,
-      inFlight: this.#inFlight?.entries.length ?? 0,
+      inFlight: this.#inFlight?.drained.seqs.length ?? 0,
     };
   }
 
-  /** Records one request; returns false (and records nothing) for a malformed one. Never throws. */
+  /**
+   * Records one request; returns false (and records nothing) for a malformed one. Never throws.
+   * A record without `at` is dated by the clock read once per turn of the event loop: reading
+   * the clock costs more than the rest of recording here (~40 ns of ~65), and the requests
+   * finished in one turn finished within that turn.
+   */
   record(input: RequestRecord): boolean {
-    const record = sanitizeRecord(input, this.clock.now());
-    if (!record) return false;
-    this.#ring.push({ seq: this.#nextSeq++, record });
+    if (!recordInto(input, this.#ring, this.#nextSeq, this.#turnNow)) return false;
+    this.#nextSeq++;
     return true;
   }
 
@@ -92,7 +109,7 @@ export class TelemetryQueue {
     const lost = this.#inFlight;
     this.#inFlight = undefined;
     if (lost) {
-      this.#ring.requeue(lost.entries);
+      this.#ring.requeue(lost.drained);
       this.#unreportedDropped += lost.dropped;
     }
   }
@@ -102,18 +119,15 @@ export class TelemetryQueue {
     const send = this.#send;
     if (!send || this.#inFlight || this.#ring.length === 0) return;
     this.#collectDropped();
-    const entries = this.#ring.drain(this.#maxBatch);
+    const drained = this.#ring.drain(this.#maxBatch);
     const dropped = this.#unreportedDropped;
     this.#unreportedDropped = 0;
     const batch = this.#nextBatch++;
-    this.#inFlight = { batch, entries, dropped };
-    const body: TelemetryBatch = {
-      stream: this.#stream,
-      batch,
-      firstSeq: entries[0]!.seq,
-      dropped,
-      records: entries.map((entry) => entry.record),
-    };
+    this.#inFlight = { batch, drained, dropped };
+    const body = columnBatch(
+      { stream: this.#stream, batch, firstSeq: drained.seqs[0]!, dropped },
+      drained.columns,
+    );
     // A failed send leaves the batch in flight; `detach` returns it to the buffer.
     await send(body).catch(() => undefined);
   }

@@ -3,7 +3,9 @@ import {
   AnalyticsAggregator,
   type AnalyticsAggregatorOptions,
   type AnalyticsSummary,
+  ingestColumns,
 } from '../analytics/aggregator.ts';
+import { recordCount } from '../analytics/record-columns.ts';
 import { type Clock, systemClock, type TimerId } from '../clock.ts';
 import type { ClusterState, SharedDataPlaneStatus, SharedDataPlanes } from '../cluster/contract.ts';
 import { memoryClusterState } from '../cluster/memory-state.ts';
@@ -709,7 +711,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       const { code } = first as { code: string };
       tally.rejected[code] = (tally.rejected[code] ?? 0) + 1;
     } else if (event === 'analytics') {
-      tally.telemetryRecords += (first as AnalyticsEvent).records.length;
+      tally.telemetryRecords += recordCount(first as AnalyticsEvent);
     }
   }
 
@@ -1197,10 +1199,10 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       registry: this.#registry,
       subscribe: (target) => this.#broadcaster.subscribe(target),
       syncStatusFor: (plugins) => this.#syncStatusFor(plugins),
-      telemetry: (nodeId, batch) => {
+      telemetry: (nodeId, batch, columns, from, to) => {
         // Records that arrive after an interval ended count in the next one.
         if (this.#started) this.#sharing?.rotate();
-        return this.#analytics.ingest(nodeId, batch);
+        return ingestColumns(this.#analytics, nodeId, batch, columns, from, to);
       },
       claimAcrossCluster: (record) => this.#claimAcrossCluster(record),
       emit: (event, ...args) => this.#announce(event, ...args),

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { columnsOf, type RecordColumns, withRecords } from '../analytics/record-columns.ts';
 import type { Clock, TimerId } from '../clock.ts';
 import {
   HeartbeatTimeoutError,
@@ -41,8 +42,17 @@ export interface SessionHost {
    * under another certificate (a CP sharing no records, or a state that cannot say, `true`).
    */
   claimAcrossCluster(record: DataPlaneStatus): Promise<boolean>;
-  /** Counts a telemetry batch; returns the records not seen before. */
-  telemetry(nodeId: string, batch: TelemetryBatch): TelemetryBatch['records'];
+  /**
+   * Counts records `from` to `to` of a telemetry batch's columns (`batch.firstSeq` the number
+   * of record `from`); returns the index of the first not seen before (`to` when none).
+   */
+  telemetry(
+    nodeId: string,
+    batch: Pick<TelemetryBatch, 'stream' | 'firstSeq' | 'dropped'>,
+    columns: RecordColumns,
+    from: number,
+    to: number,
+  ): number;
   emit<E extends keyof ControlPlaneEvents>(
     event: E,
     ...args: Parameters<ControlPlaneEvents[E]>
@@ -222,25 +232,32 @@ export class DataPlaneSession implements FeedTarget {
         return;
       case 'telemetry': {
         const batch = await message.read(this.host.settings.maxAnalyticsBatchBytes);
-        const records: TelemetryBatch['records'] = [];
+        const columns = columnsOf(batch);
+        const { length } = columns;
+        let fresh = length;
         // A batch may hold 100 000 records: counted in slices, the event loop between them.
-        for (let from = 0; from < batch.records.length || from === 0; from += TELEMETRY_SLICE) {
-          const slice = batch.records.slice(from, from + TELEMETRY_SLICE);
-          const fresh = this.host.telemetry(nodeId, {
-            ...batch,
-            firstSeq: batch.firstSeq + from,
-            dropped: from === 0 ? batch.dropped : 0,
-            records: slice,
-          });
-          for (const one of fresh) records.push(one);
-          if (from + TELEMETRY_SLICE < batch.records.length) await yieldToEventLoop();
+        for (let from = 0; from < length || from === 0; from += TELEMETRY_SLICE) {
+          const to = Math.min(length, from + TELEMETRY_SLICE);
+          const first = this.host.telemetry(
+            nodeId,
+            {
+              stream: batch.stream,
+              firstSeq: batch.firstSeq + from,
+              dropped: from === 0 ? batch.dropped : 0,
+            },
+            columns,
+            from,
+            to,
+          );
+          // Numbers only grow within a batch: once one record is new, those after it are too.
+          if (fresh === length && first < to) fresh = first;
+          if (to < length) await yieldToEventLoop();
         }
-        this.host.emit('analytics', {
-          nodeId,
-          batch: batch.batch,
-          dropped: batch.dropped,
-          records,
-        });
+        // The records are made only for a listener that reads them.
+        this.host.emit(
+          'analytics',
+          withRecords({ nodeId, batch: batch.batch, dropped: batch.dropped }, columns, fresh),
+        );
         await this.#link.acknowledgeTelemetry(batch.batch);
         return;
       }

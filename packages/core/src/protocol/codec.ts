@@ -87,8 +87,20 @@ const INLINE_BYTES = 256 * 1024;
 
 /** A compressed frame (telemetry): type byte, then gzip JSON. */
 export async function encodeCompressed(type: 'telemetry', body: unknown): Promise<Uint8Array> {
-  const json = encoder.encode(JSON.stringify(body));
-  const compressed = json.byteLength < INLINE_BYTES ? gzipSync(json) : await gzipAsync(json);
+  return compressedFrame(type, encoder.encode(JSON.stringify(body)));
+}
+
+/**
+ * A frame of `type` whose body is the gzip of `bytes`: compressed inline when small, in
+ * libuv's pool when not.
+ */
+export async function compressedFrame(
+  type: 'telemetry' | 'telemetryColumns',
+  bytes: Uint8Array,
+  options: { level?: number } = {},
+): Promise<Uint8Array> {
+  const compressed =
+    bytes.byteLength < INLINE_BYTES ? gzipSync(bytes, options) : await gzipAsync(bytes, options);
   const frame = new Uint8Array(1 + compressed.byteLength);
   frame[0] = MessageType[type];
   frame.set(compressed, 1);
@@ -104,7 +116,7 @@ export function decodeFrame(frame: Uint8Array): Message {
   if (!name)
     throw new ProtocolViolationError(`unknown message type ${frame[0] ?? '(empty frame)'}`);
   const body = frame.subarray(1);
-  if (name === 'telemetry') return { type: 'telemetry', body };
+  if (name === 'telemetry' || name === 'telemetryColumns') return { type: name, body };
   if (name === 'config') return { type: 'config', body: decodeConfigFrame(body) };
   if (name === 'delta') return { type: 'delta', body: decodeConfigFrame(body, deltaHeaderSchema) };
   const schema = messageSchemas[name];

@@ -2,21 +2,35 @@ import { z } from 'zod';
 import { type ConfigHashes, configHashesSchema } from '../config/snapshot.ts';
 
 /**
- * The protocol this version of planesync speaks best: planesync/2, which is planesync/1 with
- * config deltas (a `delta` frame: what changed since a version the DP acknowledged).
+ * The protocol this version of planesync speaks best: planesync/3, which is planesync/2 with
+ * telemetry as columns (a `telemetryColumns` frame). planesync/2 is planesync/1 with config
+ * deltas (a `delta` frame: what changed since a version the DP acknowledged).
  */
-export const PROTOCOL_VERSION = 'planesync/2';
+export const PROTOCOL_VERSION = 'planesync/3';
 
 /**
  * Every protocol version this planesync speaks, newest first. A DP offers its list in the
  * hello; the CP picks the newest both speak and names it in the welcome — so a fleet can be
  * upgraded one node at a time when a new version comes.
  */
-export const SUPPORTED_PROTOCOLS: readonly string[] = [PROTOCOL_VERSION, 'planesync/1'];
+export const SUPPORTED_PROTOCOLS: readonly string[] = [
+  PROTOCOL_VERSION,
+  'planesync/2',
+  'planesync/1',
+];
 
 /** Whether a link speaking `protocol` carries config deltas (planesync/2 and later). */
 export function carriesDeltas(protocol: string): boolean {
-  return Number(/^planesync\/(\d+)$/.exec(protocol)?.[1] ?? 0) >= 2;
+  return protocolNumber(protocol) >= 2;
+}
+
+/** Whether a link speaking `protocol` carries telemetry as columns (planesync/3 and later). */
+export function carriesTelemetryColumns(protocol: string): boolean {
+  return protocolNumber(protocol) >= 3;
+}
+
+function protocolNumber(protocol: string): number {
+  return Number(/^planesync\/(\d+)$/.exec(protocol)?.[1] ?? 0);
 }
 
 /**
@@ -45,6 +59,8 @@ export const MessageType = {
   telemetryAck: 0x0a,
   /** planesync/2: a config as the change from a version the DP has (see config/delta.ts). */
   delta: 0x0b,
+  /** planesync/3: a telemetry batch as columns (see protocol/telemetry-columns.ts). */
+  telemetryColumns: 0x0c,
 } as const;
 
 export type MessageName = keyof typeof MessageType;
@@ -342,6 +358,7 @@ export type Message =
   | { type: 'ping'; body: Ping }
   | { type: 'pong'; body: Record<string, never> }
   | { type: 'telemetry'; body: Uint8Array }
+  | { type: 'telemetryColumns'; body: Uint8Array }
   | { type: 'telemetryAck'; body: { batch: number } };
 
 /** Compile-time: each schema's output is exactly its plain type (a drift fails `tsc`). */

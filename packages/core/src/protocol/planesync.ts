@@ -22,6 +22,7 @@ import type { CompressOptions } from './config-members.ts';
 import {
   type ConfigHeader,
   carriesDeltas,
+  carriesTelemetryColumns,
   type DeltaHeader,
   type License,
   MAX_HELLO_BYTES,
@@ -33,6 +34,7 @@ import {
   telemetryEnvelopeSchema,
   telemetryRecordSchema,
 } from './messages.ts';
+import { encodeTelemetryColumns, readTelemetryColumns } from './telemetry-columns.ts';
 import type {
   ConfigRefusal,
   ConfigReport,
@@ -234,6 +236,14 @@ class PlanesyncControlPlaneLink implements ControlPlaneLink {
         const body = message.body;
         return { type: 'telemetry', read: (maxBytes) => readTelemetry(body, maxBytes) };
       }
+      case 'telemetryColumns': {
+        if (!carriesTelemetryColumns(this.#protocol ?? ''))
+          throw new ProtocolViolationError(
+            `telemetry as columns on a link speaking ${this.#protocol}, which carries none`,
+          );
+        const body = message.body;
+        return { type: 'telemetry', read: (maxBytes) => readTelemetryColumns(body, maxBytes) };
+      }
       default:
         throw new ProtocolViolationError(`a data plane may not send ${message.type} here`);
     }
@@ -351,7 +361,11 @@ class PlanesyncDataPlaneLink implements DataPlaneLink {
   }
 
   async sendTelemetry(batch: TelemetryBatch): Promise<void> {
-    await this.connection.send(await encodeCompressed('telemetry', batch));
+    await this.connection.send(
+      carriesTelemetryColumns(this.#protocol ?? '')
+        ? await encodeTelemetryColumns(batch)
+        : await encodeCompressed('telemetry', batch),
+    );
   }
 }
 

@@ -121,8 +121,11 @@ async function thin(
   return connection;
 }
 
-/** A raw ws client over TLS that only counts the messages it receives. */
-async function raw(url: string, tls: Tls, onMessage: () => void): Promise<WebSocket> {
+/**
+ * A raw ws client over TLS that counts the messages it receives — and, with `ack`, answers each
+ * with a message of an ack frame's size, as a thin DP does (without decoding anything).
+ */
+async function raw(url: string, tls: Tls, onMessage: () => void, ack: boolean): Promise<WebSocket> {
   const ws = new WebSocket(url, {
     cert: tls.cert,
     key: tls.key,
@@ -130,13 +133,19 @@ async function raw(url: string, tls: Tls, onMessage: () => void): Promise<WebSoc
     perMessageDeflate: false,
     maxPayload: 64 * 1024 * 1024,
   });
-  ws.on('message', onMessage);
+  ws.on('message', () => {
+    onMessage();
+    if (ack) ws.send(RAW_ACK);
+  });
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
     ws.once('error', reject);
   });
   return ws;
 }
+
+/** What an acking raw client answers: the bytes of a thin DP's ack. */
+const RAW_ACK = encodeMessage('ack', { version: 1, hash: '0'.repeat(32) });
 
 /** A thin DP that reconnects after 5–10 s, as a DataPlane does, and remembers its hash. */
 async function stormClient(url: string, tls: Tls, index: number, hash: string): Promise<void> {
@@ -217,7 +226,9 @@ async function handle(command: FleetCommand): Promise<unknown> {
         if (++rawReceived === rawExpected) process.send!({ event: 'received', at: now() });
       };
       rawSockets.push(
-        ...(await inBatches(command.n, () => raw(command.url, command.tls, onMessage))),
+        ...(await inBatches(command.n, () =>
+          raw(command.url, command.tls, onMessage, command.ack === true),
+        )),
       );
       return { connected: command.n };
     }

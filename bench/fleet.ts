@@ -23,7 +23,15 @@ export type FleetCommand = { id: number } & (
       /** Connect (TLS, upgrade) but send no hello until the `hello` command. */
       deferHello?: boolean;
     }
-  | { cmd: 'raw'; url: string; tls: Tls; n: number; expect: number }
+  | {
+      cmd: 'raw';
+      url: string;
+      tls: Tls;
+      n: number;
+      expect: number;
+      /** Each client answers every message with one small message, as a thin DP acks. */
+      ack?: boolean;
+    }
   | { cmd: 'dataPlanes'; url: string; tls: Tls; n: number }
   | {
       cmd: 'failoverDataPlanes';

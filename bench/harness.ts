@@ -3,7 +3,9 @@
  * run, because a 2-core machine is noisy and absolute times drift from run to run.
  */
 
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { availableParallelism } from 'node:os';
 
 export interface Timing {
   /** Median milliseconds per operation over the samples. */
@@ -92,7 +94,70 @@ export function printTable(results: BenchResult[]): void {
   for (const r of results) if (r.notes) console.log(`- ${r.name}: ${r.notes}`);
 }
 
+/**
+ * Writes `bench/results.json`: the machine (Node's version included), then one object per
+ * figure — `name`, `value` and `unit` (the subject's median), `baseline` and `baselineValue`
+ * (the baseline's, in the same unit), `ratio` — with what each measured and any notes.
+ */
 export function writeResults(path: string, results: BenchResult[]): void {
-  const machine = { node: process.version, platform: process.platform, arch: process.arch };
-  writeFileSync(path, `${JSON.stringify({ machine, results }, null, 2)}\n`);
+  const machine = {
+    node: process.version,
+    platform: process.platform,
+    arch: process.arch,
+    cpus: availableParallelism(),
+  };
+  const figures = results.map((result) => ({
+    name: result.name,
+    value: result.subjectMs,
+    unit: result.unit ?? 'ms',
+    baseline: result.baseline,
+    baselineValue: result.baselineMs,
+    ratio: result.ratio,
+    subject: result.subject,
+    ...(result.notes ? { notes: result.notes } : {}),
+  }));
+  writeFileSync(path, `${JSON.stringify({ machine, results: figures }, null, 2)}\n`);
+}
+
+/**
+ * `PLANESYNC_BENCH_PROFILE=DIR`: a CPU profile of this process over the spans between `start()`
+ * and `stop()` only (the subject's rounds, not the baseline's), written to DIR as
+ * `<name>.cpuprofile` when `save()` is called. Does nothing without the variable.
+ */
+export function spanProfiler(name: string): {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  save(): Promise<void>;
+} {
+  const dir = process.env.PLANESYNC_BENCH_PROFILE;
+  if (!dir) {
+    const nothing = async () => undefined;
+    return { start: nothing, stop: nothing, save: nothing };
+  }
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) =>
+      session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))),
+    );
+  const ready = post('Profiler.enable').then(() =>
+    post('Profiler.setSamplingInterval', { interval: 200 }),
+  );
+  const profiles: Array<{ nodes: unknown[]; samples: number[]; timeDeltas: number[] }> = [];
+  return {
+    async start() {
+      await ready;
+      await post('Profiler.start');
+    },
+    async stop() {
+      const { profile } = (await post('Profiler.stop')) as { profile: (typeof profiles)[number] };
+      profiles.push(profile);
+    },
+    async save() {
+      mkdirSync(dir, { recursive: true });
+      for (const [i, profile] of profiles.entries())
+        writeFileSync(`${dir}/${name}-${i}.cpuprofile`, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
 }

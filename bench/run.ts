@@ -21,5 +21,6 @@ for (const [name, load] of Object.entries(benchmarks)) {
   if (wanted.length > 0 && !wanted.includes(name)) continue;
   results.push(...(await (await load()).run()));
 }
+console.log(`Node ${process.version} on ${process.platform}/${process.arch}`);
 printTable(results);
 writeResults(new URL('./results.json', import.meta.url).pathname, results);

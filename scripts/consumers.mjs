@@ -144,7 +144,7 @@ try {
       '--no-fund',
       '--loglevel=error',
       ...tarballs,
-      '@types/node@^20.19.0',
+      '@types/node@^22.20.7',
       `typescript@${USER_TYPESCRIPT}`,
     ],
     { cwd: app },

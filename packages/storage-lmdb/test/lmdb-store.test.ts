@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type DataPlane, hashConfig, type PlanesyncError } from '@planesync/core';
 import { configStoreConformance, createTestCluster, sampleSnapshot } from '@planesync/core/testing';
-import { build, type Plugin } from 'esbuild';
 import { open as openLmdb } from 'lmdb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readEnvironment } from '../src/environment-file.ts';
 import { lmdbStore } from '../src/index.ts';
+import { bundleScript } from './bundle-script.ts';
 
 const prefixes: string[] = [];
 async function freshPrefix(): Promise<string> {
@@ -334,44 +334,11 @@ function digest(value: Uint8Array | undefined): string {
  */
 type KillPoint = ['begin' | 'node' | 'end', number];
 
-/**
- * A child script of this folder as one plain JavaScript file, so that each child starts in a
- * fraction of the time tsx takes to load core's sources. Only lmdb (native) stays outside,
- * imported by path.
- */
+/** A child script of this folder bundled into a directory removed after the test. */
 async function bundleChild(script: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'planesync-crash-child-'));
   prefixes.push(dir);
-  const outfile = join(dir, script.replace(/\.ts$/, '.mjs'));
-  const lmdbByPath: Plugin = {
-    name: 'lmdb-by-path',
-    setup(bundler) {
-      bundler.onResolve({ filter: /^lmdb$/ }, async (args) => {
-        if (args.pluginData === 'by-path') return undefined;
-        const { path } = await bundler.resolve('lmdb', {
-          kind: args.kind,
-          resolveDir: args.resolveDir,
-          pluginData: 'by-path',
-        });
-        return { path, external: true };
-      });
-    },
-  };
-  await build({
-    entryPoints: [new URL(`./${script}`, import.meta.url).pathname],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    outfile,
-    conditions: ['@planesync/source'],
-    ignoreAnnotations: true, // core's sources keep their side effects, as the tsx run would
-    plugins: [lmdbByPath],
-    banner: {
-      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-    },
-    logLevel: 'error',
-  });
-  return outfile;
+  return bundleScript(script, dir);
 }
 
 /**

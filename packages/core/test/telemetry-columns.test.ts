@@ -462,3 +462,22 @@ it('counts a batch of many distinct names in time by its records, not its record
   const many = timeToCount((i, kind) => `${kind}${i}`);
   expect(many).toBeLessThan(5 * few + 300);
 });
+
+// `AnalyticsEvent.records` is a plain, writable field of the public type: a listener that
+// narrows it for the listeners after it did so before the records were made lazily.
+it('an analytics event’s records may be replaced by a listener, as a plain field, and are counted as they are', async () => {
+  const { withRecords, recordCount } = await import('../src/analytics/record-columns.ts');
+  const columns = RecordColumns.fromRecords([
+    { status: 200, latencyMs: 1, at: 1 },
+    { status: 503, latencyMs: 2, at: 2 },
+  ]);
+  const event = withRecords({ nodeId: 'dp', batch: 1, dropped: 0 }, columns);
+  expect(recordCount(event)).toBe(2);
+  expect(() => {
+    event.records = event.records.filter((record) => record.status >= 500);
+  }).not.toThrow();
+  expect(event.records).toEqual([{ status: 503, latencyMs: 2, at: 2 }]);
+  expect(recordCount(event)).toBe(1);
+  expect({ ...event }.records).toBe(event.records);
+  expect(Object.keys(event)).toEqual(['nodeId', 'batch', 'dropped', 'records']);
+});

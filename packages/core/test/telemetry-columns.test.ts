@@ -426,3 +426,58 @@ it('a drained batch makes its records only when read, once', () => {
     records: [{ status: 200, latencyMs: 1, at: 1 }],
   });
 });
+
+// The CP counts a batch in slices of 2 000: each slice must cost by its records, not by the
+// batch's names, or a batch of 100 000 records naming 300 000 consumers costs 50 × 300 000.
+it('counts a batch of many distinct names in time by its records, not its records times its names', async () => {
+  const { AnalyticsAggregator, ingestColumns } = await import('../src/analytics/aggregator.ts');
+  const count = 100_000;
+  const timeToCount = (name: (i: number, kind: string) => string) => {
+    const columns = RecordColumns.fromRecords(
+      Array.from({ length: count }, (_, i) => ({
+        service: name(i, 's'),
+        route: name(i, 'r'),
+        consumer: name(i, 'c'),
+        status: 200,
+        latencyMs: 1,
+        at: 1,
+      })),
+    );
+    const aggregator = new AnalyticsAggregator(new FakeClock(), { maxKeys: 10 });
+    aggregator.takeInterval();
+    const started = performance.now();
+    for (let from = 0; from < count; from += 2_000)
+      ingestColumns(
+        aggregator,
+        'dp',
+        { stream: 's', firstSeq: from, dropped: 0 },
+        columns,
+        from,
+        from + 2_000,
+      );
+    expect(aggregator.summary().total.requests).toBe(count);
+    return performance.now() - started;
+  };
+  const few = timeToCount((i, kind) => `${kind}${i % 3}`);
+  const many = timeToCount((i, kind) => `${kind}${i}`);
+  expect(many).toBeLessThan(5 * few + 300);
+});
+
+// `AnalyticsEvent.records` is a plain, writable field of the public type: a listener that
+// narrows it for the listeners after it did so before the records were made lazily.
+it('an analytics event’s records may be replaced by a listener, as a plain field, and are counted as they are', async () => {
+  const { withRecords, recordCount } = await import('../src/analytics/record-columns.ts');
+  const columns = RecordColumns.fromRecords([
+    { status: 200, latencyMs: 1, at: 1 },
+    { status: 503, latencyMs: 2, at: 2 },
+  ]);
+  const event = withRecords({ nodeId: 'dp', batch: 1, dropped: 0 }, columns);
+  expect(recordCount(event)).toBe(2);
+  expect(() => {
+    event.records = event.records.filter((record) => record.status >= 500);
+  }).not.toThrow();
+  expect(event.records).toEqual([{ status: 503, latencyMs: 2, at: 2 }]);
+  expect(recordCount(event)).toBe(1);
+  expect({ ...event }.records).toBe(event.records);
+  expect(Object.keys(event)).toEqual(['nodeId', 'batch', 'dropped', 'records']);
+});

@@ -203,6 +203,11 @@ class Tally {
   dropped = 0;
   /** Whether anything was counted. */
   touched = false;
+  /**
+   * The names of each batch being counted, resolved for this tally: kept across its slices
+   * (names only ever join a tally's maps, so a name resolved stays resolved), let go with it.
+   */
+  readonly #resolved = new WeakMap<RecordColumns, readonly [Resolved, Resolved, Resolved]>();
 
   constructor(private readonly maxKeys: number) {}
 
@@ -211,11 +216,19 @@ class Tally {
     if (to === from && dropped === 0) return;
     this.touched = true;
     this.dropped = addClamped(this.dropped, dropped);
-    // Each name of the batch is looked up once, not once per record.
-    const names = columns.names;
-    const services = new Resolved(this, 'services', names);
-    const routes = new Resolved(this, 'routes', names);
-    const consumers = new Resolved(this, 'consumers', names);
+    // Each name of the batch is looked up once, not once per record — nor once per slice: a
+    // slice's cost must not grow with the whole batch's names (100 000 records may name 300 000).
+    let resolved = this.#resolved.get(columns);
+    if (!resolved) {
+      const names = columns.names;
+      resolved = [
+        new Resolved(this, 'services', names),
+        new Resolved(this, 'routes', names),
+        new Resolved(this, 'consumers', names),
+      ];
+      this.#resolved.set(columns, resolved);
+    }
+    const [services, routes, consumers] = resolved;
     const { classes, buckets, requestBytes, responseBytes } = slice;
     for (let i = 0; i < to - from; i++) {
       const klass = classes[i]!;

@@ -110,13 +110,14 @@ const COUNT = Symbol('planesync.recordCount');
 
 /**
  * `fields` with `records`: the records of `columns` from `from` on, made (once) only when read
- * — by a protocol that sends JSON, or a host reading the CP's `analytics` event.
+ * — by a protocol that sends JSON, or a host reading the CP's `analytics` event. Writable, as
+ * the plain field it stands for (a listener may replace it for the listeners after it).
  */
 export function withRecords<T extends object>(
   fields: T,
   columns: RecordColumns,
   from = 0,
-): T & { readonly records: TelemetryRecord[] } {
+): T & { records: TelemetryRecord[] } {
   let records: TelemetryRecord[] | undefined;
   return {
     ...fields,
@@ -124,7 +125,12 @@ export function withRecords<T extends object>(
       records ??= columns.records(from);
       return records;
     },
-    [COUNT]: columns.length - from,
+    set records(value: TelemetryRecord[]) {
+      records = value;
+    },
+    get [COUNT]() {
+      return records?.length ?? columns.length - from;
+    },
   };
 }
 

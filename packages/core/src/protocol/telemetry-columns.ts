@@ -84,7 +84,8 @@ export async function readTelemetryColumns(
 ): Promise<TelemetryBatch> {
   let bytes = await inflate(body, maxBytes);
   // Typed arrays need their element size's alignment; an inflated buffer may start anywhere.
-  if (bytes.byteOffset % 8 !== 0) bytes = bytes.slice();
+  // Copied by the Uint8Array constructor: zlib's result is a Buffer, whose slice() is a view.
+  if (bytes.byteOffset % 8 !== 0) bytes = new Uint8Array(bytes);
   if (bytes.byteLength < 4) throw new ProtocolViolationError('a telemetry frame without a header');
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
   if (headerLength > bytes.byteLength - 4)

@@ -133,6 +133,13 @@ describe('telemetry as columns (planesync/3)', () => {
     await expect(read(Uint8Array.of(1, 0))).rejects.toMatchObject({
       message: 'a telemetry frame without a header',
     });
+    const headerLength = new DataView(payload.buffer, payload.byteOffset).getUint32(0, true);
+    expect((4 + headerLength) % 8).not.toBe(0); // this header is followed by padding
+    const padded = payload.slice();
+    padded[4 + headerLength] = 1;
+    await expect(read(padded)).rejects.toMatchObject({
+      message: 'a telemetry header padded with non-zeros',
+    });
     const header = (fields: object) => {
       const json = new TextEncoder().encode(JSON.stringify(fields));
       const bytes = new Uint8Array(Math.ceil((4 + json.byteLength) / 8) * 8);
@@ -280,6 +287,14 @@ describe('the DP’s analytics buffer as columns', () => {
       ),
       { numRuns: 200 },
     );
+  });
+
+  it('refuses a batch size the CP would refuse (0, a fraction, more than 100 000) when the queue is made', () => {
+    for (const maxBatchRecords of [0, 1.5, 100_001, Number.NaN])
+      expect(() => new TelemetryQueue(new FakeClock(), { maxBatchRecords })).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+      );
+    expect(() => new TelemetryQueue(new FakeClock(), { maxBatchRecords: 100_000 })).not.toThrow();
   });
 
   it('an idle DP’s buffer of 100 000 holds no record slots until records come', () => {

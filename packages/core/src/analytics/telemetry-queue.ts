@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, TimerId } from '../clock.ts';
-import type { TelemetryBatch } from '../protocol/messages.ts';
+import { InvalidArgumentError } from '../errors.ts';
+import { MAX_TELEMETRY_RECORDS, type TelemetryBatch } from '../protocol/messages.ts';
 import { columnBatch } from './record-columns.ts';
 import { type DrainedRecords, RecordRing } from './record-ring.ts';
 import { type RequestRecord, recordInto } from './request-record.ts';
@@ -11,7 +12,7 @@ export interface AnalyticsOptions {
   flushIntervalMs?: number;
   /** Default 100 000 requests: the spec's `analytics_buffer_size_limit`. */
   bufferSizeLimit?: number;
-  /** Most records in one telemetry frame; default 10 000. */
+  /** Most records in one telemetry frame: 1 to 100 000, default 10 000. */
   maxBatchRecords?: number;
 }
 
@@ -66,6 +67,15 @@ export class TelemetryQueue {
     this.#ring = new RecordRing(options.bufferSizeLimit ?? 100_000);
     this.#flushIntervalMs = options.flushIntervalMs ?? 1_000;
     this.#maxBatch = options.maxBatchRecords ?? 10_000;
+    // A batch the CP refuses would be sent again forever: refused here, where it is set.
+    if (
+      !Number.isSafeInteger(this.#maxBatch) ||
+      this.#maxBatch < 1 ||
+      this.#maxBatch > MAX_TELEMETRY_RECORDS
+    )
+      throw new InvalidArgumentError(
+        `analytics.maxBatchRecords is a whole number from 1 to ${MAX_TELEMETRY_RECORDS}, got ${this.#maxBatch}`,
+      );
   }
 
   get state(): AnalyticsState {

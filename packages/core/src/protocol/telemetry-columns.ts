@@ -101,6 +101,9 @@ export async function readTelemetryColumns(
     throw new ProtocolViolationError(
       `a telemetry frame of ${bytes.byteLength} bytes for ${count} records: ${start + RECORD_BYTES * count} expected`,
     );
+  for (let pad = 4 + headerLength; pad < start; pad++)
+    if (bytes[pad] !== 0)
+      throw new ProtocolViolationError('a telemetry header padded with non-zeros');
   let at = bytes.byteOffset + start;
   const take = <T>(
     make: (buffer: ArrayBufferLike, offset: number, length: number) => T,

@@ -425,6 +425,8 @@ describe('deltas across a CP restart, with the history in PostgreSQL', () => {
       await again.start();
       const newest = restarted.cp.currentConfig!;
       await again.waitForConfig({ hash: newest.hash });
+      // The CP counts a frame once its transport took it, which may be after the DP applied it.
+      await restarted.cp.waitForSync({ hash: newest.hash });
       expect(restarted.cp.counters).toMatchObject({ deltasSent: 1, wholeConfigsSent: 0 });
       await restarted.stop();
     },

@@ -31,7 +31,8 @@ export interface FeedTarget {
    */
   wants(config: EncodedConfig, force: boolean): boolean;
   /** Sends one config frame; resolves when the transport has taken it. */
-  send(config: EncodedConfig, signal: AbortSignal): Promise<void>;
+  /** Resolves with the bytes sent when the protocol sent another encoding of `config`. */
+  send(config: EncodedConfig, signal: AbortSignal): Promise<number | undefined>;
   /** A send failed (the session closes the link and reports). */
   failed(error: unknown): void;
   /**
@@ -76,16 +77,14 @@ export class DataPlaneFeed {
         // A protocol whose DPs answer only the configs they apply is not waited for: a
         // refused config would hold the next one back until the ack timeout.
         if (target.protocol.answersConfigs === false) {
-          await target.send(config, signal);
-          this.owner.sent(config);
+          this.owner.sent(config, await target.send(config, signal));
           return;
         }
         const answer = this.#expectAnswer(config, this.clock.now());
         // Before the send resolves: its answer may come first.
         this.#lastSent = config;
         try {
-          await target.send(config, signal);
-          this.owner.sent(config);
+          this.owner.sent(config, await target.send(config, signal));
         } catch (error) {
           this.#inFlight?.answered();
           throw error;
@@ -366,13 +365,13 @@ export class ConfigBroadcaster<TConfig = unknown> {
   }
 
   /** @internal A feed's frame went out. */
-  sent(config: EncodedConfig): void {
+  sent(config: EncodedConfig, bytes = config.frame.byteLength): void {
     if (config.base === undefined) {
       this.#sent.wholeFrames++;
-      this.#sent.wholeBytes += config.frame.byteLength;
+      this.#sent.wholeBytes += bytes;
     } else {
       this.#sent.deltaFrames++;
-      this.#sent.deltaBytes += config.frame.byteLength;
+      this.#sent.deltaBytes += bytes;
     }
   }
 

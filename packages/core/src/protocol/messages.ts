@@ -143,6 +143,8 @@ export const messageSchemas = {
     protocol: z.string().max(64),
     /** Every protocol the DP speaks; the CP picks the newest it speaks too. */
     protocols: z.array(z.string().max(64)).max(16).optional(),
+    /** Encodings of a whole config the DP reads besides gzip (planesync/3: `zstd`). */
+    compression: z.array(z.string().max(16)).max(8).optional(),
     nodeId: z.string().regex(/^[\x21-\x7e]{1,256}$/),
     hostname: shortText,
     version: z.string().max(64),
@@ -188,6 +190,8 @@ export const messageSchemas = {
 export interface Hello {
   protocol: string;
   protocols?: string[] | undefined;
+  /** Encodings of a whole config the DP reads besides gzip (planesync/3: `zstd`). */
+  compression?: string[] | undefined;
   nodeId: string;
   hostname: string;
   version: string;
@@ -263,6 +267,8 @@ export interface ConfigHeader {
   /** Kong's per-collection hashes of the config (`config`, `routes`, …, `targets`). */
   hashes?: ConfigHashes | undefined;
   license?: License | undefined;
+  /** How the payload is compressed when not gzip: `zstd` (planesync/3, to a DP that reads it). */
+  encoding?: 'zstd' | undefined;
 }
 export const configHeaderSchema: z.ZodType<ConfigHeader> = z.object({
   version,
@@ -270,6 +276,7 @@ export const configHeaderSchema: z.ZodType<ConfigHeader> = z.object({
   /** Kong's per-collection hashes of the config (`config`, `routes`, …, `targets`). */
   hashes: configHashesSchema.optional(),
   license: licenseSchema.optional(),
+  encoding: z.literal('zstd').optional(),
 });
 
 /** The header of a delta frame: a config header, and the hash of the config it applies to. */

@@ -1,3 +1,4 @@
+import { constants } from 'node:buffer';
 import { z } from 'zod';
 import { applyDelta, type ConfigDelta } from '../config/delta.ts';
 import {
@@ -48,6 +49,7 @@ import type {
   PendingEncoding,
   WireProtocol,
 } from './wire-protocol.ts';
+import { zstdAvailable, zstdCompress, zstdDecompress } from './zstd.ts';
 
 /** Options of {@link planesyncProtocol}. */
 export interface PlanesyncProtocolOptions {
@@ -138,7 +140,7 @@ function encoded(header: ConfigHeader | DeltaHeader, compressed: Uint8Array): En
     'base' in header
       ? { version: header.version, hash: header.hash, base: header.base }
       : { ...rest, hashes: header.hashes! };
-  return {
+  const config: EncodedConfig = {
     version: header.version,
     hash: header.hash,
     hashes: header.hashes!,
@@ -147,6 +149,53 @@ function encoded(header: ConfigHeader | DeltaHeader, compressed: Uint8Array): En
     relicense: (next: License | undefined) =>
       encoded(next ? { ...rest, license: next } : rest, compressed),
   };
+  // A whole config's zstd frame, made the first time a DP that reads zstd is sent it.
+  if (!('base' in header) && zstdAvailable) {
+    let made: Promise<Uint8Array> | undefined;
+    zstdFrames.set(config, () => {
+      made ??= zstdOf(compressed).then((payload) =>
+        assembleConfigFrame(
+          { ...(license ? { ...fields, license } : fields), encoding: 'zstd' },
+          payload,
+        ),
+      );
+      return made;
+    });
+  }
+  return config;
+}
+
+/** The zstd frame of each whole config encoded here, made on first use. */
+const zstdFrames = new WeakMap<EncodedConfig, () => Promise<Uint8Array>>();
+/** The zstd payload of each gzip payload, shared by its relicensed frames. */
+const zstdPayloads = new WeakMap<Uint8Array, Promise<Uint8Array>>();
+
+/** The largest buffer: the CP inflates only payloads it compressed itself. */
+const MAX_LENGTH = constants.MAX_LENGTH;
+
+/** The zstd of a gzip payload's JSON: inflated and compressed again, both in libuv's pool. */
+function zstdOf(gzipPayload: Uint8Array): Promise<Uint8Array> {
+  let made = zstdPayloads.get(gzipPayload);
+  if (!made) {
+    made = inflate(gzipPayload, MAX_LENGTH).then(zstdCompress);
+    zstdPayloads.set(gzipPayload, made);
+  }
+  return made;
+}
+
+/**
+ * The frame to send a DP that reads zstd: `config`'s zstd frame when it has one no larger than
+ * its gzip frame, else its gzip frame (a delta, or a zstd that failed: never a lost push).
+ */
+async function zstdFrameFor(config: EncodedConfig): Promise<Uint8Array> {
+  const make = zstdFrames.get(config);
+  if (!make) return config.frame;
+  try {
+    const frame = await make();
+    return frame.byteLength <= config.frame.byteLength ? frame : config.frame;
+  } catch {
+    return config.frame;
+  }
 }
 
 const telemetrySliceSchema = z.array(telemetryRecordSchema);
@@ -174,6 +223,8 @@ async function readTelemetry(body: Uint8Array, maxBytes: number): Promise<Teleme
 
 class PlanesyncControlPlaneLink implements ControlPlaneLink {
   #protocol: string | undefined;
+  /** Whether whole configs go to this DP compressed with zstd (planesync/3, both can). */
+  #zstd = false;
 
   constructor(
     private readonly connection: Connection,
@@ -189,7 +240,7 @@ class PlanesyncControlPlaneLink implements ControlPlaneLink {
     const message = decodeFrame(frame);
     if (message.type !== 'hello')
       throw new ProtocolViolationError(`expected hello, got ${message.type}`);
-    const { protocol: preferred, protocols, ...identity } = message.body;
+    const { protocol: preferred, protocols, compression, ...identity } = message.body;
     const offered = protocols ?? [preferred];
     const protocol = pickProtocol(offered, this.versions);
     if (!protocol) {
@@ -201,6 +252,8 @@ class PlanesyncControlPlaneLink implements ControlPlaneLink {
       };
     }
     this.#protocol = protocol;
+    this.#zstd =
+      zstdAvailable && carriesTelemetryColumns(protocol) && compression?.includes('zstd') === true;
     return { identity, protocol, deltas: carriesDeltas(protocol) };
   }
 
@@ -257,8 +310,17 @@ class PlanesyncControlPlaneLink implements ControlPlaneLink {
     return this.connection.send(encodeMessage('telemetryAck', { batch }));
   }
 
-  sendConfig(config: EncodedConfig, options?: { signal?: AbortSignal }): Promise<void> {
-    return this.connection.send(config.frame, options);
+  async sendConfig(
+    config: EncodedConfig,
+    options?: { signal?: AbortSignal },
+  ): Promise<number | undefined> {
+    if (!this.#zstd) {
+      await this.connection.send(config.frame, options);
+      return undefined;
+    }
+    const frame = await zstdFrameFor(config);
+    await this.connection.send(frame, options);
+    return frame.byteLength;
   }
 }
 
@@ -277,6 +339,7 @@ class PlanesyncDataPlaneLink implements DataPlaneLink {
       encodeMessage('hello', {
         protocol: this.versions[0]!,
         protocols: [...this.versions],
+        ...(zstdAvailable ? { compression: ['zstd'] } : {}),
         ...identity,
       }),
     );
@@ -302,7 +365,10 @@ class PlanesyncDataPlaneLink implements DataPlaneLink {
           offer: {
             ...header,
             async read(maxBytes, options) {
-              const json = await inflate(payload, maxBytes);
+              const json =
+                header.encoding === 'zstd'
+                  ? await zstdDecompress(payload, maxBytes)
+                  : await inflate(payload, maxBytes);
               throwIfAborted(options?.signal);
               return { config: parseJson(json, 'config payload'), json };
             },

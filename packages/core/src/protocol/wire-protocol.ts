@@ -211,8 +211,11 @@ export interface ControlPlaneLink {
    * wire has no acknowledgement) by passing `telemetryAcknowledged` from its DP link.
    */
   acknowledgeTelemetry(batch: number): Promise<void>;
-  /** Sends one encoded config. */
-  sendConfig(encoded: EncodedConfig, options?: AbortOptions): Promise<void>;
+  /**
+   * Sends one encoded config. A protocol that sends another encoding of it to this DP
+   * (planesync/3's zstd) resolves with the bytes it sent, for the CP's counters.
+   */
+  sendConfig(encoded: EncodedConfig, options?: AbortOptions): Promise<number | undefined | void>;
   /**
    * Messages that arrive outside the frame stream (a WebSocket ping carrying the DP's hash):
    * the session hands its handler here once the DP is identified. Optional.

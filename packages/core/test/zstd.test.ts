@@ -1,0 +1,192 @@
+import { zstdCompressSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type Connection,
+  DataPlane,
+  decodeFrame,
+  EMPTY_CONFIG_HASH,
+  encodeMessage,
+  generateClusterCertificate,
+  hashConfig,
+  memoryTransport,
+  type PlanesyncError,
+  type TransportClient,
+  TrustVerifier,
+} from '../src/index.ts';
+import { assembleConfigFrame, encodeConfigFrame } from '../src/protocol/codec.ts';
+import { zstdAvailable, zstdDecompress } from '../src/protocol/zstd.ts';
+import { createTestCluster, FakeClock, type TestCluster } from '../src/testing/index.ts';
+
+const config = {
+  _format_version: '3.0',
+  services: Array.from({ length: 300 }, (_, i) => ({
+    name: `service-${i}`,
+    host: `backend-${i % 7}.internal`,
+    port: 8000 + i,
+  })),
+};
+
+describe.skipIf(!zstdAvailable)(
+  'whole configs in zstd to DPs that read it (planesync/3; skipped where node:zlib has no zstd, before Node 22.15)',
+  () => {
+    let cluster: TestCluster | undefined;
+    const cleanups: Array<() => Promise<unknown>> = [];
+    afterEach(async () => {
+      for (const cleanup of cleanups.splice(0)) await cleanup();
+      await cluster?.stop();
+      cluster = undefined;
+    });
+
+    /** A DP by hand offering `protocols` and `compression`: the config frames it is sent. */
+    async function handMade(protocols: string[], compression?: string[]) {
+      const connection = await cluster!.transport
+        .client({ certificates: [cluster!.certificate] })
+        .connect();
+      cleanups.push(() => connection.close());
+      await connection.send(
+        encodeMessage('hello', {
+          protocol: protocols[0]!,
+          protocols,
+          ...(compression ? { compression } : {}),
+          nodeId: `hand-${protocols[0]}-${compression?.join() ?? 'gzip'}`,
+          hostname: 'h',
+          version: '3.10.0',
+          configHash: EMPTY_CONFIG_HASH,
+          configVersion: 0,
+        } as never),
+      );
+      const frames = connection[Symbol.asyncIterator]();
+      return async () => {
+        for (;;) {
+          const { value } = await frames.next();
+          const message = decodeFrame(value as Uint8Array);
+          if (message.type === 'config') return { frame: value as Uint8Array, ...message.body };
+        }
+      };
+    }
+
+    it('a DP that offers zstd is sent the whole config in zstd, smaller; a DP that does not, or speaks planesync/2, gets gzip', async () => {
+      cluster = await createTestCluster();
+      const zstdDp = await handMade(['planesync/3'], ['zstd']);
+      const gzipDp = await handMade(['planesync/3']);
+      const olderDp = await handMade(['planesync/2'], ['zstd']);
+      const { hash } = await cluster.cp.setConfig(config);
+      const [zstd, gzip, older] = await Promise.all([zstdDp(), gzipDp(), olderDp()]);
+      expect(zstd.header).toMatchObject({ hash, encoding: 'zstd' });
+      expect(gzip.header.encoding).toBeUndefined();
+      expect(older.header.encoding).toBeUndefined();
+      expect(zstd.frame.byteLength).toBeLessThan(gzip.frame.byteLength);
+      // The same JSON bytes either way.
+      const json = new TextDecoder().decode(await zstdDecompress(zstd.payload, 1 << 24));
+      expect(hashConfig(JSON.parse(json)).config_hash).toBe(hash);
+    });
+
+    it('a DataPlane of this release offers zstd, is sent zstd, and serves the config under the CP hash', async () => {
+      cluster = await createTestCluster();
+      const encodings: Array<string | undefined> = [];
+      const noting = notingEncodings(cluster, encodings);
+      const dp = cluster.dataPlane({ transport: noting });
+      const connected = new Promise((resolve) => dp.once('connected', resolve));
+      await dp.start();
+      await connected;
+      const { hash } = await cluster.cp.setConfig(config);
+      await dp.waitForConfig({ hash });
+      expect(encodings).toEqual(['zstd']);
+      expect(dp.status).toMatchObject({ hash, protocol: 'planesync/3' });
+      // The CP counts the bytes it sent: the zstd frame's, below the gzip frame's.
+      await cluster.cp.waitForSync({ hash });
+      const gzipFrame = await encodeConfigFrame(
+        { version: 1, hash },
+        cluster.cp.currentConfig!.config,
+      );
+      expect(cluster.cp.counters.wholeConfigsSent).toBe(1);
+      expect(cluster.cp.counters.wholeConfigBytesSent).toBeLessThan(gzipFrame.byteLength);
+      expect(dp.currentConfig?.config).toEqual(config);
+    });
+
+    it('a zstd bomb past maxConfigBytes closes the link with PAYLOAD_TOO_LARGE, and zstd that is not closes it with PROTOCOL_VIOLATION; the DP keeps its config', async () => {
+      for (const [payload, code] of [
+        [zstdCompressSync(Buffer.alloc(5_000_000, 0x20)), 'PAYLOAD_TOO_LARGE'],
+        [Buffer.from('not zstd at all'), 'PROTOCOL_VIOLATION'],
+      ] as const) {
+        const clock = new FakeClock();
+        const { certificate } = await generateClusterCertificate({ clock });
+        const trust = new TrustVerifier({ mode: 'pinned', certificates: [certificate], clock });
+        const evil = memoryTransport({ clock, certificates: [certificate] });
+        await evil.server.listen((connection: Connection) => {
+          void (async () => {
+            for await (const _ of connection) {
+              const frame = assembleConfigFrame(
+                { version: 1, hash: 'a'.repeat(32), encoding: 'zstd' },
+                payload,
+              );
+              await connection.send(frame).catch(() => undefined);
+              break;
+            }
+          })();
+        });
+        const dp = new DataPlane({
+          transport: evil.client({ certificates: [certificate] }),
+          trust,
+          version: '3.10.0',
+          clock,
+          maxConfigBytes: 1024 * 1024,
+        });
+        cleanups.push(() => dp.stop());
+        const failure = new Promise<PlanesyncError>((resolve) =>
+          dp.on('error', (error) => error.code === code && resolve(error)),
+        );
+        await dp.start();
+        expect((await failure).code).toBe(code);
+        expect(dp.currentConfig?.source).toBe('empty');
+      }
+    });
+
+    it('deltas stay gzip (a few hundred bytes), whatever the DP reads', async () => {
+      cluster = await createTestCluster({ controlPlane: { pushIntervalMs: 0 } });
+      const encodings: Array<string | undefined> = [];
+      const dp = cluster.dataPlane({ transport: notingEncodings(cluster, encodings) });
+      const connected = new Promise((resolve) => dp.once('connected', resolve));
+      await dp.start();
+      await connected;
+      const first = await cluster.cp.setConfig(config);
+      await dp.waitForConfig({ hash: first.hash });
+      const next = structuredClone(config);
+      next.services[3]!.port = 9999;
+      const second = await cluster.cp.setConfig(next);
+      await dp.waitForConfig({ hash: second.hash });
+      await cluster.cp.waitForSync({ hash: second.hash });
+      expect(cluster.cp.counters).toMatchObject({ wholeConfigsSent: 1, deltasSent: 1 });
+      expect(encodings).toEqual(['zstd', undefined]);
+      expect(dp.currentConfig?.config).toEqual(next);
+    });
+  },
+);
+
+/** The cluster's DP transport, noting each config or delta frame's encoding as it reaches the DP. */
+function notingEncodings(
+  cluster: TestCluster,
+  encodings: Array<string | undefined>,
+): TransportClient {
+  const client = cluster.transport.client({ certificates: [cluster.certificate] });
+  return {
+    async connect(options) {
+      const connection = await client.connect(options);
+      return new Proxy(connection, {
+        get(target, property, receiver) {
+          if (property === Symbol.asyncIterator)
+            return async function* () {
+              for await (const frame of target) {
+                const message = decodeFrame(frame);
+                if (message.type === 'config' || message.type === 'delta')
+                  encodings.push(message.body.header.encoding);
+                yield frame;
+              }
+            };
+          const value = Reflect.get(target, property, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    },
+  };
+}

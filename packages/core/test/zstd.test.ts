@@ -160,6 +160,14 @@ describe.skipIf(!zstdAvailable)(
       expect(encodings).toEqual(['zstd', undefined]);
       expect(dp.currentConfig?.config).toEqual(next);
     });
+
+    it('a hello offering encodings this CP does not know (more of them, longer names) is accepted, and zstd still sent', async () => {
+      cluster = await createTestCluster();
+      const future = Array.from({ length: 8 }, (_, i) => `later-encoding-${i}x`);
+      const dp = await handMade(['planesync/3'], [...future, 'zstd']);
+      const { hash } = await cluster.cp.setConfig(config);
+      expect((await dp()).header).toMatchObject({ hash, encoding: 'zstd' });
+    });
   },
 );
 

@@ -143,8 +143,12 @@ export const messageSchemas = {
     protocol: z.string().max(64),
     /** Every protocol the DP speaks; the CP picks the newest it speaks too. */
     protocols: z.array(z.string().max(64)).max(16).optional(),
-    /** Encodings of a whole config the DP reads besides gzip (planesync/3: `zstd`). */
-    compression: z.array(z.string().max(16)).max(8).optional(),
+    /**
+     * Encodings of a whole config the DP reads besides gzip (planesync/3: `zstd`). A list
+     * grows with later releases: an entry this CP cannot read is ignored, and a list it cannot
+     * read is none offered, never a refused DP.
+     */
+    compression: z.array(z.string().max(16).catch('')).max(64).optional().catch(undefined),
     nodeId: z.string().regex(/^[\x21-\x7e]{1,256}$/),
     hostname: shortText,
     version: z.string().max(64),

@@ -10,6 +10,7 @@ import {
   hashConfig,
   memoryTransport,
   type PlanesyncError,
+  planesyncProtocol,
   type TransportClient,
   TrustVerifier,
 } from '../src/index.ts';
@@ -167,6 +168,49 @@ describe.skipIf(!zstdAvailable)(
       const dp = await handMade(['planesync/3'], [...future, 'zstd']);
       const { hash } = await cluster.cp.setConfig(config);
       expect((await dp()).header).toMatchObject({ hash, encoding: 'zstd' });
+    });
+
+    it('a send aborted while its zstd frame is being made ends at once, sending nothing', async () => {
+      const link = planesyncProtocol().controlPlane.open(
+        { send: () => Promise.reject(new Error('nothing is to be sent')) } as never,
+        { controlPlaneVersion: '3.10.0' },
+      );
+      link.identify(
+        encodeMessage('hello', {
+          protocol: 'planesync/3',
+          protocols: ['planesync/3'],
+          compression: ['zstd'],
+          nodeId: 'aborted',
+          hostname: 'h',
+          version: '3.10.0',
+          configHash: EMPTY_CONFIG_HASH,
+          configVersion: 0,
+        } as never),
+      );
+      // Its zstd frame is made in libuv's pool: at least one turn of the event loop.
+      const large = {
+        _format_version: '3.0',
+        services: Array.from({ length: 10_000 }, (_, i) => ({
+          name: `service-${i}-${(i * 2654435761) % 4294967296}`,
+          host: `backend-${i}.internal`,
+          port: 1000 + (i % 60_000),
+        })),
+      };
+      const { config_hash: hash, hashes } = hashConfig(large);
+      const encoded = await planesyncProtocol()
+        .controlPlane.encodeConfig(large)
+        .seal({ version: 1, hash, hashes });
+      const controller = new AbortController();
+      const sending = link.sendConfig(encoded, { signal: controller.signal });
+      controller.abort();
+      const settled = await Promise.race([
+        sending.then(
+          () => 'sent',
+          (error: PlanesyncError) => error.code,
+        ),
+        new Promise((resolve) => setImmediate(() => resolve('still making the zstd frame'))),
+      ]);
+      expect(settled).toBe('ABORTED');
     });
   },
 );

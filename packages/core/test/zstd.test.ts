@@ -2,15 +2,18 @@ import { zstdCompressSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Connection,
+  ControlPlane,
   DataPlane,
   decodeFrame,
   EMPTY_CONFIG_HASH,
   encodeMessage,
   generateClusterCertificate,
   hashConfig,
+  kongProtocol,
   memoryTransport,
   type PlanesyncError,
   planesyncProtocol,
+  silentLogger,
   type TransportClient,
   TrustVerifier,
 } from '../src/index.ts';
@@ -242,3 +245,68 @@ function notingEncodings(
     },
   };
 }
+
+describe("the CP's counters, whatever a transport's send resolves with", () => {
+  it('count the bytes of the frame a protocol sent, not the value its connection resolved with', async () => {
+    // `Promise<number>` and `Promise<boolean>` are both a `Promise<void>` to TypeScript: a
+    // transport's send may resolve with anything, and Kong's link passes it on.
+    for (const resolvedWith of [true, 1] as const) {
+      const clock = new FakeClock();
+      const { certificate } = await generateClusterCertificate({ clock });
+      const transport = memoryTransport({ clock, certificates: [certificate] });
+      const server = new Proxy(transport.server, {
+        get(target, property, receiver) {
+          if (property === 'listen')
+            return (handler: (connection: Connection) => void, ...rest: never[]) =>
+              target.listen(
+                (connection) =>
+                  handler(
+                    new Proxy(connection, {
+                      get(inner, key) {
+                        const value = Reflect.get(inner, key, inner);
+                        if (key === 'send')
+                          return (...args: Parameters<Connection['send']>) =>
+                            value.apply(inner, args).then(() => resolvedWith);
+                        return typeof value === 'function' ? value.bind(inner) : value;
+                      },
+                    }),
+                  ),
+                ...rest,
+              );
+          const value = Reflect.get(target, property, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const trust = new TrustVerifier({ mode: 'pinned', certificates: [certificate], clock });
+      const cp = new ControlPlane({
+        transport: server,
+        trust,
+        version: '3.10.0',
+        clock,
+        protocols: [kongProtocol()],
+        logger: silentLogger,
+      });
+      await cp.start();
+      const dp = new DataPlane({
+        transport: transport.client({ certificates: [certificate] }),
+        trust,
+        version: '3.10.0',
+        clock,
+        protocol: kongProtocol(),
+        logger: silentLogger,
+      });
+      try {
+        await dp.start();
+        const { hash } = await cp.setConfig(config);
+        await dp.waitForConfig({ hash });
+        await cp.waitForSync({ hash });
+        expect(cp.counters.wholeConfigsSent).toBe(1);
+        // The config's frame is some kilobytes: not `true` (1), nor 1.
+        expect(cp.counters.wholeConfigBytesSent).toBeGreaterThan(1000);
+      } finally {
+        await dp.stop();
+        await cp.stop();
+      }
+    }
+  });
+});

@@ -32,7 +32,7 @@ export interface FeedTarget {
   wants(config: EncodedConfig, force: boolean): boolean;
   /** Sends one config frame; resolves when the transport has taken it. */
   /** Resolves with the bytes sent when the protocol sent another encoding of `config`. */
-  send(config: EncodedConfig, signal: AbortSignal): Promise<number | undefined>;
+  send(config: EncodedConfig, signal: AbortSignal): Promise<unknown>;
   /** A send failed (the session closes the link and reports). */
   failed(error: unknown): void;
   /**
@@ -365,7 +365,10 @@ export class ConfigBroadcaster<TConfig = unknown> {
   }
 
   /** @internal A feed's frame went out. */
-  sent(config: EncodedConfig, bytes = config.frame.byteLength): void {
+  sent(config: EncodedConfig, sentBytes?: unknown): void {
+    // A `void` send may resolve with whatever its transport's did (TypeScript lets a
+    // `Promise<boolean>` be one): only a number is a count of bytes sent.
+    const bytes = typeof sentBytes === 'number' ? sentBytes : config.frame.byteLength;
     if (config.base === undefined) {
       this.#sent.wholeFrames++;
       this.#sent.wholeBytes += bytes;

@@ -146,9 +146,9 @@ export class DataPlaneSession implements FeedTarget {
     if (error) this.#report(error);
   }
 
-  send(config: EncodedConfig, signal: AbortSignal): Promise<number | undefined> {
-    // A protocol's `void` is `undefined` here: no wrapper, so the count comes when it did.
-    return this.#link.sendConfig(config, { signal }) as Promise<number | undefined>;
+  send(config: EncodedConfig, signal: AbortSignal): Promise<unknown> {
+    // No wrapper, so the count comes when it did; the broadcaster counts only numbers.
+    return this.#link.sendConfig(config, { signal });
   }
 
   failed(error: unknown): void {

@@ -292,8 +292,9 @@ class KongControlPlaneLink implements ControlPlaneLink {
 
   async acknowledgeTelemetry(): Promise<void> {}
 
-  sendConfig(config: EncodedConfig, options?: { signal?: AbortSignal }): Promise<void> {
-    return this.connection.send(config.frame, options);
+  async sendConfig(config: EncodedConfig, options?: { signal?: AbortSignal }): Promise<void> {
+    // Not the transport's value: a number would be counted as the bytes of another encoding.
+    await this.connection.send(config.frame, options);
   }
 
   listen(deliver: (message: DataPlaneMessage) => void): void {

@@ -6,10 +6,10 @@ import type { ConfigHashes, ConfigSnapshot } from '../config/snapshot.ts';
 import type { DataPlaneConfigMachine } from '../config/state-machine.ts';
 import { type ConfigSchema, validateConfig } from '../config/validate.ts';
 import {
-  AbortedError,
   ConfigDeltaInvalidError,
   ConfigHashMismatchError,
   ConfigInvalidError,
+  untilAborted,
 } from '../errors.ts';
 import { asPlanesyncError } from '../protocol/failure.ts';
 import type { License } from '../protocol/messages.ts';
@@ -196,14 +196,4 @@ function unchangedHashes(hashes: ConfigHashes, changed: ReadonlySet<string>) {
   for (const key of ['routes', 'services', 'plugins', 'upstreams', 'targets'] as const)
     if (!changed.has(key)) known[key] = hashes[key];
   return known;
-}
-
-/** `promise`, or an `ABORTED` rejection as soon as `signal` aborts. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new AbortedError(undefined, { cause: signal.reason }));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new AbortedError(undefined, { cause: signal.reason }));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }

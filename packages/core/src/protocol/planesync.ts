@@ -2,10 +2,10 @@ import { constants } from 'node:buffer';
 import { z } from 'zod';
 import { applyDelta, type ConfigDelta } from '../config/delta.ts';
 import {
-  AbortedError,
   ConfigDeltaInvalidError,
   ProtocolViolationError,
   throwIfAborted,
+  untilAborted,
   VersionIncompatibleError,
 } from '../errors.ts';
 import { TELEMETRY_SLICE, yieldToEventLoop } from '../host/event-loop.ts';
@@ -321,30 +321,10 @@ class PlanesyncControlPlaneLink implements ControlPlaneLink {
     }
     // A newer version aborts this send: it does not wait for this version's zstd frame, which
     // is still made (for the next DP) while the newer one goes.
-    const frame = await unlessAborted(zstdFrameFor(config), options?.signal);
+    const frame = await untilAborted(zstdFrameFor(config), options?.signal);
     await this.connection.send(frame, options);
     return frame.byteLength;
   }
-}
-
-/** `promise`, or `ABORTED` as soon as `signal` aborts. */
-function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(new AbortedError(undefined, { cause: signal.reason }));
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(new AbortedError(undefined, { cause: signal.reason }));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 class PlanesyncDataPlaneLink implements DataPlaneLink {

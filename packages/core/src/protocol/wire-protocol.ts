@@ -213,9 +213,10 @@ export interface ControlPlaneLink {
   acknowledgeTelemetry(batch: number): Promise<void>;
   /**
    * Sends one encoded config. A protocol that sends another encoding of it to this DP
-   * (planesync/3's zstd) resolves with the bytes it sent, for the CP's counters.
+   * (planesync/3's zstd) resolves with the bytes it sent, for the CP's counters; anything
+   * but a number (nothing, as most do) counts as `encoded.frame`'s length.
    */
-  sendConfig(encoded: EncodedConfig, options?: AbortOptions): Promise<number | undefined | void>;
+  sendConfig(encoded: EncodedConfig, options?: AbortOptions): Promise<unknown>;
   /**
    * Messages that arrive outside the frame stream (a WebSocket ping carrying the DP's hash):
    * the session hands its handler here once the DP is identified. Optional.

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
+import { gunzip, gzip } from 'node:zlib';
 import {
   ControlPlane,
   DataPlane,
@@ -23,9 +23,10 @@ import { lmdbStore } from '@planesync/storage-lmdb';
 import { wsServer } from '@planesync/transport-ws';
 import { WebSocketServer } from 'ws';
 import { Fleet, sharedNow } from './fleet.ts';
-import { type BenchResult, spanProfiler } from './harness.ts';
+import { type BenchResult, compare, spanProfiler } from './harness.ts';
 
 const gunzipAsync = promisify(gunzip);
+const gzipAsync = promisify(gzip);
 const quick = process.env.PLANESYNC_BENCH_QUICK === '1';
 const FANOUT_SIZES = quick
   ? [100]
@@ -259,6 +260,44 @@ async function fanOut(
       notes: `the issue's figure (target ≤ 1.10×); against the raw send without acks: ${((total - prepare) / baselineMs).toFixed(2)}×`,
     },
   ];
+}
+
+/**
+ * setConfig's own work (validate, hash, compress, fingerprint the entities for the delta
+ * history, publish), on a CP with no DP, against `JSON.stringify` + gzip of the same config in
+ * the same parallel pieces the CP compresses (members of 1 024 entities, in libuv's pool).
+ */
+async function setConfigOwnWork(targetBytes: number, trust: TrustVerifier, cert: string) {
+  const config = await configOfCompressedSize(targetBytes);
+  const cp = new ControlPlane({
+    transport: memoryTransport({ certificates: [cert] }).server,
+    trust,
+    version: '3.10.0',
+    maxConfigFrameBytes: 64 * 1024 * 1024,
+    pushIntervalMs: 0,
+  });
+  await cp.start();
+  let round = 0;
+  const result = await compare({
+    name: `setConfig's own work, ${Math.round(targetBytes / 1024)} KiB frame`,
+    subject: ['setConfig on a CP with no DP', () => cp.setConfig({ ...config, round: round++ })],
+    baseline: [
+      'JSON.stringify + gzip in pieces of 1 024 entities',
+      async () => {
+        const variant = { ...config, round: round++ };
+        const pieces: string[] = [];
+        const { services, ...rest } = variant;
+        for (let at = 0; at < services.length; at += 1_024)
+          pieces.push(JSON.stringify(services.slice(at, at + 1_024)));
+        pieces.push(JSON.stringify(rest));
+        await Promise.all(pieces.map((piece) => gzipAsync(piece)));
+      },
+    ],
+    samples: 7,
+    warmup: 2,
+  });
+  await cp.stop();
+  return { ...result, notes: 'target ≤ 1.3× (issue 23)' };
 }
 
 /** The current version's frame, as the CP sends it. */
@@ -604,6 +643,10 @@ export async function run(): Promise<BenchResult[]> {
     for (const n of FANOUT_SIZES) {
       for (const kib of FRAME_KIB) results.push(...(await fanOut(n, kib * 1024, pair, trust)));
     }
+  }
+  if (!only || only === 'own-work') {
+    for (const kib of FRAME_KIB)
+      results.push(await setConfigOwnWork(kib * 1024, trust, cluster.certificate));
   }
   if (!only || only === 'apply') {
     for (const bytes of [64 * 1024, 1024 * 1024]) results.push(await dpApply(bytes, pair, trust));

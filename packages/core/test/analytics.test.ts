@@ -9,6 +9,7 @@ import {
   type TransportClient,
 } from '../src/index.ts';
 import { createTestCluster, FakeClock, type TestCluster } from '../src/testing/index.ts';
+import { checkAgainstFifoModel, fifoOperations } from './fifo-model.ts';
 
 describe('RingBuffer', () => {
   it('pushes in O(1) and drops exactly the oldest when full, counting them', () => {
@@ -41,42 +42,19 @@ describe('RingBuffer', () => {
 
   it('holds what a plain FIFO of its capacity holds, through growth, wrap-around and requeues, allocating only as entries come', () => {
     fc.assert(
-      fc.property(
-        fc.integer({ min: 1, max: 5_000 }),
-        fc.array(
-          fc.oneof(
-            fc.record({ push: fc.integer({ min: 1, max: 3_000 }) }),
-            fc.record({ drain: fc.integer({ min: 0, max: 3_000 }), requeue: fc.boolean() }),
-          ),
-          { maxLength: 12 },
-        ),
-        (capacity, operations) => {
-          const ring = new RingBuffer<number>(capacity);
-          let model: number[] = [];
-          let dropped = 0;
-          let next = 0;
-          for (const operation of operations) {
-            if ('push' in operation) {
-              for (let i = 0; i < operation.push; i++) {
-                ring.push(next);
-                model.push(next++);
-                if (model.length > capacity) {
-                  model.shift();
-                  dropped++;
-                }
-              }
-            } else {
-              const taken = ring.drain(operation.drain);
-              expect(taken).toEqual(model.slice(0, operation.drain));
-              model = model.slice(taken.length);
-              if (operation.requeue) {
-                ring.requeue(taken);
-                const room = capacity - model.length;
-                const kept = taken.length > room ? taken.slice(taken.length - room) : taken;
-                dropped += taken.length - kept.length;
-                model = [...kept, ...model];
-              }
-            }
+      fc.property(fc.integer({ min: 1, max: 5_000 }), fifoOperations, (capacity, operations) => {
+        const ring = new RingBuffer<number>(capacity);
+        checkAgainstFifoModel(
+          capacity,
+          operations,
+          {
+            push: (n) => ring.push(n),
+            drain: (max) => {
+              const taken = ring.drain(max);
+              return { taken, requeue: () => ring.requeue(taken) };
+            },
+          },
+          (model, dropped) => {
             expect([...ring]).toEqual(model);
             expect([ring.length, ring.dropped, ring.peek()]).toEqual([
               model.length,
@@ -84,9 +62,9 @@ describe('RingBuffer', () => {
               model[0],
             ]);
             expect(ring.allocated).toBeLessThanOrEqual(capacity);
-          }
-        },
-      ),
+          },
+        );
+      }),
       { numRuns: 200 },
     );
     // An idle DP's buffer of 100 000 holds a thousand slots until records come.

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type ConfigSnapshot,
-  type Connection,
   ControlPlane,
   DataPlane,
   type DataPlaneStatus,
@@ -23,6 +22,7 @@ import {
 } from '../src/index.ts';
 import { decodeFrame, encodeConfigFrame, encodeMessage } from '../src/protocol/index.ts';
 import { createTestCluster, FakeClock, type TestCluster } from '../src/testing/index.ts';
+import { dataPlaneSent } from './hostile-control-plane.ts';
 
 const configA = { _format_version: '3.0', services: [{ name: 'a', host: 'a.internal' }] };
 const configB = { _format_version: '3.0', services: [{ name: 'b', host: 'b.internal' }] };
@@ -819,38 +819,14 @@ describe('bad input loses nothing', () => {
   ])(
     'a gzip bomb past %s closes the link with PAYLOAD_TOO_LARGE and the DP keeps its config',
     async (option) => {
-      const clock = new FakeClock();
-      const { certificate } = await generateClusterCertificate({ clock });
-      const trust = new TrustVerifier({ mode: 'pinned', certificates: [certificate], clock });
-      cluster = await createTestCluster({ clock });
-      const evil = (await import('../src/index.ts')).memoryTransport({
-        clock,
-        certificates: [certificate],
-      });
-      await evil.server.listen((connection: Connection) => {
-        void (async () => {
-          for await (const _ of connection) {
-            const bomb = { _format_version: '3.0', padding: 'x'.repeat(5_000_000) };
-            await connection
-              .send(await encodeConfigFrame({ version: 1, hash: 'a'.repeat(32) }, bomb))
-              .catch(() => undefined);
-            break;
-          }
-        })();
-      });
-      const dp = new DataPlane({
-        transport: evil.client({ certificates: [certificate] }),
-        trust,
-        version: '3.10.0',
-        clock,
-        [option]: 1024 * 1024,
-      });
-      cleanups.push(() => dp.stop());
-      const failure = new Promise<PlanesyncError>((resolve) =>
-        dp.on('error', (error) => error.code === 'PAYLOAD_TOO_LARGE' && resolve(error)),
+      const bomb = { _format_version: '3.0', padding: 'x'.repeat(5_000_000) };
+      const { dp, error } = await dataPlaneSent(
+        () => encodeConfigFrame({ version: 1, hash: 'a'.repeat(32) }, bomb),
+        'PAYLOAD_TOO_LARGE',
+        { [option]: 1024 * 1024 },
       );
-      await dp.start();
-      expect((await failure).code).toBe('PAYLOAD_TOO_LARGE');
+      cleanups.push(() => dp.stop());
+      expect(error.code).toBe('PAYLOAD_TOO_LARGE');
       expect(dp.currentConfig?.source).toBe('empty');
     },
   );

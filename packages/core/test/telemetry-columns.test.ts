@@ -13,6 +13,7 @@ import {
 } from '../src/index.ts';
 import { encodeTelemetryColumns, readTelemetryColumns } from '../src/protocol/telemetry-columns.ts';
 import { createTestCluster, FakeClock, type TestCluster } from '../src/testing/index.ts';
+import { checkAgainstFifoModel, fifoOperations } from './fifo-model.ts';
 
 const MiB = 1024 * 1024;
 
@@ -240,51 +241,32 @@ describe('the DP’s analytics buffer as columns', () => {
 
   it('holds what a plain FIFO of its capacity holds, through chunks, drops and requeues, holding chunks only for the records it has', () => {
     fc.assert(
-      fc.property(
-        fc.integer({ min: 1, max: 5_000 }),
-        fc.array(
-          fc.oneof(
-            fc.record({ push: fc.integer({ min: 1, max: 3_000 }) }),
-            fc.record({ drain: fc.integer({ min: 0, max: 3_000 }), requeue: fc.boolean() }),
-          ),
-          { maxLength: 12 },
-        ),
-        (capacity, operations) => {
-          const ring = new RecordRing(capacity);
-          let model: number[] = [];
-          let dropped = 0;
-          let next = 0;
-          for (const operation of operations) {
-            if ('push' in operation) {
-              for (let i = 0; i < operation.push; i++) {
-                push(ring, next);
-                model.push(next++);
-                if (model.length > capacity) {
-                  model.shift();
-                  dropped++;
-                }
-              }
-            } else {
-              const drained = ring.drain(operation.drain);
-              expect(numbers(drained)).toEqual(model.slice(0, operation.drain));
-              model = model.slice(drained.seqs.length);
-              if (operation.requeue) {
-                ring.requeue(drained);
-                const room = capacity - model.length;
-                const kept = Math.max(0, drained.seqs.length - room);
-                dropped += kept;
-                model = [...numbers(drained).slice(kept), ...model];
-              }
-            }
+      fc.property(fc.integer({ min: 1, max: 5_000 }), fifoOperations, (capacity, operations) => {
+        const ring = new RecordRing(capacity);
+        let lastModel: readonly number[] = [];
+        let lastDropped = 0;
+        checkAgainstFifoModel(
+          capacity,
+          operations,
+          {
+            push: (n) => push(ring, n),
+            drain: (max) => {
+              const drained = ring.drain(max);
+              return { taken: numbers(drained), requeue: () => ring.requeue(drained) };
+            },
+          },
+          (model, dropped) => {
             expect(ring.length).toBe(model.length);
             // The records plus at most two partly used chunks and the spare.
             expect(ring.allocated).toBeLessThanOrEqual(model.length + 3 * 1_024);
-          }
-          expect(numbers(ring.drain(Number.POSITIVE_INFINITY))).toEqual(model);
-          expect(ring.resetDropped()).toBe(dropped);
-          expect(ring.resetDropped()).toBe(0);
-        },
-      ),
+            lastModel = model;
+            lastDropped = dropped;
+          },
+        );
+        expect(numbers(ring.drain(Number.POSITIVE_INFINITY))).toEqual(lastModel);
+        expect(ring.resetDropped()).toBe(lastDropped);
+        expect(ring.resetDropped()).toBe(0);
+      }),
       { numRuns: 200 },
     );
   });

@@ -5,7 +5,6 @@ import {
   ConfigDeltaInvalidError,
   ProtocolViolationError,
   throwIfAborted,
-  untilAborted,
   VersionIncompatibleError,
 } from '../errors.ts';
 import { TELEMETRY_SLICE, yieldToEventLoop } from '../host/event-loop.ts';
@@ -115,9 +114,15 @@ export function planesyncProtocol(options: PlanesyncProtocolOptions = {}): WireP
 function encodePlanesyncConfig(config: unknown, options?: CompressOptions): PendingEncoding {
   const compressing = compressConfig(config, options);
   compressing.catch(() => undefined); // a dropped encoding must not be an unhandled rejection
+  // The zstd of the same JSON, made as soon as the gzip is and sealed with it: a push to DPs
+  // that read zstd goes out with the rest, never after setConfig resolved.
+  const zstd = zstdAvailable ? compressing.then(zstdOf) : undefined;
+  zstd?.catch(() => undefined);
   return {
     async seal(header) {
-      return encoded({ ...header }, await compressing);
+      const compressed = await compressing;
+      // A zstd that cannot be made is no failure: those DPs get the gzip frame.
+      return encoded({ ...header }, compressed, await zstd?.catch(() => undefined));
     },
   };
 }
@@ -133,7 +138,11 @@ function encodePlanesyncDelta(delta: ConfigDelta, base: string): PendingEncoding
   };
 }
 
-function encoded(header: ConfigHeader | DeltaHeader, compressed: Uint8Array): EncodedConfig {
+function encoded(
+  header: ConfigHeader | DeltaHeader,
+  compressed: Uint8Array,
+  zstd?: Uint8Array,
+): EncodedConfig {
   const { license, ...rest } = header;
   // A delta's header leaves out the per-collection hashes (the DP computes them as it checks
   // the result): for a one-entity change they were more than half the frame.
@@ -148,27 +157,23 @@ function encoded(header: ConfigHeader | DeltaHeader, compressed: Uint8Array): En
     ...('base' in header ? { base: header.base } : {}),
     frame: assembleConfigFrame(license ? { ...fields, license } : fields, compressed),
     relicense: (next: License | undefined) =>
-      encoded(next ? { ...rest, license: next } : rest, compressed),
+      encoded(next ? { ...rest, license: next } : rest, compressed, zstd),
   };
-  // A whole config's zstd frame, made the first time a DP that reads zstd is sent it.
-  if (!('base' in header) && zstdAvailable) {
-    let made: Promise<Uint8Array> | undefined;
-    zstdFrames.set(config, () => {
-      made ??= zstdOf(compressed).then((payload) =>
-        assembleConfigFrame(
-          { ...(license ? { ...fields, license } : fields), encoding: 'zstd' },
-          payload,
-        ),
-      );
-      return made;
-    });
-  }
+  // A whole config's zstd frame, sent instead to DPs that read zstd when it is the smaller.
+  if (zstd && !('base' in header) && zstd.byteLength < compressed.byteLength)
+    zstdFrames.set(
+      config,
+      assembleConfigFrame(
+        { ...(license ? { ...fields, license } : fields), encoding: 'zstd' },
+        zstd,
+      ),
+    );
   return config;
 }
 
-/** The zstd frame of each whole config encoded here, made on first use. */
-const zstdFrames = new WeakMap<EncodedConfig, () => Promise<Uint8Array>>();
-/** The zstd payload of each gzip payload, shared by its relicensed frames. */
+/** The zstd frame of each whole config encoded here, when it has one. */
+const zstdFrames = new WeakMap<EncodedConfig, Uint8Array>();
+/** The zstd payload of each gzip payload (a version sealed again under another number shares it). */
 const zstdPayloads = new WeakMap<Uint8Array, Promise<Uint8Array>>();
 
 /** The largest buffer: the CP inflates only payloads it compressed itself. */
@@ -182,21 +187,6 @@ function zstdOf(gzipPayload: Uint8Array): Promise<Uint8Array> {
     zstdPayloads.set(gzipPayload, made);
   }
   return made;
-}
-
-/**
- * The frame to send a DP that reads zstd: `config`'s zstd frame when it has one no larger than
- * its gzip frame, else its gzip frame (a delta, or a zstd that failed: never a lost push).
- */
-async function zstdFrameFor(config: EncodedConfig): Promise<Uint8Array> {
-  const make = zstdFrames.get(config);
-  if (!make) return config.frame;
-  try {
-    const frame = await make();
-    return frame.byteLength <= config.frame.byteLength ? frame : config.frame;
-  } catch {
-    return config.frame;
-  }
 }
 
 const telemetrySliceSchema = z.array(telemetryRecordSchema);
@@ -315,15 +305,9 @@ class PlanesyncControlPlaneLink implements ControlPlaneLink {
     config: EncodedConfig,
     options?: { signal?: AbortSignal },
   ): Promise<number | undefined> {
-    if (!this.#zstd) {
-      await this.connection.send(config.frame, options);
-      return undefined;
-    }
-    // A newer version aborts this send: it does not wait for this version's zstd frame, which
-    // is still made (for the next DP) while the newer one goes.
-    const frame = await untilAborted(zstdFrameFor(config), options?.signal);
-    await this.connection.send(frame, options);
-    return frame.byteLength;
+    const zstd = this.#zstd ? zstdFrames.get(config) : undefined;
+    await this.connection.send(zstd ?? config.frame, options);
+    return zstd?.byteLength;
   }
 }
 

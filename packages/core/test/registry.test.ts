@@ -413,3 +413,30 @@ describe('a node id belongs to one certificate while it is connected, across the
     expect(await outcome).toBe('NODE_ID_IN_USE');
   });
 });
+
+describe('the CP drops a DP that falls silent for the heartbeat timeout', () => {
+  it('however many frames came before, it is dropped 45 s after its last one, not before', async () => {
+    cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
+    const { clock, cp } = cluster;
+    const errors: string[] = [];
+    cp.on('error', (error) => errors.push(error.code));
+    const connection = await cluster.transport
+      .client({ certificates: [cluster.certificate] })
+      .connect();
+    stops.push(() => connection.close());
+    await connection.send(hello());
+    await vi.waitFor(() => expect(cp.dataPlanes()[0]?.connected).toBe(true));
+    // A heartbeat every 30 s for five minutes, each one moving the deadline on.
+    for (let beat = 0; beat < 10; beat++) {
+      await clock.advance(30_000);
+      await connection.send(encodeMessage('ping', { version: 0, hash: EMPTY_CONFIG_HASH }));
+      await vi.waitFor(() => expect(cp.dataPlanes()[0]?.lastSeen).toBe(clock.now()));
+    }
+    await clock.advance(44_999);
+    expect(connection.isClosed).toBe(false);
+    expect(errors).toEqual([]);
+    await clock.advance(1);
+    expect(await connection.closed).toMatchObject({ code: 1001, reason: 'heartbeat timeout' });
+    expect(errors).toEqual(['HEARTBEAT_TIMEOUT']);
+  });
+});

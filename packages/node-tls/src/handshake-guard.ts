@@ -67,7 +67,7 @@ export class HandshakeGuard {
   readonly #logger: Logger;
   readonly #clock: Clock;
   /** Waiting sockets by `address:port`, oldest first. */
-  readonly #pending = new Map<string, { socket: Socket; timer: TimerId }>();
+  readonly #pending = new Map<string, { socket: Socket; timer: TimerId; onClose: () => void }>();
   /** Refused peers whose answer is on its way. */
   readonly #refused = new Map<Socket, TimerId>();
   #dropped = 0;
@@ -131,9 +131,10 @@ export class HandshakeGuard {
       () => this.#drop(key, socket, 'handshake timeout'),
       this.timeoutMs,
     );
-    this.#pending.set(key, { socket, timer });
     // Read the key now: a closed socket no longer knows its address.
-    socket.once('close', () => this.#forget(key));
+    const onClose = () => this.#forget(key);
+    this.#pending.set(key, { socket, timer, onClose });
+    socket.once('close', onClose);
     if (this.#pending.size > this.#max) {
       const [oldestKey, oldest] = this.#pending.entries().next().value as [
         string,
@@ -148,6 +149,8 @@ export class HandshakeGuard {
     if (!entry) return;
     this.#clock.clearTimeout(entry.timer);
     this.#pending.delete(key);
+    // Settled: a connection that lives for days holds nothing of the guard's.
+    entry.socket.removeListener('close', entry.onClose);
   }
 
   #drop(key: string, socket: Socket, why: string): void {

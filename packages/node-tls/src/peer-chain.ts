@@ -27,12 +27,22 @@ export function peerCertificateChain(socket: TLSSocket): Uint8Array[] {
 
 /**
  * The certificate this side presented, DER (node keeps the leaf only): a node's own
- * certificate, whose expiry core watches. Empty when it presented none.
+ * certificate, whose expiry core watches. Empty when it presented none. A server presents the
+ * same certificate on every connection, so the same frozen chain is returned while it does:
+ * a thousand connections hold one copy of it, not a thousand.
  */
-export function localCertificateChain(socket: TLSSocket): Uint8Array[] {
+export function localCertificateChain(socket: TLSSocket): readonly Uint8Array[] {
   const own = socket.getCertificate();
-  return own && 'raw' in own && own.raw ? [new Uint8Array(own.raw)] : [];
+  const raw = own && 'raw' in own ? own.raw : undefined;
+  if (!raw) return NO_CERTIFICATES;
+  if (lastLocal && Buffer.compare(lastLocal[0]!, raw) === 0) return lastLocal;
+  lastLocal = Object.freeze([new Uint8Array(raw)]);
+  return lastLocal;
 }
+
+const NO_CERTIFICATES: readonly Uint8Array[] = Object.freeze([]);
+/** The chain `localCertificateChain` returned last. */
+let lastLocal: readonly Uint8Array[] | undefined;
 
 /**
  * `host:port`, IPv6 in brackets (`[::1]:8005`), as every planesync transport reports addresses.

@@ -61,6 +61,20 @@ describe('HandshakeGuard', () => {
     expect(client.closed).toBe(false);
   });
 
+  it('leaves nothing of its own on a settled socket: a connection that lives for days holds no listener of the guard', async () => {
+    const guard = new HandshakeGuard({ logger: silentLogger });
+    const { peer } = await guarded(guard);
+    const { server } = await peer();
+    const before = server.listenerCount('close');
+    guard.settled(server);
+    expect(server.listenerCount('close')).toBe(before - 1);
+    // The guard still forgets a socket that closes while it is watched.
+    const other = await peer();
+    other.client.destroy();
+    await closedOf(other.server);
+    expect(guard.pending).toBe(0);
+  });
+
   it('keeps at most maxPendingConnections, dropping the one waiting longest', async () => {
     const guard = new HandshakeGuard({ maxPendingConnections: 2, logger: silentLogger });
     const { peer } = await guarded(guard);

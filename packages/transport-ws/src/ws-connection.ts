@@ -3,6 +3,7 @@ import {
   AbortedError,
   type AbortOptions,
   CloseCode,
+  type CloseInfo,
   ConnectionClosedError,
   type ControlFrame,
 } from '@planesync/core';
@@ -24,20 +25,24 @@ const NO_STATUS_RECEIVED = 1005;
  * every ping itself.
  */
 export class WsConnection extends ConnectionBase {
-  readonly #control = new ControlFrameInbox();
+  /** Pings and pongs for `onControl`, made when the first arrives or is listened for. */
+  #control: ControlFrameInbox | undefined;
 
   /**
    * @param ws the upgraded WebSocket
    * @param socket the socket under it, whose buffer tells when a send must wait
    * @param pings `'manual'` when ws was told not to answer pings (`autoPong: false`)
+   * @param open the server's open connections: this one is in it until it has closed
    */
   constructor(
     private readonly ws: WebSocket,
     private readonly socket: Writable,
     init: ConnectionInit,
     pings: 'auto' | 'manual',
+    private readonly open?: Set<WsConnection>,
   ) {
     super(init);
+    open?.add(this);
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data, isBinary) => {
       if (!isBinary) {
@@ -81,6 +86,7 @@ export class WsConnection extends ConnectionBase {
   }
 
   onControl(listener: (frame: ControlFrame) => void): void {
+    this.#control ??= new ControlFrameInbox();
     this.#control.listen(listener);
   }
 
@@ -103,6 +109,11 @@ export class WsConnection extends ConnectionBase {
     this.ws.once('close', () => clearTimeout(timer));
   }
 
+  protected override finish(info: CloseInfo): void {
+    super.finish(info);
+    this.open?.delete(this);
+  }
+
   protected override pauseReading(): void {
     this.ws.pause();
   }
@@ -113,6 +124,7 @@ export class WsConnection extends ConnectionBase {
 
   #controlFrame(kind: 'ping' | 'pong', data: Buffer): void {
     if (this.isClosed) return;
+    this.#control ??= new ControlFrameInbox();
     this.#control.push({ kind, payload: new Uint8Array(data) });
   }
 }

@@ -13,6 +13,8 @@ import {
   type TransportServer,
 } from '@planesync/core';
 import {
+  type ConnectionInit,
+  type ConnectionRequest,
   checkRequestPath,
   checkRoutes,
   DEFAULT_MAX_PAYLOAD_BYTES,
@@ -185,23 +187,27 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
           if (admission.silent) return void socket.destroy();
           return refuse(socket, watch, admission.status ?? 403, admission.reason);
         }
+        const connectionRequest: {
+          -readonly [K in keyof ConnectionRequest]: ConnectionRequest[K];
+        } = {
+          // The route's own string (equal to the URL's path): a slice of the URL would keep
+          // the whole URL alive for as long as the connection.
+          path: endpoint.route.path,
+          rawQuery,
+        };
+        const init: ConnectionInit = {
+          remoteAddress,
+          peerCertificates,
+          localCertificates: localCertificateChain(tlsSocket),
+          metadata: query,
+          request: connectionRequest,
+          maxPayloadBytes,
+        };
+        const pings = endpoint.route.pings ?? 'auto';
+        // Only this callback sees the request's pieces: nothing kept per connection holds them.
         endpoint.sockets.handleUpgrade(request, socket, head, (ws) => {
-          const connection = new WsConnection(
-            ws,
-            tlsSocket,
-            {
-              remoteAddress,
-              peerCertificates,
-              localCertificates: localCertificateChain(tlsSocket),
-              metadata: query,
-              request: { path: url.pathname, rawQuery, subprotocol: ws.protocol || undefined },
-              maxPayloadBytes,
-            },
-            endpoint.route.pings ?? 'auto',
-          );
-          connections.add(connection);
-          void connection.closed.then(() => connections.delete(connection));
-          onConnection(connection);
+          connectionRequest.subprotocol = ws.protocol || undefined;
+          onConnection(new WsConnection(ws, tlsSocket, init, pings, connections));
         });
       });
       https.on('clientError', (error, socket) => {

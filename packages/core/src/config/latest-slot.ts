@@ -16,16 +16,26 @@ export class LatestSlot<T> {
   #controller: AbortController | undefined;
   #closed = false;
 
+  readonly #handler: SlotHandler<T>;
+  readonly #supersede: boolean;
+
   /**
    * @param deliver sends one value; a rejection is passed to `onError` (unless the delivery
-   *   was superseded) and delivery goes on.
+   *   was superseded) and delivery goes on. Or an object whose `deliver` and `failed` do the
+   *   same: one slot per DP then holds no closures of its own.
    * @param onError told of each failed delivery (default: ignored).
    */
   constructor(
-    private readonly deliver: (value: T, signal: AbortSignal) => Promise<void>,
-    private readonly onError: (error: unknown, value: T) => void = () => undefined,
-    private readonly options: { supersede?: boolean } = {},
-  ) {}
+    deliver: ((value: T, signal: AbortSignal) => Promise<void>) | SlotHandler<T>,
+    onError?: (error: unknown, value: T) => void,
+    options: { supersede?: boolean } = {},
+  ) {
+    this.#handler =
+      typeof deliver === 'function'
+        ? { deliver, ...(onError ? { failed: onError } : {}) }
+        : deliver;
+    this.#supersede = options.supersede === true;
+  }
 
   /** Whether a value is waiting behind the one being delivered. */
   get pending(): boolean {
@@ -36,7 +46,7 @@ export class LatestSlot<T> {
   offer(value: T): void {
     if (this.#closed) return;
     this.#waiting = { value };
-    if (this.options.supersede) this.#current?.abort();
+    if (this.#supersede) this.#current?.abort();
     this.#running ??= this.#drain();
   }
 
@@ -64,9 +74,9 @@ export class LatestSlot<T> {
         const controller = this.#controller;
         this.#current = controller;
         try {
-          await this.deliver(value, controller.signal);
+          await this.#handler.deliver(value, controller.signal);
         } catch (error) {
-          if (!controller.signal.aborted) this.onError(error, value);
+          if (!controller.signal.aborted) this.#handler.failed?.(error, value);
         }
       }
     } finally {
@@ -74,4 +84,12 @@ export class LatestSlot<T> {
       this.#running = undefined;
     }
   }
+}
+
+/** What a LatestSlot delivers its values to. */
+export interface SlotHandler<T> {
+  /** Sends one value; a rejection goes to `failed` unless the delivery was superseded. */
+  deliver(value: T, signal: AbortSignal): Promise<void>;
+  /** Told of each failed delivery. */
+  failed?(error: unknown, value: T): void;
 }

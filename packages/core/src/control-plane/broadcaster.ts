@@ -2,7 +2,7 @@ import type { Clock, TimerId } from '../clock.ts';
 import type { ClusterState, SharedVersion } from '../cluster/contract.ts';
 import { applyConfigChange, type ConfigChange } from '../config/change.ts';
 import { type ConfigFingerprint, diffConfig, fingerprintConfig } from '../config/delta.ts';
-import { LatestSlot } from '../config/latest-slot.ts';
+import { LatestSlot, type SlotHandler } from '../config/latest-slot.ts';
 import type { ConfigPublisher, PublishedConfig } from '../config/publisher.ts';
 import { InternalError, PayloadTooLargeError, type PlanesyncError, StateError } from '../errors.ts';
 import { asPlanesyncError } from '../protocol/failure.ts';
@@ -42,12 +42,15 @@ export interface FeedTarget {
   blocked(error: PlanesyncError | undefined): void;
 }
 
+/** What a feed's slot holds: the version to send, whether even to a DP that has it, its base. */
+type FeedOffer = { config: EncodedConfig; force: boolean; from: string | undefined };
+
 /**
  * One DP's pacing: at most one config frame in flight; versions published meanwhile wait
  * and only the newest goes next, once the DP answered (ack, nack, or a heartbeat carrying the
  * hash) or `configAckTimeoutMs` passed.
  */
-export class DataPlaneFeed {
+export class DataPlaneFeed implements SlotHandler<FeedOffer> {
   /** The config frame sent and not yet answered. */
   #inFlight:
     | { hash: string; served?: string | undefined; answered: (acked?: boolean) => void }
@@ -56,7 +59,7 @@ export class DataPlaneFeed {
   #wholeNext = false;
   /** The last frame the transport took. */
   #lastSent: EncodedConfig | undefined;
-  readonly #slot: LatestSlot<{ config: EncodedConfig; force: boolean; from: string | undefined }>;
+  readonly #slot: LatestSlot<FeedOffer>;
 
   constructor(
     private readonly owner: ConfigBroadcaster,
@@ -64,38 +67,42 @@ export class DataPlaneFeed {
     private readonly clock: Clock,
     private readonly ackTimeoutMs: number,
   ) {
-    this.#slot = new LatestSlot(
-      async ({ config, force, from }, signal) => {
-        // The DP may have caught up while this version waited its turn.
-        if (!target.wants(config, force)) return;
-        // A delta made from the hash the DP had when it was offered: if the DP has moved on
-        // (it applied the frame that was in flight), make the delta from where it is now.
-        if (config.base !== undefined && from !== this.#base()) {
-          this.offer(force);
-          return;
-        }
-        // A protocol whose DPs answer only the configs they apply is not waited for: a
-        // refused config would hold the next one back until the ack timeout.
-        if (target.protocol.answersConfigs === false) {
-          this.owner.sent(config, await target.send(config, signal));
-          return;
-        }
-        const answer = this.#expectAnswer(config, this.clock.now());
-        // Before the send resolves: its answer may come first.
-        this.#lastSent = config;
-        try {
-          this.owner.sent(config, await target.send(config, signal));
-        } catch (error) {
-          this.#inFlight?.answered();
-          throw error;
-        }
-        // Sent: a newer offer no longer aborts it; it waits for this answer, then goes alone.
-        await answer;
-      },
-      (error) => target.failed(error),
-      // A newer version drops a send still waiting on a full socket: never a queue.
-      { supersede: true },
-    );
+    // A newer version drops a send still waiting on a full socket: never a queue.
+    this.#slot = new LatestSlot<FeedOffer>(this, undefined, { supersede: true });
+  }
+
+  /** Sends one offer (the slot's handler: the slot calls it, one at a time). */
+  async deliver({ config, force, from }: FeedOffer, signal: AbortSignal): Promise<void> {
+    // The DP may have caught up while this version waited its turn.
+    if (!this.target.wants(config, force)) return;
+    // A delta made from the hash the DP had when it was offered: if the DP has moved on
+    // (it applied the frame that was in flight), make the delta from where it is now.
+    if (config.base !== undefined && from !== this.#base()) {
+      this.offer(force);
+      return;
+    }
+    // A protocol whose DPs answer only the configs they apply is not waited for: a
+    // refused config would hold the next one back until the ack timeout.
+    if (this.target.protocol.answersConfigs === false) {
+      this.owner.sent(config, await this.target.send(config, signal));
+      return;
+    }
+    const answer = this.#expectAnswer(config, this.clock.now());
+    // Before the send resolves: its answer may come first.
+    this.#lastSent = config;
+    try {
+      this.owner.sent(config, await this.target.send(config, signal));
+    } catch (error) {
+      this.#inFlight?.answered();
+      throw error;
+    }
+    // Sent: a newer offer no longer aborts it; it waits for this answer, then goes alone.
+    await answer;
+  }
+
+  /** A delivery failed (the slot's handler). */
+  failed(error: unknown): void {
+    this.target.failed(error);
   }
 
   /** The protocol its DP speaks. */

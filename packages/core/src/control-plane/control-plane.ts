@@ -54,7 +54,7 @@ import type { AnalyticsEvent, ControlPlaneEvents, ControlPlaneStateHealth } from
 import type { HistogramData } from './histogram.ts';
 import { OcspGate } from './ocsp-gate.ts';
 import { DataPlaneRegistry } from './registry.ts';
-import { DataPlaneSession } from './session.ts';
+import { DataPlaneSession, type SessionHost } from './session.ts';
 
 export type { DataPlaneStatus } from './data-plane-status.ts';
 export type { AnalyticsEvent, ControlPlaneEvents, ControlPlaneStateHealth } from './events.ts';
@@ -342,6 +342,8 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
   readonly #syncWaiters = new Set<() => void>();
   /** Connections accepted and not yet closed. */
   #live = 0;
+  /** What every session asks of this CP: one object for all, none per DP. */
+  readonly #sessionHost: SessionHost;
   readonly #analytics: AnalyticsAggregator;
   /** The DP records shared with other CPs (`state.dataPlanes`), when a state was given. */
   readonly #shared: SharedDataPlanes | undefined;
@@ -460,6 +462,22 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
         })
       : undefined;
     this.#health = { available: true, since: this.#clock.now(), joined: false };
+    this.#sessionHost = {
+      clock: this.#clock,
+      controlPlaneVersion: this.version,
+      settings: this.#settings,
+      registry: this.#registry,
+      subscribe: (target) => this.#broadcaster.subscribe(target),
+      syncStatusFor: (plugins) => this.#syncStatusFor(plugins),
+      telemetry: (nodeId, batch, columns, from, to) => {
+        // Records that arrive after an interval ended count in the next one.
+        if (this.#started) this.#sharing?.rotate();
+        return ingestColumns(this.#analytics, nodeId, batch, columns, from, to);
+      },
+      claimAcrossCluster: (record) => this.#claimAcrossCluster(record),
+      emit: (event, ...args) => this.#announce(event, ...args),
+      closed: () => this.#live--,
+    };
     this.#broadcaster = new ConfigBroadcaster({
       publisher: this.#publisher,
       state: options.state ?? memoryClusterState(),
@@ -1190,23 +1208,8 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       return;
     }
     this.#live++;
-    void connection.closed.then(() => this.#live--);
     const protocol = this.#protocolFor(connection.request?.path);
-    const session = new DataPlaneSession(connection, protocol, expiresAt!, {
-      clock: this.#clock,
-      controlPlaneVersion: this.version,
-      settings: this.#settings,
-      registry: this.#registry,
-      subscribe: (target) => this.#broadcaster.subscribe(target),
-      syncStatusFor: (plugins) => this.#syncStatusFor(plugins),
-      telemetry: (nodeId, batch, columns, from, to) => {
-        // Records that arrive after an interval ended count in the next one.
-        if (this.#started) this.#sharing?.rotate();
-        return ingestColumns(this.#analytics, nodeId, batch, columns, from, to);
-      },
-      claimAcrossCluster: (record) => this.#claimAcrossCluster(record),
-      emit: (event, ...args) => this.#announce(event, ...args),
-    });
+    const session = new DataPlaneSession(connection, protocol, expiresAt!, this.#sessionHost);
     // A chain that runs out before the next sweep is looked at when it does: a DP connecting
     // seconds before its certificate ends is not served for up to certificateCheckIntervalMs
     // after. (The verifier takes notAfter itself as valid: 1 ms past it, the chain has run out.)
@@ -1232,7 +1235,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
     void this.#ocspGate
       .judge(chain, { signal: asking.signal })
       .then(({ refused, answer }) => {
-        if (asking.signal.aborted) return;
+        if (asking.signal.aborted) return void session.abandon();
         if (!refused) {
           if (answer.status === 'unknown')
             logSafely(
@@ -1245,11 +1248,13 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
           return;
         }
         this.#refuseRevoked(connection, refused, answer.reason);
+        void session.abandon();
       })
       .catch((error: unknown) => {
         // A bug of ours after the answer: this link ends (1011), nothing else does.
         const failure = closeForFailure(connection, error);
         if (failure) this.#announce('error', failure, { remoteAddress: safeAddress(connection) });
+        void session.abandon();
       });
   }
 

@@ -57,6 +57,8 @@ export interface SessionHost {
     event: E,
     ...args: Parameters<ControlPlaneEvents[E]>
   ): void;
+  /** A session's connection has closed (once per session, whether it ran or not). */
+  closed(): void;
 }
 
 /**
@@ -73,6 +75,10 @@ export class DataPlaneSession implements FeedTarget {
   #identified = false;
   #plugins: readonly PluginVersion[] = [];
   #liveness: TimerId | undefined;
+  /** When the liveness timer fires, when the DP's silence ends it, and how long it may be. */
+  #firesAt = 0;
+  #deadline = 0;
+  #silentFor = 0;
   #feed: DataPlaneFeed | undefined;
   /** How this DP receives configs, when its protocol adapts them for it (an older Kong). */
   adaptation: ConfigAdaptation | undefined;
@@ -111,12 +117,19 @@ export class DataPlaneSession implements FeedTarget {
     } catch (error) {
       this.#fail(error);
     } finally {
-      if (this.#liveness) this.host.clock.clearTimeout(this.#liveness);
+      if (this.#liveness !== undefined) this.host.clock.clearTimeout(this.#liveness);
       this.#feed?.close();
       const close = await this.connection.closed;
+      this.host.closed();
       const ended = this.#nodeId ? this.host.registry.release(this.#nodeId, this) : undefined;
       if (ended) this.host.emit('dataPlaneDisconnected', ended, close);
     }
+  }
+
+  /** Ends a session that is never run (its DP refused before it was served), once it closes. */
+  async abandon(): Promise<void> {
+    await this.connection.closed;
+    this.host.closed();
   }
 
   // FeedTarget: what the broadcaster asks of this DP.
@@ -373,13 +386,33 @@ export class DataPlaneSession implements FeedTarget {
     await this.connection.close(CloseCode.POLICY_VIOLATION, error.code);
   }
 
+  /**
+   * Gives the DP `timeoutMs` from now to send its next frame. Called for every frame, so it
+   * only moves a deadline: the one timer is re-armed when it fires early, not per frame.
+   */
   #armLiveness(timeoutMs = this.host.settings.heartbeatTimeoutMs): void {
-    if (this.#liveness) this.host.clock.clearTimeout(this.#liveness);
-    this.#liveness = this.host.clock.setTimeout(() => {
-      const error = new HeartbeatTimeoutError(`no frame for ${timeoutMs} ms`);
-      this.#report(error);
-      void this.connection.close(CloseCode.GOING_AWAY, 'heartbeat timeout');
-    }, timeoutMs);
+    const now = this.host.clock.now();
+    this.#silentFor = timeoutMs;
+    this.#deadline = now + timeoutMs;
+    if (this.#liveness !== undefined && this.#firesAt <= this.#deadline) return;
+    if (this.#liveness !== undefined) this.host.clock.clearTimeout(this.#liveness);
+    this.#schedule(now, timeoutMs);
+  }
+
+  #schedule(now: number, delayMs: number): void {
+    this.#firesAt = now + delayMs;
+    this.#liveness = this.host.clock.setTimeout(() => this.#livenessDue(), delayMs);
+  }
+
+  #livenessDue(): void {
+    const now = this.host.clock.now();
+    if (now < this.#deadline) {
+      this.#schedule(now, this.#deadline - now);
+      return;
+    }
+    this.#liveness = undefined;
+    this.#report(new HeartbeatTimeoutError(`no frame for ${this.#silentFor} ms`));
+    void this.connection.close(CloseCode.GOING_AWAY, 'heartbeat timeout');
   }
 
   #fail(error: unknown): void {

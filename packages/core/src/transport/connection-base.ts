@@ -35,6 +35,9 @@ const DEFAULT_HIGH_WATER_MARK = 4 * 1024 * 1024;
  */
 const FRAME_OVERHEAD = 64;
 
+/** The connection's next frame, for its reader (set by ConnectionBase's static block). */
+let nextFrame: (connection: ConnectionBase) => Promise<IteratorResult<Uint8Array>>;
+
 /**
  * The part of a {@link Connection} every transport shares: the in-order inbox read by async
  * iteration with read-side flow control, the `closed` promise, one-at-a-time sends with
@@ -88,8 +91,8 @@ export abstract class ConnectionBase implements Connection {
       );
     }
     this.remoteAddress = init.remoteAddress;
-    this.peerCertificates = Object.freeze([...(init.peerCertificates ?? [])]);
-    if (init.localCertificates) this.localCertificates = Object.freeze([...init.localCertificates]);
+    this.peerCertificates = frozen(init.peerCertificates ?? []);
+    if (init.localCertificates) this.localCertificates = frozen(init.localCertificates);
     this.metadata = Object.freeze({ ...(init.metadata ?? {}) });
     this.request = init.request ? Object.freeze({ ...init.request }) : undefined;
     this.serverName = init.serverName;
@@ -133,23 +136,25 @@ export abstract class ConnectionBase implements Connection {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    return {
-      next: () => {
-        const frame = this.#shift();
-        if (frame) return Promise.resolve({ value: frame, done: false });
-        if (this.#finished) return Promise.resolve({ value: undefined, done: true });
-        if (this.#waitingReader) {
-          return Promise.reject(new InvalidArgumentError('a connection has one reader at a time'));
-        }
-        return new Promise((resolve) => {
-          this.#waitingReader = resolve;
-        });
-      },
-      return: () => Promise.resolve({ value: undefined, done: true }),
-    };
+    return new FrameReader(this);
   }
 
-  /** Hands one frame to the socket; resolves once the socket has accepted it. */
+  static {
+    nextFrame = (connection) => connection.#next();
+  }
+
+  #next(): Promise<IteratorResult<Uint8Array>> {
+    const frame = this.#shift();
+    if (frame) return Promise.resolve({ value: frame, done: false });
+    if (this.#finished) return Promise.resolve({ value: undefined, done: true });
+    if (this.#waitingReader) {
+      return Promise.reject(new InvalidArgumentError('a connection has one reader at a time'));
+    }
+    return new Promise((resolve) => {
+      this.#waitingReader = resolve;
+    });
+  }
+
   protected abstract writeFrame(frame: Uint8Array, signal: AbortSignal | undefined): Promise<void>;
 
   /**
@@ -249,6 +254,24 @@ export abstract class ConnectionBase implements Connection {
     }
     return frame;
   }
+}
+
+/** An iterator over a connection's frames: a class, so a connection's reader holds no closures. */
+class FrameReader implements AsyncIterator<Uint8Array> {
+  constructor(private readonly connection: ConnectionBase) {}
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    return nextFrame(this.connection);
+  }
+
+  return(): Promise<IteratorResult<Uint8Array>> {
+    return Promise.resolve({ value: undefined, done: true });
+  }
+}
+
+/** `list` itself when already frozen (a chain shared by connections), else a frozen copy. */
+function frozen<T>(list: readonly T[]): readonly T[] {
+  return Object.isFrozen(list) ? list : Object.freeze([...list]);
 }
 
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -31,7 +31,6 @@ class ControlPlaneProcess {
   constructor() {
     this.#child = fork(new URL('./cp-worker.ts', import.meta.url).pathname, [], {
       execArgv: [
-        '--conditions=@planesync/source',
         '--import',
         'tsx',
         // PLANESYNC_BENCH_PROFILE=DIR: a CPU profile of each CP process that exits normally.

@@ -313,14 +313,23 @@ function currentFrame(cp: ControlPlane): Promise<Uint8Array> {
  * 7. Memory: the CP's RSS and heap per connected DP, against a raw ws mTLS server's per
  * connection. Each server runs alone in a fresh process, so nothing else this benchmark run
  * allocated is counted; the clients are in another.
+ *
+ * With `youngGenerationMiB`, both servers run with V8's young generation held at that size
+ * (`--max-semi-space-size`): what is left is what each DP keeps. Without it, V8 grows its young
+ * generation with the garbage the connect storm makes (up to 16 MiB a semi-space on 64-bit
+ * Node), and that one process-wide, bounded growth is divided among the DPs as if each kept it:
+ * with 10 000 DPs it would not be ten times as large.
  */
 async function memoryPerDataPlane(
   n: number,
   pair: { cert: string; key: string },
+  youngGenerationMiB?: number,
 ): Promise<BenchResult> {
   type Memory = { rss: number; heap: number };
+  const flags =
+    youngGenerationMiB === undefined ? [] : [`--max-semi-space-size=${youngGenerationMiB}`];
   const perConnection = async (cmd: 'serveControlPlane' | 'serveRaw', clients: 'thin' | 'raw') => {
-    const server = new Fleet();
+    const server = new Fleet(flags);
     const fleet = new Fleet();
     const before = await server.request<Memory & { url: string }>({ cmd, tls: pair });
     await fleet.request(
@@ -337,15 +346,19 @@ async function memoryPerDataPlane(
   const cpSide = await perConnection('serveControlPlane', 'thin');
   const rawSide = await perConnection('serveRaw', 'raw');
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+  const young =
+    youngGenerationMiB === undefined
+      ? 'young generation growing as V8 chooses (its growth counted per DP)'
+      : `young generation held at ${youngGenerationMiB} MiB a semi-space in both servers`;
   return {
-    name: `memory: CP per connected DP, ${n} DPs over wss+mTLS`,
+    name: `memory: CP per connected DP, ${n} DPs over wss+mTLS${youngGenerationMiB === undefined ? ', young generation unbounded' : ''}`,
     subject: 'CP RSS growth per DP',
     subjectMs: cpSide.rss / 1024,
     baseline: 'raw ws mTLS server RSS growth per connection',
     baselineMs: rawSide.rss / 1024,
     ratio: cpSide.rss / rawSide.rss,
     unit: 'KiB',
-    notes: `CP ${kb(cpSide.rss)} RSS and ${kb(cpSide.heap)} JS heap per DP; raw ws ${kb(rawSide.rss)} RSS and ${kb(rawSide.heap)} heap per connection (after a full GC; each server alone in a fresh process, clients in another)`,
+    notes: `CP ${kb(cpSide.rss)} RSS and ${kb(cpSide.heap)} JS heap per DP; raw ws ${kb(rawSide.rss)} RSS and ${kb(rawSide.heap)} heap per connection (after a full GC; each server alone in a fresh process, clients in another; ${young})`,
   };
 }
 
@@ -637,8 +650,10 @@ export async function run(): Promise<BenchResult[]> {
   const trust = new TrustVerifier({ mode: 'pinned', certificates: [cluster.certificate] });
   const results: BenchResult[] = [];
   const only = process.env.PLANESYNC_BENCH_ONLY;
-  if (!only || only === 'memory')
+  if (!only || only === 'memory') {
+    results.push(await memoryPerDataPlane(FANOUT_SIZES.at(-1)!, pair, 1));
     results.push(await memoryPerDataPlane(FANOUT_SIZES.at(-1)!, pair));
+  }
   if (!only || only === 'fan-out') {
     for (const n of FANOUT_SIZES) {
       for (const kib of FRAME_KIB) results.push(...(await fanOut(n, kib * 1024, pair, trust)));

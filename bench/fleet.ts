@@ -58,11 +58,12 @@ export class Fleet {
   readonly #events = new Map<string, Array<(message: Record<string, unknown>) => void>>();
   #next = 0;
 
-  constructor() {
+  /** @param execArgv more node flags for the worker (the memory benchmark's young generation) */
+  constructor(execArgv: readonly string[] = []) {
     this.#child = fork(new URL('./fleet-worker.ts', import.meta.url).pathname, [], {
       execArgv: [
+        ...execArgv,
         '--expose-gc',
-        '--conditions=@planesync/source',
         '--import',
         'tsx',
         // PLANESYNC_BENCH_PROFILE=DIR: a CPU profile of the fleet process, written as it exits.

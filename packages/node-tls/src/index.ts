@@ -15,7 +15,12 @@ export { type DeadlineOptions, withDeadline } from './deadline.ts';
 export { type DialOptions, dialedName, dialTls } from './dial.ts';
 export { writable } from './drain.ts';
 export { HandshakeGuard, type HandshakeLimits, TLS_HARDENING } from './handshake-guard.ts';
-export { formatAddress, localCertificateChain, peerCertificateChain } from './peer-chain.ts';
+export {
+  formatAddress,
+  localCertificateChain,
+  peerCertificateChain,
+  serverPeerCertificateChain,
+} from './peer-chain.ts';
 export { closeServer, listenOn } from './server-lifecycle.ts';
 export {
   checkedIdentityOptions,

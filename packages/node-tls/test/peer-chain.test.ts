@@ -1,8 +1,12 @@
 import { X509Certificate } from 'node:crypto';
 import { connect, createServer, type TLSSocket } from 'node:tls';
-import { generateClusterCertificate } from '@planesync/core';
+import {
+  createCertificateAuthority,
+  generateClusterCertificate,
+  issueCertificate,
+} from '@planesync/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { localCertificateChain } from '../src/index.ts';
+import { localCertificateChain, serverPeerCertificateChain } from '../src/index.ts';
 
 const stops: Array<() => unknown> = [];
 afterEach(() => {
@@ -47,5 +51,40 @@ describe('localCertificateChain', () => {
     const c = localCertificateChain(await accepted(server, client));
     expect(c).toEqual([der(second.certificate)]);
     expect(a).toEqual([der(first.certificate)]); // what an older connection reported stays
+  });
+});
+
+describe('serverPeerCertificateChain', () => {
+  it('gives the chain a client presented, leaf first, intermediates included, however often it is asked', async () => {
+    const root = await createCertificateAuthority({ commonName: 'Root' });
+    const intermediate = await createCertificateAuthority({
+      commonName: 'Intermediate',
+      issuer: root,
+      pathLength: 0,
+    });
+    const leaf = await issueCertificate({
+      issuer: intermediate,
+      commonName: 'dp',
+      usage: 'client',
+    });
+    const serverPair = await generateClusterCertificate();
+    const server = createServer({
+      cert: serverPair.certificate,
+      key: serverPair.privateKey,
+      requestCert: true,
+      rejectUnauthorized: false,
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    stops.push(() => server.close());
+    const socket = await accepted(server, {
+      cert: `${leaf.certificate}\n${intermediate.certificate}`,
+      key: leaf.privateKey,
+    });
+    const der = (pem: string) => new Uint8Array(new X509Certificate(pem).raw);
+    const expected = [der(leaf.certificate), der(intermediate.certificate)];
+    // Node before 26 takes the intermediates out of the socket as it reads them: the second
+    // answer comes from what the first read.
+    expect(serverPeerCertificateChain(socket)).toEqual(expected);
+    expect(serverPeerCertificateChain(socket)).toEqual(expected);
   });
 });

@@ -19,13 +19,13 @@ export class TcpConnection extends ConnectionBase {
   constructor(
     private readonly socket: TLSSocket,
     private readonly decoder: FrameDecoder,
-    init: Omit<ConnectionInit, 'remoteAddress' | 'peerCertificates'>,
+    init: Omit<ConnectionInit, 'remoteAddress'>,
     pending: readonly FrameEvent[] = [],
   ) {
     super({
       ...init,
       remoteAddress: formatAddress(socket.remoteAddress, socket.remotePort),
-      peerCertificates: peerCertificateChain(socket),
+      peerCertificates: init.peerCertificates ?? peerCertificateChain(socket),
       localCertificates: localCertificateChain(socket),
     });
     for (const event of pending) this.#onEvent(event);

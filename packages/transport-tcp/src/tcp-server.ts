@@ -21,8 +21,8 @@ import {
   HandshakeGuard,
   type HandshakeLimits,
   listenOn,
-  peerCertificateChain,
   replaceServerIdentity,
+  serverPeerCertificateChain,
   TLS_HARDENING,
   type TlsIdentity,
 } from '@planesync/node-tls';
@@ -101,7 +101,7 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
       created.on('secureConnection', (socket) => {
         const admission = listenOptions.admit?.({
           remoteAddress: formatAddress(socket.remoteAddress, socket.remotePort),
-          peerCertificates: peerCertificateChain(socket),
+          peerCertificates: serverPeerCertificateChain(socket),
         });
         if (admission && !admission.accept) {
           watch.settled(socket);
@@ -126,7 +126,8 @@ export function tcpServer(options: TcpServerOptions): TcpTransportServer {
             const connection = new TcpConnection(
               socket,
               decoder,
-              { metadata, maxPayloadBytes },
+              // The chain read at admission: on Node before 26, a second read would see less.
+              { metadata, maxPayloadBytes, peerCertificates: serverPeerCertificateChain(socket) },
               pending,
             );
             connections.add(connection);

@@ -90,10 +90,9 @@ describe('certificate abuse over real TLS: refused with its code, no config byte
           key: pair.privateKey,
         };
       },
-      // Node hands over only the links OpenSSL accepts as issuers (X509_check_issued), so the
-      // non-CA never reaches the verifier and the leaf arrives alone; the verifier's own
-      // TRUST_NOT_A_CA for this chain is tested in core (verifier.test.ts).
-      'TRUST_UNTRUSTED_ISSUER',
+      // The server reads the chain as node's X509Certificate links it (each certificate to the
+      // one the client sent that issued it), so the non-CA reaches the verifier, which names it.
+      'TRUST_NOT_A_CA',
     ],
     [
       'a chain deeper than 4 intermediates',

@@ -14,7 +14,11 @@ import {
   checkControlFrame,
 } from '@planesync/core/transport';
 import { writable } from '@planesync/node-tls';
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
+
+/** Where a WebSocket keeps the connection made of it, for the shared listeners. */
+const CONNECTION = Symbol('planesync.wsConnection');
+type Tagged = WebSocket & { [CONNECTION]: WsConnection };
 
 /** What `ws` reports for a close frame without a code (RFC 6455 §7.1.5). */
 const NO_STATUS_RECEIVED = 1005;
@@ -44,33 +48,53 @@ export class WsConnection extends ConnectionBase {
     super(init);
     open?.add(this);
     ws.binaryType = 'nodebuffer';
-    ws.on('message', (data, isBinary) => {
-      if (!isBinary) {
-        // planesync frames are binary; a text message is a protocol violation.
-        void this.close(CloseCode.PROTOCOL_VIOLATION, 'text messages are not planesync frames');
-        return;
-      }
-      const bytes = data as Buffer; // a view, not a copy: ws hands each message its own bytes
-      this.receive(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    });
+    // One listener of each kind for every connection, finding its connection on the socket
+    // (ws calls a listener with the socket as `this`): a CP with 10 000 DPs holds no closures
+    // for them.
+    (ws as Tagged)[CONNECTION] = this;
+    ws.on('message', WsConnection.#onMessage);
     if (pings === 'manual') {
-      ws.on('ping', (data: Buffer) => this.#controlFrame('ping', data));
-      ws.on('pong', (data: Buffer) => this.#controlFrame('pong', data));
+      ws.on('ping', WsConnection.#onPing);
+      ws.on('pong', WsConnection.#onPong);
     }
-    ws.on('error', (error: Error & { code?: string }) => {
-      // ws enforces maxPayload itself and closes with 1009; it is this side's close.
-      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
-        this.rejectOversized(this.maxPayloadBytes + 1);
-    });
-    ws.on('close', (code: number, reason: Buffer) =>
-      // The peer closed without a code (RFC 6455's 1005, never sent on the wire): a plain,
-      // normal close.
-      this.socketClosed({
-        code: code === NO_STATUS_RECEIVED ? CloseCode.NORMAL : code,
-        reason: reason.toString('utf8'),
-      }),
-    );
+    ws.on('error', WsConnection.#onError);
+    ws.on('close', WsConnection.#onClose);
   }
+
+  static readonly #onMessage = function (this: WebSocket, data: RawData, isBinary: boolean): void {
+    const connection = (this as Tagged)[CONNECTION];
+    if (!isBinary) {
+      // planesync frames are binary; a text message is a protocol violation.
+      void connection.close(CloseCode.PROTOCOL_VIOLATION, 'text messages are not planesync frames');
+      return;
+    }
+    const bytes = data as Buffer; // a view, not a copy: ws hands each message its own bytes
+    connection.receive(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  };
+
+  static readonly #onPing = function (this: WebSocket, data: Buffer): void {
+    (this as Tagged)[CONNECTION].#controlFrame('ping', data);
+  };
+
+  static readonly #onPong = function (this: WebSocket, data: Buffer): void {
+    (this as Tagged)[CONNECTION].#controlFrame('pong', data);
+  };
+
+  static readonly #onError = function (this: WebSocket, error: Error & { code?: string }): void {
+    // ws enforces maxPayload itself and closes with 1009; it is this side's close.
+    const connection = (this as Tagged)[CONNECTION];
+    if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
+      connection.rejectOversized(connection.maxPayloadBytes + 1);
+  };
+
+  static readonly #onClose = function (this: WebSocket, code: number, reason: Buffer): void {
+    // The peer closed without a code (RFC 6455's 1005, never sent on the wire): a plain,
+    // normal close.
+    (this as Tagged)[CONNECTION].socketClosed({
+      code: code === NO_STATUS_RECEIVED ? CloseCode.NORMAL : code,
+      reason: reason.toString('utf8'),
+    });
+  };
 
   /** Sends a ping or a pong with its payload (at most 125 bytes), as the protocol says. */
   async sendControl(frame: ControlFrame, options: AbortOptions = {}): Promise<void> {

@@ -30,8 +30,8 @@ import {
   type HandshakeLimits,
   listenOn,
   localCertificateChain,
-  peerCertificateChain,
   replaceServerIdentity,
+  serverPeerCertificateChain,
   TLS_HARDENING,
   type TlsIdentity,
 } from '@planesync/node-tls';
@@ -171,7 +171,7 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
         const rawQuery = at === -1 ? '' : target.slice(at + 1);
         const query = queryRecord(rawQuery);
         const remoteAddress = formatAddress(tlsSocket.remoteAddress, tlsSocket.remotePort);
-        const peerCertificates = peerCertificateChain(tlsSocket);
+        const peerCertificates = serverPeerCertificateChain(tlsSocket);
         const admission = listenOptions.admit?.({
           remoteAddress,
           peerCertificates,

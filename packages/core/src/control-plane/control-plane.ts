@@ -55,6 +55,7 @@ import type { HistogramData } from './histogram.ts';
 import { OcspGate } from './ocsp-gate.ts';
 import { DataPlaneRegistry } from './registry.ts';
 import { DataPlaneSession, type SessionHost } from './session.ts';
+import { SilenceWatch } from './silence-watch.ts';
 
 export type { DataPlaneStatus } from './data-plane-status.ts';
 export type { AnalyticsEvent, ControlPlaneEvents, ControlPlaneStateHealth } from './events.ts';
@@ -477,6 +478,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       claimAcrossCluster: (record) => this.#claimAcrossCluster(record),
       emit: (event, ...args) => this.#announce(event, ...args),
       closed: () => this.#live--,
+      silence: new SilenceWatch(this.#clock),
     };
     this.#broadcaster = new ConfigBroadcaster({
       publisher: this.#publisher,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { columnsOf, type RecordColumns, withRecords } from '../analytics/record-columns.ts';
-import type { Clock, TimerId } from '../clock.ts';
+import type { Clock } from '../clock.ts';
 import {
   HeartbeatTimeoutError,
   NodeIdInUseError,
@@ -26,6 +26,7 @@ import type { DataPlaneFeed, FeedTarget } from './broadcaster.ts';
 import type { DataPlaneStatus } from './data-plane-status.ts';
 import type { ControlPlaneEvents } from './events.ts';
 import type { DataPlaneRegistry } from './registry.ts';
+import type { SilenceWatch, Watched } from './silence-watch.ts';
 
 /** What a session needs from its ControlPlane. */
 export interface SessionHost {
@@ -59,6 +60,8 @@ export interface SessionHost {
   ): void;
   /** A session's connection has closed (once per session, whether it ran or not). */
   closed(): void;
+  /** Every session's heartbeat deadline, on one timer. */
+  silence: SilenceWatch;
 }
 
 /**
@@ -67,18 +70,19 @@ export interface SessionHost {
  * heartbeats, counts telemetry, and drops the DP when it falls silent for the heartbeat
  * timeout. What it learns goes to the registry, which owns the status records.
  */
-export class DataPlaneSession implements FeedTarget {
+export class DataPlaneSession implements FeedTarget, Watched {
   readonly closed: Promise<CloseInfo>;
   readonly #link: ControlPlaneLink;
   /** The node id, once the DP is identified and accepted. */
   #nodeId: string | undefined;
   #identified = false;
   #plugins: readonly PluginVersion[] = [];
-  #liveness: TimerId | undefined;
-  /** When the liveness timer fires, when the DP's silence ends it, and how long it may be. */
-  #firesAt = 0;
-  #deadline = 0;
+  /** How long this DP may be silent now (the identify deadline, then the heartbeat timeout). */
   #silentFor = 0;
+  /** Watched: this DP's place in the CP's SilenceWatch (the watch writes these). */
+  silenceDeadline = 0;
+  silenceQueuedFor = 0;
+  silenceSlot = -1;
   #feed: DataPlaneFeed | undefined;
   /** How this DP receives configs, when its protocol adapts them for it (an older Kong). */
   adaptation: ConfigAdaptation | undefined;
@@ -117,7 +121,7 @@ export class DataPlaneSession implements FeedTarget {
     } catch (error) {
       this.#fail(error);
     } finally {
-      if (this.#liveness !== undefined) this.host.clock.clearTimeout(this.#liveness);
+      this.host.silence.unwatch(this);
       this.#feed?.close();
       const close = await this.connection.closed;
       this.host.closed();
@@ -358,7 +362,8 @@ export class DataPlaneSession implements FeedTarget {
       hostname: identity.hostname,
       ip: hostOfAddress(this.connection.remoteAddress),
       version: identity.version,
-      labels: identity.labels,
+      // Most DPs have none: one empty record for them all.
+      labels: hasAny(identity.labels) ? identity.labels : NO_LABELS,
       syncStatus: 'unknown',
       configHash: identity.configHash,
       configVersion: identity.configVersion,
@@ -386,31 +391,13 @@ export class DataPlaneSession implements FeedTarget {
     await this.connection.close(CloseCode.POLICY_VIOLATION, error.code);
   }
 
-  /**
-   * Gives the DP `timeoutMs` from now to send its next frame. Called for every frame, so it
-   * only moves a deadline: the one timer is re-armed when it fires early, not per frame.
-   */
+  /** Gives the DP `timeoutMs` from now to send its next frame (the CP's one watch keeps it). */
   #armLiveness(timeoutMs = this.host.settings.heartbeatTimeoutMs): void {
-    const now = this.host.clock.now();
     this.#silentFor = timeoutMs;
-    this.#deadline = now + timeoutMs;
-    if (this.#liveness !== undefined && this.#firesAt <= this.#deadline) return;
-    if (this.#liveness !== undefined) this.host.clock.clearTimeout(this.#liveness);
-    this.#schedule(now, timeoutMs);
+    this.host.silence.watch(this, this.host.clock.now() + timeoutMs);
   }
 
-  #schedule(now: number, delayMs: number): void {
-    this.#firesAt = now + delayMs;
-    this.#liveness = this.host.clock.setTimeout(() => this.#livenessDue(), delayMs);
-  }
-
-  #livenessDue(): void {
-    const now = this.host.clock.now();
-    if (now < this.#deadline) {
-      this.#schedule(now, this.#deadline - now);
-      return;
-    }
-    this.#liveness = undefined;
+  silenceExpired(): void {
     this.#report(new HeartbeatTimeoutError(`no frame for ${this.#silentFor} ms`));
     void this.connection.close(CloseCode.GOING_AWAY, 'heartbeat timeout');
   }
@@ -426,4 +413,11 @@ export class DataPlaneSession implements FeedTarget {
       ...(this.#nodeId ? { nodeId: this.#nodeId } : {}),
     });
   }
+}
+
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
+function hasAny(record: Readonly<Record<string, string>>): boolean {
+  for (const _ in record) return true;
+  return false;
 }

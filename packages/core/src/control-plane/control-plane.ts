@@ -1210,6 +1210,22 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       return;
     }
     this.#live++;
+    try {
+      this.#serve(connection, expiresAt, chain);
+    } catch (error) {
+      // Thrown before a session's run() or abandon() took the link (its protocol failed to open
+      // it, say): its place under maxDataPlanes is freed here, once it has closed.
+      void connection.closed.then(() => this.#live--);
+      throw error;
+    }
+  }
+
+  /** Serves an admitted link: its session runs, or is abandoned, and that frees its place. */
+  #serve(
+    connection: Connection,
+    expiresAt: number | undefined,
+    chain: readonly X509Certificate[] | undefined,
+  ): void {
     const protocol = this.#protocolFor(connection.request?.path);
     const session = new DataPlaneSession(connection, protocol, expiresAt!, this.#sessionHost);
     // A chain that runs out before the next sweep is looked at when it does: a DP connecting

@@ -21,6 +21,17 @@ export interface Clock {
   setTimeout(callback: () => void, ms: number): TimerId;
   /** Cancels a timer; unknown or already-run timers are ignored. */
   clearTimeout(id: TimerId): void;
+  /**
+   * Milliseconds from some fixed point, never stepping with the wall clock (NTP, a resumed
+   * VM): what durations are measured by, as the timers run. Optional: a clock without it has
+   * its `now()` taken instead, which a `FakeClock`'s is.
+   */
+  elapsed?(): number;
+}
+
+/** `clock.elapsed()`, or `clock.now()` for a clock without it. */
+export function elapsedOn(clock: Clock): number {
+  return clock.elapsed ? clock.elapsed() : clock.now();
 }
 
 /** Node clamps a delay above 2³¹−1 ms (~24.8 days) to 1 ms; longer waits are taken in steps. */
@@ -59,6 +70,7 @@ class LongTimer {
  */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  elapsed: () => performance.now(),
   setTimeout: (callback, ms) =>
     (ms > MAX_TIMER_MS
       ? new LongTimer(callback, ms)

@@ -66,6 +66,8 @@ export {
 export {
   /** @deprecated since 0.2: the CP's and DP's "only the newest" slot, internal from 0.3. */
   LatestSlot,
+  /** @deprecated since 0.2: what a LatestSlot delivers to, internal from 0.3. */
+  type SlotHandler,
 } from './config/latest-slot.ts';
 export { type ConfigLimits, DEFAULT_CONFIG_LIMITS } from './config/limits.ts';
 export {

@@ -8,6 +8,7 @@ function steppable(fake: FakeClock): Clock & { step(ms: number): void } {
   let offset = 0;
   return {
     now: () => fake.now() + offset,
+    elapsed: () => fake.now(),
     setTimeout: (callback, ms) => fake.setTimeout(callback, ms),
     clearTimeout: (id) => fake.clearTimeout(id),
     step: (ms) => {
@@ -17,10 +18,8 @@ function steppable(fake: FakeClock): Clock & { step(ms: number): void } {
 }
 
 describe('SilenceWatch and a wall clock that steps', () => {
-  // Known, left unfixed: deadlines are absolute Date.now() values, so a forward step of the
-  // wall clock declares every DP silent at once, and a backward step delays every timeout by
-  // the step. The per-session relative setTimeout it replaced was immune to both.
-  it.fails('does not drop a DP that sent a frame 15 s ago when the wall clock steps forward', async () => {
+  // Deadlines are on the clock's elapsed(), not its now(): a step of the wall clock moves none.
+  it('does not drop a DP that sent a frame 15 s ago when the wall clock steps forward', async () => {
     const fake = new FakeClock();
     const clock = steppable(fake);
     const watch = new SilenceWatch(clock);
@@ -31,12 +30,32 @@ describe('SilenceWatch and a wall clock that steps', () => {
       silenceSlot: -1,
       silenceExpired: () => expired.push(fake.now()),
     };
-    watch.watch(dp, clock.now() + 45_000);
+    watch.watch(dp, watch.now() + 45_000);
     await fake.advance(30_000);
-    watch.watch(dp, clock.now() + 45_000); // a frame
+    watch.watch(dp, watch.now() + 45_000); // a frame
     await fake.advance(10_000);
     clock.step(3_600_000);
     await fake.advance(5_000); // 15 s after the frame
     expect(expired).toEqual([]);
+  });
+
+  it('still drops a silent DP 45 s after its last frame when the wall clock steps back', async () => {
+    const fake = new FakeClock();
+    const clock = steppable(fake);
+    const watch = new SilenceWatch(clock);
+    const expired: number[] = [];
+    const dp: Watched = {
+      silenceDeadline: 0,
+      silenceQueuedFor: 0,
+      silenceSlot: -1,
+      silenceExpired: () => expired.push(fake.now()),
+    };
+    const last = fake.now();
+    watch.watch(dp, watch.now() + 45_000);
+    clock.step(-3_600_000);
+    await fake.advance(44_999);
+    expect(expired).toEqual([]);
+    await fake.advance(1);
+    expect(expired).toEqual([last + 45_000]);
   });
 });

@@ -394,7 +394,7 @@ export class DataPlaneSession implements FeedTarget, Watched {
   /** Gives the DP `timeoutMs` from now to send its next frame (the CP's one watch keeps it). */
   #armLiveness(timeoutMs = this.host.settings.heartbeatTimeoutMs): void {
     this.#silentFor = timeoutMs;
-    this.host.silence.watch(this, this.host.clock.now() + timeoutMs);
+    this.host.silence.watch(this, this.host.silence.now() + timeoutMs);
   }
 
   silenceExpired(): void {

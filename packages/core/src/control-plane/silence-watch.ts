@@ -1,4 +1,4 @@
-import type { Clock, TimerId } from '../clock.ts';
+import { type Clock, elapsedOn, type TimerId } from '../clock.ts';
 
 /** One DP's place in a {@link SilenceWatch}: the watch writes every field but `expired`. */
 export interface Watched {
@@ -34,7 +34,15 @@ export class SilenceWatch {
     return this.#heap.length;
   }
 
-  /** `entry` expires at `deadline` unless this is called again before. */
+  /**
+   * The watch's time: `clock.elapsed()`, which does not step with the wall clock, so a DP's
+   * deadline is `now() + timeout` and an NTP correction moves none.
+   */
+  now(): number {
+    return elapsedOn(this.clock);
+  }
+
+  /** `entry` expires at `deadline` (on the watch's {@link now}) unless this is called again before. */
   watch(entry: Watched, deadline: number): void {
     entry.silenceDeadline = deadline;
     if (entry.silenceSlot < 0) {
@@ -71,7 +79,7 @@ export class SilenceWatch {
   #due(): void {
     this.#timer = undefined;
     this.#timerAt = Number.POSITIVE_INFINITY;
-    const now = this.clock.now();
+    const now = this.now();
     const expired: Watched[] = [];
     for (let root = this.#heap[0]; root && root.silenceQueuedFor <= now; root = this.#heap[0]) {
       if (root.silenceDeadline > now) {
@@ -100,7 +108,7 @@ export class SilenceWatch {
     if (next >= this.#timerAt) return;
     if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer);
     this.#timerAt = next;
-    this.#timer = this.clock.setTimeout(() => this.#due(), Math.max(0, next - this.clock.now()));
+    this.#timer = this.clock.setTimeout(() => this.#due(), Math.max(0, next - this.now()));
   }
 
   #up(slot: number): void {

@@ -155,6 +155,7 @@ export abstract class ConnectionBase implements Connection {
     });
   }
 
+  /** Hands one frame to the socket; resolves once the socket has accepted it. */
   protected abstract writeFrame(frame: Uint8Array, signal: AbortSignal | undefined): Promise<void>;
 
   /**

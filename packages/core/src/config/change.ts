@@ -72,6 +72,36 @@ function keysOf(collection: string, entity: Entity): string[] {
   return keys;
 }
 
+/**
+ * Where the entities `upserts` name are in `list` (the last of each key), by the key each is
+ * found by: an upsert of one service among 25 000 reads each id once and makes no string for
+ * it, where indexing every key of every entity made three.
+ */
+function indexOf(collection: string, list: readonly Entity[], upserts: readonly unknown[]) {
+  const ids = new Set<string>();
+  const naturals = new Set<string>();
+  for (const upsert of upserts) {
+    if (typeof upsert !== 'object' || upsert === null) continue;
+    const entity = upsert as Entity;
+    if (typeof entity.id === 'string') ids.add(entity.id);
+    else {
+      const natural = NATURAL_KEYS[collection]?.(entity);
+      if (natural !== undefined) naturals.add(natural);
+    }
+  }
+  const index = new Map<string, number>();
+  const natural = naturals.size > 0 ? NATURAL_KEYS[collection] : undefined;
+  for (let at = 0; at < list.length; at++) {
+    const entity = list[at]!;
+    if (typeof entity.id === 'string' && ids.has(entity.id)) index.set(`id\0${entity.id}`, at);
+    if (natural) {
+      const key = natural(entity);
+      if (key !== undefined && naturals.has(key)) index.set(`key\0${key}`, at);
+    }
+  }
+  return index;
+}
+
 /** A delete names an entity by id or natural key; targets by `upstream` + NUL + `target`. */
 function deleteKeys(reference: string): string[] {
   return [`id\0${reference}`, `key\0${reference}`];
@@ -169,10 +199,7 @@ export function applyConfigChange(
     }
     const list = listOf(collection, ['upsert', collection]);
     if (!list) continue;
-    const index = new Map<string, number>();
-    list.forEach((entity, at) => {
-      for (const key of keysOf(collection, entity)) index.set(key, at);
-    });
+    const index = indexOf(collection, list, entities);
     entities.forEach((entity, at) => {
       const path = ['upsert', collection, at];
       const problem = entityProblems(collection, entity as Entity, path);

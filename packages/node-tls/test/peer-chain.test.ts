@@ -54,37 +54,54 @@ describe('localCertificateChain', () => {
   });
 });
 
-describe('serverPeerCertificateChain', () => {
-  it('gives the chain a client presented, leaf first, intermediates included, however often it is asked', async () => {
-    const root = await createCertificateAuthority({ commonName: 'Root' });
-    const intermediate = await createCertificateAuthority({
-      commonName: 'Intermediate',
-      issuer: root,
-      pathLength: 0,
-    });
-    const leaf = await issueCertificate({
-      issuer: intermediate,
-      commonName: 'dp',
-      usage: 'client',
-    });
-    const serverPair = await generateClusterCertificate();
-    const server = createServer({
-      cert: serverPair.certificate,
-      key: serverPair.privateKey,
-      requestCert: true,
-      rejectUnauthorized: false,
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    stops.push(() => server.close());
-    const socket = await accepted(server, {
-      cert: `${leaf.certificate}\n${intermediate.certificate}`,
-      key: leaf.privateKey,
-    });
-    const der = (pem: string) => new Uint8Array(new X509Certificate(pem).raw);
-    const expected = [der(leaf.certificate), der(intermediate.certificate)];
+/** What `serverPeerCertificateChain` reads from a client presenting leaf + intermediate, twice. */
+async function chainPresented(serverNamesItsCa: boolean) {
+  const root = await createCertificateAuthority({ commonName: 'Root' });
+  const intermediate = await createCertificateAuthority({
+    commonName: 'Intermediate',
+    issuer: root,
+    pathLength: 0,
+  });
+  const leaf = await issueCertificate({ issuer: intermediate, commonName: 'dp', usage: 'client' });
+  const serverPair = await generateClusterCertificate();
+  const server = createServer({
+    cert: serverPair.certificate,
+    key: serverPair.privateKey,
+    requestCert: true,
+    rejectUnauthorized: false,
+    ...(serverNamesItsCa ? { ca: root.certificate } : {}),
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  stops.push(() => server.close());
+  const socket = await accepted(server, {
+    cert: `${leaf.certificate}\n${intermediate.certificate}`,
+    key: leaf.privateKey,
+  });
+  const der = (pem: string) => new Uint8Array(new X509Certificate(pem).raw);
+  return {
+    expected: [der(leaf.certificate), der(intermediate.certificate)],
     // Node before 26 takes the intermediates out of the socket as it reads them: the second
     // answer comes from what the first read.
-    expect(serverPeerCertificateChain(socket)).toEqual(expected);
-    expect(serverPeerCertificateChain(socket)).toEqual(expected);
+    reads: [serverPeerCertificateChain(socket), serverPeerCertificateChain(socket)],
+  };
+}
+
+const node24 = process.versions.node.startsWith('24.');
+
+describe('serverPeerCertificateChain', () => {
+  it('gives the chain a client presented, leaf first, intermediates included, however often it is asked', async () => {
+    const { expected, reads } = await chainPresented(false);
+    expect(reads).toEqual([expected, expected]);
   });
+
+  // Known and not fixed: Node 24 hands a server that has `ca` set only the client's leaf, through
+  // getPeerX509Certificate and getPeerCertificate(true) alike (Node 20, 22 and 26 give the whole
+  // chain), so there a DP whose certificate needs an intermediate the CP does not hold is refused.
+  it.skipIf(node24)(
+    'gives the whole chain when the server names its CA (skipped on Node 24, which hands over the leaf alone)',
+    async () => {
+      const { expected, reads } = await chainPresented(true);
+      expect(reads).toEqual([expected, expected]);
+    },
+  );
 });

@@ -13,6 +13,23 @@ afterEach(() => {
   for (const stop of stops.splice(0).reverse()) stop();
 });
 
+/** A TLS server on loopback asking for a client certificate, closed after the test. */
+async function listening(pair: { certificate: string; privateKey: string }, ca?: string) {
+  const server = createServer({
+    cert: pair.certificate,
+    key: pair.privateKey,
+    requestCert: true,
+    rejectUnauthorized: false,
+    ...(ca ? { ca } : {}),
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  stops.push(() => server.close());
+  return server;
+}
+
+/** DER bytes of a PEM certificate. */
+const der = (pem: string) => new Uint8Array(new X509Certificate(pem).raw);
+
 /** The server side of a fresh mutual-TLS connection to `server`. */
 async function accepted(
   server: ReturnType<typeof createServer>,
@@ -30,16 +47,8 @@ describe('localCertificateChain', () => {
   it('gives every connection presenting one certificate the same frozen copy of it, and a new one after the server changes certificate', async () => {
     const first = await generateClusterCertificate();
     const second = await generateClusterCertificate();
-    const server = createServer({
-      cert: first.certificate,
-      key: first.privateKey,
-      requestCert: true,
-      rejectUnauthorized: false,
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    stops.push(() => server.close());
+    const server = await listening(first);
     const client = { cert: first.certificate, key: first.privateKey };
-    const der = (pem: string) => new Uint8Array(new X509Certificate(pem).raw);
 
     const a = localCertificateChain(await accepted(server, client));
     const b = localCertificateChain(await accepted(server, client));
@@ -63,21 +72,14 @@ async function chainPresented(serverNamesItsCa: boolean) {
     pathLength: 0,
   });
   const leaf = await issueCertificate({ issuer: intermediate, commonName: 'dp', usage: 'client' });
-  const serverPair = await generateClusterCertificate();
-  const server = createServer({
-    cert: serverPair.certificate,
-    key: serverPair.privateKey,
-    requestCert: true,
-    rejectUnauthorized: false,
-    ...(serverNamesItsCa ? { ca: root.certificate } : {}),
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  stops.push(() => server.close());
+  const server = await listening(
+    await generateClusterCertificate(),
+    serverNamesItsCa ? root.certificate : undefined,
+  );
   const socket = await accepted(server, {
     cert: `${leaf.certificate}\n${intermediate.certificate}`,
     key: leaf.privateKey,
   });
-  const der = (pem: string) => new Uint8Array(new X509Certificate(pem).raw);
   return {
     expected: [der(leaf.certificate), der(intermediate.certificate)],
     // Node before 26 takes the intermediates out of the socket as it reads them: the second

@@ -33,9 +33,28 @@ try {
   ).length;
   passed = report.numPassedTests;
   failed = report.numFailedTests + brokenFiles;
+  // Each failure again, one line apiece, just above the count: a log cut to its tail still
+  // names what failed (`.ci/run` repeats these lines in its summary).
+  const root = `${process.cwd()}/`;
+  for (const file of report.testResults) {
+    const where = file.name.startsWith(root) ? file.name.slice(root.length) : file.name;
+    const failures = file.assertionResults.filter((t) => t.status === 'failed');
+    if (file.status === 'failed' && failures.length === 0) {
+      console.log(`FAILED ${where}: ${firstLine(file.message)}`);
+    }
+    for (const test of failures) {
+      console.log(`FAILED ${where} > ${test.fullName}: ${firstLine(test.failureMessages?.[0])}`);
+    }
+  }
 } catch {
   failed = 1; // no report at all: vitest itself did not run
 }
 if (run.status !== 0 && failed === 0) failed = 1;
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(run.status === 0 && failed === 0 ? 0 : 1);
+
+/** The first line of a failure's message, at most 300 characters. */
+function firstLine(message) {
+  const line = String(message ?? 'no message').split('\n', 1)[0];
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}

@@ -40,7 +40,7 @@ import { wsServer } from '@planesync/transport-ws';
 import { diffConfig, fingerprintConfig } from '../packages/core/src/config/delta.ts';
 import { largeConfig } from './fixtures.ts';
 import { Fleet } from './fleet.ts';
-import type { BenchResult } from './harness.ts';
+import { type BenchResult, spanProfiler } from './harness.ts';
 
 const quick = process.env.PLANESYNC_BENCH_QUICK === '1';
 const DPS = Number(process.env.PLANESYNC_BENCH_DPS) || (quick ? 100 : 1_000);
@@ -202,6 +202,8 @@ async function fanOut(n: number, pair: Pair, trust: TrustVerifier): Promise<Benc
   };
   const odd: string[] = [];
   let deltasEncoded = 0;
+  // PLANESYNC_BENCH_PROFILE=DIR: this process's CPU profile over the recorded updateConfig rounds.
+  const profiler = spanProfiler(`update-${n}`);
   const round = async (
     side: 'delta' | 'update' | 'whole',
     config: Config,
@@ -210,6 +212,8 @@ async function fanOut(n: number, pair: Pair, trust: TrustVerifier): Promise<Benc
   ) => {
     const { cp, acks } = sides[side === 'update' ? 'delta' : side];
     const before = cp.counters;
+    const profiled = record && side === 'update';
+    if (profiled) await profiler.start();
     const start = performance.now();
     // The incremental input: the one service changed, not the 25 000 entities.
     const { version } = change
@@ -218,6 +222,7 @@ async function fanOut(n: number, pair: Pair, trust: TrustVerifier): Promise<Benc
     const resolved = performance.now() - start;
     await within(acks.all(version), `${n} acks of version ${version} (${side})`);
     const total = performance.now() - start;
+    if (profiled) await profiler.stop();
     const sent = sentSince(before, cp.counters);
     if (!record) return;
     const frames = sent.deltas + sent.wholes;
@@ -244,6 +249,7 @@ async function fanOut(n: number, pair: Pair, trust: TrustVerifier): Promise<Benc
     deltas: number[];
   }>({ cmd: 'frames' });
   const deltaFrames = deltas.reduce((a, b) => a + b, 0);
+  await profiler.save();
   const steps = await cpSteps(editors.delta);
   for (const side of Object.values(sides)) {
     await side.fleet.close();

@@ -151,6 +151,22 @@ describe('updateConfig: entity upserts and deletes instead of the whole config',
     expect(names).toEqual(['a', 'b', 'c', 'y']);
   });
 
+  it('hashes an entity upserted again after an edit in place, and a whole config edited in place, as they are now', async () => {
+    // Six services or more: the CP hashes the list with each entity's text remembered.
+    const services = ['a', 'b', 'c', 'd', 'e', 'f'].map((name) => ({ name, host: `${name}.x` }));
+    const whole = { _format_version: '3.0', services };
+    const { cp } = await cpWith(whole as never);
+    services[2]!.host = 'edited.x';
+    const edited = await cp.setConfig(whole);
+    expect(edited).toMatchObject({ version: 2, hash: hashConfig(whole).config_hash });
+    const service = { name: 'g', host: 'g.x' };
+    await cp.updateConfig({ upsert: { services: [service] } });
+    service.host = 'g2.x';
+    const again = await cp.updateConfig({ upsert: { services: [service] } });
+    expect(again.version).toBe(4);
+    expect(again.hash).toBe(hashConfig({ ...whole, services: [...services, service] }).config_hash);
+  });
+
   it('reaches planesync/2 DPs as a delta, the DPs ending on the CP hash', async () => {
     cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
     const types: number[] = [];

@@ -120,7 +120,12 @@ export function applyConfigChange(
   base: Readonly<Record<string, unknown>>,
   change: ConfigChange,
   maxEntities: number,
-): { config: Record<string, unknown>; changed: Set<string> } {
+): {
+  config: Record<string, unknown>;
+  changed: Set<string>;
+  /** The entities the change brought (upserted), as they are in `config`. */
+  brought: Set<unknown>;
+} {
   if (typeof change !== 'object' || change === null)
     throw invalid([{ path: '(root)', message: 'a change is an object: { upsert, delete, set }' }]);
   const problems: ConfigProblem[] = [];
@@ -239,7 +244,7 @@ export function applyConfigChange(
     throw invalid(
       relations.map((problem) => ({ path: formatPath(problem.path), message: problem.message })),
     );
-  return { config, changed };
+  return { config, changed, brought: new Set([...addedBy.values()].flat()) };
 }
 
 /** One upserted entity against its type's schema, flat (nothing nested under it). */
@@ -388,6 +393,9 @@ function changedRelationProblems(
         if (typeof value === 'string' && (wanted.has(value) || gone.has(value))) held.add(value);
       }
     for (const name of held) gone.delete(name);
+    // Every name wanted is held and none gone: no entity of `from` can refer to nothing (a
+    // service upserted under its own name skips reading every route and plugin).
+    if (gone.size === 0 && [...wanted].every((name) => held.has(name))) continue;
     const check = (entity: Entity, index: number) => {
       const name = referenced(entity[field]);
       if (name === undefined || held.has(name) || !(wanted.has(name) || gone.has(name))) return;

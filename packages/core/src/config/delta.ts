@@ -61,21 +61,35 @@ function fingerprint(value: unknown): string {
   return print;
 }
 
-/** The fingerprints of `config`'s entities and values. */
-export function fingerprintConfig(config: Readonly<Record<string, unknown>>): ConfigFingerprint {
+/**
+ * The fingerprints of `config`'s entities and values. With `previous` (an earlier config and
+ * its fingerprints), a key holding the very same list or value as there takes its
+ * fingerprints as they are: an `updateConfig` that changed one collection reads only that one.
+ */
+export function fingerprintConfig(
+  config: Readonly<Record<string, unknown>>,
+  previous?: { config: Readonly<Record<string, unknown>>; print: ConfigFingerprint },
+): ConfigFingerprint {
   // A key whose value is undefined is not in the config's JSON: not in its delta either.
   const keys = Object.keys(config).filter((key) => config[key] !== undefined);
-  const lists = new Map<string, string[]>();
+  const lists = new Map<string, readonly string[]>();
   const values = new Map<string, string>();
   let bytes = 64;
   for (const key of keys) {
     const value = config[key];
     bytes += 2 * key.length + 64;
+    const same =
+      previous !== undefined &&
+      Object.hasOwn(previous.config, key) &&
+      previous.config[key] === value;
     if (Array.isArray(value)) {
-      const prints = value.map(fingerprint);
-      lists.set(key, prints);
+      const prints = (same ? previous.print.lists.get(key) : undefined) ?? value.map(fingerprint);
+      lists.set(key, prints as string[]);
       bytes += prints.length * 72;
-    } else values.set(key, fingerprint(value));
+    } else {
+      const print = same ? previous.print.values.get(key) : undefined;
+      values.set(key, print ?? fingerprint(value));
+    }
   }
   return { keys, lists, values, bytes };
 }
@@ -113,16 +127,27 @@ export function diffConfig(
 /**
  * Runs rebuilding `prints` from `old`: each base entity is copied at most once (a receiver
  * enforces it, so a delta never rebuilds more than its base and its own entities hold); an
- * entity whose every copy in the base is taken travels whole.
+ * entity whose every copy in the base is taken travels whole. The head and tail the two
+ * lists share are one run each, found without indexing them: a list of 5 000 with one entity
+ * changed indexes none.
  */
 function runsFor(
   old: readonly string[],
   prints: readonly string[],
   entities: readonly unknown[],
 ): DeltaRun[] {
-  // Where each fingerprint appears in the base list, in order (equal content: any copy will do).
+  const shortest = Math.min(old.length, prints.length);
+  let head = 0;
+  while (head < shortest && old[head] === prints[head]) head++;
+  let tail = 0;
+  while (tail < shortest - head && old[old.length - 1 - tail] === prints[prints.length - 1 - tail])
+    tail++;
+  const oldEnd = old.length - tail;
+  const runs: DeltaRun[] = head > 0 ? [[0, head]] : [];
+  // Where each fingerprint appears in the base between head and tail, in order (equal
+  // content: any copy will do); the head's and tail's entities are taken already.
   const at = new Map<string, number[]>();
-  for (let index = old.length - 1; index >= 0; index--) {
+  for (let index = oldEnd - 1; index >= head; index--) {
     const indices = at.get(old[index]!);
     if (indices) indices.push(index);
     else at.set(old[index]!, [index]);
@@ -136,11 +161,10 @@ function runsFor(
     }
     return undefined;
   };
-  const runs: DeltaRun[] = [];
   let run: [number, number] | undefined;
-  for (let index = 0; index < prints.length; index++) {
+  for (let index = head; index < prints.length - tail; index++) {
     const print = prints[index]!;
-    if (run && run[1] < old.length && !used[run[1]] && old[run[1]] === print) {
+    if (run && run[1] < oldEnd && !used[run[1]] && old[run[1]] === print) {
       used[run[1]] = 1;
       run[1]++;
       continue;
@@ -154,6 +178,11 @@ function runsFor(
     used[from] = 1;
     run = [from, from + 1];
     runs.push(run);
+  }
+  if (tail > 0) {
+    // The tail continues the last run when that run ended where the tail starts.
+    if (run && run === runs[runs.length - 1] && run[1] === oldEnd) run[1] = old.length;
+    else runs.push([oldEnd, old.length]);
   }
   return runs;
 }

@@ -46,6 +46,53 @@ export function hashConfig(
 ): ConfigHash;
 export function hashConfig(value: unknown, options?: HashOptions): ConfigHash | ValueHash;
 export function hashConfig(value: unknown, options: HashOptions = {}): ConfigHash | ValueHash {
+  return hashWith(value, options, undefined);
+}
+
+/**
+ * `hashConfig` that remembers each list entity's serialisation by object, for a control
+ * plane hashing a config again after a change that kept most entities (an `updateConfig` of
+ * one service of 25 000): only the entities not seen before, and those in `fresh` (what the
+ * change brought, which may be objects given before and edited since), are serialised; the
+ * rest are fed to md5 as they were first serialised. So an entity the caller edited in
+ * place after it was hashed here hashes as it was: use it only where an unchanged entity
+ * means "as published". The memory this holds, about the JSON size of the entities it saw,
+ * goes with them.
+ */
+export function hashConfigRemembering(
+  config: Readonly<Record<string, unknown>>,
+  options: HashOptions & { fresh?: ReadonlySet<unknown> | undefined },
+): ConfigHash {
+  const maxDepth = options.maxDepth ?? DEFAULT_CONFIG_LIMITS.maxDepth;
+  let texts = rememberedByDepth.get(maxDepth);
+  if (!texts) {
+    // One table per depth limit (in practice one): an entity's text holds only under its limit.
+    if (rememberedByDepth.size >= 4) rememberedByDepth.clear();
+    texts = new WeakMap();
+    rememberedByDepth.set(maxDepth, texts);
+  }
+  return hashWith(config, options, { texts, fresh: options.fresh }) as ConfigHash;
+}
+
+/** What `hashConfigRemembering` passes down: the table, and the entities not to read from it. */
+interface Remembered {
+  readonly texts: WeakMap<object, EntityText>;
+  readonly fresh: ReadonlySet<unknown> | undefined;
+}
+
+/** An entity's serialisation (Kong's sorted string of it) and its length in UTF-8 bytes. */
+interface EntityText {
+  readonly text: string;
+  readonly bytes: number;
+}
+
+const rememberedByDepth = new Map<number, WeakMap<object, EntityText>>();
+
+function hashWith(
+  value: unknown,
+  options: HashOptions,
+  remembered: Remembered | undefined,
+): ConfigHash | ValueHash {
   const sink = new HashSink(options.maxDepth ?? DEFAULT_CONFIG_LIMITS.maxDepth);
   // An array is hashed whole, like a scalar: planesync's vectors fix this, where Kong's Lua,
   // which cannot tell an array from a table, would split it like an object. Configs are objects.
@@ -56,7 +103,8 @@ export function hashConfig(value: unknown, options: HashOptions = {}): ConfigHas
   const record = value as Record<string, unknown>;
   const [routes, services, plugins, upstreams, targets] = ENTITY_KEYS.map(
     (key) =>
-      options.known?.[key] ?? hashPart(Object.hasOwn(record, key) ? record[key] : undefined, sink),
+      options.known?.[key] ??
+      hashPart(Object.hasOwn(record, key) ? record[key] : undefined, sink, remembered),
   ) as [string, string, string, string, string];
   const rest = hashPart(withoutEntities(value), sink);
   const config = md5Hex(routes + services + plugins + upstreams + targets + rest);
@@ -86,11 +134,48 @@ function withoutEntities(value: object): unknown {
   return rest;
 }
 
-function hashPart(value: unknown, sink: HashSink): string {
+function hashPart(value: unknown, sink: HashSink, remembered?: Remembered): string {
   if (value === undefined) return EMPTY_CONFIG_HASH;
   sink.reset();
-  writeSorted(value, sink, 1);
+  if (remembered && Array.isArray(value) && value.length > 5)
+    writeEntities(value, sink, remembered);
+  else writeSorted(value, sink, 1);
   return sink.digestHex();
+}
+
+/**
+ * `writeSorted` of a list of more than five entities (at depth 1), each entity's text taken
+ * from `remembered` when it may be and was serialised before (and remembered when not). Byte for byte what `writeSorted` writes:
+ * the buffer rolls over only where a value starts, so a remembered text is written whole only
+ * when the buffer cannot pass the limit inside it; else that entity is serialised again.
+ */
+function writeEntities(list: readonly unknown[], sink: HashSink, remembered: Remembered): void {
+  const { texts, fresh } = remembered;
+  // As writeSorted(list, sink, 1) would: the list at depth 1, its entities at depth 2.
+  if (1 > sink.maxDepth) throw tooDeep(sink.maxDepth);
+  const depth = 2;
+  for (let i = 0; i < list.length; i++) {
+    const entity = list[i] ?? null;
+    sink.rollIfFull();
+    if (typeof entity !== 'object' || entity === null) {
+      writeSorted(entity, sink, depth);
+    } else {
+      let known = fresh?.has(entity) ? undefined : texts.get(entity);
+      if (known === undefined) {
+        known = sink.capture(entity, depth);
+        texts.set(entity, known);
+      }
+      if (sink.fits(known.bytes)) sink.putKnown(known.text, known.bytes);
+      else writeSorted(entity, sink, depth);
+    }
+    sink.putAscii(';');
+  }
+}
+
+function tooDeep(maxDepth: number): ConfigInvalidError {
+  return new ConfigInvalidError([
+    { path: '(root)', message: `is nested deeper than ${maxDepth} levels (maxDepth)` },
+  ]);
 }
 
 function writeSorted(value: unknown, sink: HashSink, depth: number): void {
@@ -110,11 +195,7 @@ function writeSorted(value: unknown, sink: HashSink, depth: number): void {
       sink.putAscii(value ? 'true' : 'false');
       return;
     case 'object':
-      if (depth > sink.maxDepth) {
-        throw new ConfigInvalidError([
-          { path: '(root)', message: `is nested deeper than ${sink.maxDepth} levels (maxDepth)` },
-        ]);
-      }
+      if (depth > sink.maxDepth) throw tooDeep(sink.maxDepth);
       if (Array.isArray(value)) writeArray(value, sink, depth + 1);
       else writeObject(value as Record<string, unknown>, sink, depth + 1);
       return;
@@ -222,6 +303,8 @@ class HashSink {
   reset(): void {
     this.#md5 = createHash('md5');
     this.#text = '';
+    this.#parts = [];
+    this.#partsChars = 0;
     this.#bytes = 0;
   }
 
@@ -238,8 +321,56 @@ class HashSink {
     if (this.#text.length > FLUSH_CHARS) this.#flush();
   }
 
+  /** Whether `bytes` more can be written without the buffer passing the rollover limit. */
+  fits(bytes: number): boolean {
+    return this.#bytes + bytes <= ROLLOVER_BYTES;
+  }
+
+  /**
+   * Appends a flat text whose UTF-8 length is known: kept aside and joined with its
+   * neighbours when flushed (one copy), not concatenated into the buffer's text.
+   */
+  putKnown(text: string, bytes: number): void {
+    if (this.#text !== '') {
+      this.#parts.push(this.#text);
+      this.#partsChars += this.#text.length;
+      this.#text = '';
+    }
+    this.#parts.push(text);
+    this.#partsChars += text.length;
+    this.#bytes += bytes;
+    if (this.#partsChars > FLUSH_CHARS) this.#flush();
+  }
+
+  #parts: string[] = [];
+  #partsChars = 0;
+
+  /**
+   * The text `writeSorted(value, depth)` writes, captured rather than hashed (no flush, no
+   * rollover), flattened so that it holds none of its pieces; the sink is left as it was.
+   */
+  capture(value: object, depth: number): EntityText {
+    const text = this.#text;
+    const bytes = this.#bytes;
+    this.#text = '';
+    this.#capturing = true;
+    try {
+      writeSorted(value, this, depth);
+      const captured = this.#text;
+      // ToNumber flattens a string in place (V8): the remembered text is one flat string.
+      Number(captured);
+      return { text: captured, bytes: this.#bytes - bytes };
+    } finally {
+      this.#capturing = false;
+      this.#text = text;
+      this.#bytes = bytes;
+    }
+  }
+
+  #capturing = false;
+
   rollIfFull(): void {
-    if (this.#bytes <= ROLLOVER_BYTES) return;
+    if (this.#bytes <= ROLLOVER_BYTES || this.#capturing) return;
     this.#flush();
     const head = this.#md5.digest();
     this.#md5 = createHash('md5').update(head);
@@ -252,6 +383,13 @@ class HashSink {
   }
 
   #flush(): void {
+    if (this.#capturing) return;
+    if (this.#parts.length > 0) {
+      this.#parts.push(this.#text);
+      this.#text = this.#parts.join('');
+      this.#parts = [];
+      this.#partsChars = 0;
+    }
     if (this.#text === '') return;
     this.#md5.update(this.#text, 'utf8');
     this.#text = '';

@@ -6,7 +6,7 @@ import {
   PlanesyncError,
   StateError,
 } from '../errors.ts';
-import { type ConfigHash, type HashOptions, hashConfig } from './hash.ts';
+import { type ConfigHash, type HashOptions, hashConfig, hashConfigRemembering } from './hash.ts';
 import { type ConfigLimits, checkEntityCount, resolveLimits } from './limits.ts';
 import type { ConfigHashes } from './snapshot.ts';
 import { type ConfigSchema, validateConfig } from './validate.ts';
@@ -110,22 +110,27 @@ export class ConfigPublisher<TConfig = unknown> {
   }
 
   /**
-   * `prepare` for a config `validate` returned (or an incremental change checked). `known`
-   * names collections unchanged since the latest version: their hashes are the latest's.
+   * `prepare` for a config `validate` returned (or an incremental change checked). For a
+   * change, `unchanged` names the collections it left as the latest version had them (their
+   * hashes are the latest's), and `brought` the entities it added: every other entity is
+   * the latest's own object, hashed as it was published.
    */
   prepareValid(
     valid: TConfig,
     unchanged?: ReadonlySet<string>,
+    brought?: ReadonlySet<unknown>,
   ): PublishedConfig<TConfig> & { changed: boolean } {
     const known: HashOptions['known'] = {};
     const latestHashes = this.#latest?.hashes;
     if (unchanged && latestHashes)
       for (const key of ['routes', 'services', 'plugins', 'upstreams', 'targets'] as const)
         if (unchanged.has(key)) known[key] = latestHashes[key];
-    const { config_hash, hashes } = hashConfig(valid as Record<string, unknown>, {
-      maxDepth: this.#limits.maxDepth,
-      known,
-    }) as ConfigHash;
+    // A whole config is serialised afresh (its objects may be ones given before and edited
+    // since); a change's, with the texts of entities the latest version shared remembered.
+    const options = { maxDepth: this.#limits.maxDepth, known };
+    const { config_hash, hashes } = unchanged
+      ? hashConfigRemembering(valid as Record<string, unknown>, { ...options, fresh: brought })
+      : (hashConfig(valid as Record<string, unknown>, options) as ConfigHash);
     const latest = this.#latest;
     if (latest && latest.hash === config_hash) return { ...latest, changed: false };
     const version = (latest?.version ?? 0) + 1;

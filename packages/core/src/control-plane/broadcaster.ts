@@ -443,8 +443,14 @@ export class ConfigBroadcaster<TConfig = unknown> {
     }
   }
 
-  /** Remembers a version deltas may start from, within the history's bounds. */
-  #remember(version: { readonly hash: string; readonly config: unknown }): void {
+  /**
+   * Remembers a version deltas may start from, within the history's bounds; `previous` (the
+   * version installed before) lends the fingerprints of what the two share.
+   */
+  #remember(
+    version: { readonly hash: string; readonly config: unknown },
+    previous?: { readonly hash: string; readonly config: unknown },
+  ): void {
     const { versions, bytes } = this.#options.settings.deltaHistory;
     if (versions <= 0) return;
     const wantsDeltas = this.#options.protocols.some(
@@ -453,7 +459,13 @@ export class ConfigBroadcaster<TConfig = unknown> {
     const config = version.config;
     if (!wantsDeltas || typeof config !== 'object' || config === null || Array.isArray(config))
       return;
-    const print = fingerprintConfig(config as Record<string, unknown>);
+    const before = previous && this.#history.get(previous.hash);
+    const print = fingerprintConfig(
+      config as Record<string, unknown>,
+      before && typeof previous.config === 'object' && previous.config !== null
+        ? { config: previous.config as Record<string, unknown>, print: before }
+        : undefined,
+    );
     const earlier = this.#history.get(version.hash);
     if (earlier) {
       // The same hash again (Kong's hash ignores key order), maybe in other bytes: DPs still
@@ -548,13 +560,22 @@ export class ConfigBroadcaster<TConfig = unknown> {
       for (let attempt = 1; ; attempt++) {
         const latest = publisher.latest;
         const base = (latest?.config ?? { _format_version: '3.0' }) as Record<string, unknown>;
-        const { config, changed } = applyConfigChange(base, change, publisher.limits.maxEntities);
+        const { config, changed, brought } = applyConfigChange(
+          base,
+          change,
+          publisher.limits.maxEntities,
+        );
         const ifLatest = latest?.version ?? 0;
         const unchanged = new Set(Object.keys(config).filter((key) => !changed.has(key)));
         const published = checkWhole
           ? await this.#publishValid(checkWhole(config) as TConfig, { ifLatest })
           : // Entities the change kept are the base's objects, hashed and encoded as they were.
-            await this.#publishValid(config as TConfig, { unchanged, derivedFrom: base, ifLatest });
+            await this.#publishValid(config as TConfig, {
+              unchanged,
+              brought,
+              derivedFrom: base,
+              ifLatest,
+            });
         if (published !== 'conflict') return published;
         if (attempt === MAX_UPDATE_ATTEMPTS)
           throw new StateError(
@@ -621,6 +642,8 @@ export class ConfigBroadcaster<TConfig = unknown> {
     valid: TConfig,
     from: {
       unchanged?: ReadonlySet<string>;
+      /** The entities an update brought (the rest are `derivedFrom`'s). */
+      brought?: ReadonlySet<unknown>;
       derivedFrom?: unknown;
       /** Publish only while this is the latest version (an update made from it). */
       ifLatest?: number;
@@ -630,7 +653,7 @@ export class ConfigBroadcaster<TConfig = unknown> {
     // Encoding (compression) starts now, in libuv's pool, while this thread hashes. (Wasted
     // when the hash turns out unchanged; skipped when a newer call already waits.)
     const pending = this.#queued > 0 ? undefined : this.#startEncoding(valid, from.derivedFrom);
-    const prepared = publisher.prepareValid(valid, from.unchanged);
+    const prepared = publisher.prepareValid(valid, from.unchanged, from.brought);
     // Sealed first, under the number it most likely gets, so that a config too large to send
     // is refused before any CP could publish it.
     const tentative = (publisher.latest?.version ?? 0) + 1;
@@ -797,10 +820,11 @@ export class ConfigBroadcaster<TConfig = unknown> {
     sealed: { encoded: Map<WireProtocol, EncodedConfig>; license: License | undefined },
   ): void {
     this.#unencoded = false;
+    const previous = this.#installed;
     this.#installed = version;
     this.#adapted = new Map();
     this.#deltas = new Map();
-    this.#remember(version);
+    this.#remember(version, previous);
     // A licence set while the config was compressing goes out with it.
     const license = this.#license;
     this.#current =

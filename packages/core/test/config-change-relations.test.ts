@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { checkDeltaResult } from '../src/config/change.ts';
+
+type Entity = Record<string, unknown>;
+
+/** A small deterministic generator, so a failing case can be run again. */
+function random(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+}
+
+const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+
+/** The problems a check finds, by path; none when it passes. */
+function problems(check: () => void): string[] {
+  try {
+    check();
+    return [];
+  } catch (error) {
+    expect(error).toMatchObject({ code: 'CONFIG_INVALID' });
+    return (error as { problems: Array<{ path: string }> }).problems.map((p) => p.path).sort();
+  }
+}
+
+describe('a change is checked only where it touched, and finds what checking the whole config finds', () => {
+  it('agrees with the whole check on names and references, over random renames, deletes and new routes', () => {
+    let refused = 0;
+    for (let seed = 1; seed <= 300; seed++) {
+      const next = random(seed);
+      const pick = <T>(list: readonly T[]) => list[Math.floor(next() * list.length)]!;
+      const services: Entity[] = Array.from({ length: 8 }, (_, i) => ({
+        ...(next() < 0.5 ? { id: uuid(i) } : {}),
+        name: `s${i}`,
+        host: `s${i}.internal`,
+      }));
+      const routes: Entity[] = Array.from({ length: 12 }, (_, i) => ({
+        name: `r${i}`,
+        paths: [`/r${i}`],
+        service: next() < 0.5 ? `s${i % 8}` : { name: `s${i % 8}` },
+      }));
+      const plugins: Entity[] = Array.from({ length: 6 }, (_, i) => ({
+        name: 'rate-limiting',
+        service: `s${(i * 3) % 8}`,
+        config: { minute: i + 1 },
+      }));
+      const base = { _format_version: '3.0', services, routes, plugins };
+      // Edits a change could make: each list a copy, the untouched entities the base's own.
+      const after = { services: [...services], routes: [...routes], plugins: [...plugins] };
+      for (let edit = 0; edit < 1 + Math.floor(next() * 3); edit++) {
+        const roll = next();
+        if (roll < 0.25) {
+          // a service renamed (or kept under its name, host moved)
+          const at = Math.floor(next() * after.services.length);
+          const name = next() < 0.5 ? after.services[at]!.name : `renamed-${seed}-${edit}`;
+          after.services[at] = { ...after.services[at], name, host: 'moved.internal' };
+        } else if (roll < 0.45) {
+          after.services.splice(Math.floor(next() * after.services.length), 1);
+        } else if (roll < 0.6) {
+          // a service taking a name another holds
+          after.services.push({ name: pick(after.services).name, host: 'twin.internal' });
+        } else if (roll < 0.8) {
+          const service = next() < 0.7 ? pick(after.services).name : 'nowhere';
+          after.routes.push({ name: `new-${seed}-${edit}`, paths: ['/n'], service });
+        } else {
+          const at = Math.floor(next() * after.plugins.length);
+          const service = next() < 0.7 ? pick(after.services).name : 'gone';
+          after.plugins[at] = { ...after.plugins[at], service };
+        }
+      }
+      const config = { ...base, ...after };
+      const added = new Map<string, unknown[]>();
+      const dropped = new Map<string, unknown[]>();
+      for (const key of ['services', 'routes', 'plugins'] as const) {
+        const before = new Set<unknown>(base[key]);
+        const now = new Set<unknown>(after[key]);
+        added.set(
+          key,
+          after[key].filter((entity) => !before.has(entity)),
+        );
+        dropped.set(
+          key,
+          base[key].filter((entity) => !now.has(entity)),
+        );
+      }
+      const whole = problems(() => checkDeltaResult(config, added));
+      const touched = problems(() => checkDeltaResult(config, added, dropped));
+      expect(touched, `seed ${seed}`).toEqual(whole);
+      if (whole.length > 0) refused++;
+    }
+    // Both outcomes were exercised.
+    expect(refused).toBeGreaterThan(30);
+    expect(refused).toBeLessThan(270);
+  });
+});

@@ -52,9 +52,16 @@ describe('a change is checked only where it touched, and finds what checking the
       for (let edit = 0; edit < 1 + Math.floor(next() * 3); edit++) {
         const roll = next();
         if (roll < 0.25) {
-          // a service renamed (or kept under its name, host moved)
+          // a service renamed (or kept under its name, host moved; or given a name the base
+          // had, maybe another's, maybe one deleted)
           const at = Math.floor(next() * after.services.length);
-          const name = next() < 0.5 ? after.services[at]!.name : `renamed-${seed}-${edit}`;
+          const how = next();
+          const name =
+            how < 0.4
+              ? after.services[at]!.name
+              : how < 0.7
+                ? `renamed-${seed}-${edit}`
+                : pick(services).name;
           after.services[at] = { ...after.services[at], name, host: 'moved.internal' };
         } else if (roll < 0.45) {
           after.services.splice(Math.floor(next() * after.services.length), 1);
@@ -93,5 +100,17 @@ describe('a change is checked only where it touched, and finds what checking the
     // Both outcomes were exercised.
     expect(refused).toBeGreaterThan(30);
     expect(refused).toBeLessThan(270);
+  });
+
+  it('finds a name claimed twice by one change, even one the entity it replaced held', () => {
+    const a = { name: 'a', host: 'a.internal' };
+    const base = { _format_version: '3.0', services: [a, { name: 'b', host: 'b.internal' }] };
+    const moved = { name: 'a', host: 'moved.internal' };
+    const twin = { name: 'a', host: 'twin.internal' };
+    const config = { ...base, services: [moved, base.services[1]!, twin] };
+    const added = new Map([['services', [moved, twin]]]);
+    const dropped = new Map([['services', [a]]]);
+    expect(problems(() => checkDeltaResult(config, added, dropped))).toEqual(['services[2].name']);
+    expect(problems(() => checkDeltaResult(config, added))).toEqual(['services[2].name']);
   });
 });

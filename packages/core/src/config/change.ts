@@ -3,7 +3,7 @@ import { NESTING } from './declarative-collections.ts';
 import { ENTITIES } from './declarative-entities.ts';
 import { REFERENCES, relationProblems, UNIQUE } from './declarative-references.ts';
 import { expandUrl } from './declarative-service-url.ts';
-import { checkEntityCount } from './limits.ts';
+import { checkChangedEntityCount } from './limits.ts';
 import { formatPath } from './validate.ts';
 
 /**
@@ -237,7 +237,7 @@ export function applyConfigChange(
     changed.add(collection);
   }
   if (problems.length > 0) throw invalid(problems);
-  checkEntityCount(config, maxEntities);
+  checkChangedEntityCount(config, maxEntities);
   // References and unique names: only the values the change touched, each list read once.
   const relations = changedRelationProblems(config, addedBy, droppedBy);
   if (relations.length > 0)
@@ -349,14 +349,22 @@ function changedRelationProblems(
   for (const { collection, keys } of UNIQUE) {
     const claimed = added.get(collection);
     if (!claimed?.length) continue;
-    const list = entitiesOf(config, collection);
+    const left = dropped.get(collection) as readonly Entity[] | undefined;
+    let list: Entity[] | undefined;
     for (const key of keys) {
-      const values = new Set<unknown>(
-        claimed
-          .map((entity) => (entity as Entity)[key])
-          .filter((value) => typeof value === 'string'),
-      );
+      const values = new Set<unknown>();
+      const twice = new Set<unknown>();
+      for (const entity of claimed) {
+        const value = (entity as Entity)[key];
+        if (typeof value !== 'string') continue;
+        if (values.has(value)) twice.add(value);
+        values.add(value);
+      }
+      // A value an entity the change dropped held, claimed once: held by no other, since
+      // the base held each value once (an upsert that keeps its entity's name).
+      if (left) for (const entity of left) if (!twice.has(entity[key])) values.delete(entity[key]);
       if (values.size === 0) continue;
+      list ??= entitiesOf(config, collection);
       const first = new Map<unknown, number>();
       list.forEach((entity, index) => {
         const value = entity[key];

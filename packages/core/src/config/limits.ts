@@ -39,31 +39,58 @@ export function resolveLimits(limits: ConfigLimits = {}): Required<ConfigLimits>
  * down (services → routes → plugins): a few lookups per entity, no recursion.
  */
 export function checkEntityCount(config: unknown, maxEntities: number): void {
+  countEntities(config, maxEntities, undefined);
+}
+
+/**
+ * `checkEntityCount` for a config made by a change from a published one: a top-level list
+ * counted before (the very same array, which the change kept) is not counted again.
+ */
+export function checkChangedEntityCount(config: unknown, maxEntities: number): void {
+  countEntities(config, maxEntities, countedLists);
+}
+
+/** Entities in each top-level list counted by `checkChangedEntityCount`, by array. */
+const countedLists = new WeakMap<readonly unknown[], number>();
+
+function countEntities(
+  config: unknown,
+  maxEntities: number,
+  counted: WeakMap<readonly unknown[], number> | undefined,
+): void {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) return;
   let count = 0;
-  const tooMany = () =>
-    new ConfigInvalidError([
-      {
-        path: '(root)',
-        message: `holds more than ${maxEntities} entities (maxEntities)`,
-      },
-    ]);
-  const countIn = (items: unknown[], nested: number) => {
-    count += items.length;
-    if (count > maxEntities) throw tooMany();
-    if (nested === 0) return;
-    for (const item of items) {
-      if (item === null || typeof item !== 'object' || Array.isArray(item)) continue;
-      for (const key in item) {
-        const value = (item as Record<string, unknown>)[key];
-        if (Array.isArray(value) && value.length > 0 && isEntity(value[0]))
-          countIn(value, nested - 1);
-      }
-    }
-  };
   for (const value of Object.values(config)) {
-    if (Array.isArray(value)) countIn(value, 2);
+    if (!Array.isArray(value)) continue;
+    let inList = counted?.get(value);
+    if (inList === undefined) {
+      // Counting stops once past what is left: a count that stopped is not remembered.
+      const left = maxEntities - count;
+      inList = countIn(value, 2, left);
+      if (inList <= left) counted?.set(value, inList);
+    }
+    count += inList;
+    if (count > maxEntities)
+      throw new ConfigInvalidError([
+        { path: '(root)', message: `holds more than ${maxEntities} entities (maxEntities)` },
+      ]);
   }
+}
+
+/** The entities in `items` and nested `nested` levels in them, stopping past `limit`. */
+function countIn(items: readonly unknown[], nested: number, limit: number): number {
+  let count = items.length;
+  if (count > limit || nested === 0) return count;
+  for (const item of items) {
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) continue;
+    for (const key in item) {
+      const value = (item as Record<string, unknown>)[key];
+      if (Array.isArray(value) && value.length > 0 && isEntity(value[0]))
+        count += countIn(value, nested - 1, limit - count);
+      if (count > limit) return count;
+    }
+  }
+  return count;
 }
 
 function isEntity(value: unknown): boolean {

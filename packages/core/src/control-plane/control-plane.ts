@@ -791,8 +791,10 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
    * published, encoded and pushed as `setConfig` does (planesync/2 DPs get a delta), in order
    * with `setConfig` calls. Rejects with `CONFIG_INVALID`, every problem at its path in the
    * change (`upsert.services[0].port`), the latest version unchanged. The entities it keeps
-   * are taken as they were hashed and compressed before: replace an entity by upserting a new
-   * object, never by editing one already given to the CP.
+   * are taken as they were hashed and compressed before (the CP remembers each one's
+   * serialisation for Kong's hash, about the config's JSON size in memory): replace an entity
+   * by upserting it (an object edited since it was given is serialised again when upserted),
+   * never by editing one the CP holds and leaving it there.
    *
    * @example
    * ```ts

@@ -799,4 +799,24 @@ describe('declarative config: every problem in one pass', () => {
       'plugins[0].route: references route "nowhere", which does not exist',
     ]);
   });
+
+  it('names the first holder of a duplicate nested name by its path in the file', () => {
+    expect(
+      problemsOf({
+        _format_version: '3.0',
+        services: [
+          { name: 'a', host: 'h', routes: [{ name: 'x', paths: ['/a'] }] },
+          {
+            name: 'b',
+            host: 'h',
+            routes: [
+              { name: 'y', paths: ['/b'] },
+              { name: 'x', paths: ['/c'] },
+            ],
+          },
+        ],
+        plugins: [{ name: 'acl', route: 'y' }],
+      }),
+    ).toEqual(['services[1].routes[1].name: name "x" is already used by services[0].routes[0]']);
+  });
 });

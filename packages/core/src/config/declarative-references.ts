@@ -105,24 +105,34 @@ export interface RelationProblem {
 export function relationProblems(config: unknown): RelationProblem[] {
   const problems: RelationProblem[] = [];
   const sources = locateSources(config);
+  // Each unique key's values, where first seen: the source's place in its collection's list
+  // of sources times 2^32, plus the index (a number: no object per entity). The references
+  // below look names up in these too, since they name entities by unique keys.
+  const seenBy = new Map<string, Map<string, Map<string, number>>>();
   for (const { collection, keys } of UNIQUE) {
+    const lists = sources.get(collection)!;
+    const byKey = new Map<string, Map<string, number>>();
+    seenBy.set(collection, byKey);
     for (const key of keys) {
-      const seen = new Map<string, { source: Source; index: number }>();
-      for (const source of sources.get(collection)!)
+      const seen = new Map<string, number>();
+      byKey.set(key, seen);
+      for (let s = 0; s < lists.length; s++) {
+        const source = lists[s]!;
         for (let index = 0; index < source.list.length; index++) {
           const value = entityAt(source, index)?.[key];
           if (typeof value !== 'string') continue;
           const first = seen.get(value);
           if (first === undefined) {
-            seen.set(value, { source, index });
+            seen.set(value, s * PLACE + index);
             continue;
           }
-          const used = formatPath(pathOf(first.source, first.index));
+          const used = formatPath(pathOf(lists[Math.floor(first / PLACE)]!, first % PLACE));
           problems.push({
             path: [...pathOf(source, index), key],
             message: `${key} ${JSON.stringify(value)} is already used by ${used}`,
           });
         }
+      }
     }
   }
   for (const { from, field, to, keys } of REFERENCES) {
@@ -130,15 +140,15 @@ export function relationProblems(config: unknown): RelationProblem[] {
     // the schema reports any other foreign field it sets.
     const source = sources.get(from)![0];
     if (!source || source.owner) continue;
-    let names: Set<string> | undefined;
+    let names: Array<ReadonlyMap<string, number> | ReadonlySet<string>> | undefined;
     for (let index = 0; index < source.list.length; index++) {
       const ref = entityAt(source, index)?.[field];
       if (ref === undefined || ref === null) continue;
       const named =
         typeof ref === 'string' ? ref : isEntity(ref) ? (ref.id ?? ref.name) : undefined;
       if (typeof named !== 'string') continue;
-      names ??= namesOf(sources.get(to)!, keys);
-      if (names.has(named)) continue;
+      names ??= keys.map((key) => seenBy.get(to)?.get(key) ?? namesOf(sources.get(to)!, [key]));
+      if (names.some((held) => held.has(named))) continue;
       problems.push({
         path: [...pathOf(source, index), field],
         message: `references ${to.replace(/s$/, '')} ${JSON.stringify(named)}, which does not exist`,
@@ -147,6 +157,9 @@ export function relationProblems(config: unknown): RelationProblem[] {
   }
   return problems;
 }
+
+/** A source's place in a first-seen number: entities per source stay below it. */
+const PLACE = 2 ** 32;
 
 /** Every value of `keys` among the entities of `sources`. */
 function namesOf(sources: readonly Source[], keys: readonly string[]): Set<string> {

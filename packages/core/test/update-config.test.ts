@@ -167,6 +167,19 @@ describe('updateConfig: entity upserts and deletes instead of the whole config',
     expect(again.hash).toBe(hashConfig({ ...whole, services: [...services, service] }).config_hash);
   });
 
+  it('hashes an entity edited in place and given again by setConfig as it is now, after an updateConfig remembered it', async () => {
+    const services = ['a', 'b', 'c', 'd', 'e', 'f'].map((name) => ({ name, host: `${name}.x` }));
+    const whole = { _format_version: '3.0', services };
+    const { cp } = await cpWith(whole as never);
+    // The update remembers every service's text; the edit and setConfig come after.
+    await cp.updateConfig({ upsert: { services: [{ name: 'g', host: 'g.x' }] } });
+    services[2]!.host = 'edited.x';
+    const edited = await cp.setConfig(whole);
+    expect(edited.hash).toBe(hashConfig(whole).config_hash);
+    const next = await cp.updateConfig({ upsert: { services: [{ name: 'h', host: 'h.x' }] } });
+    expect(next.hash).toBe(hashConfig(cp.currentConfig?.config).config_hash);
+  });
+
   it('reaches planesync/2 DPs as a delta, the DPs ending on the CP hash', async () => {
     cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
     const types: number[] = [];

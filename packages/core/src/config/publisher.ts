@@ -54,11 +54,23 @@ export class ConfigPublisher<TConfig = unknown> {
   readonly #clock: Clock;
   readonly #limits: Required<ConfigLimits>;
   /**
-   * Entity texts remembered by `prepareValid` for a change: only since the last config that
-   * came in whole (setConfig, or adopted), whose objects may be ones remembered before and
-   * edited in place since.
+   * Entity texts remembered by `prepareValid` for a change, and list counts by
+   * `applyConfigChange`: only since the last config that came in whole (setConfig, or
+   * adopted), whose objects may be ones remembered before and edited in place since.
    */
   #texts = new EntityTexts();
+  #counted = new WeakMap<readonly unknown[], number>();
+
+  /** @internal The entity counts of lists `applyConfigChange` may take as they were. */
+  get countedLists(): WeakMap<readonly unknown[], number> {
+    return this.#counted;
+  }
+
+  /** Forgets what was remembered of entities and lists: a config came in whole. */
+  #forget(): void {
+    this.#texts = new EntityTexts();
+    this.#counted = new WeakMap();
+  }
 
   /**
    * @param options.schema validates (and may transform) each config; without it, configs are
@@ -140,7 +152,7 @@ export class ConfigPublisher<TConfig = unknown> {
     // A whole config is serialised afresh (its objects may be ones given before and edited
     // since); a change's, with the texts of entities the latest version shared remembered.
     const options = { maxDepth: this.#limits.maxDepth, known };
-    if (!unchanged) this.#texts = new EntityTexts();
+    if (!unchanged) this.#forget();
     const { config_hash, hashes } = unchanged
       ? hashConfigRemembering(valid as Record<string, unknown>, {
           ...options,
@@ -163,7 +175,7 @@ export class ConfigPublisher<TConfig = unknown> {
   verify(shared: SharedVersion): PublishedConfig<TConfig> {
     // Its entities may be objects this CP remembered and that were edited since (a state in
     // memory, shared with a CP given them again by setConfig): none is read from before.
-    this.#texts = new EntityTexts();
+    this.#forget();
     const { config_hash } = hashConfig(shared.config, { maxDepth: this.#limits.maxDepth });
     if (config_hash !== shared.hash) throw new ConfigHashMismatchError(shared.hash, config_hash);
     const { version, hash, hashes, publishedAt } = shared;

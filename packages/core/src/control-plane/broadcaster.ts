@@ -564,6 +564,8 @@ export class ConfigBroadcaster<TConfig = unknown> {
           base,
           change,
           publisher.limits.maxEntities,
+          // Not on the checkWhole path: its whole validation counts every list anyway.
+          checkWhole ? undefined : publisher.countedLists,
         );
         const ifLatest = latest?.version ?? 0;
         const unchanged = new Set(Object.keys(config).filter((key) => !changed.has(key)));

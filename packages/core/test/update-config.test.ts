@@ -180,6 +180,21 @@ describe('updateConfig: entity upserts and deletes instead of the whole config',
     expect(next.hash).toBe(hashConfig(cp.currentConfig?.config).config_hash);
   });
 
+  it('sends a DP a delta it accepts after setConfig of a list given before, with entities pushed into it', async () => {
+    cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
+    const dp = cluster.dataPlane();
+    await dp.start();
+    const whole = base();
+    const first = await cluster.cp.setConfig(whole);
+    await cluster.cp.waitForSync({ hash: first.hash });
+    await cluster.clock.advance(1_000);
+    whole.services.push({ name: 'd', host: 'd.internal' });
+    const { hash } = await cluster.cp.setConfig(whole);
+    await cluster.cp.waitForSync({ hash });
+    expect(dp.currentConfig?.hash).toBe(hash);
+    expect(cluster.cp.counters).toMatchObject({ deltasEncoded: 1, configsRejected: 0 });
+  });
+
   it('reaches planesync/2 DPs as a delta, the DPs ending on the CP hash', async () => {
     cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
     const types: number[] = [];

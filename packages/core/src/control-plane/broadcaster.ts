@@ -289,6 +289,13 @@ export class ConfigBroadcaster<TConfig = unknown> {
   /** The installed version, whose config adaptations start from. */
   #installed: PublishedConfig<TConfig> | undefined;
   /**
+   * The configs `updateConfig` made from each config: only such a config shares lists with
+   * its base that are the base's as it was fingerprinted (a setConfig may give again an
+   * array given before, edited in place since). Weak both ways: a config never keeps the
+   * one it was made from, nor a chain of them, alive.
+   */
+  readonly #derivations = new WeakMap<object, WeakSet<object>>();
+  /**
    * The current version adapted for DPs that differ (by protocol, then adaptation key): an
    * encoding, a failure, or the work under way. Emptied when a version is installed.
    */
@@ -445,7 +452,8 @@ export class ConfigBroadcaster<TConfig = unknown> {
 
   /**
    * Remembers a version deltas may start from, within the history's bounds; `previous` (the
-   * version installed before) lends the fingerprints of what the two share.
+   * version installed before) lends the fingerprints of what the two share when `version` is
+   * an update made from it.
    */
   #remember(
     version: { readonly hash: string; readonly config: unknown },
@@ -459,11 +467,14 @@ export class ConfigBroadcaster<TConfig = unknown> {
     const config = version.config;
     if (!wantsDeltas || typeof config !== 'object' || config === null || Array.isArray(config))
       return;
-    const before = previous && this.#history.get(previous.hash);
+    const base = previous?.config;
+    const derived =
+      typeof base === 'object' && base !== null && this.#derivations.get(base)?.has(config);
+    const before = previous && derived ? this.#history.get(previous.hash) : undefined;
     const print = fingerprintConfig(
       config as Record<string, unknown>,
-      before && typeof previous.config === 'object' && previous.config !== null
-        ? { config: previous.config as Record<string, unknown>, print: before }
+      before && typeof base === 'object' && base !== null
+        ? { config: base as Record<string, unknown>, print: before }
         : undefined,
     );
     const earlier = this.#history.get(version.hash);
@@ -655,6 +666,18 @@ export class ConfigBroadcaster<TConfig = unknown> {
     // Encoding (compression) starts now, in libuv's pool, while this thread hashes. (Wasted
     // when the hash turns out unchanged; skipped when a newer call already waits.)
     const pending = this.#queued > 0 ? undefined : this.#startEncoding(valid, from.derivedFrom);
+    const { derivedFrom } = from;
+    if (
+      from.unchanged &&
+      typeof valid === 'object' &&
+      valid !== null &&
+      typeof derivedFrom === 'object' &&
+      derivedFrom !== null
+    ) {
+      const derivations = this.#derivations.get(derivedFrom) ?? new WeakSet();
+      derivations.add(valid);
+      this.#derivations.set(derivedFrom, derivations);
+    }
     const prepared = publisher.prepareValid(valid, from.unchanged, from.brought);
     // Sealed first, under the number it most likely gets, so that a config too large to send
     // is refused before any CP could publish it.

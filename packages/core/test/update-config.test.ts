@@ -195,6 +195,25 @@ describe('updateConfig: entity upserts and deletes instead of the whole config',
     expect(cluster.cp.counters).toMatchObject({ deltasEncoded: 1, configsRejected: 0 });
   });
 
+  it('sends a DP a delta it accepts for an entity upserted again after an edit in place', async () => {
+    cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
+    const dp = cluster.dataPlane();
+    await dp.start();
+    const first = await cluster.cp.setConfig(base());
+    await cluster.cp.waitForSync({ hash: first.hash });
+    const service = { name: 'd', host: 'd.internal' };
+    // Upserted, then edited in place and upserted again (what the hash test above allows).
+    for (const host of ['d.internal', 'd2.internal']) {
+      service.host = host;
+      await cluster.clock.advance(1_000);
+      const { hash } = await cluster.cp.updateConfig({ upsert: { services: [service] } });
+      // A DP that refuses the delta, then the whole config, never gets there.
+      await cluster.cp.waitForSync({ hash, signal: AbortSignal.timeout(5_000) });
+      expect(dp.currentConfig?.hash).toBe(hash);
+    }
+    expect(cluster.cp.counters).toMatchObject({ deltasEncoded: 2, configsRejected: 0 });
+  });
+
   it('reaches planesync/2 DPs as a delta, the DPs ending on the CP hash', async () => {
     cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
     const types: number[] = [];

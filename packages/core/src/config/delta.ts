@@ -50,9 +50,15 @@ export interface ConfigFingerprint {
  */
 const known = new WeakMap<object, string>();
 
-/** SHA-1 (base64) of a value's JSON: equal content, equal fingerprint. */
-function fingerprint(value: unknown): string {
-  const cached = typeof value === 'object' && value !== null ? known.get(value) : undefined;
+/**
+ * SHA-1 (base64) of a value's JSON: equal content, equal fingerprint. A value in `fresh` (an
+ * entity upserted again, maybe edited in place since it was fingerprinted) is read again.
+ */
+function fingerprint(value: unknown, fresh?: ReadonlySet<unknown>): string {
+  const cached =
+    typeof value === 'object' && value !== null && !fresh?.has(value)
+      ? known.get(value)
+      : undefined;
   if (cached !== undefined) return cached;
   const print = createHash('sha1')
     .update(JSON.stringify(value) ?? 'undefined')
@@ -65,10 +71,12 @@ function fingerprint(value: unknown): string {
  * The fingerprints of `config`'s entities and values. With `previous` (an earlier config and
  * its fingerprints), a key holding the very same list or value as there takes its
  * fingerprints as they are: an `updateConfig` that changed one collection reads only that one.
+ * `fresh`: entities to fingerprint again even when seen before (what an update brought).
  */
 export function fingerprintConfig(
   config: Readonly<Record<string, unknown>>,
   previous?: { config: Readonly<Record<string, unknown>>; print: ConfigFingerprint },
+  fresh?: ReadonlySet<unknown>,
 ): ConfigFingerprint {
   // A key whose value is undefined is not in the config's JSON: not in its delta either.
   const keys = Object.keys(config).filter((key) => config[key] !== undefined);
@@ -83,7 +91,9 @@ export function fingerprintConfig(
       Object.hasOwn(previous.config, key) &&
       previous.config[key] === value;
     if (Array.isArray(value)) {
-      const prints = (same ? previous.print.lists.get(key) : undefined) ?? value.map(fingerprint);
+      const prints =
+        (same ? previous.print.lists.get(key) : undefined) ??
+        value.map((entity) => fingerprint(entity, fresh));
       lists.set(key, prints as string[]);
       bytes += prints.length * 72;
     } else {

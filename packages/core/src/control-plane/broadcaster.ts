@@ -295,6 +295,8 @@ export class ConfigBroadcaster<TConfig = unknown> {
    * one it was made from, nor a chain of them, alive.
    */
   readonly #derivations = new WeakMap<object, WeakSet<object>>();
+  /** The entities each `updateConfig` config brought (fingerprinted again, not taken as known). */
+  readonly #brought = new WeakMap<object, ReadonlySet<unknown>>();
   /**
    * The current version adapted for DPs that differ (by protocol, then adaptation key): an
    * encoding, a failure, or the work under way. Emptied when a version is installed.
@@ -476,6 +478,7 @@ export class ConfigBroadcaster<TConfig = unknown> {
       before && typeof base === 'object' && base !== null
         ? { config: base as Record<string, unknown>, print: before }
         : undefined,
+      this.#brought.get(config),
     );
     const earlier = this.#history.get(version.hash);
     if (earlier) {
@@ -665,7 +668,8 @@ export class ConfigBroadcaster<TConfig = unknown> {
     const { publisher, state } = this.#options;
     // Encoding (compression) starts now, in libuv's pool, while this thread hashes. (Wasted
     // when the hash turns out unchanged; skipped when a newer call already waits.)
-    const pending = this.#queued > 0 ? undefined : this.#startEncoding(valid, from.derivedFrom);
+    const pending =
+      this.#queued > 0 ? undefined : this.#startEncoding(valid, from.derivedFrom, from.brought);
     const { derivedFrom } = from;
     if (
       from.unchanged &&
@@ -677,6 +681,7 @@ export class ConfigBroadcaster<TConfig = unknown> {
       const derivations = this.#derivations.get(derivedFrom) ?? new WeakSet();
       derivations.add(valid);
       this.#derivations.set(derivedFrom, derivations);
+      if (from.brought) this.#brought.set(valid, from.brought);
     }
     const prepared = publisher.prepareValid(valid, from.unchanged, from.brought);
     // Sealed first, under the number it most likely gets, so that a config too large to send
@@ -803,8 +808,13 @@ export class ConfigBroadcaster<TConfig = unknown> {
     }
   }
 
-  #startEncoding(config: unknown, derivedFrom?: unknown): Map<WireProtocol, PendingEncoding> {
-    const options = derivedFrom === undefined ? undefined : { derivedFrom };
+  #startEncoding(
+    config: unknown,
+    derivedFrom?: unknown,
+    fresh?: ReadonlySet<unknown>,
+  ): Map<WireProtocol, PendingEncoding> {
+    // `fresh`: entities the update brought, which may be objects of `derivedFrom` edited since.
+    const options = derivedFrom === undefined ? undefined : { derivedFrom, fresh };
     return new Map(
       this.#options.protocols.map((protocol) => [
         protocol,

@@ -213,7 +213,8 @@ export function applyDelta(
   changed: Set<string>;
   /**
    * The entities the delta brought, by list (the rest are the base's own, checked when it
-   * was); `undefined` when it set a top-level value that is not a list.
+   * was); `undefined` when it set a top-level value that is not a list, or a list where the
+   * base held none.
    */
   added: Map<string, unknown[]> | undefined;
   /** The base's entities the delta left out, by list. */
@@ -249,7 +250,9 @@ export function applyDelta(
       changed.add(key);
     } else if (Object.hasOwn(set, key)) {
       value = set[key];
-      if (Array.isArray(value)) added?.set(key, value);
+      // A list where the base held one: entities added. A list where the base held none (or
+      // a value: `_format_version: []`) is a key whose kind was never checked: a whole check.
+      if (Array.isArray(value) && Array.isArray(base[key])) added?.set(key, value);
       else added = undefined;
       if (Array.isArray(base[key])) dropped.set(key, base[key] as unknown[]);
       changed.add(key);

@@ -96,6 +96,22 @@ describe('config frame payload', () => {
     expect((fresh as typeof next).services[0]!.host).toBe('edited-in-place.internal');
   });
 
+  it('a config derived from another compresses again the members holding an entity in fresh, one it held and edited since', async () => {
+    const first = bigConfig(1);
+    await compressConfig(first);
+    const upserted = first.services[2 * BLOCK_ENTITIES + 7]!;
+    upserted.host = 'edited-then-upserted.internal'; // upserted again after an edit in place
+    const next = { ...first, services: [...first.services] };
+    const derived = await inflateJson(
+      await compressConfig(next, { derivedFrom: first, fresh: new Set([upserted]) }),
+      1e8,
+    );
+    expect((derived as typeof next).services[2 * BLOCK_ENTITIES + 7]!.host).toBe(
+      'edited-then-upserted.internal',
+    );
+    expect(derived).toEqual(next);
+  });
+
   it('a config derived step by step (keys reordered, added, dropped; lists grown, cut, spliced across members) always inflates to its JSON', async () => {
     let seed = 7;
     const random = (n: number) => {

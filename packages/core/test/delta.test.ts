@@ -342,6 +342,16 @@ describe('config deltas: the change from one version to the next', () => {
     expect(added).toBeUndefined();
   });
 
+  it.each([
+    ['a value', { _format_version: [] }],
+    ['nothing', { routes: [{ name: 'r', paths: ['/'] }] }],
+  ])('ask for a whole check when a delta sets a list where the base held %s', (_, set) => {
+    // `_format_version: []` passes every entity check; only the whole schema refuses it.
+    const base = { _format_version: '3.0', services: [] };
+    const keys = [...new Set([...Object.keys(base), ...Object.keys(set)])];
+    expect(applyDelta(base, { keys, set, lists: {} }).added).toBeUndefined();
+  });
+
   it('copy each base entity at most once, so a small delta cannot multiply a config', () => {
     const base = {
       _format_version: '3.0',

@@ -167,6 +167,53 @@ describe('updateConfig: entity upserts and deletes instead of the whole config',
     expect(again.hash).toBe(hashConfig({ ...whole, services: [...services, service] }).config_hash);
   });
 
+  it('hashes an entity edited in place and given again by setConfig as it is now, after an updateConfig remembered it', async () => {
+    const services = ['a', 'b', 'c', 'd', 'e', 'f'].map((name) => ({ name, host: `${name}.x` }));
+    const whole = { _format_version: '3.0', services };
+    const { cp } = await cpWith(whole as never);
+    // The update remembers every service's text; the edit and setConfig come after.
+    await cp.updateConfig({ upsert: { services: [{ name: 'g', host: 'g.x' }] } });
+    services[2]!.host = 'edited.x';
+    const edited = await cp.setConfig(whole);
+    expect(edited.hash).toBe(hashConfig(whole).config_hash);
+    const next = await cp.updateConfig({ upsert: { services: [{ name: 'h', host: 'h.x' }] } });
+    expect(next.hash).toBe(hashConfig(cp.currentConfig?.config).config_hash);
+  });
+
+  it('sends a DP a delta it accepts after setConfig of a list given before, with entities pushed into it', async () => {
+    cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
+    const dp = cluster.dataPlane();
+    await dp.start();
+    const whole = base();
+    const first = await cluster.cp.setConfig(whole);
+    await cluster.cp.waitForSync({ hash: first.hash });
+    await cluster.clock.advance(1_000);
+    whole.services.push({ name: 'd', host: 'd.internal' });
+    const { hash } = await cluster.cp.setConfig(whole);
+    await cluster.cp.waitForSync({ hash });
+    expect(dp.currentConfig?.hash).toBe(hash);
+    expect(cluster.cp.counters).toMatchObject({ deltasEncoded: 1, configsRejected: 0 });
+  });
+
+  it('sends a DP a delta it accepts for an entity upserted again after an edit in place', async () => {
+    cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
+    const dp = cluster.dataPlane();
+    await dp.start();
+    const first = await cluster.cp.setConfig(base());
+    await cluster.cp.waitForSync({ hash: first.hash });
+    const service = { name: 'd', host: 'd.internal' };
+    // Upserted, then edited in place and upserted again (what the hash test above allows).
+    for (const host of ['d.internal', 'd2.internal']) {
+      service.host = host;
+      await cluster.clock.advance(1_000);
+      const { hash } = await cluster.cp.updateConfig({ upsert: { services: [service] } });
+      // A DP that refuses the delta, then the whole config, never gets there.
+      await cluster.cp.waitForSync({ hash, signal: AbortSignal.timeout(5_000) });
+      expect(dp.currentConfig?.hash).toBe(hash);
+    }
+    expect(cluster.cp.counters).toMatchObject({ deltasEncoded: 2, configsRejected: 0 });
+  });
+
   it('reaches planesync/2 DPs as a delta, the DPs ending on the CP hash', async () => {
     cluster = await createTestCluster({ controlPlane: { logger: silentLogger } });
     const types: number[] = [];

@@ -3,7 +3,7 @@ import { NESTING } from './declarative-collections.ts';
 import { ENTITIES } from './declarative-entities.ts';
 import { REFERENCES, relationProblems, UNIQUE } from './declarative-references.ts';
 import { expandUrl } from './declarative-service-url.ts';
-import { checkChangedEntityCount } from './limits.ts';
+import { checkChangedEntityCount, checkEntityCount } from './limits.ts';
 import { formatPath } from './validate.ts';
 
 /**
@@ -115,11 +115,14 @@ function deleteKeys(reference: string): string[] {
  * it drops (each list read once, against the small set of values touched). Throws
  * `CONFIG_INVALID` listing every problem, each at its path in the change
  * (`upsert.services[0].port`). Returns the new config and the top-level keys it changed.
+ * `counted` (the publisher's) holds the entity counts of lists kept from `base`; without it,
+ * every list is counted.
  */
 export function applyConfigChange(
   base: Readonly<Record<string, unknown>>,
   change: ConfigChange,
   maxEntities: number,
+  counted?: WeakMap<readonly unknown[], number>,
 ): {
   config: Record<string, unknown>;
   changed: Set<string>;
@@ -237,7 +240,8 @@ export function applyConfigChange(
     changed.add(collection);
   }
   if (problems.length > 0) throw invalid(problems);
-  checkChangedEntityCount(config, maxEntities);
+  if (counted) checkChangedEntityCount(config, maxEntities, counted);
+  else checkEntityCount(config, maxEntities);
   // References and unique names: only the values the change touched, each list read once.
   const relations = changedRelationProblems(config, addedBy, droppedBy);
   if (relations.length > 0)

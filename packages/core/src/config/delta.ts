@@ -50,9 +50,15 @@ export interface ConfigFingerprint {
  */
 const known = new WeakMap<object, string>();
 
-/** SHA-1 (base64) of a value's JSON: equal content, equal fingerprint. */
-function fingerprint(value: unknown): string {
-  const cached = typeof value === 'object' && value !== null ? known.get(value) : undefined;
+/**
+ * SHA-1 (base64) of a value's JSON: equal content, equal fingerprint. A value in `fresh` (an
+ * entity upserted again, maybe edited in place since it was fingerprinted) is read again.
+ */
+function fingerprint(value: unknown, fresh?: ReadonlySet<unknown>): string {
+  const cached =
+    typeof value === 'object' && value !== null && !fresh?.has(value)
+      ? known.get(value)
+      : undefined;
   if (cached !== undefined) return cached;
   const print = createHash('sha1')
     .update(JSON.stringify(value) ?? 'undefined')
@@ -65,10 +71,12 @@ function fingerprint(value: unknown): string {
  * The fingerprints of `config`'s entities and values. With `previous` (an earlier config and
  * its fingerprints), a key holding the very same list or value as there takes its
  * fingerprints as they are: an `updateConfig` that changed one collection reads only that one.
+ * `fresh`: entities to fingerprint again even when seen before (what an update brought).
  */
 export function fingerprintConfig(
   config: Readonly<Record<string, unknown>>,
   previous?: { config: Readonly<Record<string, unknown>>; print: ConfigFingerprint },
+  fresh?: ReadonlySet<unknown>,
 ): ConfigFingerprint {
   // A key whose value is undefined is not in the config's JSON: not in its delta either.
   const keys = Object.keys(config).filter((key) => config[key] !== undefined);
@@ -83,7 +91,9 @@ export function fingerprintConfig(
       Object.hasOwn(previous.config, key) &&
       previous.config[key] === value;
     if (Array.isArray(value)) {
-      const prints = (same ? previous.print.lists.get(key) : undefined) ?? value.map(fingerprint);
+      const prints =
+        (same ? previous.print.lists.get(key) : undefined) ??
+        value.map((entity) => fingerprint(entity, fresh));
       lists.set(key, prints as string[]);
       bytes += prints.length * 72;
     } else {
@@ -203,7 +213,8 @@ export function applyDelta(
   changed: Set<string>;
   /**
    * The entities the delta brought, by list (the rest are the base's own, checked when it
-   * was); `undefined` when it set a top-level value that is not a list.
+   * was); `undefined` when it set a top-level value that is not a list, or a list where the
+   * base held none.
    */
   added: Map<string, unknown[]> | undefined;
   /** The base's entities the delta left out, by list. */
@@ -239,7 +250,9 @@ export function applyDelta(
       changed.add(key);
     } else if (Object.hasOwn(set, key)) {
       value = set[key];
-      if (Array.isArray(value)) added?.set(key, value);
+      // A list where the base held one: entities added. A list where the base held none (or
+      // a value: `_format_version: []`) is a key whose kind was never checked: a whole check.
+      if (Array.isArray(value) && Array.isArray(base[key])) added?.set(key, value);
       else added = undefined;
       if (Array.isArray(base[key])) dropped.set(key, base[key] as unknown[]);
       changed.add(key);

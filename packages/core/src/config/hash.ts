@@ -50,27 +50,23 @@ export function hashConfig(value: unknown, options: HashOptions = {}): ConfigHas
 }
 
 /**
- * `hashConfig` that remembers each list entity's serialisation by object, for a control
- * plane hashing a config again after a change that kept most entities (an `updateConfig` of
- * one service of 25 000): only the entities not seen before, and those in `fresh` (what the
- * change brought, which may be objects given before and edited since), are serialised; the
- * rest are fed to md5 as they were first serialised. So an entity the caller edited in
- * place after it was hashed here hashes as it was: use it only where an unchanged entity
- * means "as published". The memory this holds, about the JSON size of the entities it saw,
- * goes with them.
+ * `hashConfig` that remembers each list entity's serialisation by object, in `texts`, for a
+ * control plane hashing a config again after a change that kept most entities (an
+ * `updateConfig` of one service of 25 000): only the entities not seen before, and those in
+ * `fresh` (what the change brought, which may be objects given before and edited since), are
+ * serialised; the rest are fed to md5 as they were first serialised. So an entity the caller
+ * edited in place after it was hashed here hashes as it was: use it only where an unchanged
+ * entity means "as published", and start a new `texts` whenever a config comes in another
+ * way (a whole `setConfig`, a version adopted from another CP), whose entities may be objects
+ * remembered before and edited since. The memory this holds, about the JSON size of the
+ * entities it saw, goes with them (or with `texts`).
  */
 export function hashConfigRemembering(
   config: Readonly<Record<string, unknown>>,
-  options: HashOptions & { fresh?: ReadonlySet<unknown> | undefined },
+  options: HashOptions & { fresh?: ReadonlySet<unknown> | undefined; texts: EntityTexts },
 ): ConfigHash {
   const maxDepth = options.maxDepth ?? DEFAULT_CONFIG_LIMITS.maxDepth;
-  let texts = rememberedByDepth.get(maxDepth);
-  if (!texts) {
-    // One table per depth limit (in practice one): an entity's text holds only under its limit.
-    if (rememberedByDepth.size >= 4) rememberedByDepth.clear();
-    texts = new WeakMap();
-    rememberedByDepth.set(maxDepth, texts);
-  }
+  const texts = options.texts.under(maxDepth);
   return hashWith(config, options, { texts, fresh: options.fresh }) as ConfigHash;
 }
 
@@ -86,7 +82,24 @@ interface EntityText {
   readonly bytes: number;
 }
 
-const rememberedByDepth = new Map<number, WeakMap<object, EntityText>>();
+/**
+ * The entity texts {@link hashConfigRemembering} remembers: one per publisher, replaced by a
+ * new one whenever the entities it may be asked about could have been edited since.
+ */
+export class EntityTexts {
+  readonly #byDepth = new Map<number, WeakMap<object, EntityText>>();
+
+  /** The table for one depth limit (in practice one): an entity's text holds only under its limit. */
+  under(maxDepth: number): WeakMap<object, EntityText> {
+    let texts = this.#byDepth.get(maxDepth);
+    if (!texts) {
+      if (this.#byDepth.size >= 4) this.#byDepth.clear();
+      texts = new WeakMap();
+      this.#byDepth.set(maxDepth, texts);
+    }
+    return texts;
+  }
+}
 
 function hashWith(
   value: unknown,

@@ -44,14 +44,17 @@ export function checkEntityCount(config: unknown, maxEntities: number): void {
 
 /**
  * `checkEntityCount` for a config made by a change from a published one: a top-level list
- * counted before (the very same array, which the change kept) is not counted again.
+ * in `counted` (the very same array, counted before and kept by the change) is not counted
+ * again. `counted` belongs to one publisher, which forgets it whenever a config comes in
+ * whole: a list given again by setConfig may be an array counted before and edited since.
  */
-export function checkChangedEntityCount(config: unknown, maxEntities: number): void {
-  countEntities(config, maxEntities, countedLists);
+export function checkChangedEntityCount(
+  config: unknown,
+  maxEntities: number,
+  counted: WeakMap<readonly unknown[], number>,
+): void {
+  countEntities(config, maxEntities, counted);
 }
-
-/** Entities in each top-level list counted by `checkChangedEntityCount`, by array. */
-const countedLists = new WeakMap<readonly unknown[], number>();
 
 function countEntities(
   config: unknown,

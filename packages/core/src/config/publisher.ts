@@ -6,7 +6,13 @@ import {
   PlanesyncError,
   StateError,
 } from '../errors.ts';
-import { type ConfigHash, type HashOptions, hashConfig, hashConfigRemembering } from './hash.ts';
+import {
+  type ConfigHash,
+  EntityTexts,
+  type HashOptions,
+  hashConfig,
+  hashConfigRemembering,
+} from './hash.ts';
 import { type ConfigLimits, checkEntityCount, resolveLimits } from './limits.ts';
 import type { ConfigHashes } from './snapshot.ts';
 import { type ConfigSchema, validateConfig } from './validate.ts';
@@ -47,6 +53,24 @@ export class ConfigPublisher<TConfig = unknown> {
   readonly #schema: ConfigSchema<TConfig> | undefined;
   readonly #clock: Clock;
   readonly #limits: Required<ConfigLimits>;
+  /**
+   * Entity texts remembered by `prepareValid` for a change, and list counts by
+   * `applyConfigChange`: only since the last config that came in whole (setConfig, or
+   * adopted), whose objects may be ones remembered before and edited in place since.
+   */
+  #texts = new EntityTexts();
+  #counted = new WeakMap<readonly unknown[], number>();
+
+  /** @internal The entity counts of lists `applyConfigChange` may take as they were. */
+  get countedLists(): WeakMap<readonly unknown[], number> {
+    return this.#counted;
+  }
+
+  /** Forgets what was remembered of entities and lists: a config came in whole. */
+  #forget(): void {
+    this.#texts = new EntityTexts();
+    this.#counted = new WeakMap();
+  }
 
   /**
    * @param options.schema validates (and may transform) each config; without it, configs are
@@ -128,8 +152,13 @@ export class ConfigPublisher<TConfig = unknown> {
     // A whole config is serialised afresh (its objects may be ones given before and edited
     // since); a change's, with the texts of entities the latest version shared remembered.
     const options = { maxDepth: this.#limits.maxDepth, known };
+    if (!unchanged) this.#forget();
     const { config_hash, hashes } = unchanged
-      ? hashConfigRemembering(valid as Record<string, unknown>, { ...options, fresh: brought })
+      ? hashConfigRemembering(valid as Record<string, unknown>, {
+          ...options,
+          fresh: brought,
+          texts: this.#texts,
+        })
       : (hashConfig(valid as Record<string, unknown>, options) as ConfigHash);
     const latest = this.#latest;
     if (latest && latest.hash === config_hash) return { ...latest, changed: false };
@@ -144,6 +173,9 @@ export class ConfigPublisher<TConfig = unknown> {
    * CP that published it did.
    */
   verify(shared: SharedVersion): PublishedConfig<TConfig> {
+    // Its entities may be objects this CP remembered and that were edited since (a state in
+    // memory, shared with a CP given them again by setConfig): none is read from before.
+    this.#forget();
     const { config_hash } = hashConfig(shared.config, { maxDepth: this.#limits.maxDepth });
     if (config_hash !== shared.hash) throw new ConfigHashMismatchError(shared.hash, config_hash);
     const { version, hash, hashes, publishedAt } = shared;

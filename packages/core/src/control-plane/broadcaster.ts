@@ -289,6 +289,15 @@ export class ConfigBroadcaster<TConfig = unknown> {
   /** The installed version, whose config adaptations start from. */
   #installed: PublishedConfig<TConfig> | undefined;
   /**
+   * The configs `updateConfig` made from each config: only such a config shares lists with
+   * its base that are the base's as it was fingerprinted (a setConfig may give again an
+   * array given before, edited in place since). Weak both ways: a config never keeps the
+   * one it was made from, nor a chain of them, alive.
+   */
+  readonly #derivations = new WeakMap<object, WeakSet<object>>();
+  /** The entities each `updateConfig` config brought (fingerprinted again, not taken as known). */
+  readonly #brought = new WeakMap<object, ReadonlySet<unknown>>();
+  /**
    * The current version adapted for DPs that differ (by protocol, then adaptation key): an
    * encoding, a failure, or the work under way. Emptied when a version is installed.
    */
@@ -445,7 +454,8 @@ export class ConfigBroadcaster<TConfig = unknown> {
 
   /**
    * Remembers a version deltas may start from, within the history's bounds; `previous` (the
-   * version installed before) lends the fingerprints of what the two share.
+   * version installed before) lends the fingerprints of what the two share when `version` is
+   * an update made from it.
    */
   #remember(
     version: { readonly hash: string; readonly config: unknown },
@@ -459,12 +469,16 @@ export class ConfigBroadcaster<TConfig = unknown> {
     const config = version.config;
     if (!wantsDeltas || typeof config !== 'object' || config === null || Array.isArray(config))
       return;
-    const before = previous && this.#history.get(previous.hash);
+    const base = previous?.config;
+    const derived =
+      typeof base === 'object' && base !== null && this.#derivations.get(base)?.has(config);
+    const before = previous && derived ? this.#history.get(previous.hash) : undefined;
     const print = fingerprintConfig(
       config as Record<string, unknown>,
-      before && typeof previous.config === 'object' && previous.config !== null
-        ? { config: previous.config as Record<string, unknown>, print: before }
+      before && typeof base === 'object' && base !== null
+        ? { config: base as Record<string, unknown>, print: before }
         : undefined,
+      this.#brought.get(config),
     );
     const earlier = this.#history.get(version.hash);
     if (earlier) {
@@ -564,6 +578,8 @@ export class ConfigBroadcaster<TConfig = unknown> {
           base,
           change,
           publisher.limits.maxEntities,
+          // Not on the checkWhole path: its whole validation counts every list anyway.
+          checkWhole ? undefined : publisher.countedLists,
         );
         const ifLatest = latest?.version ?? 0;
         const unchanged = new Set(Object.keys(config).filter((key) => !changed.has(key)));
@@ -652,7 +668,21 @@ export class ConfigBroadcaster<TConfig = unknown> {
     const { publisher, state } = this.#options;
     // Encoding (compression) starts now, in libuv's pool, while this thread hashes. (Wasted
     // when the hash turns out unchanged; skipped when a newer call already waits.)
-    const pending = this.#queued > 0 ? undefined : this.#startEncoding(valid, from.derivedFrom);
+    const pending =
+      this.#queued > 0 ? undefined : this.#startEncoding(valid, from.derivedFrom, from.brought);
+    const { derivedFrom } = from;
+    if (
+      from.unchanged &&
+      typeof valid === 'object' &&
+      valid !== null &&
+      typeof derivedFrom === 'object' &&
+      derivedFrom !== null
+    ) {
+      const derivations = this.#derivations.get(derivedFrom) ?? new WeakSet();
+      derivations.add(valid);
+      this.#derivations.set(derivedFrom, derivations);
+      if (from.brought) this.#brought.set(valid, from.brought);
+    }
     const prepared = publisher.prepareValid(valid, from.unchanged, from.brought);
     // Sealed first, under the number it most likely gets, so that a config too large to send
     // is refused before any CP could publish it.
@@ -778,8 +808,13 @@ export class ConfigBroadcaster<TConfig = unknown> {
     }
   }
 
-  #startEncoding(config: unknown, derivedFrom?: unknown): Map<WireProtocol, PendingEncoding> {
-    const options = derivedFrom === undefined ? undefined : { derivedFrom };
+  #startEncoding(
+    config: unknown,
+    derivedFrom?: unknown,
+    fresh?: ReadonlySet<unknown>,
+  ): Map<WireProtocol, PendingEncoding> {
+    // `fresh`: entities the update brought, which may be objects of `derivedFrom` edited since.
+    const options = derivedFrom === undefined ? undefined : { derivedFrom, fresh };
     return new Map(
       this.#options.protocols.map((protocol) => [
         protocol,

@@ -45,6 +45,11 @@ export interface CompressOptions {
    * as it was compressed for that config.
    */
   derivedFrom?: unknown;
+  /**
+   * The entities the change brought: objects `derivedFrom` may hold too, edited in place
+   * since (an entity upserted again). A member holding one is compressed again.
+   */
+  fresh?: ReadonlySet<unknown> | undefined;
 }
 
 /** The gzip of `config`'s JSON, as members (see the module's description). */
@@ -61,7 +66,9 @@ export async function compressMembers(
   const members = plan.map(
     (pieces): Member => ({
       pieces,
-      compressed: (reusable && findSame(reusable, pieces)) || compress(pieces),
+      compressed:
+        (reusable && !holdsAny(pieces, options.fresh) && findSame(reusable, pieces)) ||
+        compress(pieces),
     }),
   );
   if (typeof config === 'object' && config !== null) membersOf.set(config, members);
@@ -151,6 +158,14 @@ function findSame(
 ): Promise<Uint8Array> | undefined {
   return index.get(firstKey(pieces))?.find((member) => samePieces(member.pieces, pieces))
     ?.compressed;
+}
+
+/** Whether a member's pieces hold one of `entities`. */
+function holdsAny(pieces: readonly Piece[], entities: ReadonlySet<unknown> | undefined): boolean {
+  if (!entities || entities.size === 0) return false;
+  return pieces.some(
+    (piece) => typeof piece !== 'string' && piece.some((entity) => entities.has(entity)),
+  );
 }
 
 function samePieces(a: readonly Piece[], b: readonly Piece[]): boolean {

@@ -283,9 +283,13 @@ export interface WireProtocol {
      * `seal` finishes it once the version and hash are known. A pending encoding is dropped
      * when the config turns out unchanged. `derivedFrom` is the previous version's config
      * when this one was made from it by `updateConfig`: the entities (objects) both hold are
-     * unchanged, so an encoder may reuse what it made of them.
+     * unchanged, so an encoder may reuse what it made of them — except those in `fresh`, the
+     * entities the update brought, which may be objects `derivedFrom` held, edited since.
      */
-    encodeConfig(config: unknown, options?: { derivedFrom?: unknown }): PendingEncoding;
+    encodeConfig(
+      config: unknown,
+      options?: { derivedFrom?: unknown; fresh?: ReadonlySet<unknown> | undefined },
+    ): PendingEncoding;
     /**
      * Encodes the change from the version hashed `base` to a newer one, for the links that
      * take deltas; `seal` gives a frame whose `base` is set. Called once per pair of versions,

@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { applyConfigChange } from '../src/config/change.ts';
+import { random, uuid } from './seeded.ts';
 
 type Entity = Record<string, unknown>;
-
-/** A small deterministic generator, so a failing case can be run again. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
-    return state / 2 ** 31;
-  };
-}
-
-const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
 /**
  * What an upsert replaced or appended, as the CP found entities before it looked only for the

@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { checkDeltaResult } from '../src/config/change.ts';
+import { random, uuid } from './seeded.ts';
 
 type Entity = Record<string, unknown>;
-
-/** A small deterministic generator, so a failing case can be run again. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
-    return state / 2 ** 31;
-  };
-}
-
-const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
 /** The problems a check finds, by path; none when it passes. */
 function problems(check: () => void): string[] {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SilenceWatch, type Watched } from '../src/control-plane/silence-watch.ts';
 import { FakeClock } from '../src/testing/index.ts';
+import { random } from './seeded.ts';
 
 /** A DP as the watch sees it, recording when its silence was declared. */
 function dp(clock: FakeClock, expiries: Array<[string, number]>, name: string): Watched {
@@ -9,15 +10,6 @@ function dp(clock: FakeClock, expiries: Array<[string, number]>, name: string): 
     silenceQueuedFor: 0,
     silenceSlot: -1,
     silenceExpired: () => expiries.push([name, clock.now()]),
-  };
-}
-
-/** A small deterministic generator, so a failing sequence can be run again. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
-    return state / 2 ** 31;
   };
 }
 

@@ -54,22 +54,15 @@ export class ConfigPublisher<TConfig = unknown> {
   readonly #clock: Clock;
   readonly #limits: Required<ConfigLimits>;
   /**
-   * Entity texts remembered by `prepareValid` for a change, and list counts by
-   * `applyConfigChange`: only since the last config that came in whole (setConfig, or
-   * adopted), whose objects may be ones remembered before and edited in place since.
+   * Entity texts remembered by `prepareValid` for a change: only since the last config that
+   * came in whole (setConfig, or adopted), whose objects may be ones remembered before and
+   * edited in place since.
    */
   #texts = new EntityTexts();
-  #counted = new WeakMap<readonly unknown[], number>();
 
-  /** @internal The entity counts of lists `applyConfigChange` may take as they were. */
-  get countedLists(): WeakMap<readonly unknown[], number> {
-    return this.#counted;
-  }
-
-  /** Forgets what was remembered of entities and lists: a config came in whole. */
+  /** Forgets what was remembered of entities: a config came in whole. */
   #forget(): void {
     this.#texts = new EntityTexts();
-    this.#counted = new WeakMap();
   }
 
   /**

@@ -298,6 +298,12 @@ export class ConfigBroadcaster<TConfig = unknown> {
   /** The entities each `updateConfig` config brought (fingerprinted again, not taken as known). */
   readonly #brought = new WeakMap<object, ReadonlySet<unknown>>();
   /**
+   * Entity counts of lists, for `maxEntities`, that `applyConfigChange` may take as they were:
+   * only since the last config that came in whole (its lists may be arrays counted before
+   * and edited in place since).
+   */
+  #counted = new WeakMap<readonly unknown[], number>();
+  /**
    * The current version adapted for DPs that differ (by protocol, then adaptation key): an
    * encoding, a failure, or the work under way. Emptied when a version is installed.
    */
@@ -579,7 +585,7 @@ export class ConfigBroadcaster<TConfig = unknown> {
           change,
           publisher.limits.maxEntities,
           // Not on the checkWhole path: its whole validation counts every list anyway.
-          checkWhole ? undefined : publisher.countedLists,
+          checkWhole ? undefined : this.#counted,
         );
         const ifLatest = latest?.version ?? 0;
         const unchanged = new Set(Object.keys(config).filter((key) => !changed.has(key)));
@@ -666,6 +672,8 @@ export class ConfigBroadcaster<TConfig = unknown> {
     } = {},
   ): Promise<{ version: number; hash: string } | 'conflict'> {
     const { publisher, state } = this.#options;
+    // A config that comes in whole: no list of it is counted from before.
+    if (!from.unchanged) this.#counted = new WeakMap();
     // Encoding (compression) starts now, in libuv's pool, while this thread hashes. (Wasted
     // when the hash turns out unchanged; skipped when a newer call already waits.)
     const pending =
@@ -782,6 +790,7 @@ export class ConfigBroadcaster<TConfig = unknown> {
   async #adopt(shared: SharedVersion, options: { verified?: boolean } = {}): Promise<void> {
     const { publisher } = this.#options;
     if (shared.version <= (publisher.latest?.version ?? 0)) return;
+    this.#counted = new WeakMap();
     const version = options.verified
       ? { ...shared, config: shared.config as TConfig }
       : publisher.verify(shared);

@@ -445,7 +445,7 @@ async function dpApply(
   });
   await time('validate', () => validateConfig(parsed, declarativeConfigSchema));
   await time('hash', () => hashConfig(parsed as Record<string, unknown>));
-  // The cache write as the DP does it: the inflated bytes spliced into the record, one LMDB put.
+  // The cache write as the DP does it: the gzip it received beside the record's head, one LMDB put.
   const store = lmdbStore({ prefix: dir });
   const { config_hash, hashes } = hashConfig(parsed as Record<string, unknown>);
   const snapshot = {
@@ -456,8 +456,8 @@ async function dpApply(
     config: parsed,
     appliedAt: Date.now(),
   };
-  await store.save(snapshot, { json: inflated }); // warm: the file exists, the map has grown
-  await time('store', () => store.save(snapshot, { json: inflated }));
+  await store.save(snapshot, { json: inflated, gzip: body }); // warm: the file exists, the map has grown
+  await time('store', () => store.save(snapshot, { json: inflated, gzip: body }));
   await store.close();
   await rm(dir, { recursive: true, force: true });
   const baselineMs = median(baselines);

@@ -28,6 +28,11 @@ import {
   type WriterLock,
 } from '@planesync/core/storage';
 import { open, type RootDatabase } from 'lmdb';
+import {
+  isCompressedRecord,
+  packCompressedRecord,
+  unpackCompressedRecord,
+} from './compressed-record.ts';
 import { decrypt, encrypt, toKey } from './encryption.ts';
 import { readEnvironment } from './environment-file.ts';
 import { seal, unseal } from './sealed-value.ts';
@@ -45,6 +50,11 @@ export interface LmdbStoreOptions {
    * after 16 deltas, or when they reach a quarter of the snapshot's bytes.
    */
   deltaChain?: DeltaChainLimits;
+  /**
+   * The largest config it inflates when loading one kept compressed (a bigger one is
+   * `STORE_CORRUPT`), as the DP's `maxConfigBytes`. Default 256 MiB.
+   */
+  maxConfigBytes?: number;
   clock?: Clock;
 }
 
@@ -96,8 +106,11 @@ export class LmdbConfigStore implements ConfigStore {
   readonly #key: Buffer | undefined;
   readonly #clock: Clock;
   readonly #chainLimits: DeltaChainLimits;
+  readonly #maxConfigBytes: number;
   /** What the store holds, as a delta may extend it; `undefined` until a load or save says. */
   #chain: DeltaChain | undefined;
+  /** Saves and clears begun, so that a load finishing after one leaves `#chain` to it. */
+  #saves = 0;
   #lock: Promise<WriterLock | 'read-only'> | undefined;
   #db: Promise<RootDatabase<Uint8Array, string>> | undefined;
 
@@ -111,6 +124,11 @@ export class LmdbConfigStore implements ConfigStore {
     this.#key = options.encryptionKey === undefined ? undefined : toKey(options.encryptionKey);
     this.#clock = options.clock ?? systemClock;
     this.#chainLimits = options.deltaChain ?? {};
+    this.#maxConfigBytes = options.maxConfigBytes ?? 256 * 1024 * 1024;
+    if (!Number.isSafeInteger(this.#maxConfigBytes) || this.#maxConfigBytes < 1)
+      throw new InvalidArgumentError(
+        `lmdbStore's maxConfigBytes is a whole number of bytes, got ${this.#maxConfigBytes}`,
+      );
   }
 
   /**
@@ -125,31 +143,45 @@ export class LmdbConfigStore implements ConfigStore {
 
   async load(options: AbortOptions = {}): Promise<StoredSnapshot | undefined> {
     throwIfAborted(options.signal);
+    const saves = this.#saves;
     // One read of the file: the snapshot and its deltas as one transaction left them.
     const [value, deltas] = this.#readAll([SNAPSHOT_KEY, DELTAS_KEY]);
     if (value === undefined) return undefined;
     const plaintext = decrypt(this.#key, value, this.path);
     let record: unknown;
-    try {
-      record = JSON.parse(decoder.decode(plaintext));
-    } catch (error) {
-      throw new StoreCorruptError(`${this.path} holds a snapshot that is not JSON`, {
-        cause: error,
-      });
+    // The bytes of the snapshot's JSON, kept compressed or not: what its deltas are weighed by.
+    let jsonBytes = plaintext.byteLength;
+    if (isCompressedRecord(plaintext)) {
+      ({ record, jsonBytes } = await unpackCompressedRecord(
+        plaintext,
+        this.#maxConfigBytes,
+        this.path,
+      ));
+    } else {
+      try {
+        record = JSON.parse(decoder.decode(plaintext));
+      } catch (error) {
+        throw new StoreCorruptError(`${this.path} holds a snapshot that is not JSON`, {
+          cause: error,
+        });
+      }
     }
     const base = fromStoredRecord(record, this.path);
+    // A save that began while this load inflated knows better what the store holds.
+    const current = saves === this.#saves;
     if (deltas === undefined) {
-      this.#chain = startChain(base.hash, plaintext.byteLength);
+      if (current) this.#chain = startChain(base.hash, jsonBytes);
       return base;
     }
     const chainBytes = decrypt(this.#key, deltas, this.path);
-    const { snapshot, chain } = loadChain(base, plaintext.byteLength, chainBytes, this.path);
-    this.#chain = chain;
+    const { snapshot, chain } = loadChain(base, jsonBytes, chainBytes, this.path);
+    if (current) this.#chain = chain;
     return snapshot;
   }
 
   async save(snapshot: ConfigSnapshot, options: SaveOptions = {}): Promise<void> {
     throwIfAborted(options.signal);
+    this.#saves++;
     const stored = { ...snapshot, savedAt: this.#clock.now() };
     const appended = appendToChain(this.#chain, stored, options.delta, this.#chainLimits);
     if (appended) {
@@ -158,18 +190,31 @@ export class LmdbConfigStore implements ConfigStore {
       this.#chain = appended.chain;
       return;
     }
-    const bytes = serializeStoredRecord(toStoredRecord(stored), options.json);
+    const record = toStoredRecord(stored);
+    let bytes: Uint8Array;
+    let jsonBytes: number;
+    if (options.json && options.gzip) {
+      // Kept as the gzip the DP received: a quarter of the bytes, and none compressed again.
+      const { config: _config, ...rest } = record;
+      const head = encoder.encode(JSON.stringify(rest));
+      bytes = packCompressedRecord(head, options.gzip);
+      jsonBytes = head.byteLength + options.json.byteLength;
+    } else {
+      bytes = serializeStoredRecord(record, options.json);
+      jsonBytes = bytes.byteLength;
+    }
     // Forgotten until the write is known to have landed (a failed one may have, or not).
     this.#chain = undefined;
     await this.#writeAll([
       [SNAPSHOT_KEY, this.#key ? encrypt(this.#key, bytes) : bytes],
       [DELTAS_KEY, undefined],
     ]);
-    this.#chain = startChain(snapshot.hash, bytes.byteLength);
+    this.#chain = startChain(snapshot.hash, jsonBytes);
   }
 
   async clear(options: AbortOptions = {}): Promise<void> {
     throwIfAborted(options.signal);
+    this.#saves++;
     this.#chain = undefined;
     await this.#writeAll([
       [SNAPSHOT_KEY, undefined],

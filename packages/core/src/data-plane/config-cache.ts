@@ -84,16 +84,23 @@ export class ConfigCache {
   }
 
   /**
-   * Saves `snapshot` (with its JSON when the bytes are the config's alone, and the delta it
-   * came as when the store holds its base). Never throws.
+   * Saves `snapshot` (with its JSON when the bytes are the config's alone, and the gzip they
+   * were inflated from, and the delta it came as when the store holds its base). Never throws.
    */
   async save(
     snapshot: ConfigSnapshot,
-    given: { json?: Uint8Array | undefined; delta?: SaveOptions['delta'] | undefined } = {},
+    given: {
+      json?: Uint8Array | undefined;
+      gzip?: Uint8Array | undefined;
+      delta?: SaveOptions['delta'] | undefined;
+    } = {},
   ): Promise<void> {
     if (!this.writable) return;
     const options: SaveOptions = {};
-    if (given.json) options.json = given.json;
+    if (given.json) {
+      options.json = given.json;
+      if (given.gzip) options.gzip = given.gzip;
+    }
     // Only a delta from what the store holds: after a failed save it holds an older config.
     if (given.delta && given.delta.base === this.hash) options.delta = given.delta;
     try {

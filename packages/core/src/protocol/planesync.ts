@@ -352,12 +352,14 @@ class PlanesyncDataPlaneLink implements DataPlaneLink {
           offer: {
             ...header,
             async read(maxBytes, options) {
-              const json =
-                header.encoding === 'zstd'
-                  ? await zstdDecompress(payload, maxBytes)
-                  : await inflate(payload, maxBytes);
+              if (header.encoding === 'zstd') {
+                const json = await zstdDecompress(payload, maxBytes);
+                throwIfAborted(options?.signal);
+                return { config: parseJson(json, 'config payload'), json };
+              }
+              const json = await inflate(payload, maxBytes);
               throwIfAborted(options?.signal);
-              return { config: parseJson(json, 'config payload'), json };
+              return { config: parseJson(json, 'config payload'), json, gzip: payload };
             },
           },
         };

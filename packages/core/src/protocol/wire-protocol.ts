@@ -96,7 +96,10 @@ export interface ConfigOffer {
 /** What {@link ConfigOffer.read} found. */
 export interface ConfigRead {
   config: unknown;
+  /** The config's UTF-8 JSON as it came, when the bytes are the config's alone. */
   json?: Uint8Array | undefined;
+  /** With `json`: the gzip it was inflated from, for a store that keeps configs compressed. */
+  gzip?: Uint8Array | undefined;
   hash?: string | undefined;
   hashes?: ConfigHashes | undefined;
   /**

@@ -15,6 +15,12 @@ export interface SaveOptions extends AbortOptions {
    */
   json?: Uint8Array;
   /**
+   * With `json`: a gzip of exactly those bytes (one member or several), when the caller holds
+   * one (a DP has the body it inflated). A store may keep these instead of the JSON: a
+   * quarter of the bytes to write, and nothing compressed again.
+   */
+  gzip?: Uint8Array;
+  /**
    * When `snapshot` came as a delta (planesync/2) applied to the snapshot hashed `base`: the
    * delta's JSON, as `applyDelta` reads it. A store that holds `base` may keep it and add the
    * delta rather than write the whole config again, as long as `load` gives back exactly

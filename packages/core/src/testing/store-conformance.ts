@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { diffConfig, fingerprintConfig } from '../config/delta.ts';
 import type { ConfigSnapshot } from '../config/snapshot.ts';
 import type { ConfigStore } from '../storage/contract.ts';
@@ -106,6 +107,28 @@ export function configStoreConformance(
           assertMatches(loaded, snapshot);
           assertSameJson(loaded?.config, snapshot.config);
         },
+
+        'given the config as JSON bytes and their gzip, loads back the same snapshot, and deltas on it':
+          async () => {
+            const snapshot = sampleSnapshot(8, 'control-plane', 40);
+            const json = new TextEncoder().encode(JSON.stringify(snapshot.config));
+            // In two members, as the planesync protocol sends a config.
+            const cut = json.byteLength >> 1;
+            const gzip = Buffer.concat([
+              gzipSync(json.subarray(0, cut)),
+              gzipSync(json.subarray(cut)),
+            ]);
+            await fixture.store.save(snapshot, { json, gzip });
+            const loaded = await fixture.store.load();
+            assertMatches(loaded, snapshot);
+            assert.equal(JSON.stringify(loaded?.config), JSON.stringify(snapshot.config));
+            const next = editedSnapshot(snapshot, 1);
+            await fixture.store.save(next, { delta: deltaBetween(snapshot, next) });
+            assert.equal(
+              JSON.stringify((await fixture.store.load())?.config),
+              JSON.stringify(next.config),
+            );
+          },
 
         'replaces the previous snapshot on save': async () => {
           await fixture.store.save(sampleSnapshot(1));

@@ -1,4 +1,5 @@
 import { DECLARATIVE_ENTITY_TYPES, NESTING } from './declarative-collections.ts';
+import { StringIndex } from './string-index.ts';
 import { formatPath } from './validate.ts';
 
 /**
@@ -108,24 +109,23 @@ export function relationProblems(config: unknown): RelationProblem[] {
   // Each unique key's values, where first seen: the source's place in its collection's list
   // of sources times 2^32, plus the index (a number: no object per entity). The references
   // below look names up in these too, since they name entities by unique keys.
-  const seenBy = new Map<string, Map<string, Map<string, number>>>();
+  const seenBy = new Map<string, Map<string, StringIndex>>();
   for (const { collection, keys } of UNIQUE) {
     const lists = sources.get(collection)!;
-    const byKey = new Map<string, Map<string, number>>();
+    const byKey = new Map<string, StringIndex>();
     seenBy.set(collection, byKey);
+    let entities = 0;
+    for (const source of lists) entities += source.list.length;
     for (const key of keys) {
-      const seen = new Map<string, number>();
+      const seen = new StringIndex(entities);
       byKey.set(key, seen);
       for (let s = 0; s < lists.length; s++) {
         const source = lists[s]!;
         for (let index = 0; index < source.list.length; index++) {
           const value = entityAt(source, index)?.[key];
           if (typeof value !== 'string') continue;
-          const first = seen.get(value);
-          if (first === undefined) {
-            seen.set(value, s * PLACE + index);
-            continue;
-          }
+          const first = seen.setFirst(value, s * PLACE + index);
+          if (first === undefined) continue;
           const used = formatPath(pathOf(lists[Math.floor(first / PLACE)]!, first % PLACE));
           problems.push({
             path: [...pathOf(source, index), key],
@@ -140,7 +140,7 @@ export function relationProblems(config: unknown): RelationProblem[] {
     // the schema reports any other foreign field it sets.
     const source = sources.get(from)![0];
     if (!source || source.owner) continue;
-    let names: Array<ReadonlyMap<string, number> | ReadonlySet<string>> | undefined;
+    let names: Array<StringIndex | ReadonlySet<string>> | undefined;
     for (let index = 0; index < source.list.length; index++) {
       const ref = entityAt(source, index)?.[field];
       if (ref === undefined || ref === null) continue;

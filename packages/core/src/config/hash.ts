@@ -19,6 +19,9 @@ export interface ValueHash {
   hashes: { config: string };
 }
 
+const COLON = 0x3a;
+const SEMICOLON = 0x3b;
+
 /** Kong rolls its buffer into an md5 once it holds more than this many bytes. */
 const ROLLOVER_BYTES = 1_000_000;
 const ENTITY_KEYS = ['routes', 'services', 'plugins', 'upstreams', 'targets'] as const;
@@ -76,7 +79,7 @@ interface Remembered {
   readonly fresh: ReadonlySet<unknown> | undefined;
 }
 
-/** An entity's serialisation (Kong's sorted string of it) and its length in UTF-8 bytes. */
+/** An entity's serialisation (Kong's sorted string of it): its UTF-8 bytes as a latin1 string. */
 interface EntityText {
   readonly text: string;
   readonly bytes: number;
@@ -181,7 +184,7 @@ function writeEntities(list: readonly unknown[], sink: HashSink, remembered: Rem
       if (sink.fits(known.bytes)) sink.putKnown(known.text, known.bytes);
       else writeSorted(entity, sink, depth);
     }
-    sink.putAscii(';');
+    sink.putByte(SEMICOLON);
   }
 }
 
@@ -194,7 +197,7 @@ function tooDeep(maxDepth: number): ConfigInvalidError {
 function writeSorted(value: unknown, sink: HashSink, depth: number): void {
   sink.rollIfFull();
   if (value === null) {
-    sink.put('/null/');
+    sink.putAscii('/null/');
     return;
   }
   switch (typeof value) {
@@ -225,13 +228,13 @@ function writeArray(array: readonly unknown[], sink: HashSink, depth: number): v
     sink.putAscii('{}');
   } else if (count <= 5) {
     for (let i = 0; i < count; i++) {
-      if (i > 0) sink.putAscii(';');
+      if (i > 0) sink.putByte(SEMICOLON);
       writeSorted(array[i] ?? null, sink, depth);
     }
   } else {
     for (let i = 0; i < count; i++) {
       writeSorted(array[i] ?? null, sink, depth);
-      sink.putAscii(';');
+      sink.putByte(SEMICOLON);
     }
   }
 }
@@ -244,9 +247,9 @@ function writeObject(object: Record<string, unknown>, sink: HashSink, depth: num
     if (value === undefined) continue;
     written = true;
     sink.put(key);
-    sink.putAscii(':');
+    sink.putByte(COLON);
     writeSorted(value, sink, depth);
-    sink.putAscii(';');
+    sink.putByte(SEMICOLON);
   }
   if (!written) sink.putAscii('{}');
 }
@@ -301,93 +304,143 @@ function surrogateRank(unit: number): number {
 }
 
 /**
- * Kong's string buffer, streamed: text goes to an md5 in chunks, with a byte count. Each time
- * the buffer would pass `ROLLOVER_BYTES`, its md5 (raw bytes) stands in for it, which is the
- * digest so far fed into a fresh md5.
+ * Kong's string buffer, streamed: text is encoded to UTF-8 here, into a chunk that goes to md5
+ * whenever it fills — no string is built, so hashing a freshly parsed config allocates next to
+ * nothing (each string built would be garbage whose collection moves the config's own young
+ * objects). Each time the buffer would pass `ROLLOVER_BYTES`, its md5 (raw bytes) stands in
+ * for it, which is the digest so far fed into a fresh md5.
  */
 class HashSink {
   #md5 = createHash('md5');
+  /** Where bytes go: `#chunk`, on its way to md5, or a capture's own buffer. */
+  #out: Buffer;
+  #at = 0;
+  /** Bytes of Kong's buffer already handed to md5 since its last rollover. */
+  #flushed = 0;
+  readonly #chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  #capturing = false;
+  #captureBuffer: Buffer | undefined;
 
-  constructor(readonly maxDepth: number) {}
-
-  #text = '';
-  #bytes = 0;
+  constructor(readonly maxDepth: number) {
+    this.#out = this.#chunk;
+  }
 
   reset(): void {
     this.#md5 = createHash('md5');
-    this.#text = '';
-    this.#parts = [];
-    this.#partsChars = 0;
-    this.#bytes = 0;
+    this.#at = 0;
+    this.#flushed = 0;
   }
 
-  /** Appends text known to be ASCII (its byte count is its length). */
+  /** Appends one ASCII character, by its code. */
+  putByte(code: number): void {
+    if (this.#at === this.#out.length) this.#full();
+    this.#out[this.#at++] = code;
+  }
+
+  /** Appends text known to be ASCII. */
   putAscii(text: string): void {
-    this.#text += text;
-    this.#bytes += text.length;
-    if (this.#text.length > FLUSH_CHARS) this.#flush();
+    let out = this.#out;
+    let at = this.#at;
+    for (let i = 0; i < text.length; i++) {
+      if (at === out.length) {
+        this.#at = at;
+        this.#full();
+        out = this.#out;
+        at = this.#at;
+      }
+      out[at++] = text.charCodeAt(i);
+    }
+    this.#at = at;
   }
 
+  /** Appends text as UTF-8, a lone surrogate as U+FFFD (as node's UTF-8 encoder writes it). */
   put(text: string): void {
-    this.#text += text;
-    this.#bytes += utf8Length(text);
-    if (this.#text.length > FLUSH_CHARS) this.#flush();
+    let out = this.#out;
+    let at = this.#at;
+    const length = text.length;
+    for (let i = 0; i < length; i++) {
+      if (at > out.length - 4) {
+        this.#at = at;
+        this.#full();
+        out = this.#out;
+        at = this.#at;
+      }
+      const code = text.charCodeAt(i);
+      if (code < 0x80) {
+        out[at++] = code;
+      } else if (code < 0x800) {
+        out[at++] = 0xc0 | (code >> 6);
+        out[at++] = 0x80 | (code & 0x3f);
+      } else if (code < 0xd800 || code > 0xdfff) {
+        out[at++] = 0xe0 | (code >> 12);
+        out[at++] = 0x80 | ((code >> 6) & 0x3f);
+        out[at++] = 0x80 | (code & 0x3f);
+      } else {
+        const low = i + 1 < length ? text.charCodeAt(i + 1) : 0;
+        if (code <= 0xdbff && low >= 0xdc00 && low <= 0xdfff) {
+          const point = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
+          out[at++] = 0xf0 | (point >> 18);
+          out[at++] = 0x80 | ((point >> 12) & 0x3f);
+          out[at++] = 0x80 | ((point >> 6) & 0x3f);
+          out[at++] = 0x80 | (point & 0x3f);
+          i++;
+        } else {
+          out[at++] = 0xef;
+          out[at++] = 0xbf;
+          out[at++] = 0xbd;
+        }
+      }
+    }
+    this.#at = at;
   }
 
   /** Whether `bytes` more can be written without the buffer passing the rollover limit. */
   fits(bytes: number): boolean {
-    return this.#bytes + bytes <= ROLLOVER_BYTES;
+    return this.#flushed + this.#at + bytes <= ROLLOVER_BYTES;
   }
 
-  /**
-   * Appends a flat text whose UTF-8 length is known: kept aside and joined with its
-   * neighbours when flushed (one copy), not concatenated into the buffer's text.
-   */
+  /** Appends a captured text (its UTF-8 bytes as a latin1 string, `bytes` long). */
   putKnown(text: string, bytes: number): void {
-    if (this.#text !== '') {
-      this.#parts.push(this.#text);
-      this.#partsChars += this.#text.length;
-      this.#text = '';
+    if (bytes > this.#out.length - this.#at) {
+      this.#flush();
+      if (bytes > this.#out.length) {
+        this.#md5.update(text, 'latin1');
+        this.#flushed += bytes;
+        return;
+      }
     }
-    this.#parts.push(text);
-    this.#partsChars += text.length;
-    this.#bytes += bytes;
-    if (this.#partsChars > FLUSH_CHARS) this.#flush();
+    this.#at += this.#out.write(text, this.#at, 'latin1');
   }
 
-  #parts: string[] = [];
-  #partsChars = 0;
-
   /**
-   * The text `writeSorted(value, depth)` writes, captured rather than hashed (no flush, no
-   * rollover), flattened so that it holds none of its pieces; the sink is left as it was.
+   * The bytes `writeSorted(value, depth)` writes, captured rather than hashed (no flush, no
+   * rollover), as one flat latin1 string; the sink is left as it was.
    */
   capture(value: object, depth: number): EntityText {
-    const text = this.#text;
-    const bytes = this.#bytes;
-    this.#text = '';
+    const out = this.#out;
+    const at = this.#at;
+    const flushed = this.#flushed;
     this.#capturing = true;
+    this.#out = this.#captureBuffer ??= Buffer.allocUnsafe(4096);
+    this.#at = 0;
     try {
       writeSorted(value, this, depth);
-      const captured = this.#text;
-      // ToNumber flattens a string in place (V8): the remembered text is one flat string.
-      Number(captured);
-      return { text: captured, bytes: this.#bytes - bytes };
+      return { text: this.#out.toString('latin1', 0, this.#at), bytes: this.#at };
     } finally {
+      this.#captureBuffer = this.#out;
       this.#capturing = false;
-      this.#text = text;
-      this.#bytes = bytes;
+      this.#out = out;
+      this.#at = at;
+      this.#flushed = flushed;
     }
   }
 
-  #capturing = false;
-
   rollIfFull(): void {
-    if (this.#bytes <= ROLLOVER_BYTES || this.#capturing) return;
+    if (this.#flushed + this.#at <= ROLLOVER_BYTES || this.#capturing) return;
     this.#flush();
     const head = this.#md5.digest();
     this.#md5 = createHash('md5').update(head);
-    this.#bytes = head.length;
+    this.#flushed = head.length;
   }
 
   digestHex(): string {
@@ -395,30 +448,27 @@ class HashSink {
     return this.#md5.digest('hex');
   }
 
-  #flush(): void {
-    if (this.#capturing) return;
-    if (this.#parts.length > 0) {
-      this.#parts.push(this.#text);
-      this.#text = this.#parts.join('');
-      this.#parts = [];
-      this.#partsChars = 0;
+  /** `#out` is full: to md5 with it, or (capturing) a buffer twice the size. */
+  #full(): void {
+    if (!this.#capturing) {
+      this.#flush();
+      return;
     }
-    if (this.#text === '') return;
-    this.#md5.update(this.#text, 'utf8');
-    this.#text = '';
+    const grown = Buffer.allocUnsafe(this.#out.length * 2);
+    this.#out.copy(grown, 0, 0, this.#at);
+    this.#out = grown;
+  }
+
+  #flush(): void {
+    if (this.#capturing || this.#at === 0) return;
+    this.#md5.update(this.#out.subarray(0, this.#at));
+    this.#flushed += this.#at;
+    this.#at = 0;
   }
 }
 
-/** Text is handed to md5 in pieces of about this many characters. */
-const FLUSH_CHARS = 64 * 1024;
-
-function utf8Length(text: string): number {
-  const length = text.length;
-  for (let i = 0; i < length; i++) {
-    if (text.charCodeAt(i) > 0x7f) return Buffer.byteLength(text, 'utf8');
-  }
-  return length;
-}
+/** Bytes gathered before they go to md5 in one call. */
+const CHUNK_BYTES = 64 * 1024;
 
 function md5Hex(text: string): string {
   return createHash('md5').update(text).digest('hex');

@@ -34,30 +34,37 @@ class ReferenceBuffer {
   }
 }
 
+function scalarText(value: unknown): string | undefined {
+  if (value === null) return '/null/';
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') return formatNumberG14(value);
+  if (typeof value === 'boolean') return String(value);
+  return undefined;
+}
+
 function serialise(value: unknown, buffer: ReferenceBuffer): void {
   buffer.roll();
-  if (value === null) return buffer.add('/null/');
-  if (typeof value === 'string') return buffer.add(value);
-  if (typeof value === 'number') return buffer.add(formatNumberG14(value));
-  if (typeof value === 'boolean') return buffer.add(String(value));
-  if (Array.isArray(value)) {
-    if (value.length === 0) return buffer.add('{}');
+  const scalar = scalarText(value);
+  if (scalar !== undefined) {
+    buffer.add(scalar);
+  } else if (Array.isArray(value)) {
+    if (value.length === 0) buffer.add('{}');
     for (let i = 0; i < value.length; i++) {
       if (value.length <= 5 && i > 0) buffer.add(';');
       serialise(value[i] ?? null, buffer);
       if (value.length > 5) buffer.add(';');
     }
-    return;
-  }
-  const object = value as Record<string, unknown>;
-  const keys = Object.keys(object)
-    .filter((key) => object[key] !== undefined)
-    .sort(compareUtf8);
-  if (keys.length === 0) return buffer.add('{}');
-  for (const key of keys) {
-    buffer.add(`${key}:`);
-    serialise(object[key], buffer);
-    buffer.add(';');
+  } else {
+    const object = value as Record<string, unknown>;
+    const keys = Object.keys(object)
+      .filter((key) => object[key] !== undefined)
+      .sort(compareUtf8);
+    if (keys.length === 0) buffer.add('{}');
+    for (const key of keys) {
+      buffer.add(`${key}:`);
+      serialise(object[key], buffer);
+      buffer.add(';');
+    }
   }
 }
 

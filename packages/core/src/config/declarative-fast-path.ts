@@ -22,8 +22,11 @@ import { FORMATS, jsonSchemaNotes, serviceUrl } from './declarative-fields.ts';
 /** The `code` of the process warning emitted once when the compiled fast path is off. */
 export const SLOW_VALIDATION_WARNING = 'PLANESYNC_SLOW_VALIDATION';
 
+/** A compiled validator: `true` for a config the zod definition accepts, `false` to ask zod. */
+export type FastValidator = (value: unknown) => boolean;
+
 /** Compiles the fast validator; throws what ajv threw when it cannot. */
-export function compileDeclarativeValidator(): ValidateFunction {
+export function compileDeclarativeValidator(): FastValidator {
   const ajv = new Ajv({
     strict: true,
     strictRequired: false,
@@ -36,7 +39,7 @@ export function compileDeclarativeValidator(): ValidateFunction {
   ajv.addFormat('uuid', { validate: () => true });
   ajv.addFormat('uri', { validate: (value: string) => serviceUrl.safeParse(value).success });
   for (const [name, validate] of Object.entries(FORMATS)) ajv.addFormat(name, { validate });
-  return ajv.compile(
+  const { root, collections } = splitCollections(
     inlineFields(
       z.toJSONSchema(declarativeDocument, {
         io: 'input',
@@ -46,6 +49,59 @@ export function compileDeclarativeValidator(): ValidateFunction {
       }) as JsonSchema,
     ),
   );
+  const document = ajv.compile(root);
+  const entities = collections.map(({ key, entity }) => ({ key, validate: ajv.compile(entity) }));
+  return (value) => {
+    if (!document(value)) return false;
+    const config = value as Record<string, unknown>;
+    for (const { key, validate } of entities) {
+      const list = config[key];
+      // Absent or null: the document's own check says which it may be.
+      if (!Array.isArray(list)) continue;
+      for (let i = 0; i < list.length; i++) if (!validate(list[i], NO_PATHS)) return false;
+    }
+    return true;
+  };
+}
+
+/**
+ * ajv's context for an entity's call, given once: without one, its defaults are an object made
+ * per call. The paths are for errors this path never reports; `rootData` is read only by `$data`
+ * and dynamic references, which the declarative schema has none of.
+ */
+const NO_PATHS: NonNullable<Parameters<ValidateFunction>[1]> = Object.freeze({
+  instancePath: '',
+  parentData: {},
+  parentDataProperty: '',
+  rootData: {},
+  dynamicAnchors: {},
+});
+
+/**
+ * The document without its collections' items, and each collection's entity schema as a
+ * schema of its own. ajv calls an entity's function from a list with a fresh object of paths
+ * (`instancePath: '/services/' + i`, …) for errors this path never reports: ~170 bytes of
+ * garbage an entity, which sets off collections that move a freshly parsed config. Called from
+ * here, each entity's function gets the entity alone.
+ */
+function splitCollections(schema: JsonSchema): {
+  root: JsonSchema;
+  collections: Array<{ key: string; entity: JsonSchema }>;
+} {
+  const definitions = (schema.definitions ?? {}) as Record<string, JsonSchema>;
+  const properties = { ...(schema.properties as Record<string, JsonSchema>) };
+  const collections: Array<{ key: string; entity: JsonSchema }> = [];
+  for (const [key, property] of Object.entries(properties)) {
+    const { items, ...rest } = property;
+    const ref = (items as JsonSchema | undefined)?.$ref;
+    const name = typeof ref === 'string' ? ref.replace(/^#\/definitions\//, '') : undefined;
+    if (name === undefined || Object.keys(items as JsonSchema).length !== 1) continue;
+    const entity = definitions[name];
+    if (!entity) continue;
+    properties[key] = rest;
+    collections.push({ key, entity: { ...entity, definitions } });
+  }
+  return { root: { ...schema, properties }, collections };
 }
 
 /**
@@ -53,11 +109,11 @@ export function compileDeclarativeValidator(): ValidateFunction {
  * build fail; by default it is {@link compileDeclarativeValidator}.
  */
 export class DeclarativeFastPath {
-  readonly #compile: () => ValidateFunction;
+  readonly #compile: () => FastValidator;
   /** `undefined` until first use, `null` if it could not be compiled. */
-  #validate: ValidateFunction | null | undefined;
+  #validate: FastValidator | null | undefined;
 
-  constructor(compile: () => ValidateFunction = compileDeclarativeValidator) {
+  constructor(compile: () => FastValidator = compileDeclarativeValidator) {
     this.#compile = compile;
   }
 
@@ -74,7 +130,7 @@ export class DeclarativeFastPath {
     return this.#validator()?.(value) === true;
   }
 
-  #validator(): ValidateFunction | null {
+  #validator(): FastValidator | null {
     if (this.#validate === undefined) {
       try {
         this.#validate = this.#compile();

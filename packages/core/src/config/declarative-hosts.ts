@@ -19,9 +19,17 @@ const HEX_GROUP = /^[0-9A-Fa-f]{1,4}$/;
  * label ends in `-` and none is empty, but the name may end with a dot.
  */
 const NAME = /^(?:[A-Za-z0-9_-]*[A-Za-z0-9_]\.)*[A-Za-z0-9_-]*[A-Za-z0-9_]\.?$/;
+// Regular expressions as constants: a literal in a function is a new object at each call.
+const DIGITS = /^\d+$/;
+const DIGITS_AND_DOTS = /^[\d.]+$/;
+const NAME_AND_PORT = /^(.+):(\d+)$/;
+const BRACKETED = /^\[([^\]]*)\](.*)$/;
+const PORT_SUFFIX = /^:(\d+)$/;
+const IPV4_PREFIX = /^\d{1,2}$/;
+const IPV6_PREFIX = /^\d{1,3}$/;
 
 function validPort(digits: string): boolean {
-  return /^\d+$/.test(digits) && Number(digits) <= 65535;
+  return DIGITS.test(digits) && Number(digits) <= 65535;
 }
 
 /**
@@ -33,11 +41,11 @@ function validPort(digits: string): boolean {
  */
 export function parseHost(value: string): ParsedHost | undefined {
   // The common case first, without allocating: a name without a port.
-  if (NAME.test(value)) return /^[\d.]+$/.test(value) ? parseIpv4(value) : NAME_WITHOUT_PORT;
+  if (NAME.test(value)) return DIGITS_AND_DOTS.test(value) ? parseIpv4(value) : NAME_WITHOUT_PORT;
   const colons = value.split(':').length - 1;
   if (colons > 1) return parseIpv6(value);
-  if (/^[\d.]+$/.test(value.replace(':', ''))) return parseIpv4(value);
-  const port = /^(.+):(\d+)$/.exec(value);
+  if (DIGITS_AND_DOTS.test(value.replace(':', ''))) return parseIpv4(value);
+  const port = NAME_AND_PORT.exec(value);
   if (!port || !validPort(port[2]!) || !NAME.test(port[1]!)) return undefined;
   return { type: 'name', hasPort: true };
 }
@@ -55,12 +63,12 @@ function parseIpv4(value: string): ParsedHost | undefined {
 function parseIpv6(value: string): ParsedHost | undefined {
   let address = value;
   let hasPort = false;
-  const bracketed = /^\[([^\]]*)\](.*)$/.exec(value);
+  const bracketed = BRACKETED.exec(value);
   if (bracketed) {
     address = bracketed[1]!;
     const rest = bracketed[2]!;
     if (rest !== '') {
-      const port = /^:(\d+)$/.exec(rest);
+      const port = PORT_SUFFIX.exec(rest);
       if (!port || !validPort(port[1]!)) return undefined;
       hasPort = true;
     }
@@ -126,11 +134,11 @@ export function isIpOrCidr(value: string): boolean {
   const ipv4 = IPV4_ONLY.exec(address);
   if (ipv4) {
     for (let octet = 1; octet <= 4; octet++) if (Number(ipv4[octet]) > 255) return false;
-    return prefix === undefined || (/^\d{1,2}$/.test(prefix) && Number(prefix) <= 32);
+    return prefix === undefined || (IPV4_PREFIX.test(prefix) && Number(prefix) <= 32);
   }
   if (!address.includes(':') || address.includes('[')) return false;
   if (parseIpv6(address) === undefined && !isIpv6WithIpv4Tail(address)) return false;
-  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= 128);
+  return prefix === undefined || (IPV6_PREFIX.test(prefix) && Number(prefix) <= 128);
 }
 
 /** `::ffff:10.0.0.1`: IPv6 whose last 32 bits are written as IPv4, as inet_pton accepts. */

@@ -128,6 +128,19 @@ describe('numbers as C printf %.14g', () => {
     });
   }
 
+  it('hashes only own keys: inherited enumerable ones, and a shape seen before with them as own keys, change nothing', () => {
+    const plain = { a: 1, b: 2 };
+    const withInherited = Object.assign(Object.create({ c: 3 }), plain) as Record<string, unknown>;
+    const list = (entity: unknown) => ({ services: [entity, entity] });
+    const expected = hashConfig(list(plain)).config_hash;
+    // The shape a, b, c seen first as own keys: an object whose for…in gives the same keys
+    // (two own, one inherited) must not take its sort.
+    hashConfig(list({ a: 1, b: 2, c: 3 }));
+    expect(hashConfig(list(withInherited)).config_hash).toBe(expected);
+    expect(hashConfig(list(withInherited)).config_hash).toBe(expected);
+    expect(hashConfig(list({ a: 1, b: 2, c: 3 })).config_hash).not.toBe(expected);
+  });
+
   it('hashes an object the same whatever the order of its keys, shape after shape', () => {
     // Objects are sorted once per key list and the sort reused: shapes that share a first key
     // and objects with undefined values must still hash as their own keys say.

@@ -241,7 +241,9 @@ function writeArray(array: readonly unknown[], sink: HashSink, depth: number): v
 
 function writeObject(object: Record<string, unknown>, sink: HashSink, depth: number): void {
   let written = false;
-  for (const key of sortedKeys(object)) {
+  const keys = sortedKeys(object);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
     const value = object[key];
     // A Lua table cannot hold nil: keys whose value is undefined do not exist for Kong.
     if (value === undefined) continue;
@@ -255,28 +257,60 @@ function writeObject(object: Record<string, unknown>, sink: HashSink, depth: num
 }
 
 /**
- * The last key list seen, by its first key, and its sorted order: the entities of one
- * collection usually share their keys in the same order, so most objects reuse a sort.
+ * Key lists seen, with their sorted order, by first key and then by key count: the entities of
+ * one collection usually share their keys in the same order, so most objects reuse a sort,
+ * and are checked against it with `for…in`, which allocates nothing (`Object.keys` is an array
+ * per object).
  */
-const sortedByShape = new Map<string, { own: string[]; sorted: string[] }>();
+const shapes = new Map<string, Array<Shape | undefined>>();
 
-/** An object's own keys in UTF-8 byte order, as C's strcmp orders them. */
-function sortedKeys(object: Record<string, unknown>): string[] {
-  const own = Object.keys(object);
-  if (own.length < 2) return own;
-  const cached = sortedByShape.get(own[0]!);
-  if (cached && sameKeys(cached.own, own)) return cached.sorted;
-  // Below U+D800, UTF-16 order is code point order, which is UTF-8 byte order.
-  const sorted = own.every(belowSurrogates) ? [...own].sort() : [...own].sort(compareUtf8);
-  if (sortedByShape.size > 256) sortedByShape.clear();
-  sortedByShape.set(own[0]!, { own, sorted });
-  return sorted;
+interface Shape {
+  readonly own: readonly string[];
+  readonly sorted: readonly string[];
 }
 
-function sameKeys(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+/** Key counts above this are sorted each time. */
+const MAX_SHAPE_KEYS = 64;
+const NO_KEYS: readonly string[] = [];
+
+/** An object's own keys in UTF-8 byte order, as C's strcmp orders them. */
+function sortedKeys(object: Record<string, unknown>): readonly string[] {
+  let count = 0;
+  let first: string | undefined;
+  for (const key in object) {
+    if (count === 0) first = key;
+    count++;
+  }
+  if (first === undefined) return Object.keys(object).length === 0 ? NO_KEYS : sortKeys(object);
+  const shape = count <= MAX_SHAPE_KEYS ? shapes.get(first)?.[count] : undefined;
+  if (shape !== undefined && hasShape(object, shape.own)) return shape.sorted;
+  return sortKeys(object, first, count);
+}
+
+/** Whether `for…in` gives exactly `own` (as many keys as counted), each of them own. */
+function hasShape(object: Record<string, unknown>, own: readonly string[]): boolean {
+  let i = 0;
+  for (const key in object) if (key !== own[i++] || !Object.hasOwn(object, key)) return false;
   return true;
+}
+
+/** Sorts the own keys, and remembers the sort when `for…in` saw exactly them. */
+function sortKeys(object: Record<string, unknown>, first?: string, count?: number): string[] {
+  const own = Object.keys(object);
+  // Below U+D800, UTF-16 order is code point order, which is UTF-8 byte order.
+  const sorted =
+    own.length < 2
+      ? own
+      : own.every(belowSurrogates)
+        ? [...own].sort()
+        : [...own].sort(compareUtf8);
+  if (first !== undefined && own.length === count && own[0] === first && count <= MAX_SHAPE_KEYS) {
+    if (shapes.size > 256) shapes.clear();
+    let byCount = shapes.get(first);
+    if (!byCount) shapes.set(first, (byCount = []));
+    byCount[count] = { own, sorted };
+  }
+  return sorted;
 }
 
 function belowSurrogates(text: string): boolean {

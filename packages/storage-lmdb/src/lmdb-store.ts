@@ -111,6 +111,11 @@ export class LmdbConfigStore implements ConfigStore {
   #chain: DeltaChain | undefined;
   /** Saves and clears begun, so that a load finishing after one leaves `#chain` to it. */
   #saves = 0;
+  /**
+   * Saves and clears not yet landed: a load that reads the file meanwhile may read what they
+   * replace, and finish after them, so it leaves `#chain` to them.
+   */
+  #writing = 0;
   #lock: Promise<WriterLock | 'read-only'> | undefined;
   #db: Promise<RootDatabase<Uint8Array, string>> | undefined;
 
@@ -144,6 +149,7 @@ export class LmdbConfigStore implements ConfigStore {
   async load(options: AbortOptions = {}): Promise<StoredSnapshot | undefined> {
     throwIfAborted(options.signal);
     const saves = this.#saves;
+    const idle = this.#writing === 0;
     // One read of the file: the snapshot and its deltas as one transaction left them.
     const [value, deltas] = this.#readAll([SNAPSHOT_KEY, DELTAS_KEY]);
     if (value === undefined) return undefined;
@@ -168,7 +174,8 @@ export class LmdbConfigStore implements ConfigStore {
     }
     const base = fromStoredRecord(record, this.path);
     // A save that began while this load inflated knows better what the store holds.
-    const current = saves === this.#saves;
+    // So does one that was being written when this load read the file.
+    const current = idle && saves === this.#saves;
     if (deltas === undefined) {
       if (current) this.#chain = startChain(base.hash, jsonBytes);
       return base;
@@ -182,6 +189,15 @@ export class LmdbConfigStore implements ConfigStore {
   async save(snapshot: ConfigSnapshot, options: SaveOptions = {}): Promise<void> {
     throwIfAborted(options.signal);
     this.#saves++;
+    this.#writing++;
+    try {
+      await this.#save(snapshot, options);
+    } finally {
+      this.#writing--;
+    }
+  }
+
+  async #save(snapshot: ConfigSnapshot, options: SaveOptions): Promise<void> {
     const stored = { ...snapshot, savedAt: this.#clock.now() };
     const appended = appendToChain(this.#chain, stored, options.delta, this.#chainLimits);
     if (appended) {
@@ -215,11 +231,16 @@ export class LmdbConfigStore implements ConfigStore {
   async clear(options: AbortOptions = {}): Promise<void> {
     throwIfAborted(options.signal);
     this.#saves++;
+    this.#writing++;
     this.#chain = undefined;
-    await this.#writeAll([
-      [SNAPSHOT_KEY, undefined],
-      [DELTAS_KEY, undefined],
-    ]);
+    try {
+      await this.#writeAll([
+        [SNAPSHOT_KEY, undefined],
+        [DELTAS_KEY, undefined],
+      ]);
+    } finally {
+      this.#writing--;
+    }
   }
 
   async loadNodeId(options: AbortOptions = {}): Promise<string | undefined> {

@@ -207,4 +207,27 @@ describe('a config saved with the gzip it came in', () => {
     expect(reread?.version).toBe(3);
     expect(JSON.stringify(reread?.config)).toBe(JSON.stringify(third.config));
   });
+
+  it('a load that reads while a save is being written leaves the delta chain to that save', async () => {
+    const prefix = await freshPrefix();
+    const first = sampleSnapshot(1, 'control-plane', 60_000);
+    const s = store({ prefix });
+    await s.save(first, jsonAndGzip(first.config));
+    const second = sampleSnapshot(2, 'control-plane', 40);
+    // The save has begun (its write not landed) when the load reads the file: the load reads
+    // the first, inflates megabytes in the pool, and the small save lands meanwhile.
+    const saving = s.save(second).then(() => order.push('saved'));
+    const order: string[] = [];
+    const loaded = await s.load();
+    order.push('loaded');
+    await saving;
+    expect(loaded?.version).toBe(1);
+    expect(order).toEqual(['saved', 'loaded']);
+    // A delta from the first must not be kept as one on the second, which the store now holds.
+    const third = sampleSnapshot(3, 'control-plane', 40);
+    await s.save(third, { delta: { base: first.hash, json: encoder.encode('{}') } });
+    const reread = await store({ prefix }).load();
+    expect(reread?.version).toBe(3);
+    expect(JSON.stringify(reread?.config)).toBe(JSON.stringify(third.config));
+  });
 });

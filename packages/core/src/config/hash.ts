@@ -307,7 +307,10 @@ function sortKeys(object: Record<string, unknown>, first?: string, count?: numbe
   if (first !== undefined && own.length === count && own[0] === first && count <= MAX_SHAPE_KEYS) {
     if (shapes.size > 256) shapes.clear();
     let byCount = shapes.get(first);
-    if (!byCount) shapes.set(first, (byCount = []));
+    if (!byCount) {
+      byCount = [];
+      shapes.set(first, byCount);
+    }
     byCount[count] = { own, sorted };
   }
   return sorted;

@@ -209,11 +209,16 @@ export class LmdbConfigStore implements ConfigStore {
     const record = toStoredRecord(stored);
     let bytes: Uint8Array;
     let jsonBytes: number;
-    if (options.json && options.gzip) {
-      // Kept as the gzip the DP received: a quarter of the bytes, and none compressed again.
+    const compressed = options.gzip
+      ? ({ encoding: 'gzip', bytes: options.gzip } as const)
+      : options.zstd
+        ? ({ encoding: 'zstd', bytes: options.zstd } as const)
+        : undefined;
+    if (options.json && compressed) {
+      // Kept as the DP received it: a quarter of the bytes, and none compressed again.
       const { config: _config, ...rest } = record;
       const head = encoder.encode(JSON.stringify(rest));
-      bytes = packCompressedRecord(head, options.gzip);
+      bytes = packCompressedRecord(head, compressed);
       jsonBytes = head.byteLength + options.json.byteLength;
     } else {
       bytes = serializeStoredRecord(record, options.json);

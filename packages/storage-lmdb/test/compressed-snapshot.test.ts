@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as zlib from 'node:zlib';
 import { gzipSync } from 'node:zlib';
 import type { PlanesyncError } from '@planesync/core';
 import { createTestCluster, sampleSnapshot } from '@planesync/core/testing';
@@ -58,6 +59,10 @@ async function writeRaw(prefix: string, plaintext: Uint8Array): Promise<void> {
   await db.close();
 }
 
+/** A compressed record as lmdbStore writes one, its config as gzip. */
+const pack = (head: Uint8Array, gzip: Uint8Array) =>
+  packCompressedRecord(head, { encoding: 'gzip', bytes: gzip });
+
 const head = (snapshot = sampleSnapshot(3)) => {
   const { config: _config, ...rest } = { format: 'planesync-config/1', ...snapshot, savedAt: 1 };
   return encoder.encode(JSON.stringify(rest));
@@ -79,6 +84,30 @@ describe('a config saved with the gzip it came in', () => {
       expect(JSON.stringify(loaded?.config)).toBe(JSON.stringify(snapshot.config));
     }
   });
+
+  it.skipIf(typeof zlib.zstdCompressSync !== 'function')(
+    'a config that came as zstd (a DP on Node 22.15 or later) is kept as that zstd frame, and loads back; a damaged one is STORE_CORRUPT (skipped: this Node has no zstd)',
+    async () => {
+      const prefix = await freshPrefix();
+      const snapshot = sampleSnapshot(6, 'control-plane', 2_000);
+      const json = encoder.encode(JSON.stringify(snapshot.config));
+      const zstd = zlib.zstdCompressSync(json);
+      await store({ prefix }).save(snapshot, { json, zstd });
+      expect(storedValue(prefix).byteLength).toBeLessThan(zstd.byteLength + 1_000);
+      const loaded = await store({ prefix }).load();
+      expect(loaded).toMatchObject({ version: 6, hash: snapshot.hash });
+      expect(JSON.stringify(loaded?.config)).toBe(JSON.stringify(snapshot.config));
+      const damaged = await freshPrefix();
+      await writeRaw(
+        damaged,
+        packCompressedRecord(head(), { encoding: 'zstd', bytes: Buffer.from('not zstd') }),
+      );
+      const error = await store({ prefix: damaged })
+        .load()
+        .catch((caught: PlanesyncError) => caught);
+      expect(error).toMatchObject({ code: 'STORE_CORRUPT', message: /cannot be read as zstd/ });
+    },
+  );
 
   it('without its JSON the gzip is not used: the snapshot is written whole', async () => {
     const prefix = await freshPrefix();
@@ -115,38 +144,33 @@ describe('a config saved with the gzip it came in', () => {
       ['cut before its head', () => Buffer.from('PSZ1\0\0'), /cut short/],
       [
         'a head longer than the value',
-        () => packCompressedRecord(head(), gzipSync('{}')).fill(0xff, 4, 8),
+        () => pack(head(), gzipSync('{}')).fill(0xff, 4, 8),
         /cut short/,
       ],
       [
         'a config that is not gzip',
-        () => packCompressedRecord(head(), Buffer.from('{"services":[]}')),
-        /not valid gzip/,
+        () => pack(head(), Buffer.from('{"services":[]}')),
+        /cannot be read as gzip/,
       ],
-      [
-        'a config that is not JSON',
-        () => packCompressedRecord(head(), gzipSync('{"services":')),
-        /not JSON/,
-      ],
+      ['a config that is not JSON', () => pack(head(), gzipSync('{"services":')), /not JSON/],
       [
         'a head that is not JSON',
-        () => packCompressedRecord(encoder.encode('{"version":'), gzipSync('{}')),
+        () => pack(encoder.encode('{"version":'), gzipSync('{}')),
         /not JSON/,
       ],
       [
         'a head that holds a config of its own',
-        () => packCompressedRecord(encoder.encode('{"config":{}}'), gzipSync('{}')),
+        () => pack(encoder.encode('{"config":{}}'), gzipSync('{}')),
         /head is not a record/,
       ],
       [
         'a head that is a list',
-        () => packCompressedRecord(encoder.encode('[]'), gzipSync('{}')),
+        () => pack(encoder.encode('[]'), gzipSync('{}')),
         /head is not a record/,
       ],
       [
         'a head without a hash',
-        () =>
-          packCompressedRecord(encoder.encode('{"format":"planesync-config/1"}'), gzipSync('{}')),
+        () => pack(encoder.encode('{"format":"planesync-config/1"}'), gzipSync('{}')),
         /not a planesync config snapshot/,
       ],
     ];
@@ -164,7 +188,7 @@ describe('a config saved with the gzip it came in', () => {
       const prefix = await freshPrefix();
       // 16 MiB of spaces in a 16 KiB gzip: a bomb.
       const bomb = gzipSync(Buffer.alloc(16 * 1024 * 1024, 0x20), { level: 9 });
-      await writeRaw(prefix, packCompressedRecord(head(), bomb));
+      await writeRaw(prefix, pack(head(), bomb));
       const error = await store({ prefix, maxConfigBytes: 1024 * 1024 })
         .load()
         .catch((caught: PlanesyncError) => caught);

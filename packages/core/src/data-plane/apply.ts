@@ -115,7 +115,7 @@ async function applyCounted(
   }
   candidate.validating();
   let snapshot: ConfigSnapshot;
-  let json: Pick<ConfigRead, 'json' | 'gzip'> = {};
+  let json: Pick<ConfigRead, 'json' | 'gzip' | 'zstd'> = {};
   let delta: { base: string; json: Uint8Array } | undefined;
   try {
     if (offer.base !== undefined && base?.hash !== offer.base)
@@ -146,7 +146,7 @@ async function applyCounted(
       valid = config;
     } else valid = validateConfig(config, context.schema);
     // A schema that changed nothing returns its input: the bytes read are then its JSON.
-    if (valid === config) json = { json: body.json, gzip: body.gzip };
+    if (valid === config) json = { json: body.json, gzip: body.gzip, zstd: body.zstd };
     // A store holding the base may keep it and add the delta (a small write, not 7 MB).
     if (valid === config && body.delta && base) delta = { base: base.hash, json: body.delta };
     snapshot = makeSnapshot(context.clock, valid, 'control-plane', offer.version, {

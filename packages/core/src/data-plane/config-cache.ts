@@ -84,14 +84,15 @@ export class ConfigCache {
   }
 
   /**
-   * Saves `snapshot` (with its JSON when the bytes are the config's alone, and the gzip they
-   * were inflated from, and the delta it came as when the store holds its base). Never throws.
+   * Saves `snapshot` (with its JSON when the bytes are the config's alone, and the gzip or
+   * zstd they were decompressed from, and the delta it came as when the store holds its base). Never throws.
    */
   async save(
     snapshot: ConfigSnapshot,
     given: {
       json?: Uint8Array | undefined;
       gzip?: Uint8Array | undefined;
+      zstd?: Uint8Array | undefined;
       delta?: SaveOptions['delta'] | undefined;
     } = {},
   ): Promise<void> {
@@ -100,6 +101,7 @@ export class ConfigCache {
     if (given.json) {
       options.json = given.json;
       if (given.gzip) options.gzip = given.gzip;
+      if (given.zstd) options.zstd = given.zstd;
     }
     // Only a delta from what the store holds: after a failed save it holds an older config.
     if (given.delta && given.delta.base === this.hash) options.delta = given.delta;

@@ -355,7 +355,7 @@ class PlanesyncDataPlaneLink implements DataPlaneLink {
               if (header.encoding === 'zstd') {
                 const json = await zstdDecompress(payload, maxBytes);
                 throwIfAborted(options?.signal);
-                return { config: parseJson(json, 'config payload'), json };
+                return { config: parseJson(json, 'config payload'), json, zstd: payload };
               }
               const json = await inflate(payload, maxBytes);
               throwIfAborted(options?.signal);

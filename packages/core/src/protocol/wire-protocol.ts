@@ -100,6 +100,8 @@ export interface ConfigRead {
   json?: Uint8Array | undefined;
   /** With `json`: the gzip it was inflated from, for a store that keeps configs compressed. */
   gzip?: Uint8Array | undefined;
+  /** With `json`: the zstd frame it was decompressed from, likewise. */
+  zstd?: Uint8Array | undefined;
   hash?: string | undefined;
   hashes?: ConfigHashes | undefined;
   /**

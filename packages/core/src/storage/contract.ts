@@ -20,6 +20,8 @@ export interface SaveOptions extends AbortOptions {
    * quarter of the bytes to write, and nothing compressed again.
    */
   gzip?: Uint8Array;
+  /** With `json`: a zstd frame of exactly those bytes, when the caller holds one (as `gzip`). */
+  zstd?: Uint8Array;
   /**
    * When `snapshot` came as a delta (planesync/2) applied to the snapshot hashed `base`: the
    * delta's JSON, as `applyDelta` reads it. A store that holds `base` may keep it and add the

@@ -44,6 +44,40 @@ describe('ConnectionBase read-side flow control', () => {
   });
 });
 
+describe('what a connection keeps of its handshake', () => {
+  class Described extends ConnectionBase {
+    constructor(metadata: Record<string, string>) {
+      super({
+        remoteAddress: 'probe',
+        maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
+        metadata,
+        request: { path: '/planesync/v1', rawQuery: '__proto__=x&node_id=a' },
+      });
+    }
+    protected async writeFrame() {}
+    protected closeTransport() {}
+  }
+
+  it('keeps the query as given, frozen, a `__proto__` key as a key and not as the prototype', () => {
+    const query = Object.fromEntries(new URLSearchParams('__proto__=x&node_id=a'));
+    const connection = new Described(query);
+    expect(Object.getPrototypeOf(connection.metadata)).toBe(Object.prototype);
+    expect(Object.entries(connection.metadata)).toEqual([
+      ['__proto__', 'x'],
+      ['node_id', 'a'],
+    ]);
+    expect(Object.isFrozen(connection.metadata)).toBe(true);
+    expect(Object.isFrozen(connection.request)).toBe(true);
+    expect(connection.request).toEqual({
+      path: '/planesync/v1',
+      rawQuery: '__proto__=x&node_id=a',
+    });
+    // A copy: the transport's object changing later changes nothing here.
+    query.node_id = 'b';
+    expect(connection.metadata.node_id).toBe('a');
+  });
+});
+
 describe('inflating what a peer sent', () => {
   const order = async (payload: Uint8Array) => {
     const { inflateJson } = await import('../src/index.ts');

@@ -146,6 +146,9 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
               noServer: true,
               maxPayload: maxPayloadBytes,
               perMessageDeflate: false,
+              // The server's own set of open connections tracks them; ws's would add a set
+              // entry and a close listener (an array of two) for every DP.
+              clientTracking: false,
               autoPong: route.pings !== 'manual',
               handleProtocols: () => route.subprotocol ?? false,
             }),

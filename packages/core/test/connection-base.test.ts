@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { ConnectionBase, DEFAULT_MAX_PAYLOAD_BYTES } from '../src/transport/index.ts';
@@ -32,6 +34,28 @@ describe('ConnectionBase read-side flow control', () => {
     for (let i = 0; i < 100_000 && connection.paused === 0; i++) connection.push(new Uint8Array(0));
     expect(connection.paused).toBe(1);
     expect(connection.bufferedBytes).toBeGreaterThan(1024 * 1024);
+  });
+
+  it('lets go of each frame once its reader has it, even one that waited in the inbox', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const connection = new Probe();
+    const sent: Array<WeakRef<Uint8Array>> = [];
+    // No reader is waiting: the frames wait in the inbox. (Made and read in calls of their
+    // own: this function's variables would hold the last of them.)
+    const send = () => {
+      const frame = new Uint8Array(64 * 1024);
+      sent.push(new WeakRef(frame));
+      connection.push(frame);
+    };
+    for (let i = 0; i < 3; i++) send();
+    const reader = connection[Symbol.asyncIterator]();
+    const read = async () => (await reader.next()).value?.byteLength;
+    for (let i = 0; i < 3; i++) expect(await read()).toBe(64 * 1024);
+    // WeakRef targets stay alive until the event loop's turn ends.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(sent.filter((frame) => frame.deref() !== undefined)).toHaveLength(0);
   });
 
   it('drops what arrives once this side has started closing', async () => {

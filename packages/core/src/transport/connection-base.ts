@@ -73,7 +73,8 @@ export abstract class ConnectionBase implements Connection {
   protected readonly maxPayloadBytes: number;
   protected readonly highWaterMark: number;
 
-  #inbox: Uint8Array[] = [];
+  /** Frames received and not yet read, from `#inboxHead` on (the slots before are empty). */
+  #inbox: Array<Uint8Array | undefined> = [];
   #inboxHead = 0;
   #bufferedBytes = 0;
   #paused = false;
@@ -243,7 +244,10 @@ export abstract class ConnectionBase implements Connection {
 
   #shift(): Uint8Array | undefined {
     if (this.#inboxHead >= this.#inbox.length) return undefined;
-    const frame = this.#inbox[this.#inboxHead++]!;
+    const frame = this.#inbox[this.#inboxHead]!;
+    // The slot is emptied: a read frame is the reader's, not held here until the inbox is
+    // compacted (up to a thousand frames later).
+    this.#inbox[this.#inboxHead++] = undefined;
     this.#bufferedBytes -= frame.byteLength + FRAME_OVERHEAD;
     if (this.#inboxHead > 1024 && this.#inboxHead * 2 > this.#inbox.length) {
       this.#inbox = this.#inbox.slice(this.#inboxHead);

@@ -21,6 +21,7 @@ import type {
 } from '../protocol/wire-protocol.ts';
 import { hostOfAddress } from '../transport/address.ts';
 import { CloseCode, type CloseInfo, type Connection } from '../transport/contract.ts';
+import { handleFrame } from '../transport/handle-frame.ts';
 import type { TrustVerifier } from '../trust/verifier.ts';
 import type { DataPlaneFeed, FeedTarget } from './broadcaster.ts';
 import type { DataPlaneStatus } from './data-plane-status.ts';
@@ -107,17 +108,10 @@ export class DataPlaneSession implements FeedTarget, Watched {
     // CP waits 5 s for basic_info), else the heartbeat timeout.
     this.#armLiveness(this.protocol.identifyTimeoutMs);
     try {
-      for await (const frame of this.connection) {
-        this.#armLiveness();
-        if (!this.#identified) {
-          this.#identified = true;
-          await this.#identify(frame);
-          continue;
-        }
-        if (!this.#nodeId) continue; // refused: the link is closing
-        this.#update({ lastSeen: this.host.clock.now() });
-        await this.#handle(this.#link.read(frame));
-      }
+      // Not `for await`: see handleFrame.
+      const frames = this.connection[Symbol.asyncIterator]();
+      for (let next = await frames.next(); !next.done; next = await frames.next())
+        await handleFrame(frames, next, this, DataPlaneSession.#receive);
     } catch (error) {
       this.#fail(error);
     } finally {
@@ -128,6 +122,21 @@ export class DataPlaneSession implements FeedTarget, Watched {
       const ended = this.#nodeId ? this.host.registry.release(this.#nodeId, this) : undefined;
       if (ended) this.host.emit('dataPlaneDisconnected', ended, close);
     }
+  }
+
+  /** One frame from the DP: its hello first, then its messages. */
+  static readonly #receive = (session: DataPlaneSession, frame: Uint8Array) =>
+    session.#receiveFrame(frame);
+
+  async #receiveFrame(frame: Uint8Array): Promise<void> {
+    this.#armLiveness();
+    if (!this.#identified) {
+      this.#identified = true;
+      return this.#identify(frame);
+    }
+    if (!this.#nodeId) return; // refused: the link is closing
+    this.#update({ lastSeen: this.host.clock.now() });
+    return this.#handle(this.#link.read(frame));
   }
 
   /** Ends a session that is never run (its DP refused before it was served), once it closes. */

@@ -10,6 +10,7 @@ import { closeForFailure } from '../protocol/failure.ts';
 import type { SyncStatus } from '../protocol/messages.ts';
 import type { ConfigOffer, ControlPlaneMessage, DataPlaneLink } from '../protocol/wire-protocol.ts';
 import { CloseCode, type CloseInfo, type Connection } from '../transport/contract.ts';
+import { handleFrame } from '../transport/handle-frame.ts';
 import type { TrustResult } from '../trust/verifier.ts';
 import { type ApplyContext, applyOffer, cacheReport } from './apply.ts';
 import type { ConfigCache } from './config-cache.ts';
@@ -186,10 +187,14 @@ export async function runLink(
       ...cacheReport(runtime.cache),
     });
     timers.start();
-    for await (const frame of connection) {
+    // Not `for await`: see handleFrame.
+    const frames = connection[Symbol.asyncIterator]();
+    const receive = (link: DataPlaneLink, frame: Uint8Array) => {
       timers.frameReceived();
       handle(link.read(frame));
-    }
+    };
+    for (let next = await frames.next(); !next.done; next = await frames.next())
+      await handleFrame(frames, next, link, receive);
   } catch (error) {
     fail(error);
   } finally {

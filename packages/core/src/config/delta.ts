@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { ConfigDeltaInvalidError } from '../errors.ts';
 
 /**
@@ -60,9 +60,9 @@ function fingerprint(value: unknown, fresh?: ReadonlySet<unknown>): string {
       ? known.get(value)
       : undefined;
   if (cached !== undefined) return cached;
-  const print = createHash('sha1')
-    .update(JSON.stringify(value) ?? 'undefined')
-    .digest('base64');
+  // The one-shot hash: a Hash object per entity costs more than hashing its JSON (45 000
+  // fresh services: ~2× the time).
+  const print = hash('sha1', JSON.stringify(value) ?? 'undefined', 'base64');
   if (typeof value === 'object' && value !== null) known.set(value, print);
   return print;
 }

@@ -1,5 +1,6 @@
+import type * as zlib from 'node:zlib';
 import { zstdCompressSync } from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type Connection,
   ControlPlane,
@@ -20,6 +21,30 @@ import { zstdAvailable, zstdDecompress } from '../src/protocol/zstd.ts';
 import { createTestCluster, FakeClock, type TestCluster } from '../src/testing/index.ts';
 import { dataPlaneSent } from './hostile-control-plane.ts';
 
+/** Every zstd compression the CP starts and finishes, and a switch to make the next ones fail. */
+const compressions = vi.hoisted(() => ({ count: 0, finished: 0, failing: 0 }));
+vi.mock('node:zlib', async (original) => {
+  const real = await original<typeof zlib>();
+  // Before Node 22.15 there is none: the mock says so (its every name must be there to read).
+  if (typeof real.zstdCompress !== 'function')
+    return { ...real, zstdCompress: undefined, zstdDecompress: undefined };
+  return {
+    ...real,
+    zstdCompress(bytes: never, options: never, done: (error: Error | null, out?: Buffer) => void) {
+      compressions.count++;
+      if (compressions.failing > 0) {
+        compressions.failing--;
+        setImmediate(() => done(new Error('zstd: out of memory (as the test says)')));
+        return;
+      }
+      real.zstdCompress(bytes, options, (error, out) => {
+        compressions.finished++;
+        done(error, out);
+      });
+    },
+  };
+});
+
 const config = {
   _format_version: '3.0',
   services: Array.from({ length: 300 }, (_, i) => ({
@@ -35,13 +60,16 @@ describe.skipIf(!zstdAvailable)(
     let cluster: TestCluster | undefined;
     const cleanups: Array<() => Promise<unknown>> = [];
     afterEach(async () => {
+      compressions.count = 0;
+      compressions.finished = 0;
+      compressions.failing = 0;
       for (const cleanup of cleanups.splice(0)) await cleanup();
       await cluster?.stop();
       cluster = undefined;
     });
 
     /** A DP by hand offering `protocols` and `compression`: the config frames it is sent. */
-    async function handMade(protocols: string[], compression?: string[]) {
+    async function handMade(protocols: string[], compression?: string[], name = 'hand') {
       const connection = await cluster!.transport
         .client({ certificates: [cluster!.certificate] })
         .connect();
@@ -51,7 +79,7 @@ describe.skipIf(!zstdAvailable)(
           protocol: protocols[0]!,
           protocols,
           ...(compression ? { compression } : {}),
-          nodeId: `hand-${protocols[0]}-${compression?.join() ?? 'gzip'}`,
+          nodeId: `${name}-${protocols[0]}-${compression?.join() ?? 'gzip'}`,
           hostname: 'h',
           version: '3.10.0',
           configHash: EMPTY_CONFIG_HASH,
@@ -82,6 +110,56 @@ describe.skipIf(!zstdAvailable)(
       // The same JSON bytes either way.
       const json = new TextDecoder().decode(await zstdDecompress(zstd.payload, 1 << 24));
       expect(hashConfig(JSON.parse(json)).config_hash).toBe(hash);
+    });
+
+    it('a CP whose DPs read no zstd never compresses a config again in zstd; the first DP that reads it is sent it, made once for all', async () => {
+      cluster = await createTestCluster();
+      const gzipDp = await handMade(['planesync/3']);
+      const olderDp = await handMade(['planesync/2'], ['zstd']);
+      // A DP that reads zstd and left before any config: nobody waits for one.
+      await handMade(['planesync/3'], ['zstd'], 'left');
+      await vi.waitFor(() =>
+        expect(cluster!.cp.dataPlanes().some((dp) => dp.id.startsWith('left'))).toBe(true),
+      );
+      await cleanups.pop()!();
+      await vi.waitFor(() =>
+        expect(cluster!.cp.dataPlanes().find((dp) => dp.id.startsWith('left'))?.connected).toBe(
+          false,
+        ),
+      );
+      const { hash } = await cluster.cp.setConfig(config);
+      await Promise.all([gzipDp(), olderDp()]);
+      expect(compressions.count).toBe(0);
+      const [first, second] = await Promise.all([
+        handMade(['planesync/3'], ['zstd'], 'first'),
+        handMade(['planesync/3'], ['zstd'], 'second'),
+      ]).then(([a, b]) => Promise.all([a(), b()]));
+      expect(first.header).toMatchObject({ hash, encoding: 'zstd' });
+      expect(second.header).toMatchObject({ hash, encoding: 'zstd' });
+      expect(compressions.count).toBe(1);
+    });
+
+    it('a DP that reads zstd, connected when the config is set, has its zstd made before setConfig resolves: the push goes out with the rest', async () => {
+      cluster = await createTestCluster();
+      const zstdDp = await handMade(['planesync/3'], ['zstd']);
+      const gzipDp = await handMade(['planesync/3'], undefined, 'gzip');
+      const { hash } = await cluster.cp.setConfig(config);
+      expect(compressions.finished).toBe(1);
+      expect((await zstdDp()).header).toMatchObject({ hash, encoding: 'zstd' });
+      expect((await gzipDp()).header.encoding).toBeUndefined();
+    });
+
+    it('a zstd that cannot be made sends that DP the gzip frame, and the next DP sent the version gets zstd', async () => {
+      cluster = await createTestCluster();
+      const { hash } = await cluster.cp.setConfig(config);
+      compressions.failing = 1;
+      const unlucky = await handMade(['planesync/3'], ['zstd'], 'unlucky');
+      const gzip = await unlucky();
+      expect(gzip.header).toMatchObject({ hash });
+      expect(gzip.header.encoding).toBeUndefined();
+      const later = await handMade(['planesync/3'], ['zstd'], 'later');
+      expect((await later()).header).toMatchObject({ hash, encoding: 'zstd' });
+      expect(compressions.count).toBe(2);
     });
 
     it('a DataPlane of this release offers zstd, is sent zstd, and serves the config under the CP hash', async () => {
@@ -140,6 +218,8 @@ describe.skipIf(!zstdAvailable)(
       await cluster.cp.waitForSync({ hash: second.hash });
       expect(cluster.cp.counters).toMatchObject({ wholeConfigsSent: 1, deltasSent: 1 });
       expect(encodings).toEqual(['zstd', undefined]);
+      // Made for the first version, which the DP was sent whole; the delta's version made none.
+      expect(compressions.count).toBe(1);
       expect(dp.currentConfig?.config).toEqual(next);
     });
 

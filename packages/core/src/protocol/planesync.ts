@@ -84,15 +84,17 @@ export function planesyncProtocol(options: PlanesyncProtocolOptions = {}): WireP
   const versions = [...(options.versions ?? SUPPORTED_PROTOCOLS)];
   if (versions.length === 0) throw new TypeError('planesyncProtocol needs at least one version');
   const route = options.route;
+  const zstdFirst: ZstdFirst = { count: 0 };
   return {
     name: 'planesync',
     ...(route ? { route } : {}),
     requires: {},
     controlPlane: {
-      encodeConfig: (config, options) => encodePlanesyncConfig(config, options),
+      encodeConfig: (config, options) =>
+        encodePlanesyncConfig(config, options, zstdFirst.count > 0),
       encodeDelta: (delta, base) => encodePlanesyncDelta(delta, base),
       open: (connection, context) =>
-        new PlanesyncControlPlaneLink(connection, versions, context.controlPlaneVersion),
+        new PlanesyncControlPlaneLink(connection, versions, context.controlPlaneVersion, zstdFirst),
     },
     dataPlane: {
       dial: ({ nodeId, hostname, version }) => ({
@@ -110,19 +112,34 @@ export function planesyncProtocol(options: PlanesyncProtocolOptions = {}): WireP
   };
 }
 
-/** Compression starts at once (in libuv's pool); the header is added when sealed. */
-function encodePlanesyncConfig(config: unknown, options?: CompressOptions): PendingEncoding {
+/**
+ * The DPs connected to one CP's protocol that read zstd and were not yet sent a config on their
+ * link: the next version goes to them whole. (After their first, the versions they are sent are
+ * mostly deltas, which need no zstd.)
+ */
+interface ZstdFirst {
+  count: number;
+}
+
+/**
+ * Compression starts at once (in libuv's pool); the header is added when sealed. With `zstd`
+ * (a connected DP that reads it waits for its first config), the version's zstd is made before it is sealed, so that its push
+ * goes out with the rest, never after `setConfig` resolved; without, when a DP first needs it.
+ */
+function encodePlanesyncConfig(
+  config: unknown,
+  options: CompressOptions | undefined,
+  zstd: boolean,
+): PendingEncoding {
   const compressing = compressConfig(config, options);
   compressing.catch(() => undefined); // a dropped encoding must not be an unhandled rejection
-  // The zstd of the same JSON, made as soon as the gzip is and sealed with it: a push to DPs
-  // that read zstd goes out with the rest, never after setConfig resolved.
-  const zstd = zstdAvailable ? compressing.then(zstdOf) : undefined;
-  zstd?.catch(() => undefined);
+  const zstdMade = zstd && zstdAvailable ? compressing.then(zstdOf) : undefined;
+  zstdMade?.catch(() => undefined);
   return {
     async seal(header) {
       const compressed = await compressing;
-      // A zstd that cannot be made is no failure: those DPs get the gzip frame.
-      return encoded({ ...header }, compressed, await zstd?.catch(() => undefined));
+      await zstdMade?.catch(() => undefined); // none made: those DPs get the gzip frame
+      return encoded({ ...header }, compressed);
     },
   };
 }
@@ -138,11 +155,7 @@ function encodePlanesyncDelta(delta: ConfigDelta, base: string): PendingEncoding
   };
 }
 
-function encoded(
-  header: ConfigHeader | DeltaHeader,
-  compressed: Uint8Array,
-  zstd?: Uint8Array,
-): EncodedConfig {
+function encoded(header: ConfigHeader | DeltaHeader, compressed: Uint8Array): EncodedConfig {
   const { license, ...rest } = header;
   // A delta's header leaves out the per-collection hashes (the DP computes them as it checks
   // the result): for a one-entity change they were more than half the frame.
@@ -150,43 +163,92 @@ function encoded(
     'base' in header
       ? { version: header.version, hash: header.hash, base: header.base }
       : { ...rest, hashes: header.hashes! };
+  const withLicense = license ? { ...fields, license } : fields;
   const config: EncodedConfig = {
     version: header.version,
     hash: header.hash,
     hashes: header.hashes!,
     ...('base' in header ? { base: header.base } : {}),
-    frame: assembleConfigFrame(license ? { ...fields, license } : fields, compressed),
+    frame: assembleConfigFrame(withLicense, compressed),
     relicense: (next: License | undefined) =>
-      encoded(next ? { ...rest, license: next } : rest, compressed, zstd),
+      encoded(next ? { ...rest, license: next } : rest, compressed),
   };
-  // A whole config's zstd frame, sent instead to DPs that read zstd when it is the smaller.
-  if (zstd && !('base' in header) && zstd.byteLength < compressed.byteLength)
-    zstdFrames.set(
-      config,
-      assembleConfigFrame(
-        { ...(license ? { ...fields, license } : fields), encoding: 'zstd' },
-        zstd,
-      ),
-    );
+  if (zstdAvailable && !('base' in header))
+    zstdFrames.set(config, new ZstdFrame({ ...withLicense, encoding: 'zstd' }, compressed));
   return config;
 }
 
-/** The zstd frame of each whole config encoded here, when it has one. */
-const zstdFrames = new WeakMap<EncodedConfig, Uint8Array>();
-/** The zstd payload of each gzip payload (a version sealed again under another number shares it). */
-const zstdPayloads = new WeakMap<Uint8Array, Promise<Uint8Array>>();
+/**
+ * A whole config's zstd frame, made when first asked for (a CP whose DPs read only gzip, Kong's
+ * or planesync/1–2, never compresses a config twice; a delta never needs one) and then shared by
+ * every DP sent the version. `undefined` when gzip is the smaller, or the zstd could not be made:
+ * that DP gets the gzip frame, and the next asks again.
+ */
+class ZstdFrame {
+  #frame: Uint8Array | null | undefined;
+  #making: Promise<Uint8Array | undefined> | undefined;
+
+  constructor(
+    private readonly header: Parameters<typeof assembleConfigFrame>[0],
+    private readonly gzip: Uint8Array,
+  ) {
+    const zstd = zstdPayloads.get(gzip);
+    if (zstd) this.#frame = this.#assemble(zstd);
+  }
+
+  /** The frame, at once when it is made. */
+  get(): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+    if (this.#frame !== undefined) return this.#frame ?? undefined;
+    this.#making ??= zstdOf(this.gzip).then(
+      (zstd) => {
+        this.#frame = this.#assemble(zstd);
+        return this.#frame ?? undefined;
+      },
+      () => {
+        this.#making = undefined;
+        return undefined;
+      },
+    );
+    return this.#making;
+  }
+
+  #assemble(zstd: Uint8Array): Uint8Array | null {
+    return zstd.byteLength < this.gzip.byteLength ? assembleConfigFrame(this.header, zstd) : null;
+  }
+}
+
+/** The zstd frame of each whole config encoded here. */
+const zstdFrames = new WeakMap<EncodedConfig, ZstdFrame>();
+/** The zstd payload made of each gzip payload (a version sealed again under another number shares it). */
+const zstdPayloads = new WeakMap<Uint8Array, Uint8Array>();
+/** The zstd payloads being made. */
+const zstdMaking = new WeakMap<Uint8Array, Promise<Uint8Array>>();
 
 /** The largest buffer: the CP inflates only payloads it compressed itself. */
 const MAX_LENGTH = constants.MAX_LENGTH;
 
 /** The zstd of a gzip payload's JSON: inflated and compressed again, both in libuv's pool. */
 function zstdOf(gzipPayload: Uint8Array): Promise<Uint8Array> {
-  let made = zstdPayloads.get(gzipPayload);
-  if (!made) {
-    made = inflate(gzipPayload, MAX_LENGTH).then(zstdCompress);
-    zstdPayloads.set(gzipPayload, made);
+  const made = zstdPayloads.get(gzipPayload);
+  if (made) return Promise.resolve(made);
+  let making = zstdMaking.get(gzipPayload);
+  if (!making) {
+    making = inflate(gzipPayload, MAX_LENGTH)
+      .then(zstdCompress)
+      .then(
+        (zstd) => {
+          zstdPayloads.set(gzipPayload, zstd);
+          return zstd;
+        },
+        (error: unknown) => {
+          zstdMaking.delete(gzipPayload); // the next DP sent the version tries again
+          throw error;
+        },
+      );
+    zstdMaking.set(gzipPayload, making);
+    making.then(() => zstdMaking.delete(gzipPayload)).catch(() => undefined);
   }
-  return made;
+  return making;
 }
 
 const telemetrySliceSchema = z.array(telemetryRecordSchema);
@@ -216,11 +278,14 @@ class PlanesyncControlPlaneLink implements ControlPlaneLink {
   #protocol: string | undefined;
   /** Whether whole configs go to this DP compressed with zstd (planesync/3, both can). */
   #zstd = false;
+  /** Whether this DP is counted among those waiting for their first config in zstd. */
+  #waitingFirst = false;
 
   constructor(
     private readonly connection: Connection,
     private readonly versions: readonly string[],
     private readonly controlPlaneVersion: string,
+    private readonly zstdFirst: ZstdFirst,
   ) {}
 
   identify(frame: Uint8Array): Identification {
@@ -245,6 +310,12 @@ class PlanesyncControlPlaneLink implements ControlPlaneLink {
     this.#protocol = protocol;
     this.#zstd =
       zstdAvailable && carriesTelemetryColumns(protocol) && compression?.includes('zstd') === true;
+    if (this.#zstd) {
+      this.#waitingFirst = true;
+      this.zstdFirst.count++;
+      const gone = () => this.#firstSent();
+      this.connection.closed.then(gone, gone);
+    }
     return { identity, protocol, deltas: carriesDeltas(protocol) };
   }
 
@@ -301,11 +372,21 @@ class PlanesyncControlPlaneLink implements ControlPlaneLink {
     return this.connection.send(encodeMessage('telemetryAck', { batch }));
   }
 
+  /** Counts this DP out of those waiting for their first config, once. */
+  #firstSent(): void {
+    if (!this.#waitingFirst) return;
+    this.#waitingFirst = false;
+    this.zstdFirst.count--;
+  }
+
   async sendConfig(
     config: EncodedConfig,
     options?: { signal?: AbortSignal },
   ): Promise<number | undefined> {
-    const zstd = this.#zstd ? zstdFrames.get(config) : undefined;
+    this.#firstSent();
+    // At once when made (a push goes out as it did to gzip readers); else made now, shared.
+    const made = this.#zstd ? zstdFrames.get(config)?.get() : undefined;
+    const zstd = made instanceof Promise ? await made : made;
     await this.connection.send(zstd ?? config.frame, options);
     return zstd?.byteLength;
   }

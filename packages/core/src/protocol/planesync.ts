@@ -115,7 +115,8 @@ export function planesyncProtocol(options: PlanesyncProtocolOptions = {}): WireP
 /**
  * The DPs connected to one CP's protocol that read zstd and were not yet sent a config on their
  * link: the next version goes to them whole. (After their first, the versions they are sent are
- * mostly deltas, which need no zstd.)
+ * mostly deltas, which need no zstd. One already serving the latest stays counted until the
+ * next version is sent to it: that version's zstd is made, perhaps for nothing, once.)
  */
 interface ZstdFirst {
   count: number;
@@ -123,8 +124,9 @@ interface ZstdFirst {
 
 /**
  * Compression starts at once (in libuv's pool); the header is added when sealed. With `zstd`
- * (a connected DP that reads it waits for its first config), the version's zstd is made before it is sealed, so that its push
- * goes out with the rest, never after `setConfig` resolved; without, when a DP first needs it.
+ * (a connected DP that reads it waits for its first config), the version's zstd is made before
+ * it is sealed, so that the push to that DP goes out with the rest, never after `setConfig`
+ * resolved; without, when a DP that reads it is first sent the version whole.
  */
 function encodePlanesyncConfig(
   config: unknown,

@@ -73,6 +73,8 @@ describe('GET /metrics on a control plane', () => {
     const second = await cp.setConfig(config('b.internal'));
     await nacked;
     await good.waitForConfig({ hash: second.hash });
+    // The refused delta is followed by the whole config (its zstd made for it), refused too.
+    await expect.poll(() => cp.counters.configsRejected, { timeout: 5_000 }).toBe(2);
     // A DP the CP cannot serve: refused, counted by code, listed as incompatible.
     const old = test.dataPlane({
       nodeId: 'old',

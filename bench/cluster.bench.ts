@@ -120,6 +120,16 @@ async function rawServer(pair: { cert: string; key: string }) {
 const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
+/** CPU time this process has used (user + system), ms. */
+const cpuMs = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
+
+/** The median of one side's CPU per round, `side` 0 the server's and 1 the clients'. */
+const cpu = (rounds: [number, number][], side: 0 | 1) =>
+  `${median(rounds.map((round) => round[side])).toFixed(0)} ms`;
+
 /**
  * 1. CP fan-out over loopback wss with mTLS, against a raw ws mTLS server sending the same bytes.
  * Both fleets of clients live in another process; rounds of the two alternate.
@@ -174,12 +184,17 @@ async function fanOut(
   cp.on('configApplied', (event) => {
     if (event.version === target && ++acked === n) allAcked();
   });
-  const profiler = spanProfiler(`fan-out-${n}-${Math.round(targetBytes / 1024)}k`);
+  const profileName = `fan-out-${n}-${Math.round(targetBytes / 1024)}k`;
+  const profiler = spanProfiler(profileName);
+  const rawProfiler = spanProfiler(`${profileName}-acking-server`);
   const totals: number[] = [];
   const prepares: number[] = [];
   const tails: number[] = [];
   const baselines: number[] = [];
   const ackingBaselines: number[] = [];
+  // CPU time of each round's two sides, [server, clients]: which side the difference is on.
+  const cpuSubject: [number, number][] = [];
+  const cpuAcking: [number, number][] = [];
   let frameBytes = 0;
   for (let round = 0; round < rounds; round++) {
     const variant = { ...config, round };
@@ -189,12 +204,20 @@ async function fanOut(
     });
     target = round + 1;
     await profiler.start();
+    await thinFleet.request({ cmd: 'profile', action: 'start', name: `${profileName}-dps` });
+    const fleetCpu = (await thinFleet.request<{ ms: number }>({ cmd: 'cpu' })).ms;
+    const cpCpu = cpuMs();
     const start = performance.now();
     await cp.setConfig(variant);
     const resolved = performance.now();
     await all;
     totals.push(performance.now() - start);
+    cpuSubject.push([
+      cpuMs() - cpCpu,
+      (await thinFleet.request<{ ms: number }>({ cmd: 'cpu' })).ms - fleetCpu,
+    ]);
     await profiler.stop();
+    await thinFleet.request({ cmd: 'profile', action: 'stop', name: `${profileName}-dps` });
     tails.push(performance.now() - resolved);
     frameBytes = cp.currentConfig ? (await currentFrame(cp)).byteLength : 0;
 
@@ -216,13 +239,26 @@ async function fanOut(
 
     // The acking baseline round: the same bytes, until the server has every client's answer.
     const answered = acking.acked(n);
+    await ackingFleet.request({ cmd: 'profile', action: 'start', name: `${profileName}-raw` });
+    await rawProfiler.start();
+    const clientsCpu = (await ackingFleet.request<{ ms: number }>({ cmd: 'cpu' })).ms;
+    const serverCpu = cpuMs();
     const ackingStart = performance.now();
     for (const client of acking.wss.clients) client.send(payload);
     await answered;
     ackingBaselines.push(performance.now() - ackingStart);
+    cpuAcking.push([
+      cpuMs() - serverCpu,
+      (await ackingFleet.request<{ ms: number }>({ cmd: 'cpu' })).ms - clientsCpu,
+    ]);
+    await rawProfiler.stop();
+    await ackingFleet.request({ cmd: 'profile', action: 'stop', name: `${profileName}-raw` });
     await ackingFleet.request({ cmd: 'rawReset', expect: n });
   }
   await profiler.save();
+  await rawProfiler.save();
+  await thinFleet.request({ cmd: 'profile', action: 'save', name: `${profileName}-dps` });
+  await ackingFleet.request({ cmd: 'profile', action: 'save', name: `${profileName}-raw` });
   const encodes = cp.counters.configsEncoded;
   await thinFleet.close();
   await rawFleet.close();
@@ -239,7 +275,7 @@ async function fanOut(
   const notes =
     `${encodes} encodes for ${rounds} versions; setConfig's own work (validate, hash, gzip, fingerprints; once per version) measured alone, on a CP with no DP, ${prepare.toFixed(0)} ms; ` +
     `setConfig resolves once that is done and every DP's write is handed to its socket, the last ack comes ${median(tails).toFixed(0)} ms later; ` +
-    `total minus own work ${(total - prepare).toFixed(0)} ms = ${((total - prepare) / ackingMs).toFixed(2)}× the acking raw send, ${((total - prepare) / baselineMs).toFixed(2)}× the raw send without acks (${baselineMs.toFixed(0)} ms); median of ${rounds} rounds`;
+    `total minus own work ${(total - prepare).toFixed(0)} ms = ${((total - prepare) / ackingMs).toFixed(2)}× the acking raw send, ${((total - prepare) / baselineMs).toFixed(2)}× the raw send without acks (${baselineMs.toFixed(0)} ms); median of ${rounds} rounds; CPU per round, CP ${cpu(cpuSubject, 0)} and its DPs' process ${cpu(cpuSubject, 1)} against the acking raw server ${cpu(cpuAcking, 0)} and its clients' ${cpu(cpuAcking, 1)}`;
   return [
     {
       name: `CP fan-out, ${n} DPs over wss+mTLS, ${kib} KiB frame`,

@@ -19,11 +19,13 @@ import { decodeFrame, encodeMessage, MessageType } from '@planesync/core/protoco
 import { wsClient, wsServer } from '@planesync/transport-ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { FleetCommand } from './fleet.ts';
+import { spanProfiler } from './harness.ts';
 
 type Tls = { cert: string; key: string };
 type Plugin = { name: string; version: string };
 
 const connections: Connection[] = [];
+let profiler: ReturnType<typeof spanProfiler> | undefined;
 const rawSockets: WebSocket[] = [];
 const dataPlanes: DataPlane[] = [];
 let frames: number[] = [];
@@ -364,6 +366,18 @@ async function handle(command: FleetCommand): Promise<unknown> {
     }
     case 'memory':
       return memory();
+    case 'profile': {
+      // PLANESYNC_BENCH_PROFILE=DIR: CPU profiles of this process's share of chosen rounds.
+      profiler ??= spanProfiler(command.name);
+      await profiler[command.action]();
+      if (command.action === 'save') profiler = undefined;
+      return {};
+    }
+    case 'cpu': {
+      // CPU time this process has used (user + system, ms), to split a round's time by side.
+      const { user, system } = process.cpuUsage();
+      return { ms: (user + system) / 1000 };
+    }
     case 'close':
       await Promise.all(servers.splice(0).map((close) => close()));
       stopping = true;

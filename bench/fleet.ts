@@ -46,7 +46,8 @@ export type FleetCommand = { id: number } & (
   | { cmd: 'storm'; url: string; tls: Tls; n: number }
   | { cmd: 'rawReset'; expect: number }
   | { cmd: 'serveControlPlane' | 'serveRaw'; tls: Tls }
-  | { cmd: 'memory' }
+  | { cmd: 'memory' | 'cpu' }
+  | { cmd: 'profile'; action: 'start' | 'stop' | 'save'; name: string }
   | { cmd: 'frames' | 'mark' | 'report' | 'hello' | 'disconnect' | 'close' }
 );
 

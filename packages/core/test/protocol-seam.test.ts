@@ -280,6 +280,34 @@ describe('the wire-protocol seam: a second protocol is a new module, not edits a
       /404|elsewhere/,
     );
   });
+
+  it('a message a protocol delivers outside the frame stream after its DP has gone is dropped, not taken as a sign of life', async () => {
+    // A protocol's own channel (Kong's pings) may deliver late, on a transport of the user's.
+    const protocol = jsonProtocol();
+    const delivers: Array<(message: DataPlaneMessage) => void> = [];
+    const open = protocol.controlPlane.open;
+    protocol.controlPlane.open = (connection, context) => {
+      const link = open(connection, context);
+      return { ...link, listen: (deliver) => void delivers.push(deliver) };
+    };
+    cluster = await createTestCluster({ controlPlane: { protocols: [protocol] } });
+    const errors: string[] = [];
+    cluster.cp.on('error', (error) => errors.push(error.code));
+    const dp = cluster.dataPlane({ protocol, nodeId: 'late-dp' });
+    const connected = new Promise((resolve) => cluster!.cp.once('dataPlaneConnected', resolve));
+    await dp.start();
+    await connected;
+    const gone = new Promise((resolve) => cluster!.cp.once('dataPlaneDisconnected', resolve));
+    await dp.stop();
+    await gone;
+    const [before] = cluster.cp.dataPlanes();
+    await cluster.clock.advance(1_000);
+    delivers[0]!({ type: 'heartbeat', report: { version: 0, hash: '0'.repeat(32) } });
+    // Past the heartbeat timeout: nothing is watched, so nothing times out.
+    await cluster.clock.advance(120_000);
+    expect(errors).not.toContain('HEARTBEAT_TIMEOUT');
+    expect(cluster.cp.dataPlanes()).toEqual([before]);
+  });
 });
 
 describe('protocol version negotiation with real data planes (a rolling upgrade)', () => {

@@ -80,6 +80,8 @@ export class DataPlaneSession implements FeedTarget, Watched {
   #plugins: readonly PluginVersion[] = [];
   /** How long this DP may be silent now (the identify deadline, then the heartbeat timeout). */
   #silentFor = 0;
+  /** The read loop has ended: nothing more is heard from this DP, whatever arrives late. */
+  #ended = false;
   /** Watched: this DP's place in the CP's SilenceWatch (the watch writes these). */
   silenceDeadline = 0;
   silenceQueuedFor = 0;
@@ -115,6 +117,7 @@ export class DataPlaneSession implements FeedTarget, Watched {
     } catch (error) {
       this.#fail(error);
     } finally {
+      this.#ended = true;
       this.host.silence.unwatch(this);
       this.#feed?.close();
       const close = await this.connection.closed;
@@ -352,7 +355,9 @@ export class DataPlaneSession implements FeedTarget, Watched {
       controlPlaneVersion: this.host.controlPlaneVersion,
     });
     this.#link.listen?.((message) => {
-      // A message outside the frame stream (Kong's ping) is a sign of life as a frame is.
+      // A message outside the frame stream (Kong's ping) is a sign of life as a frame is —
+      // unless it comes after the link ended (a protocol's channel may deliver late).
+      if (this.#ended) return;
       this.#armLiveness();
       this.#update({ lastSeen: this.host.clock.now() });
       this.#handle(message).catch((error: unknown) => this.#fail(error));

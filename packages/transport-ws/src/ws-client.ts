@@ -8,7 +8,9 @@ import {
   CloseCode,
   type Connection,
   type ConnectOptions,
+  defaultLogger,
   InvalidArgumentError,
+  type Logger,
   PeerRefusedError,
   PlanesyncError,
   type TransportClient,
@@ -61,6 +63,8 @@ export interface WsClientOptions {
   clock?: Clock;
   /** Allow a plain `ws://` URL (tests only: no TLS, no certificates). */
   insecure?: boolean;
+  /** Where an `onControl` listener that throws is logged. Default `defaultLogger`. */
+  logger?: Logger;
 }
 
 /**
@@ -91,6 +95,7 @@ export function wsClient(options: WsClientOptions): TransportClient {
   const host = base.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(base.port || (base.protocol === 'wss:' ? 443 : 80));
   const timeoutMs = options.connectTimeoutMs ?? 30_000;
+  const logger = options.logger ?? defaultLogger;
 
   /** Dials, upgrades and resolves with the WebSocket and the socket under it. */
   async function open(
@@ -245,7 +250,7 @@ export function wsClient(options: WsClientOptions): TransportClient {
           maxPayloadBytes,
           serverName: dialedName({ host, serverName: options.serverName }),
         },
-        pings,
+        { pings, logger },
       );
     },
   };

@@ -6,6 +6,7 @@ import {
   type CloseInfo,
   ConnectionClosedError,
   type ControlFrame,
+  type Logger,
 } from '@planesync/core';
 import {
   ConnectionBase,
@@ -31,18 +32,20 @@ const NO_STATUS_RECEIVED = 1005;
 export class WsConnection extends ConnectionBase {
   /** Pings and pongs for `onControl`, made when the first arrives or is listened for. */
   #control: ControlFrameInbox | undefined;
+  readonly #logger: Logger;
 
   /**
    * @param ws the upgraded WebSocket
    * @param socket the socket under it, whose buffer tells when a send must wait
-   * @param pings `'manual'` when ws was told not to answer pings (`autoPong: false`)
+   * @param settings `pings`: `'manual'` when ws was told not to answer pings (`autoPong:
+   *   false`); `logger`: where an `onControl` listener that throws is logged
    * @param open the server's open connections: this one is in it until it has closed
    */
   constructor(
     private readonly ws: WebSocket,
     private readonly socket: Writable,
     init: ConnectionInit,
-    pings: 'auto' | 'manual',
+    settings: { pings: 'auto' | 'manual'; logger: Logger },
     private readonly open?: Set<WsConnection>,
   ) {
     super(init);
@@ -53,7 +56,8 @@ export class WsConnection extends ConnectionBase {
     // for them.
     (ws as Tagged)[CONNECTION] = this;
     ws.on('message', WsConnection.#onMessage);
-    if (pings === 'manual') {
+    this.#logger = settings.logger;
+    if (settings.pings === 'manual') {
       ws.on('ping', WsConnection.#onPing);
       ws.on('pong', WsConnection.#onPong);
     }
@@ -110,7 +114,7 @@ export class WsConnection extends ConnectionBase {
   }
 
   onControl(listener: (frame: ControlFrame) => void): void {
-    this.#control ??= new ControlFrameInbox();
+    this.#control ??= new ControlFrameInbox(this.#logger);
     this.#control.listen(listener);
   }
 
@@ -148,7 +152,7 @@ export class WsConnection extends ConnectionBase {
 
   #controlFrame(kind: 'ping' | 'pong', data: Buffer): void {
     if (this.isClosed) return;
-    this.#control ??= new ControlFrameInbox();
+    this.#control ??= new ControlFrameInbox(this.#logger);
     this.#control.push({ kind, payload: new Uint8Array(data) });
   }
 }

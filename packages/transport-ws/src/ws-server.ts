@@ -210,7 +210,7 @@ export function wsServer(options: WsServerOptions): WsTransportServer {
         // Only this callback sees the request's pieces: nothing kept per connection holds them.
         endpoint.sockets.handleUpgrade(request, socket, head, (ws) => {
           connectionRequest.subprotocol = ws.protocol || undefined;
-          onConnection(new WsConnection(ws, tlsSocket, init, pings, connections));
+          onConnection(new WsConnection(ws, tlsSocket, init, { pings, logger }, connections));
         });
       });
       https.on('clientError', (error, socket) => {

@@ -584,6 +584,51 @@ describe('the WebSocket endpoint', () => {
     await connection.close();
   });
 
+  it("logs an onControl listener that throws to the transport's own logger, on both sides", async () => {
+    const logged: Array<{ side: string; message: string }> = [];
+    const logger = (side: string) => ({
+      ...silentLogger,
+      error: (_fields: object, message: string) => logged.push({ side, message }),
+    });
+    const server = wsServer({
+      host: '127.0.0.1',
+      port: 0,
+      tls: tls(),
+      logger: logger('server'),
+    });
+    const accepted: import('@planesync/core').Connection[] = [];
+    await server.listen((connection) => accepted.push(connection), {
+      routes: [{ path: '/planesync/v1', pings: 'manual' }],
+    });
+    stops.push(() => server.close());
+    const client = await wsClient({
+      url: `wss://127.0.0.1:${server.port}/planesync/v1`,
+      tls: tls(),
+      logger: logger('client'),
+    }).connect({ pings: 'manual' });
+    stops.push(() => client.close());
+    await expect.poll(() => accepted.length).toBe(1);
+    const heard = { server: 0, client: 0 };
+    accepted[0]!.onControl!(() => {
+      heard.server++;
+      throw new Error('a listener of the host');
+    });
+    client.onControl!(() => {
+      heard.client++;
+      throw new Error('a listener of the host');
+    });
+    await client.sendControl!({ kind: 'ping', payload: new Uint8Array([1]) });
+    await expect.poll(() => heard.server).toBe(1);
+    await accepted[0]!.sendControl!({ kind: 'ping', payload: new Uint8Array([2]) });
+    await expect.poll(() => heard.client).toBe(1);
+    expect(logged).toEqual([
+      { side: 'server', message: 'an onControl listener threw' },
+      { side: 'client', message: 'an onControl listener threw' },
+    ]);
+    // The connection outlives its listener's failure.
+    await client.send(new Uint8Array([9]));
+  });
+
   it('answers a wrong path with HTTP 404', async () => {
     const { base } = await endpoint();
     await expect(

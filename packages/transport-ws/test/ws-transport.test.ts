@@ -588,7 +588,9 @@ describe('the WebSocket endpoint', () => {
     const logged: Array<{ side: string; message: string }> = [];
     const logger = (side: string) => ({
       ...silentLogger,
-      error: (_fields: object, message: string) => logged.push({ side, message }),
+      error: (_fields: object, message?: string) => {
+        logged.push({ side, message: message ?? '' });
+      },
     });
     const server = wsServer({
       host: '127.0.0.1',

@@ -16,13 +16,22 @@ import {
   type TransportClient,
   TrustVerifier,
 } from '../src/index.ts';
-import { assembleConfigFrame, encodeConfigFrame } from '../src/protocol/codec.ts';
+import { assembleConfigFrame, encodeConfigFrame, inflate } from '../src/protocol/codec.ts';
 import { zstdAvailable, zstdDecompress } from '../src/protocol/zstd.ts';
 import { createTestCluster, FakeClock, type TestCluster } from '../src/testing/index.ts';
 import { dataPlaneSent } from './hostile-control-plane.ts';
 
-/** Every zstd compression the CP starts and finishes, and a switch to make the next ones fail. */
-const compressions = vi.hoisted(() => ({ count: 0, finished: 0, failing: 0 }));
+/**
+ * Every zstd compression the CP starts and finishes, a switch to make the next ones fail, and
+ * one to hold the finished ones back until the test lets them go (a zstd that takes long).
+ */
+const compressions = vi.hoisted(() => ({
+  count: 0,
+  finished: 0,
+  failing: 0,
+  holding: false,
+  held: [] as Array<() => void>,
+}));
 vi.mock('node:zlib', async (original) => {
   const real = await original<typeof zlib>();
   // Before Node 22.15 there is none: the mock says so (its every name must be there to read).
@@ -38,8 +47,12 @@ vi.mock('node:zlib', async (original) => {
         return;
       }
       real.zstdCompress(bytes, options, (error, out) => {
-        compressions.finished++;
-        done(error, out);
+        const finish = () => {
+          compressions.finished++;
+          done(error, out);
+        };
+        if (compressions.holding) compressions.held.push(finish);
+        else finish();
       });
     },
   };
@@ -63,13 +76,23 @@ describe.skipIf(!zstdAvailable)(
       compressions.count = 0;
       compressions.finished = 0;
       compressions.failing = 0;
+      compressions.holding = false;
+      for (const finish of compressions.held.splice(0)) finish();
       for (const cleanup of cleanups.splice(0)) await cleanup();
       await cluster?.stop();
       cluster = undefined;
     });
 
-    /** A DP by hand offering `protocols` and `compression`: the config frames it is sent. */
-    async function handMade(protocols: string[], compression?: string[], name = 'hand') {
+    /**
+     * A DP by hand offering `protocols` and `compression`: the config frames it is sent (with
+     * `acks`, each answered as applied, so the next version follows at once).
+     */
+    async function handMade(
+      protocols: string[],
+      compression?: string[],
+      name = 'hand',
+      { acks = false } = {},
+    ) {
       const connection = await cluster!.transport
         .client({ certificates: [cluster!.certificate] })
         .connect();
@@ -91,7 +114,10 @@ describe.skipIf(!zstdAvailable)(
         for (;;) {
           const { value } = await frames.next();
           const message = decodeFrame(value as Uint8Array);
-          if (message.type === 'config') return { frame: value as Uint8Array, ...message.body };
+          if (message.type !== 'config') continue;
+          const { version, hash } = message.body.header;
+          if (acks) await connection.send(encodeMessage('ack', { version, hash }));
+          return { frame: value as Uint8Array, ...message.body };
         }
       };
     }
@@ -147,6 +173,77 @@ describe.skipIf(!zstdAvailable)(
       expect(compressions.finished).toBe(1);
       expect((await zstdDp()).header).toMatchObject({ hash, encoding: 'zstd' });
       expect((await gzipDp()).header.encoding).toBeUndefined();
+    });
+
+    it('a DP that reads zstd and is never sent a config (its plugins do not match) costs one zstd, not one for every version after', async () => {
+      cluster = await createTestCluster({ controlPlane: { pushIntervalMs: 0 } });
+      const withPlugin = { ...config, plugins: [{ name: 'rate-limiting', config: { minute: 5 } }] };
+      await cluster.cp.setConfig(withPlugin);
+      await handMade(['planesync/3'], ['zstd'], 'no-plugins'); // offers no plugins
+      await vi.waitFor(() =>
+        expect(cluster!.cp.dataPlanes()[0]).toMatchObject({
+          connected: true,
+          syncStatus: 'plugin_set_incompatible',
+        }),
+      );
+      compressions.count = 0;
+      for (let port = 1; port <= 5; port++) {
+        const next = structuredClone(withPlugin);
+        next.services[0]!.port = port;
+        await cluster.cp.setConfig(next);
+      }
+      // The first version after it joined was made for it (it might have been sent it); none since.
+      expect(compressions.count).toBe(1);
+    });
+
+    it('versions coming faster than zstd is made: a DP whose send was dropped while its zstd was made is sent the next at once, in gzip, as gzip readers are', async () => {
+      // Whole configs only (a delta needs no zstd), to DPs that ack each.
+      cluster = await createTestCluster({
+        controlPlane: { pushIntervalMs: 0, deltaHistory: { versions: 0 } },
+      });
+      const zstdDp = await handMade(['planesync/3'], ['zstd'], 'zstd', { acks: true });
+      const gzipDp = await handMade(['planesync/3'], undefined, 'gzip', { acks: true });
+      await cluster.cp.setConfig(config);
+      await Promise.all([zstdDp(), gzipDp()]);
+      // From now on a zstd takes longer than versions take to come.
+      compressions.holding = true;
+      const versions = [2, 3].map((port) => {
+        const next = structuredClone(config);
+        next.services[0]!.port = port;
+        return next;
+      });
+      const second = await cluster.cp.setConfig(versions[0]!);
+      expect((await gzipDp()).header).toMatchObject({ hash: second.hash });
+      const third = await cluster.cp.setConfig(versions[1]!);
+      expect((await gzipDp()).header).toMatchObject({ hash: third.hash });
+      // The second version's zstd is made at last: its send was dropped for the third.
+      let got: Awaited<ReturnType<typeof zstdDp>> | undefined;
+      void zstdDp().then((frame) => {
+        got = frame;
+      });
+      for (const finish of compressions.held.splice(0)) finish();
+      // The third's zstd is still being made: the DP does not wait for it a second time.
+      await vi.waitFor(() => expect(got).toBeDefined());
+      expect(got!.header).toMatchObject({ hash: third.hash });
+      expect(got!.header.encoding).toBeUndefined();
+      expect(compressions.held).toHaveLength(1);
+    });
+
+    it('a version licensed again goes to a zstd reader with the gzip frame’s header and JSON, the licence included', async () => {
+      cluster = await createTestCluster({ controlPlane: { pushIntervalMs: 0 } });
+      const zstdDp = await handMade(['planesync/3'], ['zstd'], 'zstd');
+      const gzipDp = await handMade(['planesync/3'], undefined, 'gzip');
+      await cluster.cp.setConfig(config);
+      await Promise.all([zstdDp(), gzipDp()]);
+      cluster.cp.setLicense({ expiresAt: cluster.clock.now() + 86_400_000, customer: 'x' });
+      await cluster.clock.advance(60_000); // no ack comes: the ack timeout lets it go
+      const [z, g] = await Promise.all([zstdDp(), gzipDp()]);
+      expect(z.header.encoding).toBe('zstd');
+      const { encoding: _encoding, ...header } = z.header;
+      expect(header).toEqual(g.header);
+      expect(g.header.license).toMatchObject({ customer: 'x' });
+      const json = new TextDecoder().decode(await zstdDecompress(z.payload, 1 << 24));
+      expect(json).toBe(new TextDecoder().decode(await inflate(g.payload, 1 << 24)));
     });
 
     it('a zstd that cannot be made sends that DP the gzip frame, and the next DP sent the version gets zstd', async () => {

@@ -84,17 +84,27 @@ export function planesyncProtocol(options: PlanesyncProtocolOptions = {}): WireP
   const versions = [...(options.versions ?? SUPPORTED_PROTOCOLS)];
   if (versions.length === 0) throw new TypeError('planesyncProtocol needs at least one version');
   const route = options.route;
-  const zstdFirst: ZstdFirst = { count: 0 };
+  const zstdWanted: ZstdWanted = { links: new Set() };
   return {
     name: 'planesync',
     ...(route ? { route } : {}),
     requires: {},
     controlPlane: {
-      encodeConfig: (config, options) =>
-        encodePlanesyncConfig(config, options, zstdFirst.count > 0),
+      encodeConfig: (config, options) => {
+        // Each wants one version's zstd made with it: a DP that is then sent nothing (its
+        // plugins do not match) costs one zstd, not one for every version after.
+        const eager = zstdWanted.links.size > 0;
+        zstdWanted.links.clear();
+        return encodePlanesyncConfig(config, options, eager);
+      },
       encodeDelta: (delta, base) => encodePlanesyncDelta(delta, base),
       open: (connection, context) =>
-        new PlanesyncControlPlaneLink(connection, versions, context.controlPlaneVersion, zstdFirst),
+        new PlanesyncControlPlaneLink(
+          connection,
+          versions,
+          context.controlPlaneVersion,
+          zstdWanted,
+        ),
     },
     dataPlane: {
       dial: ({ nodeId, hostname, version }) => ({
@@ -113,13 +123,13 @@ export function planesyncProtocol(options: PlanesyncProtocolOptions = {}): WireP
 }
 
 /**
- * The DPs connected to one CP's protocol that read zstd and were not yet sent a config on their
- * link: the next version goes to them whole. (After their first, the versions they are sent are
- * mostly deltas, which need no zstd. One already serving the latest stays counted until the
- * next version is sent to it: that version's zstd is made, perhaps for nothing, once.)
+ * The links of one CP's protocol whose DPs read zstd and have not yet been sent a config: the
+ * next version goes to them whole, so its zstd is made with it. (After their first, the
+ * versions they are sent are mostly deltas, which need no zstd.) The next version's encoding
+ * empties the set, whether or not that version is then sent to them.
  */
-interface ZstdFirst {
-  count: number;
+interface ZstdWanted {
+  links: Set<PlanesyncControlPlaneLink>;
 }
 
 /**
@@ -280,14 +290,18 @@ class PlanesyncControlPlaneLink implements ControlPlaneLink {
   #protocol: string | undefined;
   /** Whether whole configs go to this DP compressed with zstd (planesync/3, both can). */
   #zstd = false;
-  /** Whether this DP is counted among those waiting for their first config in zstd. */
-  #waitingFirst = false;
+  /**
+   * A send to this DP was dropped for a newer version while it waited for its zstd: the next
+   * whose zstd is not made yet goes out in gzip at once, so that versions coming faster than
+   * zstd is made never leave this DP with nothing while gzip readers are served.
+   */
+  #zstdStarved = false;
 
   constructor(
     private readonly connection: Connection,
     private readonly versions: readonly string[],
     private readonly controlPlaneVersion: string,
-    private readonly zstdFirst: ZstdFirst,
+    private readonly zstdWanted: ZstdWanted,
   ) {}
 
   identify(frame: Uint8Array): Identification {
@@ -313,9 +327,8 @@ class PlanesyncControlPlaneLink implements ControlPlaneLink {
     this.#zstd =
       zstdAvailable && carriesTelemetryColumns(protocol) && compression?.includes('zstd') === true;
     if (this.#zstd) {
-      this.#waitingFirst = true;
-      this.zstdFirst.count++;
-      const gone = () => this.#firstSent();
+      this.zstdWanted.links.add(this);
+      const gone = () => this.zstdWanted.links.delete(this);
       this.connection.closed.then(gone, gone);
     }
     return { identity, protocol, deltas: carriesDeltas(protocol) };
@@ -374,22 +387,22 @@ class PlanesyncControlPlaneLink implements ControlPlaneLink {
     return this.connection.send(encodeMessage('telemetryAck', { batch }));
   }
 
-  /** Counts this DP out of those waiting for their first config, once. */
-  #firstSent(): void {
-    if (!this.#waitingFirst) return;
-    this.#waitingFirst = false;
-    this.zstdFirst.count--;
-  }
-
   async sendConfig(
     config: EncodedConfig,
     options?: { signal?: AbortSignal },
   ): Promise<number | undefined> {
-    this.#firstSent();
-    // At once when made (a push goes out as it did to gzip readers); else made now, shared.
+    // At once when made (a push goes out as it did to gzip readers); else made now, shared —
+    // and waited for, unless the last wait was for nothing.
     const made = this.#zstd ? zstdFrames.get(config)?.get() : undefined;
-    const zstd = made instanceof Promise ? await made : made;
+    let zstd: Uint8Array | undefined;
+    if (!(made instanceof Promise)) zstd = made;
+    else if (!this.#zstdStarved) {
+      zstd = await made;
+      if (options?.signal?.aborted) this.#zstdStarved = true;
+    }
     await this.connection.send(zstd ?? config.frame, options);
+    this.#zstdStarved = false;
+    this.zstdWanted.links.delete(this);
     return zstd?.byteLength;
   }
 }

@@ -109,18 +109,29 @@ async function thin(
   if (deferHello) deferredHellos.push(sendHello);
   else await sendHello();
   void (async () => {
-    for await (const frame of connection) {
-      if (frame[0] !== MessageType.config && frame[0] !== MessageType.delta) continue;
-      const message = decodeFrame(frame);
-      if (message.type !== 'config' && message.type !== 'delta') continue;
-      frames[index]!++;
-      if (message.type === 'delta') deltas[index]!++;
-      const { version, hash } = message.body.header;
-      states[index] = { hash, version };
-      await connection.send(encodeMessage('ack', { version, hash })).catch(() => undefined);
+    // Not `for await`: a suspended loop keeps its variables, and a thousand thin DPs each
+    // holding the last config frame until the next one comes would hold a gigabyte at 1 MiB.
+    // A DataPlane lets each frame go once it is read (handleFrame), and so does this.
+    const reader = connection[Symbol.asyncIterator]();
+    for (let next = await reader.next(); !next.done; next = await reader.next()) {
+      const ack = ackFor(index, next.value);
+      (next as { value: unknown }).value = undefined;
+      if (ack) await connection.send(ack).catch(() => undefined);
     }
   })();
   return connection;
+}
+
+/** The ack a thin DP answers `frame` with (a whole config or a delta), counting it. */
+function ackFor(index: number, frame: Uint8Array): Uint8Array | undefined {
+  if (frame[0] !== MessageType.config && frame[0] !== MessageType.delta) return undefined;
+  const message = decodeFrame(frame);
+  if (message.type !== 'config' && message.type !== 'delta') return undefined;
+  frames[index]!++;
+  if (message.type === 'delta') deltas[index]!++;
+  const { version, hash } = message.body.header;
+  states[index] = { hash, version };
+  return encodeMessage('ack', { version, hash });
 }
 
 /**

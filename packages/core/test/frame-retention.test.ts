@@ -103,3 +103,32 @@ describe('what each side keeps of the frames it has handled', () => {
     }
   });
 });
+
+describe('what a DP keeps of the requests it records', () => {
+  it('a name cut to 256 characters keeps only those, not the host’s longer string (the buffer’s bound holds)', async () => {
+    const clock = new FakeClock();
+    const { certificate } = await generateClusterCertificate({ clock });
+    const dp = new DataPlane({
+      transport: memoryTransport({ clock, certificates: [certificate] }).client(),
+      trust: new TrustVerifier({ mode: 'pinned', certificates: [certificate], clock }),
+      version: '3.10.0',
+      clock,
+      logger: consoleLogger({ level: 'error' }),
+    });
+    try {
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      // 200 requests, each naming its service with a string of its own of a million characters.
+      for (let i = 0; i < 200; i++)
+        expect(
+          dp.recordRequest({ service: `${i}`.padEnd(1_000_000, 'x'), status: 200, latencyMs: 1 }),
+        ).toBe(true);
+      gc();
+      const kept = process.memoryUsage().heapUsed - before;
+      // Held as cut, 200 × 256 characters; slices of the host's strings would hold 200 MB.
+      expect(kept).toBeLessThan(20_000_000);
+    } finally {
+      await dp.stop();
+    }
+  });
+});

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { StoreCorruptError } from '@planesync/core';
+import { isCompressedRecord } from './compressed-record.ts';
 
 /**
  * Marks a checksummed value: NUL, "PS1", the SHA-256 of the payload, then the payload. No
@@ -20,10 +21,15 @@ export function seal(payload: Uint8Array): Buffer {
 /**
  * The payload of a stored value, after checking its SHA-256; `STORE_CORRUPT` naming `where`
  * when it does not match. A value written before checksums (planesync 0.1) has no mark and is
- * returned as it is: the JSON and schema checks that follow still apply to it.
+ * returned as it is: the JSON and schema checks that follow still apply to it. A config kept
+ * compressed came later and was always sealed: without a mark, it is damage.
  */
 export function unseal(value: Buffer, where: string): Buffer {
-  if (value.length < MAGIC.length || !value.subarray(0, MAGIC.length).equals(MAGIC)) return value;
+  if (value.length < MAGIC.length || !value.subarray(0, MAGIC.length).equals(MAGIC)) {
+    if (isCompressedRecord(value))
+      throw new StoreCorruptError(`${where} is damaged: a compressed config without its checksum`);
+    return value;
+  }
   if (value.length < MAGIC.length + DIGEST_BYTES)
     throw new StoreCorruptError(`${where} holds a value cut short`);
   const stored = value.subarray(MAGIC.length, MAGIC.length + DIGEST_BYTES);

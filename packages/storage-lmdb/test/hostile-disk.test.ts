@@ -4,10 +4,12 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import type { PlanesyncError } from '@planesync/core';
 import { createTestCluster, sampleSnapshot } from '@planesync/core/testing';
 import { open } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
+import { packCompressedRecord } from '../src/compressed-record.ts';
 import { readEnvironment } from '../src/environment-file.ts';
 import { lmdbStore } from '../src/index.ts';
 
@@ -269,6 +271,24 @@ describe('a damaged dbless.lmdb is STORE_CORRUPT: never a crash, never a silent 
     const s = store(prefix);
     expect((await s.load())?.hash).toBe(snapshot.hash);
     expect(await s.loadNodeId()).toBe('legacy-node');
+  });
+
+  it('a config kept compressed without its checksum is damage: compressed records were never written without one', async () => {
+    const prefix = await freshPrefix();
+    const snapshot = sampleSnapshot(7);
+    await mkdir(join(prefix, 'dbless.lmdb'));
+    const lmdb = open<Uint8Array, string>({
+      path: join(prefix, 'dbless.lmdb', 'data.mdb'),
+      encoding: 'binary',
+    });
+    const { config, ...head } = { format: 'planesync-config/1', ...snapshot, savedAt: 1 };
+    const unsealed = packCompressedRecord(Buffer.from(JSON.stringify(head)), {
+      encoding: 'gzip',
+      bytes: gzipSync(JSON.stringify(config)),
+    });
+    await lmdb.put('snapshot', unsealed);
+    await lmdb.close();
+    await expect(store(prefix).load()).rejects.toMatchObject({ code: 'STORE_CORRUPT' });
   });
 });
 

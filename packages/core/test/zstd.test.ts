@@ -12,6 +12,7 @@ import {
   hashConfig,
   kongProtocol,
   memoryTransport,
+  planesyncProtocol,
   silentLogger,
   type TransportClient,
   TrustVerifier,
@@ -221,12 +222,45 @@ describe.skipIf(!zstdAvailable)(
       void zstdDp().then((frame) => {
         got = frame;
       });
+      await vi.waitFor(() => expect(compressions.held).toHaveLength(1));
       for (const finish of compressions.held.splice(0)) finish();
       // The third's zstd is still being made: the DP does not wait for it a second time.
       await vi.waitFor(() => expect(got).toBeDefined());
       expect(got!.header).toMatchObject({ hash: third.hash });
       expect(got!.header.encoding).toBeUndefined();
-      expect(compressions.held).toHaveLength(1);
+    });
+
+    it('a licence set while a DP waits for its zstd: the DP is sent the licensed version in zstd, made once', async () => {
+      cluster = await createTestCluster({ controlPlane: { pushIntervalMs: 0 } });
+      const gzipDp = await handMade(['planesync/3'], undefined, 'gzip');
+      await cluster.cp.setConfig(config); // no zstd reader yet: no zstd made
+      await gzipDp();
+      compressions.holding = true; // the zstd takes a while
+      const zstdDp = await handMade(['planesync/3'], ['zstd'], 'zstd');
+      const got = zstdDp();
+      await vi.waitFor(() => expect(compressions.held).toHaveLength(1));
+      // The same version, licensed: its send waiting for the zstd is dropped for this one.
+      cluster.cp.setLicense({ expiresAt: cluster.clock.now() + 86_400_000, customer: 'x' });
+      compressions.holding = false;
+      for (const finish of compressions.held.splice(0)) finish();
+      const frame = await got;
+      expect(frame.header.license).toMatchObject({ customer: 'x' });
+      expect(frame.header.encoding).toBe('zstd');
+      expect(compressions.count).toBe(1);
+    });
+
+    it('one planesyncProtocol() serving two CPs: a version of the other CP does not take this CP’s waiting zstd reader out of its early zstd', async () => {
+      const protocol = planesyncProtocol();
+      const other = await createTestCluster({ controlPlane: { protocols: [protocol] } });
+      cleanups.push(() => other.stop());
+      cluster = await createTestCluster({ controlPlane: { protocols: [protocol] } });
+      const zstdDp = await handMade(['planesync/3'], ['zstd']); // this CP has no config yet
+      await vi.waitFor(() => expect(cluster!.cp.dataPlanes()[0]?.connected).toBe(true));
+      await other.cp.setConfig(config); // none of its DPs reads zstd
+      expect(compressions.count).toBe(0);
+      const { hash } = await cluster.cp.setConfig(config);
+      expect(compressions.finished).toBe(1); // made before setConfig resolved
+      expect((await zstdDp()).header).toMatchObject({ hash, encoding: 'zstd' });
     });
 
     it('a version licensed again goes to a zstd reader with the gzip frame’s header and JSON, the licence included', async () => {

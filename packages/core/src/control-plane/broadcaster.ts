@@ -254,6 +254,8 @@ export interface BroadcasterOptions<TConfig> {
   state: ClusterState;
   /** The protocols DPs speak; each version is encoded once for each. */
   protocols: readonly WireProtocol[];
+  /** What stands for this CP in the protocols' calls (`scope`). */
+  scope: object;
   clock: Clock;
   settings: {
     pushIntervalMs: number;
@@ -522,13 +524,15 @@ export class ConfigBroadcaster<TConfig = unknown> {
         this.#options.adapted?.({ protocol: protocol.name, key, version: base.version, notes });
       if (config === installed.config) return base;
       const license = this.#license;
-      const encoded = await protocol.controlPlane.encodeConfig(config).seal({
-        version: base.version,
-        // Kong's CP keeps the original hash for an adapted config.
-        hash: base.hash,
-        hashes: base.hashes,
-        ...(license ? { license } : {}),
-      });
+      const encoded = await protocol.controlPlane
+        .encodeConfig(config, { scope: this.#options.scope })
+        .seal({
+          version: base.version,
+          // Kong's CP keeps the original hash for an adapted config.
+          hash: base.hash,
+          hashes: base.hashes,
+          ...(license ? { license } : {}),
+        });
       this.#encodes++;
       const { maxConfigFrameBytes } = this.#options.settings;
       if (encoded.frame.byteLength > maxConfigFrameBytes)
@@ -823,7 +827,8 @@ export class ConfigBroadcaster<TConfig = unknown> {
     fresh?: ReadonlySet<unknown>,
   ): Map<WireProtocol, PendingEncoding> {
     // `fresh`: entities the update brought, which may be objects of `derivedFrom` edited since.
-    const options = derivedFrom === undefined ? undefined : { derivedFrom, fresh };
+    const { scope } = this.#options;
+    const options = derivedFrom === undefined ? { scope } : { derivedFrom, fresh, scope };
     return new Map(
       this.#options.protocols.map((protocol) => [
         protocol,

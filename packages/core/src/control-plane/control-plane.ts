@@ -463,9 +463,12 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
         })
       : undefined;
     this.#health = { available: true, since: this.#clock.now(), joined: false };
+    // Stands for this CP in its protocols' calls: nothing to reach the CP through.
+    const scope = Object.freeze({});
     this.#sessionHost = {
       clock: this.#clock,
       controlPlaneVersion: this.version,
+      scope,
       settings: this.#settings,
       registry: this.#registry,
       subscribe: (target) => this.#broadcaster.subscribe(target),
@@ -484,6 +487,7 @@ export class ControlPlane<TConfig = unknown> extends IsolatedEmitter<ControlPlan
       publisher: this.#publisher,
       state: options.state ?? memoryClusterState(),
       protocols: this.#protocols,
+      scope,
       clock: this.#clock,
       settings: this.#settings,
       installed: (version) => {

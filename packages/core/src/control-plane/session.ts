@@ -33,6 +33,8 @@ import type { SilenceWatch, Watched } from './silence-watch.ts';
 export interface SessionHost {
   clock: Clock;
   controlPlaneVersion: string;
+  /** What stands for this CP in the protocols' calls (`scope`). */
+  scope: object;
   settings: { heartbeatTimeoutMs: number; maxAnalyticsBatchBytes: number };
   /** The one owner of status records and of which session serves a node id. */
   registry: DataPlaneRegistry<DataPlaneSession>;
@@ -101,6 +103,7 @@ export class DataPlaneSession implements FeedTarget, Watched {
     this.closed = connection.closed;
     this.#link = protocol.controlPlane.open(connection, {
       controlPlaneVersion: host.controlPlaneVersion,
+      scope: host.scope,
     });
   }
 

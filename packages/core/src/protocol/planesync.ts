@@ -84,7 +84,15 @@ export function planesyncProtocol(options: PlanesyncProtocolOptions = {}): WireP
   const versions = [...(options.versions ?? SUPPORTED_PROTOCOLS)];
   if (versions.length === 0) throw new TypeError('planesyncProtocol needs at least one version');
   const route = options.route;
-  const zstdWanted: ZstdWanted = { links: new Set() };
+  // One set for each ControlPlane this protocol object serves (by the `scope` it is called
+  // with): another CP's versions say nothing of this one's DPs.
+  const wanted = new WeakMap<object, ZstdWanted>();
+  const unscoped = {}; // a caller that says no scope
+  const wantedBy = (scope: object = unscoped): ZstdWanted => {
+    const made = wanted.get(scope) ?? { links: new Set() };
+    wanted.set(scope, made);
+    return made;
+  };
   return {
     name: 'planesync',
     ...(route ? { route } : {}),
@@ -93,8 +101,9 @@ export function planesyncProtocol(options: PlanesyncProtocolOptions = {}): WireP
       encodeConfig: (config, options) => {
         // Each wants one version's zstd made with it: a DP that is then sent nothing (its
         // plugins do not match) costs one zstd, not one for every version after.
-        const eager = zstdWanted.links.size > 0;
-        zstdWanted.links.clear();
+        const { links } = wantedBy(options?.scope);
+        const eager = links.size > 0;
+        links.clear();
         return encodePlanesyncConfig(config, options, eager);
       },
       encodeDelta: (delta, base) => encodePlanesyncDelta(delta, base),
@@ -103,7 +112,7 @@ export function planesyncProtocol(options: PlanesyncProtocolOptions = {}): WireP
           connection,
           versions,
           context.controlPlaneVersion,
-          zstdWanted,
+          wantedBy(context.scope),
         ),
     },
     dataPlane: {
@@ -123,7 +132,7 @@ export function planesyncProtocol(options: PlanesyncProtocolOptions = {}): WireP
 }
 
 /**
- * The links of one CP's protocol whose DPs read zstd and have not yet been sent a config: the
+ * The links of one CP whose DPs read zstd and have not yet been sent a config: the
  * next version goes to them whole, so its zstd is made with it. (After their first, the
  * versions they are sent are mostly deltas, which need no zstd.) The next version's encoding
  * empties the set, whether or not that version is then sent to them.
@@ -211,6 +220,12 @@ class ZstdFrame {
   /** The frame, at once when it is made. */
   get(): Uint8Array | undefined | Promise<Uint8Array | undefined> {
     if (this.#frame !== undefined) return this.#frame ?? undefined;
+    // Made since this frame was (for the same version, before it was licensed again).
+    const made = zstdPayloads.get(this.gzip);
+    if (made) {
+      this.#frame = this.#assemble(made);
+      return this.#frame ?? undefined;
+    }
     this.#making ??= zstdOf(this.gzip).then(
       (zstd) => {
         this.#frame = this.#assemble(zstd);

@@ -293,7 +293,12 @@ export interface WireProtocol {
      */
     encodeConfig(
       config: unknown,
-      options?: { derivedFrom?: unknown; fresh?: ReadonlySet<unknown> | undefined },
+      options?: {
+        derivedFrom?: unknown;
+        fresh?: ReadonlySet<unknown> | undefined;
+        /** The same object as `open`'s `scope` for the same ControlPlane. */
+        scope?: object;
+      },
     ): PendingEncoding;
     /**
      * Encodes the change from the version hashed `base` to a newer one, for the links that
@@ -315,7 +320,15 @@ export interface WireProtocol {
      * an answer in pinned mode. Default: HTTP 403.
      */
     untrusted?(mode: 'pinned' | 'pki'): { status?: number; silent?: boolean };
-    open(connection: Connection, context: { controlPlaneVersion: string }): ControlPlaneLink;
+    /**
+     * The CP's side of one DP's connection. `scope` stands for the ControlPlane calling (the
+     * same object in its every call of `open` and `encodeConfig`, and another for another CP):
+     * for an encoder that keeps state per CP when one protocol object serves several.
+     */
+    open(
+      connection: Connection,
+      context: { controlPlaneVersion: string; scope?: object },
+    ): ControlPlaneLink;
   };
   /** The DP's side. */
   readonly dataPlane: {

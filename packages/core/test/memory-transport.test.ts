@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { memoryTransport } from '../src/index.ts';
+import { memoryTransport, silentLogger } from '../src/index.ts';
 import { FakeClock, transportConformance } from '../src/testing/index.ts';
 import type { Connection } from '../src/transport/contract.ts';
 
@@ -156,5 +156,35 @@ describe('memory transport', () => {
     const second = await connectPair(transport);
     expect(second.client.isClosed).toBe(false);
     expect(transport.server.connectionCount).toBe(1);
+  });
+});
+
+describe('memory transport control frames', () => {
+  it("logs an onControl listener that throws to the transport's logger, and the link stays", async () => {
+    const logged: string[] = [];
+    const logger = {
+      ...silentLogger,
+      error: (_fields: object, message?: string) => {
+        logged.push(message ?? '');
+      },
+    };
+    const { server, client } = memoryTransport({ logger });
+    const accepted: Connection[] = [];
+    await server.listen((connection) => accepted.push(connection), {
+      routes: [{ path: '/', pings: 'manual' }],
+    });
+    const connection = await client().connect({ pings: 'manual' });
+    await expect.poll(() => accepted.length).toBe(1);
+    let heard = 0;
+    accepted[0]!.onControl!(() => {
+      heard++;
+      throw new Error('a listener of the host');
+    });
+    await connection.sendControl!({ kind: 'ping', payload: new Uint8Array([1]) });
+    await expect.poll(() => heard).toBe(1);
+    expect(logged).toEqual(['an onControl listener threw']);
+    await connection.send(new Uint8Array([9]));
+    await connection.close();
+    await server.close();
   });
 });

@@ -300,13 +300,11 @@ describe('the wire-protocol seam: a second protocol is a new module, not edits a
     const gone = new Promise((resolve) => cluster!.cp.once('dataPlaneDisconnected', resolve));
     await dp.stop();
     await gone;
-    const [before] = cluster.cp.dataPlanes();
     await cluster.clock.advance(1_000);
     delivers[0]!({ type: 'heartbeat', report: { version: 0, hash: '0'.repeat(32) } });
     // Past the heartbeat timeout: nothing is watched, so nothing times out.
     await cluster.clock.advance(120_000);
     expect(errors).not.toContain('HEARTBEAT_TIMEOUT');
-    expect(cluster.cp.dataPlanes()).toEqual([before]);
   });
 });
 

@@ -42,11 +42,11 @@ export async function createTestCluster(
 ): Promise<TestCluster> {
   const clock = options.clock ?? new FakeClock();
   const { certificate } = await generateClusterCertificate({ clock });
-  const transport = memoryTransport({ clock, certificates: [certificate] });
-  const trust = new TrustVerifier({ mode: 'pinned', certificates: [certificate], clock });
   // A test's nodes say only what went wrong: their routine warnings (a DP retrying, a link
   // closing) are what tests do on purpose.
   const logger = consoleLogger({ level: 'error' });
+  const transport = memoryTransport({ clock, certificates: [certificate], logger });
+  const trust = new TrustVerifier({ mode: 'pinned', certificates: [certificate], clock });
   const cp = new ControlPlane({
     transport: transport.server,
     trust,

@@ -7,6 +7,7 @@ import {
   TransportFailedError,
   throwIfAborted,
 } from '../errors.ts';
+import { defaultLogger, type Logger } from '../host/logger.ts';
 import { checkIdentity } from '../trust/identity.ts';
 import { type CertificateData, toDerChain } from '../trust/pem.ts';
 import { ConnectionBase, DEFAULT_MAX_PAYLOAD_BYTES } from './connection-base.ts';
@@ -44,6 +45,8 @@ export interface MemoryTransportOptions {
   maxPayloadBytes?: number;
   /** The chain the server presents to every client (PEM or DER, leaf first). */
   certificates?: readonly CertificateData[];
+  /** Where an `onControl` listener that throws is logged. Default `defaultLogger`. */
+  logger?: Logger;
 }
 
 /** Options of one memory client, i.e. one simulated DP. */
@@ -103,6 +106,7 @@ export function memoryTransport(options: MemoryTransportOptions = {}): MemoryTra
     latencyMs: options.latencyMs ?? 0,
     highWaterMark: options.highWaterMark ?? 4 * 1024 * 1024,
     maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+    logger: options.logger ?? defaultLogger,
   };
   if (!(settings.latencyMs >= 0)) throw new InvalidArgumentError('latencyMs must be ≥ 0');
   if (!(settings.highWaterMark > 0)) throw new InvalidArgumentError('highWaterMark must be > 0');
@@ -133,6 +137,7 @@ interface LinkSettings {
   latencyMs: number;
   highWaterMark: number;
   maxPayloadBytes: number;
+  logger: Logger;
 }
 
 /** Who dials: one memory client. */
@@ -259,7 +264,7 @@ class MemoryConnection extends ConnectionBase {
   #roomWaiters: Array<() => void> = [];
   /** Bytes this side sent that have not reached the peer yet (the latency's pipe). */
   #inFlight = 0;
-  readonly #control = new ControlFrameInbox();
+  readonly #control: ControlFrameInbox;
 
   constructor(
     private readonly settings: LinkSettings,
@@ -278,6 +283,7 @@ class MemoryConnection extends ConnectionBase {
       maxPayloadBytes: settings.maxPayloadBytes,
       highWaterMark: settings.highWaterMark,
     });
+    this.#control = new ControlFrameInbox(settings.logger);
   }
 
   async sendControl(frame: ControlFrame, options: AbortOptions = {}): Promise<void> {

@@ -281,6 +281,55 @@ describe('the wire-protocol seam: a second protocol is a new module, not edits a
     );
   });
 
+  it('an adaptation made after its DP has gone is not offered to it: no frame too large is reported for a DP no longer there', async () => {
+    const protocol = jsonProtocol();
+    // The adapted config's encoding waits for the test (a large config, a slow encoder).
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const adapted = new WeakSet<object>();
+    const encode = protocol.controlPlane.encodeConfig;
+    protocol.controlPlane.encodeConfig = (config, options) => {
+      const pending = encode(config, options);
+      if (!adapted.has(config as object)) return pending;
+      return {
+        async seal(header) {
+          await gate;
+          return pending.seal(header);
+        },
+      };
+    };
+    // Every DP gets an adapted config, and takes no frame over 10 bytes.
+    protocol.controlPlane.adaptFor = () => ({
+      key: 'older',
+      adapt(config) {
+        const copy = { ...(config as object) };
+        adapted.add(copy);
+        return { config: copy };
+      },
+      maxFrameBytes: 10,
+    });
+    cluster = await createTestCluster({ controlPlane: { protocols: [protocol] } });
+    const errors: string[] = [];
+    cluster.cp.on('error', (error) => errors.push(error.code));
+    const dp = cluster.dataPlane({ protocol, nodeId: 'adapted-dp' });
+    const connected = new Promise((resolve) => cluster!.cp.once('dataPlaneConnected', resolve));
+    await dp.start();
+    await connected;
+    await cluster.cp.setConfig({
+      _format_version: '3.0',
+      services: [{ name: 's', url: 'http://a.test' }],
+    });
+    const gone = new Promise((resolve) => cluster!.cp.once('dataPlaneDisconnected', resolve));
+    await dp.stop();
+    await gone;
+    expect(errors).toEqual([]);
+    release();
+    await cluster.clock.advance(1_000);
+    expect(errors).not.toContain('PAYLOAD_TOO_LARGE');
+  });
+
   it('a message a protocol delivers outside the frame stream after its DP has gone is dropped, not taken as a sign of life', async () => {
     // A protocol's own channel (Kong's pings) may deliver late, on a transport of the user's.
     const protocol = jsonProtocol();

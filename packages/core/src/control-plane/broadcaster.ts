@@ -59,6 +59,8 @@ export class DataPlaneFeed implements SlotHandler<FeedOffer> {
   #wholeNext = false;
   /** The last frame the transport took. */
   #lastSent: EncodedConfig | undefined;
+  /** The DP has gone: nothing more is offered to it. */
+  #closed = false;
   readonly #slot: LatestSlot<FeedOffer>;
 
   constructor(
@@ -117,6 +119,8 @@ export class DataPlaneFeed implements SlotHandler<FeedOffer> {
 
   /** Offers the current version (when the DP wants it); `force` even if it has its hash. */
   offer(force = false): void {
+    // A delta or an adaptation made after the DP has gone calls back all the same.
+    if (this.#closed) return;
     const { protocol, adaptation } = this.target;
     const from = this.#base();
     const config = this.owner.currentFor(protocol, adaptation, () => this.offer(force), from);
@@ -166,6 +170,7 @@ export class DataPlaneFeed implements SlotHandler<FeedOffer> {
 
   /** The link ended: nothing more is sent. */
   close(): void {
+    this.#closed = true;
     this.#inFlight?.answered();
     this.#slot.close();
     this.owner.unsubscribe(this);

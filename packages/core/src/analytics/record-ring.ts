@@ -26,9 +26,7 @@ class Chunk {
 }
 
 function slots(): Array<string | undefined> {
-  const made: Array<string | undefined> = [];
-  for (let i = 0; i < CHUNK * NAMES; i++) made.push(undefined);
-  return made;
+  return new Array<string | undefined>(CHUNK * NAMES).fill(undefined);
 }
 
 /**

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { LatencyHistogram } from '../src/analytics/latency-histogram.ts';
 import { RingBuffer } from '../src/analytics/ring-buffer.ts';
 import {
@@ -477,6 +477,32 @@ describe('DP analytics and telemetry', () => {
         dropped: 0,
         inFlight: 0,
       });
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it('a connected DP busier than one batch a second drains its backlog at the pace of the acks, the rest at the next flush', async () => {
+    const { cluster, received } = await telemetryCluster();
+    try {
+      const dp = await connectedDp(cluster, {
+        analytics: { maxBatchRecords: 100, bufferSizeLimit: 1_000 },
+      });
+      for (let i = 0; i < 1_000; i++) dp.recordRequest({ status: 200, latencyMs: i });
+      // One flush interval: the first batch, then each next full one as the last is acked.
+      await cluster.clock.advance(1_000);
+      await vi.waitFor(() => expect(received).toHaveLength(1_000));
+      // What is left behind an ack, short of a full batch, waits for the next interval.
+      for (let i = 1_000; i < 1_150; i++) dp.recordRequest({ status: 200, latencyMs: i });
+      await cluster.clock.advance(1_000);
+      await vi.waitFor(() => expect(received).toHaveLength(1_100));
+      for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve));
+      expect(received).toHaveLength(1_100);
+      expect(dp.status.analytics).toMatchObject({ buffered: 50, inFlight: 0, dropped: 0 });
+      await cluster.clock.advance(1_000);
+      await vi.waitFor(() => expect(received).toHaveLength(1_150));
+      expect(received.map((r) => r.latencyMs)).toEqual(Array.from({ length: 1_150 }, (_, i) => i));
+      expect(cluster.cp.analytics.summary().total.requests).toBe(1_150);
     } finally {
       await cluster.stop();
     }

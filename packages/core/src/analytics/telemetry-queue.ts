@@ -12,7 +12,10 @@ export interface AnalyticsOptions {
   flushIntervalMs?: number;
   /** Default 100 000 requests: the spec's `analytics_buffer_size_limit`. */
   bufferSizeLimit?: number;
-  /** Most records in one telemetry frame: 1 to 100 000, default 10 000. */
+  /**
+   * Most records in one telemetry frame: 1 to 100 000, default 10 000. A DP with more
+   * waiting sends the next batch as soon as the last is acknowledged.
+   */
   maxBatchRecords?: number;
 }
 
@@ -29,7 +32,8 @@ export interface AnalyticsState {
 
 /**
  * The DP's analytics: records go into a ring of `bufferSizeLimit`; every `flushIntervalMs`
- * while connected one batch goes to the CP, and leaves the buffer only once acknowledged.
+ * while connected one batch goes to the CP (and, while full batches wait, the next one as
+ * soon as the last is acknowledged), and leaves the buffer only once acknowledged.
  * Disconnected, the unacknowledged batch returns to the front of the buffer in order; a full
  * buffer drops the oldest records and reports how many in the next batch.
  */
@@ -106,9 +110,16 @@ export class TelemetryQueue {
     this.#schedule();
   }
 
-  /** The CP acknowledged `batch`: its records leave for good. */
+  /**
+   * The CP acknowledged `batch`: its records leave for good. When a full batch waits behind
+   * it (a DP serving more requests than one batch an interval carries), the next goes at
+   * once: a connected DP's backlog drains at the link's pace, where one batch an interval
+   * would fill the buffer and drop records the CP could have had.
+   */
   acknowledged(batch: number): void {
-    if (this.#inFlight?.batch === batch) this.#inFlight = undefined;
+    if (this.#inFlight?.batch !== batch) return;
+    this.#inFlight = undefined;
+    if (this.#ring.length >= this.#maxBatch) void this.flush().catch(() => undefined);
   }
 
   /** The connection is gone: the unacknowledged batch goes back to the front, in order. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashConfig } from '../src/index.ts';
-import { BLOCK_ENTITIES } from '../src/protocol/config-members.ts';
+import { BLOCK_ENTITIES, MemberMemo } from '../src/protocol/config-members.ts';
 import {
   compressConfig,
   decodeFrame,
@@ -149,6 +149,43 @@ describe('config frame payload', () => {
       expect(Buffer.from(await inflate(bytes, 1e8)).toString()).toBe(JSON.stringify(next));
       config = next;
     }
+  });
+
+  it('a config given whole again takes the gzip of every member whose JSON is unchanged from the last encoding, by content', async () => {
+    const memo = new MemberMemo();
+    const first = bigConfig(1);
+    const members = Math.ceil(first.services.length / BLOCK_ENTITIES);
+    await compressConfig(first, { memo });
+    expect(memo.reused).toBe(0);
+    // The same entities read anew (other objects), one top-level key more: the last member
+    // changed, the rest are taken as they were.
+    const again = { ...structuredClone(first), round: 1 };
+    expect(await inflateJson(await compressConfig(again, { memo }), 1e8)).toEqual(again);
+    expect(memo.reused).toBe(members - 1);
+    // An entity edited in place is seen (by content, not by object): its member is made again.
+    again.services[3 * BLOCK_ENTITIES + 5]!.host = 'edited-in-place.internal';
+    expect(await inflateJson(await compressConfig(again, { memo }), 1e8)).toEqual(again);
+    expect(memo.reused).toBe(2 * (members - 1));
+    // Only the last encoding's members are kept: the first config's changed member is gone.
+    await compressConfig(first, { memo });
+    expect(memo.reused).toBe(3 * (members - 1) - 1);
+  });
+
+  it('a CP given the same config objects again, one entity edited in place, pushes the edit: the DP applies it under its hash', async () => {
+    cluster = await createTestCluster();
+    const dp = cluster.dataPlane();
+    await dp.start();
+    const config = bigConfig(1);
+    await dp.waitForConfig({ hash: (await cluster.cp.setConfig(config)).hash });
+    config.services[2 * BLOCK_ENTITIES + 7]!.host = 'edited-in-place.internal';
+    const { hash } = await cluster.cp.setConfig({ ...config });
+    const applying = dp.waitForConfig({ hash });
+    await cluster.clock.advance(1_000); // the CP's push throttle
+    const applied = await applying;
+    expect(applied.hash).toBe(hashConfig(config).config_hash);
+    expect((applied.config as typeof config).services[2 * BLOCK_ENTITIES + 7]!.host).toBe(
+      'edited-in-place.internal',
+    );
   });
 
   it('a DP applies a config compressed in pieces, pushed by the CP', async () => {

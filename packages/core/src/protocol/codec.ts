@@ -56,7 +56,8 @@ export async function encodeConfigFrame(
  * A config frame's payload: the gzip of the config's JSON, compressed in libuv's pool as
  * gzip members of a few hundred entities each (see `config-members.ts`), side by side. With
  * `derivedFrom` (the config this one was made from by changing some entities), only the
- * members holding what changed are compressed again.
+ * members holding what changed are compressed again; with a `memo`, only the members whose
+ * JSON the memo's last encoding did not compress.
  */
 export function compressConfig(config: unknown, options?: CompressOptions): Promise<Uint8Array> {
   return compressMembers(config, options);

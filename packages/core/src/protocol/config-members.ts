@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip, gzipSync } from 'node:zlib';
 
@@ -17,6 +18,12 @@ const gzipAsync = promisify(gzip);
  *
  * The members are byte for byte the config's `JSON.stringify`, in order.
  *
+ * Two ways spare compressing a member again: by object, for a config `derivedFrom` another
+ * (an `updateConfig`: the same entities, the same member); and by content, with a
+ * {@link MemberMemo}, for a config given whole again (a `setConfig` read anew from a database,
+ * most of it unchanged): a member whose JSON is the same as one of the last encoding's, by
+ * SHA-256, takes its gzip.
+ *
  * @module
  */
 
@@ -32,6 +39,42 @@ type Piece = string | readonly unknown[];
 interface Member {
   readonly pieces: readonly Piece[];
   readonly compressed: Promise<Uint8Array>;
+  /** The SHA-256 of its JSON (base64), when read (an encoding with a memo). */
+  readonly digest?: string | undefined;
+}
+
+/** The gzip of the member whose JSON has `digest`, when the memo's last encoding made one. */
+let takeFrom: (memo: MemberMemo, digest: string) => Promise<Uint8Array> | undefined;
+/** An encoding finished, all its members compressed: they are the ones to take next. */
+let remember: (memo: MemberMemo, members: readonly Member[]) => void;
+
+/**
+ * Where an encoder keeps the gzip members of its last encoding, by the SHA-256 of each one's
+ * JSON, so that the next config it is given whole takes the members whose JSON did not change
+ * instead of compressing them again. One per encoder (planesync's protocol keeps one per
+ * ControlPlane); it holds one encoding's members, the gzip of about one config.
+ */
+export class MemberMemo {
+  #last = new Map<string, Promise<Uint8Array>>();
+  #reused = 0;
+
+  /** How many members were taken from it instead of compressed again. */
+  get reused(): number {
+    return this.#reused;
+  }
+
+  static {
+    takeFrom = (memo, digest) => {
+      const compressed = memo.#last.get(digest);
+      if (compressed) memo.#reused++;
+      return compressed;
+    };
+    remember = (memo, members) => {
+      const last = new Map<string, Promise<Uint8Array>>();
+      for (const { digest, compressed } of members) if (digest) last.set(digest, compressed);
+      memo.#last = last;
+    };
+  }
 }
 
 /** What each config (by object) was compressed into, for the config derived from it. */
@@ -50,6 +93,8 @@ export interface CompressOptions {
    * since (an entity upserted again). A member holding one is compressed again.
    */
   fresh?: ReadonlySet<unknown> | undefined;
+  /** Reuse by content: a member whose JSON the memo's last encoding compressed takes its gzip. */
+  memo?: MemberMemo | undefined;
 }
 
 /** The gzip of `config`'s JSON, as members (see the module's description). */
@@ -63,16 +108,14 @@ export async function compressMembers(
       ? membersOf.get(options.derivedFrom)
       : undefined;
   const reusable = earlier ? indexMembers(earlier) : undefined;
-  const members = plan.map(
-    (pieces): Member => ({
-      pieces,
-      compressed:
-        (reusable && !holdsAny(pieces, options.fresh) && findSame(reusable, pieces)) ||
-        compress(pieces),
-    }),
-  );
+  const members = plan.map((pieces): Member => {
+    const same =
+      reusable && !holdsAny(pieces, options.fresh) ? findSame(reusable, pieces) : undefined;
+    return same ? { ...same, pieces } : compress(pieces, options.memo);
+  });
   if (typeof config === 'object' && config !== null) membersOf.set(config, members);
   const parts = await Promise.all(members.map((member) => member.compressed));
+  if (options.memo) remember(options.memo, members);
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
@@ -122,10 +165,17 @@ function hasToJSON(value: object): boolean {
   return typeof (value as { toJSON?: unknown }).toJSON === 'function';
 }
 
-function compress(pieces: readonly Piece[]): Promise<Uint8Array> {
+/** A member made of `pieces`: its gzip from `memo` when the memo has its JSON, else made now. */
+function compress(pieces: readonly Piece[], memo: MemberMemo | undefined): Member {
   const json = Buffer.from(
     pieces.map((piece) => (typeof piece === 'string' ? piece : entitiesJson(piece))).join(''),
   );
+  const digest = memo ? hash('sha256', json, 'base64') : undefined;
+  const compressed = (memo && digest && takeFrom(memo, digest)) || gzipOf(json);
+  return { pieces, compressed, digest };
+}
+
+function gzipOf(json: Buffer): Promise<Uint8Array> {
   if (json.byteLength < INLINE_MEMBER_BYTES) return Promise.resolve(gzipSync(json));
   return gzipAsync(json);
 }
@@ -152,12 +202,8 @@ function firstKey(pieces: readonly Piece[]): unknown {
   return block ? block[0] : pieces[0];
 }
 
-function findSame(
-  index: Map<unknown, Member[]>,
-  pieces: readonly Piece[],
-): Promise<Uint8Array> | undefined {
-  return index.get(firstKey(pieces))?.find((member) => samePieces(member.pieces, pieces))
-    ?.compressed;
+function findSame(index: Map<unknown, Member[]>, pieces: readonly Piece[]): Member | undefined {
+  return index.get(firstKey(pieces))?.find((member) => samePieces(member.pieces, pieces));
 }
 
 /** Whether a member's pieces hold one of `entities`. */

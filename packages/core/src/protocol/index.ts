@@ -44,6 +44,7 @@ export {
   versionNumber,
   versionsCompatible,
 } from './compatibility.ts';
+export { MemberMemo } from './config-members.ts';
 export {
   isKongEmptyConfig,
   KONG_OUTLET_PATH,

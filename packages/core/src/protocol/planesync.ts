@@ -19,7 +19,7 @@ import {
   inflateJson,
   parseJson,
 } from './codec.ts';
-import type { CompressOptions } from './config-members.ts';
+import { type CompressOptions, MemberMemo } from './config-members.ts';
 import {
   type ConfigHeader,
   carriesDeltas,
@@ -93,6 +93,14 @@ export function planesyncProtocol(options: PlanesyncProtocolOptions = {}): WireP
     wanted.set(scope, made);
     return made;
   };
+  // And one memo of the last version's gzip members: a config given whole again compresses
+  // only the members whose JSON changed.
+  const memos = new WeakMap<object, MemberMemo>();
+  const memoOf = (scope: object = unscoped): MemberMemo => {
+    const memo = memos.get(scope) ?? new MemberMemo();
+    memos.set(scope, memo);
+    return memo;
+  };
   return {
     name: 'planesync',
     ...(route ? { route } : {}),
@@ -104,7 +112,7 @@ export function planesyncProtocol(options: PlanesyncProtocolOptions = {}): WireP
         const { links } = wantedBy(options?.scope);
         const eager = links.size > 0;
         links.clear();
-        return encodePlanesyncConfig(config, options, eager);
+        return encodePlanesyncConfig(config, { ...options, memo: memoOf(options?.scope) }, eager);
       },
       encodeDelta: (delta, base) => encodePlanesyncDelta(delta, base),
       open: (connection, context) =>

@@ -13,8 +13,9 @@ export interface AnalyticsOptions {
   /** Default 100 000 requests: the spec's `analytics_buffer_size_limit`. */
   bufferSizeLimit?: number;
   /**
-   * Most records in one telemetry frame: 1 to 100 000, default 10 000. A DP with more
-   * waiting sends the next batch as soon as the last is acknowledged.
+   * Most records in one telemetry frame: 1 to 100 000, default 10 000. A full batch (or half
+   * the buffer, when less) does not wait for the interval: it goes as soon as the link is
+   * free, the last batch acknowledged.
    */
   maxBatchRecords?: number;
 }
@@ -32,8 +33,8 @@ export interface AnalyticsState {
 
 /**
  * The DP's analytics: records go into a ring of `bufferSizeLimit`; every `flushIntervalMs`
- * while connected one batch goes to the CP (and, while full batches wait, the next one as
- * soon as the last is acknowledged), and leaves the buffer only once acknowledged.
+ * while connected one batch goes to the CP (and a full batch, or half the buffer when less,
+ * as soon as the last batch is acknowledged), and leaves the buffer only once acknowledged.
  * Disconnected, the unacknowledged batch returns to the front of the buffer in order; a full
  * buffer drops the oldest records and reports how many in the next batch.
  */
@@ -49,6 +50,14 @@ export class TelemetryQueue {
   #inFlight: { batch: number; drained: DrainedRecords; dropped: number } | undefined;
   #send: ((batch: TelemetryBatch) => Promise<void>) | undefined;
   #timer: TimerId | undefined;
+  /** A flush asked for the next turn of the event loop (a full batch waits, the link is free). */
+  #soon: ReturnType<typeof setImmediate> | undefined;
+  /**
+   * Buffered records that go without waiting for the interval: a full batch, or half the
+   * buffer when that is less (so a buffer smaller than two batches still drains before it
+   * drops).
+   */
+  readonly #fullMark: number;
   /** The clock as read in this turn of the event loop, while `#nowRead`. */
   #now = 0;
   #nowRead = false;
@@ -80,6 +89,7 @@ export class TelemetryQueue {
       throw new InvalidArgumentError(
         `analytics.maxBatchRecords is a whole number from 1 to ${MAX_TELEMETRY_RECORDS}, got ${this.#maxBatch}`,
       );
+    this.#fullMark = Math.min(this.#maxBatch, Math.ceil(this.#ring.capacity / 2));
   }
 
   get state(): AnalyticsState {
@@ -101,6 +111,7 @@ export class TelemetryQueue {
   record(input: RequestRecord): boolean {
     if (!recordInto(input, this.#ring, this.#nextSeq, this.#turnNow)) return false;
     this.#nextSeq++;
+    if (this.#ring.length >= this.#fullMark) this.#flushSoon();
     return true;
   }
 
@@ -112,14 +123,27 @@ export class TelemetryQueue {
 
   /**
    * The CP acknowledged `batch`: its records leave for good. When a full batch waits behind
-   * it (a DP serving more requests than one batch an interval carries), the next goes at
-   * once: a connected DP's backlog drains at the link's pace, where one batch an interval
-   * would fill the buffer and drop records the CP could have had.
+   * it (a DP serving more requests than one batch an interval carries), the next goes on the
+   * next turn of the event loop: a connected DP's backlog drains at the link's pace, where one
+   * batch an interval would fill the buffer and drop records the CP could have had.
    */
   acknowledged(batch: number): void {
     if (this.#inFlight?.batch !== batch) return;
     this.#inFlight = undefined;
-    if (this.#ring.length >= this.#maxBatch) void this.flush().catch(() => undefined);
+    if (this.#ring.length >= this.#fullMark) this.#flushSoon();
+  }
+
+  /**
+   * A flush on the next turn, when connected and nothing is in flight: never inside the call
+   * that asked (a link that acknowledges as it sends would recurse), and never more than one
+   * batch a turn (requests are served between batches).
+   */
+  #flushSoon(): void {
+    if (this.#soon || !this.#send || this.#inFlight) return;
+    this.#soon = setImmediate(() => {
+      this.#soon = undefined;
+      void this.flush().catch(() => undefined);
+    });
   }
 
   /** The connection is gone: the unacknowledged batch goes back to the front, in order. */
@@ -127,6 +151,8 @@ export class TelemetryQueue {
     this.#send = undefined;
     if (this.#timer) this.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#soon) clearImmediate(this.#soon);
+    this.#soon = undefined;
     const lost = this.#inFlight;
     this.#inFlight = undefined;
     if (lost) {
